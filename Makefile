@@ -1,0 +1,43 @@
+# `make demo` and `make test` each build .venv when it is missing, install everything, then run.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-slow system-deps lint clean
+
+$(STAMP): pyproject.toml
+	@$(MAKE) --no-print-directory system-deps
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first, pinned, so that nothing pulls a CUDA build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Procgen (through envpool) needs Debian's Qt5 runtime.
+system-deps:
+	@if ! ldconfig -p 2>/dev/null | grep -q libQt5Gui.so.5; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian package libqt5gui5 (Qt5 runtime for Procgen)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libqt5gui5 >/dev/null; \
+	  else \
+	    echo "error: Procgen needs the Debian package libqt5gui5; install it with: sudo apt-get install libqt5gui5" >&2; \
+	    exit 2; \
+	  fi; \
+	fi
+
+demo: $(STAMP)
+	$(BIN)/mrft train --env metaworld:reach --total-steps 200000 --run-name demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,109 @@
+"""Checkpoints: plain tensors and primitives, written atomically, loaded with ``weights_only``.
+
+A checkpoint is a dict with ``format == "mrft-checkpoint"``, a format version, the
+resolved config, model and optimiser state, counters, RNG states and library
+versions. Nothing is pickled as an object, so files stay loadable across versions and
+loading never runs code from the file.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import platform
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mrft import __version__
+from mrft.errors import MrftError
+
+FORMAT = "mrft-checkpoint"
+FORMAT_VERSION = 1
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"mrft": __version__, "torch": str(torch.__version__), "numpy": str(np.__version__),
+                "python": platform.python_version()}
+    for name in ("gymnasium", "envpool"):
+        try:
+            versions[name] = str(__import__(name).__version__)
+        except Exception:  # noqa: BLE001 - a missing optional backend only drops its version line
+            pass
+    return versions
+
+
+def rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "python": {"version": py_state[0], "state": list(py_state[1]),
+                   "gauss_next": py_state[2]},
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np_state = state["numpy"]
+    np.random.set_state(("MT19937", np_state["keys"].numpy().astype(np.uint32), np_state["pos"],
+                         np_state["has_gauss"], np_state["cached_gaussian"]))
+    py = state["python"]
+    random.setstate((py["version"], tuple(py["state"]), py["gauss_next"]))
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` to ``path`` via a temp file in the same folder and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"format": FORMAT, "format_version": FORMAT_VERSION, "versions": library_versions()}
+    data.update(payload)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(data, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _unpickler_reason(message: str) -> str:
+    for line in message.splitlines():
+        if "WeightsUnpickler error:" in line:
+            return line.split("WeightsUnpickler error:", 1)[1].strip().rstrip(".")
+    return "unsafe content"
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load an mrft checkpoint safely; any problem becomes a one-line :class:`MrftError`."""
+    path = Path(path)
+    if not path.exists():
+        raise MrftError(f"checkpoint not found: {path}")
+    if path.is_dir():
+        raise MrftError(f"checkpoint path is a folder, not a file: {path}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        reason = _unpickler_reason(str(exc))
+        raise MrftError(f"refusing to load {path}: it holds pickled objects, not only tensors ({reason})") from None
+    except Exception as exc:  # noqa: BLE001 - a damaged file can fail anywhere inside the unpickler
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MrftError(f"checkpoint {path} is corrupted or not a torch file ({first})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise MrftError(f"{path} is not an mrft checkpoint (no '{FORMAT}' marker)")
+    if data.get("format_version") != FORMAT_VERSION:
+        raise MrftError(
+            f"{path} has checkpoint format {data.get('format_version')}, this mrft reads {FORMAT_VERSION}"
+        )
+    return data

@@ -1,0 +1,135 @@
+"""The ``mrft`` command: ``mrft train`` and ``mrft eval``.
+
+Every flag comes from a config dataclass field and its docstring (``mrft train --help``).
+Bad input of any kind ends in one ``error: ...`` line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import json
+import re
+import sys
+from typing import Annotated, Literal, Union
+
+import tyro
+
+from mrft.config import TrainConfig
+from mrft.errors import MrftError
+
+
+@dataclasses.dataclass
+class EvalConfig:
+    """Evaluate a checkpoint: mean return (and success rate where defined) with 95% CIs."""
+
+    checkpoint: tyro.conf.Positional[str]
+    """Path of an mrft checkpoint (runs/<run>/checkpoint.pt)."""
+    episodes: int = 20
+    """Number of evaluation episodes."""
+    split: Literal["train", "test"] = "test"
+    """Which tasks of the checkpoint's suite to evaluate on."""
+    num_envs: int = 8
+    """Parallel evaluation envs."""
+    seed: int = 12345
+    """Env seed for evaluation (different from training seeds by default)."""
+    deterministic: bool = False
+    """Take the most likely action instead of sampling."""
+    json_out: str | None = None
+    """Also write the per-episode results and summary to this JSON file."""
+
+
+Command = Union[
+    Annotated[TrainConfig, tyro.conf.subcommand("train", description=TrainConfig.__doc__)],
+    Annotated[EvalConfig, tyro.conf.subcommand("eval", description=EvalConfig.__doc__)],
+]
+
+
+def parse(argv: list[str] | None = None):
+    """Parse with tyro, turning its boxed error into one line (``MrftError``)."""
+    buffer = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(buffer):
+            return tyro.cli(Command, args=argv, prog="mrft", config=(tyro.conf.OmitArgPrefixes,))
+    except SystemExit as exc:
+        if exc.code in (0, None):
+            raise
+        raise MrftError(_one_line(buffer.getvalue())) from None
+
+
+def _one_line(text: str) -> str:
+    """The first section of tyro's boxed, possibly coloured, error message, on one line."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    words: list[str] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith(("╭", "╰")) or not line:
+            continue
+        content = line.strip("│").strip()
+        if content and set(content) <= {"─"}:
+            break
+        if content.startswith("usage:"):
+            continue
+        words.append(content.removeprefix("error:").strip())
+    message = " ".join(w for w in words if w).split(" Got errors:")[0] or "invalid arguments"
+    return f"{message} (see mrft --help)"
+
+
+def run_train(cfg: TrainConfig) -> int:
+    from mrft.trainer import Trainer
+
+    trainer = Trainer(cfg, resume_from=cfg.resume)
+    result = trainer.train()
+    summary = f"{result.global_step:,} steps in {result.updates} updates, {result.sps:,.0f} SPS"
+    if result.recent_return is not None:
+        summary += f", recent return {result.recent_return:.2f}"
+    if result.recent_success is not None:
+        summary += f", success {result.recent_success:.2f}"
+    print(summary)
+    print(f"run folder: {result.run_dir}  (tensorboard --logdir {result.run_dir.parent})")
+    print(f"checkpoint: {result.checkpoint}")
+    if result.interrupted:
+        print(f"interrupted; continue with: mrft train --resume {result.checkpoint}", file=sys.stderr)
+        return 130
+    return 0
+
+
+def run_eval(cfg: EvalConfig) -> int:
+    from mrft.evaluate import evaluate, load_policy
+
+    if cfg.episodes < 1:
+        raise MrftError(f"--episodes must be >= 1, got {cfg.episodes}")
+    if cfg.num_envs < 1:
+        raise MrftError(f"--num-envs must be >= 1, got {cfg.num_envs}")
+    policy, train_cfg, suite = load_policy(cfg.checkpoint)
+    tasks = suite.split(cfg.split)
+    result = evaluate(policy, tasks, cfg.episodes, num_envs=cfg.num_envs, seed=cfg.seed,
+                      deterministic=cfg.deterministic)
+    print(f"{suite.name} [{cfg.split}], {len(result.returns)} episodes")
+    print(f"return:  {result.return_ci}")
+    if result.success_ci is not None:
+        print(f"success: {result.success_ci}")
+    if cfg.json_out:
+        summary = {
+            "checkpoint": cfg.checkpoint, "suite": suite.name, "split": cfg.split,
+            "episodes": len(result.returns), "returns": result.returns, "lengths": result.lengths,
+            "successes": result.successes, "return_ci": dataclasses.asdict(result.return_ci),
+            "success_ci": dataclasses.asdict(result.success_ci) if result.success_ci else None,
+        }
+        with open(cfg.json_out, "w", encoding="utf-8") as f:
+            json.dump(summary, f, indent=2)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cfg = parse(argv)
+        code = run_train(cfg) if isinstance(cfg, TrainConfig) else run_eval(cfg)
+    except MrftError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code)

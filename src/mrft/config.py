@@ -1,0 +1,180 @@
+"""Configuration dataclasses: one per concern, parsed by tyro, reused as the library API.
+
+Fields documented as "(default: family preset)" are ``None`` until
+:func:`mrft.algos.ppo.resolve_ppo` fills them from the preset of the env family; the
+resolved values are what the run logs and checkpoints store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Literal
+
+from mrft.errors import MrftError
+
+
+@dataclasses.dataclass
+class EnvConfig:
+    env: str = "gym:CartPole-v1"
+    """Task suite as FAMILY:NAME: procgen:GAME (16 games), metaworld:TASK (reach, push, ...),
+    metaworld:ML10|ML45|MT10|MT50 (official Farama task sets), gym:ID (any Gymnasium id)."""
+    num_envs: int | None = None
+    """Parallel environments (default: family preset: 64 Procgen, 16 Meta-World, 8 Gymnasium)."""
+    distribution_mode: Literal["easy", "hard"] = "easy"
+    """Procgen difficulty."""
+    num_levels: int = 200
+    """Procgen training levels: levels [start_level, start_level + num_levels); test uses all."""
+    start_level: int = 0
+    """Procgen first training level."""
+    hidden_goal: bool = False
+    """Meta-World: hide the goal from the observation (the meta-RL setting; ML suites always do)."""
+
+
+@dataclasses.dataclass
+class PPOConfig:
+    learning_rate: float | None = None
+    """Adam learning rate (default: family preset: 5e-4 Procgen, 3e-4 continuous, 2.5e-4 classic)."""
+    num_steps: int | None = None
+    """Steps per env per rollout (default: family preset: 256 Procgen and continuous, 128 classic)."""
+    gamma: float | None = None
+    """Discount factor (default: family preset: 0.999 Procgen, 0.99 otherwise)."""
+    gae_lambda: float = 0.95
+    """GAE lambda."""
+    num_minibatches: int | None = None
+    """Minibatches per epoch (default: family preset: 8 Procgen and continuous, 4 classic)."""
+    update_epochs: int | None = None
+    """Passes over each rollout (default: family preset: 3 Procgen, 5 continuous, 4 classic)."""
+    norm_adv: bool = True
+    """Normalise advantages inside each minibatch."""
+    clip_coef: float = 0.2
+    """Surrogate clipping range epsilon."""
+    clip_vloss: bool = True
+    """Clip the value update around the old value estimate."""
+    ent_coef: float | None = None
+    """Entropy bonus coefficient (default: family preset: 0.01 discrete, 0.0 continuous)."""
+    vf_coef: float = 0.5
+    """Value loss coefficient."""
+    max_grad_norm: float = 0.5
+    """Global gradient-norm clip."""
+    target_kl: float | None = None
+    """Stop the epochs of an update early when approx KL exceeds this (off when None)."""
+    anneal_lr: bool = True
+    """Decay the learning rate linearly to 0 over the run."""
+    normalize_reward: bool | None = None
+    """Scale rewards by the running std of the discounted return (default: family preset: off
+    for classic control, on otherwise)."""
+    normalize_obs: bool | None = None
+    """Normalise vector observations with running statistics (default: on for continuous control)."""
+
+
+@dataclasses.dataclass
+class RunConfig:
+    total_steps: int = 500_000
+    """Environment steps to train for (all envs together)."""
+    seed: int = 1
+    """Seed for torch, numpy, Python and the environments."""
+    torso: Literal["auto", "impala", "mlp"] = "auto"
+    """Network torso: IMPALA CNN for images, MLP for vectors (auto picks by observation shape)."""
+    hidden_sizes: tuple[int, ...] = (256, 256)
+    """MLP torso layer widths."""
+    runs_dir: str = "runs"
+    """Folder that holds one sub-folder per run (TensorBoard, metrics.jsonl, checkpoints)."""
+    run_name: str | None = None
+    """Run folder name (default: ENV__ALGO__SEED__TIMESTAMP)."""
+    checkpoint_every: int = 10
+    """Write the checkpoint every N updates (and always at the end and on Ctrl-C)."""
+    device: str = "auto"
+    """Torch device: auto, cpu, cuda, cuda:N."""
+    threads: int | None = None
+    """Torch CPU threads (default: torch's choice)."""
+    max_nonfinite_updates: int = 5
+    """Stop after this many consecutive updates with a NaN/inf loss or gradient."""
+    exact_resume_max_steps: int = 2_000_000
+    """Keep the action log needed to replay envs to their exact state on resume, up to this
+    many env steps; longer runs resume with fresh episodes."""
+    track: bool = False
+    """Also log to Weights & Biases (needs `pip install wandb`)."""
+    wandb_project: str = "mrft"
+    """W&B project name when --track is on."""
+    progress: bool = True
+    """Show the live progress display."""
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Train a policy on a suite's train tasks (PPO)."""
+
+    env: EnvConfig = dataclasses.field(default_factory=EnvConfig)
+    algo: Literal["ppo"] = "ppo"
+    """Algorithm."""
+    ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)
+    run: RunConfig = dataclasses.field(default_factory=RunConfig)
+    resume: str | None = None
+    """Continue the run saved in this checkpoint (its config is used; other flags are ignored
+    except --total-steps, which may extend the run)."""
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A JSON- and checkpoint-safe dict (tuples become lists)."""
+    return json_safe(dataclasses.asdict(cfg))
+
+
+def json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def train_config_from_dict(data: dict[str, Any]) -> TrainConfig:
+    try:
+        run = dict(data["run"])
+        run["hidden_sizes"] = tuple(run["hidden_sizes"])
+        return TrainConfig(
+            env=EnvConfig(**data["env"]),
+            algo=data["algo"],
+            ppo=PPOConfig(**data["ppo"]),
+            run=RunConfig(**run),
+            resume=data.get("resume"),
+        )
+    except (KeyError, TypeError) as exc:
+        raise MrftError(f"checkpoint config is not a valid mrft train config ({exc})") from None
+
+
+def _check(cond: bool, message: str) -> None:
+    if not cond:
+        raise MrftError(message)
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Reject numbers that cannot work, with the flag name in the message."""
+    run, env, ppo = cfg.run, cfg.env, cfg.ppo
+    for field in dataclasses.fields(ppo):
+        value = getattr(ppo, field.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise MrftError(f"--{field.name.replace('_', '-')} must be a finite number, got {value}")
+    _check(run.total_steps > 0, f"--total-steps must be > 0, got {run.total_steps}")
+    _check(env.num_envs is None or env.num_envs > 0, f"--num-envs must be > 0, got {env.num_envs}")
+    _check(env.num_levels >= 0, f"--num-levels must be >= 0, got {env.num_levels}")
+    _check(env.start_level >= 0, f"--start-level must be >= 0, got {env.start_level}")
+    _check(run.checkpoint_every > 0, f"--checkpoint-every must be > 0, got {run.checkpoint_every}")
+    _check(run.max_nonfinite_updates > 0, "--max-nonfinite-updates must be > 0")
+    _check(all(h > 0 for h in run.hidden_sizes) and len(run.hidden_sizes) > 0,
+           f"--hidden-sizes must be positive widths, got {run.hidden_sizes}")
+    _check(run.threads is None or run.threads > 0, f"--threads must be > 0, got {run.threads}")
+    _check(ppo.learning_rate is None or ppo.learning_rate > 0,
+           f"--learning-rate must be > 0, got {ppo.learning_rate}")
+    _check(ppo.num_steps is None or ppo.num_steps > 0, f"--num-steps must be > 0, got {ppo.num_steps}")
+    _check(ppo.gamma is None or 0.0 < ppo.gamma <= 1.0, f"--gamma must be in (0, 1], got {ppo.gamma}")
+    _check(0.0 <= ppo.gae_lambda <= 1.0, f"--gae-lambda must be in [0, 1], got {ppo.gae_lambda}")
+    _check(ppo.num_minibatches is None or ppo.num_minibatches > 0,
+           f"--num-minibatches must be > 0, got {ppo.num_minibatches}")
+    _check(ppo.update_epochs is None or ppo.update_epochs > 0,
+           f"--update-epochs must be > 0, got {ppo.update_epochs}")
+    _check(ppo.clip_coef > 0, f"--clip-coef must be > 0, got {ppo.clip_coef}")
+    _check(ppo.ent_coef is None or ppo.ent_coef >= 0, f"--ent-coef must be >= 0, got {ppo.ent_coef}")
+    _check(ppo.vf_coef >= 0, f"--vf-coef must be >= 0, got {ppo.vf_coef}")
+    _check(ppo.max_grad_norm > 0, f"--max-grad-norm must be > 0, got {ppo.max_grad_norm}")
+    _check(ppo.target_kl is None or ppo.target_kl > 0, f"--target-kl must be > 0, got {ppo.target_kl}")

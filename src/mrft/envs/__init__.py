@@ -1,0 +1,77 @@
+"""Task suites and vectorised environments; the only package that touches env backends.
+
+``parse_env("procgen:bigfish")`` gives a :class:`Suite`; ``make_vec_env(tasks, n, seed)``
+gives one vector env over those tasks with ``n`` envs spread evenly among them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from mrft.envs import gym as gym_family
+from mrft.envs import metaworld, procgen
+from mrft.envs.spec import Suite, Task, make_task
+from mrft.envs.vector import MultiTaskVecEnv, StepResult, VecEnv, split_envs
+from mrft.errors import MrftError
+
+FAMILIES = ("procgen", "metaworld", "gym")
+
+_MAKERS = {"procgen": procgen.make, "metaworld": metaworld.make, "gym": gym_family.make}
+
+__all__ = [
+    "FAMILIES", "Suite", "action_is_continuous", "Task", "StepResult", "VecEnv", "make_task", "make_vec_env",
+    "parse_env",
+]
+
+
+def parse_env(
+    spec: str,
+    *,
+    distribution_mode: str = "easy",
+    num_levels: int = 200,
+    start_level: int = 0,
+    hidden_goal: bool = False,
+) -> Suite:
+    """Turn ``family:name`` into a suite, with a one-line error for anything unknown."""
+    family, sep, name = spec.partition(":")
+    if not sep or not name:
+        raise MrftError(
+            f"bad env {spec!r}: expected FAMILY:NAME such as procgen:bigfish, "
+            "metaworld:reach or gym:CartPole-v1"
+        )
+    family = family.lower()
+    if family == "procgen":
+        return procgen.suite(name, distribution_mode, num_levels, start_level)
+    if family == "metaworld":
+        return metaworld.suite(name, hidden_goal)
+    if family == "gym":
+        return gym_family.suite(name)
+    raise MrftError(f"unknown env family {family!r} in {spec!r}; choose one of: {', '.join(FAMILIES)}")
+
+
+def action_is_continuous(task: Task) -> bool:
+    """Whether a task has a continuous (Box) action space, without building a full pool."""
+    if task.family == "procgen":
+        return False
+    if task.family == "metaworld":
+        return True
+    import gymnasium
+
+    env = gymnasium.make(task.name)
+    try:
+        return isinstance(env.action_space, gymnasium.spaces.Box)
+    finally:
+        env.close()
+
+
+def make_vec_env(tasks: Sequence[Task], num_envs: int, seed: int) -> VecEnv:
+    """Build ``num_envs`` envs over ``tasks``; env seeds differ between tasks and envs."""
+    counts = split_envs(num_envs, len(tasks))
+    envs = []
+    offset = 0
+    for task, count in zip(tasks, counts):
+        if task.family not in _MAKERS:
+            raise MrftError(f"unknown env family {task.family!r}")
+        envs.append(_MAKERS[task.family](task, count, seed + offset))
+        offset += count
+    return envs[0] if len(envs) == 1 else MultiTaskVecEnv(envs)

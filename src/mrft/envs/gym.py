@@ -1,0 +1,32 @@
+"""Any Gymnasium id as a one-task suite, so users can bring their own environment.
+
+Ids of the form ``package.module:EnvName-v0`` import ``package.module`` first, which
+is how a user's own registration code runs.
+"""
+
+from __future__ import annotations
+
+import gymnasium
+
+from mrft.envs.spec import Suite, make_task
+from mrft.envs.vector import GymVecEnv
+from mrft.errors import MrftError
+
+TEST_SEED_OFFSET = 1_000_003
+
+
+def check_id(env_id: str) -> str:
+    try:
+        gymnasium.spec(env_id)
+    except (gymnasium.error.Error, ModuleNotFoundError, ImportError) as exc:
+        raise MrftError(f"unknown Gymnasium id {env_id!r}: {exc}") from None
+    return env_id
+
+
+def suite(env_id: str) -> Suite:
+    task = make_task("gym", check_id(env_id))
+    return Suite(f"gym:{env_id}", (task,), (task.with_options(split_seed_offset=TEST_SEED_OFFSET),))
+
+
+def make(task, num_envs: int, seed: int) -> GymVecEnv:
+    return GymVecEnv(task.name, num_envs, seed + int(task.option("split_seed_offset", 0)))

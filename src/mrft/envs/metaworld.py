@@ -1,0 +1,113 @@
+"""Meta-World v3 tasks through envpool, task sets from Farama's ``metaworld`` package.
+
+envpool gives fast C++-driven MuJoCo stepping (39-d observation, 4-d action, 500-step
+episodes ending in truncation). Each env draws a new goal at every reset from its own
+RNG; giving several envs the same ``env_seed`` makes them see the same goal sequence,
+which is how a group shares a goal. ``hidden_goal`` zeroes the goal in the
+observation (Meta-World's ``partially_observable``), the meta-RL setting.
+
+The official benchmark task *sets* (which task classes are train and which are test in
+ML10, ML45, MT10, MT50) come from Farama's package so they match the published splits.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from mrft.envs.spec import Suite, Task, make_task
+from mrft.envs.vector import EnvpoolVecEnv
+from mrft.errors import MrftError
+
+BENCHMARKS = ("ML10", "ML45", "MT10", "MT50")
+TEST_SEED_OFFSET = 1_000_003
+"""Added to the run seed for test-split envs so their goals are draws unseen in training."""
+
+
+@functools.cache
+def task_names() -> tuple[str, ...]:
+    """All Meta-World v3 task names as Farama spells them ('reach-v3', ...)."""
+    import envpool
+
+    names = []
+    for env_id in envpool.list_all_envs():
+        if env_id.startswith("MetaWorld/"):
+            camel = env_id.split("/", 1)[1].removesuffix("-v3")
+            names.append(_dashed(camel) + "-v3")
+    return tuple(sorted(names))
+
+
+def _dashed(camel: str) -> str:
+    return "".join("-" + c.lower() if c.isupper() else c for c in camel).lstrip("-")
+
+
+def canonical_name(name: str) -> str:
+    """Accepts 'reach', 'reach-v3' or 'Reach' and returns 'reach-v3'."""
+    raw = name.strip()
+    if any(c.isupper() for c in raw[1:]) and "-" not in raw:
+        raw = _dashed(raw)
+    raw = raw.lower()
+    if not raw.endswith("-v3"):
+        raw += "-v3"
+    if raw not in task_names():
+        raise MrftError(
+            f"unknown Meta-World task {name!r}; examples: reach, push, pick-place "
+            f"(all {len(task_names())}: {', '.join(n.removesuffix('-v3') for n in task_names())})"
+        )
+    return raw
+
+
+def envpool_id(name: str) -> str:
+    return "MetaWorld/" + "".join(w.capitalize() for w in name.removesuffix("-v3").split("-")) + "-v3"
+
+
+def goal_task(name: str, goal_seed: int | None = None, hidden_goal: bool = True) -> Task:
+    """One Meta-World task; with ``goal_seed`` every env of its pool shares one goal sequence."""
+    opts = {"hidden_goal": hidden_goal}
+    if goal_seed is not None:
+        opts["goal_seed"] = int(goal_seed)
+    return make_task("metaworld", canonical_name(name), **opts)
+
+
+def official_task_set(benchmark: str, seed: int = 0) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Train and test task names of a Farama benchmark (ML10, ML45, MT10, MT50)."""
+    import metaworld as farama
+
+    key = benchmark.upper()
+    if key not in BENCHMARKS:
+        raise MrftError(f"unknown Meta-World benchmark {benchmark!r}; choose {', '.join(BENCHMARKS)}")
+    bench = getattr(farama, key)(seed=seed)
+    train = tuple(bench.train_classes)
+    test = tuple(getattr(bench, "test_classes", {}) or ())
+    return train, test
+
+
+def suite(name: str, hidden_goal: bool = False) -> Suite:
+    """``reach`` -> one task, fresh goals each episode; ``ML10`` etc. -> the official split.
+
+    Single-task suites test on the same task with goals drawn from unseen env seeds.
+    Multi-task (MT) benchmarks have no held-out classes: train and test are the same set.
+    """
+    if name.upper() in BENCHMARKS:
+        train_names, test_names = official_task_set(name)
+        hidden = hidden_goal or name.upper().startswith("ML")
+        train = tuple(make_task("metaworld", n, hidden_goal=hidden) for n in train_names)
+        test = tuple(
+            make_task("metaworld", n, hidden_goal=hidden, split_seed_offset=TEST_SEED_OFFSET)
+            for n in (test_names or train_names)
+        )
+        return Suite(f"metaworld:{name.upper()}", train, test)
+    task = make_task("metaworld", canonical_name(name), hidden_goal=hidden_goal)
+    return Suite(
+        f"metaworld:{task.name.removesuffix('-v3')}",
+        (task,),
+        (task.with_options(split_seed_offset=TEST_SEED_OFFSET),),
+    )
+
+
+def make(task: Task, num_envs: int, seed: int) -> EnvpoolVecEnv:
+    kwargs = {"partially_observable": bool(task.option("hidden_goal", True))}
+    goal_seed = task.option("goal_seed")
+    if goal_seed is not None:
+        kwargs["env_seed"] = [int(goal_seed)] * num_envs
+    seed = seed + int(task.option("split_seed_offset", 0))
+    return EnvpoolVecEnv(envpool_id(task.name), num_envs, seed, **kwargs)

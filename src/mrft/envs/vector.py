@@ -1,0 +1,184 @@
+"""One vectorised-environment interface over envpool and Gymnasium.
+
+Both backends auto-reset on the step *after* an episode ends: that step ignores the
+action, returns the first observation of the next episode and reward 0. Callers must
+not train on that transition; :class:`mrft.rollout.RolloutCollector` masks it. The
+observation returned together with ``truncated=True`` is the true final observation,
+so a value bootstrap on time-limit ends is possible without extra bookkeeping.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+
+
+@dataclasses.dataclass
+class StepResult:
+    obs: np.ndarray
+    reward: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    success: np.ndarray | None
+    """Per-step success flag where the task defines one (Meta-World), else ``None``."""
+
+
+class VecEnv(Protocol):
+    num_envs: int
+    observation_space: gym.Space
+    action_space: gym.Space
+    task_ids: np.ndarray
+    """Index of each env's task in the list the vector env was built from."""
+
+    def reset(self) -> np.ndarray: ...
+
+    def step(self, actions: np.ndarray) -> StepResult: ...
+
+    def close(self) -> None: ...
+
+
+def _success_from_info(info: dict[str, Any], num_envs: int) -> np.ndarray | None:
+    if "success" not in info:
+        return None
+    success = np.asarray(info["success"], dtype=np.float32).reshape(-1)
+    mask = info.get("_success")
+    if mask is not None:
+        success = np.where(np.asarray(mask, dtype=bool), success, 0.0).astype(np.float32)
+    if success.shape[0] != num_envs:
+        return None
+    return success
+
+
+class EnvpoolVecEnv:
+    """A synchronous envpool pool (``batch_size == num_envs``) for deterministic stepping."""
+
+    def __init__(self, env_id: str, num_envs: int, seed: int, **kwargs: Any):
+        import envpool
+
+        self._env = envpool.make(
+            env_id, env_type="gymnasium", num_envs=num_envs, batch_size=num_envs, seed=seed,
+            **kwargs,
+        )
+        self.num_envs = num_envs
+        self.observation_space = self._env.observation_space
+        self.action_space = self._env.action_space
+        self.task_ids = np.zeros(num_envs, dtype=np.int64)
+        self._float_obs = np.issubdtype(self.observation_space.dtype, np.floating)
+
+    def _cast(self, obs: np.ndarray) -> np.ndarray:
+        return obs.astype(np.float32, copy=False) if self._float_obs else obs
+
+    def reset(self) -> np.ndarray:
+        obs, _ = self._env.reset()
+        return self._cast(obs)
+
+    def step(self, actions: np.ndarray) -> StepResult:
+        obs, reward, terminated, truncated, info = self._env.step(actions)
+        return StepResult(
+            self._cast(obs),
+            np.asarray(reward, dtype=np.float32),
+            np.asarray(terminated, dtype=bool),
+            np.asarray(truncated, dtype=bool),
+            _success_from_info(info, self.num_envs),
+        )
+
+    def close(self) -> None:
+        self._env.close()
+
+
+class GymVecEnv:
+    """Gymnasium ``SyncVectorEnv`` for any registered id (next-step auto-reset)."""
+
+    def __init__(self, env_id: str, num_envs: int, seed: int, **kwargs: Any):
+        self._env = gym.make_vec(
+            env_id, num_envs=num_envs, vectorization_mode="sync",
+            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP}, **kwargs,
+        )
+        self._seed = seed
+        self.num_envs = num_envs
+        self.observation_space = self._env.single_observation_space
+        self.action_space = self._env.single_action_space
+        self.task_ids = np.zeros(num_envs, dtype=np.int64)
+        self._float_obs = np.issubdtype(self.observation_space.dtype, np.floating)
+
+    def _cast(self, obs: np.ndarray) -> np.ndarray:
+        return obs.astype(np.float32, copy=False) if self._float_obs else obs
+
+    def reset(self) -> np.ndarray:
+        obs, _ = self._env.reset(seed=self._seed)
+        self._env.action_space.seed(self._seed)
+        return self._cast(obs)
+
+    def step(self, actions: np.ndarray) -> StepResult:
+        obs, reward, terminated, truncated, info = self._env.step(actions)
+        return StepResult(
+            self._cast(obs),
+            np.asarray(reward, dtype=np.float32),
+            np.asarray(terminated, dtype=bool),
+            np.asarray(truncated, dtype=bool),
+            _success_from_info(info, self.num_envs),
+        )
+
+    def close(self) -> None:
+        self._env.close()
+
+
+class MultiTaskVecEnv:
+    """Concatenates vector envs of several tasks that share observation and action spaces."""
+
+    def __init__(self, envs: list[VecEnv]):
+        if not envs:
+            raise ValueError("MultiTaskVecEnv needs at least one env")
+        first = envs[0]
+        for env in envs[1:]:
+            if env.observation_space.shape != first.observation_space.shape:
+                raise ValueError("tasks in one run must share the observation shape")
+            if env.action_space != first.action_space:
+                raise ValueError("tasks in one run must share the action space")
+        self.envs = envs
+        self.num_envs = sum(env.num_envs for env in envs)
+        self.observation_space = first.observation_space
+        self.action_space = first.action_space
+        self.task_ids = np.concatenate(
+            [np.full(env.num_envs, i, dtype=np.int64) for i, env in enumerate(envs)]
+        )
+        self._bounds = np.cumsum([0] + [env.num_envs for env in envs])
+
+    def reset(self) -> np.ndarray:
+        return np.concatenate([env.reset() for env in self.envs])
+
+    def step(self, actions: np.ndarray) -> StepResult:
+        parts = [
+            env.step(actions[lo:hi])
+            for env, lo, hi in zip(self.envs, self._bounds[:-1], self._bounds[1:])
+        ]
+        successes = [p.success for p in parts]
+        if all(s is None for s in successes):
+            success = None
+        else:
+            success = np.concatenate(
+                [s if s is not None else np.zeros(p.reward.shape[0], np.float32)
+                 for s, p in zip(successes, parts)]
+            )
+        return StepResult(
+            np.concatenate([p.obs for p in parts]),
+            np.concatenate([p.reward for p in parts]),
+            np.concatenate([p.terminated for p in parts]),
+            np.concatenate([p.truncated for p in parts]),
+            success,
+        )
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
+def split_envs(num_envs: int, num_tasks: int) -> list[int]:
+    """Spread ``num_envs`` over ``num_tasks`` as evenly as possible (each task >= 1 env)."""
+    if num_envs < num_tasks:
+        raise ValueError(f"num_envs={num_envs} is smaller than the number of tasks ({num_tasks})")
+    base, extra = divmod(num_envs, num_tasks)
+    return [base + (1 if i < extra else 0) for i in range(num_tasks)]

@@ -1,0 +1,126 @@
+"""Evaluate a policy for a fixed number of episodes and summarise with 95% confidence intervals.
+
+Each env runs an equal share of the episodes and only its first ``quota`` episodes
+count: otherwise short episodes (which finish first) would be over-represented.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from mrft import envs
+from mrft.nets import ActorCritic
+from mrft.rollout import EpisodeTracker
+
+
+@dataclasses.dataclass
+class Interval:
+    mean: float
+    low: float
+    high: float
+
+    def __str__(self) -> str:
+        return f"{self.mean:.3f} (95% CI {self.low:.3f} .. {self.high:.3f})"
+
+
+@dataclasses.dataclass
+class EvalResult:
+    returns: list[float]
+    lengths: list[int]
+    successes: list[float] | None
+
+    @property
+    def return_ci(self) -> Interval:
+        return mean_ci(self.returns)
+
+    @property
+    def success_ci(self) -> Interval | None:
+        return mean_ci(self.successes) if self.successes is not None else None
+
+
+def mean_ci(values: Sequence[float], confidence: float = 0.95) -> Interval:
+    """Mean with a Student-t confidence interval (zero width for a single value)."""
+    from scipy import stats
+
+    x = np.asarray(values, dtype=np.float64)
+    mean = float(x.mean())
+    if x.size < 2:
+        return Interval(mean, mean, mean)
+    half = float(stats.t.ppf(0.5 + confidence / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    return Interval(mean, mean - half, mean + half)
+
+
+@torch.no_grad()
+def evaluate(
+    policy: ActorCritic,
+    tasks: Sequence[envs.Task],
+    episodes: int,
+    *,
+    num_envs: int = 8,
+    seed: int = 0,
+    deterministic: bool = False,
+    device: torch.device | str = "cpu",
+    max_steps: int = 10_000_000,
+) -> EvalResult:
+    num_envs = max(min(num_envs, episodes), len(tasks))
+    env = envs.make_vec_env(tasks, num_envs, seed)
+    quota = np.full(num_envs, episodes // num_envs)
+    quota[: episodes % num_envs] += 1
+    done_count = np.zeros(num_envs, dtype=np.int64)
+    tracker = EpisodeTracker(num_envs)
+    prev_done = np.zeros(num_envs, dtype=bool)
+    returns: list[float] = []
+    lengths: list[int] = []
+    successes: list[float] = []
+    try:
+        obs = torch.as_tensor(env.reset(), device=device)
+        steps = 0
+        while (done_count < quota).any():
+            action, _, _ = policy.act(policy.normalize(obs), deterministic=deterministic)
+            result = env.step(policy.env_action(action))
+            valid = ~prev_done
+            done = (result.terminated | result.truncated) & valid
+            for ep in tracker.step(result.reward, valid, done, result.success, env.task_ids):
+                if done_count[ep.env_index] < quota[ep.env_index]:
+                    returns.append(ep.ret)
+                    lengths.append(ep.length)
+                    if ep.success is not None:
+                        successes.append(ep.success)
+                done_count[ep.env_index] += 1
+            prev_done = done
+            obs = torch.as_tensor(result.obs, device=device)
+            steps += num_envs
+            if steps > max_steps:
+                raise RuntimeError(f"evaluation exceeded {max_steps} env steps")
+    finally:
+        env.close()
+    return EvalResult(returns, lengths, successes if successes else None)
+
+
+def load_policy(checkpoint: str, device: torch.device | str = "cpu"):
+    """Rebuild the policy stored in a checkpoint; returns ``(policy, train_config, suite)``."""
+    from mrft.checkpoint import load_checkpoint
+    from mrft.config import train_config_from_dict
+    from mrft.errors import MrftError
+    from mrft.nets import build_actor_critic
+    from mrft.trainer import resolve_config
+
+    state = load_checkpoint(checkpoint)
+    cfg, suite = resolve_config(train_config_from_dict(state["config"]))
+    probe = envs.make_vec_env(suite.train[:1], 1, 0)
+    try:
+        policy = build_actor_critic(probe.observation_space, probe.action_space, cfg.run.torso,
+                                    cfg.run.hidden_sizes, bool(cfg.ppo.normalize_obs))
+    finally:
+        probe.close()
+    try:
+        policy.load_state_dict(state["model"])
+    except (RuntimeError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise MrftError(f"checkpoint {checkpoint} does not match its own network config ({first})") from None
+    return policy.to(device).eval(), cfg, suite

@@ -1,0 +1,79 @@
+"""Checkpoints are atomic, safe to load, and every bad file gives one clear error."""
+
+import os
+
+import pytest
+import torch
+
+from mrft.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from mrft.errors import MrftError
+
+
+def test_roundtrip_and_no_temp_files_left(tmp_path):
+    path = save_checkpoint(tmp_path / "c.pt", {"model": {"w": torch.ones(2)}, "counters": {"n": 3}})
+    data = load_checkpoint(path)
+    assert torch.equal(data["model"]["w"], torch.ones(2)) and data["counters"]["n"] == 3
+    assert "torch" in data["versions"]
+    assert os.listdir(tmp_path) == ["c.pt"]
+
+
+def test_failed_write_keeps_previous_checkpoint(tmp_path, monkeypatch):
+    path = save_checkpoint(tmp_path / "c.pt", {"model": {"w": torch.zeros(1)}})
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", boom)
+    with pytest.raises(OSError):
+        save_checkpoint(path, {"model": {"w": torch.ones(1)}})
+    monkeypatch.undo()
+    assert torch.equal(load_checkpoint(path)["model"]["w"], torch.zeros(1))
+    assert os.listdir(tmp_path) == ["c.pt"]
+
+
+def test_rng_state_roundtrip():
+    import random
+
+    import numpy as np
+
+    state = rng_state()
+    a = (torch.rand(2), np.random.rand(), random.random())
+    set_rng_state(state)
+    b = (torch.rand(2), np.random.rand(), random.random())
+    assert torch.equal(a[0], b[0]) and a[1] == b[1] and a[2] == b[2]
+
+
+def _error(path):
+    with pytest.raises(MrftError) as info:
+        load_checkpoint(path)
+    assert "\n" not in str(info.value)
+    return str(info.value)
+
+
+def test_missing(tmp_path):
+    assert "not found" in _error(tmp_path / "nope.pt")
+
+
+def test_corrupted(tmp_path):
+    path = save_checkpoint(tmp_path / "c.pt", {"model": {"w": torch.ones(100)}})
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    assert "corrupted" in _error(path)
+    path.write_bytes(b"this is not a checkpoint")
+    assert "corrupted" in _error(path)
+
+
+def test_foreign_torch_file(tmp_path):
+    torch.save({"state_dict": {"w": torch.ones(1)}}, tmp_path / "other.pt")
+    assert "not an mrft checkpoint" in _error(tmp_path / "other.pt")
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+def test_pickled_objects_are_refused(tmp_path):
+    torch.save({"format": "mrft-checkpoint", "x": _Evil()}, tmp_path / "evil.pt")
+    message = _error(tmp_path / "evil.pt")
+    assert "refusing" in message and "pickled objects" in message

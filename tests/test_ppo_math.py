@@ -1,0 +1,49 @@
+"""PPO surrogate, value loss and presets on hand-computed values."""
+
+import math
+
+import torch
+
+from mrft.algos.ppo import PRESETS, clipped_surrogate, clipped_value_loss, resolve_ppo
+from mrft.config import PPOConfig
+
+
+def test_clipped_surrogate_hand_values():
+    ratios = torch.tensor([1.5, 0.5, 1.1])
+    old = torch.zeros(3)
+    logp = ratios.log()
+    adv = torch.tensor([1.0, 1.0, -2.0])
+    loss, clipfrac, approx_kl = clipped_surrogate(logp, old, adv, clip=0.2)
+    # per element: max(-A r, -A clip(r)):
+    #   r=1.5, A=1: max(-1.5, -1.2) = -1.2
+    #   r=0.5, A=1: max(-0.5, -0.8) = -0.5
+    #   r=1.1, A=-2: max(2.2, 2.2) = 2.2
+    assert math.isclose(loss.item(), (-1.2 - 0.5 + 2.2) / 3, rel_tol=1e-6)
+    assert math.isclose(clipfrac.item(), 2 / 3, rel_tol=1e-6)
+    expected_kl = sum((r - 1) - math.log(r) for r in [1.5, 0.5, 1.1]) / 3
+    assert math.isclose(approx_kl.item(), expected_kl, rel_tol=1e-5)
+
+
+def test_surrogate_gradient_at_ratio_one_is_policy_gradient():
+    logp = torch.tensor([-0.3, -1.2], requires_grad=True)
+    adv = torch.tensor([2.0, -1.0])
+    loss, _, _ = clipped_surrogate(logp, logp.detach(), adv, 0.2)
+    loss.backward()
+    assert torch.allclose(logp.grad, -adv / 2)
+
+
+def test_value_loss_clipped_and_unclipped():
+    new = torch.tensor([2.0, 0.0])
+    old = torch.tensor([1.0, 0.0])
+    ret = torch.tensor([3.0, 1.0])
+    # unclipped: 0.5 * mean((2-3)^2, (0-1)^2) = 0.5
+    assert math.isclose(clipped_value_loss(new, old, ret, None).item(), 0.5)
+    # clipped value for elem 0: 1 + clip(1, -0.2, 0.2) = 1.2 -> (1.2-3)^2 = 3.24; max(1, 3.24)
+    assert math.isclose(clipped_value_loss(new, old, ret, 0.2).item(), 0.5 * (3.24 + 1.0) / 2, rel_tol=1e-6)
+
+
+def test_presets_fill_only_unset_fields():
+    cfg = resolve_ppo(PPOConfig(learning_rate=1e-3), "procgen")
+    assert cfg.learning_rate == 1e-3
+    assert cfg.gamma == PRESETS["procgen"]["gamma"] == 0.999
+    assert cfg.num_minibatches == 8 and cfg.update_epochs == 3 and cfg.ent_coef == 0.01
