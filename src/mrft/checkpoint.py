@@ -13,6 +13,7 @@ import pickle
 import platform
 import random
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +80,11 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
 
 
 def _unpickler_reason(message: str) -> str:
+    """The line of torch's refusal that names the object it would not unpickle."""
     for line in message.splitlines():
-        if "WeightsUnpickler error:" in line:
-            return line.split("WeightsUnpickler error:", 1)[1].strip().rstrip(".")
+        if "GLOBAL" in line:
+            reason = line.split("WeightsUnpickler error:", 1)[-1].strip()
+            return reason.split(" was not an allowed global")[0].rstrip(".")
     return "unsafe content"
 
 
@@ -93,12 +96,17 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if path.is_dir():
         raise MrftError(f"checkpoint path is a folder, not a file: {path}")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        reason = _unpickler_reason(str(exc))
-        raise MrftError(f"refusing to load {path}: it holds pickled objects, not only tensors ({reason})") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - a damaged file can fail anywhere inside the unpickler
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = str(exc)
+        if isinstance(exc, pickle.UnpicklingError) and "GLOBAL" in message:
+            raise MrftError(
+                f"refusing to load {path}: it holds pickled objects, not only tensors "
+                f"({_unpickler_reason(message)})"
+            ) from None
+        first = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
         raise MrftError(f"checkpoint {path} is corrupted or not a torch file ({first})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise MrftError(f"{path} is not an mrft checkpoint (no '{FORMAT}' marker)")

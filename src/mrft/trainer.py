@@ -280,11 +280,11 @@ class Trainer:
                     t2 = time.perf_counter()
                     self.update += 1
                     self.global_step += self.steps_per_update
-                    self._check_nonfinite(diagnostics)
                     if batch.episodes:
                         recent = (recent + batch.episodes)[-100:]
                     scalars = self._scalars(batch, diagnostics, lr, start_time, start_step, timings)
                     self.logger.log(self.global_step, scalars)
+                    self._check_nonfinite(diagnostics)
                     progress.update(self.global_step, self._progress_stats(scalars, recent))
                     t3 = time.perf_counter()
                     timings["rollout"] += t1 - t0

@@ -1,0 +1,127 @@
+"""The `mrft` command end to end (subprocess): tiny runs on each family, and bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+TINY = ["--num-envs", "2", "--num-steps", "16", "--num-minibatches", "2", "--update-epochs", "1",
+        "--no-progress"]
+
+
+def mrft(*args, cwd=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "mrft", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, cwd=cwd)
+
+
+def _assert_one_line_error(proc, *fragments):
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("env", ["procgen:bigfish", "metaworld:reach", "gym:CartPole-v1"])
+def test_train_tiny_run_writes_logs_and_checkpoint(tmp_path, env):
+    proc = mrft("train", "--env", env, "--total-steps", 64, "--runs-dir", tmp_path,
+                "--run-name", "r", *TINY)
+    assert proc.returncode == 0, proc.stderr
+    run = tmp_path / "r"
+    assert (run / "checkpoint.pt").exists()
+    assert any(p.name.startswith("events.out.tfevents") for p in run.iterdir())
+    records = [json.loads(line) for line in open(run / "metrics.jsonl")]
+    assert records[-1]["step"] == 64
+    for key in ("charts/SPS", "losses/policy_loss", "losses/approx_kl", "losses/clipfrac",
+                "losses/entropy"):
+        assert key in records[-1]
+    assert json.loads((run / "config.json").read_text())["env"]["env"] == env
+
+
+def test_eval_reports_confidence_interval(tmp_path):
+    assert mrft("train", "--env", "metaworld:reach", "--total-steps", 64, "--runs-dir", tmp_path,
+                "--run-name", "r", *TINY).returncode == 0
+    out = tmp_path / "eval.json"
+    proc = mrft("eval", tmp_path / "r" / "checkpoint.pt", "--episodes", 3, "--num-envs", 3,
+                "--json-out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "return:" in proc.stdout and "95% CI" in proc.stdout and "success:" in proc.stdout
+    summary = json.loads(out.read_text())
+    assert summary["episodes"] == 3 and len(summary["successes"]) == 3
+
+
+def test_help_shows_field_docs():
+    proc = mrft("train", "--help")
+    assert proc.returncode == 0
+    for text in ("--env", "--total-steps", "--learning-rate", "--resume", "Steps per env per rollout"):
+        assert text in proc.stdout
+
+
+BAD_TRAIN = [
+    (["--env", "nosuch:thing"], "unknown env family"),
+    (["--env", "procgen:pong"], "unknown Procgen game"),
+    (["--env", "metaworld:fly"], "unknown Meta-World task"),
+    (["--env", "gym:Nope-v0"], "unknown Gymnasium id"),
+    (["--algo", "sac"], "sac"),
+    (["--total-steps", "-5"], "--total-steps"),
+    (["--learning-rate", "abc"], "--learning-rate"),
+    (["--learning-rate", "nan"], "--learning-rate"),
+    (["--gamma", "1.5"], "--gamma"),
+    (["--num-envs", "0"], "--num-envs"),
+    (["--device", "tpu"], "--device"),
+    (["--resume", "/nonexistent/checkpoint.pt"], "not found"),
+]
+
+
+@pytest.mark.parametrize("args,fragment", BAD_TRAIN)
+def test_bad_train_input_is_one_line_exit_2(tmp_path, args, fragment):
+    # later flags win, so the bad value comes last
+    proc = mrft("train", "--total-steps", 64, "--runs-dir", tmp_path, *TINY, *args)
+    _assert_one_line_error(proc, fragment)
+
+
+def test_bad_checkpoints_are_one_line_exit_2(tmp_path):
+    _assert_one_line_error(mrft("eval", tmp_path / "missing.pt"), "not found")
+    corrupted = tmp_path / "corrupted.pt"
+    corrupted.write_bytes(b"\x80\x04garbage" * 10)
+    _assert_one_line_error(mrft("eval", corrupted), "corrupted")
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.ones(3)}, foreign)
+    _assert_one_line_error(mrft("eval", foreign), "not an mrft checkpoint")
+    _assert_one_line_error(mrft("train", "--resume", foreign), "not an mrft checkpoint")
+    _assert_one_line_error(mrft("eval", foreign, "--episodes", 0), "--episodes")
+    _assert_one_line_error(mrft("eval"), "Missing")
+
+
+def test_ctrl_c_saves_checkpoint_and_resume_finishes(tmp_path):
+    cmd = [sys.executable, "-m", "mrft", "train", "--env", "gym:CartPole-v1", "--total-steps",
+           "2000000", "--runs-dir", str(tmp_path), "--run-name", "r", "--no-progress",
+           "--checkpoint-every", "1000"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    metrics = tmp_path / "r" / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (metrics.exists() and metrics.stat().st_size > 0):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "--resume" in err
+    checkpoint = tmp_path / "r" / "checkpoint.pt"
+    state = torch.load(checkpoint, weights_only=True)
+    saved_step = state["counters"]["global_step"]
+    assert saved_step > 0
+    records = [json.loads(line) for line in open(metrics)]
+    assert records[-1]["step"] == saved_step
+    proc = mrft("train", "--resume", checkpoint, "--total-steps", saved_step + 2048)
+    assert proc.returncode == 0, proc.stderr
+    assert torch.load(checkpoint, weights_only=True)["counters"]["global_step"] >= saved_step + 2048
+    assert Path(tmp_path / "r").exists()

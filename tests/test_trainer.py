@@ -1,0 +1,102 @@
+"""Trainer: same seed -> same numbers; resume equals an uninterrupted run; NaN guards."""
+
+import json
+
+import pytest
+import torch
+
+from mrft.config import EnvConfig, PPOConfig, RunConfig, TrainConfig
+from mrft.errors import MrftError
+from mrft.trainer import Trainer
+
+
+def _cfg(tmp_path, name, total_steps=4 * 8 * 32, **run):
+    return TrainConfig(
+        env=EnvConfig(env="gym:CartPole-v1", num_envs=4),
+        ppo=PPOConfig(num_steps=32, num_minibatches=2, update_epochs=2, normalize_reward=True),
+        run=RunConfig(total_steps=total_steps, seed=7, runs_dir=str(tmp_path), run_name=name,
+                      progress=False, checkpoint_every=100, **run),
+    )
+
+
+def _losses(run_dir):
+    keys = ("losses/policy_loss", "losses/value_loss", "losses/entropy", "losses/approx_kl")
+    with open(run_dir / "metrics.jsonl") as f:
+        return [(r["step"],) + tuple(r[k] for k in keys) for r in map(json.loads, f)]
+
+
+def test_same_seed_same_losses(tmp_path):
+    a = Trainer(_cfg(tmp_path, "a")).train()
+    b = Trainer(_cfg(tmp_path, "b")).train()
+    assert _losses(a.run_dir) == _losses(b.run_dir)
+    assert len(_losses(a.run_dir)) == 8
+
+
+def test_different_seed_differs(tmp_path):
+    a = Trainer(_cfg(tmp_path, "a")).train()
+    cfg = _cfg(tmp_path, "b")
+    cfg.run.seed = 8
+    b = Trainer(cfg).train()
+    assert _losses(a.run_dir) != _losses(b.run_dir)
+
+
+def test_resume_equals_uninterrupted_run(tmp_path):
+    full = Trainer(_cfg(tmp_path, "full")).train()
+    first = Trainer(_cfg(tmp_path, "split")).train(max_updates=4)
+    assert first.updates == 4
+    resumed = Trainer(_cfg(tmp_path, "ignored"), resume_from=str(first.checkpoint))
+    assert resumed.resumed_exactly is True
+    second = resumed.train()
+    assert second.updates == 8 and second.run_dir == first.run_dir
+    assert _losses(full.run_dir) == _losses(second.run_dir)
+    a = torch.load(full.checkpoint, weights_only=True)["model"]
+    b = torch.load(second.checkpoint, weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_can_extend_total_steps(tmp_path):
+    first = Trainer(_cfg(tmp_path, "r")).train()
+    longer = _cfg(tmp_path, "r", total_steps=12 * 4 * 32)
+    result = Trainer(longer, resume_from=str(first.checkpoint)).train()
+    assert result.updates == 12
+
+
+def test_nonfinite_losses_are_skipped_then_the_run_stops(tmp_path, monkeypatch):
+    trainer = Trainer(_cfg(tmp_path, "nan", max_nonfinite_updates=3))
+    real_loss = trainer.algo.loss
+    calls = {"n": 0}
+
+    def poisoned(mb):
+        out = real_loss(mb)
+        calls["n"] += 1
+        out["loss"] = out["loss"] * float("nan")
+        return out
+
+    before = {k: v.clone() for k, v in trainer.policy.state_dict().items()}
+    monkeypatch.setattr(trainer.algo, "loss", poisoned)
+    with pytest.raises(MrftError) as info:
+        trainer.train()
+    assert "diverged" in str(info.value) and info.value.exit_code == 1
+    assert calls["n"] == 3 * 2 * 2  # 3 updates x 2 epochs x 2 minibatches, none applied
+    after = trainer.policy.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if "obs_normalizer" not in k)
+    records = [json.loads(line) for line in open(trainer.run_dir / "metrics.jsonl")]
+    assert [r["losses/nonfinite_skips"] for r in records] == [4.0, 4.0, 4.0]
+    assert trainer.checkpoint_path.exists()
+
+
+def test_one_bad_update_is_skipped_and_training_continues(tmp_path, monkeypatch):
+    trainer = Trainer(_cfg(tmp_path, "one-nan"))
+    real_loss = trainer.algo.loss
+    calls = {"n": 0}
+
+    def sometimes(mb):
+        out = real_loss(mb)
+        calls["n"] += 1
+        if calls["n"] == 1:
+            out["loss"] = out["loss"] + float("inf")
+        return out
+
+    monkeypatch.setattr(trainer.algo, "loss", sometimes)
+    result = trainer.train()
+    assert result.updates == 8
