@@ -6,11 +6,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-slow system-deps lint clean
 
+# torch is installed first, pinned to the CPU build, so that no dependency pulls a CUDA build.
 $(STAMP): pyproject.toml
-	@$(MAKE) --no-print-directory system-deps
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	# torch first, pinned, so that nothing pulls a CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
@@ -27,13 +25,13 @@ system-deps:
 	  fi; \
 	fi
 
-demo: $(STAMP)
-	$(BIN)/mrft train --env metaworld:reach --total-steps 200000 --run-name demo
+demo: system-deps $(STAMP)
+	$(BIN)/mrft train --env metaworld:reach --total-steps 200000 --eval-episodes 20
 
-test: $(STAMP)
+test: system-deps $(STAMP)
 	$(BIN)/python -m pytest -q
 
-test-slow: $(STAMP)
+test-slow: system-deps $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
 lint: $(STAMP)

@@ -77,3 +77,23 @@ def test_pickled_objects_are_refused(tmp_path):
     torch.save({"format": "mrft-checkpoint", "x": _Evil()}, tmp_path / "evil.pt")
     message = _error(tmp_path / "evil.pt")
     assert "refusing" in message and "pickled objects" in message
+
+
+def test_incomplete_checkpoint_names_what_is_missing(tmp_path):
+    path = save_checkpoint(tmp_path / "c.pt", {"config": {}})
+    message = _error_required(path, ("config", "model", "optimizer"))
+    assert "missing model, optimizer" in message
+
+
+def _error_required(path, required):
+    with pytest.raises(MrftError) as info:
+        load_checkpoint(path, required=required)
+    return str(info.value)
+
+
+def test_mismatched_weights_are_one_line_error():
+    from mrft.checkpoint import load_module_state
+
+    with pytest.raises(MrftError) as info:
+        load_module_state(torch.nn.Linear(2, 2), {"weight": torch.ones(3, 3)}, "x.pt")
+    assert "does not fit" in str(info.value) and "\n" not in str(info.value)

@@ -33,12 +33,14 @@ def _assert_one_line_error(proc, *fragments):
 @pytest.mark.parametrize("env", ["procgen:bigfish", "metaworld:reach", "gym:CartPole-v1"])
 def test_train_tiny_run_writes_logs_and_checkpoint(tmp_path, env):
     proc = mrft("train", "--env", env, "--total-steps", 64, "--runs-dir", tmp_path,
-                "--run-name", "r", *TINY)
+                "--run-name", "r", "--eval-episodes", 2, *TINY)
     assert proc.returncode == 0, proc.stderr
+    assert "return:" in proc.stdout and "95% CI" in proc.stdout
     run = tmp_path / "r"
+    assert json.loads((run / "eval.json").read_text())["episodes"] == 2
     assert (run / "checkpoint.pt").exists()
     assert any(p.name.startswith("events.out.tfevents") for p in run.iterdir())
-    records = [json.loads(line) for line in open(run / "metrics.jsonl")]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert records[-1]["step"] == 64
     for key in ("charts/SPS", "losses/policy_loss", "losses/approx_kl", "losses/clipfrac",
                 "losses/entropy"):
@@ -112,14 +114,14 @@ def test_ctrl_c_saves_checkpoint_and_resume_finishes(tmp_path):
     while time.time() < deadline and not (metrics.exists() and metrics.stat().st_size > 0):
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "--resume" in err
     checkpoint = tmp_path / "r" / "checkpoint.pt"
     state = torch.load(checkpoint, weights_only=True)
     saved_step = state["counters"]["global_step"]
     assert saved_step > 0
-    records = [json.loads(line) for line in open(metrics)]
+    records = [json.loads(line) for line in metrics.read_text().splitlines()]
     assert records[-1]["step"] == saved_step
     proc = mrft("train", "--resume", checkpoint, "--total-steps", saved_step + 2048)
     assert proc.returncode == 0, proc.stderr

@@ -51,12 +51,15 @@ def test_metaworld_names_and_official_sets():
     assert len(train) == 10 and len(test) == 5 and "reach-v3" in train
     suite = envs.parse_env("metaworld:ML10")
     assert all(t.option("hidden_goal") for t in suite.train)
+    ml1 = envs.parse_env("metaworld:ML1-push")
+    assert ml1.train[0].name == "push-v3" and ml1.train[0].option("hidden_goal")
+    assert ml1.test[0].option("split_seed_offset") == metaworld.TEST_SEED_OFFSET
 
 
 def test_metaworld_reports_success_and_truncates_at_500():
     env = envs.make_vec_env([metaworld.goal_task("reach", goal_seed=1)], 2, seed=0)
     env.reset()
-    for t in range(500):
+    for _ in range(500):
         result = env.step(np.zeros((2, 4), dtype=np.float32))
         assert result.success is not None
     env.close()

@@ -1,12 +1,11 @@
 """Rollout buffer: auto-reset steps are masked, episode statistics use raw rewards."""
 
 import torch
+from conftest import CountdownVecEnv
 
 from mrft.algos.ppo import gae
 from mrft.nets import ActorCritic
 from mrft.rollout import RolloutCollector
-
-from conftest import CountdownVecEnv
 
 
 def _collector(env, steps):

@@ -21,8 +21,8 @@ def _cfg(tmp_path, name, total_steps=4 * 8 * 32, **run):
 
 def _losses(run_dir):
     keys = ("losses/policy_loss", "losses/value_loss", "losses/entropy", "losses/approx_kl")
-    with open(run_dir / "metrics.jsonl") as f:
-        return [(r["step"],) + tuple(r[k] for k in keys) for r in map(json.loads, f)]
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [(r["step"], *(r[k] for k in keys)) for r in map(json.loads, lines)]
 
 
 def test_same_seed_same_losses(tmp_path):
@@ -80,7 +80,7 @@ def test_nonfinite_losses_are_skipped_then_the_run_stops(tmp_path, monkeypatch):
     assert calls["n"] == 3 * 2 * 2  # 3 updates x 2 epochs x 2 minibatches, none applied
     after = trainer.policy.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before if "obs_normalizer" not in k)
-    records = [json.loads(line) for line in open(trainer.run_dir / "metrics.jsonl")]
+    records = [json.loads(line) for line in (trainer.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["losses/nonfinite_skips"] for r in records] == [4.0, 4.0, 4.0]
     assert trainer.checkpoint_path.exists()
 
@@ -100,3 +100,10 @@ def test_one_bad_update_is_skipped_and_training_continues(tmp_path, monkeypatch)
     monkeypatch.setattr(trainer.algo, "loss", sometimes)
     result = trainer.train()
     assert result.updates == 8
+
+
+def test_new_run_refuses_a_folder_that_holds_a_run(tmp_path):
+    Trainer(_cfg(tmp_path, "taken", total_steps=4 * 32)).train()
+    with pytest.raises(MrftError) as info:
+        Trainer(_cfg(tmp_path, "taken"))
+    assert "--resume" in str(info.value)

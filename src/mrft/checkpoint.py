@@ -8,6 +8,7 @@ loading never runs code from the file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import platform
@@ -31,10 +32,8 @@ def library_versions() -> dict[str, str]:
     versions = {"mrft": __version__, "torch": str(torch.__version__), "numpy": str(np.__version__),
                 "python": platform.python_version()}
     for name in ("gymnasium", "envpool"):
-        try:
+        with contextlib.suppress(ImportError, AttributeError):
             versions[name] = str(__import__(name).__version__)
-        except Exception:  # noqa: BLE001 - a missing optional backend only drops its version line
-            pass
     return versions
 
 
@@ -88,8 +87,11 @@ def _unpickler_reason(message: str) -> str:
     return "unsafe content"
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load an mrft checkpoint safely; any problem becomes a one-line :class:`MrftError`."""
+def load_checkpoint(path: str | os.PathLike, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Load an mrft checkpoint safely; any problem becomes a one-line :class:`MrftError`.
+
+    ``required`` lists the top-level entries the caller needs (resume needs more than eval).
+    """
     path = Path(path)
     if not path.exists():
         raise MrftError(f"checkpoint not found: {path}")
@@ -99,7 +101,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - a damaged file can fail anywhere inside the unpickler
+    except Exception as exc:
         message = str(exc)
         if isinstance(exc, pickle.UnpicklingError) and "GLOBAL" in message:
             raise MrftError(
@@ -114,4 +116,16 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise MrftError(
             f"{path} has checkpoint format {data.get('format_version')}, this mrft reads {FORMAT_VERSION}"
         )
+    missing = [key for key in required if key not in data]
+    if missing:
+        raise MrftError(f"checkpoint {path} is incomplete: missing {', '.join(missing)}")
     return data
+
+
+def load_module_state(module: torch.nn.Module, state: dict[str, Any], path: str | os.PathLike) -> None:
+    """``module.load_state_dict`` with a one-line error when the shapes or names disagree."""
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise MrftError(f"checkpoint {path} does not fit this network ({first})") from None

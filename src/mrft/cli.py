@@ -12,7 +12,7 @@ import io
 import json
 import re
 import sys
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import tyro
 
@@ -40,10 +40,10 @@ class EvalConfig:
     """Also write the per-episode results and summary to this JSON file."""
 
 
-Command = Union[
-    Annotated[TrainConfig, tyro.conf.subcommand("train", description=TrainConfig.__doc__)],
-    Annotated[EvalConfig, tyro.conf.subcommand("eval", description=EvalConfig.__doc__)],
-]
+Command = (
+    Annotated[TrainConfig, tyro.conf.subcommand("train", description=TrainConfig.__doc__)]
+    | Annotated[EvalConfig, tyro.conf.subcommand("eval", description=EvalConfig.__doc__)]
+)
 
 
 def parse(argv: list[str] | None = None):
@@ -92,6 +92,10 @@ def run_train(cfg: TrainConfig) -> int:
     if result.interrupted:
         print(f"interrupted; continue with: mrft train --resume {result.checkpoint}", file=sys.stderr)
         return 130
+    if trainer.cfg.run.eval_episodes > 0:
+        return run_eval(EvalConfig(checkpoint=str(result.checkpoint),
+                                   episodes=trainer.cfg.run.eval_episodes,
+                                   json_out=str(result.run_dir / "eval.json")))
     return 0
 
 
@@ -102,7 +106,7 @@ def run_eval(cfg: EvalConfig) -> int:
         raise MrftError(f"--episodes must be >= 1, got {cfg.episodes}")
     if cfg.num_envs < 1:
         raise MrftError(f"--num-envs must be >= 1, got {cfg.num_envs}")
-    policy, train_cfg, suite = load_policy(cfg.checkpoint)
+    policy, _, suite = load_policy(cfg.checkpoint)
     tasks = suite.split(cfg.split)
     result = evaluate(policy, tasks, cfg.episodes, num_envs=cfg.num_envs, seed=cfg.seed,
                       deterministic=cfg.deterministic)

@@ -104,13 +104,12 @@ def evaluate(
 
 def load_policy(checkpoint: str, device: torch.device | str = "cpu"):
     """Rebuild the policy stored in a checkpoint; returns ``(policy, train_config, suite)``."""
-    from mrft.checkpoint import load_checkpoint
+    from mrft.checkpoint import load_checkpoint, load_module_state
     from mrft.config import train_config_from_dict
-    from mrft.errors import MrftError
     from mrft.nets import build_actor_critic
     from mrft.trainer import resolve_config
 
-    state = load_checkpoint(checkpoint)
+    state = load_checkpoint(checkpoint, required=("config", "model"))
     cfg, suite = resolve_config(train_config_from_dict(state["config"]))
     probe = envs.make_vec_env(suite.train[:1], 1, 0)
     try:
@@ -118,9 +117,5 @@ def load_policy(checkpoint: str, device: torch.device | str = "cpu"):
                                     cfg.run.hidden_sizes, bool(cfg.ppo.normalize_obs))
     finally:
         probe.close()
-    try:
-        policy.load_state_dict(state["model"])
-    except (RuntimeError, KeyError) as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise MrftError(f"checkpoint {checkpoint} does not match its own network config ({first})") from None
+    load_module_state(policy, state["model"], checkpoint)
     return policy.to(device).eval(), cfg, suite

@@ -40,7 +40,7 @@ class RunLogger:
         metrics_path = self.run_dir / "metrics.jsonl"
         if resume_step is not None and metrics_path.exists():
             _drop_records_after(metrics_path, resume_step)
-        self.jsonl = open(metrics_path, "a", encoding="utf-8")
+        self.jsonl = open(metrics_path, "a", encoding="utf-8")  # noqa: SIM115 - open for the whole run, closed in close()
         (self.run_dir / "config.json").write_text(json.dumps(config, indent=2))
         if resume_step is None:
             rows = "\n".join(f"|{k}|{v}|" for k, v in _flatten(config).items())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import math
 import random
 import resource
@@ -26,8 +27,14 @@ import torch
 from mrft import envs
 from mrft.algos import ALGORITHMS
 from mrft.algos.ppo import preset_name, resolve_ppo
-from mrft.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from mrft.config import TrainConfig, to_dict, train_config_from_dict, validate
+from mrft.checkpoint import (
+    load_checkpoint,
+    load_module_state,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from mrft.config import RunConfig, TrainConfig, to_dict, train_config_from_dict, validate
 from mrft.errors import MrftError
 from mrft.logging import RunLogger
 from mrft.metrics import EntropyChangeRate
@@ -38,6 +45,7 @@ from mrft.rollout import Episode, RolloutCollector
 
 DEFAULT_NUM_ENVS = {"procgen": 64, "metaworld": 16, "gym": 8}
 CHECKPOINT_NAME = "checkpoint.pt"
+RESUME_KEYS = ("config", "model", "optimizer", "counters", "rng", "generator", "collector")
 
 
 def seed_everything(seed: int) -> None:
@@ -129,10 +137,10 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, resume_from: str | None = None):
         state: dict[str, Any] | None = None
         if resume_from is not None:
-            state = load_checkpoint(resume_from)
+            state = load_checkpoint(resume_from, required=RESUME_KEYS)
             saved = train_config_from_dict(state["config"])
-            if cfg.run.total_steps != saved.run.total_steps and cfg.run.total_steps != type(cfg.run)().total_steps:
-                saved.run.total_steps = cfg.run.total_steps
+            if cfg.run.total_steps != RunConfig().total_steps:
+                saved.run.total_steps = cfg.run.total_steps  # the one flag a resume may change
             cfg = saved
         self.cfg, self.suite = resolve_config(cfg)
         run = self.cfg.run
@@ -170,11 +178,16 @@ class Trainer:
         self.steps_per_update = self.env.num_envs * ppo.num_steps
         self.num_updates = math.ceil(run.total_steps / self.steps_per_update)
         self.resumed_exactly: bool | None = None
+        self.autocast = functools.partial(torch.autocast, self.device.type, dtype=torch.bfloat16,
+                                          enabled=run.precision == "bf16")
 
         if state is not None:
             self.run_dir = Path(resume_from).resolve().parent
-            self.policy.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
+            load_module_state(self.policy, state["model"], resume_from)
+            try:
+                self.optimizer.load_state_dict(state["optimizer"])
+            except (ValueError, KeyError) as exc:
+                raise MrftError(f"checkpoint {resume_from}: optimiser state does not fit ({exc})") from None
             self.generator.set_state(state["generator"])
             self.entropy_rate.load_state_dict(state.get("monitor", {}))
             self.resumed_exactly = self.collector.load_state_dict(state["collector"])
@@ -185,6 +198,11 @@ class Trainer:
                 f"__{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
             )
             self.run_dir = Path(run.runs_dir) / name
+            if (self.run_dir / CHECKPOINT_NAME).exists():
+                raise MrftError(
+                    f"run folder {self.run_dir} already holds a run; continue it with --resume "
+                    f"{self.run_dir / CHECKPOINT_NAME} or pick another --run-name"
+                )
         self.checkpoint_path = self.run_dir / CHECKPOINT_NAME
         self.logger: RunLogger | None = None
 
@@ -207,7 +225,8 @@ class Trainer:
             epoch_sums: dict[str, float] = defaultdict(float)
             epoch_count = 0
             for mb in self.algo.minibatches(data, self.generator):
-                out = self.algo.loss(mb)
+                with self.autocast():
+                    out = self.algo.loss(mb)
                 loss = out["loss"]
                 if not torch.isfinite(loss):
                     skipped += 1
@@ -273,7 +292,8 @@ class Trainer:
             with _StopFlag() as stop:
                 while self.update < stop_at:
                     t0 = time.perf_counter()
-                    batch = self.collector.collect()
+                    with self.autocast():
+                        batch = self.collector.collect()
                     t1 = time.perf_counter()
                     lr = self._set_learning_rate()
                     diagnostics = self._learn(batch)

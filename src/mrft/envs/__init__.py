@@ -19,7 +19,14 @@ FAMILIES = ("procgen", "metaworld", "gym")
 _MAKERS = {"procgen": procgen.make, "metaworld": metaworld.make, "gym": gym_family.make}
 
 __all__ = [
-    "FAMILIES", "Suite", "action_is_continuous", "Task", "StepResult", "VecEnv", "make_task", "make_vec_env",
+    "FAMILIES",
+    "StepResult",
+    "Suite",
+    "Task",
+    "VecEnv",
+    "action_is_continuous",
+    "make_task",
+    "make_vec_env",
     "parse_env",
 ]
 
@@ -69,7 +76,7 @@ def make_vec_env(tasks: Sequence[Task], num_envs: int, seed: int) -> VecEnv:
     counts = split_envs(num_envs, len(tasks))
     envs = []
     offset = 0
-    for task, count in zip(tasks, counts):
+    for task, count in zip(tasks, counts, strict=True):
         if task.family not in _MAKERS:
             raise MrftError(f"unknown env family {task.family!r}")
         envs.append(_MAKERS[task.family](task, count, seed + offset))

@@ -82,11 +82,19 @@ def official_task_set(benchmark: str, seed: int = 0) -> tuple[tuple[str, ...], t
 
 
 def suite(name: str, hidden_goal: bool = False) -> Suite:
-    """``reach`` -> one task, fresh goals each episode; ``ML10`` etc. -> the official split.
+    """``reach`` -> one task, fresh goals each episode; ``ML10`` etc. -> the official split;
+    ``ML1-reach`` -> ML1: one task with hidden goals, test goals from unseen seeds.
 
     Single-task suites test on the same task with goals drawn from unseen env seeds.
     Multi-task (MT) benchmarks have no held-out classes: train and test are the same set.
     """
+    if name.upper().startswith("ML1-"):
+        task = make_task("metaworld", canonical_name(name[4:]), hidden_goal=True)
+        return Suite(
+            f"metaworld:ML1-{task.name.removesuffix('-v3')}",
+            (task,),
+            (task.with_options(split_seed_offset=TEST_SEED_OFFSET),),
+        )
     if name.upper() in BENCHMARKS:
         train_names, test_names = official_task_set(name)
         hidden = hidden_goal or name.upper().startswith("ML")

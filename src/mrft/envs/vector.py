@@ -52,7 +52,36 @@ def _success_from_info(info: dict[str, Any], num_envs: int) -> np.ndarray | None
     return success
 
 
-class EnvpoolVecEnv:
+class _GymnasiumApiVecEnv:
+    """Shared stepping for backends with Gymnasium's vector API (envpool's included)."""
+
+    _env: Any
+    num_envs: int
+
+    def _init_spaces(self, observation_space: gym.Space, action_space: gym.Space) -> None:
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.task_ids = np.zeros(self.num_envs, dtype=np.int64)
+        self._float_obs = np.issubdtype(observation_space.dtype, np.floating)
+
+    def _cast(self, obs: np.ndarray) -> np.ndarray:
+        return obs.astype(np.float32, copy=False) if self._float_obs else obs
+
+    def step(self, actions: np.ndarray) -> StepResult:
+        obs, reward, terminated, truncated, info = self._env.step(actions)
+        return StepResult(
+            self._cast(obs),
+            np.asarray(reward, dtype=np.float32),
+            np.asarray(terminated, dtype=bool),
+            np.asarray(truncated, dtype=bool),
+            _success_from_info(info, self.num_envs),
+        )
+
+    def close(self) -> None:
+        self._env.close()
+
+
+class EnvpoolVecEnv(_GymnasiumApiVecEnv):
     """A synchronous envpool pool (``batch_size == num_envs``) for deterministic stepping."""
 
     def __init__(self, env_id: str, num_envs: int, seed: int, **kwargs: Any):
@@ -63,33 +92,14 @@ class EnvpoolVecEnv:
             **kwargs,
         )
         self.num_envs = num_envs
-        self.observation_space = self._env.observation_space
-        self.action_space = self._env.action_space
-        self.task_ids = np.zeros(num_envs, dtype=np.int64)
-        self._float_obs = np.issubdtype(self.observation_space.dtype, np.floating)
-
-    def _cast(self, obs: np.ndarray) -> np.ndarray:
-        return obs.astype(np.float32, copy=False) if self._float_obs else obs
+        self._init_spaces(self._env.observation_space, self._env.action_space)
 
     def reset(self) -> np.ndarray:
         obs, _ = self._env.reset()
         return self._cast(obs)
 
-    def step(self, actions: np.ndarray) -> StepResult:
-        obs, reward, terminated, truncated, info = self._env.step(actions)
-        return StepResult(
-            self._cast(obs),
-            np.asarray(reward, dtype=np.float32),
-            np.asarray(terminated, dtype=bool),
-            np.asarray(truncated, dtype=bool),
-            _success_from_info(info, self.num_envs),
-        )
 
-    def close(self) -> None:
-        self._env.close()
-
-
-class GymVecEnv:
+class GymVecEnv(_GymnasiumApiVecEnv):
     """Gymnasium ``SyncVectorEnv`` for any registered id (next-step auto-reset)."""
 
     def __init__(self, env_id: str, num_envs: int, seed: int, **kwargs: Any):
@@ -99,31 +109,11 @@ class GymVecEnv:
         )
         self._seed = seed
         self.num_envs = num_envs
-        self.observation_space = self._env.single_observation_space
-        self.action_space = self._env.single_action_space
-        self.task_ids = np.zeros(num_envs, dtype=np.int64)
-        self._float_obs = np.issubdtype(self.observation_space.dtype, np.floating)
-
-    def _cast(self, obs: np.ndarray) -> np.ndarray:
-        return obs.astype(np.float32, copy=False) if self._float_obs else obs
+        self._init_spaces(self._env.single_observation_space, self._env.single_action_space)
 
     def reset(self) -> np.ndarray:
         obs, _ = self._env.reset(seed=self._seed)
-        self._env.action_space.seed(self._seed)
         return self._cast(obs)
-
-    def step(self, actions: np.ndarray) -> StepResult:
-        obs, reward, terminated, truncated, info = self._env.step(actions)
-        return StepResult(
-            self._cast(obs),
-            np.asarray(reward, dtype=np.float32),
-            np.asarray(terminated, dtype=bool),
-            np.asarray(truncated, dtype=bool),
-            _success_from_info(info, self.num_envs),
-        )
-
-    def close(self) -> None:
-        self._env.close()
 
 
 class MultiTaskVecEnv:
@@ -153,7 +143,7 @@ class MultiTaskVecEnv:
     def step(self, actions: np.ndarray) -> StepResult:
         parts = [
             env.step(actions[lo:hi])
-            for env, lo, hi in zip(self.envs, self._bounds[:-1], self._bounds[1:])
+            for env, lo, hi in zip(self.envs, self._bounds[:-1], self._bounds[1:], strict=True)
         ]
         successes = [p.success for p in parts]
         if all(s is None for s in successes):
@@ -161,7 +151,7 @@ class MultiTaskVecEnv:
         else:
             success = np.concatenate(
                 [s if s is not None else np.zeros(p.reward.shape[0], np.float32)
-                 for s, p in zip(successes, parts)]
+                 for s, p in zip(successes, parts, strict=True)]
             )
         return StepResult(
             np.concatenate([p.obs for p in parts]),

@@ -3,4 +3,4 @@
 from mrft.nets.actor_critic import ActorCritic, build_actor_critic
 from mrft.nets.torsos import MLP, ImpalaCNN
 
-__all__ = ["ActorCritic", "ImpalaCNN", "MLP", "build_actor_critic"]
+__all__ = ["MLP", "ActorCritic", "ImpalaCNN", "build_actor_critic"]

@@ -73,9 +73,9 @@ class ActorCritic(nn.Module):
         value = self.critic_head(critic_feat).squeeze(-1)
         out = self.actor_head(actor_feat)
         if self.continuous:
-            dist: Distribution = Normal(out, self.log_std.exp().expand_as(out))
+            dist: Distribution = Normal(out, self.log_std.exp().expand_as(out), validate_args=False)
         else:
-            dist = Categorical(logits=out)
+            dist = Categorical(logits=out, validate_args=False)
         return dist, value
 
     def distribution(self, obs: torch.Tensor) -> Distribution:

@@ -65,9 +65,12 @@ class ImpalaCNN(nn.Module):
         self.sequences = nn.Sequential(*seqs)
         self.fc = layer_init(nn.Linear(shape[0] * shape[1] * shape[2], out_dim))
         self.out_dim = out_dim
+        # Channels-last convolutions run about twice as fast on CPU (oneDNN) with the same math.
+        self.sequences.to(memory_format=torch.channels_last)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        x = self.sequences(obs.float() / 255.0)
+        x = (obs.float() / 255.0).contiguous(memory_format=torch.channels_last)
+        x = self.sequences(x)
         x = torch.relu(torch.flatten(x, start_dim=1))
         return torch.relu(self.fc(x))
 
