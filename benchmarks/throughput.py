@@ -88,8 +88,8 @@ def main() -> None:
               f"train {trained['train_sps']:8.0f} SPS | rollout-only {trained['rollout_only_sps']:8.0f} | "
               f"raw envpool {raw:8.0f} ({raw64:.0f} at 64 envs) | "
               + " ".join(f"{k} {v:.0%}" for k, v in trained["time_share"].items()), flush=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            check=False).stdout.strip()
+    commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
+                            text=True, check=False).stdout.strip()
     report = {
         "command": "python benchmarks/throughput.py " + " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out"),

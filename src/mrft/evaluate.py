@@ -40,7 +40,7 @@ class EvalResult:
 
     @property
     def success_ci(self) -> Interval | None:
-        return mean_ci(self.successes) if self.successes is not None else None
+        return proportion_ci(self.successes) if self.successes is not None else None
 
 
 def mean_ci(values: Sequence[float], confidence: float = 0.95) -> Interval:
@@ -55,6 +55,19 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> Interval:
     return Interval(mean, mean - half, mean + half)
 
 
+def proportion_ci(outcomes: Sequence[float], confidence: float = 0.95) -> Interval:
+    """Success rate with a Wilson score interval, which stays inside [0, 1] even at 0% or 100%."""
+    from scipy import stats
+
+    x = np.asarray(outcomes, dtype=np.float64)
+    n = x.size
+    p = float(x.mean())
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return Interval(p, max(0.0, centre - half), min(1.0, centre + half))
+
+
 @torch.no_grad()
 def evaluate(
     policy: ActorCritic,
@@ -67,6 +80,17 @@ def evaluate(
     device: torch.device | str = "cpu",
     max_steps: int = 10_000_000,
 ) -> EvalResult:
+    """Run ``episodes`` episodes over ``tasks``; the same ``seed`` gives the same episodes.
+
+    Action sampling uses its own seeded RNG stream, so evaluating inside a training run
+    leaves the run's random state untouched.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _evaluate(policy, tasks, episodes, num_envs, seed, deterministic, device, max_steps)
+
+
+def _evaluate(policy, tasks, episodes, num_envs, seed, deterministic, device, max_steps) -> EvalResult:
     num_envs = max(min(num_envs, episodes), len(tasks))
     env = envs.make_vec_env(tasks, num_envs, seed)
     quota = np.full(num_envs, episodes // num_envs)

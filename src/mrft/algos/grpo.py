@@ -1,0 +1,166 @@
+"""GRPO math as pure tensor functions: group-relative advantages, the k3 KL estimator and the
+clipped surrogate with the GRPO / BNPO / DAPO / Dr. GRPO loss aggregations.
+
+GRPO replaces the critic with a baseline from a group of episodes that share a prompt or
+start state, so the only math is how advantages are normalised within a group and how
+per-step losses are averaged. Those choices change the effective step size per token (the
+point of Dr. GRPO and DAPO), so they live here as small functions that tests check on
+hand-made tensors, before any trainer uses them. Episodes are rows of ``[E, T]`` tensors
+with a ``mask`` marking valid steps; padded steps never reach a loss, a gradient or a
+diagnostic, whatever values they hold.
+"""
+
+from __future__ import annotations
+
+import torch
+
+SCALES = ("group", "batch", "none")
+LOSS_TYPES = ("grpo", "bnpo", "dapo", "dr_grpo")
+
+
+def _group_stats(
+    values: torch.Tensor, inverse: torch.Tensor, num_groups: int, valid: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-element mean and Bessel-corrected std of the valid values of its group.
+
+    ``inverse`` holds group indices in ``[0, num_groups)``; the std of a group with fewer
+    than two valid values is 0.
+    """
+    weight = valid.to(values.dtype)
+    values = torch.where(valid, values, 0.0)
+    zeros = values.new_zeros(num_groups)
+    count = zeros.index_add(0, inverse, weight)
+    mean = (zeros.index_add(0, inverse, values) / count.clamp_min(1))[inverse]
+    sq = zeros.index_add(0, inverse, (values - mean).square() * weight)
+    std = (sq / (count - 1).clamp_min(1)).sqrt()[inverse]
+    return mean, std
+
+
+def _scaled(centered: torch.Tensor, std: torch.Tensor, eps: float) -> torch.Tensor:
+    """``centered / (std + eps)``, exactly 0 where the std is 0 (a group of one or all equal)."""
+    return torch.where(std > 0, centered / (std + eps), 0.0)
+
+
+def group_advantages(
+    returns: torch.Tensor, group_ids: torch.Tensor, scale: str = "group", eps: float = 1e-4
+) -> torch.Tensor:
+    """Outcome advantages ``(R - group mean) / (std + eps)`` for ``[E]`` episode returns.
+
+    ``scale``: ``"group"`` divides by the group's std, ``"batch"`` by the std of all returns,
+    ``"none"`` does not divide (Dr. GRPO). Group ids are any non-negative integers.
+    """
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+    ids, inverse = torch.unique(group_ids, return_inverse=True)
+    mean, std = _group_stats(returns, inverse, ids.numel(), torch.ones_like(returns, dtype=torch.bool))
+    centered = returns - mean
+    if scale == "none":
+        return centered
+    if scale == "batch":
+        std = returns.std() if returns.numel() > 1 else returns.new_zeros(())
+        std = std.expand_as(returns)
+    return _scaled(centered, std, eps)
+
+
+def process_advantages(
+    rewards: torch.Tensor, mask: torch.Tensor, group_ids: torch.Tensor, eps: float = 1e-4
+) -> torch.Tensor:
+    """Process-supervision advantages for ``[E, T]`` step rewards.
+
+    Each valid reward is normalised by the mean and std of all valid rewards in its group;
+    a step's advantage is the sum of the normalised rewards from it to the episode's end.
+    Padded steps get 0.
+    """
+    E, T = rewards.shape
+    ids, inverse = torch.unique(group_ids, return_inverse=True)
+    step_groups = inverse[:, None].expand(E, T).reshape(-1)
+    mean, std = _group_stats(rewards.reshape(-1), step_groups, ids.numel(), mask.reshape(-1))
+    normed = _scaled(rewards - mean.view(E, T), std.view(E, T), eps)
+    normed = torch.where(mask, normed, 0.0)
+    return torch.where(mask, normed.flip(-1).cumsum(-1).flip(-1), 0.0)
+
+
+def kl_k3(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
+    """Schulman's k3 estimator of KL(policy || ref): ``exp(d) - d - 1`` with ``d = ref - logp``.
+
+    Unbiased for samples from the policy and never negative.
+    """
+    d = ref_logp - logp
+    return d.exp() - d - 1.0
+
+
+def grpo_loss(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    ref_logp: torch.Tensor | None,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    epsilon_low: float = 0.2,
+    epsilon_high: float | None = None,
+    beta: float = 0.0,
+    loss_type: str = "dapo",
+    max_len: int | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Clipped surrogate plus ``beta * k3 KL`` over ``[E, T]`` steps; returns ``(loss, diagnostics)``.
+
+    ``advantages`` is ``[E]`` (one per episode) or ``[E, T]``. The ratio is clipped to
+    ``[1 - epsilon_low, 1 + epsilon_high]`` (``epsilon_high=None`` means symmetric).
+    ``loss_type`` picks the averaging of per-step losses:
+
+    - ``grpo``: mean over each episode's valid steps, then over episodes with any;
+    - ``bnpo`` / ``dapo``: sum over valid steps / number of valid steps;
+    - ``dr_grpo``: sum over valid steps / ``(E * max_len)``, ``max_len`` defaulting to T.
+
+    Diagnostics are detached means over valid steps.
+    """
+    if loss_type not in LOSS_TYPES:
+        raise ValueError(f"loss_type must be one of {LOSS_TYPES}, got {loss_type!r}")
+    if beta != 0.0 and ref_logp is None:
+        raise ValueError("beta != 0 needs ref_logp")
+    eps_high = epsilon_low if epsilon_high is None else epsilon_high
+    if advantages.dim() == 1:
+        advantages = advantages[:, None]
+
+    # Zero every input at padded steps first so that their values (even inf or NaN)
+    # reach neither the loss nor the gradient: there the ratio is 1 and the loss 0.
+    def valid(x: torch.Tensor) -> torch.Tensor:
+        return torch.where(mask, x, 0.0)
+
+    logp_v = valid(logp)
+    adv = valid(advantages)
+    log_ratio = logp_v - valid(old_logp)
+    ratio = log_ratio.exp()
+    clipped = ratio.clamp(1.0 - epsilon_low, 1.0 + eps_high)
+    per_step = -torch.min(ratio * adv, clipped * adv)
+    kl = kl_k3(logp_v, valid(ref_logp)) if ref_logp is not None else None
+    if beta != 0.0:
+        per_step = per_step + beta * kl
+
+    n_valid = mask.sum(-1).to(per_step.dtype)
+    total = n_valid.sum().clamp_min(1)
+    if loss_type == "grpo":
+        per_episode = per_step.sum(-1) / n_valid.clamp_min(1)
+        loss = per_episode.sum() / (n_valid > 0).sum().clamp_min(1)
+    elif loss_type == "dr_grpo":
+        loss = per_step.sum() / (logp.shape[0] * (logp.shape[1] if max_len is None else max_len))
+    else:
+        loss = per_step.sum() / total
+
+    with torch.no_grad():
+        weight = mask.to(per_step.dtype)
+
+        def mean(x: torch.Tensor) -> torch.Tensor:
+            return (x * weight).sum() / total
+
+        low = mean(((ratio < 1.0 - epsilon_low) & (adv < 0)).to(weight.dtype))
+        high = mean(((ratio > 1.0 + eps_high) & (adv > 0)).to(weight.dtype))
+        diagnostics = {
+            "clipfrac_low": low,
+            "clipfrac_high": high,
+            "clipfrac": low + high,
+            "approx_kl": mean((ratio - 1.0) - log_ratio),
+            "kl": mean(kl) if kl is not None else weight.new_zeros(()),
+            "ratio_mean": mean(ratio),
+        }
+    return loss, diagnostics
