@@ -1,6 +1,6 @@
 """Configuration dataclasses: one per concern, parsed by tyro, reused as the library API.
 
-Fields documented as "(default: family preset)" are ``None`` until
+Fields documented with "when unset, the family preset" are ``None`` until
 :func:`mrft.algos.ppo.resolve_ppo` fills them from the preset of the env family; the
 resolved values are what the run logs and checkpoints store.
 """
@@ -21,7 +21,7 @@ class EnvConfig:
     metaworld:ML1-TASK (hidden goals), metaworld:ML10|ML45|MT10|MT50 (official Farama task
     sets), gym:ID (any Gymnasium id; gym:package.module:Id-v0 imports the module first)."""
     num_envs: int | None = None
-    """Parallel environments (default: family preset: 64 Procgen, 16 Meta-World, 8 Gymnasium)."""
+    """Parallel environments; when unset, the family preset: 64 Procgen, 16 Meta-World, 8 Gymnasium."""
     distribution_mode: Literal["easy", "hard"] = "easy"
     """Procgen difficulty."""
     num_levels: int = 200
@@ -35,17 +35,17 @@ class EnvConfig:
 @dataclasses.dataclass
 class PPOConfig:
     learning_rate: float | None = None
-    """Adam learning rate (default: family preset: 5e-4 Procgen, 3e-4 continuous, 2.5e-4 classic)."""
+    """Adam learning rate; when unset, the family preset: 5e-4 Procgen, 3e-4 continuous, 2.5e-4 classic."""
     num_steps: int | None = None
-    """Steps per env per rollout (default: family preset: 256 Procgen and continuous, 128 classic)."""
+    """Steps per env per rollout; when unset, the family preset: 256 Procgen and continuous, 128 classic."""
     gamma: float | None = None
-    """Discount factor (default: family preset: 0.999 Procgen, 0.99 otherwise)."""
+    """Discount factor; when unset, the family preset: 0.999 Procgen, 0.99 otherwise."""
     gae_lambda: float = 0.95
     """GAE lambda."""
     num_minibatches: int | None = None
-    """Minibatches per epoch (default: family preset: 8 Procgen and continuous, 4 classic)."""
+    """Minibatches per epoch; when unset, the family preset: 8 Procgen and continuous, 4 classic."""
     update_epochs: int | None = None
-    """Passes over each rollout (default: family preset: 3 Procgen, 5 continuous, 4 classic)."""
+    """Passes over each rollout; when unset, the family preset: 3 Procgen, 5 continuous, 4 classic."""
     norm_adv: bool = True
     """Normalise advantages inside each minibatch."""
     clip_coef: float = 0.2
@@ -53,7 +53,7 @@ class PPOConfig:
     clip_vloss: bool = True
     """Clip the value update around the old value estimate."""
     ent_coef: float | None = None
-    """Entropy bonus coefficient (default: family preset: 0.01 discrete, 0.0 continuous)."""
+    """Entropy bonus coefficient; when unset, the family preset: 0.01 discrete, 0.0 continuous."""
     vf_coef: float = 0.5
     """Value loss coefficient."""
     max_grad_norm: float = 0.5
@@ -63,10 +63,10 @@ class PPOConfig:
     anneal_lr: bool = True
     """Decay the learning rate linearly to 0 over the run."""
     normalize_reward: bool | None = None
-    """Scale rewards by the running std of the discounted return (default: family preset: off
-    for classic control, on otherwise)."""
+    """Scale rewards by the running std of the discounted return; when unset, the family preset: off
+    for classic control, on otherwise."""
     normalize_obs: bool | None = None
-    """Normalise vector observations with running statistics (default: on for continuous control)."""
+    """Normalise vector observations with running statistics; when unset, on for continuous control."""
 
 
 @dataclasses.dataclass
@@ -82,13 +82,13 @@ class RunConfig:
     runs_dir: str = "runs"
     """Folder that holds one sub-folder per run (TensorBoard, metrics.jsonl, checkpoints)."""
     run_name: str | None = None
-    """Run folder name (default: ENV__ALGO__SEED__TIMESTAMP)."""
+    """Run folder name; when unset, ENV__ALGO__SEED__TIMESTAMP."""
     checkpoint_every: int = 10
     """Write the checkpoint every N updates (and always at the end and on Ctrl-C)."""
     device: str = "auto"
     """Torch device: auto, cpu, cuda, cuda:N."""
     threads: int | None = None
-    """Torch CPU threads (default: torch's choice)."""
+    """Torch CPU threads; when unset, torch's choice."""
     precision: Literal["fp32", "bf16"] = "fp32"
     """Network math precision: bf16 runs forward passes under bfloat16 autocast (about 2x faster
     IMPALA convolutions on CPUs with AVX-512 BF16 or AMX, and on GPUs); fp32 is exact."""
