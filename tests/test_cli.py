@@ -48,6 +48,19 @@ def test_train_tiny_run_writes_logs_and_checkpoint(tmp_path, env):
     assert json.loads((run / "config.json").read_text())["env"]["env"] == env
 
 
+@pytest.mark.parametrize("env", ["procgen:bigfish", "metaworld:reach", "gym:CartPole-v1"])
+def test_train_grpo_with_every_option(tmp_path, env):
+    proc = mrft("train", "--algo", "grpo", "--env", env, "--group-size", 4, "--num-envs", 8,
+                "--beta", 0.04, "--loss-type", "dapo", "--scale-rewards", "group",
+                "--num-iterations", 2, "--epsilon-high", 0.28, "--advantage", "process",
+                "--ref-reset-every", 1, "--max-episode-steps", 20, "--total-steps", 100,
+                "--runs-dir", tmp_path, "--run-name", "g", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads((tmp_path / "g" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert "grpo/frac_zero_std_groups" in record and "losses/kl" in record
+    assert json.loads((tmp_path / "g" / "config.json").read_text())["grpo"]["group_size"] == 4
+
+
 def test_eval_reports_confidence_interval(tmp_path):
     assert mrft("train", "--env", "metaworld:reach", "--total-steps", 64, "--runs-dir", tmp_path,
                 "--run-name", "r", *TINY).returncode == 0
@@ -80,6 +93,10 @@ BAD_TRAIN = [
     (["--num-envs", "0"], "--num-envs"),
     (["--device", "tpu"], "--device"),
     (["--resume", "/nonexistent/checkpoint.pt"], "not found"),
+    (["--algo", "grpo", "--group-size", "1"], "--group-size"),
+    (["--algo", "grpo", "--group-size", "4", "--num-envs", "6"], "whole groups"),
+    (["--algo", "grpo", "--loss-type", "mean"], "--loss-type"),
+    (["--algo", "grpo", "--beta", "-1"], "--beta"),
 ]
 
 

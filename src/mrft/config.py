@@ -70,6 +70,33 @@ class PPOConfig:
 
 
 @dataclasses.dataclass
+class GRPOConfig:
+    """GRPO options (names follow Hugging Face TRL's GRPOConfig where one exists; docs/grpo.md)."""
+
+    group_size: int = 8
+    """Episodes per group, all started identically (TRL: num_generations)."""
+    beta: float = 0.0
+    """Weight of the k3 KL to the frozen reference policy (TRL: beta)."""
+    loss_type: Literal["grpo", "bnpo", "dapo", "dr_grpo"] = "dapo"
+    """How per-step losses are averaged (TRL: loss_type)."""
+    scale_rewards: Literal["group", "batch", "none"] = "group"
+    """Divide group-centred returns by the group std, the batch std, or not at all (TRL: scale_rewards)."""
+    num_iterations: int = 1
+    """Optimisation passes over each batch (TRL: num_iterations)."""
+    epsilon_high: float | None = None
+    """Upper clip range; unset means --clip-coef (TRL: epsilon_high, DAPO uses 0.28)."""
+    advantage: Literal["outcome", "process"] = "outcome"
+    """outcome: every step gets its episode's group-normalised return; process: normalised step
+    rewards summed from each step to the episode's end."""
+    ref_reset_every: int = 0
+    """Copy the policy into the reference every K updates (0: never; TRL: ref_model_sync_steps)."""
+    episode_minibatches: int = 1
+    """Optimiser steps per pass: the batch's episodes are split into this many minibatches."""
+    max_episode_steps: int = 1000
+    """Cut episodes longer than this (they end as truncated)."""
+
+
+@dataclasses.dataclass
 class RunConfig:
     total_steps: int = 500_000
     """Environment steps to train for (all envs together)."""
@@ -110,12 +137,15 @@ class RunConfig:
 
 @dataclasses.dataclass
 class TrainConfig:
-    """Train a policy on a suite's train tasks (PPO)."""
+    """Train a policy on a suite's train tasks (PPO or GRPO)."""
 
     env: EnvConfig = dataclasses.field(default_factory=EnvConfig)
-    algo: Literal["ppo"] = "ppo"
-    """Algorithm."""
+    algo: Literal["ppo", "grpo"] = "ppo"
+    """Algorithm: ppo (actor-critic, GAE) or grpo (critic-free, group-relative advantages)."""
     ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)
+    """Optimisation options; GRPO uses learning rate, clip coef (its epsilon_low), grad clip,
+    LR annealing, target KL and observation normalisation from here."""
+    grpo: GRPOConfig = dataclasses.field(default_factory=GRPOConfig)
     run: RunConfig = dataclasses.field(default_factory=RunConfig)
     resume: str | None = None
     """Continue the run saved in this checkpoint (its config is used; other flags are ignored
@@ -143,6 +173,7 @@ def train_config_from_dict(data: dict[str, Any]) -> TrainConfig:
             env=EnvConfig(**data["env"]),
             algo=data["algo"],
             ppo=PPOConfig(**data["ppo"]),
+            grpo=GRPOConfig(**data.get("grpo", {})),
             run=RunConfig(**run),
             resume=data.get("resume"),
         )
@@ -186,3 +217,12 @@ def validate(cfg: TrainConfig) -> None:
     _check(ppo.vf_coef >= 0, f"--vf-coef must be >= 0, got {ppo.vf_coef}")
     _check(ppo.max_grad_norm > 0, f"--max-grad-norm must be > 0, got {ppo.max_grad_norm}")
     _check(ppo.target_kl is None or ppo.target_kl > 0, f"--target-kl must be > 0, got {ppo.target_kl}")
+    grpo = cfg.grpo
+    _check(grpo.group_size >= 2, f"--group-size must be >= 2, got {grpo.group_size}")
+    _check(grpo.beta >= 0 and math.isfinite(grpo.beta), f"--beta must be >= 0, got {grpo.beta}")
+    _check(grpo.num_iterations > 0, f"--num-iterations must be > 0, got {grpo.num_iterations}")
+    _check(grpo.epsilon_high is None or (grpo.epsilon_high > 0 and math.isfinite(grpo.epsilon_high)),
+           f"--epsilon-high must be > 0, got {grpo.epsilon_high}")
+    _check(grpo.ref_reset_every >= 0, f"--ref-reset-every must be >= 0, got {grpo.ref_reset_every}")
+    _check(grpo.episode_minibatches > 0, f"--episode-minibatches must be > 0, got {grpo.episode_minibatches}")
+    _check(grpo.max_episode_steps > 0, f"--max-episode-steps must be > 0, got {grpo.max_episode_steps}")

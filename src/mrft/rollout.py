@@ -46,6 +46,10 @@ class RolloutBatch:
     def num_valid(self) -> int:
         return int(self.valid.sum())
 
+    @property
+    def env_steps(self) -> int:
+        return self.valid.numel()
+
 
 class EpisodeTracker:
     """Running return, length and success of each env's current episode."""

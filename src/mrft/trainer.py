@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from mrft import envs
-from mrft.algos import ALGORITHMS
-from mrft.algos.ppo import preset_name, resolve_ppo
+from mrft.algos.grpo import GRPO
+from mrft.algos.ppo import PPO, preset_name, resolve_ppo
 from mrft.checkpoint import (
     load_checkpoint,
     load_module_state,
@@ -35,6 +35,7 @@ from mrft.checkpoint import (
     set_rng_state,
 )
 from mrft.config import RunConfig, TrainConfig, to_dict, train_config_from_dict, validate
+from mrft.episodes import EpisodeCollector
 from mrft.errors import MrftError
 from mrft.logging import RunLogger
 from mrft.metrics import EntropyChangeRate
@@ -76,11 +77,14 @@ def resolve_config(cfg: TrainConfig) -> tuple[TrainConfig, envs.Suite]:
     preset = preset_name(family, envs.action_is_continuous(suite.train[0]))
     num_envs = e.num_envs if e.num_envs is not None else DEFAULT_NUM_ENVS[family]
     num_envs = max(num_envs, len(suite.train))
+    if cfg.algo == "grpo" and e.num_envs is None:
+        unit = cfg.grpo.group_size * len(suite.train)
+        num_envs = -(-num_envs // unit) * unit
     resolved = dataclasses.replace(
         cfg, env=dataclasses.replace(e, num_envs=num_envs), ppo=resolve_ppo(cfg.ppo, preset)
     )
     validate(resolved)
-    if resolved.ppo.num_minibatches > num_envs * resolved.ppo.num_steps:
+    if cfg.algo == "ppo" and resolved.ppo.num_minibatches > num_envs * resolved.ppo.num_steps:
         raise MrftError(
             f"--num-minibatches {resolved.ppo.num_minibatches} exceeds the rollout size "
             f"{num_envs * resolved.ppo.num_steps} (num_envs x num_steps)"
@@ -159,24 +163,32 @@ class Trainer:
             self.nonfinite_streak = int(state["counters"]["nonfinite_streak"])
             exact_replay = bool(state["collector"].get("action_log_complete"))
         env_seed = run.seed if (state is None or exact_replay) else run.seed + self.global_step
-        self.env = envs.make_vec_env(self.suite.train, self.cfg.env.num_envs, env_seed)
+        grouped = self.cfg.algo == "grpo"
+        group_size = self.cfg.grpo.group_size if grouped else 1
+        self.env = envs.make_vec_env(self.suite.train, self.cfg.env.num_envs, env_seed, group_size)
         ppo = self.cfg.ppo
         self.policy: ActorCritic = build_actor_critic(
             self.env.observation_space, self.env.action_space, run.torso, run.hidden_sizes,
             bool(ppo.normalize_obs),
         ).to(self.device)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=ppo.learning_rate, eps=1e-5)
-        self.algo = ALGORITHMS[self.cfg.algo](ppo, self.policy)
-        reward_norm = (RewardNormalizer(self.env.num_envs, ppo.gamma).to(self.device)
-                       if ppo.normalize_reward else None)
-        self.collector = RolloutCollector(
-            self.env, self.policy, ppo.num_steps, self.device, reward_norm,
-            action_log_limit=run.exact_resume_max_steps,
-        )
+        if grouped:
+            self.algo: PPO | GRPO = GRPO(self.cfg.grpo, ppo, self.policy)
+            self.collector: RolloutCollector | EpisodeCollector = EpisodeCollector(
+                self.env, self.policy, group_size, self.cfg.grpo.max_episode_steps, self.device)
+            self.budget = run.total_steps
+        else:
+            self.algo = PPO(ppo, self.policy)
+            reward_norm = (RewardNormalizer(self.env.num_envs, ppo.gamma).to(self.device)
+                           if ppo.normalize_reward else None)
+            self.collector = RolloutCollector(
+                self.env, self.policy, ppo.num_steps, self.device, reward_norm,
+                action_log_limit=run.exact_resume_max_steps,
+            )
+            steps_per_update = self.env.num_envs * ppo.num_steps
+            self.budget = math.ceil(run.total_steps / steps_per_update) * steps_per_update
         self.generator = torch.Generator().manual_seed(run.seed)
         self.entropy_rate = EntropyChangeRate()
-        self.steps_per_update = self.env.num_envs * ppo.num_steps
-        self.num_updates = math.ceil(run.total_steps / self.steps_per_update)
         self.resumed_exactly: bool | None = None
         self.autocast = functools.partial(torch.autocast, self.device.type, dtype=torch.bfloat16,
                                           enabled=run.precision == "bf16")
@@ -190,6 +202,7 @@ class Trainer:
                 raise MrftError(f"checkpoint {resume_from}: optimiser state does not fit ({exc})") from None
             self.generator.set_state(state["generator"])
             self.entropy_rate.load_state_dict(state.get("monitor", {}))
+            self.algo.load_state_dict(state.get("algo", {}))
             self.resumed_exactly = self.collector.load_state_dict(state["collector"])
             set_rng_state(state["rng"])
         else:
@@ -210,7 +223,7 @@ class Trainer:
     def _set_learning_rate(self) -> float:
         lr = self.cfg.ppo.learning_rate
         if self.cfg.ppo.anneal_lr:
-            lr = lr * max(0.0, 1.0 - self.update / self.num_updates)
+            lr = lr * max(0.0, 1.0 - self.global_step / self.budget)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         return lr
@@ -264,6 +277,7 @@ class Trainer:
             "generator": self.generator.get_state(),
             "collector": self.collector.state_dict(),
             "monitor": self.entropy_rate.state_dict(),
+            "algo": self.algo.state_dict(),
         }
 
     def save(self) -> Path:
@@ -273,7 +287,7 @@ class Trainer:
     def train(self, max_updates: int | None = None) -> TrainResult:
         """Run until the budget is spent (or ``max_updates`` more updates, then checkpoint)."""
         run = self.cfg.run
-        stop_at = self.num_updates if max_updates is None else min(self.num_updates, self.update + max_updates)
+        stop_at = math.inf if max_updates is None else self.update + max_updates
         self.logger = RunLogger(
             self.run_dir, to_dict(self.cfg), track=run.track, project=run.wandb_project,
             run_name=self.run_dir.name, resume_step=self.global_step if self.update else None,
@@ -281,7 +295,7 @@ class Trainer:
         if self.resumed_exactly is False:
             print("note: resumed with fresh episodes (the env could not be replayed to its saved "
                   "state)", file=sys.stderr)
-        progress = ProgressDisplay(self.num_updates * self.steps_per_update,
+        progress = ProgressDisplay(self.budget,
                                    f"{self.cfg.algo} {self.suite.name}", run.progress,
                                    start_step=self.global_step)
         timings: dict[str, float] = defaultdict(float)
@@ -290,7 +304,7 @@ class Trainer:
         interrupted = False
         try:
             with _StopFlag() as stop:
-                while self.update < stop_at:
+                while self.global_step < self.budget and self.update < stop_at:
                     t0 = time.perf_counter()
                     with self.autocast():
                         batch = self.collector.collect()
@@ -299,7 +313,8 @@ class Trainer:
                     diagnostics = self._learn(batch)
                     t2 = time.perf_counter()
                     self.update += 1
-                    self.global_step += self.steps_per_update
+                    self.global_step += batch.env_steps
+                    self.algo.after_update(self.update)
                     if batch.episodes:
                         recent = (recent + batch.episodes)[-100:]
                     scalars = self._scalars(batch, diagnostics, lr, start_time, start_step, timings)
@@ -310,7 +325,7 @@ class Trainer:
                     timings["rollout"] += t1 - t0
                     timings["update"] += t2 - t1
                     timings["logging"] += t3 - t2
-                    last_update = self.update >= stop_at
+                    last_update = self.global_step >= self.budget or self.update >= stop_at
                     if stop.requested or last_update or self.update % run.checkpoint_every == 0:
                         t4 = time.perf_counter()
                         self.save()
@@ -361,6 +376,7 @@ class Trainer:
                 scalars["charts/success_rate"] = float(np.mean(successes))
         for key, value in diagnostics.items():
             scalars[f"losses/{key}"] = value
+        scalars.update(self.algo.batch_stats)
         if "entropy" in diagnostics:
             rate = self.entropy_rate.update(diagnostics["entropy"], self.global_step)
             if rate is not None:

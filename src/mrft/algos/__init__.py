@@ -6,11 +6,14 @@ An algorithm object provides:
 - ``minibatches(data, generator) -> Iterator[dict[str, Tensor]]`` for one epoch;
 - ``loss(minibatch) -> dict[str, Tensor]`` with the key ``"loss"`` to minimise and
   named diagnostics (``policy_loss``, ``approx_kl``, ``clipfrac`` ...);
-- ``update_epochs`` and ``stop_early(diagnostics) -> bool``.
+- ``update_epochs`` and ``stop_early(diagnostics) -> bool``;
+- ``after_update(update)``, ``batch_stats`` (extra scalars logged as named) and
+  ``state_dict()`` / ``load_state_dict()`` for anything a checkpoint must carry.
 """
 
+from mrft.algos.grpo import GRPO
 from mrft.algos.ppo import PPO
 
-ALGORITHMS = {"ppo": PPO}
+ALGORITHMS = {"ppo": PPO, "grpo": GRPO}
 
-__all__ = ["ALGORITHMS", "PPO"]
+__all__ = ["ALGORITHMS", "GRPO", "PPO"]

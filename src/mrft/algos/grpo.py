@@ -164,3 +164,91 @@ def grpo_loss(
             "ratio_mean": mean(ratio),
         }
     return loss, diagnostics
+
+
+class GRPO:
+    """Critic-free GRPO over whole episodes grouped by identical start (see docs/grpo.md).
+
+    The policy's value head is never trained; advantages come from comparing the returns
+    of the G episodes in each group. ``num_iterations`` passes reuse one batch (TRL's
+    ``num_iterations``); the reference policy for the KL term is frozen at the start and
+    refreshed every ``ref_reset_every`` updates when asked.
+    """
+
+    name = "grpo"
+
+    def __init__(self, cfg, opt, policy: torch.nn.Module):
+        import copy
+
+        self.cfg = cfg
+        self.opt = opt
+        self.policy = policy
+        self.update_epochs = int(cfg.num_iterations)
+        self.ref_policy = None
+        if cfg.beta != 0.0:
+            self.ref_policy = copy.deepcopy(policy).eval().requires_grad_(False)
+        self.batch_stats: dict[str, float] = {}
+
+    @torch.no_grad()
+    def prepare(self, batch) -> dict[str, torch.Tensor]:
+        if self.cfg.advantage == "process":
+            advantages = process_advantages(batch.rewards, batch.mask, batch.group_ids)
+        else:
+            advantages = group_advantages(batch.returns, batch.group_ids, self.cfg.scale_rewards)
+        self.batch_stats = group_statistics(batch.returns, batch.group_ids)
+        data = {"obs": batch.obs, "actions": batch.actions, "logprobs": batch.logprobs,
+                "mask": batch.mask, "advantages": advantages}
+        if self.ref_policy is not None:
+            data["ref_logprobs"] = self._logp(self.ref_policy, batch.obs, batch.actions, batch.mask)[0]
+        return data
+
+    @staticmethod
+    def _logp(policy, obs, actions, mask):
+        """Log-probabilities and entropies at valid steps, scattered back into ``[E, T]``."""
+        logp_valid, entropy_valid, _ = policy.evaluate(obs[mask], actions[mask])
+        logp = torch.zeros(mask.shape, dtype=logp_valid.dtype, device=mask.device)
+        logp[mask] = logp_valid
+        return logp, entropy_valid
+
+    def minibatches(self, data, generator: torch.Generator):
+        n = data["mask"].shape[0]
+        order = torch.randperm(n, generator=generator).to(data["mask"].device)
+        size = max(1, -(-n // int(self.cfg.episode_minibatches)))
+        for start in range(0, n, size):
+            idx = order[start : start + size]
+            yield {k: v[idx] for k, v in data.items()}
+
+    def loss(self, mb: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        logp, entropy = self._logp(self.policy, mb["obs"], mb["actions"], mb["mask"])
+        loss, diagnostics = grpo_loss(
+            logp, mb["logprobs"], mb.get("ref_logprobs"), mb["advantages"], mb["mask"],
+            epsilon_low=self.opt.clip_coef, epsilon_high=self.cfg.epsilon_high,
+            beta=self.cfg.beta, loss_type=self.cfg.loss_type,
+        )
+        return {"loss": loss, "policy_loss": loss.detach(), "entropy": entropy.mean().detach(),
+                **diagnostics}
+
+    def stop_early(self, diagnostics: dict[str, float]) -> bool:
+        target = self.opt.target_kl
+        return target is not None and diagnostics.get("approx_kl", 0.0) > target
+
+    def after_update(self, update: int) -> None:
+        every = self.cfg.ref_reset_every
+        if self.ref_policy is not None and every > 0 and update % every == 0:
+            self.ref_policy.load_state_dict(self.policy.state_dict())
+
+    def state_dict(self) -> dict:
+        return {"ref_policy": self.ref_policy.state_dict()} if self.ref_policy is not None else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.ref_policy is not None and "ref_policy" in state:
+            self.ref_policy.load_state_dict(state["ref_policy"])
+
+
+def group_statistics(returns: torch.Tensor, group_ids: torch.Tensor) -> dict[str, float]:
+    """``grpo/frac_zero_std_groups`` (groups that carry no signal) and mean ``grpo/group_return_std``."""
+    ids, inverse = torch.unique(group_ids, return_inverse=True)
+    _, std = _group_stats(returns, inverse, ids.numel(), torch.ones_like(returns, dtype=torch.bool))
+    per_group = torch.zeros(ids.numel(), dtype=std.dtype, device=std.device).scatter(0, inverse, std)
+    return {"grpo/frac_zero_std_groups": float((per_group == 0).float().mean()),
+            "grpo/group_return_std": float(per_group.mean())}

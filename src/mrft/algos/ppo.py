@@ -113,6 +113,7 @@ class PPO:
         self.cfg = cfg
         self.policy = policy
         self.update_epochs = int(cfg.update_epochs)
+        self.batch_stats: dict[str, float] = {}
 
     def prepare(self, batch: RolloutBatch) -> dict[str, torch.Tensor]:
         adv, ret = gae(
@@ -164,3 +165,12 @@ class PPO:
     def stop_early(self, diagnostics: dict[str, float]) -> bool:
         target = self.cfg.target_kl
         return target is not None and diagnostics.get("approx_kl", 0.0) > target
+
+    def after_update(self, update: int) -> None:
+        """PPO keeps no state between updates."""
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Nothing to restore: all PPO state lives in the policy and optimiser."""

@@ -71,14 +71,27 @@ def action_is_continuous(task: Task) -> bool:
         env.close()
 
 
-def make_vec_env(tasks: Sequence[Task], num_envs: int, seed: int) -> VecEnv:
-    """Build ``num_envs`` envs over ``tasks``; env seeds differ between tasks and envs."""
+def make_vec_env(tasks: Sequence[Task], num_envs: int, seed: int, group_size: int = 1) -> VecEnv:
+    """Build ``num_envs`` envs over ``tasks``; env seeds differ between tasks and envs.
+
+    With ``group_size > 1`` consecutive envs form groups of that size whose members share
+    one RNG seed, so every reset starts them identically (same Procgen level, same
+    Meta-World goal, same Gymnasium start): the unit GRPO compares episodes within.
+    """
     counts = split_envs(num_envs, len(tasks))
+    if group_size > 1 and any(c % group_size for c in counts):
+        raise MrftError(
+            f"--num-envs {num_envs} must split into whole groups of --group-size {group_size} "
+            f"for each of the {len(tasks)} train task(s)"
+        )
     envs = []
     offset = 0
     for task, count in zip(tasks, counts, strict=True):
         if task.family not in _MAKERS:
             raise MrftError(f"unknown env family {task.family!r}")
-        envs.append(_MAKERS[task.family](task, count, seed + offset))
+        env_seeds = None
+        if group_size > 1:
+            env_seeds = [seed + (offset + i) // group_size for i in range(count)]
+        envs.append(_MAKERS[task.family](task, count, seed + offset, env_seeds=env_seeds))
         offset += count
     return envs[0] if len(envs) == 1 else MultiTaskVecEnv(envs)

@@ -28,5 +28,8 @@ def suite(env_id: str) -> Suite:
     return Suite(f"gym:{env_id}", (task,), (task.with_options(split_seed_offset=TEST_SEED_OFFSET),))
 
 
-def make(task, num_envs: int, seed: int) -> GymVecEnv:
-    return GymVecEnv(task.name, num_envs, seed + int(task.option("split_seed_offset", 0)))
+def make(task, num_envs: int, seed: int, env_seeds: list[int] | None = None) -> GymVecEnv:
+    offset = int(task.option("split_seed_offset", 0))
+    if env_seeds is not None:
+        env_seeds = [s + offset for s in env_seeds]
+    return GymVecEnv(task.name, num_envs, seed + offset, env_seeds=env_seeds)

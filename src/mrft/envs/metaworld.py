@@ -112,10 +112,14 @@ def suite(name: str, hidden_goal: bool = False) -> Suite:
     )
 
 
-def make(task: Task, num_envs: int, seed: int) -> EnvpoolVecEnv:
+def make(task: Task, num_envs: int, seed: int, env_seeds: list[int] | None = None) -> EnvpoolVecEnv:
+    """``env_seeds``: one RNG seed per env; envs with equal seeds see the same goal sequence."""
     kwargs = {"partially_observable": bool(task.option("hidden_goal", True))}
+    offset = int(task.option("split_seed_offset", 0))
     goal_seed = task.option("goal_seed")
-    if goal_seed is not None:
+    if env_seeds is not None:
+        kwargs["env_seed"] = [s + offset for s in env_seeds]
+    elif goal_seed is not None:
         kwargs["env_seed"] = [int(goal_seed)] * num_envs
-    seed = seed + int(task.option("split_seed_offset", 0))
+    seed = seed + offset
     return EnvpoolVecEnv(envpool_id(task.name), num_envs, seed, **kwargs)

@@ -64,11 +64,14 @@ def env_id(task: Task) -> str:
     return f"{task.name.capitalize()}{task.option('mode', 'easy').capitalize()}-v0"
 
 
-def make(task: Task, num_envs: int, seed: int) -> EnvpoolVecEnv:
+def make(task: Task, num_envs: int, seed: int, env_seeds: list[int] | None = None) -> EnvpoolVecEnv:
+    """``env_seeds``: one RNG seed per env; envs with equal seeds play the same level sequence."""
+    kwargs = {"env_seed": env_seeds} if env_seeds is not None else {}
     return EnvpoolVecEnv(
         env_id(task), num_envs, seed,
         num_levels=int(task.option("num_levels", 200)),
         start_level=int(task.option("start_level", 0)),
+        **kwargs,
     )
 
 

@@ -102,17 +102,27 @@ class EnvpoolVecEnv(_GymnasiumApiVecEnv):
 class GymVecEnv(_GymnasiumApiVecEnv):
     """Gymnasium ``SyncVectorEnv`` for any registered id (next-step auto-reset)."""
 
-    def __init__(self, env_id: str, num_envs: int, seed: int, **kwargs: Any):
+    def __init__(self, env_id: str, num_envs: int, seed: int, env_seeds: list[int] | None = None,
+                 **kwargs: Any):
         self._env = gym.make_vec(
             env_id, num_envs=num_envs, vectorization_mode="sync",
             vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP}, **kwargs,
         )
         self._seed = seed
+        self._env_seeds = env_seeds
+        self._resets = 0
         self.num_envs = num_envs
         self._init_spaces(self._env.single_observation_space, self._env.single_action_space)
 
     def reset(self) -> np.ndarray:
-        obs, _ = self._env.reset(seed=self._seed)
+        """Seeded reset. With per-env seeds, every reset draws new starts that stay equal
+        among envs sharing a seed (as envpool's ``env_seed`` does)."""
+        if self._env_seeds is None:
+            seed: int | list[int] = self._seed
+        else:
+            seed = [s + 7919 * self._resets for s in self._env_seeds]
+        self._resets += 1
+        obs, _ = self._env.reset(seed=seed)
         return self._cast(obs)
 
 
