@@ -24,6 +24,12 @@ def test_procgen_suite_split_follows_the_standard_protocol():
     assert len(procgen.GAMES) == 16
 
 
+def test_procgen_normalized_return_uses_easy_and_hard_ranges():
+    assert procgen.normalized_return("bigfish", "easy", 40.0) == 1.0
+    assert procgen.normalized_return("bigfish", "easy", 1.0) == 0.0
+    assert procgen.normalized_return("coinrun", "hard", 7.5) == 0.5
+
+
 def test_procgen_level_task_gives_identical_first_observations():
     env = envs.make_vec_env([procgen.level_task("bigfish", 7)], 4, seed=3)
     obs = env.reset()

@@ -43,10 +43,6 @@ class RolloutBatch:
     episodes: list[Episode]
 
     @property
-    def num_valid(self) -> int:
-        return int(self.valid.sum())
-
-    @property
     def env_steps(self) -> int:
         return self.valid.numel()
 

@@ -14,6 +14,4 @@ An algorithm object provides:
 from mrft.algos.grpo import GRPO
 from mrft.algos.ppo import PPO
 
-ALGORITHMS = {"ppo": PPO, "grpo": GRPO}
-
-__all__ = ["ALGORITHMS", "GRPO", "PPO"]
+__all__ = ["GRPO", "PPO"]

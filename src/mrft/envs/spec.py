@@ -3,7 +3,7 @@
 A :class:`Task` is one reproducible family of episodes (a Procgen game over a level
 range, a Meta-World task with a goal distribution or one fixed goal, a Gymnasium id).
 A :class:`Suite` splits tasks into ``train`` (pre-training) and ``test`` (held out).
-Both are plain frozen dataclasses so they can be hashed, logged and stored in checkpoints.
+Both are plain frozen dataclasses, so they can be hashed and compared.
 """
 
 from __future__ import annotations
@@ -27,18 +27,6 @@ class Task:
         merged = dict(self.options)
         merged.update(updates)
         return Task(self.family, self.name, tuple(sorted(merged.items())))
-
-    @property
-    def label(self) -> str:
-        opts = ",".join(f"{k}={v}" for k, v in self.options)
-        return f"{self.family}:{self.name}" + (f"[{opts}]" if opts else "")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"family": self.family, "name": self.name, "options": dict(self.options)}
-
-    @staticmethod
-    def from_dict(data: dict[str, Any]) -> Task:
-        return Task(data["family"], data["name"], tuple(sorted(data.get("options", {}).items())))
 
 
 def make_task(family: str, name: str, **options: Any) -> Task:
