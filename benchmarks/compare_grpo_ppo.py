@@ -34,7 +34,8 @@ def config(method: str, args, seed: int, runs_dir: str) -> TrainConfig:
     grpo = GRPOConfig(group_size=args.group_size, num_iterations=4, episode_minibatches=4)
     return TrainConfig(env=env, algo=method, ppo=PPOConfig(), grpo=grpo,
                        run=RunConfig(total_steps=args.steps, seed=seed, runs_dir=runs_dir,
-                                     run_name=f"{method}_seed{seed}", progress=False))
+                                     run_name=f"{method}_seed{seed}", progress=False,
+                                     precision=args.precision))
 
 
 def main() -> None:
@@ -46,6 +47,7 @@ def main() -> None:
     parser.add_argument("--group-size", type=int, default=8)
     parser.add_argument("--grpo-envs", type=int, default=32)
     parser.add_argument("--eval-episodes", type=int, default=50)
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     out = Path(args.out)
@@ -77,8 +79,10 @@ def main() -> None:
 
 
 def plot(out: Path, args) -> None:
-    keys = ["charts/episodic_return", "charts/success_rate"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    keys = [k for k in ("charts/episodic_return", "charts/success_rate")
+            if any(r.get(k) is not None for run in out.glob("*_seed*") for r in read_metrics(run))]
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.5), squeeze=False)
+    axes = axes[0]
     colors = {"ppo": "tab:blue", "grpo": "tab:orange"}
     for run in sorted(out.glob("*_seed*")):
         method = run.name.split("_seed")[0]
