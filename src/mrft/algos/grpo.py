@@ -1,5 +1,6 @@
-"""GRPO math as pure tensor functions: group-relative advantages, the k3 KL estimator and the
-clipped surrogate with the GRPO / BNPO / DAPO / Dr. GRPO loss aggregations.
+"""GRPO: group-relative advantages, the k3 KL estimator and the clipped surrogate with the
+GRPO / BNPO / DAPO / Dr. GRPO loss aggregations as pure tensor functions, and the
+:class:`GRPO` algorithm that applies them to batches of grouped episodes.
 
 GRPO replaces the critic with a baseline from a group of episodes that share a prompt or
 start state, so the only math is how advantages are normalised within a group and how
@@ -13,6 +14,8 @@ diagnostic, whatever values they hold.
 from __future__ import annotations
 
 import torch
+
+from mrft.algos.batching import shuffled_minibatches
 
 SCALES = ("group", "batch", "none")
 LOSS_TYPES = ("grpo", "bnpo", "dapo", "dr_grpo")
@@ -211,12 +214,8 @@ class GRPO:
         return logp, entropy_valid
 
     def minibatches(self, data, generator: torch.Generator):
-        n = data["mask"].shape[0]
-        order = torch.randperm(n, generator=generator).to(data["mask"].device)
-        size = max(1, -(-n // int(self.cfg.episode_minibatches)))
-        for start in range(0, n, size):
-            idx = order[start : start + size]
-            yield {k: v[idx] for k, v in data.items()}
+        """Minibatches of whole episodes."""
+        return shuffled_minibatches(data, self.cfg.episode_minibatches, generator)
 
     def loss(self, mb: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         logp, entropy = self._logp(self.policy, mb["obs"], mb["actions"], mb["mask"])

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import torch
 
+from mrft.algos.batching import shuffled_minibatches
 from mrft.config import PPOConfig
 from mrft.nets import ActorCritic
 from mrft.rollout import RolloutBatch
@@ -134,12 +135,7 @@ class PPO:
     def minibatches(
         self, data: dict[str, torch.Tensor], generator: torch.Generator
     ) -> Iterator[dict[str, torch.Tensor]]:
-        n = data["logprobs"].shape[0]
-        order = torch.randperm(n, generator=generator).to(data["logprobs"].device)
-        size = max(1, -(-n // int(self.cfg.num_minibatches)))
-        for start in range(0, n, size):
-            idx = order[start : start + size]
-            yield {k: v[idx] for k, v in data.items()}
+        return shuffled_minibatches(data, self.cfg.num_minibatches, generator)
 
     def loss(self, mb: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         logp, entropy, values = self.policy.evaluate(mb["obs"], mb["actions"])
