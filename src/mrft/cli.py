@@ -1,4 +1,4 @@
-"""The ``mrft`` command: ``mrft train`` and ``mrft eval``.
+"""The ``mrft`` command: ``mrft train``, ``mrft adapt`` and ``mrft eval``.
 
 Every flag comes from a config dataclass field and its docstring (``mrft train --help``).
 Bad input of any kind ends in one ``error: ...`` line on stderr and exit code 2.
@@ -40,8 +40,40 @@ class EvalConfig:
     """Also write the per-episode results and summary to this JSON file."""
 
 
+@dataclasses.dataclass
+class AdaptConfig:
+    """Adapt a pre-trained checkpoint to one held-out task instance and record its evaluation
+    curve (GRPO updates for GRPO/PPO checkpoints; context, inner loop and progressive
+    distillation for MRFT checkpoints)."""
+
+    checkpoint: tyro.conf.Positional[str]
+    """Path of a checkpoint written by mrft train."""
+    task: int = 0
+    """Held-out task instance K: test task K mod (number of test tasks), instance seed K
+    (a hidden Meta-World goal, a Procgen level, a nav goal from the test seed range)."""
+    steps: int = 20_000
+    """Adaptation budget A in env steps (every step counts, teacher episodes included)."""
+    eval_every: int = 2_000
+    """Evaluate after every this many adaptation env steps (and at 0 and at the end)."""
+    eval_episodes: int = 16
+    """Evaluation episodes at each point (fresh episodes of the same instance)."""
+    num_envs: int | None = None
+    """Envs per adaptation batch, all on the instance; when unset, the checkpoint's --num-envs."""
+    learning_rate: float | None = None
+    """Adaptation learning rate; when unset, the checkpoint's."""
+    distill: Literal["auto", "on", "off"] = "auto"
+    """MRFT only: progressive distillation on/off; auto follows the checkpoint's --distill."""
+    distill_stage_steps: tuple[int, int] | None = None
+    """MRFT only: env-step budgets of distillation stages 1 and 2; when unset, the checkpoint's."""
+    seed: int = 1
+    """Seed of the adaptation run (sampling and env seeds)."""
+    out: str | None = None
+    """JSON file for the curve; when unset, RUN_DIR/adapt/task<K>__seed<S>.json."""
+
+
 Command = (
     Annotated[TrainConfig, tyro.conf.subcommand("train", description=TrainConfig.__doc__)]
+    | Annotated[AdaptConfig, tyro.conf.subcommand("adapt", description=AdaptConfig.__doc__)]
     | Annotated[EvalConfig, tyro.conf.subcommand("eval", description=EvalConfig.__doc__)]
 )
 
@@ -99,17 +131,58 @@ def run_train(cfg: TrainConfig) -> int:
     return 0
 
 
+def run_adapt(cfg: AdaptConfig) -> int:
+    from pathlib import Path
+
+    from mrft.adapt import AdaptSettings, adapt, summarize, write_json
+
+    settings = AdaptSettings(
+        task=cfg.task, steps=cfg.steps, eval_every=cfg.eval_every, eval_episodes=cfg.eval_episodes,
+        num_envs=cfg.num_envs, learning_rate=cfg.learning_rate,
+        distill=None if cfg.distill == "auto" else cfg.distill == "on", seed=cfg.seed,
+        distill_stage_steps=cfg.distill_stage_steps,
+    )
+    if cfg.num_envs is not None and cfg.num_envs < 2:
+        raise MrftError(f"--num-envs must be >= 2 (a group), got {cfg.num_envs}")
+    if cfg.task < 0:
+        raise MrftError(f"--task must be >= 0, got {cfg.task}")
+    record = adapt(cfg.checkpoint, settings)
+    out = Path(cfg.out) if cfg.out else (
+        Path(cfg.checkpoint).resolve().parent / "adapt" / f"task{cfg.task}__seed{cfg.seed}.json")
+    write_json(out, record)
+    for point in record["curve"]:
+        line = f"step {point['step']:>9,}  return {point['return']:9.3f}"
+        if "success" in point:
+            line += f"  success {point['success']:.3f}"
+        if "stage" in point:
+            line += f"  distill stage {point['stage']}"
+        print(line)
+    print(summarize(record))
+    print(f"curve: {out}")
+    return 0
+
+
 def run_eval(cfg: EvalConfig) -> int:
-    from mrft.evaluate import evaluate, load_policy
+    from mrft.evaluate import EvalResult, evaluate, load_policy
 
     if cfg.episodes < 1:
         raise MrftError(f"--episodes must be >= 1, got {cfg.episodes}")
     if cfg.num_envs < 1:
         raise MrftError(f"--num-envs must be >= 1, got {cfg.num_envs}")
-    policy, _, suite = load_policy(cfg.checkpoint)
+    policy, train_cfg, suite = load_policy(cfg.checkpoint)
     tasks = suite.split(cfg.split)
-    result = evaluate(policy, tasks, cfg.episodes, num_envs=cfg.num_envs, seed=cfg.seed,
-                      deterministic=cfg.deterministic)
+    if train_cfg.algo == "mrft" and train_cfg.mrft.meta_learner:
+        from mrft.adapt import evaluate_trials, load_pretrained
+
+        policy, learner, train_cfg, suite, _ = load_pretrained(cfg.checkpoint, "cpu")
+        trials = evaluate_trials(policy, learner, train_cfg, tasks, cfg.episodes, cfg.seed)
+        last = [r[-1] for r in trials["returns"]][: cfg.episodes]
+        succ = [s[-1] for s in trials["successes"]][: cfg.episodes] if trials["successes"] else None
+        print(f"(MRFT: last episode of {len(last)} trials of {train_cfg.mrft.trial_episodes} episodes)")
+        result = EvalResult(last, [], succ)
+    else:
+        result = evaluate(policy, tasks, cfg.episodes, num_envs=cfg.num_envs, seed=cfg.seed,
+                          deterministic=cfg.deterministic)
     print(f"{suite.name} [{cfg.split}], {len(result.returns)} episodes")
     print(f"return:  {result.return_ci}")
     if result.success_ci is not None:
@@ -129,7 +202,12 @@ def run_eval(cfg: EvalConfig) -> int:
 def main(argv: list[str] | None = None) -> None:
     try:
         cfg = parse(argv)
-        code = run_train(cfg) if isinstance(cfg, TrainConfig) else run_eval(cfg)
+        if isinstance(cfg, TrainConfig):
+            code = run_train(cfg)
+        elif isinstance(cfg, AdaptConfig):
+            code = run_adapt(cfg)
+        else:
+            code = run_eval(cfg)
     except MrftError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)

@@ -19,7 +19,8 @@ class EnvConfig:
     env: str = "gym:CartPole-v1"
     """Task suite as FAMILY:NAME: procgen:GAME (16 games), metaworld:TASK (reach, push, ...),
     metaworld:ML1-TASK (hidden goals), metaworld:ML10|ML45|MT10|MT50 (official Farama task
-    sets), gym:ID (any Gymnasium id; gym:package.module:Id-v0 imports the module first)."""
+    sets), gym:ID (any Gymnasium id; gym:package.module:Id-v0 imports the module first),
+    nav:point (2-D navigation to a hidden goal), bandit:armsK (K arms, one hidden paying arm)."""
     num_envs: int | None = None
     """Parallel environments; when unset, the family preset: 64 Procgen, 16 Meta-World, 8 Gymnasium."""
     distribution_mode: Literal["easy", "hard"] = "easy"
@@ -97,6 +98,61 @@ class GRPOConfig:
 
 
 @dataclasses.dataclass
+class MRFTConfig:
+    """MRFT options (docs/mrft.md gives each component's equation and why its default)."""
+
+    meta_learner: bool = True
+    """Task encoder + meta-policy + inner loop; --no-meta-learner degenerates to multi-task GRPO."""
+    grad_mod: bool = True
+    """Combine per-task gradients with dynamic gradient modulation (--no-grad-mod: plain mean)."""
+    distill: bool = True
+    """Progressive distillation when adapting to a new task (--no-distill: fine-tune the teacher)."""
+    progress_bonus: bool = True
+    """Add the MRT progress bonus alpha * (J_j - J_(j-1)) to each episode's outcome."""
+    inner_steps: int = 1
+    """Inner-loop gradient steps on the adapted parameters (0: adaptation by context alone)."""
+    inner_lr: float = 0.5
+    """Inner-loop step size on the adapted (FiLM / low-rank) parameters."""
+    second_order: bool = False
+    """Differentiate through the inner loop (torch.func); first-order by default."""
+    inner_objective: Literal["grpo", "ppo"] = "grpo"
+    """Inner-loop advantages: grpo = group-relative episode outcome; ppo = GAE from the critic
+    (the critic is then trained in the outer loss)."""
+    trial_episodes: int = 2
+    """Episodes per trial (K): the context carries over between them."""
+    tasks_per_batch: int = 4
+    """Task instances per update; each is played by --group-size trials."""
+    context_length: int = 64
+    """Context steps the encoder sees (the trial so far, thinned evenly to this many)."""
+    embed_dim: int = 32
+    """Task embedding width."""
+    tcn_channels: int = 64
+    """Channels of the temporal conv net encoder."""
+    tcn_levels: int = 5
+    """Residual blocks of the encoder (dilations 1, 2, ..., 2^(levels-1))."""
+    meta_d_model: int = 64
+    """Meta-policy Transformer width."""
+    meta_layers: int = 2
+    """Meta-policy Transformer layers."""
+    head_rank: int = 4
+    """Rank of the adapted action-head delta (0: FiLM only)."""
+    progress_alpha: float = 1.0
+    """Weight alpha of the progress bonus."""
+    grad_mod_mode: Literal["project", "downweight"] = "project"
+    """What happens to a task gradient that conflicts with the meta-gradient."""
+    meta_grad_ema: float = 0.9
+    """EMA factor of the meta-gradient that task gradients are compared with."""
+    grad_noise_eta: float = 1e-8
+    """Annealed gradient noise: per-coordinate variance eta / (1 + t)^gamma (0: off)."""
+    grad_noise_gamma: float = 0.55
+    """Annealing exponent gamma of the gradient noise."""
+    distill_stage_steps: tuple[int, int] = (2000, 4000)
+    """Env steps of distillation stage 1 (feature alignment) and stage 2 (policy KL)."""
+    distill_delta: float = 0.02
+    """Stage 3 bound on KL(previous policy || student) per update."""
+
+
+@dataclasses.dataclass
 class RunConfig:
     total_steps: int = 500_000
     """Environment steps to train for (all envs together)."""
@@ -140,12 +196,15 @@ class TrainConfig:
     """Train a policy on a suite's train tasks (PPO or GRPO)."""
 
     env: EnvConfig = dataclasses.field(default_factory=EnvConfig)
-    algo: Literal["ppo", "grpo"] = "ppo"
-    """Algorithm: ppo (actor-critic, GAE) or grpo (critic-free, group-relative advantages)."""
+    algo: Literal["ppo", "grpo", "mrft"] = "ppo"
+    """Algorithm: ppo (actor-critic, GAE), grpo (critic-free, group-relative advantages) or
+    mrft (meta-training over trials; see docs/mrft.md)."""
     ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)
     """Optimisation options; GRPO uses learning rate, clip coef (its epsilon_low), grad clip,
     LR annealing, target KL and observation normalisation from here."""
     grpo: GRPOConfig = dataclasses.field(default_factory=GRPOConfig)
+    """GRPO options; MRFT uses them for its surrogate and groups."""
+    mrft: MRFTConfig = dataclasses.field(default_factory=MRFTConfig)
     run: RunConfig = dataclasses.field(default_factory=RunConfig)
     resume: str | None = None
     """Continue the run saved in this checkpoint (its config is used; other flags are ignored
@@ -174,11 +233,19 @@ def train_config_from_dict(data: dict[str, Any]) -> TrainConfig:
             algo=data["algo"],
             ppo=PPOConfig(**data["ppo"]),
             grpo=GRPOConfig(**data.get("grpo", {})),
+            mrft=_mrft_from_dict(data.get("mrft", {})),
             run=RunConfig(**run),
             resume=data.get("resume"),
         )
     except (KeyError, TypeError) as exc:
         raise MrftError(f"checkpoint config is not a valid mrft train config ({exc})") from None
+
+
+def _mrft_from_dict(data: dict[str, Any]) -> MRFTConfig:
+    data = dict(data)
+    if "distill_stage_steps" in data:
+        data["distill_stage_steps"] = tuple(data["distill_stage_steps"])
+    return MRFTConfig(**data)
 
 
 def _check(cond: bool, message: str) -> None:
@@ -226,3 +293,22 @@ def validate(cfg: TrainConfig) -> None:
     _check(grpo.ref_reset_every >= 0, f"--ref-reset-every must be >= 0, got {grpo.ref_reset_every}")
     _check(grpo.episode_minibatches > 0, f"--episode-minibatches must be > 0, got {grpo.episode_minibatches}")
     _check(grpo.max_episode_steps > 0, f"--max-episode-steps must be > 0, got {grpo.max_episode_steps}")
+    m = cfg.mrft
+    _check(m.inner_steps >= 0, f"--inner-steps must be >= 0, got {m.inner_steps}")
+    _check(m.inner_lr > 0 and math.isfinite(m.inner_lr), f"--inner-lr must be > 0, got {m.inner_lr}")
+    _check(m.trial_episodes >= 1, f"--trial-episodes must be >= 1, got {m.trial_episodes}")
+    _check(m.tasks_per_batch >= 1, f"--tasks-per-batch must be >= 1, got {m.tasks_per_batch}")
+    _check(m.context_length >= 1, f"--context-length must be >= 1, got {m.context_length}")
+    for name in ("embed_dim", "tcn_channels", "tcn_levels", "meta_d_model", "meta_layers"):
+        _check(getattr(m, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(m, name)}")
+    _check(m.meta_d_model % 4 == 0, f"--meta-d-model must be a multiple of 4 (attention heads), got {m.meta_d_model}")
+    _check(m.head_rank >= 0, f"--head-rank must be >= 0, got {m.head_rank}")
+    _check(m.progress_alpha >= 0 and math.isfinite(m.progress_alpha),
+           f"--progress-alpha must be >= 0, got {m.progress_alpha}")
+    _check(0 <= m.meta_grad_ema < 1, f"--meta-grad-ema must be in [0, 1), got {m.meta_grad_ema}")
+    _check(m.grad_noise_eta >= 0 and math.isfinite(m.grad_noise_eta),
+           f"--grad-noise-eta must be >= 0, got {m.grad_noise_eta}")
+    _check(m.grad_noise_gamma >= 0, f"--grad-noise-gamma must be >= 0, got {m.grad_noise_gamma}")
+    _check(len(m.distill_stage_steps) == 2 and min(m.distill_stage_steps) >= 0,
+           f"--distill-stage-steps must be two budgets >= 0, got {m.distill_stage_steps}")
+    _check(m.distill_delta > 0, f"--distill-delta must be > 0, got {m.distill_delta}")

@@ -9,6 +9,7 @@ with a ``mask`` of real steps; ``env_steps`` counts every step taken, the honest
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -33,6 +34,65 @@ class EpisodeBatch:
     env_steps: int
 
 
+@dataclasses.dataclass
+class EpisodeRun:
+    """One episode per env from a fresh reset: padded ``[n, T]`` tensors and per-env totals."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    logprobs: torch.Tensor
+    rewards: torch.Tensor
+    mask: torch.Tensor
+    returns: np.ndarray
+    lengths: np.ndarray
+    success: np.ndarray | None
+    env_steps: int
+
+
+ActFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+@torch.no_grad()
+def run_episodes(env: VecEnv, policy: ActorCritic, act: ActFn, max_steps: int,
+                 device: torch.device) -> EpisodeRun:
+    """Reset ``env`` and step it until every env finished one episode (or ``max_steps``).
+
+    ``act(obs)`` maps normalised observations ``[n, ...]`` to ``(action, log_prob)``; the
+    policy supplies observation normalisation and the env-side action conversion.
+    """
+    n = env.num_envs
+    obs_np = env.reset()
+    active = np.ones(n, dtype=bool)
+    returns = np.zeros(n, dtype=np.float64)
+    lengths = np.zeros(n, dtype=np.int64)
+    success = np.zeros(n, dtype=np.float32)
+    has_success = False
+    steps: dict[str, list[torch.Tensor]] = {"obs": [], "actions": [], "logprobs": [],
+                                            "rewards": [], "mask": []}
+    t = 0
+    while active.any() and t < max_steps:
+        obs = policy.normalize(torch.as_tensor(obs_np, device=device), update=True)
+        action, logprob = act(obs)
+        result = env.step(policy.env_action(action))
+        reward = np.where(active, result.reward, 0.0)
+        steps["obs"].append(obs)
+        steps["actions"].append(action)
+        steps["logprobs"].append(logprob)
+        steps["rewards"].append(torch.as_tensor(reward, dtype=torch.float32, device=device))
+        steps["mask"].append(torch.as_tensor(active.copy(), device=device))
+        returns += reward
+        lengths += active
+        if result.success is not None:
+            has_success = True
+            success = np.maximum(success, np.where(active, result.success, 0.0))
+        active &= ~(result.terminated | result.truncated)
+        obs_np = result.obs
+        t += 1
+    stacked = {k: torch.stack(v, dim=1) for k, v in steps.items()}
+    return EpisodeRun(stacked["obs"], stacked["actions"], stacked["logprobs"], stacked["rewards"],
+                      stacked["mask"], returns, lengths, success if has_success else None, t * n)
+
+
 class EpisodeCollector:
     def __init__(self, env: VecEnv, policy: ActorCritic, group_size: int, max_steps: int,
                  device: torch.device):
@@ -43,47 +103,23 @@ class EpisodeCollector:
         self.num_envs = env.num_envs
         self.group_ids = torch.arange(self.num_envs, device=device) // group_size
 
+    def _act(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        action, logprob, _ = self.policy.act(obs)
+        return action, logprob
+
     @torch.no_grad()
     def collect(self) -> EpisodeBatch:
-        n = self.num_envs
-        obs_np = self.env.reset()
-        active = np.ones(n, dtype=bool)
-        returns = np.zeros(n, dtype=np.float64)
-        lengths = np.zeros(n, dtype=np.int64)
-        success = np.zeros(n, dtype=np.float32)
-        has_success = False
-        steps: dict[str, list[torch.Tensor]] = {"obs": [], "actions": [], "logprobs": [],
-                                                "rewards": [], "mask": []}
-        t = 0
-        while active.any() and t < self.max_steps:
-            obs = self.policy.normalize(torch.as_tensor(obs_np, device=self.device), update=True)
-            action, logprob, _ = self.policy.act(obs)
-            result = self.env.step(self.policy.env_action(action))
-            reward = np.where(active, result.reward, 0.0)
-            steps["obs"].append(obs)
-            steps["actions"].append(action)
-            steps["logprobs"].append(logprob)
-            steps["rewards"].append(torch.as_tensor(reward, dtype=torch.float32, device=self.device))
-            steps["mask"].append(torch.as_tensor(active.copy(), device=self.device))
-            returns += reward
-            lengths += active
-            if result.success is not None:
-                has_success = True
-                success = np.maximum(success, np.where(active, result.success, 0.0))
-            active &= ~(result.terminated | result.truncated)
-            obs_np = result.obs
-            t += 1
-        stacked = {k: torch.stack(v, dim=1) for k, v in steps.items()}
+        run = run_episodes(self.env, self.policy, self._act, self.max_steps, self.device)
         episodes = [
-            Episode(float(returns[i]), int(lengths[i]), float(success[i]) if has_success else None,
+            Episode(float(run.returns[i]), int(run.lengths[i]),
+                    float(run.success[i]) if run.success is not None else None,
                     int(self.env.task_ids[i]), i)
-            for i in range(n)
+            for i in range(self.num_envs)
         ]
         return EpisodeBatch(
-            obs=stacked["obs"], actions=stacked["actions"], logprobs=stacked["logprobs"],
-            rewards=stacked["rewards"], mask=stacked["mask"],
-            returns=torch.as_tensor(returns, dtype=torch.float32, device=self.device),
-            group_ids=self.group_ids, episodes=episodes, env_steps=t * n,
+            obs=run.obs, actions=run.actions, logprobs=run.logprobs, rewards=run.rewards,
+            mask=run.mask, returns=torch.as_tensor(run.returns, dtype=torch.float32, device=self.device),
+            group_ids=self.group_ids, episodes=episodes, env_steps=run.env_steps,
         )
 
     def state_dict(self) -> dict:

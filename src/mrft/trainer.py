@@ -26,6 +26,7 @@ import torch
 
 from mrft import envs
 from mrft.algos.grpo import GRPO
+from mrft.algos.mrft.algorithm import MRFT
 from mrft.algos.ppo import PPO, preset_name, resolve_ppo
 from mrft.checkpoint import (
     load_checkpoint,
@@ -43,8 +44,9 @@ from mrft.nets import ActorCritic, build_actor_critic
 from mrft.normalize import RewardNormalizer
 from mrft.progress import ProgressDisplay
 from mrft.rollout import Episode, RolloutCollector
+from mrft.trials import TrialCollector
 
-DEFAULT_NUM_ENVS = {"procgen": 64, "metaworld": 16, "gym": 8}
+DEFAULT_NUM_ENVS = {"procgen": 64, "metaworld": 16, "gym": 8, "nav": 16, "bandit": 16}
 CHECKPOINT_NAME = "checkpoint.pt"
 RESUME_KEYS = ("config", "model", "optimizer", "counters", "rng", "generator", "collector")
 
@@ -80,6 +82,12 @@ def resolve_config(cfg: TrainConfig) -> tuple[TrainConfig, envs.Suite]:
     if cfg.algo == "grpo" and e.num_envs is None:
         unit = cfg.grpo.group_size * len(suite.train)
         num_envs = -(-num_envs // unit) * unit
+    if cfg.algo == "mrft":
+        if e.num_envs is None:
+            num_envs = cfg.mrft.tasks_per_batch * cfg.grpo.group_size
+        elif e.num_envs % cfg.grpo.group_size:
+            raise MrftError(f"--num-envs {e.num_envs} must be a multiple of --group-size "
+                            f"{cfg.grpo.group_size} (MRFT plays each task instance in a group)")
     resolved = dataclasses.replace(
         cfg, env=dataclasses.replace(e, num_envs=num_envs), ppo=resolve_ppo(cfg.ppo, preset)
     )
@@ -165,16 +173,28 @@ class Trainer:
         env_seed = run.seed if (state is None or exact_replay) else run.seed + self.global_step
         grouped = self.cfg.algo == "grpo"
         group_size = self.cfg.grpo.group_size if grouped else 1
-        self.env = envs.make_vec_env(self.suite.train, self.cfg.env.num_envs, env_seed, group_size)
+        trials = self.cfg.algo == "mrft"
+        # MRFT builds a fresh env per trial episode; this one only gives the spaces.
+        self.env = envs.make_vec_env(self.suite.train[:1] if trials else self.suite.train,
+                                     1 if trials else self.cfg.env.num_envs, env_seed, group_size)
         ppo = self.cfg.ppo
         self.policy: ActorCritic = build_actor_critic(
             self.env.observation_space, self.env.action_space, run.torso, run.hidden_sizes,
             bool(ppo.normalize_obs),
         ).to(self.device)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=ppo.learning_rate, eps=1e-5)
-        if grouped:
-            self.algo: PPO | GRPO = GRPO(self.cfg.grpo, ppo, self.policy)
-            self.collector: RolloutCollector | EpisodeCollector = EpisodeCollector(
+        if trials:
+            self.env.close()
+            mrft_algo = MRFT(self.cfg.mrft, self.cfg.grpo, ppo, self.policy, len(self.suite.train),
+                             run.seed, self.device)
+            self.algo: PPO | GRPO | MRFT = mrft_algo
+            self.collector: RolloutCollector | EpisodeCollector | TrialCollector = TrialCollector(
+                self.suite.train, mrft_algo.agent, self.cfg.env.num_envs, self.cfg.grpo.group_size,
+                self.cfg.mrft.trial_episodes, self.cfg.mrft.context_length,
+                self.cfg.grpo.max_episode_steps, env_seed, self.device)
+            self.budget = run.total_steps
+        elif grouped:
+            self.algo = GRPO(self.cfg.grpo, ppo, self.policy)
+            self.collector = EpisodeCollector(
                 self.env, self.policy, group_size, self.cfg.grpo.max_episode_steps, self.device)
             self.budget = run.total_steps
         else:
@@ -187,6 +207,10 @@ class Trainer:
             )
             steps_per_update = self.env.num_envs * ppo.num_steps
             self.budget = math.ceil(run.total_steps / steps_per_update) * steps_per_update
+        params = list(self.policy.parameters())
+        for module in getattr(self.algo, "extra_modules", list)():
+            params += list(module.parameters())
+        self.optimizer = torch.optim.Adam(params, lr=ppo.learning_rate, eps=1e-5)
         self.generator = torch.Generator().manual_seed(run.seed)
         self.entropy_rate = EntropyChangeRate()
         self.resumed_exactly: bool | None = None
@@ -245,7 +269,9 @@ class Trainer:
                     skipped += 1
                     continue
                 self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                extra = self.algo.backward(out) if hasattr(self.algo, "backward") else {}
+                if not hasattr(self.algo, "backward"):
+                    loss.backward()
                 grad_norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.ppo.max_grad_norm)
                 if not torch.isfinite(grad_norm):
                     self.optimizer.zero_grad(set_to_none=True)
@@ -253,7 +279,10 @@ class Trainer:
                     continue
                 self.optimizer.step()
                 for key, value in out.items():
-                    epoch_sums[key] += value.detach().item()
+                    if value.numel() == 1:
+                        epoch_sums[key] += value.detach().item()
+                for key, value in extra.items():
+                    epoch_sums[key] += value
                 epoch_sums["grad_norm"] += grad_norm.item()
                 epoch_count += 1
             for key, value in epoch_sums.items():
@@ -336,7 +365,8 @@ class Trainer:
         finally:
             progress.close()
             self.logger.close()
-            self.env.close()
+            if self.cfg.algo != "mrft":
+                self.env.close()
         elapsed = time.time() - start_time
         returns = [e.ret for e in recent]
         successes = [e.success for e in recent if e.success is not None]
@@ -375,7 +405,7 @@ class Trainer:
             if successes:
                 scalars["charts/success_rate"] = float(np.mean(successes))
         for key, value in diagnostics.items():
-            scalars[f"losses/{key}"] = value
+            scalars[key if "/" in key else f"losses/{key}"] = value
         scalars.update(self.algo.batch_stats)
         if "entropy" in diagnostics:
             rate = self.entropy_rate.update(diagnostics["entropy"], self.global_step)

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mrft.envs import bandit, metaworld, nav, procgen
 from mrft.envs import gym as gym_family
-from mrft.envs import metaworld, procgen
 from mrft.envs.spec import Suite, Task, make_task
 from mrft.envs.vector import MultiTaskVecEnv, StepResult, VecEnv, split_envs
 from mrft.errors import MrftError
 
-FAMILIES = ("procgen", "metaworld", "gym")
+FAMILIES = ("procgen", "metaworld", "gym", "nav", "bandit")
 
-_MAKERS = {"procgen": procgen.make, "metaworld": metaworld.make, "gym": gym_family.make}
+_MAKERS = {"procgen": procgen.make, "metaworld": metaworld.make, "gym": gym_family.make,
+           "nav": nav.make, "bandit": bandit.make}
 
 __all__ = [
     "FAMILIES",
@@ -26,6 +27,7 @@ __all__ = [
     "VecEnv",
     "action_is_continuous",
     "make_task",
+    "make_task_instances",
     "make_vec_env",
     "parse_env",
 ]
@@ -44,7 +46,7 @@ def parse_env(
     if not sep or not name:
         raise MrftError(
             f"bad env {spec!r}: expected FAMILY:NAME such as procgen:bigfish, "
-            "metaworld:reach or gym:CartPole-v1"
+            "metaworld:reach, gym:CartPole-v1, nav:point or bandit:arms5"
         )
     family = family.lower()
     if family == "procgen":
@@ -53,6 +55,10 @@ def parse_env(
         return metaworld.suite(name, hidden_goal)
     if family == "gym":
         return gym_family.suite(name)
+    if family == "nav":
+        return nav.suite(name)
+    if family == "bandit":
+        return bandit.suite(name)
     raise MrftError(f"unknown env family {family!r} in {spec!r}; choose one of: {', '.join(FAMILIES)}")
 
 
@@ -60,8 +66,10 @@ def action_is_continuous(task: Task) -> bool:
     """Whether a task has a continuous (Box) action space, without building a full pool."""
     if task.family == "procgen":
         return False
-    if task.family == "metaworld":
+    if task.family in ("metaworld", "nav"):
         return True
+    if task.family == "bandit":
+        return False
     import gymnasium
 
     env = gymnasium.make(task.name)
@@ -94,4 +102,29 @@ def make_vec_env(tasks: Sequence[Task], num_envs: int, seed: int, group_size: in
             env_seeds = [seed + (offset + i) // group_size for i in range(count)]
         envs.append(_MAKERS[task.family](task, count, seed + offset, env_seeds=env_seeds))
         offset += count
+    return envs[0] if len(envs) == 1 else MultiTaskVecEnv(envs)
+
+
+def make_task_instances(tasks: Sequence[Task], task_seeds: Sequence[int], seed: int) -> VecEnv:
+    """One env per entry: env ``i`` plays task ``tasks[i]`` with instance seed ``task_seeds[i]``.
+
+    A fresh vector env's first reset is fully set by the env seeds, so building one per
+    episode with the same seeds replays the same instance (Procgen level, Meta-World goal,
+    hidden nav goal, Gymnasium start): how a trial keeps one task across its episodes.
+    Consecutive envs with the same task share one backend pool.
+    """
+    if len(tasks) != len(task_seeds):
+        raise ValueError("tasks and task_seeds must have the same length")
+    envs = []
+    start = 0
+    while start < len(tasks):
+        stop = start
+        while stop < len(tasks) and tasks[stop] == tasks[start]:
+            stop += 1
+        task = tasks[start]
+        if task.family not in _MAKERS:
+            raise MrftError(f"unknown env family {task.family!r}")
+        seeds = [int(s) for s in task_seeds[start:stop]]
+        envs.append(_MAKERS[task.family](task, stop - start, seed + start, env_seeds=seeds))
+        start = stop
     return envs[0] if len(envs) == 1 else MultiTaskVecEnv(envs)

@@ -28,6 +28,7 @@ class ActorCritic(nn.Module):
     ):
         super().__init__()
         obs_shape = tuple(observation_space.shape)
+        self.obs_shape = obs_shape
         if torso == "auto":
             torso = "impala" if len(obs_shape) == 3 else "mlp"
         self.torso_kind = torso

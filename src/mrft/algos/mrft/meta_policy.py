@@ -1,0 +1,182 @@
+"""Meta-policy: a small Transformer that turns a task embedding into adapted policy parameters.
+
+The base policy's weights stay shared across tasks; what changes per task (per trial) is
+a small set of *adapted parameters*:
+
+- FiLM (Perez et al. 2018) on every hidden layer of the actor:
+  ``h <- h * (1 + gamma(z)) + beta(z)`` applied to the pre-activation;
+- optional low-rank deltas on the action head: ``out <- out + ((h A(z)) B(z)) + b(z)``;
+- a shift of the Gaussian log-std (continuous actions), so a trial can explore first and
+  exploit later.
+
+Every output layer that produces a delta starts at zero, so at initialisation the
+adapted policy *is* the base policy (the low-rank factor ``A`` is random, ``B`` is zero,
+so gradients still reach both). Adapted parameters are a plain ``dict[str, Tensor]`` with
+a leading per-trial dimension, which is what :mod:`torch.func` needs for the inner loop.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.distributions import Categorical, Distribution, Normal
+
+from mrft.nets import ActorCritic
+from mrft.nets.torsos import MLP, ImpalaCNN
+
+AdaptedParams = dict[str, torch.Tensor]
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+
+
+def film_widths(policy: ActorCritic) -> list[int]:
+    """Widths of the actor's hidden layers that FiLM modulates."""
+    torso = policy.actor_torso
+    if isinstance(torso, MLP):
+        return [m.out_features for m in torso.net if isinstance(m, nn.Linear)]
+    if isinstance(torso, ImpalaCNN):
+        return [torso.fc.out_features]
+    raise TypeError(f"no FiLM layout for torso {type(torso).__name__}")
+
+
+def _film(x: torch.Tensor, params: AdaptedParams | None, layer: int) -> torch.Tensor:
+    if params is None:
+        return x
+    gamma = params[f"gamma.{layer}"].unsqueeze(1)
+    beta = params[f"beta.{layer}"].unsqueeze(1)
+    return x * (1.0 + gamma) + beta
+
+
+def actor_forward(
+    policy: ActorCritic, obs: torch.Tensor, params: AdaptedParams | None = None
+) -> tuple[Distribution, list[torch.Tensor]]:
+    """The actor on ``obs`` of shape ``[n, T, *obs_shape]`` under per-row adapted parameters.
+
+    ``params`` tensors have leading dimension ``n`` (one set per trial); ``None`` runs the
+    plain base policy. Returns the action distribution over ``[n, T]`` and the hidden
+    activations (post-FiLM, post-nonlinearity) of each modulated layer, which progressive
+    distillation aligns.
+    """
+    n, t = obs.shape[:2]
+    torso = policy.actor_torso
+    hidden: list[torch.Tensor] = []
+    if isinstance(torso, MLP):
+        x = (obs if obs.is_floating_point() else obs.float()).reshape(n, t, -1)
+        layer = 0
+        for module in torso.net:
+            if isinstance(module, nn.Linear):
+                x = _film(module(x), params, layer)
+                layer += 1
+            else:
+                x = module(x)
+                hidden.append(x)
+    elif isinstance(torso, ImpalaCNN):
+        flat = obs.reshape(n * t, *obs.shape[2:])
+        x = (flat.float() / 255.0).contiguous(memory_format=torch.channels_last)
+        x = torch.relu(torch.flatten(torso.sequences(x), start_dim=1))
+        x = torch.relu(_film(torso.fc(x).reshape(n, t, -1), params, 0))
+        hidden.append(x)
+    else:
+        raise TypeError(f"no adapted forward for torso {type(torso).__name__}")
+    out = policy.actor_head(x)
+    if params is not None and "head_a" in params:
+        low_rank = torch.einsum("ntf,nfr->ntr", x, params["head_a"])
+        out = out + torch.einsum("ntr,nra->nta", low_rank, params["head_b"])
+    if params is not None and "head_bias" in params:
+        out = out + params["head_bias"].unsqueeze(1)
+    if policy.continuous:
+        log_std = policy.log_std.expand_as(out)
+        if params is not None and "log_std" in params:
+            # bounded so that no inner-loop step can make the policy degenerate or infinite
+            log_std = (log_std + params["log_std"].unsqueeze(1)).clamp(LOG_STD_MIN, LOG_STD_MAX)
+        dist: Distribution = Normal(out, log_std.exp(), validate_args=False)
+    else:
+        dist = Categorical(logits=out, validate_args=False)
+    return dist, hidden
+
+
+def log_prob(policy: ActorCritic, dist: Distribution, actions: torch.Tensor) -> torch.Tensor:
+    lp = dist.log_prob(actions)
+    return lp.sum(-1) if policy.continuous else lp
+
+
+def entropy(policy: ActorCritic, dist: Distribution) -> torch.Tensor:
+    ent = dist.entropy()
+    return ent.sum(-1) if policy.continuous else ent
+
+
+class MetaPolicy(nn.Module):
+    """``z [n, embed_dim] -> AdaptedParams``: one Transformer token per adapted layer.
+
+    Each token starts from its own projection of ``z``; self-attention lets the layers'
+    adaptations depend on one another (a FiLM shift in layer 1 wants a matching one in
+    layer 2). Per-token linear read-outs produce the parameters; they are zero-initialised
+    so the adapted policy equals the base policy until training moves them.
+    """
+
+    def __init__(
+        self,
+        embed_dim: int,
+        widths: list[int],
+        feature_dim: int,
+        action_dim: int,
+        continuous: bool,
+        rank: int = 4,
+        d_model: int = 64,
+        num_heads: int = 4,
+        num_layers: int = 2,
+    ):
+        super().__init__()
+        self.widths = list(widths)
+        self.rank = rank
+        self.continuous = continuous
+        self.feature_dim = feature_dim
+        self.action_dim = action_dim
+        self.num_tokens = len(widths) + 1
+        self.d_model = d_model
+        self.token_in = nn.Linear(embed_dim, d_model * self.num_tokens)
+        self.token_pos = nn.Parameter(torch.randn(self.num_tokens, d_model) * 0.02)
+        layer = nn.TransformerEncoderLayer(d_model, num_heads, dim_feedforward=2 * d_model,
+                                           dropout=0.0, batch_first=True, norm_first=True)
+        # the final norm bounds what the read-outs see, whatever the residual stream carries
+        self.transformer = nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(d_model),
+                                                 enable_nested_tensor=False)
+        self.film_out = nn.ModuleList(nn.Linear(d_model, 2 * w) for w in widths)
+        self.bias_out = nn.Linear(d_model, action_dim)
+        zeroed: list[nn.Linear] = [*self.film_out, self.bias_out]
+        if rank > 0:
+            self.head_a_out = nn.Linear(d_model, feature_dim * rank)
+            nn.init.normal_(self.head_a_out.weight, std=0.02)
+            nn.init.zeros_(self.head_a_out.bias)
+            self.head_b_out = nn.Linear(d_model, rank * action_dim)
+            zeroed.append(self.head_b_out)
+        if continuous:
+            self.log_std_out = nn.Linear(d_model, action_dim)
+            zeroed.append(self.log_std_out)
+        for linear in zeroed:
+            nn.init.zeros_(linear.weight)
+            nn.init.zeros_(linear.bias)
+
+    def forward(self, z: torch.Tensor) -> AdaptedParams:
+        n = z.shape[0]
+        tokens = self.token_in(z).reshape(n, self.num_tokens, self.d_model) + self.token_pos
+        tokens = self.transformer(tokens)
+        params: AdaptedParams = {}
+        for i, (out, width) in enumerate(zip(self.film_out, self.widths, strict=True)):
+            gamma, beta = out(tokens[:, i]).split(width, dim=-1)
+            params[f"gamma.{i}"] = gamma
+            params[f"beta.{i}"] = beta
+        head = tokens[:, -1]
+        params["head_bias"] = self.bias_out(head)
+        if self.rank > 0:
+            params["head_a"] = self.head_a_out(head).reshape(n, self.feature_dim, self.rank)
+            params["head_b"] = self.head_b_out(head).reshape(n, self.rank, self.action_dim)
+        if self.continuous:
+            params["log_std"] = self.log_std_out(head)
+        return params
+
+
+def build_meta_policy(policy: ActorCritic, embed_dim: int, rank: int, d_model: int,
+                      num_heads: int, num_layers: int) -> MetaPolicy:
+    widths = film_widths(policy)
+    return MetaPolicy(embed_dim, widths, widths[-1], policy.action_dim, policy.continuous,
+                      rank=rank, d_model=d_model, num_heads=num_heads, num_layers=num_layers)

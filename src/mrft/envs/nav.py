@@ -1,0 +1,94 @@
+"""2-D point navigation to a hidden goal: a task family small enough for seconds-long tests.
+
+The classic meta-RL probe (Finn et al. 2017; Rakelly et al. 2019): a point starts at the
+origin and moves by ``0.1 * clip(action, -1, 1)`` per step; the goal lies on the upper
+half of the unit circle and is *not* in the observation, which is the point's position.
+The dense reward ``-|position - goal|`` reveals the goal only through experience, so a
+policy that cannot use its context can at best head for the middle of the arc. An
+episode succeeds once the point comes within ``GOAL_RADIUS`` of the goal.
+
+Each env draws a new goal at every reset from its own RNG, seeded by its env seed; envs
+with equal seeds therefore see the same goal sequence, as envpool's pools do. Resets
+follow the same next-step auto-reset convention as the other backends.
+"""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import numpy as np
+
+from mrft.envs.spec import Suite, Task, make_task
+from mrft.envs.vector import StepResult
+from mrft.errors import MrftError
+
+TEST_SEED_OFFSET = 1_000_003
+STEP_SIZE = 0.1
+GOAL_RADIUS = 0.2
+HORIZON = 20
+TASKS = ("point",)
+
+
+def suite(name: str) -> Suite:
+    if name not in TASKS:
+        raise MrftError(f"unknown nav task {name!r}; choose one of: {', '.join(TASKS)}")
+    task = make_task("nav", name)
+    return Suite(f"nav:{name}", (task,), (task.with_options(split_seed_offset=TEST_SEED_OFFSET),))
+
+
+def goal_from_rng(rng: np.random.Generator) -> np.ndarray:
+    angle = rng.uniform(0.0, math.pi)
+    return np.array([math.cos(angle), math.sin(angle)], dtype=np.float32)
+
+
+class PointNavVecEnv:
+    """``num_envs`` point robots; env ``i`` draws its goals from ``Generator(env_seeds[i])``."""
+
+    def __init__(self, num_envs: int, env_seeds: list[int], horizon: int = HORIZON):
+        self.num_envs = num_envs
+        self.horizon = horizon
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.task_ids = np.zeros(num_envs, dtype=np.int64)
+        self._rngs = [np.random.default_rng(s) for s in env_seeds]
+        self.goals = np.zeros((num_envs, 2), dtype=np.float32)
+        self.pos = np.zeros((num_envs, 2), dtype=np.float32)
+        self.t = np.zeros(num_envs, dtype=np.int64)
+        self._needs_reset = np.zeros(num_envs, dtype=bool)
+
+    def _reset_envs(self, which: np.ndarray) -> None:
+        for i in np.flatnonzero(which):
+            self.goals[i] = goal_from_rng(self._rngs[i])
+        self.pos[which] = 0.0
+        self.t[which] = 0
+
+    def reset(self) -> np.ndarray:
+        self._reset_envs(np.ones(self.num_envs, dtype=bool))
+        self._needs_reset[:] = False
+        return self.pos.copy()
+
+    def step(self, actions: np.ndarray) -> StepResult:
+        resetting = self._needs_reset.copy()
+        moving = ~resetting
+        step = STEP_SIZE * np.clip(np.asarray(actions, dtype=np.float32), -1.0, 1.0)
+        self.pos[moving] += step[moving]
+        self.t[moving] += 1
+        dist = np.linalg.norm(self.pos - self.goals, axis=1)
+        reward = np.where(moving, -dist, 0.0).astype(np.float32)
+        success = (moving & (dist < GOAL_RADIUS)).astype(np.float32)
+        truncated = moving & (self.t >= self.horizon)
+        terminated = np.zeros(self.num_envs, dtype=bool)
+        self._reset_envs(resetting)
+        self._needs_reset = truncated.copy()
+        return StepResult(self.pos.copy(), reward, terminated, truncated, success)
+
+    def close(self) -> None:
+        pass
+
+
+def make(task: Task, num_envs: int, seed: int, env_seeds: list[int] | None = None) -> PointNavVecEnv:
+    offset = int(task.option("split_seed_offset", 0))
+    if env_seeds is None:
+        env_seeds = [seed + i for i in range(num_envs)]
+    return PointNavVecEnv(num_envs, [s + offset for s in env_seeds])
