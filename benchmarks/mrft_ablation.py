@@ -8,7 +8,8 @@ seeds. Writes OUT/summary.json (every adaptation curve plus the settings),
 OUT/<method>_seed<k>/metrics.jsonl (pre-training curves, monitoring metrics included),
 OUT/adaptation.png (mean curve over held-out instances per method) and OUT/monitor.png
 (the three monitoring metrics over MRFT pre-training). Finished runs are skipped when the
-command is run again with the same OUT.
+command is run again with the same OUT. Seeds can run as separate processes into their own
+OUT folders; ``--merge DIR1 DIR2 ... --out OUT`` then combines their summaries and plots.
 """
 
 from __future__ import annotations
@@ -100,8 +101,8 @@ def plot(summary: dict, out: Path) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
     for ax, name in zip(axes, names, strict=True):
         for seed in seeds:
-            path = out / f"mrft_seed{seed}" / "metrics.jsonl"
-            if not path.exists():
+            path = out / f"mrft_seed{seed}"
+            if not (path / "metrics.jsonl").exists():
                 continue
             records = [r for r in read_metrics(path) if name in r]
             ax.plot([r["step"] for r in records], [r[name] for r in records], label=f"seed {seed}")
@@ -132,10 +133,27 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=3e-4)
     parser.add_argument("--hidden-sizes", type=int, nargs="+", default=[256, 256])
     parser.add_argument("--distill-stage-steps", type=int, nargs=2, default=[4000, 4000])
+    parser.add_argument("--merge", nargs="+", default=None,
+                        help="combine the summaries of these OUT folders into --out and plot")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.merge:
+        parts = [json.loads((Path(d) / "summary.json").read_text()) for d in args.merge]
+        settings = dict(parts[0]["settings"])
+        settings["seeds"] = sorted({s for p in parts for s in p["settings"]["seeds"]})
+        settings["merged_from"] = args.merge
+        merged = {"settings": settings, "runs": [r for p in parts for r in p["runs"]]}
+        for d in args.merge:
+            for seed_dir in Path(d).glob("*_seed*"):
+                target = out / seed_dir.name
+                if seed_dir.is_dir() and not target.exists():
+                    shutil.copytree(seed_dir, target, ignore=shutil.ignore_patterns("*.pt", "events.*"))
+        write_json(out / "summary.json", merged)
+        plot(merged, out)
+        print(f"merged {len(merged['runs'])} runs into {out}")
+        return
     summary_path = out / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {"runs": []}
     summary["settings"] = vars(args)

@@ -71,7 +71,7 @@ def test_adapt_writes_a_curve_through_every_distillation_stage(mrft_run, tmp_pat
     steps = [p["step"] for p in record["curve"]]
     assert steps[0] == 0 and steps[-1] >= 800 and steps == sorted(steps)
     # 160-step stage budgets: feature alignment, then policy KL, then constrained search
-    stages = [p["stage"] for p in record["curve"]]
+    stages = [p["distill/stage"] for p in record["curve"]]
     assert stages == sorted(stages) and stages[0] == 1 and stages[-1] == 3
     assert "success" in record["curve"][-1]
 

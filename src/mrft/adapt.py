@@ -33,11 +33,12 @@ from mrft.algos.mrft.algorithm import build_meta_learner
 from mrft.algos.mrft.distill import DistillConfig, ProgressiveDistiller
 from mrft.algos.mrft.meta_learner import MetaAgent
 from mrft.algos.mrft.meta_policy import actor_forward, log_prob
-from mrft.checkpoint import load_checkpoint, load_module_state
-from mrft.config import TrainConfig, train_config_from_dict
+from mrft.checkpoint import load_module_state
+from mrft.config import TrainConfig
 from mrft.episodes import EpisodeRun, run_episodes
 from mrft.errors import MrftError
-from mrft.nets import ActorCritic, build_actor_critic
+from mrft.evaluate import load_policy_and_state
+from mrft.nets import ActorCritic
 from mrft.trials import TrialRecord
 
 
@@ -63,17 +64,7 @@ def held_out_instance(suite: envs.Suite, index: int) -> tuple[envs.Task, int]:
 
 def load_pretrained(checkpoint: str, device: torch.device):
     """Policy, meta-learner (MRFT only), config and suite of a training checkpoint."""
-    from mrft.trainer import resolve_config
-
-    state = load_checkpoint(checkpoint, required=("config", "model"))
-    cfg, suite = resolve_config(train_config_from_dict(state["config"]))
-    probe = envs.make_vec_env(suite.train[:1], 1, 0)
-    try:
-        policy = build_actor_critic(probe.observation_space, probe.action_space, cfg.run.torso,
-                                    cfg.run.hidden_sizes, bool(cfg.ppo.normalize_obs))
-    finally:
-        probe.close()
-    load_module_state(policy, state["model"], checkpoint)
+    policy, cfg, suite, state = load_policy_and_state(checkpoint)
     learner = None
     if cfg.algo == "mrft":
         learner = build_meta_learner(cfg.mrft, policy)
@@ -239,7 +230,7 @@ def _adapt_meta(ad: _Adapter, learner, distill: bool) -> list[dict[str, float]]:
         else:
             result = ad.evaluate(eval_teacher_act)
         if distiller is not None:
-            result["stage"] = distiller.stage
+            result["distill/stage"] = distiller.stage
         return result
 
     curve = [{"step": 0, **current_eval()}]

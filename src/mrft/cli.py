@@ -154,8 +154,8 @@ def run_adapt(cfg: AdaptConfig) -> int:
         line = f"step {point['step']:>9,}  return {point['return']:9.3f}"
         if "success" in point:
             line += f"  success {point['success']:.3f}"
-        if "stage" in point:
-            line += f"  distill stage {point['stage']}"
+        if "distill/stage" in point:
+            line += f"  distill stage {point['distill/stage']}"
         print(line)
     print(summarize(record))
     print(f"curve: {out}")

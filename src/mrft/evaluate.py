@@ -128,6 +128,12 @@ def _evaluate(policy, tasks, episodes, num_envs, seed, deterministic, device, ma
 
 def load_policy(checkpoint: str, device: torch.device | str = "cpu"):
     """Rebuild the policy stored in a checkpoint; returns ``(policy, train_config, suite)``."""
+    policy, cfg, suite, _ = load_policy_and_state(checkpoint)
+    return policy.to(device).eval(), cfg, suite
+
+
+def load_policy_and_state(checkpoint: str):
+    """``(policy, train_config, suite, checkpoint_state)``; the policy is on the CPU."""
     from mrft.checkpoint import load_checkpoint, load_module_state
     from mrft.config import train_config_from_dict
     from mrft.nets import build_actor_critic
@@ -142,4 +148,4 @@ def load_policy(checkpoint: str, device: torch.device | str = "cpu"):
     finally:
         probe.close()
     load_module_state(policy, state["model"], checkpoint)
-    return policy.to(device).eval(), cfg, suite
+    return policy, cfg, suite, state
