@@ -134,7 +134,7 @@ class _Adapter:
             torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]],
                                            self.cfg.ppo.max_grad_norm)
             optimizer.step()
-            stats = {"loss": float(loss), "approx_kl": float(diag["approx_kl"])}
+            stats = {"loss": float(loss.detach()), "approx_kl": float(diag["approx_kl"])}
         return stats
 
 
