@@ -210,18 +210,11 @@ class MRFT:
         if self.modulator is None:
             out["loss"].backward()
             return {}
-        losses = out["task_losses"]
-        retain = "aux_loss" in out
-        try:
-            # one vmapped backward for all task gradients instead of one backward per task
-            rows = torch.autograd.grad(losses, self.shared, torch.eye(len(losses), dtype=losses.dtype),
-                                       retain_graph=retain, allow_unused=True, is_grads_batched=True)
-            grads = torch.cat([torch.zeros(len(losses), p.numel(), dtype=losses.dtype) if g is None
-                               else g.reshape(len(losses), -1) for g, p in zip(rows, self.shared, strict=True)], 1)
-        except RuntimeError:
-            grads = torch.stack([
-                flatten_grads(torch.autograd.grad(loss_g, self.shared, retain_graph=True, allow_unused=True),
-                              self.shared) for loss_g in losses])
+        # one backward per task: the per-task gradients are what the modulator compares
+        grads = torch.stack([
+            flatten_grads(torch.autograd.grad(loss_g, self.shared, retain_graph=True, allow_unused=True),
+                          self.shared)
+            for loss_g in out["task_losses"]])
         combined, stats = self.modulator.combine(grads, out["task_keys"].tolist())
         assign_flat_grad(combined, self.shared)
         if "aux_loss" in out:
