@@ -269,9 +269,11 @@ class Trainer:
                     skipped += 1
                     continue
                 self.optimizer.zero_grad(set_to_none=True)
-                extra = self.algo.backward(out) if hasattr(self.algo, "backward") else {}
-                if not hasattr(self.algo, "backward"):
+                if hasattr(self.algo, "backward"):  # algorithms that combine gradients themselves
+                    extra = self.algo.backward(out)
+                else:
                     loss.backward()
+                    extra = {}
                 grad_norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.ppo.max_grad_norm)
                 if not torch.isfinite(grad_norm):
                     self.optimizer.zero_grad(set_to_none=True)

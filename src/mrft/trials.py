@@ -13,7 +13,6 @@ record so far; the agent (for MRFT, the meta-learner) owns what that means.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -228,6 +227,3 @@ class TrialCollector:
         self.calls = calls
         return False
 
-
-def episode_count(total_steps: int, steps_per_episode: int) -> int:
-    return max(1, math.ceil(total_steps / max(steps_per_episode, 1)))

@@ -8,7 +8,9 @@ An algorithm object provides:
   named diagnostics (``policy_loss``, ``approx_kl``, ``clipfrac`` ...);
 - ``update_epochs`` and ``stop_early(diagnostics) -> bool``;
 - ``after_update(update)``, ``batch_stats`` (extra scalars logged as named) and
-  ``state_dict()`` / ``load_state_dict()`` for anything a checkpoint must carry.
+  ``state_dict()`` / ``load_state_dict()`` for anything a checkpoint must carry;
+- optionally ``backward(loss_dict) -> dict[str, float]`` to combine gradients itself (MRFT's
+  gradient modulation) and ``extra_modules()`` for modules the optimiser must train too.
 """
 
 from mrft.algos.grpo import GRPO
