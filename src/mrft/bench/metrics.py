@@ -1,0 +1,65 @@
+"""Metrics of the benchmark protocol (BENCHMARK.md), as pure functions of evaluation curves.
+
+A curve is the list of ``(env_step, value)`` evaluation points of one adaptation run, with
+``value`` a normalised score where higher is better (normalised Procgen return,
+Meta-World success rate). Runs that never reach a target are *censored*: they count as
+needing the whole budget, and the caller reports how many there were.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def steps_to_reach(steps: Sequence[float], values: Sequence[float], target: float) -> float | None:
+    """First evaluation step whose value is >= ``target``; ``None`` when the curve never gets there."""
+    if len(steps) != len(values):
+        raise ValueError(f"{len(steps)} steps but {len(values)} values")
+    for step, value in zip(steps, values, strict=True):
+        if value >= target:
+            return float(step)
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Censored:
+    steps: float
+    """Steps to the target, or the budget when it was never reached."""
+    reached: bool
+
+
+def adaptation_steps(steps: Sequence[float], values: Sequence[float], grpo_final: float,
+                     budget: float, fraction: float = 0.9) -> Censored:
+    """Env steps until the curve first reaches ``fraction`` of GRPO's final adapted value on the
+    same task, censored at ``budget``."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    hit = steps_to_reach(steps, values, fraction * grpo_final)
+    return Censored(budget, False) if hit is None else Censored(min(hit, budget), True)
+
+
+def sample_efficiency(grpo_steps: float, method_steps: float) -> float:
+    """``steps_GRPO / steps_method`` to the same target: above 1 means fewer samples than GRPO.
+    A method that needs no adaptation step at all (already at the target) is infinitely
+    efficient only in name; it is reported as ``inf`` for the caller to show as such."""
+    if grpo_steps < 0 or method_steps < 0:
+        raise ValueError("step counts must be >= 0")
+    if method_steps == 0:
+        return math.inf if grpo_steps > 0 else 1.0
+    return grpo_steps / method_steps
+
+
+def interquartile_mean(values: Sequence[float]) -> float:
+    """Mean of the middle 50% (rliable's IQM): robust to a few outlier runs, less noisy than
+    the median. Uses the fractional-weight definition so it is defined for any sample size."""
+    x = np.sort(np.asarray(values, dtype=np.float64))
+    n = x.size
+    if n == 0:
+        raise ValueError("IQM of no values")
+    lo, hi = 0.25 * n, 0.75 * n
+    weights = np.clip(np.minimum(np.arange(1, n + 1), hi) - np.maximum(np.arange(n), lo), 0.0, 1.0)
+    return float((weights * x).sum() / weights.sum())

@@ -1,0 +1,57 @@
+"""Benchmark metrics on hand-made curves: threshold crossing, censoring, ratios, IQM."""
+
+import math
+
+import pytest
+
+from mrft.bench.metrics import (
+    Censored,
+    adaptation_steps,
+    interquartile_mean,
+    sample_efficiency,
+    steps_to_reach,
+)
+
+STEPS = [0, 1000, 2000, 3000, 4000]
+RISING = [0.1, 0.3, 0.6, 0.85, 0.9]
+
+
+def test_steps_to_reach_first_crossing_and_never():
+    assert steps_to_reach(STEPS, RISING, 0.6) == 2000  # equal counts as reached
+    assert steps_to_reach(STEPS, RISING, 0.05) == 0
+    assert steps_to_reach(STEPS, RISING, 0.95) is None
+    assert steps_to_reach(STEPS, [0.1, 0.7, 0.2, 0.1, 0.1], 0.5) == 1000  # first, not last
+    with pytest.raises(ValueError, match="steps"):
+        steps_to_reach(STEPS, RISING[:2], 0.5)
+
+
+def test_adaptation_steps_relative_to_grpo_and_censored():
+    # GRPO's final value 0.9 -> target 0.81, first reached at 3000
+    assert adaptation_steps(STEPS, RISING, grpo_final=0.9, budget=4000) == Censored(3000, True)
+    # a target above the curve: censored at the budget
+    assert adaptation_steps(STEPS, RISING, grpo_final=1.2, budget=4000) == Censored(4000, False)
+    assert adaptation_steps(STEPS, RISING, 0.9, 4000, fraction=0.5) == Censored(2000, True)
+    with pytest.raises(ValueError, match="fraction"):
+        adaptation_steps(STEPS, RISING, 0.9, 4000, fraction=0)
+
+
+def test_sample_efficiency_ratio():
+    assert sample_efficiency(5000, 800) == pytest.approx(6.25)
+    assert sample_efficiency(800, 800) == 1.0
+    assert sample_efficiency(1000, 0) == math.inf
+    assert sample_efficiency(0, 0) == 1.0
+    with pytest.raises(ValueError):
+        sample_efficiency(-1, 10)
+
+
+def test_interquartile_mean_hand_values():
+    # 8 values: the middle four are 3, 4, 5, 6
+    assert interquartile_mean([1, 2, 3, 4, 5, 6, 7, 100]) == pytest.approx(4.5)
+    # 4 values: the middle two
+    assert interquartile_mean([10, 0, 2, 1]) == pytest.approx(1.5)
+    # 5 values: quartile bounds at 1.25 and 3.75, so sorted [1, 2, 3, 4, 5] get weights
+    # [0, .75, 1, .75, 0] -> (1.5 + 3 + 3) / 2.5 = 3
+    assert interquartile_mean([5, 4, 3, 2, 1]) == pytest.approx(3.0)
+    assert interquartile_mean([7.0]) == 7.0
+    with pytest.raises(ValueError):
+        interquartile_mean([])
