@@ -8,8 +8,10 @@ from mrft.bench.metrics import (
     Censored,
     adaptation_steps,
     interquartile_mean,
+    probability_of_improvement,
     sample_efficiency,
     steps_to_reach,
+    stratified_bootstrap_ci,
 )
 
 STEPS = [0, 1000, 2000, 3000, 4000]
@@ -55,3 +57,24 @@ def test_interquartile_mean_hand_values():
     assert interquartile_mean([7.0]) == 7.0
     with pytest.raises(ValueError):
         interquartile_mean([])
+
+
+def test_probability_of_improvement_hand_values():
+    # task 0: pairs (1>0) (1<3) (2>0) (2<3) -> 0.5; task 1: every method run beats every baseline -> 1
+    method = [[1, 5], [2, 6]]
+    baseline = [[0, 1], [3, 2]]
+    assert probability_of_improvement(method, baseline) == pytest.approx(0.75)
+    assert probability_of_improvement([[1.0]], [[1.0]]) == 0.5  # a tie counts one half
+    with pytest.raises(ValueError, match="tasks"):
+        probability_of_improvement([[1, 2]], [[1]])
+
+
+def test_stratified_bootstrap_interval():
+    constant = [[2.0, 2.0], [2.0, 2.0], [2.0, 2.0]]
+    assert stratified_bootstrap_ci(constant, reps=50) == (2.0, 2.0, 2.0)
+    scores = [[0.1, 0.5], [0.3, 0.9], [0.2, 0.7], [0.4, 0.6]]
+    point, low, high = stratified_bootstrap_ci(scores, reps=500, seed=3)
+    assert low <= point <= high and low < high
+    assert (point, low, high) == stratified_bootstrap_ci(scores, reps=500, seed=3)  # seeded
+    with pytest.raises(ValueError, match="runs, tasks"):
+        stratified_bootstrap_ci([1.0, 2.0])

@@ -63,3 +63,42 @@ def interquartile_mean(values: Sequence[float]) -> float:
     lo, hi = 0.25 * n, 0.75 * n
     weights = np.clip(np.minimum(np.arange(1, n + 1), hi) - np.maximum(np.arange(n), lo), 0.0, 1.0)
     return float((weights * x).sum() / weights.sum())
+
+
+def _as_matrix(scores) -> np.ndarray:
+    x = np.asarray(scores, dtype=np.float64)
+    if x.ndim != 2 or 0 in x.shape:
+        raise ValueError(f"scores must be a non-empty [runs, tasks] matrix, got shape {x.shape}")
+    return x
+
+
+def stratified_bootstrap_ci(scores, statistic=interquartile_mean, reps: int = 2000,
+                            confidence: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """``(point, low, high)`` of ``statistic`` over a ``[runs, tasks]`` score matrix, with a
+    percentile interval from the stratified bootstrap of Agarwal et al. 2021 (rliable): runs
+    are resampled with replacement *within each task*, so every task keeps its weight."""
+    x = _as_matrix(scores)
+    runs, tasks = x.shape
+    rng = np.random.default_rng(seed)
+    point = statistic(x.ravel())
+    stats = np.empty(reps)
+    cols = np.arange(tasks)
+    for i in range(reps):
+        rows = rng.integers(0, runs, size=(runs, tasks))
+        stats[i] = statistic(x[rows, cols].ravel())
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(stats, [alpha, 1 - alpha])
+    return float(point), float(low), float(high)
+
+
+def probability_of_improvement(method_scores, baseline_scores) -> float:
+    """P(X > Y) averaged over tasks, X a run of the method and Y a run of the baseline on the
+    same task (ties count one half): the Mann-Whitney statistic rliable reports."""
+    x, y = _as_matrix(method_scores), _as_matrix(baseline_scores)
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"{x.shape[1]} tasks for the method but {y.shape[1]} for the baseline")
+    per_task = [
+        float(((x[:, t, None] > y[None, :, t]) + 0.5 * (x[:, t, None] == y[None, :, t])).mean())
+        for t in range(x.shape[1])
+    ]
+    return float(np.mean(per_task))
