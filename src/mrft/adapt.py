@@ -88,8 +88,7 @@ class _Adapter:
         self.settings = settings
         self.device = device
         self.num_envs = settings.num_envs or cfg.env.num_envs
-        lr = settings.learning_rate or cfg.ppo.learning_rate
-        self.lr = lr
+        self.lr = settings.learning_rate or cfg.ppo.learning_rate
         self.env_steps = 0
 
     def run(self, act, n: int | None = None, policy: ActorCritic | None = None) -> EpisodeRun:
@@ -112,18 +111,17 @@ class _Adapter:
         return result
 
     def grpo_step(self, optimizer, params_fn, run: EpisodeRun, extra_loss=None,
-                  policy: ActorCritic | None = None) -> dict[str, float]:
+                  policy: ActorCritic | None = None) -> None:
         """GRPO update on one group of episodes; ``params_fn()`` gives adapted params or None."""
         policy = policy or self.policy
         adv = group_advantages(torch.as_tensor(run.returns, dtype=torch.float32),
                                torch.zeros(run.returns.shape[0], dtype=torch.long),
                                self.cfg.grpo.scale_rewards).to(self.device)
         adv = adv[:, None].expand_as(run.logprobs)
-        stats: dict[str, float] = {}
         for _ in range(self.cfg.grpo.num_iterations):
             dist, _ = actor_forward(policy, run.obs, params_fn())
             logp = log_prob(policy, dist, run.actions)
-            loss, diag = grpo_loss(logp, run.logprobs, None, adv, run.mask,
+            loss, _ = grpo_loss(logp, run.logprobs, None, adv, run.mask,
                                    epsilon_low=self.cfg.ppo.clip_coef,
                                    epsilon_high=self.cfg.grpo.epsilon_high, beta=0.0,
                                    loss_type=self.cfg.grpo.loss_type)
@@ -134,8 +132,6 @@ class _Adapter:
             torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]],
                                            self.cfg.ppo.max_grad_norm)
             optimizer.step()
-            stats = {"loss": float(loss.detach()), "approx_kl": float(diag["approx_kl"])}
-        return stats
 
 
 def adapt(checkpoint: str, settings: AdaptSettings, progress: bool = False) -> dict[str, Any]:

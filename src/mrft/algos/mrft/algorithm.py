@@ -174,7 +174,8 @@ class MRFT:
         adv = mb["advantages"][:, :, None].expand(n, k, t)
         task_losses, diags = [], []
         groups = mb["group_ids"]
-        for g in groups.unique():
+        group_list = groups.unique()
+        for g in group_list:
             rows = groups == g
             loss_g, diag = grpo_loss(
                 logp[rows].reshape(-1, t), mb["logprobs"][rows].reshape(-1, t), None,
@@ -191,7 +192,7 @@ class MRFT:
         task_loss = torch.stack(task_losses)
         out: dict[str, torch.Tensor] = {
             "loss": task_loss.mean(), "task_losses": task_loss,
-            "task_keys": torch.stack([mb["task_ids"][groups == g][0] for g in groups.unique()]),
+            "task_keys": torch.stack([mb["task_ids"][groups == g][0] for g in group_list]),
             "policy_loss": task_loss.mean().detach(),
             "entropy": ent[mask].mean().detach(),
         }

@@ -78,15 +78,16 @@ class MetaLearner(nn.Module):
         """Parameters the per-task gradients are taken over (J has its own loss)."""
         return [*self.encoder.parameters(), *self.meta_policy.parameters()]
 
+    def _outcome_scale(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.outcome_stats.mean.float(), self.outcome_stats.var.float().sqrt().clamp_min(1e-6)
+
     def estimated_outcome(self, z: torch.Tensor) -> torch.Tensor:
         """J(z) on the outcome's own scale."""
-        mean = self.outcome_stats.mean.float()
-        std = self.outcome_stats.var.float().sqrt().clamp_min(1e-6)
+        mean, std = self._outcome_scale()
         return self.progress(z) * std + mean
 
     def progress_loss(self, z: torch.Tensor, outcomes: torch.Tensor) -> torch.Tensor:
-        mean = self.outcome_stats.mean.float()
-        std = self.outcome_stats.var.float().sqrt().clamp_min(1e-6)
+        mean, std = self._outcome_scale()
         return self.progress.loss(z.detach(), (outcomes - mean) / std)
 
 
