@@ -1,4 +1,4 @@
-"""The ``mrft`` command: ``mrft train``, ``mrft adapt`` and ``mrft eval``.
+"""The ``mrft`` command: ``mrft train``, ``adapt``, ``eval``, ``bench`` and ``report``.
 
 Every flag comes from a config dataclass field and its docstring (``mrft train --help``).
 Bad input of any kind ends in one ``error: ...`` line on stderr and exit code 2.
@@ -71,10 +71,41 @@ class AdaptConfig:
     """JSON file for the curve; when unset, RUN_DIR/adapt/task<K>__seed<S>.json."""
 
 
+@dataclasses.dataclass
+class BenchConfig:
+    """Run a benchmark suite: pre-train every method on the suite's train tasks, adapt to every
+    held-out task, evaluate on a fixed schedule, for every seed, with the same budgets; then
+    write the report. Resumable: run the same command again after a kill or Ctrl-C."""
+
+    suite: str = "demo"
+    """A built-in suite (smoke, demo, cpu, procgen, metaworld) or a path to a suite .toml file
+    (schema in docs/benchmark.md)."""
+    methods: str = "grpo,ppo,mrft"
+    """Comma-separated methods: grpo, ppo, mrft and the MRFT ablations (mrft-no-meta-learner,
+    mrft-no-grad-mod, mrft-no-distill, mrft-no-progress-bonus, mrft-inner-steps-0)."""
+    seeds: int | None = None
+    """Number of seeds (1..S); when unset, the suite's."""
+    out: str | None = None
+    """Bench folder; when unset, bench/<suite name>."""
+    report: bool = True
+    """Write report.md/report.html and print the headline table when the sweep ends."""
+
+
+@dataclasses.dataclass
+class ReportConfig:
+    """Write report.md, report.html, analysis.json and the plots of a bench folder (finished or
+    not), and print the headline table."""
+
+    folder: tyro.conf.Positional[str]
+    """Bench folder written by mrft bench."""
+
+
 Command = (
     Annotated[TrainConfig, tyro.conf.subcommand("train", description=TrainConfig.__doc__)]
     | Annotated[AdaptConfig, tyro.conf.subcommand("adapt", description=AdaptConfig.__doc__)]
     | Annotated[EvalConfig, tyro.conf.subcommand("eval", description=EvalConfig.__doc__)]
+    | Annotated[BenchConfig, tyro.conf.subcommand("bench", description=BenchConfig.__doc__)]
+    | Annotated[ReportConfig, tyro.conf.subcommand("report", description=ReportConfig.__doc__)]
 )
 
 
@@ -199,6 +230,49 @@ def run_eval(cfg: EvalConfig) -> int:
     return 0
 
 
+def run_bench(cfg: BenchConfig) -> int:
+    import shlex
+    from pathlib import Path
+
+    from mrft.bench.methods import parse_methods
+    from mrft.bench.runner import Bench, BenchInterrupted
+    from mrft.bench.suite import load_suite
+
+    suite = load_suite(cfg.suite)
+    methods = parse_methods(cfg.methods)
+    seeds = cfg.seeds if cfg.seeds is not None else suite.seeds
+    if seeds < 1:
+        raise MrftError(f"--seeds must be >= 1, got {seeds}")
+    out = Path(cfg.out or Path("bench") / suite.name)
+    command = shlex.join(["mrft", *sys.argv[1:]]) if sys.argv[1:2] == ["bench"] else (
+        f"mrft bench --suite {cfg.suite} --methods {cfg.methods} --seeds {seeds} --out {out}")
+    bench = Bench(suite, methods, list(range(1, seeds + 1)), out, command)
+    try:
+        bench.run()
+    except BenchInterrupted as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 130
+    return run_report(ReportConfig(folder=str(out))) if cfg.report else 0
+
+
+def run_report(cfg: ReportConfig) -> int:
+    from pathlib import Path
+
+    from mrft.bench.analysis import analyze
+    from mrft.bench.report import headline_markdown, write_report
+    from mrft.bench.runner import write_json
+
+    folder = Path(cfg.folder)
+    analysis = analyze(folder)
+    write_json(folder / "analysis.json", analysis)
+    files = write_report(analysis, folder)
+    print(f"\n{analysis['suite']['name']}: {', '.join(analysis['methods'])}, "
+          f"seeds {analysis['seeds']}\n")
+    print(headline_markdown(analysis))
+    print(f"\nreport: {files.markdown}\n        {files.html}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         cfg = parse(argv)
@@ -206,6 +280,10 @@ def main(argv: list[str] | None = None) -> None:
             code = run_train(cfg)
         elif isinstance(cfg, AdaptConfig):
             code = run_adapt(cfg)
+        elif isinstance(cfg, BenchConfig):
+            code = run_bench(cfg)
+        elif isinstance(cfg, ReportConfig):
+            code = run_report(cfg)
         else:
             code = run_eval(cfg)
     except MrftError as exc:

@@ -20,7 +20,9 @@ class EnvConfig:
     """Task suite as FAMILY:NAME: procgen:GAME (16 games), metaworld:TASK (reach, push, ...),
     metaworld:ML1-TASK (hidden goals), metaworld:ML10|ML45|MT10|MT50 (official Farama task
     sets), gym:ID (any Gymnasium id; gym:package.module:Id-v0 imports the module first),
-    nav:point (2-D navigation to a hidden goal), bandit:armsK (K arms, one hidden paying arm)."""
+    nav:point (2-D navigation to a hidden goal), bandit:armsK (K arms, one hidden paying arm),
+    shift:NAME (a MuJoCo body with hidden random masses and damping: inverted-pendulum, reacher,
+    hopper, half-cheetah, inverted-double-pendulum)."""
     num_envs: int | None = None
     """Parallel environments; when unset, the family preset: 64 Procgen, 16 Meta-World, 8 Gymnasium."""
     distribution_mode: Literal["easy", "hard"] = "easy"

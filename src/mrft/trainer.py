@@ -46,7 +46,8 @@ from mrft.progress import ProgressDisplay
 from mrft.rollout import Episode, RolloutCollector
 from mrft.trials import TrialCollector
 
-DEFAULT_NUM_ENVS = {"procgen": 64, "metaworld": 16, "gym": 8, "nav": 16, "bandit": 16}
+DEFAULT_NUM_ENVS = {"procgen": 64, "metaworld": 16, "gym": 8, "nav": 16, "bandit": 16,
+                    "shift": 16}
 CHECKPOINT_NAME = "checkpoint.pt"
 RESUME_KEYS = ("config", "model", "optimizer", "counters", "rng", "generator", "collector")
 

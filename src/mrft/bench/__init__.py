@@ -1,1 +1,4 @@
-"""Benchmark protocol pieces: metrics over adaptation curves (more to come: suites, runner, report)."""
+"""The benchmark protocol of BENCHMARK.md: suites as data (``suite``), the methods compared
+(``methods``), the resumable sweep (``runner``), per-family scores (``scores``), metric
+functions (``metrics``), the analysis of a bench folder (``analysis``) and its report
+(``report``)."""

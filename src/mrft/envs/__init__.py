@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mrft.envs import bandit, metaworld, nav, procgen
+from mrft.envs import bandit, metaworld, nav, procgen, shift
 from mrft.envs import gym as gym_family
 from mrft.envs.spec import Suite, Task, make_task
 from mrft.envs.vector import MultiTaskVecEnv, StepResult, VecEnv, split_envs
 from mrft.errors import MrftError
 
-FAMILIES = ("procgen", "metaworld", "gym", "nav", "bandit")
+FAMILIES = ("procgen", "metaworld", "gym", "nav", "bandit", "shift")
 
 _MAKERS = {"procgen": procgen.make, "metaworld": metaworld.make, "gym": gym_family.make,
-           "nav": nav.make, "bandit": bandit.make}
+           "nav": nav.make, "bandit": bandit.make, "shift": shift.make}
 
 __all__ = [
     "FAMILIES",
@@ -46,7 +46,7 @@ def parse_env(
     if not sep or not name:
         raise MrftError(
             f"bad env {spec!r}: expected FAMILY:NAME such as procgen:bigfish, "
-            "metaworld:reach, gym:CartPole-v1, nav:point or bandit:arms5"
+            "metaworld:reach, gym:CartPole-v1, nav:point, bandit:arms5 or shift:reacher"
         )
     family = family.lower()
     if family == "procgen":
@@ -59,6 +59,8 @@ def parse_env(
         return nav.suite(name)
     if family == "bandit":
         return bandit.suite(name)
+    if family == "shift":
+        return shift.suite(name)
     raise MrftError(f"unknown env family {family!r} in {spec!r}; choose one of: {', '.join(FAMILIES)}")
 
 
@@ -66,7 +68,7 @@ def action_is_continuous(task: Task) -> bool:
     """Whether a task has a continuous (Box) action space, without building a full pool."""
     if task.family == "procgen":
         return False
-    if task.family in ("metaworld", "nav"):
+    if task.family in ("metaworld", "nav", "shift"):
         return True
     if task.family == "bandit":
         return False
@@ -110,7 +112,8 @@ def make_task_instances(tasks: Sequence[Task], task_seeds: Sequence[int], seed: 
 
     A fresh vector env's first reset is fully set by the env seeds, so building one per
     episode with the same seeds replays the same instance (Procgen level, Meta-World goal,
-    hidden nav goal, Gymnasium start): how a trial keeps one task across its episodes.
+    hidden nav goal, shifted MuJoCo dynamics, Gymnasium start): how a trial keeps one task
+    across its episodes.
     Consecutive envs with the same task share one backend pool.
     """
     if len(tasks) != len(task_seeds):

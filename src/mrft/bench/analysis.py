@@ -1,0 +1,393 @@
+"""From a bench folder's raw JSON to the analysis a report lays out: every metric of
+BENCHMARK.md with its interval, per-task numbers, curves and provenance.
+
+Scores form ``[seeds, tasks]`` matrices per method, a task being one held-out instance of
+one task family. Aggregates are IQMs with 95% stratified bootstrap intervals (rliable's
+protocol); a method enters the aggregates with the seeds for which every task finished, so
+a partial bench still gives a consistent, if wider, answer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mrft.bench import metrics
+from mrft.bench.methods import BASELINE, FOCUS, report_order
+from mrft.bench.runner import family_slug, seed_dir
+from mrft.bench.scores import SUCCESS, score_name
+from mrft.bench.suite import Budget, TaskFamily
+from mrft.errors import MrftError
+
+FRACTION = 0.9
+REPS = 2000
+
+
+class BenchData:
+    """Everything a bench folder holds, indexed by (env, method, seed[, instance])."""
+
+    def __init__(self, out: Path):
+        self.out = Path(out)
+        path = self.out / "bench.json"
+        if not path.is_file():
+            raise MrftError(f"{self.out} is not a bench folder (no bench.json); "
+                            "make one with mrft bench --out DIR")
+        try:
+            self.meta = json.loads(path.read_text(encoding="utf-8"))
+            suite = self.meta["suite"]
+            self.families = [TaskFamily(t["env"], t["instances"]) for t in suite["tasks"]]
+            self.budget = Budget(**suite["budget"])
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise MrftError(f"{path} is not a readable bench record ({exc})") from None
+        self.suite_name = suite["name"]
+        self.description = suite.get("description", "")
+        self.methods = report_order(list(self.meta["methods"]))
+        self.seeds = list(self.meta["seeds"])
+        self.tasks = [(f.env, i) for f in self.families for i in range(f.instances)]
+        self.pretrain: dict[tuple[str, str, int], dict[str, Any]] = {}
+        self.adapt: dict[tuple[str, str, int, int], dict[str, Any]] = {}
+        for family in self.families:
+            for method in self.methods:
+                for seed in self.seeds:
+                    folder = seed_dir(self.out, family, method, seed)
+                    record = _read(folder / "pretrain.json")
+                    if record:
+                        self.pretrain[family.env, method, seed] = record
+                    for i in range(family.instances):
+                        record = _read(folder / "adapt" / f"instance{i}.json")
+                        if record:
+                            self.adapt[family.env, method, seed, i] = record
+
+    def complete_seeds(self, method: str) -> list[int]:
+        return [s for s in self.seeds
+                if all((env, method, s, i) in self.adapt for env, i in self.tasks)]
+
+    def matrix(self, method: str, value) -> np.ndarray | None:
+        """``[complete seeds, tasks]`` of ``value(record)``; ``None`` without a complete seed."""
+        seeds = self.complete_seeds(method)
+        if not seeds:
+            return None
+        return np.array([[value(self.adapt[env, method, s, i]) for env, i in self.tasks]
+                         for s in seeds], dtype=np.float64)
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return None
+
+
+def final_score(record: dict[str, Any]) -> float:
+    return float(record["curve"][-1]["score"])
+
+
+def _target(grpo_final: float, fraction: float) -> float:
+    """``fraction`` of GRPO's final score; for a negative score, the same distance below it."""
+    return grpo_final * fraction if grpo_final >= 0 else grpo_final * (2 - fraction)
+
+
+def analyze(out: Path) -> dict[str, Any]:
+    data = BenchData(out)
+    methods = [m for m in data.methods if data.complete_seeds(m)]
+    if not methods:
+        raise MrftError(f"{out}: no method has finished a whole seed yet; nothing to report")
+    baseline = BASELINE if BASELINE in methods else methods[0]
+    focus = FOCUS if FOCUS in methods else next((m for m in methods if m != baseline), baseline)
+    finals = {m: data.matrix(m, final_score) for m in methods}
+    grpo_final = finals[baseline].mean(axis=0)
+    budget = data.budget.adapt_steps
+    steps = {m: _steps_matrix(data, m, grpo_final, FRACTION) for m in methods}
+    full_steps = {m: _steps_matrix(data, m, grpo_final, 1.0) for m in methods}
+
+    headline = [
+        _row("final return (IQM)", _final_definition(data), finals, baseline,
+             lambda x: metrics.interquartile_mean(x.ravel()), "{:.3g}", relative=True),
+        _steps_row(steps, baseline, budget),
+        _efficiency_row("sample efficiency, adaptation", full_steps, baseline, 0.0,
+                        "steps_GRPO / steps_method to reach GRPO's final adapted score on each "
+                        "task: IQM of GRPO's steps over IQM of the method's (censored runs count "
+                        "as the budget A). Above 1x: fewer samples than GRPO."),
+        _efficiency_row("sample efficiency, pre-training + adaptation", full_steps, baseline,
+                        float(data.budget.pretrain_steps),
+                        "The same ratio over the whole budget: (P + steps_GRPO) / (P + steps_method), "
+                        "P the pre-training env steps, equal for every method."),
+        _improvement_row(finals, baseline),
+    ]
+    headline += _cost_rows(data, methods, baseline)
+    return {
+        "suite": {"name": data.suite_name, "description": data.description},
+        "baseline": baseline, "focus": focus, "methods": methods, "seeds": data.seeds,
+        "budget": {k: getattr(data.budget, k) for k in
+                   ("pretrain_steps", "adapt_steps", "eval_every", "eval_episodes")},
+        "headline": [{k: v for k, v in row.items() if k != "interval"} for row in headline],
+        "tasks": _task_rows(data, methods, grpo_final),
+        "curves": {"adaptation": _adaptation_curves(data, methods),
+                   "pretrain": _pretrain_curves(data, methods)},
+        "intervals": [{"metric": row["metric"], "methods": row["interval"]}
+                      for row in headline if row.get("interval")],
+        "provenance": _provenance(data),
+        "notes": _notes(data, methods, steps),
+    }
+
+
+# ---- headline rows ---------------------------------------------------------------------
+def _final_definition(data: BenchData) -> str:
+    names = sorted({f"{score_name(f.env)} on {f.env}" for f in data.families})
+    return ("Mean evaluation score at the end of adaptation (" + "; ".join(names) + "), "
+            "IQM over tasks x seeds with a 95% stratified bootstrap CI.")
+
+
+def _fmt(value: float, pattern: str) -> str:
+    if value is None or not math.isfinite(value):
+        return "inf" if value == math.inf else "—"
+    return pattern.format(value)
+
+
+def _interval_text(point: float, low: float, high: float, pattern: str) -> str:
+    return f"{_fmt(point, pattern)} [{_fmt(low, pattern)}, {_fmt(high, pattern)}]"
+
+
+def _change(value: float, base: float) -> str:
+    if base == 0 or not math.isfinite(value) or not math.isfinite(base):
+        return "—"
+    return f"{(value - base) / abs(base) * 100:+.0f}%"
+
+
+def _row(metric: str, definition: str, matrices: dict[str, np.ndarray], baseline: str,
+         statistic, pattern: str, relative: bool) -> dict[str, Any]:
+    values, change, interval = {}, {}, {}
+    points = {}
+    for method, x in matrices.items():
+        point, low, high = metrics.stratified_bootstrap([x], statistic, REPS)
+        points[method] = point
+        values[method] = _interval_text(point, low, high, pattern)
+        interval[method] = [point, low, high]
+    if relative:
+        change = {m: _change(p, points[baseline]) for m, p in points.items() if m != baseline}
+    return {"metric": metric, "definition": definition, "values": values, "change": change,
+            "interval": interval}
+
+
+def _steps_matrix(data: BenchData, method: str, grpo_final: np.ndarray,
+                  fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Censored adaptation steps to ``fraction`` of GRPO's final score, and whether reached."""
+    budget = data.budget.adapt_steps
+    seeds = data.complete_seeds(method)
+    steps = np.zeros((len(seeds), len(data.tasks)))
+    reached = np.zeros_like(steps, dtype=bool)
+    for r, seed in enumerate(seeds):
+        for t, (env, i) in enumerate(data.tasks):
+            steps[r, t], reached[r, t] = _censored(data.adapt[env, method, seed, i],
+                                                   _target(float(grpo_final[t]), fraction), budget)
+    return steps, reached
+
+
+def _steps_row(steps, baseline: str, budget: int) -> dict[str, Any]:
+    row = _row("adaptation steps to 90% of GRPO's final (IQM)",
+               f"Adaptation env steps until the evaluation score first reaches {FRACTION:.0%} of "
+               "GRPO's final adapted score on the same task (mean over GRPO's seeds), censored at "
+               f"the budget A = {budget:,}: a run that never gets there counts as A. IQM over "
+               "tasks x seeds; lower is better.",
+               {m: s for m, (s, _) in steps.items()}, baseline,
+               lambda x: metrics.interquartile_mean(x.ravel()), "{:,.0f}", relative=True)
+    for method, (_, reached) in steps.items():
+        never = int((~reached).sum())
+        row["values"][method] += f"; {never}/{reached.size} never reached"
+    return row
+
+
+def _efficiency_row(metric: str, full_steps, baseline: str, offset: float,
+                    definition: str) -> dict[str, Any]:
+    base = full_steps[baseline][0]
+
+    def ratio(grpo: np.ndarray, method: np.ndarray) -> float:
+        num = metrics.interquartile_mean(grpo.ravel()) + offset
+        den = metrics.interquartile_mean(method.ravel()) + offset
+        return metrics.sample_efficiency(num, den)
+
+    values, change, interval = {}, {}, {}
+    for method, (x, _) in full_steps.items():
+        if method == baseline:
+            values[method] = "1.0x"
+            interval[method] = [1.0, 1.0, 1.0]
+            continue
+        point, low, high = metrics.stratified_bootstrap([base, x], ratio, REPS)
+        values[method] = _interval_text(point, low, high, "{:.2f}x")
+        change[method] = _fmt((point - 1) * 100, "{:+.0f}%")
+        interval[method] = [point, low, high] if all(map(math.isfinite, (point, low, high))) else None
+    return {"metric": metric, "definition": definition, "values": values, "change": change,
+            "interval": {m: v for m, v in interval.items() if v is not None}}
+
+
+def _improvement_row(finals: dict[str, np.ndarray], baseline: str) -> dict[str, Any]:
+    values, interval = {}, {}
+    for method, x in finals.items():
+        if method == baseline:
+            continue
+        point, low, high = metrics.stratified_bootstrap(
+            [x, finals[baseline]], metrics.probability_of_improvement, REPS)
+        values[method] = _interval_text(point, low, high, "{:.2f}")
+        interval[method] = [point, low, high]
+    return {"metric": "probability of improvement over GRPO",
+            "definition": "P(a run of the method ends adaptation with a higher score than a run "
+                          "of GRPO on the same task), ties counting one half, averaged over tasks "
+                          "(rliable), with a 95% stratified bootstrap CI; 0.5 means no difference.",
+            "values": values, "change": {}, "interval": interval}
+
+
+def _cost_rows(data: BenchData, methods: list[str], baseline: str) -> list[dict[str, Any]]:
+    def per_method(records, key) -> dict[str, list[float]]:
+        return {m: [r[key] for (_, rm, *_), r in records.items() if rm == m] for m in methods}
+
+    pre = {m: [r for (_, rm, _), r in data.pretrain.items() if rm == _pretrain_of(m)]
+           for m in methods}
+    rows = []
+    for metric, definition, values, pattern, agg in (
+        ("pre-training wall clock per run (s)", "Mean wall clock of one pre-training run.",
+         {m: [r["wall_clock_s"] for r in pre[m]] for m in methods}, "{:,.0f}", np.mean),
+        ("adaptation wall clock per run (s)",
+         "Mean wall clock of one adaptation run, evaluations included.",
+         per_method(data.adapt, "wall_clock_s"), "{:,.1f}", np.mean),
+        ("pre-training env steps/s", "Mean env steps per second of the pre-training loop.",
+         {m: [r["sps"] for r in pre[m]] for m in methods}, "{:,.0f}", np.mean),
+        ("adaptation env steps/s",
+         "Adaptation env steps per second of wall clock, evaluation time included.",
+         per_method(data.adapt, "sps"), "{:,.0f}", np.mean),
+        ("peak memory (MiB)", "Largest resident memory of the bench process during any run of "
+         "the method (pre-training or adaptation).",
+         {m: [r["peak_memory_mib"] for r in pre[m]]
+          + [r["peak_memory_mib"] for (_, rm, *_), r in data.adapt.items() if rm == m]
+          for m in methods}, "{:,.0f}", np.max),
+    ):
+        points = {m: float(agg(v)) for m, v in values.items() if v}
+        rows.append({"metric": metric, "definition": definition,
+                     "values": {m: _fmt(p, pattern) for m, p in points.items()},
+                     "change": {m: _change(p, points[baseline]) for m, p in points.items()
+                                if m != baseline and baseline in points}})
+    return rows
+
+
+def _pretrain_of(method: str) -> str:
+    from mrft.bench.runner import pretrain_source
+
+    return pretrain_source(method)
+
+
+# ---- per task and curves ---------------------------------------------------------------
+def _task_rows(data: BenchData, methods: list[str], grpo_final: np.ndarray) -> list[dict]:
+    from mrft.evaluate import mean_ci
+
+    rows = []
+    for t, (env, i) in enumerate(data.tasks):
+        cells = {}
+        for method in methods:
+            records = [data.adapt[env, method, s, i] for s in data.complete_seeds(method)]
+            ci = mean_ci([final_score(r) for r in records])
+            target = _target(float(grpo_final[t]), FRACTION)
+            hits = [_censored(r, target, data.budget.adapt_steps) for r in records]
+            reached = sum(h[1] for h in hits)
+            cells[method] = {
+                "final": _interval_text(ci.mean, ci.low, ci.high, "{:.3g}"),
+                "steps": f"{np.mean([h[0] for h in hits]):,.0f} ({reached}/{len(hits)} reached)",
+            }
+        rows.append({"task": f"{env} #{i}", "score": score_name(env), "methods": cells})
+    return rows
+
+
+def _censored(record: dict[str, Any], target: float, budget: int) -> tuple[float, bool]:
+    curve = record["curve"]
+    hit = metrics.steps_to_reach([p["step"] for p in curve], [p["score"] for p in curve], target)
+    return (float(budget), False) if hit is None else (min(hit, budget), True)
+
+
+def _band(series: list[np.ndarray]) -> dict[str, list[float]]:
+    from mrft.evaluate import mean_ci
+
+    stacked = np.stack(series)
+    cis = [mean_ci(stacked[:, j]) for j in range(stacked.shape[1])]
+    return {"mean": [c.mean for c in cis], "low": [c.low for c in cis],
+            "high": [c.high for c in cis]}
+
+
+def _adaptation_curves(data: BenchData, methods: list[str]) -> list[dict[str, Any]]:
+    panels = []
+    for family in data.families:
+        panel = {"env": family.env, "score": score_name(family.env), "methods": {}}
+        for method in methods:
+            runs = [data.adapt[family.env, method, s, i] for s in data.complete_seeds(method)
+                    for i in range(family.instances)]
+            if not runs:
+                continue
+            grid = sorted({p["step"] for r in runs for p in r["curve"]})
+            series = [np.interp(grid, [p["step"] for p in r["curve"]],
+                                [p["score"] for p in r["curve"]]) for r in runs]
+            panel["methods"][method] = {"steps": [float(g) for g in grid], **_band(series),
+                                        "runs": len(runs)}
+        panels.append(panel)
+    return panels
+
+
+def _pretrain_curves(data: BenchData, methods: list[str], points: int = 40) -> list[dict]:
+    from mrft.logging import read_metrics
+
+    panels = []
+    for family in data.families:
+        key = "charts/success_rate" if score_name(family.env) == SUCCESS else "charts/episodic_return"
+        panel = {"env": family.env, "metric": f"training {key.split('/')[1].replace('_', ' ')}",
+                 "methods": {}}
+        for method in dict.fromkeys(_pretrain_of(m) for m in methods):
+            series = []
+            for seed in data.seeds:
+                if (family.env, method, seed) not in data.pretrain:
+                    continue
+                folder = seed_dir(data.out, family, method, seed) / "train"
+                try:
+                    records = [r for r in read_metrics(folder) if key in r]
+                except OSError:
+                    continue
+                if records:
+                    series.append(([r["step"] for r in records], [r[key] for r in records]))
+            if not series:
+                continue
+            end = min(s[-1] for s, _ in series)
+            start = max(s[0] for s, _ in series)
+            grid = np.linspace(start, end, points) if end > start else np.array([end])
+            band = _band([np.interp(grid, s, v) for s, v in series])
+            panel["methods"][method] = {"steps": grid.tolist(), **band, "runs": len(series)}
+        panels.append(panel)
+    return panels
+
+
+# ---- provenance and notes --------------------------------------------------------------
+def _provenance(data: BenchData) -> dict[str, Any]:
+    compute = sum(r["wall_clock_s"] for r in data.pretrain.values())
+    compute += sum(r["wall_clock_s"] for r in data.adapt.values())
+    return {"commands": data.meta.get("commands", []), "seeds": data.seeds,
+            "machine": data.meta.get("machine", {}), "commit": data.meta.get("commit", "unknown"),
+            "started": data.meta.get("started", ""), "finished": data.meta.get("finished", "not yet"),
+            "wall_clock_s": compute, "folder": family_slug(str(data.out))}
+
+
+def _notes(data: BenchData, methods: list[str], steps) -> list[str]:
+    notes = [
+        "Scores: Meta-World uses the success rate, Procgen the normalised return "
+        "(R - Rmin) / (Rmax - Rmin) with the easy-mode constants; other families the raw return.",
+        "Every method gets the same pre-training budget P and adaptation budget A per task and "
+        "the same seeds; PPO and GRPO checkpoints adapt with GRPO updates on the held-out task.",
+        "Censoring: a run that never reaches the target counts as needing the whole budget A, "
+        "so ratios that involve such runs are bounds, not exact values.",
+        "Wall clock in 'How this was made' is the sum of the runs' own wall clocks.",
+    ]
+    for method in methods:
+        seeds = data.complete_seeds(method)
+        if len(seeds) < len(data.seeds):
+            notes.append(f"{method}: only seeds {seeds} have every task finished; the "
+                         "aggregates use those.")
+    return notes

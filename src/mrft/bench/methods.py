@@ -1,0 +1,57 @@
+"""The methods a benchmark compares: how each one pre-trains and how it adapts.
+
+A method is an algorithm plus the MRFT options that make an ablation, so a suite run and
+an ablation study share one table and every method gets the same budgets and seeds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from mrft.errors import MrftError
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    name: str
+    algo: str
+    """``mrft train --algo`` of the pre-training run."""
+    mrft_options: tuple[tuple[str, Any], ...] = ()
+    """MRFT options that define an ablation (``MRFTConfig`` field names)."""
+    adapt_distill: bool | None = None
+    """Progressive distillation at adaptation time; ``None`` follows the checkpoint."""
+    pretrain_as: str | None = None
+    """Name of a method whose pre-trained checkpoint this one reuses (an adaptation-only ablation)."""
+
+
+BASELINE = "grpo"
+FOCUS = "mrft"
+
+METHODS: dict[str, Method] = {m.name: m for m in (
+    Method("grpo", "grpo"),
+    Method("ppo", "ppo"),
+    Method("mrft", "mrft"),
+    Method("mrft-no-meta-learner", "mrft", (("meta_learner", False),)),
+    Method("mrft-no-grad-mod", "mrft", (("grad_mod", False),)),
+    Method("mrft-no-distill", "mrft", adapt_distill=False, pretrain_as="mrft"),
+    Method("mrft-no-progress-bonus", "mrft", (("progress_bonus", False),)),
+    Method("mrft-inner-steps-0", "mrft", (("inner_steps", 0),)),
+)}
+
+
+def parse_methods(text: str) -> list[str]:
+    """``"grpo,ppo,mrft"`` -> names, checked, duplicates dropped, order kept."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise MrftError("--methods is empty; give e.g. grpo,ppo,mrft")
+    for name in names:
+        if name not in METHODS:
+            raise MrftError(f"unknown method {name!r}; choose from: {', '.join(METHODS)}")
+    return list(dict.fromkeys(names))
+
+
+def report_order(names: list[str]) -> list[str]:
+    """Baseline first, the focus method second, the rest as given: the report's column order."""
+    first = [n for n in (BASELINE, FOCUS) if n in names]
+    return first + [n for n in names if n not in first]

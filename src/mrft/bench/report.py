@@ -1,0 +1,569 @@
+"""Lay out a benchmark analysis as ``report.md``, ``report.html`` and PNG plots.
+
+The analysis dict (built elsewhere, JSON-safe) already holds every number, computed and
+formatted; this module only arranges it. Both documents are built from **one** list of
+blocks (heading, paragraph, table, bullets, image, code) and written by two small
+renderers, one for Markdown and one for HTML, so they always carry the same content in
+the same order. No Markdown-to-HTML conversion happens anywhere.
+
+The HTML file is self-contained: plots are embedded as base64 ``data:`` URIs and all text
+goes through :func:`html.escape`, so the single file can be mailed or attached to an issue.
+The Markdown file refers to the PNGs next to it. Every file is written atomically (a
+temporary file in the same folder, then :func:`os.replace`), so a reader never sees a
+half-written report.
+
+Plots use the Agg backend and one colour per method, fixed by the order of
+``analysis["methods"]`` (baseline first, focus second), so a method looks the same in
+every figure.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import dataclasses
+import html
+import io
+import math
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+__all__ = ["ReportFiles", "headline_markdown", "write_report"]
+
+MISSING = "—"
+DPI = 110
+ADAPTATION_CAPTION = (
+    "Adaptation curves: evaluation score against adaptation env steps, "
+    "mean over held-out instances x seeds, band = 95% CI."
+)
+PRETRAIN_CAPTION = (
+    "Pre-training curves: training metric against pre-training env steps, "
+    "mean over seeds, band = 95% CI."
+)
+INTERVALS_CAPTION = (
+    "Interval estimates of the headline metrics: bar = 95% CI, tick = point estimate."
+)
+PLOT_FILES = ("adaptation.png", "pretrain.png", "intervals.png")
+BUDGET_LABELS = {
+    "pretrain_steps": "pre-training env steps",
+    "adapt_steps": "adaptation env steps per held-out task",
+    "eval_every": "evaluation every (env steps)",
+    "eval_episodes": "evaluation episodes per point",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportFiles:
+    """Paths of what :func:`write_report` wrote."""
+
+    markdown: Path
+    html: Path
+    plots: list[Path]
+
+
+# --------------------------------------------------------------------------- blocks
+
+
+@dataclasses.dataclass(frozen=True)
+class Heading:
+    level: int
+    text: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Paragraph:
+    text: str
+    emphasis: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    header: list[str]
+    rows: list[list[str]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Bullets:
+    items: list[tuple[str, str]]
+    """(term, text); an empty term gives a plain item, else ``term: text`` with the term bold."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Image:
+    filename: str
+    alt: str
+    caption: str
+    png: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class Code:
+    text: str
+    language: str = ""
+
+
+Block = Heading | Paragraph | Table | Bullets | Image | Code
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def method_label(name: str) -> str:
+    """Column header of a method: ``grpo`` -> ``GRPO``; compound names (ablations) unchanged."""
+    return name.upper() if re.fullmatch(r"[A-Za-z0-9]+", name) else name
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return MISSING
+    text = str(value).strip()
+    return text if text else MISSING
+
+
+def _methods(analysis: Mapping[str, Any]) -> list[str]:
+    """All methods in stable order: baseline, focus, then ``methods`` order, then any stragglers."""
+    order: list[str] = []
+    for name in [analysis.get("baseline"), analysis.get("focus"), *analysis.get("methods", [])]:
+        if name and name not in order:
+            order.append(str(name))
+    return order
+
+
+def _all_methods(analysis: Mapping[str, Any]) -> list[str]:
+    """``_methods`` plus any method that only shows up in curves or intervals (kept at the end)."""
+    order = _methods(analysis)
+    curves = analysis.get("curves") or {}
+    panels = [*(curves.get("adaptation") or []), *(curves.get("pretrain") or [])]
+    panels += list(analysis.get("intervals") or [])
+    for panel in panels:
+        for name in panel.get("methods") or {}:
+            if name not in order:
+                order.append(name)
+    return order
+
+
+def _colours(methods: Sequence[str]) -> dict[str, Any]:
+    palette = plt.get_cmap("tab10").colors
+    return {name: palette[i % len(palette)] for i, name in enumerate(methods)}
+
+
+def _format_int(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return _text(value)
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.2f}"
+    return f"{int(value):,}"
+
+
+def _format_duration(seconds: Any) -> str:
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or not math.isfinite(seconds):
+        return _text(seconds)
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        human = f"{hours} h {minutes} min"
+    elif minutes:
+        human = f"{minutes} min {secs} s"
+    else:
+        human = f"{secs} s"
+    return f"{seconds:,.0f} s ({human})"
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _headline_table(analysis: Mapping[str, Any]) -> Table:
+    baseline = analysis.get("baseline")
+    focus = analysis.get("focus")
+    if focus == baseline:
+        focus = None
+    others = [m for m in _methods(analysis) if m not in (baseline, focus)]
+    header = ["metric"]
+    if baseline:
+        header.append(method_label(baseline))
+    if focus:
+        header += [method_label(focus), "change"]
+    header += [method_label(m) for m in others]
+    rows = []
+    for row in analysis.get("headline") or []:
+        values = row.get("values") or {}
+        change = row.get("change") or {}
+        cells = [_text(row.get("metric"))]
+        if baseline:
+            cells.append(_text(values.get(baseline)))
+        if focus:
+            cells += [_text(values.get(focus)), _text(change.get(focus))]
+        for name in others:
+            cell = _text(values.get(name))
+            if cell != MISSING and change.get(name):
+                cell += f" ({change[name]})"
+            cells.append(cell)
+        rows.append(cells)
+    return Table(header, rows)
+
+
+def _task_table(analysis: Mapping[str, Any]) -> Table:
+    methods = _methods(analysis)
+    header = ["task", "score"]
+    for name in methods:
+        header += [f"{method_label(name)} final", f"{method_label(name)} steps to target"]
+    rows = []
+    for row in analysis.get("tasks") or []:
+        per_method = row.get("methods") or {}
+        cells = [_text(row.get("task")), _text(row.get("score"))]
+        for name in methods:
+            entry = per_method.get(name) or {}
+            cells += [_text(entry.get("final")), _text(entry.get("steps"))]
+        rows.append(cells)
+    return Table(header, rows)
+
+
+def headline_markdown(analysis: Mapping[str, Any]) -> str:
+    """The headline table as plain Markdown: metric | BASELINE | FOCUS | change | others...
+
+    Each further method's cell carries its own change vs the baseline, e.g.
+    ``0.50 [0.40, 0.60] (-31%)``; anything missing shows as ``—``.
+    """
+    return _markdown_table(_headline_table(analysis))
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def _series(entry: Mapping[str, Any] | None) -> tuple[np.ndarray, ...] | None:
+    if not entry:
+        return None
+    steps = np.asarray(entry.get("steps") or [], dtype=float)
+    mean = np.asarray(entry.get("mean") or [], dtype=float)
+    if steps.size == 0 or steps.size != mean.size:
+        return None
+    low = np.asarray(entry.get("low") or mean, dtype=float)
+    high = np.asarray(entry.get("high") or mean, dtype=float)
+    if low.size != steps.size:
+        low = mean
+    if high.size != steps.size:
+        high = mean
+    return steps, mean, low, high
+
+
+def _short_steps(value: float, _position: Any = None) -> str:
+    """Tick label for env steps: 300000 -> 300k, 2500000 -> 2.5M."""
+    for scale, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:g}{suffix}"
+    return f"{value:g}"
+
+
+def _grid(count: int) -> tuple[int, int]:
+    cols = min(count, 3)
+    return math.ceil(count / cols), cols
+
+
+def _save(fig: Any) -> bytes:
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return buffer.getvalue()
+
+
+def _curve_plot(panels: Sequence[Mapping[str, Any]], order: Sequence[str],
+                colours: Mapping[str, Any], xlabel: str, ylabel_key: str) -> bytes | None:
+    """One subplot per panel, a line with a low..high band per method; None when no data."""
+    panels = [p for p in panels if any(_series(e) for e in (p.get("methods") or {}).values())]
+    if not panels:
+        return None
+    nrows, ncols = _grid(len(panels))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.4 * nrows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax, panel in zip(axes.flat, panels, strict=False):
+        entries = panel.get("methods") or {}
+        for name in [m for m in order if m in entries]:
+            series = _series(entries[name])
+            if series is None:
+                continue
+            steps, mean, low, high = series
+            runs = entries[name].get("runs")
+            label = f"{name} (n={runs})" if runs is not None else name
+            colour = colours[name]
+            ax.plot(steps, mean, color=colour, label=label, linewidth=1.6,
+                    marker="o" if steps.size <= 12 else None, markersize=3)
+            ax.fill_between(steps, low, high, color=colour, alpha=0.2, linewidth=0)
+        ax.set_title(_text(panel.get("env")), fontsize=10)
+        ax.set_xlabel(xlabel, fontsize=9)
+        ax.xaxis.set_major_formatter(_short_steps)
+        ax.set_ylabel(_text(panel.get(ylabel_key)), fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return _save(fig)
+
+
+def _interval_plot(panels: Sequence[Mapping[str, Any]], order: Sequence[str],
+                   colours: Mapping[str, Any]) -> bytes | None:
+    """rliable-style interval estimates: per metric, a low..high bar and a point tick per method."""
+    def valid(triple: Any) -> bool:
+        return isinstance(triple, Sequence) and len(triple) == 3
+
+    panels = [p for p in panels if any(valid(t) for t in (p.get("methods") or {}).values())]
+    if not panels:
+        return None
+    nmethods = max(len(p.get("methods") or {}) for p in panels)
+    nrows, ncols = _grid(len(panels))
+    height = max(1.6, 0.45 * nmethods + 1.0)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.8 * ncols, height * nrows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax, panel in zip(axes.flat, panels, strict=False):
+        entries = panel.get("methods") or {}
+        names = [m for m in order if m in entries and valid(entries[m])]
+        for y, name in enumerate(names):
+            point, low, high = (float(v) for v in entries[name])
+            colour = colours[name]
+            ax.barh(y, high - low, left=low, height=0.6, color=colour, alpha=0.75)
+            ax.vlines(point, y - 0.35, y + 0.35, color="black", linewidth=2)
+        ax.set_yticks(range(len(names)), names, fontsize=9)
+        ax.set_ylim(-0.6, len(names) - 0.4)
+        ax.invert_yaxis()
+        ax.set_title(_text(panel.get("metric")), fontsize=10)
+        ax.tick_params(axis="x", labelsize=8)
+        ax.grid(axis="x", alpha=0.3)
+        for side in ("top", "right", "left"):
+            ax.spines[side].set_visible(False)
+    fig.tight_layout()
+    return _save(fig)
+
+
+def _render_plots(analysis: Mapping[str, Any]) -> dict[str, bytes]:
+    """PNG bytes by filename, for the plots that have data."""
+    order = _all_methods(analysis)
+    colours = _colours(order)
+    curves = analysis.get("curves") or {}
+    pngs = {
+        "adaptation.png": _curve_plot(curves.get("adaptation") or [], order, colours,
+                                      "adaptation env steps", "score"),
+        "pretrain.png": _curve_plot(curves.get("pretrain") or [], order, colours,
+                                    "pre-training env steps", "metric"),
+        "intervals.png": _interval_plot(analysis.get("intervals") or [], order, colours),
+    }
+    return {name: data for name, data in pngs.items() if data is not None}
+
+
+# --------------------------------------------------------------------------- document
+
+
+def _blocks(analysis: Mapping[str, Any], pngs: Mapping[str, bytes]) -> list[Block]:
+    suite = analysis.get("suite") or {}
+    blocks: list[Block] = [Heading(1, f"Benchmark report: {_text(suite.get('name'))}")]
+    if suite.get("description"):
+        blocks.append(Paragraph(str(suite["description"])))
+    methods = _methods(analysis)
+    seeds = analysis.get("seeds") or []
+    summary = f"Methods: {', '.join(methods) or MISSING}; baseline: {_text(analysis.get('baseline'))}"
+    if analysis.get("focus"):
+        summary += f"; focus: {analysis['focus']}"
+    summary += f"; seeds: {', '.join(str(s) for s in seeds) or MISSING}."
+    blocks.append(Paragraph(summary))
+
+    blocks.append(Heading(2, "Headline"))
+    headline = analysis.get("headline") or []
+    if headline:
+        blocks.append(_headline_table(analysis))
+        if analysis.get("focus"):
+            blocks.append(Paragraph(
+                f"Change is relative to the baseline ({_text(analysis.get('baseline'))})."))
+    else:
+        blocks.append(Paragraph("No headline metrics."))
+
+    definitions = [(_text(r.get("metric")), _text(r.get("definition"))) for r in headline]
+    if definitions:
+        blocks += [Heading(2, "What the metrics mean"), Bullets(definitions)]
+
+    blocks.append(Heading(2, "Per-task results"))
+    if analysis.get("tasks"):
+        blocks.append(_task_table(analysis))
+    else:
+        blocks.append(Paragraph("No per-task results."))
+
+    figures = [
+        ("adaptation.png", "Adaptation curves", ADAPTATION_CAPTION),
+        ("pretrain.png", "Pre-training curves", PRETRAIN_CAPTION),
+        ("intervals.png", "Interval estimates", INTERVALS_CAPTION),
+    ]
+    figures = [f for f in figures if f[0] in pngs]
+    if figures:
+        blocks.append(Heading(2, "Plots"))
+        for filename, title, caption in figures:
+            blocks += [Heading(3, title), Image(filename, title, caption, pngs[filename])]
+
+    budget = analysis.get("budget") or {}
+    if budget:
+        blocks.append(Heading(2, "Budgets"))
+        blocks.append(Bullets([(BUDGET_LABELS.get(k, k), _format_int(v))
+                               for k, v in budget.items()]))
+
+    notes = analysis.get("notes") or []
+    if notes:
+        blocks += [Heading(2, "Notes"), Bullets([("", str(n)) for n in notes])]
+
+    blocks += _provenance_blocks(analysis)
+    return blocks
+
+
+def _provenance_blocks(analysis: Mapping[str, Any]) -> list[Block]:
+    prov = analysis.get("provenance") or {}
+    blocks: list[Block] = [Heading(2, "How this was made")]
+    commands = prov.get("commands") or []
+    if commands:
+        blocks += [Paragraph("Commands:"), Code("\n".join(str(c) for c in commands), "bash")]
+    seeds = prov.get("seeds", analysis.get("seeds")) or []
+    facts = [
+        ("seeds", ", ".join(str(s) for s in seeds) or MISSING),
+        ("commit", _text(prov.get("commit"))),
+        ("started", _text(prov.get("started"))),
+        ("finished", _text(prov.get("finished"))),
+        ("wall clock", _format_duration(prov.get("wall_clock_s"))),
+    ]
+    blocks.append(Bullets(facts))
+    machine = prov.get("machine") or {}
+    if machine:
+        blocks += [Heading(3, "Machine"),
+                   Table(["property", "value"], [[str(k), _text(v)] for k, v in machine.items()])]
+    return blocks
+
+
+# --------------------------------------------------------------------------- renderers
+
+
+def _md_cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _markdown_table(table: Table) -> str:
+    lines = ["| " + " | ".join(_md_cell(h) for h in table.header) + " |",
+             "|" + "|".join(" --- " for _ in table.header) + "|"]
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in table.rows]
+    return "\n".join(lines)
+
+
+def render_markdown(blocks: Sequence[Block]) -> str:
+    parts = []
+    for block in blocks:
+        match block:
+            case Heading(level, text):
+                parts.append(f"{'#' * level} {text}")
+            case Paragraph(text, emphasis):
+                parts.append(f"*{text}*" if emphasis else text)
+            case Table():
+                parts.append(_markdown_table(block))
+            case Bullets(items):
+                parts.append("\n".join(f"- **{term}**: {text}" if term else f"- {text}"
+                                       for term, text in items))
+            case Image(filename, alt, caption, _):
+                parts.append(f"![{alt}]({filename})\n\n*{caption}*")
+            case Code(text, language):
+                fence = "```"
+                while fence in text:
+                    fence += "`"
+                parts.append(f"{fence}{language}\n{text}\n{fence}")
+    return "\n\n".join(parts) + "\n"
+
+
+CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; max-width: 72rem;
+       margin: 2rem auto; padding: 0 1rem; color: #222; line-height: 1.45; }
+table { border-collapse: collapse; margin: 0.8rem 0; font-size: 0.92rem; }
+th, td { border: 1px solid #ccc; padding: 0.3rem 0.6rem; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; }
+tbody tr:nth-child(even) { background: #fafafa; }
+td:not(:first-child) { font-family: ui-monospace, "SFMono-Regular", Menlo, monospace;
+                       font-variant-numeric: tabular-nums; white-space: nowrap; }
+pre { background: #f5f5f5; padding: 0.7rem; overflow-x: auto; }
+code { font-family: ui-monospace, "SFMono-Regular", Menlo, monospace; }
+figure { margin: 1rem 0; }
+figure img { max-width: 100%; height: auto; }
+figcaption { font-style: italic; color: #555; font-size: 0.9rem; }
+""".strip()
+
+
+def render_html(blocks: Sequence[Block], title: str) -> str:
+    esc = html.escape
+    body = []
+    for block in blocks:
+        match block:
+            case Heading(level, text):
+                body.append(f"<h{level}>{esc(text)}</h{level}>")
+            case Paragraph(text, emphasis):
+                body.append(f"<p><em>{esc(text)}</em></p>" if emphasis else f"<p>{esc(text)}</p>")
+            case Table(header, rows):
+                head = "".join(f"<th>{esc(h)}</th>" for h in header)
+                lines = ["<table>", f"<thead><tr>{head}</tr></thead>", "<tbody>"]
+                lines += ["<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>"
+                          for row in rows]
+                lines += ["</tbody>", "</table>"]
+                body.append("\n".join(lines))
+            case Bullets(items):
+                lis = [f"<li><strong>{esc(term)}</strong>: {esc(text)}</li>" if term
+                       else f"<li>{esc(text)}</li>" for term, text in items]
+                body.append("<ul>\n" + "\n".join(lis) + "\n</ul>")
+            case Image(_, alt, caption, png):
+                data = base64.b64encode(png).decode("ascii")
+                body.append(f'<figure><img src="data:image/png;base64,{data}" alt="{esc(alt)}">'
+                            f"<figcaption>{esc(caption)}</figcaption></figure>")
+            case Code(text, _):
+                body.append(f"<pre><code>{esc(text)}</code></pre>")
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{esc(title)}</title>\n<style>\n{CSS}\n</style>\n</head>\n<body>\n"
+            + "\n".join(body) + "\n</body>\n</html>\n")
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def write_report(analysis: Mapping[str, Any], out_dir: Path) -> ReportFiles:
+    """Write report.md, report.html and the plots that have data into ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pngs = _render_plots(analysis)
+    for stale in PLOT_FILES:
+        if stale not in pngs:  # a plot left over from an earlier report of this folder
+            (out_dir / stale).unlink(missing_ok=True)
+    plots = []
+    for filename, data in pngs.items():
+        path = out_dir / filename
+        _atomic_write(path, data)
+        plots.append(path)
+    blocks = _blocks(analysis, pngs)
+    title = blocks[0].text if isinstance(blocks[0], Heading) else "Benchmark report"
+    markdown_path = out_dir / "report.md"
+    html_path = out_dir / "report.html"
+    _atomic_write(markdown_path, render_markdown(blocks).encode("utf-8"))
+    _atomic_write(html_path, render_html(blocks, title).encode("utf-8"))
+    return ReportFiles(markdown=markdown_path, html=html_path, plots=plots)

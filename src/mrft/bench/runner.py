@@ -1,0 +1,344 @@
+"""The benchmark sweep: pre-train every (task family, method, seed), adapt each checkpoint to
+every held-out instance, and write one JSON file per finished run.
+
+The sweep is a list of units. A unit is done when its result file exists, and result files
+are written atomically, so a killed or interrupted bench restarts where it stopped and never
+redoes a finished run (an unfinished pre-training run starts again). Layout of ``OUT``::
+
+    bench.json                                   suite, methods, seeds, every command, machine
+    runs/<family>/<method>/seed<k>/pretrain.json wall clock, env steps/s, peak memory
+    runs/<family>/<method>/seed<k>/train/        the trainer's run folder (checkpoint, metrics)
+    runs/<family>/<method>/seed<k>/adapt/instance<i>.json   evaluation curve of one adaptation
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from mrft.bench.methods import METHODS, Method
+from mrft.bench.suite import BenchSuite, TaskFamily
+from mrft.errors import MrftError
+
+FORMAT = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Unit:
+    kind: str
+    """``pretrain`` or ``adapt``."""
+    family: TaskFamily
+    method: str
+    seed: int
+    instance: int | None = None
+
+    def describe(self) -> str:
+        what = f"{self.kind:<8} {self.family.env} {self.method} seed {self.seed}"
+        return what if self.instance is None else f"{what} instance {self.instance}"
+
+
+def family_slug(env: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", env)
+
+
+def seed_dir(out: Path, family: TaskFamily, method: str, seed: int) -> Path:
+    return out / "runs" / family_slug(family.env) / method / f"seed{seed}"
+
+
+def pretrain_source(method: str) -> str:
+    """The method whose pre-training a method uses (itself unless it is an adaptation ablation)."""
+    return METHODS[method].pretrain_as or method
+
+
+def result_path(out: Path, unit: Unit) -> Path:
+    if unit.kind == "pretrain":
+        return seed_dir(out, unit.family, unit.method, unit.seed) / "pretrain.json"
+    return (seed_dir(out, unit.family, unit.method, unit.seed) / "adapt"
+            / f"instance{unit.instance}.json")
+
+
+def plan_units(suite: BenchSuite, methods: list[str], seeds: list[int]) -> list[Unit]:
+    """Seed by seed, so a partial sweep already compares every method on the first seeds."""
+    units = []
+    for seed in seeds:
+        for family in suite.tasks:
+            pretrained = set()
+            for method in methods:
+                source = pretrain_source(method)
+                if source not in pretrained:
+                    units.append(Unit("pretrain", family, source, seed))
+                    pretrained.add(source)
+                units += [Unit("adapt", family, method, seed, i) for i in range(family.instances)]
+    return units
+
+
+def write_json(path: Path, record: dict[str, Any]) -> None:
+    """Atomic write: a killed process never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(record, f, indent=2)
+    os.replace(tmp, path)
+
+
+def machine_info() -> dict[str, Any]:
+    import torch
+
+    info: dict[str, Any] = {"platform": platform.platform(), "python": platform.python_version(),
+                            "torch": torch.__version__, "cores": os.cpu_count()}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        info["memory_gib"] = round(pages / 2**30, 1)
+    except (OSError, ValueError):
+        pass
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def git_commit() -> str:
+    """The commit of the installed source tree (with ``+dirty`` for local edits), if any."""
+    src = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=src, check=True,
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=src,
+                               check=True, capture_output=True, text=True, timeout=10).stdout
+        return commit + ("+dirty" if dirty.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class PeakMemory:
+    """Peak resident memory of this process while a unit runs, sampled from /proc (Linux);
+    elsewhere the process's lifetime peak from ``getrusage``."""
+
+    def __init__(self, every_s: float = 0.2):
+        self.every_s = every_s
+        self.peak_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> PeakMemory:
+        self.peak_kib = _rss_kib()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_kib = max(self.peak_kib, _rss_kib())
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.peak_kib = max(self.peak_kib, _rss_kib())
+
+    @property
+    def mib(self) -> float:
+        return self.peak_kib / 1024
+
+
+def _rss_kib() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+class BenchInterrupted(Exception):
+    """Ctrl-C during a unit: finished units are kept, the command can be run again."""
+
+
+@dataclasses.dataclass
+class Bench:
+    suite: BenchSuite
+    methods: list[str]
+    seeds: list[int]
+    out: Path
+    command: str = ""
+    log: Any = dataclasses.field(default=sys.stderr)
+
+    def __post_init__(self) -> None:
+        self.units = plan_units(self.suite, self.methods, self.seeds)
+
+    # ---- bookkeeping -------------------------------------------------------------------
+    def open(self) -> dict[str, Any]:
+        """Create or check OUT/bench.json; a folder of another suite is refused, not mixed."""
+        self._check_configs()
+        path = self.out / "bench.json"
+        suite = self.suite.to_dict()
+        if path.exists():
+            try:
+                meta = json.loads(path.read_text(encoding="utf-8"))
+                same = meta["suite"] == json.loads(json.dumps(suite))
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise MrftError(f"{path} is not a bench record; use an empty --out folder") from None
+            if not same:
+                raise MrftError(f"{self.out} holds a bench of suite {meta['suite'].get('name')!r} "
+                                "with other settings; use another --out folder")
+            meta["methods"] = list(dict.fromkeys(meta["methods"] + self.methods))
+            meta["seeds"] = sorted(set(meta["seeds"]) | set(self.seeds))
+        else:
+            meta = {"format": FORMAT, "suite": suite, "methods": self.methods, "seeds": self.seeds,
+                    "commands": [], "started": _now()}
+        meta["commands"].append(self.command)
+        meta["machine"] = machine_info()
+        meta["commit"] = git_commit()
+        write_json(path, meta)
+        return meta
+
+    def _check_configs(self) -> None:
+        """Build and validate every pre-training config up front: a bad option fails in
+        seconds, not after an hour of other runs."""
+        from mrft.config import validate
+
+        for family in self.suite.tasks:
+            for method in {pretrain_source(m) for m in self.methods}:
+                validate(self.suite.train_config(family, METHODS[method], 1, "runs", "check"))
+
+    def pending(self) -> list[Unit]:
+        return [u for u in self.units if not result_path(self.out, u).exists()]
+
+    # ---- running -----------------------------------------------------------------------
+    def run(self) -> None:
+        meta = self.open()
+        todo = self.pending()
+        total = len(self.units)
+        done = total - len(todo)
+        self._say(f"bench {self.suite.name}: {total} runs ({done} already done), methods "
+                  f"{','.join(self.methods)}, seeds {','.join(map(str, self.seeds))} -> {self.out}")
+        eta = _EtaModel(self.suite)
+        for i, unit in enumerate(todo):
+            left = todo[i:]
+            self._say(f"[{done + 1}/{total}] {unit.describe()}  (sweep ETA {eta.text(left)})")
+            start = time.time()
+            try:
+                record = self.run_unit(unit)
+            except KeyboardInterrupt:
+                raise BenchInterrupted(
+                    f"interrupted; {done} of {total} runs are saved in {self.out}; "
+                    "run the same command again to continue") from None
+            eta.observe(unit, time.time() - start)
+            done += 1
+            self._say(f"        done in {time.time() - start:,.0f} s, {record['sps']:,.0f} env steps/s, "
+                      f"peak memory {record['peak_memory_mib']:,.0f} MiB")
+        meta = json.loads((self.out / "bench.json").read_text(encoding="utf-8"))
+        meta["finished"] = _now()
+        write_json(self.out / "bench.json", meta)
+
+    def run_unit(self, unit: Unit) -> dict[str, Any]:
+        path = result_path(self.out, unit)
+        record = self._pretrain(unit) if unit.kind == "pretrain" else self._adapt(unit)
+        write_json(path, record)
+        return record
+
+    def _pretrain(self, unit: Unit) -> dict[str, Any]:
+        from mrft.trainer import Trainer
+
+        method = METHODS[unit.method]
+        folder = seed_dir(self.out, unit.family, unit.method, unit.seed)
+        train_dir = folder / "train"
+        if train_dir.exists():  # a pre-training run that did not finish starts again
+            shutil.rmtree(train_dir)
+        cfg = self.suite.train_config(unit.family, method, unit.seed, str(folder), "train")
+        start = time.time()
+        with PeakMemory() as memory:
+            result = Trainer(cfg).train()
+        if result.interrupted:
+            raise KeyboardInterrupt
+        return {"kind": "pretrain", "env": unit.family.env, "method": unit.method,
+                "algo": method.algo, "seed": unit.seed, "steps": result.global_step,
+                "wall_clock_s": time.time() - start, "sps": result.sps,
+                "peak_memory_mib": memory.mib, "train_dir": "train",
+                "checkpoint": str(Path("train") / Path(result.checkpoint).name)}
+
+    def _adapt(self, unit: Unit) -> dict[str, Any]:
+        from mrft.adapt import AdaptSettings, adapt
+        from mrft.bench.scores import score_curve
+
+        method: Method = METHODS[unit.method]
+        source = seed_dir(self.out, unit.family, pretrain_source(unit.method), unit.seed)
+        pretrain = json.loads((source / "pretrain.json").read_text(encoding="utf-8"))
+        b = self.suite.budget
+        settings = AdaptSettings(task=unit.instance, steps=b.adapt_steps, eval_every=b.eval_every,
+                                 eval_episodes=b.eval_episodes, num_envs=b.adapt_envs,
+                                 distill=method.adapt_distill, seed=unit.seed)
+        with PeakMemory() as memory:
+            record = adapt(str(source / pretrain["checkpoint"]), settings)
+        record["checkpoint"] = str(Path(os.path.relpath(source, self.out)) / pretrain["checkpoint"])
+        score_name = score_curve(unit.family.env, record["curve"])
+        adapted = record["curve"][-1]["step"]
+        record.update({"kind": "adapt", "env": unit.family.env, "method": unit.method,
+                       "score_name": score_name, "adapt_env_steps": adapted,
+                       "sps": adapted / max(record["wall_clock_s"], 1e-9),
+                       "peak_memory_mib": memory.mib})
+        return record
+
+    def _say(self, text: str) -> None:
+        print(text, file=self.log, flush=True)
+
+
+class _EtaModel:
+    """Seconds per env step learned from the runs finished in this session, per (kind,
+    method) since methods differ several-fold in cost; an unseen pair borrows the mean rate
+    of its kind, then the mean of all."""
+
+    def __init__(self, suite: BenchSuite):
+        self.budget = suite.budget
+        self.seconds: dict[tuple[str, str], float] = {}
+        self.steps: dict[tuple[str, str], float] = {}
+
+    def weight(self, unit: Unit) -> float:
+        return float(self.budget.pretrain_steps if unit.kind == "pretrain" else self.budget.adapt_steps)
+
+    def observe(self, unit: Unit, seconds: float) -> None:
+        key = (unit.kind, unit.method)
+        self.seconds[key] = self.seconds.get(key, 0.0) + seconds
+        self.steps[key] = self.steps.get(key, 0.0) + self.weight(unit)
+
+    def rate(self, unit: Unit) -> float:
+        rates = {k: self.seconds[k] / self.steps[k] for k in self.steps}
+        if (unit.kind, unit.method) in rates:
+            return rates[unit.kind, unit.method]
+        same_kind = [r for (kind, _), r in rates.items() if kind == unit.kind]
+        pool = same_kind or list(rates.values())
+        return sum(pool) / len(pool)
+
+    def text(self, units: list[Unit]) -> str:
+        if not self.steps:
+            return "after the first run"
+        return _duration(sum(self.weight(u) * self.rate(u) for u in units))
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,269 @@
+"""Benchmark suites as data: a TOML file says which task families, budgets and options a
+benchmark runs, so a user's own suite needs no code (``mrft bench --suite my.toml``).
+
+Schema (every key but ``name`` and ``[[tasks]]`` is optional)::
+
+    name = "demo"                       # suite name used in reports
+    description = "what it measures"
+    seeds = 3                           # default number of seeds (1..S); --seeds overrides
+
+    [budget]                            # the same for every method
+    pretrain_steps = 30000              # P: pre-training env steps per task family
+    adapt_steps = 2000                  # A: adaptation env steps per held-out instance
+    eval_every = 500                    # evaluate after every this many adaptation steps
+    eval_episodes = 16                  # fresh episodes per evaluation point
+    adapt_envs = 16                     # envs per adaptation batch (a GRPO group)
+
+    [[tasks]]                           # one entry per task family, pre-trained on its own
+    env = "metaworld:ML1-reach"         # any --env of mrft train
+    instances = 3                       # held-out instances to adapt to (test split)
+
+    [train]                             # mrft train options for every method, by section
+    env.num_envs = 32
+    grpo.group_size = 8
+    run.hidden_sizes = [64, 64]
+
+    [methods.mrft]                      # options for one method only, same layout
+    mrft.inner_lr = 5.0
+
+Sections of ``[train]`` and ``[methods.NAME]`` are the config sections of ``mrft train``
+(env, ppo, grpo, mrft, run) with their field names. Anything malformed is an ``MrftError``
+naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from mrft.bench.methods import METHODS, Method
+from mrft.config import EnvConfig, GRPOConfig, MRFTConfig, PPOConfig, RunConfig, TrainConfig
+from mrft.errors import MrftError
+
+BUILTIN = ("smoke", "demo", "cpu", "procgen", "metaworld")
+SECTIONS = {"env": EnvConfig, "ppo": PPOConfig, "grpo": GRPOConfig, "mrft": MRFTConfig,
+            "run": RunConfig}
+# set by the benchmark itself, so a suite may not override them
+RESERVED = {("env", "env"), ("run", "total_steps"), ("run", "seed"), ("run", "runs_dir"),
+            ("run", "run_name"), ("run", "progress"), ("run", "eval_episodes")}
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    pretrain_steps: int = 100_000
+    adapt_steps: int = 10_000
+    eval_every: int = 2_000
+    eval_episodes: int = 16
+    adapt_envs: int = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskFamily:
+    env: str
+    instances: int = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchSuite:
+    name: str
+    tasks: tuple[TaskFamily, ...]
+    budget: Budget = Budget()
+    description: str = ""
+    seeds: int = 3
+    train: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    methods: dict[str, dict[str, dict[str, Any]]] = dataclasses.field(default_factory=dict)
+    source: str = ""
+    """Where the suite came from: ``builtin:NAME`` or a file path."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def train_config(self, family: TaskFamily, method: Method, seed: int, runs_dir: str,
+                     run_name: str) -> TrainConfig:
+        """The pre-training config of one (family, method, seed): suite-wide options, then
+        the method's own, then the ablation's MRFT options, then the benchmark's settings."""
+        cfg = TrainConfig(env=EnvConfig(env=family.env), algo=method.algo)
+        for options in (self.train, self.methods.get(method.name, {})):
+            cfg = _apply(cfg, options)
+        cfg = dataclasses.replace(cfg, mrft=dataclasses.replace(cfg.mrft, **dict(method.mrft_options)))
+        run = dataclasses.replace(cfg.run, total_steps=self.budget.pretrain_steps, seed=seed,
+                                  runs_dir=runs_dir, run_name=run_name, progress=False,
+                                  eval_episodes=0)
+        return dataclasses.replace(cfg, run=run)
+
+
+def load_suite(name_or_path: str) -> BenchSuite:
+    """A built-in suite by name, or a user's TOML file by path."""
+    if name_or_path in BUILTIN:
+        text = resources.files("mrft.bench").joinpath(f"builtin_suites/{name_or_path}.toml").read_text()
+        return parse_suite(text, f"builtin:{name_or_path}")
+    path = Path(name_or_path)
+    if not path.suffix == ".toml":
+        raise MrftError(f"unknown suite {name_or_path!r}; give one of {', '.join(BUILTIN)} "
+                        "or a path to a .toml file")
+    if not path.is_file():
+        raise MrftError(f"suite file {path} does not exist")
+    return parse_suite(path.read_text(encoding="utf-8"), str(path))
+
+
+def parse_suite(text: str, source: str) -> BenchSuite:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise MrftError(f"{source}: not valid TOML: {exc}") from None
+    where = _Where(source)
+    known = {"name", "description", "seeds", "budget", "tasks", "train", "methods"}
+    where.no_unknown(data, known, "")
+    name = where.typed(data, "name", str, required=True)
+    budget_data = where.table(data, "budget")
+    where.no_unknown(budget_data, {f.name for f in dataclasses.fields(Budget)}, "budget.")
+    budget = Budget(**{k: where.positive_int(budget_data, k, "budget.") for k in budget_data})
+    if budget.eval_every > budget.adapt_steps:
+        raise MrftError(f"{source}: budget.eval_every ({budget.eval_every}) must be <= "
+                        f"budget.adapt_steps ({budget.adapt_steps})")
+    if budget.adapt_envs < 2:
+        raise MrftError(f"{source}: budget.adapt_envs must be >= 2 (a group), got {budget.adapt_envs}")
+    tasks_data = data.get("tasks")
+    if not isinstance(tasks_data, list) or not tasks_data:
+        raise MrftError(f"{source}: tasks: need at least one [[tasks]] entry with an env")
+    tasks = []
+    for i, entry in enumerate(tasks_data):
+        if not isinstance(entry, dict):
+            raise MrftError(f"{source}: tasks[{i}]: expected a table with env and instances")
+        where.no_unknown(entry, {"env", "instances"}, f"tasks[{i}].")
+        env = where.typed(entry, "env", str, required=True, prefix=f"tasks[{i}].")
+        _check_env(env, f"{source}: tasks[{i}].env")
+        instances = where.positive_int(entry, "instances", f"tasks[{i}].") if "instances" in entry else 3
+        tasks.append(TaskFamily(env, instances))
+    if len({t.env for t in tasks}) != len(tasks):
+        raise MrftError(f"{source}: tasks: each env may appear once")
+    train = _options(where, where.table(data, "train"), "train")
+    methods_data = where.table(data, "methods")
+    methods = {}
+    for method, options in methods_data.items():
+        if method not in METHODS:
+            raise MrftError(f"{source}: methods.{method}: unknown method; choose from "
+                            f"{', '.join(METHODS)}")
+        if not isinstance(options, dict):
+            raise MrftError(f"{source}: methods.{method}: expected a table of options")
+        methods[method] = _options(where, options, f"methods.{method}")
+    seeds = where.positive_int(data, "seeds", "") if "seeds" in data else 3
+    description = where.typed(data, "description", str) or ""
+    return BenchSuite(name=name, tasks=tuple(tasks), budget=budget, description=description,
+                      seeds=seeds, train=train, methods=methods, source=source)
+
+
+def _check_env(env: str, where: str) -> None:
+    from mrft.envs import parse_env
+
+    try:
+        parse_env(env)
+    except MrftError as exc:
+        raise MrftError(f"{where}: {exc}") from None
+
+
+def _options(where: _Where, data: dict[str, Any], prefix: str) -> dict[str, dict[str, Any]]:
+    """Check ``{section: {field: value}}`` against the config dataclasses' fields and types."""
+    out: dict[str, dict[str, Any]] = {}
+    for section, fields in data.items():
+        if section not in SECTIONS:
+            raise MrftError(f"{where.source}: {prefix}.{section}: unknown section; choose from "
+                            f"{', '.join(SECTIONS)}")
+        if not isinstance(fields, dict):
+            raise MrftError(f"{where.source}: {prefix}.{section}: expected a table of options")
+        hints = typing.get_type_hints(SECTIONS[section])
+        out[section] = {}
+        for field, value in fields.items():
+            name = f"{prefix}.{section}.{field}"
+            if field not in hints:
+                raise MrftError(f"{where.source}: {name}: unknown option")
+            if (section, field) in RESERVED:
+                raise MrftError(f"{where.source}: {name}: set by the benchmark, not by a suite")
+            out[section][field] = _coerce(value, hints[field], f"{where.source}: {name}")
+    return out
+
+
+def _coerce(value: Any, annotation: Any, name: str) -> Any:
+    """``value`` as ``annotation`` (int, float, bool, str, Literal, tuples, optional), or an error."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        for arg in args:
+            if arg is type(None):
+                continue
+            return _coerce(value, arg, name)
+    if origin is Literal:
+        if value not in args:
+            raise MrftError(f"{name}: {value!r} is not one of {', '.join(map(repr, args))}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise MrftError(f"{name}: expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], name) for v in value)
+        if len(value) != len(args):
+            raise MrftError(f"{name}: expected {len(args)} values, got {len(value)}")
+        return tuple(_coerce(v, a, name) for v, a in zip(value, args, strict=True))
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise MrftError(f"{name}: expected true or false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise MrftError(f"{name}: expected an integer, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise MrftError(f"{name}: expected a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise MrftError(f"{name}: expected a string, got {value!r}")
+        return value
+    raise MrftError(f"{name}: options of this type cannot be set from a suite file")
+
+
+def _apply(cfg: TrainConfig, options: dict[str, dict[str, Any]]) -> TrainConfig:
+    updates = {section: dataclasses.replace(getattr(cfg, section), **fields)
+               for section, fields in options.items()}
+    return dataclasses.replace(cfg, **updates)
+
+
+@dataclasses.dataclass
+class _Where:
+    """Typed lookups that name the file and the field in every error."""
+
+    source: str
+
+    def no_unknown(self, data: dict[str, Any], known: set[str], prefix: str) -> None:
+        for key in data:
+            if key not in known:
+                raise MrftError(f"{self.source}: {prefix}{key}: unknown field; expected one of "
+                                f"{', '.join(sorted(known))}")
+
+    def typed(self, data: dict[str, Any], key: str, kind: type, required: bool = False,
+              prefix: str = "") -> Any:
+        if key not in data:
+            if required:
+                raise MrftError(f"{self.source}: {prefix}{key}: missing")
+            return None
+        value = data[key]
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            raise MrftError(f"{self.source}: {prefix}{key}: expected {kind.__name__}, got {value!r}")
+        return value
+
+    def positive_int(self, data: dict[str, Any], key: str, prefix: str) -> int:
+        value = self.typed(data, key, int, required=True, prefix=prefix)
+        if value <= 0:
+            raise MrftError(f"{self.source}: {prefix}{key}: must be > 0, got {value}")
+        return value
+
+    def table(self, data: dict[str, Any], key: str) -> dict[str, Any]:
+        value = data.get(key, {})
+        if not isinstance(value, dict):
+            raise MrftError(f"{self.source}: {key}: expected a table, got {value!r}")
+        return value

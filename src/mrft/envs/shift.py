@@ -1,0 +1,127 @@
+"""MuJoCo bodies with hidden, randomised dynamics: adaptation to unseen physics.
+
+``shift:NAME`` is a Gymnasium MuJoCo v5 task (``reacher``, ``hopper``, ...) whose body
+masses and joint damping are redrawn at every reset, the way sim-to-real work randomises
+a simulator so that a policy must cope with physics it cannot observe (domain
+randomisation; Tobin et al. 2017, Peng et al. 2018; the hidden-parameter MDPs of
+Doshi-Velez & Konidaris 2016). The observation is the unchanged MuJoCo observation, so
+the dynamics are hidden: a policy can only infer them from how its actions play out,
+which is what an adaptation method should exploit and a fixed policy cannot. The test
+split draws its dynamics from a disjoint seed range, i.e. physics never seen in training.
+
+Each env keeps its model's nominal masses and damping from construction; at every reset
+it draws from its own ``Generator(env_seed)`` one log-uniform factor per body (the world
+body excepted) and one per dof, writes ``nominal * factor`` into the MuJoCo model, then
+resets the Gymnasium env with a seed drawn from the same RNG. Envs with equal env seeds
+therefore see the same dynamics and start states at every reset, as envpool's pools do,
+and a fresh env replays its first instance. Resets follow the same next-step auto-reset
+convention as the other backends; the observation is cast to float32 and no ``success``
+is reported (these tasks define none).
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+from mrft.envs.spec import Suite, Task, make_task
+from mrft.envs.vector import StepResult
+from mrft.errors import MrftError
+
+TEST_SEED_OFFSET = 1_000_003
+
+ENV_IDS = {
+    "inverted-pendulum": "InvertedPendulum-v5",
+    "reacher": "Reacher-v5",
+    "inverted-double-pendulum": "InvertedDoublePendulum-v5",
+    "hopper": "Hopper-v5",
+    "half-cheetah": "HalfCheetah-v5",
+}
+
+SCALE_RANGE = (0.5, 2.0)
+"""Bounds of the log-uniform factor on each nominal mass and damping. Log-uniform makes
+halving and doubling equally likely (the geometric mean stays nominal); a factor of two
+each way is the usual domain-randomisation span (e.g. Rajeswaran et al. 2017's EPOpt,
+Yu et al. 2017), wide enough that one fixed gait is visibly suboptimal across instances
+yet narrow enough that every instance is still controllable."""
+
+
+def suite(name: str) -> Suite:
+    if name not in ENV_IDS:
+        raise MrftError(f"unknown shift task {name!r}; choose one of: {', '.join(ENV_IDS)}")
+    task = make_task("shift", name)
+    return Suite(f"shift:{name}", (task,), (task.with_options(split_seed_offset=TEST_SEED_OFFSET),))
+
+
+def draw_scales(rng: np.random.Generator, size: int) -> np.ndarray:
+    """``size`` log-uniform factors in :data:`SCALE_RANGE`."""
+    low, high = np.log(SCALE_RANGE)
+    return np.exp(rng.uniform(low, high, size))
+
+
+class ShiftedBody:
+    """One Gymnasium MuJoCo env whose dynamics are redrawn from ``Generator(seed)`` per reset."""
+
+    def __init__(self, env_id: str, seed: int):
+        self.env = gym.make(env_id, disable_env_checker=True)
+        self.model = self.env.unwrapped.model
+        self.rng = np.random.default_rng(seed)
+        self.nominal_mass = self.model.body_mass.copy()
+        self.nominal_damping = self.model.dof_damping.copy()
+
+    def reset(self) -> np.ndarray:
+        """Draw new dynamics, then a seeded start, both from this env's RNG."""
+        mass_scales = draw_scales(self.rng, self.model.nbody - 1)
+        self.model.body_mass[1:] = self.nominal_mass[1:] * mass_scales
+        self.model.dof_damping[:] = self.nominal_damping * draw_scales(self.rng, self.model.nv)
+        obs, _ = self.env.reset(seed=int(self.rng.integers(2**31)))
+        return obs
+
+
+class DynamicsShiftVecEnv:
+    """``len(env_seeds)`` copies of one MuJoCo task, stepped in turn, each with hidden dynamics."""
+
+    def __init__(self, env_id: str, env_seeds: list[int]):
+        self.num_envs = len(env_seeds)
+        self._bodies = [ShiftedBody(env_id, s) for s in env_seeds]
+        first = self._bodies[0].env
+        self.observation_space = first.observation_space
+        self.action_space = first.action_space
+        self.task_ids = np.zeros(self.num_envs, dtype=np.int64)
+        self._needs_reset = np.zeros(self.num_envs, dtype=bool)
+
+    def dynamics(self) -> tuple[np.ndarray, np.ndarray]:
+        """Current ``(body_mass, dof_damping)`` per env, for tests and analysis only."""
+        masses = np.stack([b.model.body_mass.copy() for b in self._bodies])
+        damping = np.stack([b.model.dof_damping.copy() for b in self._bodies])
+        return masses, damping
+
+    def reset(self) -> np.ndarray:
+        self._needs_reset[:] = False
+        return np.stack([b.reset() for b in self._bodies]).astype(np.float32)
+
+    def step(self, actions: np.ndarray) -> StepResult:
+        n = self.num_envs
+        obs = np.empty((n, *self.observation_space.shape), dtype=np.float32)
+        reward = np.zeros(n, dtype=np.float32)
+        terminated = np.zeros(n, dtype=bool)
+        truncated = np.zeros(n, dtype=bool)
+        for i, body in enumerate(self._bodies):
+            if self._needs_reset[i]:
+                obs[i] = body.reset()
+                continue
+            obs[i], reward[i], terminated[i], truncated[i], _ = body.env.step(actions[i])
+        self._needs_reset = terminated | truncated
+        return StepResult(obs, reward, terminated, truncated, None)
+
+    def close(self) -> None:
+        for body in self._bodies:
+            body.env.close()
+
+
+def make(task: Task, num_envs: int, seed: int,
+         env_seeds: list[int] | None = None) -> DynamicsShiftVecEnv:
+    offset = int(task.option("split_seed_offset", 0))
+    if env_seeds is None:
+        env_seeds = [seed + i for i in range(num_envs)]
+    return DynamicsShiftVecEnv(ENV_IDS[task.name], [s + offset for s in env_seeds])

@@ -1,0 +1,159 @@
+"""The benchmark report: Markdown, self-contained HTML and PNG plots from an analysis dict."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from mrft.bench.report import ReportFiles, headline_markdown, write_report
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PLOTS = ("adaptation.png", "pretrain.png", "intervals.png")
+
+
+def _curve(base: float, runs: int) -> dict:
+    mean = [base, base + 0.2, base + 0.3]
+    return {"steps": [0, 1000, 2000], "mean": mean, "low": [m - 0.1 for m in mean],
+            "high": [m + 0.1 for m in mean], "runs": runs}
+
+
+@pytest.fixture
+def analysis() -> dict:
+    return {
+        "suite": {"name": "tiny", "description": "Two toy tasks for testing the report."},
+        "baseline": "grpo",
+        "focus": "mrft",
+        "methods": ["grpo", "mrft", "ppo"],
+        "seeds": [1, 2],
+        "budget": {"pretrain_steps": 10000, "adapt_steps": 2000, "eval_every": 1000,
+                   "eval_episodes": 4},
+        "headline": [
+            {"metric": "final return (IQM)", "definition": "score at the end of adaptation",
+             "values": {"grpo": "0.73 [0.60, 0.81]", "mrft": "0.06 [0.00, 0.12]",
+                        "ppo": "0.50 [0.40, 0.60]"},
+             "change": {"mrft": "-92%", "ppo": "-31%"}},
+            {"metric": "steps to 90% of GRPO", "definition": "env steps until the target",
+             "values": {"grpo": "2,000", "mrft": "1,000"},  # ppo missing from this row
+             "change": {"mrft": "-50%"}},
+        ],
+        "tasks": [
+            {"task": "toy:reach #0", "score": "success rate",
+             "methods": {"grpo": {"final": "0.94 [0.8, 1.0]", "steps": "1,000 (2/2 reached)"},
+                         "mrft": {"final": "0.50 [0.4, 0.6]", "steps": "2,000 (0/2 reached)"},
+                         "ppo": {"final": "0.70 [0.6, 0.8]", "steps": "2,000 (1/2 reached)"}}},
+            {"task": "toy:push #1", "score": "success rate",
+             "methods": {"grpo": {"final": "0.31 [0.2, 0.4]", "steps": "2,000 (1/2 reached)"}}},
+        ],
+        "curves": {
+            "adaptation": [
+                {"env": "toy:reach", "score": "success rate",
+                 "methods": {"grpo": _curve(0.3, 4), "mrft": _curve(0.1, 4),
+                             "ppo": _curve(0.2, 4)}},
+                {"env": "toy:push", "score": "success rate",
+                 "methods": {"grpo": _curve(0.2, 2), "mrft": _curve(0.0, 2)}},
+            ],
+            "pretrain": [
+                {"env": "toy:reach", "metric": "training episodic return",
+                 "methods": {"grpo": _curve(1.0, 2), "mrft": _curve(2.0, 2),
+                             "ppo": {"steps": [], "mean": [], "low": [], "high": [],
+                                     "runs": 0}}},
+            ],
+        },
+        "intervals": [
+            {"metric": "final return (IQM)",
+             "methods": {"grpo": [0.73, 0.60, 0.81], "mrft": [0.06, 0.0, 0.12],
+                         "ppo": [0.5, 0.4, 0.6]}},
+        ],
+        "provenance": {
+            "commands": ["mrft bench --suite tiny --seeds 2 --out results/tiny"],
+            "seeds": [1, 2],
+            "machine": {"cpu": "Test CPU", "cores": 2, "memory_gib": 24, "python": "3.11.9"},
+            "commit": "abc1234", "started": "2026-11-24T04:00:00Z",
+            "finished": "2026-11-24T05:00:00Z", "wall_clock_s": 3600.0,
+        },
+        "notes": ["Adaptation steps < budget count as reached.", "Runs & seeds are pooled."],
+    }
+
+
+def _table_rows(markdown: str) -> list[list[str]]:
+    return [[c.strip() for c in line.strip().strip("|").split("|")]
+            for line in markdown.splitlines() if line.startswith("|")]
+
+
+def test_headline_markdown_columns(analysis):
+    table = headline_markdown(analysis)
+    lines = table.splitlines()
+    assert lines[0] == "| metric | GRPO | MRFT | change | PPO |"
+    rows = _table_rows(table)
+    assert rows[2] == ["final return (IQM)", "0.73 [0.60, 0.81]", "0.06 [0.00, 0.12]", "-92%",
+                       "0.50 [0.40, 0.60] (-31%)"]
+    assert rows[3] == ["steps to 90% of GRPO", "2,000", "1,000", "-50%", "—"]
+
+
+def test_headline_ablation_names_kept():
+    table = headline_markdown({"baseline": "grpo", "focus": "mrft-no-distill",
+                               "methods": ["grpo", "mrft-no-distill"], "headline": []})
+    assert table.splitlines()[0] == "| metric | GRPO | mrft-no-distill | change |"
+
+
+def test_write_report_files_and_content(analysis, tmp_path):
+    files = write_report(analysis, tmp_path)
+    assert isinstance(files, ReportFiles)
+    assert files.markdown == tmp_path / "report.md"
+    assert files.html == tmp_path / "report.html"
+    assert [p.name for p in files.plots] == list(PLOTS)
+    for name in ("report.md", "report.html", *PLOTS):
+        assert (tmp_path / name).is_file()
+    for path in files.plots:
+        assert path.read_bytes().startswith(PNG_SIGNATURE)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+    md = files.markdown.read_text()
+    assert md.startswith("# Benchmark report: tiny")
+    assert "| metric | GRPO | MRFT | change | PPO |" in md
+    assert "## What the metrics mean" in md
+    assert "- **final return (IQM)**: score at the end of adaptation" in md
+    rows = {r[0]: r for r in _table_rows(md)}
+    assert rows["toy:reach #0"][:4] == ["toy:reach #0", "success rate", "0.94 [0.8, 1.0]",
+                                        "1,000 (2/2 reached)"]
+    assert rows["toy:push #1"][4:] == ["—"] * 4
+    for name in PLOTS:
+        assert f"]({name})" in md
+    assert "mean over held-out instances x seeds, band = 95% CI" in md
+    assert "mrft bench --suite tiny --seeds 2 --out results/tiny" in md
+    assert "abc1234" in md and "Test CPU" in md
+    assert "Adaptation steps < budget count as reached." in md
+
+    page = files.html.read_text()
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<table" in page
+    assert "Adaptation steps &lt; budget count as reached." in page
+    assert "Runs &amp; seeds are pooled." in page
+    assert "steps < budget" not in page
+    assert page.count("data:image/png;base64,") == 3
+    assert "<pre><code>mrft bench --suite tiny" in page
+    assert "toy:reach #0" in page and "0.50 [0.40, 0.60] (-31%)" in page
+
+
+def test_empty_curves_write_no_plots(analysis, tmp_path):
+    (tmp_path / "intervals.png").write_bytes(b"stale")  # from an earlier report
+    empty = copy.deepcopy(analysis)
+    empty["curves"] = {"adaptation": [], "pretrain": []}
+    empty["intervals"] = []
+    files = write_report(empty, tmp_path)
+    assert files.plots == []
+    assert not list(tmp_path.glob("*.png"))
+    md = files.markdown.read_text()
+    page = files.html.read_text()
+    for name in PLOTS:
+        assert name not in md
+    assert "data:image/png" not in page and "<img" not in page
+
+
+def test_everything_empty(tmp_path):
+    files = write_report({"suite": {"name": "void"}, "baseline": "grpo", "methods": []},
+                         tmp_path)
+    assert files.plots == []
+    assert "# Benchmark report: void" in files.markdown.read_text()
+    assert "<h1>Benchmark report: void</h1>" in files.html.read_text()

@@ -1,0 +1,130 @@
+"""The ``shift`` family: MuJoCo bodies whose hidden masses and damping are redrawn per reset."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mrft import envs
+from mrft.envs import shift
+from mrft.errors import MrftError
+
+REACHER = envs.parse_env("shift:reacher")
+REACHER_HORIZON = 50
+
+
+def _make(env_seeds, split="train"):
+    return shift.make(REACHER.split(split)[0], len(env_seeds), 0, env_seeds=env_seeds)
+
+
+def _actions(rng, env, steps):
+    return rng.uniform(-1.0, 1.0, (steps, env.num_envs, *env.action_space.shape)).astype(np.float32)
+
+
+def test_parse_env_gives_a_continuous_train_and_test_suite():
+    assert REACHER.name == "shift:reacher"
+    assert REACHER.train[0].family == "shift"
+    assert REACHER.test[0].option("split_seed_offset") == shift.TEST_SEED_OFFSET
+    assert envs.action_is_continuous(REACHER.train[0])
+    assert "shift" in envs.FAMILIES
+
+
+def test_unknown_name_is_a_one_line_error_listing_the_choices():
+    with pytest.raises(MrftError, match=r"reacher.*hopper") as info:
+        envs.parse_env("shift:ant")
+    assert "\n" not in str(info.value)
+
+
+def test_equal_seeds_share_dynamics_and_trajectories():
+    env = _make([5, 5])
+    obs = [env.reset()]
+    masses, damping = env.dynamics()
+    np.testing.assert_array_equal(masses[0], masses[1])
+    np.testing.assert_array_equal(damping[0], damping[1])
+    actions = _actions(np.random.default_rng(0), env, 1)[0]
+    for _ in range(REACHER_HORIZON + 5):  # across one auto-reset
+        obs.append(env.step(np.repeat(actions[:1], 2, axis=0)).obs)
+    obs = np.stack(obs)
+    np.testing.assert_array_equal(obs[:, 0], obs[:, 1])
+    env.close()
+
+
+def test_different_seeds_draw_different_dynamics_within_the_range():
+    env = _make([5, 6])
+    env.reset()
+    masses, damping = env.dynamics()
+    assert not np.allclose(masses[0], masses[1])
+    assert not np.allclose(damping[0], damping[1])
+    nominal = env._bodies[0].nominal_mass
+    assert masses[0, 0] == 0.0  # the world body keeps its mass
+    ratio = masses[:, 1:] / nominal[1:]
+    assert np.all((ratio >= shift.SCALE_RANGE[0]) & (ratio <= shift.SCALE_RANGE[1]))
+    env.close()
+
+
+def test_every_reset_draws_new_dynamics_with_next_step_auto_reset():
+    env = _make([3])
+    env.reset()
+    first, _ = env.dynamics()
+    rng = np.random.default_rng(1)
+    for action in _actions(rng, env, REACHER_HORIZON):
+        result = env.step(action)
+    assert result.truncated[0] and not result.terminated[0]
+    np.testing.assert_array_equal(env.dynamics()[0], first)  # still the finished episode
+    result = env.step(_actions(rng, env, 1)[0])
+    assert result.reward[0] == 0.0 and not result.truncated[0] and result.success is None
+    assert not np.allclose(env.dynamics()[0], first)
+    env.reset()
+    assert not np.allclose(env.dynamics()[0], first)
+    env.close()
+
+
+def test_test_split_draws_other_dynamics_than_train():
+    train, test = _make([7]), _make([7], split="test")
+    train.reset()
+    test.reset()
+    assert not np.allclose(train.dynamics()[0], test.dynamics()[0])
+    train.close()
+    test.close()
+
+
+def test_make_task_instances_replays_the_same_instance():
+    def first_instance():
+        env = envs.make_task_instances(REACHER.train * 2, [11, 12], seed=0)
+        obs = env.reset()
+        masses, _ = env.dynamics()
+        env.close()
+        return obs, masses
+
+    (obs_a, masses_a), (obs_b, masses_b) = first_instance(), first_instance()
+    np.testing.assert_array_equal(obs_a, obs_b)
+    np.testing.assert_array_equal(masses_a, masses_b)
+    assert not np.allclose(masses_a[0], masses_a[1])
+
+
+def test_make_without_env_seeds_gives_each_env_its_own_dynamics():
+    env = envs.make_vec_env(REACHER.train, 3, seed=0)
+    obs = env.reset()
+    assert obs.shape == (3, *env.observation_space.shape) and obs.dtype == np.float32
+    masses, _ = env.dynamics()
+    assert len({tuple(m) for m in masses}) == 3
+    env.close()
+
+
+def test_cli_grpo_run_on_shift_reacher(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "mrft", "train", "--env", "shift:reacher", "--algo", "grpo",
+         "--num-envs", "8", "--group-size", "4", "--max-episode-steps", str(REACHER_HORIZON),
+         "--total-steps", "2000", "--update-epochs", "1", "--num-minibatches", "1",
+         "--eval-episodes", "2", "--threads", "1", "--runs-dir", str(tmp_path), "--run-name", "s",
+         "--no-progress"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    run = tmp_path / "s"
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["step"] >= 2000
+    assert json.loads((run / "config.json").read_text())["env"]["env"] == "shift:reacher"
+    assert (run / "checkpoint.pt").exists()
