@@ -87,7 +87,9 @@ def stratified_bootstrap(matrices, statistic, reps: int = 2000, confidence: floa
     for i in range(reps):
         stats[i] = statistic(*[_resample(x, rng) for x in xs])
     alpha = (1 - confidence) / 2
-    low, high = np.quantile(stats, [alpha, 1 - alpha])
+    # infinite statistics (a ratio over zero steps) cannot be interpolated between
+    method = "linear" if np.isfinite(stats).all() else "nearest"
+    low, high = np.quantile(stats, [alpha, 1 - alpha], method=method)
     return float(point), float(low), float(high)
 
 

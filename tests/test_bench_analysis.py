@@ -1,0 +1,109 @@
+"""The analysis of a bench folder on hand-made curves: every headline number is worked out
+by hand below, then the report is written from it."""
+
+import json
+
+import numpy as np
+import pytest
+from rliable import metrics as rly_metrics
+
+from mrft.bench.analysis import analyze
+from mrft.bench.metrics import interquartile_mean, probability_of_improvement
+from mrft.bench.report import write_report
+from mrft.bench.runner import write_json
+
+STEPS = [0, 100, 200, 300]
+# [method][seed][task] -> evaluation scores at STEPS; budget A = 300, two tasks
+CURVES = {
+    "grpo": {1: [[0, .2, .4, .6], [0, .5, .8, 1.0]],
+             2: [[0, .2, .4, .4], [0, .5, .8, .8]]},
+    "mrft": {1: [[.5, .6, .6, .7], [.9, .9, 1, 1]],
+             2: [[.1, .5, .6, .7], [.2, .9, 1, 1]]},
+}
+
+
+def _bench_folder(tmp_path, curves=CURVES, seeds=(1, 2)):
+    suite = {"name": "hand", "description": "hand-made curves",
+             "tasks": [{"env": "nav:point", "instances": 2}],
+             "budget": {"pretrain_steps": 1000, "adapt_steps": 300, "eval_every": 100,
+                        "eval_episodes": 4, "adapt_envs": 4},
+             "seeds": 2, "train": {}, "methods": {}, "source": "test"}
+    write_json(tmp_path / "bench.json", {"format": 1, "suite": suite, "methods": list(curves),
+                                        "seeds": list(seeds), "commands": ["mrft bench --suite x"],
+                                        "machine": {"cores": 2}, "commit": "abc", "started": "t0"})
+    for method, by_seed in curves.items():
+        for seed, tasks in by_seed.items():
+            folder = tmp_path / "runs" / "nav_point" / method / f"seed{seed}"
+            write_json(folder / "pretrain.json", {"wall_clock_s": 10.0 * seed, "sps": 100.0,
+                                                  "peak_memory_mib": 500.0 + seed})
+            for i, scores in enumerate(tasks):
+                write_json(folder / "adapt" / f"instance{i}.json", {
+                    "curve": [{"step": s, "return": v, "score": v} for s, v in zip(STEPS, scores, strict=True)],
+                    "wall_clock_s": 2.0, "sps": 150.0, "peak_memory_mib": 600.0})
+    return tmp_path
+
+
+def _row(analysis, prefix):
+    return next(r for r in analysis["headline"] if r["metric"].startswith(prefix))
+
+
+def test_headline_numbers_by_hand(tmp_path):
+    analysis = analyze(_bench_folder(tmp_path))
+    assert analysis["baseline"] == "grpo" and analysis["focus"] == "mrft"
+    final = _row(analysis, "final return")
+    # GRPO finals .6 1 .4 .8 -> middle two .6 .8 -> .7; MRFT .7 1 .7 1 -> .85; +21%
+    assert final["values"]["grpo"].startswith("0.7 [") and final["values"]["mrft"].startswith("0.85 [")
+    assert final["change"]["mrft"] == "+21%"
+    # GRPO's mean final per task: .5 and .9; 90% targets .45 and .81. GRPO: 300, never, 300,
+    # never (censored at 300) -> IQM 300; MRFT: 0, 100, 0, 100 -> IQM 50
+    steps = _row(analysis, "adaptation steps")
+    assert steps["values"]["grpo"].startswith("300 [") and "2/4 never reached" in steps["values"]["grpo"]
+    assert steps["values"]["mrft"].startswith("50 [") and "0/4 never reached" in steps["values"]["mrft"]
+    assert steps["change"]["mrft"] == "-83%"
+    # to GRPO's final itself (.5, .9): GRPO 300 x4 (two censored), MRFT 0, 100, 0, 100
+    efficiency = _row(analysis, "sample efficiency, adaptation")
+    assert efficiency["values"]["grpo"] == "1.0x" and efficiency["values"]["mrft"].startswith("6.00x [")
+    overall = _row(analysis, "sample efficiency, pre-training")
+    assert overall["values"]["mrft"].startswith(f"{1300 / 1050:.2f}x [")
+    # task 0: .7 .7 beat .6 .4 -> 1; task 1: 1 vs 1 ties, 1 > .8 -> .75; mean .875
+    improvement = _row(analysis, "probability of improvement")
+    assert improvement["values"]["mrft"].startswith("0.88 [") and "grpo" not in improvement["values"]
+    point, low, high = next(i["methods"]["mrft"] for i in analysis["intervals"]
+                            if i["metric"].startswith("probability"))
+    assert point == pytest.approx(0.875) and low <= point <= high
+    assert _row(analysis, "pre-training wall clock")["values"] == {"grpo": "15", "mrft": "15"}
+    assert _row(analysis, "peak memory")["values"]["mrft"] == "600"
+
+
+def test_per_task_rows_curves_and_report(tmp_path):
+    analysis = analyze(_bench_folder(tmp_path))
+    task0 = analysis["tasks"][0]
+    assert task0["task"] == "nav:point #0" and task0["score"] == "return"
+    assert task0["methods"]["grpo"]["steps"] == "300 (1/2 reached)"
+    assert task0["methods"]["mrft"]["steps"] == "50 (2/2 reached)"
+    curve = analysis["curves"]["adaptation"][0]["methods"]["mrft"]
+    assert curve["steps"] == STEPS and curve["runs"] == 4
+    assert curve["mean"][0] == pytest.approx(np.mean([.5, .9, .1, .2]))
+    assert analysis["curves"]["pretrain"][0]["methods"] == {}  # no training logs in the fixture
+    json.dumps(analysis)  # JSON-safe, as mrft report writes it
+    files = write_report(analysis, tmp_path)
+    text = files.markdown.read_text()
+    assert "| metric | GRPO | MRFT | change |" in text and "nav:point #1" in text
+    assert files.html.read_text().count("<table") >= 2
+
+
+def test_partial_bench_uses_complete_seeds_only(tmp_path):
+    curves = {m: dict(by_seed) for m, by_seed in CURVES.items()}
+    curves["mrft"][2] = curves["mrft"][2][:1]  # seed 2 finished one task of two
+    analysis = analyze(_bench_folder(tmp_path, curves))
+    assert analysis["curves"]["adaptation"][0]["methods"]["mrft"]["runs"] == 2
+    assert any("mrft: only seeds [1]" in note for note in analysis["notes"])
+
+
+def test_iqm_and_improvement_agree_with_rliable():
+    rng = np.random.default_rng(0)
+    for runs, tasks in ((3, 3), (5, 2), (4, 4)):
+        x, y = rng.normal(size=(runs, tasks)), rng.normal(size=(runs, tasks))
+        assert interquartile_mean(x) == pytest.approx(rly_metrics.aggregate_iqm(x))
+        assert probability_of_improvement(x, y) == pytest.approx(
+            rly_metrics.probability_of_improvement(x, y))

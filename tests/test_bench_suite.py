@@ -1,0 +1,114 @@
+"""Suites as data: the built-ins load, a user's TOML file is checked field by field, and the
+options land in the right place of each method's training config."""
+
+import pytest
+
+from mrft.bench.methods import METHODS, parse_methods, report_order
+from mrft.bench.suite import BUILTIN, load_suite, parse_suite
+from mrft.errors import MrftError
+
+GOOD = """
+name = "mine"
+description = "a test suite"
+seeds = 2
+[budget]
+pretrain_steps = 1000
+adapt_steps = 200
+eval_every = 100
+[[tasks]]
+env = "nav:point"
+instances = 2
+[[tasks]]
+env = "bandit:arms3"
+[train]
+grpo.group_size = 4
+run.hidden_sizes = [32, 32]
+mrft.distill_stage_steps = [100, 100]
+[methods.mrft]
+mrft.inner_lr = 2
+ppo.learning_rate = 1e-3
+"""
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_builtin_suites_load(name):
+    suite = load_suite(name)
+    assert suite.name == name and suite.tasks and suite.source == f"builtin:{name}"
+    assert suite.budget.eval_every <= suite.budget.adapt_steps
+
+
+def test_user_suite_fields_and_defaults():
+    suite = parse_suite(GOOD, "mine.toml")
+    assert suite.seeds == 2 and [t.env for t in suite.tasks] == ["nav:point", "bandit:arms3"]
+    assert suite.tasks[1].instances == 3  # default
+    assert suite.budget.eval_episodes == 16 and suite.budget.adapt_steps == 200
+    assert suite.methods["mrft"]["mrft"]["inner_lr"] == 2.0  # an integer is accepted as a float
+
+
+def test_options_reach_each_methods_training_config():
+    suite = parse_suite(GOOD, "mine.toml")
+    family = suite.tasks[0]
+    grpo = suite.train_config(family, METHODS["grpo"], 7, "/tmp/runs", "r")
+    mrft = suite.train_config(family, METHODS["mrft"], 7, "/tmp/runs", "r")
+    ablation = suite.train_config(family, METHODS["mrft-no-grad-mod"], 7, "/tmp/runs", "r")
+    assert grpo.algo == "grpo" and grpo.grpo.group_size == 4 and grpo.run.hidden_sizes == (32, 32)
+    assert grpo.mrft.inner_lr == 0.5 and grpo.ppo.learning_rate is None  # method options stay put
+    assert mrft.mrft.inner_lr == 2.0 and mrft.ppo.learning_rate == 1e-3
+    assert mrft.mrft.distill_stage_steps == (100, 100)
+    assert not ablation.mrft.grad_mod and ablation.mrft.inner_lr == 0.5
+    for cfg in (grpo, mrft):
+        assert cfg.env.env == "nav:point" and cfg.run.total_steps == 1000 and cfg.run.seed == 7
+        assert not cfg.run.progress
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name = ", "not valid TOML"),
+    ('[[tasks]]\nenv = "nav:point"', "name: missing"),
+    ('name = "x"', "tasks: need at least one"),
+    ('name = 3\n[[tasks]]\nenv = "nav:point"', "name: expected str"),
+    ('name = "x"\nbudgets = 1\n[[tasks]]\nenv = "nav:point"', "budgets: unknown field"),
+    ('name = "x"\n[budget]\nadapt_steps = -5\n[[tasks]]\nenv = "nav:point"',
+     "budget.adapt_steps: must be > 0"),
+    ('name = "x"\n[budget]\nadapt_steps = 10\neval_every = 20\n[[tasks]]\nenv = "nav:point"',
+     "budget.eval_every (20) must be <="),
+    ('name = "x"\n[budget]\npretrain_step = 10\n[[tasks]]\nenv = "nav:point"',
+     "budget.pretrain_step: unknown field"),
+    ('name = "x"\n[[tasks]]\ninstances = 2', "tasks[0].env: missing"),
+    ('name = "x"\n[[tasks]]\nenv = "atari:pong"', "tasks[0].env: unknown env family"),
+    ('name = "x"\n[[tasks]]\nenv = "nav:point"\ninstances = "3"', "tasks[0].instances: expected int"),
+    ('name = "x"\n[[tasks]]\nenv = "nav:point"\n[train]\ngrpo.grop_size = 4',
+     "train.grpo.grop_size: unknown option"),
+    ('name = "x"\n[[tasks]]\nenv = "nav:point"\n[train]\ngrpo.group_size = 2.5',
+     "train.grpo.group_size: expected an integer"),
+    ('name = "x"\n[[tasks]]\nenv = "nav:point"\n[train]\ngrpo.loss_type = "nope"',
+     "train.grpo.loss_type: 'nope' is not one of"),
+    ('name = "x"\n[[tasks]]\nenv = "nav:point"\n[train]\nrun.seed = 3',
+     "train.run.seed: set by the benchmark"),
+    ('name = "x"\n[[tasks]]\nenv = "nav:point"\n[train]\noptim.lr = 3',
+     "train.optim: unknown section"),
+    ('name = "x"\n[[tasks]]\nenv = "nav:point"\n[methods.sac]\nppo.learning_rate = 1.0',
+     "methods.sac: unknown method"),
+    ('name = "x"\n[[tasks]]\nenv = "nav:point"\n[train]\nrun.hidden_sizes = 64',
+     "train.run.hidden_sizes: expected a list"),
+])
+def test_malformed_suite_is_one_line_naming_the_field(text, message):
+    with pytest.raises(MrftError) as info:
+        parse_suite(text, "bad.toml")
+    text = str(info.value)
+    assert text.startswith("bad.toml: ") and message in text and "\n" not in text
+
+
+def test_suite_lookup_errors(tmp_path):
+    with pytest.raises(MrftError, match="unknown suite 'nope'"):
+        load_suite("nope")
+    with pytest.raises(MrftError, match="does not exist"):
+        load_suite(str(tmp_path / "missing.toml"))
+
+
+def test_method_list_parsing_and_report_order():
+    assert parse_methods("ppo, mrft,grpo,ppo") == ["ppo", "mrft", "grpo"]
+    assert report_order(["ppo", "mrft", "grpo"]) == ["grpo", "mrft", "ppo"]
+    with pytest.raises(MrftError, match="unknown method 'sac'"):
+        parse_methods("grpo,sac")
+    with pytest.raises(MrftError, match="empty"):
+        parse_methods(" , ")
