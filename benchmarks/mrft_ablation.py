@@ -27,26 +27,18 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from mrft.adapt import AdaptSettings, adapt, write_json
+from mrft.adapt import AdaptSettings, adapt
+from mrft.bench.methods import METHODS as BENCH_METHODS
 from mrft.config import EnvConfig, GRPOConfig, MRFTConfig, PPOConfig, RunConfig, TrainConfig
-from mrft.logging import read_metrics
+from mrft.logging import read_metrics, write_json
 from mrft.trainer import Trainer
 
-# method -> (algo, MRFT options, adapt-time distillation override)
-METHODS = {
-    "mrft": ("mrft", {}, None),
-    "mrft-no-meta-learner": ("mrft", {"meta_learner": False}, None),
-    "mrft-no-grad-mod": ("mrft", {"grad_mod": False}, None),
-    "mrft-no-distill": ("mrft", {}, False),
-    "mrft-no-progress-bonus": ("mrft", {"progress_bonus": False}, None),
-    "mrft-inner-steps-0": ("mrft", {"inner_steps": 0}, None),
-    "grpo": ("grpo", {}, None),
-}
-SHARES_PRETRAINING = {"mrft-no-distill": "mrft"}
+# every MRFT ablation and GRPO, in the order of the plots
+METHODS = {name: m for name, m in BENCH_METHODS.items() if name != "ppo"}
 
 
 def train_config(method: str, args, seed: int, runs_dir: Path) -> TrainConfig:
-    algo, options, _ = METHODS[method]
+    algo, options = METHODS[method].algo, dict(METHODS[method].mrft_options)
     grpo = GRPOConfig(group_size=args.group_size, num_iterations=args.num_iterations,
                       episode_minibatches=args.episode_minibatches,
                       max_episode_steps=args.max_episode_steps)
@@ -61,7 +53,7 @@ def train_config(method: str, args, seed: int, runs_dir: Path) -> TrainConfig:
 
 
 def pretrain(method: str, args, seed: int, out: Path) -> tuple[Path, float]:
-    source = SHARES_PRETRAINING.get(method, method)
+    source = METHODS[method].pretrain_as or method
     run_dir = out / f"{source}_seed{seed}"
     done = run_dir / "pretrain.json"
     if done.exists():
@@ -166,7 +158,7 @@ def main() -> None:
                     continue
                 settings = AdaptSettings(task=task, steps=args.adapt_steps, eval_every=args.eval_every,
                                          eval_episodes=args.eval_episodes, num_envs=args.adapt_envs,
-                                         distill=METHODS[method][2], seed=seed)
+                                         distill=METHODS[method].adapt_distill, seed=seed)
                 record = adapt(str(checkpoint), settings)
                 record.update(method_name=method, seed=seed, pretrain_wall_clock_s=pre_s,
                               settings=dataclasses.asdict(settings))

@@ -10,7 +10,7 @@ from rliable import metrics as rly_metrics
 from mrft.bench.analysis import analyze
 from mrft.bench.metrics import interquartile_mean, probability_of_improvement
 from mrft.bench.report import write_report
-from mrft.bench.runner import write_json
+from mrft.logging import write_json
 
 STEPS = [0, 100, 200, 300]
 # [method][seed][task] -> evaluation scores at STEPS; budget A = 300, two tasks
@@ -107,3 +107,41 @@ def test_iqm_and_improvement_agree_with_rliable():
         assert interquartile_mean(x) == pytest.approx(rly_metrics.aggregate_iqm(x))
         assert probability_of_improvement(x, y) == pytest.approx(
             rly_metrics.probability_of_improvement(x, y))
+
+
+def test_verdict_reads_the_improvement_interval(tmp_path):
+    verdict = analyze(_bench_folder(tmp_path))["verdict"]
+    assert verdict == [verdict[0]] and verdict[0].startswith("MRFT beats GRPO on final return")
+    assert "0.88 [0.75, 1.00]: the interval lies above 0.5" in verdict[0]
+    swapped = {"grpo": CURVES["mrft"], "mrft": CURVES["grpo"]}
+    worse = analyze(_bench_folder(tmp_path / "swapped", swapped))["verdict"]
+    assert worse[0].startswith("MRFT does not beat GRPO") and "below 0.5" in worse[0]
+    one_seed = {m: {1: by_seed[1]} for m, by_seed in CURVES.items()}
+    single = analyze(_bench_folder(tmp_path / "one", one_seed, seeds=(1,)))["verdict"]
+    assert "single seed" in single[-1]
+
+
+def test_returns_of_several_families_are_normalised_per_task(tmp_path):
+    folder = _bench_folder(tmp_path)
+    meta = json.loads((folder / "bench.json").read_text())
+    meta["suite"]["tasks"].append({"env": "bandit:arms3", "instances": 1})
+    write_json(folder / "bench.json", meta)
+    for method, offset in (("grpo", 0.0), ("mrft", 100.0)):  # bandit returns on another scale
+        for seed in (1, 2):
+            write_json(folder / "runs" / "bandit_arms3" / method / f"seed{seed}" / "adapt"
+                       / "instance0.json",
+                       {"curve": [{"step": s, "return": v, "score": v}
+                                  for s, v in zip(STEPS, [0, 50, 100 + offset, 100 + offset],
+                                                  strict=True)],
+                        "wall_clock_s": 1.0, "sps": 1.0, "peak_memory_mib": 1.0})
+    analysis = analyze(folder)
+    # bandit: range 0 .. 200 -> GRPO final 100 -> .5, MRFT 200 -> 1; nav: range -> .6/.4 ... /1
+    task = next(t for t in analysis["tasks"] if t["task"] == "bandit:arms3 #0")
+    assert task["methods"]["mrft"]["final"].startswith("200 [")  # the table keeps returns
+    assert any("bandit:arms3: returns mapped to [0, 1]" in n and "0 .. 200" in n
+               for n in analysis["notes"])
+    final = _row(analysis, "final return")
+    assert "normalised per task" in final["definition"]
+    point, _, high = next(i["methods"]["mrft"] for i in analysis["intervals"]
+                          if i["metric"].startswith("final"))
+    assert 0 <= point <= high <= 1

@@ -120,7 +120,7 @@ def test_write_report_files_and_content(analysis, tmp_path):
     assert rows["toy:push #1"][4:] == ["—"] * 4
     for name in PLOTS:
         assert f"]({name})" in md
-    assert "mean over held-out instances x seeds, band = 95% CI" in md
+    assert "mean over held-out instances x seeds, band = 95% bootstrap CI of the mean" in md
     assert "mrft bench --suite tiny --seeds 2 --out results/tiny" in md
     assert "abc1234" in md and "Test CPU" in md
     assert "Adaptation steps < budget count as reached." in md

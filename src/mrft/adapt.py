@@ -19,10 +19,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
-import os
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -308,15 +305,6 @@ def evaluate_trials(policy: ActorCritic, learner, cfg: TrainConfig, tasks, episo
         batch = collector.collect()
     return {"returns": batch.returns.tolist(),
             "successes": batch.successes.tolist() if batch.successes is not None else None}
-
-
-def write_json(path: Path, record: dict[str, Any]) -> None:
-    """Atomic write: a killed process never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=2)
-    os.replace(tmp, path)
 
 
 def summarize(record: dict[str, Any]) -> str:

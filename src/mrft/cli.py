@@ -165,7 +165,8 @@ def run_train(cfg: TrainConfig) -> int:
 def run_adapt(cfg: AdaptConfig) -> int:
     from pathlib import Path
 
-    from mrft.adapt import AdaptSettings, adapt, summarize, write_json
+    from mrft.adapt import AdaptSettings, adapt, summarize
+    from mrft.logging import write_json
 
     settings = AdaptSettings(
         task=cfg.task, steps=cfg.steps, eval_every=cfg.eval_every, eval_episodes=cfg.eval_episodes,
@@ -260,7 +261,7 @@ def run_report(cfg: ReportConfig) -> int:
 
     from mrft.bench.analysis import analyze
     from mrft.bench.report import headline_markdown, write_report
-    from mrft.bench.runner import write_json
+    from mrft.logging import write_json
 
     folder = Path(cfg.folder)
     analysis = analyze(folder)
@@ -269,6 +270,8 @@ def run_report(cfg: ReportConfig) -> int:
     print(f"\n{analysis['suite']['name']}: {', '.join(analysis['methods'])}, "
           f"seeds {analysis['seeds']}\n")
     print(headline_markdown(analysis))
+    for line in analysis["verdict"]:
+        print(f"\n{line}")
     print(f"\nreport: {files.markdown}\n        {files.html}")
     return 0
 

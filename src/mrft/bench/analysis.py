@@ -19,7 +19,7 @@ import numpy as np
 from mrft.bench import metrics
 from mrft.bench.methods import BASELINE, FOCUS, report_order
 from mrft.bench.runner import family_slug, seed_dir
-from mrft.bench.scores import SUCCESS, score_name
+from mrft.bench.scores import RETURN, SUCCESS, score_name
 from mrft.bench.suite import Budget, TaskFamily
 from mrft.errors import MrftError
 
@@ -61,6 +61,26 @@ class BenchData:
                         record = _read(folder / "adapt" / f"instance{i}.json")
                         if record:
                             self.adapt[family.env, method, seed, i] = record
+        self.ranges = self._normalise()
+
+    def _normalise(self) -> dict[tuple[str, int], tuple[float, float]]:
+        """Give every evaluation point an aggregate score ``norm``. With one task family it is
+        the score itself. With several, families scored by raw return are min-max normalised
+        per task over every evaluation of every run in this bench, so that no family's scale
+        dominates an IQM; success rates and normalised Procgen returns already share [0, 1]."""
+        ranges = {}
+        mixed = len(self.families) > 1
+        for env, i in self.tasks:
+            records = [r for (e, _, _, k), r in self.adapt.items() if (e, k) == (env, i)]
+            values = [p["score"] for r in records for p in r["curve"]]
+            lo, hi = 0.0, 1.0
+            if mixed and score_name(env) == RETURN and values:
+                lo, hi = min(values), max(values)
+                ranges[env, i] = (lo, hi)
+            for record in records:
+                for point in record["curve"]:
+                    point["norm"] = (point["score"] - lo) / (hi - lo) if hi > lo else 0.0
+        return ranges
 
     def complete_seeds(self, method: str) -> list[int]:
         return [s for s in self.seeds
@@ -84,8 +104,9 @@ def _read(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def final_score(record: dict[str, Any]) -> float:
-    return float(record["curve"][-1]["score"])
+def final_score(record: dict[str, Any], key: str = "norm") -> float:
+    """Score at the end of adaptation: ``norm`` for aggregates, ``score`` as measured."""
+    return float(record["curve"][-1][key])
 
 
 def _target(grpo_final: float, fraction: float) -> float:
@@ -127,6 +148,7 @@ def analyze(out: Path) -> dict[str, Any]:
         "budget": {k: getattr(data.budget, k) for k in
                    ("pretrain_steps", "adapt_steps", "eval_every", "eval_episodes")},
         "headline": [{k: v for k, v in row.items() if k != "interval"} for row in headline],
+        "verdict": _verdict(headline, baseline, methods, data),
         "tasks": _task_rows(data, methods, grpo_final),
         "curves": {"adaptation": _adaptation_curves(data, methods),
                    "pretrain": _pretrain_curves(data, methods)},
@@ -140,8 +162,12 @@ def analyze(out: Path) -> dict[str, Any]:
 # ---- headline rows ---------------------------------------------------------------------
 def _final_definition(data: BenchData) -> str:
     names = sorted({f"{score_name(f.env)} on {f.env}" for f in data.families})
-    return ("Mean evaluation score at the end of adaptation (" + "; ".join(names) + "), "
+    text = ("Mean evaluation score at the end of adaptation (" + "; ".join(names) + "), "
             "IQM over tasks x seeds with a 95% stratified bootstrap CI.")
+    if data.ranges:
+        text += (" Returns are min-max normalised per task over all evaluations in this bench "
+                 "before aggregating (see the notes), as are the targets of the step metrics.")
+    return text
 
 
 def _fmt(value: float, pattern: str) -> str:
@@ -280,6 +306,35 @@ def _pretrain_of(method: str) -> str:
     return pretrain_source(method)
 
 
+def _verdict(headline: list[dict[str, Any]], baseline: str, methods: list[str],
+             data: BenchData) -> list[str]:
+    """One plain sentence per method: better, worse or not told apart from the baseline,
+    read off the probability-of-improvement interval (0.5 = no difference)."""
+    rows = {row["metric"]: row for row in headline}
+    improvement = rows["probability of improvement over GRPO"]
+    lines = []
+    for method in methods:
+        if method == baseline or method not in improvement.get("interval", {}):
+            continue
+        point, low, high = improvement["interval"][method]
+        finals = rows["final return (IQM)"]["values"]
+        evidence = (f"final return IQM {finals[method]} vs {finals[baseline]}; probability of "
+                    f"improvement {point:.2f} [{low:.2f}, {high:.2f}]")
+        if low > 0.5:
+            lines.append(f"{method.upper()} beats {baseline.upper()} on final return here "
+                         f"({evidence}: the interval lies above 0.5).")
+        elif high < 0.5:
+            lines.append(f"{method.upper()} does not beat {baseline.upper()}; it is worse on final "
+                         f"return here ({evidence}: the interval lies below 0.5).")
+        else:
+            lines.append(f"{method.upper()} and {baseline.upper()} are not told apart on final "
+                         f"return here ({evidence}: the interval contains 0.5).")
+    if lines and min(len(data.complete_seeds(m)) for m in methods) < 2:
+        lines.append("With a single seed the intervals cannot show seed-to-seed variation; "
+                     "run --seeds 3 or more before trusting them.")
+    return lines
+
+
 # ---- per task and curves ---------------------------------------------------------------
 def _task_rows(data: BenchData, methods: list[str], grpo_final: np.ndarray) -> list[dict]:
     from mrft.evaluate import mean_ci
@@ -289,7 +344,7 @@ def _task_rows(data: BenchData, methods: list[str], grpo_final: np.ndarray) -> l
         cells = {}
         for method in methods:
             records = [data.adapt[env, method, s, i] for s in data.complete_seeds(method)]
-            ci = mean_ci([final_score(r) for r in records])
+            ci = mean_ci([final_score(r, "score") for r in records])
             target = _target(float(grpo_final[t]), FRACTION)
             hits = [_censored(r, target, data.budget.adapt_steps) for r in records]
             reached = sum(h[1] for h in hits)
@@ -303,17 +358,19 @@ def _task_rows(data: BenchData, methods: list[str], grpo_final: np.ndarray) -> l
 
 def _censored(record: dict[str, Any], target: float, budget: int) -> tuple[float, bool]:
     curve = record["curve"]
-    hit = metrics.steps_to_reach([p["step"] for p in curve], [p["score"] for p in curve], target)
+    hit = metrics.steps_to_reach([p["step"] for p in curve], [p["norm"] for p in curve], target)
     return (float(budget), False) if hit is None else (min(hit, budget), True)
 
 
-def _band(series: list[np.ndarray]) -> dict[str, list[float]]:
-    from mrft.evaluate import mean_ci
-
+def _band(series: list[np.ndarray], reps: int = REPS, seed: int = 0) -> dict[str, list[float]]:
+    """Mean over runs with a 95% percentile-bootstrap interval of the mean at every point;
+    unlike a t-interval it stays inside the score's range (a success rate never below 0)."""
     stacked = np.stack(series)
-    cis = [mean_ci(stacked[:, j]) for j in range(stacked.shape[1])]
-    return {"mean": [c.mean for c in cis], "low": [c.low for c in cis],
-            "high": [c.high for c in cis]}
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, stacked.shape[0], size=(reps, stacked.shape[0]))
+    means = stacked[rows].mean(axis=1)
+    low, high = np.quantile(means, [0.025, 0.975], axis=0)
+    return {"mean": stacked.mean(axis=0).tolist(), "low": low.tolist(), "high": high.tolist()}
 
 
 def _adaptation_curves(data: BenchData, methods: list[str]) -> list[dict[str, Any]]:
@@ -385,6 +442,11 @@ def _notes(data: BenchData, methods: list[str], steps) -> list[str]:
         "so ratios that involve such runs are bounds, not exact values.",
         "Wall clock in 'How this was made' is the sum of the runs' own wall clocks.",
     ]
+    for env in dict.fromkeys(env for env, _ in data.ranges):
+        spans = ", ".join(f"#{i}: {lo:,.3g} .. {hi:,.3g}" for (e, i), (lo, hi) in data.ranges.items()
+                          if e == env)
+        notes.append(f"{env}: returns mapped to [0, 1] for the aggregates by the range seen in "
+                     f"this bench ({spans}); the per-task table shows the returns themselves.")
     for method in methods:
         seeds = data.complete_seeds(method)
         if len(seeds) < len(data.seeds):

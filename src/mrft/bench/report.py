@@ -45,11 +45,11 @@ MISSING = "—"
 DPI = 110
 ADAPTATION_CAPTION = (
     "Adaptation curves: evaluation score against adaptation env steps, "
-    "mean over held-out instances x seeds, band = 95% CI."
+    "mean over held-out instances x seeds, band = 95% bootstrap CI of the mean."
 )
 PRETRAIN_CAPTION = (
     "Pre-training curves: training metric against pre-training env steps, "
-    "mean over seeds, band = 95% CI."
+    "mean over seeds, band = 95% bootstrap CI of the mean."
 )
 INTERVALS_CAPTION = (
     "Interval estimates of the headline metrics: bar = 95% CI, tick = point estimate."
@@ -321,7 +321,7 @@ def _curve_plot(panels: Sequence[Mapping[str, Any]], order: Sequence[str],
         ax.set_ylabel(_text(panel.get(ylabel_key)), fontsize=9)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, frameon=False)
+        ax.legend(fontsize=8, framealpha=0.8, loc="best")
     fig.tight_layout()
     return _save(fig)
 
@@ -396,6 +396,7 @@ def _blocks(analysis: Mapping[str, Any], pngs: Mapping[str, bytes]) -> list[Bloc
     headline = analysis.get("headline") or []
     if headline:
         blocks.append(_headline_table(analysis))
+        blocks += [Paragraph(str(line)) for line in analysis.get("verdict") or []]
         if analysis.get("focus"):
             blocks.append(Paragraph(
                 f"Change is relative to the baseline ({_text(analysis.get('baseline'))})."))

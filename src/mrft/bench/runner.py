@@ -30,6 +30,7 @@ from typing import Any
 from mrft.bench.methods import METHODS, Method
 from mrft.bench.suite import BenchSuite, TaskFamily
 from mrft.errors import MrftError
+from mrft.logging import write_json
 
 FORMAT = 1
 
@@ -81,15 +82,6 @@ def plan_units(suite: BenchSuite, methods: list[str], seeds: list[int]) -> list[
                     pretrained.add(source)
                 units += [Unit("adapt", family, method, seed, i) for i in range(family.instances)]
     return units
-
-
-def write_json(path: Path, record: dict[str, Any]) -> None:
-    """Atomic write: a killed process never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=2)
-    os.replace(tmp, path)
 
 
 def machine_info() -> dict[str, Any]:

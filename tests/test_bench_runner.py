@@ -1,0 +1,146 @@
+"""The sweep: a bench killed mid-run restarts where it stopped and redoes no finished run;
+Ctrl-C and bad input end in one line; a finished sweep reports."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mrft.bench.runner import Bench, BenchInterrupted, plan_units, result_path
+from mrft.bench.suite import load_suite
+from mrft.cli import main
+from mrft.errors import MrftError
+
+TINY = """
+name = "tiny"
+seeds = 1
+[budget]
+pretrain_steps = 640
+adapt_steps = 40
+eval_every = 20
+eval_episodes = 4
+adapt_envs = 4
+[[tasks]]
+env = "bandit:arms3"
+instances = 2
+[train]
+env.num_envs = 8
+grpo.group_size = 4
+run.hidden_sizes = [16, 16]
+run.threads = 1
+mrft.tasks_per_batch = 2
+mrft.tcn_channels = 8
+mrft.tcn_levels = 2
+mrft.meta_d_model = 16
+mrft.embed_dim = 8
+mrft.context_length = 8
+mrft.distill_stage_steps = [20, 20]
+"""
+METHODS = ["grpo", "mrft", "mrft-no-distill"]
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    return path
+
+
+def _bench(suite_path, out, methods=METHODS):
+    return Bench(load_suite(str(suite_path)), list(methods), [1], out, "test", log=open(os.devnull, "w"))
+
+
+def test_plan_shares_pretraining_of_adaptation_ablations(tiny):
+    units = plan_units(load_suite(str(tiny)), METHODS, [1, 2])
+    pretrains = [(u.method, u.seed) for u in units if u.kind == "pretrain"]
+    assert pretrains == [("grpo", 1), ("mrft", 1), ("grpo", 2), ("mrft", 2)]
+    assert sum(u.kind == "adapt" for u in units) == 3 * 2 * 2
+
+
+def test_killed_bench_resumes_without_redoing_finished_runs(tiny, tmp_path):
+    out = tmp_path / "out"
+    first = out / "runs" / "bandit_arms3" / "grpo" / "seed1" / "adapt" / "instance0.json"
+    command = [sys.executable, "-m", "mrft", "bench", "--suite", str(tiny),
+               "--methods", ",".join(METHODS), "--seeds", "1", "--out", str(out), "--no-report"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 180
+        while not first.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        assert first.exists(), "the bench wrote no adaptation result before the deadline"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    bench = _bench(tiny, out)
+    done_before = {u: result_path(out, u).read_text() for u in bench.units
+                   if result_path(out, u).exists()}
+    assert 2 <= len(done_before) < len(bench.units)
+    ran = []
+    original = bench.run_unit
+    bench.run_unit = lambda unit: ran.append(unit) or original(unit)
+    bench.run()
+    assert ran and not set(ran) & set(done_before)
+    assert all(result_path(out, u).exists() for u in bench.units)
+    assert all(result_path(out, u).read_text() == text for u, text in done_before.items())
+    meta = json.loads((out / "bench.json").read_text())
+    assert len(meta["commands"]) == 2 and "finished" in meta
+    record = json.loads(result_path(out, bench.units[-1]).read_text())
+    assert record["method"] == "mrft-no-distill" and record["curve"][-1]["step"] >= 40
+    assert all("score" in p for p in record["curve"]) and record["peak_memory_mib"] > 0
+
+    # a second run has nothing left to do, and the report comes from the finished folder
+    assert _bench(tiny, out).pending() == []
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", str(out)])
+    assert exit_info.value.code == 0
+    assert (out / "report.md").exists() and (out / "report.html").exists()
+    assert (out / "analysis.json").exists() and (out / "adaptation.png").exists()
+
+
+def test_ctrl_c_keeps_finished_runs_and_says_how_to_continue(tiny, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    bench = _bench(tiny, out, ["grpo"])
+
+    def interrupted(unit):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bench, "_adapt", interrupted)
+    with pytest.raises(BenchInterrupted, match=r"1 of 3 runs are saved.*run the same command again"):
+        bench.run()
+    assert [u.kind for u in bench.units if result_path(out, u).exists()] == ["pretrain"]
+
+
+def test_a_folder_of_another_suite_is_refused(tiny, tmp_path):
+    out = tmp_path / "out"
+    _bench(tiny, out, ["grpo"]).open()
+    other = tmp_path / "other.toml"
+    other.write_text(TINY.replace("instances = 2", "instances = 3"))
+    with pytest.raises(MrftError, match="holds a bench of suite 'tiny' with other settings"):
+        _bench(other, out, ["grpo"]).open()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["bench", "--suite", "missing.toml"], "suite file missing.toml does not exist"),
+    (["bench", "--suite", "demo", "--methods", "grpo,sac"], "unknown method 'sac'"),
+    (["bench", "--suite", "demo", "--seeds", "0"], "--seeds must be >= 1"),
+    (["report", "/nonexistent/folder"], "is not a bench folder"),
+])
+def test_bench_cli_errors_are_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and message in err and "\n" not in err
+
+
+def test_report_of_a_bench_with_no_finished_seed_is_an_error(tiny, tmp_path):
+    out = tmp_path / "out"
+    _bench(tiny, out, ["grpo"]).open()
+    with pytest.raises(MrftError, match="no method has finished a whole seed"):
+        from mrft.bench.analysis import analyze
+
+        analyze(Path(out))
