@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import io
 import json
 import re
@@ -100,12 +101,17 @@ class ReportConfig:
     """Bench folder written by mrft bench."""
 
 
+def _doc(cls) -> str:
+    """A config class's docstring as a help paragraph (no continuation-line indent)."""
+    return " ".join(inspect.cleandoc(cls.__doc__ or "").split())
+
+
 Command = (
-    Annotated[TrainConfig, tyro.conf.subcommand("train", description=TrainConfig.__doc__)]
-    | Annotated[AdaptConfig, tyro.conf.subcommand("adapt", description=AdaptConfig.__doc__)]
-    | Annotated[EvalConfig, tyro.conf.subcommand("eval", description=EvalConfig.__doc__)]
-    | Annotated[BenchConfig, tyro.conf.subcommand("bench", description=BenchConfig.__doc__)]
-    | Annotated[ReportConfig, tyro.conf.subcommand("report", description=ReportConfig.__doc__)]
+    Annotated[TrainConfig, tyro.conf.subcommand("train", description=_doc(TrainConfig))]
+    | Annotated[AdaptConfig, tyro.conf.subcommand("adapt", description=_doc(AdaptConfig))]
+    | Annotated[EvalConfig, tyro.conf.subcommand("eval", description=_doc(EvalConfig))]
+    | Annotated[BenchConfig, tyro.conf.subcommand("bench", description=_doc(BenchConfig))]
+    | Annotated[ReportConfig, tyro.conf.subcommand("report", description=_doc(ReportConfig))]
 )
 
 

@@ -195,7 +195,7 @@ class RunConfig:
 
 @dataclasses.dataclass
 class TrainConfig:
-    """Train a policy on a suite's train tasks (PPO or GRPO)."""
+    """Train a policy on a suite's train tasks (PPO, GRPO or MRFT meta-training)."""
 
     env: EnvConfig = dataclasses.field(default_factory=EnvConfig)
     algo: Literal["ppo", "grpo", "mrft"] = "ppo"

@@ -18,7 +18,7 @@ import numpy as np
 
 from mrft.bench import metrics
 from mrft.bench.methods import BASELINE, FOCUS, report_order
-from mrft.bench.runner import family_slug, seed_dir
+from mrft.bench.runner import git_commit, seed_dir
 from mrft.bench.scores import RETURN, SUCCESS, score_name
 from mrft.bench.suite import Budget, TaskFamily
 from mrft.errors import MrftError
@@ -129,7 +129,7 @@ def analyze(out: Path) -> dict[str, Any]:
 
     headline = [
         _row("final return (IQM)", _final_definition(data), finals, baseline,
-             lambda x: metrics.interquartile_mean(x.ravel()), "{:.3g}", relative=True),
+             lambda x: metrics.interquartile_mean(x.ravel()), None, relative=True),
         _steps_row(steps, baseline, budget),
         _efficiency_row("sample efficiency, adaptation", full_steps, baseline, 0.0,
                         "steps_GRPO / steps_method to reach GRPO's final adapted score on each "
@@ -180,6 +180,12 @@ def _interval_text(point: float, low: float, high: float, pattern: str) -> str:
     return f"{_fmt(point, pattern)} [{_fmt(low, pattern)}, {_fmt(high, pattern)}]"
 
 
+def _readable_interval(point: float, low: float, high: float) -> str:
+    """Three significant digits below 100, whole numbers above (returns of 1,000, not 1e+03)."""
+    pattern = "{:,.0f}" if max(abs(point), abs(low), abs(high)) >= 100 else "{:.3g}"
+    return _interval_text(point, low, high, pattern)
+
+
 def _change(value: float, base: float) -> str:
     if base == 0 or not math.isfinite(value) or not math.isfinite(base):
         return "—"
@@ -187,13 +193,14 @@ def _change(value: float, base: float) -> str:
 
 
 def _row(metric: str, definition: str, matrices: dict[str, np.ndarray], baseline: str,
-         statistic, pattern: str, relative: bool) -> dict[str, Any]:
+         statistic, pattern: str | None, relative: bool) -> dict[str, Any]:
     values, change, interval = {}, {}, {}
     points = {}
     for method, x in matrices.items():
         point, low, high = metrics.stratified_bootstrap([x], statistic, REPS)
         points[method] = point
-        values[method] = _interval_text(point, low, high, pattern)
+        values[method] = (_readable_interval(point, low, high) if pattern is None
+                          else _interval_text(point, low, high, pattern))
         interval[method] = [point, low, high]
     if relative:
         change = {m: _change(p, points[baseline]) for m, p in points.items() if m != baseline}
@@ -337,19 +344,17 @@ def _verdict(headline: list[dict[str, Any]], baseline: str, methods: list[str],
 
 # ---- per task and curves ---------------------------------------------------------------
 def _task_rows(data: BenchData, methods: list[str], grpo_final: np.ndarray) -> list[dict]:
-    from mrft.evaluate import mean_ci
-
     rows = []
     for t, (env, i) in enumerate(data.tasks):
         cells = {}
         for method in methods:
             records = [data.adapt[env, method, s, i] for s in data.complete_seeds(method)]
-            ci = mean_ci([final_score(r, "score") for r in records])
+            band = _band([np.array([final_score(r, "score")]) for r in records])
             target = _target(float(grpo_final[t]), FRACTION)
             hits = [_censored(r, target, data.budget.adapt_steps) for r in records]
             reached = sum(h[1] for h in hits)
             cells[method] = {
-                "final": _interval_text(ci.mean, ci.low, ci.high, "{:.3g}"),
+                "final": _readable_interval(band["mean"][0], band["low"][0], band["high"][0]),
                 "steps": f"{np.mean([h[0] for h in hits]):,.0f} ({reached}/{len(hits)} reached)",
             }
         rows.append({"task": f"{env} #{i}", "score": score_name(env), "methods": cells})
@@ -429,7 +434,7 @@ def _provenance(data: BenchData) -> dict[str, Any]:
     return {"commands": data.meta.get("commands", []), "seeds": data.seeds,
             "machine": data.meta.get("machine", {}), "commit": data.meta.get("commit", "unknown"),
             "started": data.meta.get("started", ""), "finished": data.meta.get("finished", "not yet"),
-            "wall_clock_s": compute, "folder": family_slug(str(data.out))}
+            "wall_clock_s": compute, "report_commit": git_commit()}
 
 
 def _notes(data: BenchData, methods: list[str], steps) -> list[str]:
@@ -440,6 +445,9 @@ def _notes(data: BenchData, methods: list[str], steps) -> list[str]:
         "the same seeds; PPO and GRPO checkpoints adapt with GRPO updates on the held-out task.",
         "Censoring: a run that never reaches the target counts as needing the whole budget A, "
         "so ratios that involve such runs are bounds, not exact values.",
+        "Per-task table: final = mean score over seeds with a 95% bootstrap CI of the mean; "
+        "steps to target = mean adaptation steps to 90% of GRPO's final score on that task "
+        "(censored at A), with how many runs reached it.",
         "Wall clock in 'How this was made' is the sum of the runs' own wall clocks.",
     ]
     for env in dict.fromkeys(env for env, _ in data.ranges):

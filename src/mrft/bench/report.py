@@ -447,7 +447,8 @@ def _provenance_blocks(analysis: Mapping[str, Any]) -> list[Block]:
     seeds = prov.get("seeds", analysis.get("seeds")) or []
     facts = [
         ("seeds", ", ".join(str(s) for s in seeds) or MISSING),
-        ("commit", _text(prov.get("commit"))),
+        ("commit of the runs", _text(prov.get("commit"))),
+        ("commit of this report", _text(prov.get("report_commit"))),
         ("started", _text(prov.get("started"))),
         ("finished", _text(prov.get("finished"))),
         ("wall clock", _format_duration(prov.get("wall_clock_s"))),
