@@ -144,3 +144,18 @@ def test_report_of_a_bench_with_no_finished_seed_is_an_error(tiny, tmp_path):
         from mrft.bench.analysis import analyze
 
         analyze(Path(out))
+
+
+@pytest.mark.slow
+def test_smoke_suite_runs_every_method_on_procgen_and_metaworld(tmp_path, capsys):
+    out = tmp_path / "smoke"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--suite", "smoke", "--out", str(out)])
+    assert exit_info.value.code == 0
+    printed = capsys.readouterr().out
+    assert "| metric | GRPO | MRFT | change | PPO |" in printed and "report.md" in printed
+    analysis = json.loads((out / "analysis.json").read_text())
+    panels = {p["env"]: p for p in analysis["curves"]["adaptation"]}
+    assert set(panels) == {"procgen:bigfish", "metaworld:ML1-reach"}
+    assert panels["procgen:bigfish"]["score"] == "normalised return"
+    assert all(set(p["methods"]) == {"grpo", "ppo", "mrft"} for p in panels.values())

@@ -144,14 +144,8 @@ def parse_suite(text: str, source: str) -> BenchSuite:
         raise MrftError(f"{source}: tasks: each env may appear once")
     train = _options(where, where.table(data, "train"), "train")
     methods_data = where.table(data, "methods")
-    methods = {}
-    for method, options in methods_data.items():
-        if method not in METHODS:
-            raise MrftError(f"{source}: methods.{method}: unknown method; choose from "
-                            f"{', '.join(METHODS)}")
-        if not isinstance(options, dict):
-            raise MrftError(f"{source}: methods.{method}: expected a table of options")
-        methods[method] = _options(where, options, f"methods.{method}")
+    methods = {method: _options(where, options, f"methods.{method}")
+               for method, options in where.tables(methods_data, METHODS, "methods", "method")}
     seeds = where.positive_int(data, "seeds", "") if "seeds" in data else 3
     description = where.typed(data, "description", str) or ""
     return BenchSuite(name=name, tasks=tuple(tasks), budget=budget, description=description,
@@ -175,12 +169,7 @@ def _check_env(env: str, where: str) -> None:
 def _options(where: _Where, data: dict[str, Any], prefix: str) -> dict[str, dict[str, Any]]:
     """Check ``{section: {field: value}}`` against the config dataclasses' fields and types."""
     out: dict[str, dict[str, Any]] = {}
-    for section, fields in data.items():
-        if section not in SECTIONS:
-            raise MrftError(f"{where.source}: {prefix}.{section}: unknown section; choose from "
-                            f"{', '.join(SECTIONS)}")
-        if not isinstance(fields, dict):
-            raise MrftError(f"{where.source}: {prefix}.{section}: expected a table of options")
+    for section, fields in where.tables(data, SECTIONS, prefix, "section"):
         hints = typing.get_type_hints(SECTIONS[section])
         out[section] = {}
         for field, value in fields.items():
@@ -266,6 +255,16 @@ class _Where:
         if value <= 0:
             raise MrftError(f"{self.source}: {prefix}{key}: must be > 0, got {value}")
         return value
+
+    def tables(self, data: dict[str, Any], known, prefix: str, kind: str):
+        """``(name, table)`` pairs of ``data``, each name one of ``known``, each value a table."""
+        for name, value in data.items():
+            if name not in known:
+                raise MrftError(f"{self.source}: {prefix}.{name}: unknown {kind}; choose from "
+                                f"{', '.join(known)}")
+            if not isinstance(value, dict):
+                raise MrftError(f"{self.source}: {prefix}.{name}: expected a table of options")
+            yield name, value
 
     def table(self, data: dict[str, Any], key: str) -> dict[str, Any]:
         value = data.get(key, {})
