@@ -145,3 +145,12 @@ def test_returns_of_several_families_are_normalised_per_task(tmp_path):
     point, _, high = next(i["methods"]["mrft"] for i in analysis["intervals"]
                           if i["metric"].startswith("final"))
     assert 0 <= point <= high <= 1
+
+
+def test_change_is_a_signed_whole_percent():
+    from mrft.bench.analysis import _change
+
+    assert _change(0.85, 0.7) == "+21%" and _change(0.0214, 0.259) == "-92%"
+    assert _change(0.999, 1.0) == "+0%"  # rounds to zero: no "-0%"
+    assert _change(1.0, 0.0) == "—" and _change(float("inf"), 1.0) == "—"
+    assert _change(-1.5, -1.0) == "-50%"  # a negative baseline: the sign follows the value

@@ -186,10 +186,17 @@ def _readable_interval(point: float, low: float, high: float) -> str:
     return _interval_text(point, low, high, pattern)
 
 
+def _percent(value: float) -> str:
+    """Signed whole percent; a change that rounds to zero reads +0%, never -0%."""
+    if not math.isfinite(value):
+        return "—"
+    return f"{round(value) or 0:+d}%"
+
+
 def _change(value: float, base: float) -> str:
     if base == 0 or not math.isfinite(value) or not math.isfinite(base):
         return "—"
-    return f"{(value - base) / abs(base) * 100:+.0f}%"
+    return _percent((value - base) / abs(base) * 100)
 
 
 def _row(metric: str, definition: str, matrices: dict[str, np.ndarray], baseline: str,
@@ -253,7 +260,7 @@ def _efficiency_row(metric: str, full_steps, baseline: str, offset: float,
             continue
         point, low, high = metrics.stratified_bootstrap([base, x], ratio, REPS)
         values[method] = _interval_text(point, low, high, "{:.2f}x")
-        change[method] = _fmt((point - 1) * 100, "{:+.0f}%")
+        change[method] = _percent((point - 1) * 100)
         interval[method] = [point, low, high] if all(map(math.isfinite, (point, low, high))) else None
     return {"metric": metric, "definition": definition, "values": values, "change": change,
             "interval": {m: v for m, v in interval.items() if v is not None}}
