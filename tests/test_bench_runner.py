@@ -146,7 +146,6 @@ def test_report_of_a_bench_with_no_finished_seed_is_an_error(tiny, tmp_path):
         analyze(Path(out))
 
 
-@pytest.mark.slow
 def test_smoke_suite_runs_every_method_on_procgen_and_metaworld(tmp_path, capsys):
     out = tmp_path / "smoke"
     with pytest.raises(SystemExit) as exit_info:
