@@ -157,3 +157,11 @@ def test_everything_empty(tmp_path):
     assert files.plots == []
     assert "# Benchmark report: void" in files.markdown.read_text()
     assert "<h1>Benchmark report: void</h1>" in files.html.read_text()
+
+
+def test_report_files_are_readable_by_others(analysis, tmp_path):
+    import stat
+
+    files = write_report(analysis, tmp_path)
+    for path in (files.markdown, files.html, *files.plots):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
