@@ -18,7 +18,7 @@ import numpy as np
 
 from mrft.bench import metrics
 from mrft.bench.methods import BASELINE, FOCUS, report_order
-from mrft.bench.runner import git_commit, seed_dir
+from mrft.bench.runner import git_commit, pretrain_source, seed_dir
 from mrft.bench.scores import RETURN, SUCCESS, score_name
 from mrft.bench.suite import Budget, TaskFamily
 from mrft.errors import MrftError
@@ -155,7 +155,7 @@ def analyze(out: Path) -> dict[str, Any]:
         "intervals": [{"metric": row["metric"], "methods": row["interval"]}
                       for row in headline if row.get("interval")],
         "provenance": _provenance(data),
-        "notes": _notes(data, methods, steps),
+        "notes": _notes(data, methods),
     }
 
 
@@ -286,7 +286,7 @@ def _cost_rows(data: BenchData, methods: list[str], baseline: str) -> list[dict[
     def per_method(records, key) -> dict[str, list[float]]:
         return {m: [r[key] for (_, rm, *_), r in records.items() if rm == m] for m in methods}
 
-    pre = {m: [r for (_, rm, _), r in data.pretrain.items() if rm == _pretrain_of(m)]
+    pre = {m: [r for (_, rm, _), r in data.pretrain.items() if rm == pretrain_source(m)]
            for m in methods}
     rows = []
     for metric, definition, values, pattern, agg in (
@@ -312,12 +312,6 @@ def _cost_rows(data: BenchData, methods: list[str], baseline: str) -> list[dict[
                      "change": {m: _change(p, points[baseline]) for m, p in points.items()
                                 if m != baseline and baseline in points}})
     return rows
-
-
-def _pretrain_of(method: str) -> str:
-    from mrft.bench.runner import pretrain_source
-
-    return pretrain_source(method)
 
 
 def _verdict(headline: list[dict[str, Any]], baseline: str, methods: list[str],
@@ -411,7 +405,7 @@ def _pretrain_curves(data: BenchData, methods: list[str], points: int = 40) -> l
         key = "charts/success_rate" if score_name(family.env) == SUCCESS else "charts/episodic_return"
         panel = {"env": family.env, "metric": f"training {key.split('/')[1].replace('_', ' ')}",
                  "methods": {}}
-        for method in dict.fromkeys(_pretrain_of(m) for m in methods):
+        for method in dict.fromkeys(pretrain_source(m) for m in methods):
             series = []
             for seed in data.seeds:
                 if (family.env, method, seed) not in data.pretrain:
@@ -444,7 +438,7 @@ def _provenance(data: BenchData) -> dict[str, Any]:
             "wall_clock_s": compute, "report_commit": git_commit()}
 
 
-def _notes(data: BenchData, methods: list[str], steps) -> list[str]:
+def _notes(data: BenchData, methods: list[str]) -> list[str]:
     notes = [
         "Scores: Meta-World uses the success rate, Procgen the normalised return "
         "(R - Rmin) / (Rmax - Rmin) with the easy-mode constants; other families the raw return.",
