@@ -158,3 +158,14 @@ def test_smoke_suite_runs_every_method_on_procgen_and_metaworld(tmp_path, capsys
     assert set(panels) == {"procgen:bigfish", "metaworld:ML1-reach"}
     assert panels["procgen:bigfish"]["score"] == "normalised return"
     assert all(set(p["methods"]) == {"grpo", "ppo", "mrft"} for p in panels.values())
+
+
+def test_the_same_suite_from_another_path_resumes_the_folder(tiny, tmp_path):
+    out = tmp_path / "out"
+    _bench(tiny, out, ["grpo"]).open()
+    moved = tmp_path / "moved" / "tiny.toml"
+    moved.parent.mkdir()
+    moved.write_text(tiny.read_text())
+    meta = _bench(moved, out, ["grpo", "mrft"]).open()
+    assert meta["methods"] == ["grpo", "mrft"] and len(meta["commands"]) == 2
+    assert meta["commit"] == ", ".join(meta["commits"]) and len(meta["commits"]) == 1

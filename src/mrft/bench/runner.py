@@ -180,10 +180,15 @@ class Bench:
         self._check_configs()
         path = self.out / "bench.json"
         suite = self.suite.to_dict()
+
+        def settings(suite_dict: dict[str, Any]) -> dict[str, Any]:
+            # where the suite was read from does not matter, only what it says
+            return {k: v for k, v in json.loads(json.dumps(suite_dict)).items() if k != "source"}
+
         if path.exists():
             try:
                 meta = json.loads(path.read_text(encoding="utf-8"))
-                same = meta["suite"] == json.loads(json.dumps(suite))
+                same = settings(meta["suite"]) == settings(suite)
             except (json.JSONDecodeError, KeyError, TypeError):
                 raise MrftError(f"{path} is not a bench record; use an empty --out folder") from None
             if not same:
@@ -196,7 +201,9 @@ class Bench:
                     "commands": [], "started": _now()}
         meta["commands"].append(self.command)
         meta["machine"] = machine_info()
-        meta["commit"] = git_commit()
+        # a bench resumed on other code names every commit its runs came from
+        meta["commits"] = list(dict.fromkeys([*meta.get("commits", []), git_commit()]))
+        meta["commit"] = ", ".join(meta["commits"])
         write_json(path, meta)
         return meta
 
