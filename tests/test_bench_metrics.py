@@ -35,6 +35,9 @@ def test_adaptation_steps_relative_to_grpo_and_censored():
     assert adaptation_steps(STEPS, RISING, 0.9, 4000, fraction=0.5) == Censored(2000, True)
     with pytest.raises(ValueError, match="fraction"):
         adaptation_steps(STEPS, RISING, 0.9, 4000, fraction=0)
+    # a negative final return -100: the 90% target is -110, first reached at 2000
+    costs = [-300, -200, -105, -100, -100]
+    assert adaptation_steps(STEPS, costs, grpo_final=-100, budget=4000) == Censored(2000, True)
 
 
 def test_sample_efficiency_ratio():

@@ -109,11 +109,6 @@ def final_score(record: dict[str, Any], key: str = "norm") -> float:
     return float(record["curve"][-1][key])
 
 
-def _target(grpo_final: float, fraction: float) -> float:
-    """``fraction`` of GRPO's final score; for a negative score, the same distance below it."""
-    return grpo_final * fraction if grpo_final >= 0 else grpo_final * (2 - fraction)
-
-
 def analyze(out: Path) -> dict[str, Any]:
     data = BenchData(out)
     methods = [m for m in data.methods if data.complete_seeds(m)]
@@ -129,7 +124,7 @@ def analyze(out: Path) -> dict[str, Any]:
 
     headline = [
         _row("final return (IQM)", _final_definition(data), finals, baseline,
-             lambda x: metrics.interquartile_mean(x.ravel()), None, relative=True),
+             lambda x: metrics.interquartile_mean(x.ravel()), None),
         _steps_row(steps, baseline, budget),
         _efficiency_row("sample efficiency, adaptation", full_steps, baseline, 0.0,
                         "steps_GRPO / steps_method to reach GRPO's final adapted score on each "
@@ -149,7 +144,7 @@ def analyze(out: Path) -> dict[str, Any]:
                    ("pretrain_steps", "adapt_steps", "eval_every", "eval_episodes")},
         "headline": [{k: v for k, v in row.items() if k != "interval"} for row in headline],
         "verdict": _verdict(headline, baseline, methods, data),
-        "tasks": _task_rows(data, methods, grpo_final),
+        "tasks": _task_rows(data, methods, steps),
         "curves": {"adaptation": _adaptation_curves(data, methods),
                    "pretrain": _pretrain_curves(data, methods)},
         "intervals": [{"metric": row["metric"], "methods": row["interval"]}
@@ -200,17 +195,15 @@ def _change(value: float, base: float) -> str:
 
 
 def _row(metric: str, definition: str, matrices: dict[str, np.ndarray], baseline: str,
-         statistic, pattern: str | None, relative: bool) -> dict[str, Any]:
-    values, change, interval = {}, {}, {}
-    points = {}
+         statistic, pattern: str | None) -> dict[str, Any]:
+    values, interval, points = {}, {}, {}
     for method, x in matrices.items():
         point, low, high = metrics.stratified_bootstrap([x], statistic, REPS)
         points[method] = point
         values[method] = (_readable_interval(point, low, high) if pattern is None
                           else _interval_text(point, low, high, pattern))
         interval[method] = [point, low, high]
-    if relative:
-        change = {m: _change(p, points[baseline]) for m, p in points.items() if m != baseline}
+    change = {m: _change(p, points[baseline]) for m, p in points.items() if m != baseline}
     return {"metric": metric, "definition": definition, "values": values, "change": change,
             "interval": interval}
 
@@ -224,8 +217,10 @@ def _steps_matrix(data: BenchData, method: str, grpo_final: np.ndarray,
     reached = np.zeros_like(steps, dtype=bool)
     for r, seed in enumerate(seeds):
         for t, (env, i) in enumerate(data.tasks):
-            steps[r, t], reached[r, t] = _censored(data.adapt[env, method, seed, i],
-                                                   _target(float(grpo_final[t]), fraction), budget)
+            curve = data.adapt[env, method, seed, i]["curve"]
+            hit = metrics.adaptation_steps([p["step"] for p in curve], [p["norm"] for p in curve],
+                                           float(grpo_final[t]), budget, fraction)
+            steps[r, t], reached[r, t] = hit.steps, hit.reached
     return steps, reached
 
 
@@ -236,7 +231,7 @@ def _steps_row(steps, baseline: str, budget: int) -> dict[str, Any]:
                f"the budget A = {budget:,}: a run that never gets there counts as A. IQM over "
                "tasks x seeds; lower is better.",
                {m: s for m, (s, _) in steps.items()}, baseline,
-               lambda x: metrics.interquartile_mean(x.ravel()), "{:,.0f}", relative=True)
+               lambda x: metrics.interquartile_mean(x.ravel()), "{:,.0f}")
     for method, (_, reached) in steps.items():
         never = int((~reached).sum())
         row["values"][method] += f"; {never}/{reached.size} never reached"
@@ -344,28 +339,21 @@ def _verdict(headline: list[dict[str, Any]], baseline: str, methods: list[str],
 
 
 # ---- per task and curves ---------------------------------------------------------------
-def _task_rows(data: BenchData, methods: list[str], grpo_final: np.ndarray) -> list[dict]:
+def _task_rows(data: BenchData, methods: list[str], steps) -> list[dict]:
+    """Per task: final score over seeds as measured, and the censored steps of ``steps``."""
     rows = []
     for t, (env, i) in enumerate(data.tasks):
         cells = {}
         for method in methods:
             records = [data.adapt[env, method, s, i] for s in data.complete_seeds(method)]
             band = _band([np.array([final_score(r, "score")]) for r in records])
-            target = _target(float(grpo_final[t]), FRACTION)
-            hits = [_censored(r, target, data.budget.adapt_steps) for r in records]
-            reached = sum(h[1] for h in hits)
+            task_steps, reached = steps[method][0][:, t], steps[method][1][:, t]
             cells[method] = {
                 "final": _readable_interval(band["mean"][0], band["low"][0], band["high"][0]),
-                "steps": f"{np.mean([h[0] for h in hits]):,.0f} ({reached}/{len(hits)} reached)",
+                "steps": f"{task_steps.mean():,.0f} ({int(reached.sum())}/{reached.size} reached)",
             }
         rows.append({"task": f"{env} #{i}", "score": score_name(env), "methods": cells})
     return rows
-
-
-def _censored(record: dict[str, Any], target: float, budget: int) -> tuple[float, bool]:
-    curve = record["curve"]
-    hit = metrics.steps_to_reach([p["step"] for p in curve], [p["norm"] for p in curve], target)
-    return (float(budget), False) if hit is None else (min(hit, budget), True)
 
 
 def _band(series: list[np.ndarray], reps: int = REPS, seed: int = 0) -> dict[str, list[float]]:

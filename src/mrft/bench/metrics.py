@@ -35,10 +35,12 @@ class Censored:
 def adaptation_steps(steps: Sequence[float], values: Sequence[float], grpo_final: float,
                      budget: float, fraction: float = 0.9) -> Censored:
     """Env steps until the curve first reaches ``fraction`` of GRPO's final adapted value on the
-    same task, censored at ``budget``."""
+    same task, censored at ``budget``. For a negative final value (a cost-like return) the
+    target lies the same distance *below* it, so it is still a little easier than GRPO's end."""
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-    hit = steps_to_reach(steps, values, fraction * grpo_final)
+    target = grpo_final * fraction if grpo_final >= 0 else grpo_final * (2 - fraction)
+    hit = steps_to_reach(steps, values, target)
     return Censored(budget, False) if hit is None else Censored(min(hit, budget), True)
 
 
