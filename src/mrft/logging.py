@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
 
+from mrft.atomic import atomic_write_bytes
 from mrft.errors import MrftError
 
 
@@ -100,8 +100,4 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
 
 def write_json(path: Path, record: dict[str, Any]) -> None:
     """Atomic write: a killed process never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(record, f, indent=2)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, json.dumps(record, indent=2).encode("utf-8"))

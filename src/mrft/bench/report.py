@@ -20,14 +20,11 @@ every figure.
 from __future__ import annotations
 
 import base64
-import contextlib
 import dataclasses
 import html
 import io
 import math
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +35,8 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
+
+from mrft.atomic import atomic_write_bytes
 
 __all__ = ["ReportFiles", "headline_markdown", "write_report"]
 
@@ -179,19 +178,6 @@ def _format_duration(seconds: Any) -> str:
     else:
         human = f"{secs} s"
     return f"{seconds:,.0f} s ({human})"
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be read by others
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 # --------------------------------------------------------------------------- tables
@@ -561,12 +547,12 @@ def write_report(analysis: Mapping[str, Any], out_dir: Path) -> ReportFiles:
     plots = []
     for filename, data in pngs.items():
         path = out_dir / filename
-        _atomic_write(path, data)
+        atomic_write_bytes(path, data)
         plots.append(path)
     blocks = _blocks(analysis, pngs)
     title = blocks[0].text if isinstance(blocks[0], Heading) else "Benchmark report"
     markdown_path = out_dir / "report.md"
     html_path = out_dir / "report.html"
-    _atomic_write(markdown_path, render_markdown(blocks).encode("utf-8"))
-    _atomic_write(html_path, render_html(blocks, title).encode("utf-8"))
+    atomic_write_bytes(markdown_path, render_markdown(blocks).encode("utf-8"))
+    atomic_write_bytes(html_path, render_html(blocks, title).encode("utf-8"))
     return ReportFiles(markdown=markdown_path, html=html_path, plots=plots)
