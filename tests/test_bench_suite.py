@@ -26,7 +26,7 @@ run.hidden_sizes = [32, 32]
 mrft.distill_stage_steps = [100, 100]
 [methods.mrft]
 mrft.inner_lr = 2
-ppo.learning_rate = 1e-3
+optim.learning_rate = 1e-3
 """
 
 
@@ -52,8 +52,8 @@ def test_options_reach_each_methods_training_config():
     mrft = suite.train_config(family, METHODS["mrft"], 7, "/tmp/runs", "r")
     ablation = suite.train_config(family, METHODS["mrft-no-grad-mod"], 7, "/tmp/runs", "r")
     assert grpo.algo == "grpo" and grpo.grpo.group_size == 4 and grpo.run.hidden_sizes == (32, 32)
-    assert grpo.mrft.inner_lr == 0.5 and grpo.ppo.learning_rate is None  # method options stay put
-    assert mrft.mrft.inner_lr == 2.0 and mrft.ppo.learning_rate == 1e-3
+    assert grpo.mrft.inner_lr == 0.5 and grpo.optim.learning_rate is None  # method options stay put
+    assert mrft.mrft.inner_lr == 2.0 and mrft.optim.learning_rate == 1e-3
     assert mrft.mrft.distill_stage_steps == (100, 100)
     assert not ablation.mrft.grad_mod and ablation.mrft.inner_lr == 0.5
     for cfg in (grpo, mrft):
@@ -84,8 +84,8 @@ def test_options_reach_each_methods_training_config():
      "train.grpo.loss_type: 'nope' is not one of"),
     ('name = "x"\n[[tasks]]\nenv = "nav:point"\n[train]\nrun.seed = 3',
      "train.run.seed: set by the benchmark"),
-    ('name = "x"\n[[tasks]]\nenv = "nav:point"\n[train]\noptim.lr = 3',
-     "train.optim: unknown section"),
+    ('name = "x"\n[[tasks]]\nenv = "nav:point"\n[train]\noptimizer.lr = 3',
+     "train.optimizer: unknown section"),
     ('name = "x"\n[[tasks]]\nenv = "nav:point"\n[methods.sac]\nppo.learning_rate = 1.0',
      "methods.sac: unknown method"),
     ('name = "x"\n[[tasks]]\nenv = "nav:point"\n[train]\nrun.hidden_sizes = 64',

@@ -94,7 +94,7 @@ BAD_TRAIN = [
     (["--device", "tpu"], "--device"),
     (["--resume", "/nonexistent/checkpoint.pt"], "not found"),
     (["--algo", "grpo", "--group-size", "1"], "--group-size"),
-    (["--algo", "grpo", "--group-size", "4", "--num-envs", "6"], "whole groups"),
+    (["--algo", "grpo", "--group-size", "4", "--num-envs", "6"], "multiple of --group-size"),
     (["--algo", "grpo", "--loss-type", "mean"], "--loss-type"),
     (["--algo", "grpo", "--beta", "-1"], "--beta"),
 ]

@@ -2,7 +2,7 @@
 
 import torch
 
-from mrft.algos.ppo import gae
+from mrft.algos.objectives import gae
 
 
 def _tensors(rows):

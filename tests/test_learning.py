@@ -2,14 +2,15 @@
 
 import pytest
 
-from mrft.config import EnvConfig, PPOConfig, RunConfig, TrainConfig
+from mrft.config import EnvConfig, OptimConfig, PPOConfig, RunConfig, TrainConfig
 from mrft.evaluate import evaluate, load_policy
 from mrft.trainer import Trainer
 
 
-def _train_and_eval(tmp_path, env, ppo, total_steps, num_envs, hidden=(64, 64), episodes=16):
+def _train_and_eval(tmp_path, env, ppo, total_steps, num_envs, hidden=(64, 64), episodes=16,
+                    optim=None):
     cfg = TrainConfig(
-        env=EnvConfig(env=env, num_envs=num_envs), ppo=ppo,
+        env=EnvConfig(env=env, num_envs=num_envs), ppo=ppo, optim=optim or OptimConfig(),
         run=RunConfig(total_steps=total_steps, seed=1, runs_dir=str(tmp_path), run_name="learn",
                       hidden_sizes=hidden, progress=False),
     )
@@ -26,9 +27,9 @@ def test_ppo_solves_cartpole_in_100k_steps(tmp_path):
 
 def test_ppo_learns_pendulum_in_100k_steps(tmp_path):
     # Continuous control: random actions score about -1200; a swung-up pendulum about -150.
-    ppo = PPOConfig(gamma=0.9, update_epochs=10, learning_rate=1e-3, num_steps=512,
-                    num_minibatches=8)
-    result = _train_and_eval(tmp_path, "gym:Pendulum-v1", ppo, 100_000, 4)
+    ppo = PPOConfig(gamma=0.9, update_epochs=10, num_steps=512, num_minibatches=8)
+    result = _train_and_eval(tmp_path, "gym:Pendulum-v1", ppo, 100_000, 4,
+                             optim=OptimConfig(learning_rate=1e-3))
     assert result.return_ci.mean > -500, result.return_ci
 
 

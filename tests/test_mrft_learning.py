@@ -10,24 +10,32 @@ seeds, with every MRFT component on.
 
 import numpy as np
 
-from mrft.adapt import AdaptSettings, adapt
-from mrft.config import EnvConfig, GRPOConfig, MRFTConfig, PPOConfig, RunConfig, TrainConfig
+from mrft.adapt import adapt
+from mrft.config import (
+    AdaptSettings,
+    EnvConfig,
+    GRPOConfig,
+    MRFTConfig,
+    OptimConfig,
+    RunConfig,
+    TrainConfig,
+)
 from mrft.trainer import Trainer
 
 PRETRAIN_STEPS = 10_000
 ADAPT_STEPS = 160  # two adaptation updates of 16 five-pull episodes
-HELD_OUT = range(6)
+HELD_OUT = range(5)  # the five distinct arms
 # smaller networks than the defaults for speed; a larger inner step than the default 0.5,
 # since here the adapted parameters move arm logits directly
 SMALL_MRFT = dict(tcn_channels=32, tcn_levels=3, meta_d_model=32, embed_dim=16, context_length=8,
-                  inner_lr=5.0)
+                  inner_lr=5.0, trials_per_task=8, meta_iterations=4, meta_minibatches=4)
 
 
 def _pretrain(tmp_path, algo: str, seed: int) -> str:
     cfg = TrainConfig(
         env=EnvConfig(env="bandit:arms5"),
         algo=algo,
-        ppo=PPOConfig(learning_rate=3e-4),
+        optim=OptimConfig(learning_rate=3e-4),
         grpo=GRPOConfig(group_size=8, num_iterations=4, episode_minibatches=4),
         mrft=MRFTConfig(**SMALL_MRFT),
         run=RunConfig(total_steps=PRETRAIN_STEPS, seed=seed, runs_dir=str(tmp_path),
@@ -39,8 +47,9 @@ def _pretrain(tmp_path, algo: str, seed: int) -> str:
 def _adapted_return(checkpoint: str, seed: int) -> float:
     finals = []
     for task in HELD_OUT:
-        record = adapt(checkpoint, AdaptSettings(task=task, steps=ADAPT_STEPS, eval_every=ADAPT_STEPS,
-                                                 eval_episodes=16, num_envs=16, seed=seed))
+        settings = AdaptSettings(checkpoint, task=task, steps=ADAPT_STEPS, eval_every=ADAPT_STEPS,
+                                 eval_episodes=16, num_envs=16, seed=seed)
+        record = adapt(checkpoint, settings, run_dir=f"{checkpoint}.adapt{task}")
         finals.append(record["curve"][-1]["return"])
     return float(np.mean(finals))
 

@@ -9,8 +9,9 @@ from mrft import envs
 from mrft.algos.mrft.meta_learner import MetaAgent, MetaLearner, inner_adapt, trial_surrogate
 from mrft.algos.mrft.meta_policy import actor_forward, build_meta_policy, log_prob
 from mrft.algos.mrft.monitor import TaskFeatureMonitor
+from mrft.episodes import EpisodeCollector
 from mrft.nets import ActorCritic
-from mrft.trials import TrialCollector
+from mrft.trials import TrialActor
 
 
 def make_policy(continuous: bool, hidden=(16, 16), obs_dim=3) -> ActorCritic:
@@ -152,19 +153,22 @@ def test_trial_collector_keeps_one_instance_per_trial_and_builds_contexts():
     learner = MetaLearner(policy, embed_dim=8, tcn_channels=8, tcn_levels=2, head_rank=2,
                           d_model=16, num_layers=1)
     agent = MetaAgent(policy, learner, inner_steps=1, inner_lr=0.1, clip=0.2, scale_rewards="group")
-    collector = TrialCollector(suite.train, agent, num_envs=4, group_size=2, trial_episodes=3,
-                               context_length=16, max_steps=100, seed=0, device=torch.device("cpu"))
+    actor = TrialActor(agent, context_length=16, device=torch.device("cpu"))
+    collector = EpisodeCollector(suite.train, actor, num_envs=4, group_size=2, trial_episodes=3,
+                                 max_episode_steps=100, seed=0, device=torch.device("cpu"))
     batch = collector.collect()
     assert batch.obs.shape == (4, 3, 20, 2) and batch.returns.shape == (4, 3)
-    assert batch.contexts.shape == (4, 4, 16, agent.context_dim)
-    assert batch.context_lengths[:, 0].eq(0).all()
-    assert batch.context_lengths[:, 1:].eq(16).all()  # 20, 40, 60 steps thinned to 16
+    contexts, lengths = batch.extras["contexts"], batch.extras["context_lengths"]
+    assert contexts.shape == (4, 4, 16, agent.context_dim)
+    assert lengths[:, 0].eq(0).all()
+    assert lengths[:, 1:].eq(16).all()  # 20, 40, 60 steps thinned to 16
     assert batch.env_steps == 4 * 3 * 20
     assert batch.group_ids.tolist() == [0, 0, 1, 1]
     # the first action of every episode of a trial starts from the same place: the origin,
     # and the reward of the first step depends only on the (hidden) goal and that action
     assert torch.equal(batch.obs[:, :, 0], torch.zeros(4, 3, 2))
     # fresh instances on the next call
-    seeds_a = collector.next_instances()[1]
-    seeds_b = collector.next_instances()[1]
+    seeds_a = collector.next_instances(2)[1]
+    collector.calls += 1
+    seeds_b = collector.next_instances(2)[1]
     assert seeds_a != seeds_b and seeds_a[0] == seeds_a[1]

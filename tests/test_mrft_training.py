@@ -18,7 +18,7 @@ def _records(run):
 def mrft_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("mrft")
     proc = mrft("train", "--algo", "mrft", "--env", "nav:point", "--total-steps", 2000,
-                "--group-size", 4, "--tasks-per-batch", 2, "--runs-dir", root, "--run-name", "m",
+                "--trials-per-task", 4, "--tasks-per-batch", 2, "--runs-dir", root, "--run-name", "m",
                 "--eval-episodes", 4, *SMALL)
     assert proc.returncode == 0, proc.stderr
     return root / "m", proc
@@ -27,7 +27,8 @@ def mrft_run(tmp_path_factory):
 def test_meta_training_logs_the_monitoring_metrics_and_saves_the_meta_learner(mrft_run):
     run, proc = mrft_run
     records = _records(run)
-    assert records[-1]["step"] == 2240  # 7 updates of 8 trials x 2 episodes x 20 steps
+    # 6 updates of 8 trials x 2 episodes x 20 steps; a 7th would overshoot the budget
+    assert records[-1]["step"] == 1920
     keys = set().union(*records[1:])
     for key in ("monitor/entropy_change_rate", "monitor/grad_similarity",
                 "monitor/task_feature_distance", "mrft/return_episode_0", "mrft/return_episode_1",
@@ -42,7 +43,8 @@ def test_resume_continues_an_mrft_run(mrft_run, tmp_path):
     run, _ = mrft_run
     proc = mrft("train", "--resume", run / "checkpoint.pt", "--total-steps", 2400)
     assert proc.returncode == 0, proc.stderr
-    assert _records(run)[-1]["step"] >= 2400
+    # one more whole update (2240), then one group of 4 trials fits exactly
+    assert _records(run)[-1]["step"] == 2400
 
 
 @pytest.mark.parametrize("flags", [
@@ -52,7 +54,7 @@ def test_resume_continues_an_mrft_run(mrft_run, tmp_path):
 ])
 def test_ablation_flags_train(tmp_path, flags):
     proc = mrft("train", "--algo", "mrft", "--env", "nav:point", "--total-steps", 300,
-                "--group-size", 2, "--tasks-per-batch", 2, "--runs-dir", tmp_path, "--run-name", "a",
+                "--trials-per-task", 2, "--tasks-per-batch", 2, "--runs-dir", tmp_path, "--run-name", "a",
                 *flags, *SMALL)
     assert proc.returncode == 0, proc.stderr
     keys = set().union(*_records(tmp_path / "a"))
@@ -69,7 +71,8 @@ def test_adapt_writes_a_curve_through_every_distillation_stage(mrft_run, tmp_pat
     record = json.loads(out.read_text())
     assert record["method"] == "mrft" and record["instance"] == 3
     steps = [p["step"] for p in record["curve"]]
-    assert steps[0] == 0 and steps[-1] >= 800 and steps == sorted(steps)
+    assert steps[0] == 0 and steps[-1] == 800 and steps == sorted(steps)
+    assert record["adapt_env_steps"] == 800
     # 160-step stage budgets: feature alignment, then policy KL, then constrained search
     stages = [p["distill/stage"] for p in record["curve"]]
     assert stages == sorted(stages) and stages[0] == 1 and stages[-1] == 3
@@ -97,6 +100,6 @@ def test_bad_mrft_input_gives_one_line(tmp_path):
     _assert_one_line_error(mrft("train", "--algo", "mrft", "--inner-steps", -1, "--env", "nav:point"),
                            "--inner-steps")
     _assert_one_line_error(mrft("train", "--algo", "mrft", "--env", "nav:point", "--num-envs", 5),
-                           "--group-size")
+                           "--trials-per-task")
     _assert_one_line_error(mrft("adapt", tmp_path / "missing.pt"), "missing.pt")
     _assert_one_line_error(mrft("adapt", tmp_path / "missing.pt", "--task", -1), "--task")

@@ -4,8 +4,7 @@ import math
 
 import torch
 
-from mrft.algos.ppo import PRESETS, clipped_surrogate, clipped_value_loss, resolve_ppo
-from mrft.config import PPOConfig
+from mrft.algos.ppo import clipped_surrogate, clipped_value_loss
 
 
 def test_clipped_surrogate_hand_values():
@@ -43,7 +42,11 @@ def test_value_loss_clipped_and_unclipped():
 
 
 def test_presets_fill_only_unset_fields():
-    cfg = resolve_ppo(PPOConfig(learning_rate=1e-3), "procgen")
-    assert cfg.learning_rate == 1e-3
-    assert cfg.gamma == PRESETS["procgen"]["gamma"] == 0.999
-    assert cfg.num_minibatches == 8 and cfg.update_epochs == 3 and cfg.ent_coef == 0.01
+    from mrft.config import OptimConfig, TrainConfig
+    from mrft.presets import PRESETS, resolve_presets
+
+    cfg = resolve_presets(TrainConfig(optim=OptimConfig(learning_rate=1e-3)), "procgen")
+    assert cfg.optim.learning_rate == 1e-3
+    assert cfg.ppo.gamma == PRESETS["procgen"]["ppo.gamma"] == 0.999
+    assert cfg.ppo.num_minibatches == 8 and cfg.ppo.update_epochs == 3 and cfg.ppo.ent_coef == 0.01
+    assert cfg.run.normalize_obs is False and cfg.mrft.meta_ent_coef == 0.01

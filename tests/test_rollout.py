@@ -3,7 +3,7 @@
 import torch
 from conftest import CountdownVecEnv
 
-from mrft.algos.ppo import gae
+from mrft.algos.objectives import gae
 from mrft.nets import ActorCritic
 from mrft.rollout import RolloutCollector
 

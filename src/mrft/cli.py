@@ -43,9 +43,10 @@ class EvalConfig:
 
 @dataclasses.dataclass
 class AdaptConfig:
-    """Adapt a pre-trained checkpoint to one held-out task instance and record its evaluation
-    curve (GRPO updates for GRPO/PPO checkpoints; context, inner loop and progressive
-    distillation for MRFT checkpoints)."""
+    """Adapt a pre-trained checkpoint to one held-out task instance with the method's own
+    algorithm (PPO with its critic, GRPO, MRFT's context, inner loop and progressive
+    distillation) through the training engine, and record its evaluation curve. Running the
+    same command again continues an interrupted adaptation."""
 
     checkpoint: tyro.conf.Positional[str]
     """Path of a checkpoint written by mrft train."""
@@ -69,7 +70,8 @@ class AdaptConfig:
     seed: int = 1
     """Seed of the adaptation run (sampling and env seeds)."""
     out: str | None = None
-    """JSON file for the curve; when unset, RUN_DIR/adapt/task<K>__seed<S>.json."""
+    """JSON file for the curve; when unset, RUN_DIR/adapt/task<K>__seed<S>.json (the run's logs
+    and checkpoint go to the folder of the same name without .json)."""
 
 
 @dataclasses.dataclass
@@ -171,22 +173,19 @@ def run_train(cfg: TrainConfig) -> int:
 def run_adapt(cfg: AdaptConfig) -> int:
     from pathlib import Path
 
-    from mrft.adapt import AdaptSettings, adapt, summarize
+    from mrft.adapt import adapt, run_folder, summarize
+    from mrft.config import AdaptSettings
     from mrft.logging import write_json
 
     settings = AdaptSettings(
-        task=cfg.task, steps=cfg.steps, eval_every=cfg.eval_every, eval_episodes=cfg.eval_episodes,
-        num_envs=cfg.num_envs, learning_rate=cfg.learning_rate,
+        checkpoint=cfg.checkpoint, task=cfg.task, steps=cfg.steps, eval_every=cfg.eval_every,
+        eval_episodes=cfg.eval_episodes, num_envs=cfg.num_envs, learning_rate=cfg.learning_rate,
         distill=None if cfg.distill == "auto" else cfg.distill == "on", seed=cfg.seed,
         distill_stage_steps=cfg.distill_stage_steps,
     )
-    if cfg.num_envs is not None and cfg.num_envs < 2:
-        raise MrftError(f"--num-envs must be >= 2 (a group), got {cfg.num_envs}")
-    if cfg.task < 0:
-        raise MrftError(f"--task must be >= 0, got {cfg.task}")
-    record = adapt(cfg.checkpoint, settings)
-    out = Path(cfg.out) if cfg.out else (
-        Path(cfg.checkpoint).resolve().parent / "adapt" / f"task{cfg.task}__seed{cfg.seed}.json")
+    folder = Path(cfg.out).with_suffix("") if cfg.out else run_folder(cfg.checkpoint, settings)
+    out = Path(cfg.out) if cfg.out else folder.with_suffix(".json")
+    record = adapt(cfg.checkpoint, settings, run_dir=folder)
     write_json(out, record)
     for point in record["curve"]:
         line = f"step {point['step']:>9,}  return {point['return']:9.3f}"
@@ -210,10 +209,9 @@ def run_eval(cfg: EvalConfig) -> int:
     policy, train_cfg, suite = load_policy(cfg.checkpoint)
     tasks = suite.split(cfg.split)
     if train_cfg.algo == "mrft" and train_cfg.mrft.meta_learner:
-        from mrft.adapt import evaluate_trials, load_pretrained
+        from mrft.adapt import evaluate_trials
 
-        policy, learner, train_cfg, suite, _ = load_pretrained(cfg.checkpoint, "cpu")
-        trials = evaluate_trials(policy, learner, train_cfg, tasks, cfg.episodes, cfg.seed)
+        trials = evaluate_trials(cfg.checkpoint, tasks, cfg.episodes, cfg.seed)
         last = [r[-1] for r in trials["returns"]][: cfg.episodes]
         succ = [s[-1] for s in trials["successes"]][: cfg.episodes] if trials["successes"] else None
         print(f"(MRFT: last episode of {len(last)} trials of {train_cfg.mrft.trial_episodes} episodes)")

@@ -1,8 +1,12 @@
 """Configuration dataclasses: one per concern, parsed by tyro, reused as the library API.
 
 Fields documented with "when unset, the family preset" are ``None`` until
-:func:`mrft.algos.ppo.resolve_ppo` fills them from the preset of the env family; the
+:func:`mrft.presets.resolve_presets` fills them from the preset of the env family; the
 resolved values are what the run logs and checkpoints store.
+
+Sections: ``env`` (what is played), ``optim`` (how every algorithm steps its optimiser),
+one section per algorithm (``ppo``, ``grpo``, ``mrft``; an algorithm reads its own section
+and the shared ones, never another algorithm's), and ``run`` (seeds, network, logging).
 """
 
 from __future__ import annotations
@@ -33,12 +37,29 @@ class EnvConfig:
     """Procgen first training level."""
     hidden_goal: bool = False
     """Meta-World: hide the goal from the observation (the meta-RL setting; ML suites always do)."""
+    max_episode_steps: int = 1000
+    """Whole-episode collection (GRPO, MRFT trials, evaluation, adaptation) cuts episodes longer
+    than this (they end as truncated)."""
+
+
+@dataclasses.dataclass
+class OptimConfig:
+    """The optimiser step every algorithm shares (Adam, eps 1e-5)."""
+
+    learning_rate: float | None = None
+    """Adam learning rate; when unset, the family preset: 5e-4 Procgen, 3e-4 continuous, 2.5e-4 classic."""
+    anneal_lr: bool = True
+    """Decay the learning rate linearly to 0 over the run."""
+    max_grad_norm: float = 0.5
+    """Global gradient-norm clip."""
+    target_kl: float | None = None
+    """Stop the epochs of an update early when approx KL exceeds this (off when None)."""
 
 
 @dataclasses.dataclass
 class PPOConfig:
-    learning_rate: float | None = None
-    """Adam learning rate; when unset, the family preset: 5e-4 Procgen, 3e-4 continuous, 2.5e-4 classic."""
+    """PPO options (CleanRL names; presets per env family)."""
+
     num_steps: int | None = None
     """Steps per env per rollout; when unset, the family preset: 256 Procgen and continuous, 128 classic."""
     gamma: float | None = None
@@ -59,17 +80,9 @@ class PPOConfig:
     """Entropy bonus coefficient; when unset, the family preset: 0.01 discrete, 0.0 continuous."""
     vf_coef: float = 0.5
     """Value loss coefficient."""
-    max_grad_norm: float = 0.5
-    """Global gradient-norm clip."""
-    target_kl: float | None = None
-    """Stop the epochs of an update early when approx KL exceeds this (off when None)."""
-    anneal_lr: bool = True
-    """Decay the learning rate linearly to 0 over the run."""
     normalize_reward: bool | None = None
     """Scale rewards by the running std of the discounted return; when unset, the family preset: off
     for classic control, on otherwise."""
-    normalize_obs: bool | None = None
-    """Normalise vector observations with running statistics; when unset, on for continuous control."""
 
 
 @dataclasses.dataclass
@@ -86,8 +99,10 @@ class GRPOConfig:
     """Divide group-centred returns by the group std, the batch std, or not at all (TRL: scale_rewards)."""
     num_iterations: int = 1
     """Optimisation passes over each batch (TRL: num_iterations)."""
+    epsilon: float = 0.2
+    """Lower clip range of the ratio, 1 - epsilon (TRL: epsilon)."""
     epsilon_high: float | None = None
-    """Upper clip range; unset means --clip-coef (TRL: epsilon_high, DAPO uses 0.28)."""
+    """Upper clip range; unset means --epsilon (TRL: epsilon_high, DAPO uses 0.28)."""
     advantage: Literal["outcome", "process"] = "outcome"
     """outcome: every step gets its episode's group-normalised return; process: normalised step
     rewards summed from each step to the episode's end."""
@@ -95,8 +110,6 @@ class GRPOConfig:
     """Copy the policy into the reference every K updates (0: never; TRL: ref_model_sync_steps)."""
     episode_minibatches: int = 1
     """Optimiser steps per pass: the batch's episodes are split into this many minibatches."""
-    max_episode_steps: int = 1000
-    """Cut episodes longer than this (they end as truncated)."""
 
 
 @dataclasses.dataclass
@@ -123,7 +136,29 @@ class MRFTConfig:
     trial_episodes: int = 2
     """Episodes per trial (K): the context carries over between them."""
     tasks_per_batch: int = 4
-    """Task instances per update; each is played by --group-size trials."""
+    """Task instances per update; each is played by --trials-per-task trials."""
+    trials_per_task: int = 8
+    """Trials of one task instance per update: the group whose outcomes are compared."""
+    outcome_scale: Literal["group", "batch", "none"] = "group"
+    """Divide group-centred outcomes by the group std, the batch std, or not at all."""
+    meta_clip: float = 0.2
+    """Clip range of the surrogate in the outer loss and the inner loop."""
+    meta_loss_type: Literal["grpo", "bnpo", "dapo", "dr_grpo"] = "dapo"
+    """How the outer loss averages per-step losses (as GRPO's --loss-type)."""
+    meta_iterations: int = 1
+    """Optimisation passes over each batch of trials."""
+    meta_minibatches: int = 1
+    """Optimiser steps per pass: the batch's trials are split into this many minibatches."""
+    meta_ent_coef: float | None = None
+    """Entropy bonus of the outer loss; when unset, 0.01 for discrete actions, 0 for continuous."""
+    inner_gamma: float = 0.99
+    """Discount of the GAE advantages of --inner-objective ppo."""
+    inner_gae_lambda: float = 0.95
+    """GAE lambda of --inner-objective ppo."""
+    inner_vf_coef: float = 0.5
+    """Weight of the critic loss trained for --inner-objective ppo."""
+    distill_epochs: int = 4
+    """Passes over each batch in distillation stages 1 and 2."""
     context_length: int = 64
     """Context steps the encoder sees (the trial so far, thinned evenly to this many)."""
     embed_dim: int = 32
@@ -164,6 +199,9 @@ class RunConfig:
     """Network torso: IMPALA CNN for images, MLP for vectors (auto picks by observation shape)."""
     hidden_sizes: tuple[int, ...] = (256, 256)
     """MLP torso layer widths."""
+    normalize_obs: bool | None = None
+    """Normalise vector observations with running statistics (part of the network, saved with
+    it); when unset, on for continuous control."""
     runs_dir: str = "runs"
     """Folder that holds one sub-folder per run (TensorBoard, metrics.jsonl, checkpoints)."""
     run_name: str | None = None
@@ -198,19 +236,41 @@ class TrainConfig:
     """Train a policy on a suite's train tasks (PPO, GRPO or MRFT meta-training)."""
 
     env: EnvConfig = dataclasses.field(default_factory=EnvConfig)
-    algo: Literal["ppo", "grpo", "mrft"] = "ppo"
-    """Algorithm: ppo (actor-critic, GAE), grpo (critic-free, group-relative advantages) or
-    mrft (meta-training over trials; see docs/mrft.md)."""
+    algo: str = "ppo"
+    """Algorithm (a name in mrft.algos.REGISTRY): ppo (actor-critic, GAE), grpo (critic-free,
+    group-relative advantages) or mrft (meta-training over trials; see docs/mrft.md)."""
+    optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
     ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)
-    """Optimisation options; GRPO uses learning rate, clip coef (its epsilon_low), grad clip,
-    LR annealing, target KL and observation normalisation from here."""
     grpo: GRPOConfig = dataclasses.field(default_factory=GRPOConfig)
-    """GRPO options; MRFT uses them for its surrogate and groups."""
     mrft: MRFTConfig = dataclasses.field(default_factory=MRFTConfig)
     run: RunConfig = dataclasses.field(default_factory=RunConfig)
     resume: str | None = None
     """Continue the run saved in this checkpoint (its config is used; other flags are ignored
     except --total-steps, which may extend the run)."""
+
+
+@dataclasses.dataclass
+class AdaptSettings:
+    """One adaptation run: a pre-trained checkpoint, a held-out instance, a budget."""
+
+    checkpoint: str
+    """Pre-trained checkpoint the run starts from."""
+    task: int = 0
+    """Held-out instance index K (see :func:`mrft.adapt.held_out_instance`)."""
+    steps: int = 20_000
+    """Adaptation budget A in env steps; the run never exceeds it."""
+    eval_every: int = 2_000
+    eval_episodes: int = 16
+    num_envs: int | None = None
+    """Envs per adaptation batch, all on the instance; None: the checkpoint's --num-envs."""
+    learning_rate: float | None = None
+    """None: the checkpoint's learning rate."""
+    distill: bool | None = None
+    """MRFT only: progressive distillation; None follows the checkpoint."""
+    distill_stage_steps: tuple[int, int] | None = None
+    seed: int = 1
+    """Seed of the adaptation run; combined with the instance index so each instance's run
+    has its own stream."""
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -233,6 +293,7 @@ def train_config_from_dict(data: dict[str, Any]) -> TrainConfig:
         return TrainConfig(
             env=EnvConfig(**data["env"]),
             algo=data["algo"],
+            optim=OptimConfig(**data["optim"]),
             ppo=PPOConfig(**data["ppo"]),
             grpo=GRPOConfig(**data.get("grpo", {})),
             mrft=_mrft_from_dict(data.get("mrft", {})),
@@ -257,11 +318,12 @@ def _check(cond: bool, message: str) -> None:
 
 def validate(cfg: TrainConfig) -> None:
     """Reject numbers that cannot work, with the flag name in the message."""
-    run, env, ppo = cfg.run, cfg.env, cfg.ppo
-    for field in dataclasses.fields(ppo):
-        value = getattr(ppo, field.name)
-        if isinstance(value, float) and not math.isfinite(value):
-            raise MrftError(f"--{field.name.replace('_', '-')} must be a finite number, got {value}")
+    run, env, ppo, optim = cfg.run, cfg.env, cfg.ppo, cfg.optim
+    for section in (optim, ppo, cfg.grpo, cfg.mrft):
+        for field in dataclasses.fields(section):
+            value = getattr(section, field.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise MrftError(f"--{field.name.replace('_', '-')} must be a finite number, got {value}")
     _check(run.total_steps > 0, f"--total-steps must be > 0, got {run.total_steps}")
     _check(env.num_envs is None or env.num_envs > 0, f"--num-envs must be > 0, got {env.num_envs}")
     _check(env.num_levels >= 0, f"--num-levels must be >= 0, got {env.num_levels}")
@@ -272,8 +334,11 @@ def validate(cfg: TrainConfig) -> None:
            f"--hidden-sizes must be positive widths, got {run.hidden_sizes}")
     _check(run.eval_episodes >= 0, f"--eval-episodes must be >= 0, got {run.eval_episodes}")
     _check(run.threads is None or run.threads > 0, f"--threads must be > 0, got {run.threads}")
-    _check(ppo.learning_rate is None or ppo.learning_rate > 0,
-           f"--learning-rate must be > 0, got {ppo.learning_rate}")
+    _check(optim.learning_rate is None or optim.learning_rate > 0,
+           f"--learning-rate must be > 0, got {optim.learning_rate}")
+    _check(optim.max_grad_norm > 0, f"--max-grad-norm must be > 0, got {optim.max_grad_norm}")
+    _check(optim.target_kl is None or optim.target_kl > 0, f"--target-kl must be > 0, got {optim.target_kl}")
+    _check(env.max_episode_steps > 0, f"--max-episode-steps must be > 0, got {env.max_episode_steps}")
     _check(ppo.num_steps is None or ppo.num_steps > 0, f"--num-steps must be > 0, got {ppo.num_steps}")
     _check(ppo.gamma is None or 0.0 < ppo.gamma <= 1.0, f"--gamma must be in (0, 1], got {ppo.gamma}")
     _check(0.0 <= ppo.gae_lambda <= 1.0, f"--gae-lambda must be in [0, 1], got {ppo.gae_lambda}")
@@ -284,8 +349,6 @@ def validate(cfg: TrainConfig) -> None:
     _check(ppo.clip_coef > 0, f"--clip-coef must be > 0, got {ppo.clip_coef}")
     _check(ppo.ent_coef is None or ppo.ent_coef >= 0, f"--ent-coef must be >= 0, got {ppo.ent_coef}")
     _check(ppo.vf_coef >= 0, f"--vf-coef must be >= 0, got {ppo.vf_coef}")
-    _check(ppo.max_grad_norm > 0, f"--max-grad-norm must be > 0, got {ppo.max_grad_norm}")
-    _check(ppo.target_kl is None or ppo.target_kl > 0, f"--target-kl must be > 0, got {ppo.target_kl}")
     grpo = cfg.grpo
     _check(grpo.group_size >= 2, f"--group-size must be >= 2, got {grpo.group_size}")
     _check(grpo.beta >= 0 and math.isfinite(grpo.beta), f"--beta must be >= 0, got {grpo.beta}")
@@ -294,12 +357,22 @@ def validate(cfg: TrainConfig) -> None:
            f"--epsilon-high must be > 0, got {grpo.epsilon_high}")
     _check(grpo.ref_reset_every >= 0, f"--ref-reset-every must be >= 0, got {grpo.ref_reset_every}")
     _check(grpo.episode_minibatches > 0, f"--episode-minibatches must be > 0, got {grpo.episode_minibatches}")
-    _check(grpo.max_episode_steps > 0, f"--max-episode-steps must be > 0, got {grpo.max_episode_steps}")
+    _check(grpo.epsilon > 0, f"--epsilon must be > 0, got {grpo.epsilon}")
     m = cfg.mrft
     _check(m.inner_steps >= 0, f"--inner-steps must be >= 0, got {m.inner_steps}")
     _check(m.inner_lr > 0 and math.isfinite(m.inner_lr), f"--inner-lr must be > 0, got {m.inner_lr}")
     _check(m.trial_episodes >= 1, f"--trial-episodes must be >= 1, got {m.trial_episodes}")
     _check(m.tasks_per_batch >= 1, f"--tasks-per-batch must be >= 1, got {m.tasks_per_batch}")
+    _check(m.trials_per_task >= 2, f"--trials-per-task must be >= 2, got {m.trials_per_task}")
+    _check(m.meta_clip > 0, f"--meta-clip must be > 0, got {m.meta_clip}")
+    _check(m.meta_iterations > 0, f"--meta-iterations must be > 0, got {m.meta_iterations}")
+    _check(m.meta_minibatches > 0, f"--meta-minibatches must be > 0, got {m.meta_minibatches}")
+    _check(m.meta_ent_coef is None or m.meta_ent_coef >= 0,
+           f"--meta-ent-coef must be >= 0, got {m.meta_ent_coef}")
+    _check(0 < m.inner_gamma <= 1, f"--inner-gamma must be in (0, 1], got {m.inner_gamma}")
+    _check(0 <= m.inner_gae_lambda <= 1, f"--inner-gae-lambda must be in [0, 1], got {m.inner_gae_lambda}")
+    _check(m.inner_vf_coef >= 0, f"--inner-vf-coef must be >= 0, got {m.inner_vf_coef}")
+    _check(m.distill_epochs >= 1, f"--distill-epochs must be >= 1, got {m.distill_epochs}")
     _check(m.context_length >= 1, f"--context-length must be >= 1, got {m.context_length}")
     for name in ("embed_dim", "tcn_channels", "tcn_levels", "meta_d_model", "meta_layers"):
         _check(getattr(m, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(m, name)}")

@@ -1,83 +1,124 @@
-"""Acting for episode-level algorithms (GRPO): whole episodes from identical starts.
+"""Whole-episode collection: trials of K >= 1 episodes per env, in groups, within a budget.
 
-Every batch resets all envs, so each group of envs that share an RNG seed starts from the
-same state, and runs until every env has finished one episode (or ``max_steps``). Steps an
-env takes after its episode ended are not recorded. Results are padded ``[E, T]`` tensors
-with a ``mask`` of real steps; ``env_steps`` counts every step taken, the honest sample cost.
+The one collector for every algorithm that learns from whole episodes (GRPO is K = 1,
+MRFT plays trials of K episodes with its context carried over) and for evaluation and
+adaptation. Per call it
+
+1. picks task instances: ``fresh`` draws one instance seed per group from a seeded
+   generator (pre-training on a distribution of tasks); ``fixed`` plays one held-out
+   instance in every env (adaptation, evaluation);
+2. re-seeds the env pool with each env's instance seed and resets it before every episode
+   (:func:`mrft.envs.reseed_or_build`), so the members of a group start every episode
+   from the same task *and* state, on every family and in every batch, and the K episodes
+   of a trial replay the same instance;
+3. steps until every env has finished its episode (or ``max_episode_steps``).
+
+Only real episode steps are recorded and counted (``env_steps``): the steps a finished env
+is stepped while its neighbours finish are discarded, never learned from, and a real system
+would not take them. A call plays only as many groups as can finish within the step budget
+it is given (each env may need K x horizon steps), so a run never overshoots its budget.
+Observation statistics are updated only when the collector is told to (never in
+evaluation).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
-from mrft.envs import VecEnv
+from mrft import envs
+from mrft.envs.spaces import task_spaces
 from mrft.nets import ActorCritic
-from mrft.rollout import Episode
-
-
-@dataclasses.dataclass
-class EpisodeBatch:
-    obs: torch.Tensor
-    """``[E, T, ...]`` observations as the policy saw them."""
-    actions: torch.Tensor
-    logprobs: torch.Tensor
-    rewards: torch.Tensor
-    mask: torch.Tensor
-    returns: torch.Tensor
-    """``[E]`` sum of raw rewards of each episode (the outcome reward)."""
-    group_ids: torch.Tensor
-    episodes: list[Episode]
-    env_steps: int
+from mrft.rollout import Episode, RolloutBatch
 
 
 @dataclasses.dataclass
 class EpisodeRun:
-    """One episode per env from a fresh reset: padded ``[n, T]`` tensors and per-env totals."""
+    """One episode in each of ``n`` envs: padded ``[n, T]`` tensors and per-env totals."""
 
     obs: torch.Tensor
     actions: torch.Tensor
     logprobs: torch.Tensor
+    values: torch.Tensor
+    """``[n, T + 1]``: column ``T`` (and any column after an env's end) holds the value of the
+    observation that followed the env's last step, the bootstrap of a truncated episode."""
     rewards: torch.Tensor
     mask: torch.Tensor
+    terminated: torch.Tensor
+    """``[n]`` the episode ended in a terminal state (no bootstrap)."""
     returns: np.ndarray
     lengths: np.ndarray
     success: np.ndarray | None
-    env_steps: int
+
+    @property
+    def env_steps(self) -> int:
+        return int(self.lengths.sum())
 
 
-ActFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+class Actor:
+    """What the collector asks for actions. The base class acts with a plain policy;
+    context-based methods override the hooks to carry what a trial has seen so far."""
+
+    def __init__(self, policy: ActorCritic, deterministic: bool = False):
+        self.policy = policy
+        self.deterministic = deterministic
+
+    def begin_trial(self, group_ids: torch.Tensor, env_rows: torch.Tensor) -> None:
+        """A new trial starts in every env; ``env_rows[i]`` is the row of any per-env state
+        (adapted parameters) that env ``i`` uses."""
+
+    def begin_episode(self) -> None:
+        """The next episode of every trial is about to start."""
+
+    def end_episode(self, run: EpisodeRun) -> None:
+        """Every env finished the current episode."""
+
+    def end_trial(self) -> dict[str, torch.Tensor]:
+        """Per-trial tensors the algorithm needs besides the episodes (e.g. context windows)."""
+        return {}
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(action, log_prob, value)`` for normalised observations ``[n, ...]``."""
+        return self.policy.act(obs, deterministic=self.deterministic)
+
+    @torch.no_grad()
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.policy.value(obs)
 
 
 @torch.no_grad()
-def run_episodes(env: VecEnv, policy: ActorCritic, act: ActFn, max_steps: int,
-                 device: torch.device) -> EpisodeRun:
-    """Reset ``env`` and step it until every env finished one episode (or ``max_steps``).
-
-    ``act(obs)`` maps normalised observations ``[n, ...]`` to ``(action, log_prob)``; the
-    policy supplies observation normalisation and the env-side action conversion.
-    """
+def play_episode(env: envs.VecEnv, actor: Actor, max_steps: int, device: torch.device,
+                 update_normalizer: bool) -> EpisodeRun:
+    """Reset ``env`` and step it until every env finished one episode (or ``max_steps``)."""
+    policy = actor.policy
     n = env.num_envs
     obs_np = env.reset()
     active = np.ones(n, dtype=bool)
+    terminated = np.zeros(n, dtype=bool)
     returns = np.zeros(n, dtype=np.float64)
     lengths = np.zeros(n, dtype=np.int64)
     success = np.zeros(n, dtype=np.float32)
     has_success = False
-    steps: dict[str, list[torch.Tensor]] = {"obs": [], "actions": [], "logprobs": [],
-                                            "rewards": [], "mask": []}
+    steps: dict[str, list[torch.Tensor]] = {k: [] for k in
+                                            ("obs", "actions", "logprobs", "values", "rewards", "mask")}
     t = 0
     while active.any() and t < max_steps:
-        obs = policy.normalize(torch.as_tensor(obs_np, device=device), update=True)
-        action, logprob = act(obs)
+        raw = torch.as_tensor(obs_np, device=device)
+        # only envs still in their episode feed the statistics
+        if update_normalizer and policy.obs_normalizer is not None:
+            policy.obs_normalizer.rms.update(raw[torch.as_tensor(active, device=device)].float())
+        obs = policy.normalize(raw)
+        action, logprob, value = actor.act(obs)
         result = env.step(policy.env_action(action))
         reward = np.where(active, result.reward, 0.0)
         steps["obs"].append(obs)
         steps["actions"].append(action)
         steps["logprobs"].append(logprob)
+        steps["values"].append(value.float())
         steps["rewards"].append(torch.as_tensor(reward, dtype=torch.float32, device=device))
         steps["mask"].append(torch.as_tensor(active.copy(), device=device))
         returns += reward
@@ -85,45 +126,223 @@ def run_episodes(env: VecEnv, policy: ActorCritic, act: ActFn, max_steps: int,
         if result.success is not None:
             has_success = True
             success = np.maximum(success, np.where(active, result.success, 0.0))
+        terminated |= active & result.terminated
         active &= ~(result.terminated | result.truncated)
         obs_np = result.obs
         t += 1
+    # the observation after each env's last step: its value bootstraps a truncated episode
+    last_obs = torch.stack([*steps["obs"][1:], policy.normalize(torch.as_tensor(obs_np, device=device))])
+    index = torch.as_tensor(lengths - 1, device=device).clamp_min(0)
+    final_obs = last_obs[index, torch.arange(n, device=device)]
+    final_values = actor.value(final_obs).float()
     stacked = {k: torch.stack(v, dim=1) for k, v in steps.items()}
-    return EpisodeRun(stacked["obs"], stacked["actions"], stacked["logprobs"], stacked["rewards"],
-                      stacked["mask"], returns, lengths, success if has_success else None, t * n)
+    values = torch.cat([stacked["values"], final_values[:, None]], dim=1)
+    after_end = ~torch.cat([stacked["mask"], torch.zeros(n, 1, dtype=torch.bool, device=device)], dim=1)
+    values = torch.where(after_end, final_values[:, None], values)
+    return EpisodeRun(stacked["obs"], stacked["actions"], stacked["logprobs"], values,
+                      stacked["rewards"], stacked["mask"], torch.as_tensor(terminated, device=device),
+                      returns, lengths, success if has_success else None)
+
+
+@dataclasses.dataclass
+class EpisodeBatch:
+    """``n`` trials of ``K`` episodes; per-step tensors are ``[n, K, T, ...]``."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    logprobs: torch.Tensor
+    values: torch.Tensor
+    """``[n, K, T + 1]`` (see :class:`EpisodeRun`)."""
+    rewards: torch.Tensor
+    mask: torch.Tensor
+    terminated: torch.Tensor
+    """``[n, K]``."""
+    returns: torch.Tensor
+    """``[n, K]`` raw return of each episode (the outcome)."""
+    successes: torch.Tensor | None
+    group_ids: torch.Tensor
+    """``[n]`` trials with equal ids play the same task instance from the same start."""
+    task_ids: torch.Tensor
+    episodes: list[Episode]
+    env_steps: int
+    extras: dict[str, torch.Tensor]
+    runs: list[EpisodeRun]
+
+    @property
+    def num_trials(self) -> int:
+        return self.obs.shape[0]
+
+    @property
+    def trial_episodes(self) -> int:
+        return self.obs.shape[1]
+
+    def flat(self, name: str) -> torch.Tensor:
+        """A per-step or per-episode tensor with trials and episodes merged: ``[n * K, ...]``."""
+        x = getattr(self, name)
+        return x.reshape(-1, *x.shape[2:])
+
+    @property
+    def episode_group_ids(self) -> torch.Tensor:
+        """``[n * K]`` one group per (group, episode index): what GRPO compares within."""
+        k = self.trial_episodes
+        ids = self.group_ids[:, None] * k + torch.arange(k, device=self.group_ids.device)
+        return ids.reshape(-1)
+
+    def as_rollout(self) -> RolloutBatch:
+        """The episodes as a ``[T, E]`` rollout (one column per episode) for GAE: ends are
+        terminations or truncations at each episode's last step, bootstrapped from ``values``."""
+        mask = self.flat("mask")
+        values = self.flat("values")
+        E, T = mask.shape
+        lengths = mask.sum(1)
+        last = torch.zeros_like(mask)
+        last[torch.arange(E, device=mask.device), (lengths - 1).clamp_min(0)] = lengths > 0
+        term = self.flat("terminated")[:, None] & last
+        trunc = ~self.flat("terminated")[:, None] & last
+        return RolloutBatch(
+            obs=self.flat("obs").transpose(0, 1), actions=self.flat("actions").transpose(0, 1),
+            logprobs=self.flat("logprobs").T, values=values[:, :T].T, rewards=self.flat("rewards").T,
+            terminated=term.T, truncated=trunc.T, valid=mask.T, next_value=values[:, T],
+            task_ids=self.task_ids.repeat_interleave(self.trial_episodes), episodes=self.episodes,
+        )
+
+
+def _pad_time(x: torch.Tensor, length: int, fill: float | bool = 0) -> torch.Tensor:
+    if x.shape[1] == length:
+        return x
+    pad = torch.full((x.shape[0], length - x.shape[1], *x.shape[2:]), fill, dtype=x.dtype,
+                     device=x.device)
+    return torch.cat([x, pad], dim=1)
 
 
 class EpisodeCollector:
-    def __init__(self, env: VecEnv, policy: ActorCritic, group_size: int, max_steps: int,
-                 device: torch.device):
-        self.env = env
-        self.policy = policy
-        self.max_steps = max_steps
-        self.device = device
-        self.num_envs = env.num_envs
-        self.group_ids = torch.arange(self.num_envs, device=device) // group_size
+    """Plays ``num_envs // group_size`` groups x ``group_size`` trials of ``trial_episodes``
+    episodes per call (fewer groups when the budget left cannot pay for them all).
 
-    def _act(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        action, logprob, _ = self.policy.act(obs)
-        return action, logprob
+    ``instance=None`` draws a fresh instance per group per call (task ``g`` of a call cycles
+    over ``tasks`` so every task of a multi-task suite gets its turn); ``instance=seed``
+    plays that one instance of ``tasks[0]`` in every env.
+    """
+
+    def __init__(self, tasks: Sequence[envs.Task], actor: Actor, num_envs: int, group_size: int,
+                 trial_episodes: int, max_episode_steps: int, seed: int, device: torch.device,
+                 instance: int | None = None, update_normalizer: bool = True):
+        if num_envs % group_size:
+            raise ValueError(f"num_envs={num_envs} is not a multiple of group_size={group_size}")
+        self.tasks = tuple(tasks)
+        self.actor = actor
+        self.num_envs = num_envs
+        self.group_size = group_size
+        self.trial_episodes = trial_episodes
+        self.max_episode_steps = max_episode_steps
+        self.seed = seed
+        self.device = device
+        self.instance = instance
+        self.update_normalizer = update_normalizer
+        self.rng = np.random.default_rng(seed)
+        self.calls = 0
+        self.env: envs.VecEnv | None = None
+        horizons = [task_spaces(t).horizon for t in self.tasks]
+        known = [h for h in horizons if h is not None]
+        self.horizon = min(max(known), max_episode_steps) if known and len(known) == len(horizons) \
+            else max_episode_steps
+        """Most env steps one episode can take: what a group must be able to pay for."""
+
+    def steps_per_env(self) -> int:
+        return self.trial_episodes * self.horizon
+
+    def next_instances(self, groups: int) -> tuple[list[int], list[int]]:
+        """Per env: (task index, instance seed) of the next call, group members equal."""
+        if self.instance is not None:
+            return [0] * (groups * self.group_size), [self.instance] * (groups * self.group_size)
+        total = self.num_envs // self.group_size
+        first = self.calls * total
+        seeds = self.rng.integers(0, 2**31 - 1, size=total)[:groups]
+        task_index = [(first + g) % len(self.tasks) for g in range(groups)]
+        per_env = [(task_index[i // self.group_size], int(seeds[i // self.group_size]))
+                   for i in range(groups * self.group_size)]
+        return [t for t, _ in per_env], [s for _, s in per_env]
+
+    def groups_within(self, max_env_steps: int | None) -> int:
+        groups = self.num_envs // self.group_size
+        if max_env_steps is None:
+            return groups
+        return min(groups, max_env_steps // (self.group_size * self.steps_per_env()))
 
     @torch.no_grad()
-    def collect(self) -> EpisodeBatch:
-        run = run_episodes(self.env, self.policy, self._act, self.max_steps, self.device)
+    def collect(self, max_env_steps: int | None = None, groups: int | None = None) -> EpisodeBatch | None:
+        """One batch, or ``None`` when not even one group fits in ``max_env_steps``;
+        ``groups`` plays at most that many groups."""
+        groups = min(self.groups_within(max_env_steps), groups or self.num_envs)
+        if groups == 0:
+            return None
+        task_index, seeds = self.next_instances(groups)
+        self.calls += 1
+        n = len(seeds)
+        tasks = [self.tasks[t] for t in task_index]
+        group_ids = torch.arange(n, device=self.device) // self.group_size
+        self.actor.begin_trial(group_ids, torch.arange(n, device=self.device))
+        runs = []
+        for _ in range(self.trial_episodes):
+            self.env = envs.reseed_or_build(self.env, tasks, seeds, self.seed)
+            self.actor.begin_episode()
+            run = play_episode(self.env, self.actor, self.max_episode_steps, self.device,
+                               self.update_normalizer)
+            self.actor.end_episode(run)
+            runs.append(run)
+        return self._batch(runs, task_index, group_ids, self.actor.end_trial())
+
+    def _batch(self, runs: list[EpisodeRun], task_index: list[int], group_ids: torch.Tensor,
+               extras: dict[str, torch.Tensor]) -> EpisodeBatch:
+        n = len(task_index)
+        horizon = max(r.obs.shape[1] for r in runs)
+
+        def stack(name: str, length: int = horizon) -> torch.Tensor:
+            parts = []
+            for r in runs:
+                x = getattr(r, name)
+                # padding after an end repeats the bootstrap value for values, zeros elsewhere
+                fill = x[:, -1:] if name == "values" else None
+                if fill is not None and x.shape[1] < length:
+                    x = torch.cat([x, fill.expand(-1, length - x.shape[1])], dim=1)
+                parts.append(_pad_time(x, length))
+            return torch.stack(parts, dim=1)
+
+        returns = torch.tensor(np.stack([r.returns for r in runs], axis=1), dtype=torch.float32,
+                               device=self.device)
+        successes = None
+        if all(r.success is not None for r in runs):
+            successes = torch.tensor(np.stack([r.success for r in runs], axis=1),
+                                     dtype=torch.float32, device=self.device)
         episodes = [
-            Episode(float(run.returns[i]), int(run.lengths[i]),
-                    float(run.success[i]) if run.success is not None else None,
-                    int(self.env.task_ids[i]), i)
-            for i in range(self.num_envs)
+            Episode(float(r.returns[i]), int(r.lengths[i]),
+                    float(r.success[i]) if r.success is not None else None, task_index[i], i)
+            for r in runs for i in range(n)
         ]
         return EpisodeBatch(
-            obs=run.obs, actions=run.actions, logprobs=run.logprobs, rewards=run.rewards,
-            mask=run.mask, returns=torch.as_tensor(run.returns, dtype=torch.float32, device=self.device),
-            group_ids=self.group_ids, episodes=episodes, env_steps=run.env_steps,
+            obs=stack("obs"), actions=stack("actions"), logprobs=stack("logprobs"),
+            values=stack("values", horizon + 1), rewards=stack("rewards"), mask=stack("mask"),
+            terminated=torch.stack([r.terminated for r in runs], dim=1), returns=returns,
+            successes=successes, group_ids=group_ids,
+            task_ids=torch.tensor(task_index, device=self.device), episodes=episodes,
+            env_steps=sum(r.env_steps for r in runs), extras=extras, runs=runs,
         )
 
+    def close(self) -> None:
+        if self.env is not None:
+            self.env.close()
+            self.env = None
+
     def state_dict(self) -> dict:
-        return {"action_log_complete": False}
+        """Each call starts from freshly seeded resets, so the call count is the whole env state:
+        a resume is exact."""
+        return {"calls": self.calls, "exact": True}
 
     def load_state_dict(self, state: dict) -> bool:
-        return False
+        calls = int(state.get("calls", 0))
+        self.rng = np.random.default_rng(self.seed)
+        if self.instance is None:
+            for _ in range(calls):
+                self.rng.integers(0, 2**31 - 1, size=self.num_envs // self.group_size)
+        self.calls = calls
+        return True

@@ -126,6 +126,42 @@ def _evaluate(policy, tasks, episodes, num_envs, seed, deterministic, device, ma
     return EvalResult(returns, lengths, successes if successes else None)
 
 
+@torch.no_grad()
+def evaluate_instance(actor, task: envs.Task, instance: int, episodes: int, num_envs: int,
+                      max_episode_steps: int, *, seed: int, device: torch.device | str = "cpu",
+                      cache: dict | None = None) -> EvalResult:
+    """``episodes`` fresh episodes of one task instance, played by ``actor``
+    (:class:`mrft.episodes.Actor`) in rounds over ``min(episodes, num_envs)`` envs: episode
+    ``i`` runs in env ``i mod num_envs``, so every env (and every per-env context) takes its
+    turn. Nothing is learned and no statistics change; sampling uses its own seeded stream,
+    leaving the caller's random state untouched. ``cache`` keeps the env pool between calls.
+    """
+    from mrft.episodes import EpisodeCollector
+
+    cache = {} if cache is None else cache
+    n = max(1, min(episodes, num_envs))
+    collector = cache.get("collector")
+    if collector is None or collector.num_envs != n:
+        collector = EpisodeCollector((task,), actor, n, 1, 1, max_episode_steps, seed,
+                                     torch.device(device), instance=instance,
+                                     update_normalizer=False)
+        cache["collector"] = collector
+    collector.actor = actor
+    returns: list[float] = []
+    lengths: list[int] = []
+    successes: list[float] = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        while len(returns) < episodes:
+            batch = collector.collect(groups=min(n, episodes - len(returns)))
+            for ep in batch.episodes:
+                returns.append(ep.ret)
+                lengths.append(ep.length)
+                if ep.success is not None:
+                    successes.append(ep.success)
+    return EvalResult(returns, lengths, successes if successes else None)
+
+
 def load_policy(checkpoint: str, device: torch.device | str = "cpu"):
     """Rebuild the policy stored in a checkpoint; returns ``(policy, train_config, suite)``."""
     policy, cfg, suite, _ = load_policy_and_state(checkpoint)
@@ -136,16 +172,14 @@ def load_policy_and_state(checkpoint: str):
     """``(policy, train_config, suite, checkpoint_state)``; the policy is on the CPU."""
     from mrft.checkpoint import load_checkpoint, load_module_state
     from mrft.config import train_config_from_dict
+    from mrft.envs.spaces import task_spaces
     from mrft.nets import build_actor_critic
     from mrft.trainer import resolve_config
 
     state = load_checkpoint(checkpoint, required=("config", "model"))
     cfg, suite = resolve_config(train_config_from_dict(state["config"]))
-    probe = envs.make_vec_env(suite.train[:1], 1, 0)
-    try:
-        policy = build_actor_critic(probe.observation_space, probe.action_space, cfg.run.torso,
-                                    cfg.run.hidden_sizes, bool(cfg.ppo.normalize_obs))
-    finally:
-        probe.close()
+    spaces = task_spaces(suite.train[0])
+    policy = build_actor_critic(spaces.observation_space, spaces.action_space, cfg.run.torso,
+                                cfg.run.hidden_sizes, bool(cfg.run.normalize_obs))
     load_module_state(policy, state["model"], checkpoint)
     return policy, cfg, suite, state

@@ -14,7 +14,6 @@ import torch
 
 from mrft.envs import VecEnv
 from mrft.nets import ActorCritic
-from mrft.normalize import RewardNormalizer
 
 
 @dataclasses.dataclass
@@ -101,14 +100,12 @@ class RolloutCollector:
         policy: ActorCritic,
         num_steps: int,
         device: torch.device,
-        reward_normalizer: RewardNormalizer | None = None,
         action_log_limit: int = 0,
     ):
         self.env = env
         self.policy = policy
         self.num_steps = num_steps
         self.device = device
-        self.reward_normalizer = reward_normalizer
         self.num_envs = env.num_envs
         self.task_ids = torch.as_tensor(env.task_ids, device=device)
         self.tracker = EpisodeTracker(self.num_envs)
@@ -148,10 +145,17 @@ class RolloutCollector:
         self.action_log_steps += self.num_envs
 
     @torch.no_grad()
-    def collect(self) -> RolloutBatch:
+    def collect(self, max_env_steps: int | None = None) -> RolloutBatch | None:
+        """``num_steps`` steps of every env; fewer when ``max_env_steps`` (the budget left) cannot
+        pay for a whole rollout, and ``None`` when it cannot pay for one step of every env."""
+        steps = self.num_steps
+        if max_env_steps is not None:
+            steps = min(steps, max_env_steps // self.num_envs)
+        if steps == 0:
+            return None
         episodes: list[Episode] = []
         task_ids_np = self.env.task_ids
-        for t in range(self.num_steps):
+        for t in range(steps):
             obs = self.policy.normalize(self.next_obs, update=True)
             action, logprob, value = self.policy.act(obs)
             env_action = self.policy.env_action(action)
@@ -163,9 +167,6 @@ class RolloutCollector:
 
             reward = torch.as_tensor(result.reward, device=self.device)
             valid_t = torch.as_tensor(valid, device=self.device)
-            done_t = torch.as_tensor(done, device=self.device)
-            if self.reward_normalizer is not None:
-                reward = self.reward_normalizer(reward, valid_t, done_t)
             self._obs[t] = obs
             self._actions[t] = action
             self._logprobs[t] = logprob
@@ -178,10 +179,15 @@ class RolloutCollector:
             self.next_obs = self._obs_tensor(result.obs)
         next_value = self.policy.value(self.policy.normalize(self.next_obs))
         return RolloutBatch(
-            obs=self._obs, actions=self._actions, logprobs=self._logprobs, values=self._values,
-            rewards=self._rewards, terminated=self._terminated, truncated=self._truncated,
-            valid=self._valid, next_value=next_value, task_ids=self.task_ids, episodes=episodes,
+            obs=self._obs[:steps], actions=self._actions[:steps], logprobs=self._logprobs[:steps],
+            values=self._values[:steps], rewards=self._rewards[:steps],
+            terminated=self._terminated[:steps], truncated=self._truncated[:steps],
+            valid=self._valid[:steps], next_value=next_value, task_ids=self.task_ids,
+            episodes=episodes,
         )
+
+    def close(self) -> None:
+        self.env.close()
 
     def state_dict(self) -> dict:
         state = {
@@ -192,8 +198,6 @@ class RolloutCollector:
         }
         if self.action_log_complete and self.action_log:
             state["action_log"] = torch.from_numpy(np.stack(self.action_log))
-        if self.reward_normalizer is not None:
-            state["reward_normalizer"] = self.reward_normalizer.state_dict()
         return state
 
     def load_state_dict(self, state: dict) -> bool:
@@ -203,8 +207,6 @@ class RolloutCollector:
         the env is in exactly the state it was saved in. Otherwise the loop restarts from
         fresh episodes (the env should then have been built with a new seed).
         """
-        if self.reward_normalizer is not None and "reward_normalizer" in state:
-            self.reward_normalizer.load_state_dict(state["reward_normalizer"])
         if state.get("action_log_complete") and "action_log" in state:
             log = state["action_log"].numpy()
             obs = None

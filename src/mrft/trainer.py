@@ -1,9 +1,13 @@
-"""One training loop for every algorithm: collect -> update -> log -> checkpoint.
+"""One engine for every algorithm, for pre-training and for adaptation:
+collect -> update -> log -> checkpoint.
 
-The loop owns everything that is not an algorithm's math: seeding, env and network
-construction, the optimiser step with gradient clipping, non-finite guards, timing,
-logging, checkpoints, resume and Ctrl-C. Algorithms plug in through the interface
-documented in :mod:`mrft.algos`.
+The loop owns everything that is not an algorithm's math: seeding, network construction,
+the optimiser step with gradient clipping, non-finite guards, autocast, timing, logging,
+checkpoints, resume and Ctrl-C, and the env-step budget, which it never exceeds.
+Algorithms plug in through :class:`mrft.algos.base.Algorithm` and are found by name in
+:data:`mrft.algos.REGISTRY`. Adaptation to a held-out instance is a run of the same loop
+started from a pre-trained checkpoint (:class:`mrft.config.AdaptSettings`), playing that
+one instance, and scoring the adapted policy on a fixed schedule.
 """
 
 from __future__ import annotations
@@ -24,10 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from mrft import envs
-from mrft.algos.grpo import GRPO
-from mrft.algos.mrft.algorithm import MRFT
-from mrft.algos.ppo import PPO, preset_name, resolve_ppo
+from mrft import algos, envs
+from mrft.algos.base import AlgoContext
 from mrft.checkpoint import (
     load_checkpoint,
     load_module_state,
@@ -35,16 +37,22 @@ from mrft.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from mrft.config import RunConfig, TrainConfig, to_dict, train_config_from_dict, validate
-from mrft.episodes import EpisodeCollector
+from mrft.config import (
+    AdaptSettings,
+    RunConfig,
+    TrainConfig,
+    to_dict,
+    train_config_from_dict,
+    validate,
+)
+from mrft.envs.spaces import task_spaces
 from mrft.errors import MrftError
 from mrft.logging import RunLogger
 from mrft.metrics import EntropyChangeRate
 from mrft.nets import ActorCritic, build_actor_critic
-from mrft.normalize import RewardNormalizer
+from mrft.presets import preset_name, resolve_presets
 from mrft.progress import ProgressDisplay
-from mrft.rollout import Episode, RolloutCollector
-from mrft.trials import TrialCollector
+from mrft.rollout import Episode
 
 DEFAULT_NUM_ENVS = {"procgen": 64, "metaworld": 16, "gym": 8, "nav": 16, "bandit": 16,
                     "shift": 16}
@@ -70,35 +78,27 @@ def pick_device(name: str) -> torch.device:
     return device
 
 
-def resolve_config(cfg: TrainConfig) -> tuple[TrainConfig, envs.Suite]:
-    """Validate, parse the suite, and fill family presets into every ``None`` field."""
+def resolve_config(cfg: TrainConfig, adapting: bool = False) -> tuple[TrainConfig, envs.Suite]:
+    """Validate, parse the suite, fill family presets into every ``None`` field, and let the
+    algorithm derive what it needs for pre-training (``env.num_envs``); an adaptation run
+    plays the envs it was given."""
     validate(cfg)
+    algo = algos.get(cfg.algo)
     e = cfg.env
     suite = envs.parse_env(e.env, distribution_mode=e.distribution_mode, num_levels=e.num_levels,
                            start_level=e.start_level, hidden_goal=e.hidden_goal)
     family = suite.train[0].family
     preset = preset_name(family, envs.action_is_continuous(suite.train[0]))
-    num_envs = e.num_envs if e.num_envs is not None else DEFAULT_NUM_ENVS[family]
-    num_envs = max(num_envs, len(suite.train))
-    if cfg.algo == "grpo" and e.num_envs is None:
-        unit = cfg.grpo.group_size * len(suite.train)
-        num_envs = -(-num_envs // unit) * unit
-    if cfg.algo == "mrft":
-        if e.num_envs is None:
-            num_envs = cfg.mrft.tasks_per_batch * cfg.grpo.group_size
-        elif e.num_envs % cfg.grpo.group_size:
-            raise MrftError(f"--num-envs {e.num_envs} must be a multiple of --group-size "
-                            f"{cfg.grpo.group_size} (MRFT plays each task instance in a group)")
-    resolved = dataclasses.replace(
-        cfg, env=dataclasses.replace(e, num_envs=num_envs), ppo=resolve_ppo(cfg.ppo, preset)
-    )
+    resolved = resolve_presets(cfg, preset)
+    if not adapting:
+        resolved = algo.resolve(resolved, len(suite.train), DEFAULT_NUM_ENVS[family])
     validate(resolved)
-    if cfg.algo == "ppo" and resolved.ppo.num_minibatches > num_envs * resolved.ppo.num_steps:
-        raise MrftError(
-            f"--num-minibatches {resolved.ppo.num_minibatches} exceeds the rollout size "
-            f"{num_envs * resolved.ppo.num_steps} (num_envs x num_steps)"
-        )
     return resolved, suite
+
+
+def adaptation_seed(seed: int, instance: int) -> int:
+    """The seed of one instance's adaptation run: distinct per (seed, instance)."""
+    return seed * 1_000_003 + instance
 
 
 @dataclasses.dataclass
@@ -112,6 +112,8 @@ class TrainResult:
     recent_success: float | None
     timings: dict[str, float]
     sps: float
+    curve: list[dict[str, float]] | None = None
+    """Adaptation only: the evaluation curve."""
 
 
 class _StopFlag:
@@ -147,15 +149,31 @@ def _in_main_thread() -> bool:
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig, resume_from: str | None = None):
+    """The engine. ``Trainer(cfg)`` pre-trains; ``Trainer(adaptation=AdaptSettings(...))``
+    adapts a pre-trained checkpoint to one held-out instance; ``resume_from`` continues either."""
+
+    def __init__(self, cfg: TrainConfig | None = None, resume_from: str | None = None,
+                 adaptation: AdaptSettings | None = None, run_dir: str | Path | None = None):
         state: dict[str, Any] | None = None
+        pretrained: dict[str, Any] | None = None
+        self.curve: list[dict[str, float]] = []
         if resume_from is not None:
             state = load_checkpoint(resume_from, required=RESUME_KEYS)
             saved = train_config_from_dict(state["config"])
-            if cfg.run.total_steps != RunConfig().total_steps:
+            if cfg is not None and cfg.run.total_steps != RunConfig().total_steps:
                 saved.run.total_steps = cfg.run.total_steps  # the one flag a resume may change
             cfg = saved
-        self.cfg, self.suite = resolve_config(cfg)
+            if "adaptation" in state:
+                adaptation = _adapt_settings_from(state["adaptation"]["settings"])
+                self.curve = list(state["adaptation"]["curve"])
+        elif adaptation is not None:
+            check_adapt_settings(adaptation)
+            pretrained = load_checkpoint(adaptation.checkpoint, required=("config", "model"))
+            cfg = adaptation_config(train_config_from_dict(pretrained["config"]), adaptation)
+        if cfg is None:
+            raise ValueError("Trainer needs a config, a checkpoint to resume or adaptation settings")
+        self.adaptation = adaptation
+        self.cfg, self.suite = resolve_config(cfg, adapting=adaptation is not None)
         run = self.cfg.run
         self.device = pick_device(run.device)
         if run.threads is not None:
@@ -165,53 +183,44 @@ class Trainer:
         self.global_step = 0
         self.update = 0
         self.nonfinite_streak = 0
+        self.finished = False
         exact_replay = False
         if state is not None:
             self.global_step = int(state["counters"]["global_step"])
             self.update = int(state["counters"]["update"])
             self.nonfinite_streak = int(state["counters"]["nonfinite_streak"])
-            exact_replay = bool(state["collector"].get("action_log_complete"))
+            # a resume with a larger --total-steps continues a finished run
+            self.finished = (bool(state["counters"].get("finished", False))
+                             and self.global_step >= cfg.run.total_steps)
+            exact_replay = bool(state["collector"].get("action_log_complete")
+                                or state["collector"].get("exact"))
         env_seed = run.seed if (state is None or exact_replay) else run.seed + self.global_step
-        grouped = self.cfg.algo == "grpo"
-        group_size = self.cfg.grpo.group_size if grouped else 1
-        trials = self.cfg.algo == "mrft"
-        # MRFT builds a fresh env per trial episode; this one only gives the spaces.
-        self.env = envs.make_vec_env(self.suite.train[:1] if trials else self.suite.train,
-                                     1 if trials else self.cfg.env.num_envs, env_seed, group_size)
-        ppo = self.cfg.ppo
-        self.policy: ActorCritic = build_actor_critic(
-            self.env.observation_space, self.env.action_space, run.torso, run.hidden_sizes,
-            bool(ppo.normalize_obs),
-        ).to(self.device)
-        if trials:
-            self.env.close()
-            mrft_algo = MRFT(self.cfg.mrft, self.cfg.grpo, ppo, self.policy, len(self.suite.train),
-                             run.seed, self.device)
-            self.algo: PPO | GRPO | MRFT = mrft_algo
-            self.collector: RolloutCollector | EpisodeCollector | TrialCollector = TrialCollector(
-                self.suite.train, mrft_algo.agent, self.cfg.env.num_envs, self.cfg.grpo.group_size,
-                self.cfg.mrft.trial_episodes, self.cfg.mrft.context_length,
-                self.cfg.grpo.max_episode_steps, env_seed, self.device)
-            self.budget = run.total_steps
-        elif grouped:
-            self.algo = GRPO(self.cfg.grpo, ppo, self.policy)
-            self.collector = EpisodeCollector(
-                self.env, self.policy, group_size, self.cfg.grpo.max_episode_steps, self.device)
-            self.budget = run.total_steps
+        if adaptation is not None:
+            from mrft.adapt import held_out_instance
+
+            task, instance = held_out_instance(self.suite, adaptation.task)
+            tasks, self.instance = (task,), instance
         else:
-            self.algo = PPO(ppo, self.policy)
-            reward_norm = (RewardNormalizer(self.env.num_envs, ppo.gamma).to(self.device)
-                           if ppo.normalize_reward else None)
-            self.collector = RolloutCollector(
-                self.env, self.policy, ppo.num_steps, self.device, reward_norm,
-                action_log_limit=run.exact_resume_max_steps,
-            )
-            steps_per_update = self.env.num_envs * ppo.num_steps
-            self.budget = math.ceil(run.total_steps / steps_per_update) * steps_per_update
-        params = list(self.policy.parameters())
-        for module in getattr(self.algo, "extra_modules", list)():
-            params += list(module.parameters())
-        self.optimizer = torch.optim.Adam(params, lr=ppo.learning_rate, eps=1e-5)
+            tasks, self.instance = self.suite.train, None
+        spaces = task_spaces(tasks[0])
+        self.policy: ActorCritic = build_actor_critic(
+            spaces.observation_space, spaces.action_space, run.torso, run.hidden_sizes,
+            bool(run.normalize_obs),
+        ).to(self.device)
+        if pretrained is not None:
+            load_module_state(self.policy, pretrained["model"], adaptation.checkpoint)
+        ctx = AlgoContext(tasks=tuple(tasks), num_envs=self.cfg.env.num_envs, env_seed=env_seed,
+                          device=self.device, num_train_tasks=len(self.suite.train),
+                          instance=self.instance, action_log_limit=run.exact_resume_max_steps)
+        self.algo = algos.get(self.cfg.algo).create(self.cfg, self.policy, ctx)
+        if pretrained is not None:
+            self.algo.load_pretrained(pretrained.get("algo", {}), adaptation.checkpoint)
+        self.collector = self.algo.make_collector()
+        params: list[torch.nn.Parameter] = []
+        for module in self.algo.modules():
+            params += [p for p in module.parameters() if all(p is not q for q in params)]
+        self.optimizer = torch.optim.Adam(params, lr=self.cfg.optim.learning_rate, eps=1e-5)
+        self.budget = run.total_steps
         self.generator = torch.Generator().manual_seed(run.seed)
         self.entropy_rate = EntropyChangeRate()
         self.resumed_exactly: bool | None = None
@@ -235,7 +244,7 @@ class Trainer:
                 f"{self.suite.name.replace(':', '_').replace('/', '_')}__{self.cfg.algo}__{run.seed}"
                 f"__{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
             )
-            self.run_dir = Path(run.runs_dir) / name
+            self.run_dir = Path(run_dir) if run_dir is not None else Path(run.runs_dir) / name
             if (self.run_dir / CHECKPOINT_NAME).exists():
                 raise MrftError(
                     f"run folder {self.run_dir} already holds a run; continue it with --resume "
@@ -243,11 +252,12 @@ class Trainer:
                 )
         self.checkpoint_path = self.run_dir / CHECKPOINT_NAME
         self.logger: RunLogger | None = None
+        self._evaluators: dict[bool, Any] = {}
 
     # -- one update -----------------------------------------------------------------------
     def _set_learning_rate(self) -> float:
-        lr = self.cfg.ppo.learning_rate
-        if self.cfg.ppo.anneal_lr:
+        lr = self.cfg.optim.learning_rate
+        if self.cfg.optim.anneal_lr:
             lr = lr * max(0.0, 1.0 - self.global_step / self.budget)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -270,12 +280,8 @@ class Trainer:
                     skipped += 1
                     continue
                 self.optimizer.zero_grad(set_to_none=True)
-                if hasattr(self.algo, "backward"):  # algorithms that combine gradients themselves
-                    extra = self.algo.backward(out)
-                else:
-                    loss.backward()
-                    extra = {}
-                grad_norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.ppo.max_grad_norm)
+                extra = self.algo.backward(out)
+                grad_norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.max_grad_norm)
                 if not torch.isfinite(grad_norm):
                     self.optimizer.zero_grad(set_to_none=True)
                     skipped += 1
@@ -299,21 +305,60 @@ class Trainer:
 
     # -- checkpoints ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {
+        state = {
             "config": to_dict(self.cfg),
             "model": self.policy.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "counters": {"global_step": self.global_step, "update": self.update,
-                         "nonfinite_streak": self.nonfinite_streak},
+                         "nonfinite_streak": self.nonfinite_streak, "finished": self.finished},
             "rng": rng_state(),
             "generator": self.generator.get_state(),
             "collector": self.collector.state_dict(),
             "monitor": self.entropy_rate.state_dict(),
             "algo": self.algo.state_dict(),
         }
+        if self.adaptation is not None:
+            state["adaptation"] = {"settings": to_dict(self.adaptation), "curve": self.curve}
+        return state
 
     def save(self) -> Path:
         return save_checkpoint(self.checkpoint_path, self.state_dict())
+
+    # -- adaptation: scoring the adapted policy -----------------------------------------
+    def evaluate_now(self) -> dict[str, float]:
+        """Score the current adapted policy on fresh episodes of the instance, with the
+        stochastic policy (the headline) and the deterministic one (mean action / argmax).
+        Evaluation changes nothing: no normaliser update, its own RNG stream, its own envs."""
+        from mrft.evaluate import evaluate_instance
+
+        a = self.adaptation
+        point: dict[str, float] = {"step": float(self.global_step)}
+        for deterministic in (False, True):
+            result = evaluate_instance(
+                self.algo.evaluation_actor(deterministic), self.collector.tasks[0], self.instance,
+                a.eval_episodes, self.cfg.env.num_envs, self.cfg.env.max_episode_steps,
+                seed=self.cfg.run.seed + 7, device=self.device,
+                cache=self._evaluators.setdefault(deterministic, {}))
+            prefix = "deterministic/" if deterministic else ""
+            point[f"{prefix}return"] = float(np.mean(result.returns))
+            if result.successes is not None:
+                point[f"{prefix}success"] = float(np.mean(result.successes))
+        point.update({k: v for k, v in self.algo.batch_stats.items() if k.startswith("distill/")})
+        point["step"] = int(self.global_step)
+        self.curve.append(point)
+        if self.logger is not None:
+            self.logger.log(self.global_step, {f"eval/{k}": v for k, v in point.items()
+                                               if k != "step"})
+        return point
+
+    def _evaluation_due(self) -> bool:
+        if self.adaptation is None:
+            return False
+        if not self.curve:
+            return True
+        last = self.curve[-1]["step"]
+        every = self.adaptation.eval_every
+        return self.global_step // every > last // every
 
     # -- the loop -------------------------------------------------------------------------
     def train(self, max_updates: int | None = None) -> TrainResult:
@@ -327,49 +372,63 @@ class Trainer:
         if self.resumed_exactly is False:
             print("note: resumed with fresh episodes (the env could not be replayed to its saved "
                   "state)", file=sys.stderr)
-        progress = ProgressDisplay(self.budget,
-                                   f"{self.cfg.algo} {self.suite.name}", run.progress,
-                                   start_step=self.global_step)
+        label = f"{'adapt ' if self.adaptation else ''}{self.cfg.algo} {self.suite.name}"
+        progress = ProgressDisplay(self.budget, label, run.progress, start_step=self.global_step)
         timings: dict[str, float] = defaultdict(float)
         recent: list[Episode] = []
         start_time, start_step = time.time(), self.global_step
         interrupted = False
         try:
             with _StopFlag() as stop:
-                while self.global_step < self.budget and self.update < stop_at:
+                if self._evaluation_due() and not self.finished:
+                    self.evaluate_now()
+                while not self.finished and self.update < stop_at:
                     t0 = time.perf_counter()
                     with self.autocast():
-                        batch = self.collector.collect()
+                        batch = self.collector.collect(max_env_steps=self.budget - self.global_step)
+                    if batch is None:  # the budget left cannot pay for another batch
+                        self.finished = True
+                        break
                     t1 = time.perf_counter()
                     lr = self._set_learning_rate()
                     diagnostics = self._learn(batch)
                     t2 = time.perf_counter()
                     self.update += 1
                     self.global_step += batch.env_steps
-                    self.algo.after_update(self.update)
+                    self.algo.after_update(self.update, batch, diagnostics)
+                    self.finished = self.global_step >= self.budget
                     if batch.episodes:
                         recent = (recent + batch.episodes)[-100:]
+                    timings["rollout"] += t1 - t0
+                    timings["update"] += t2 - t1
                     scalars = self._scalars(batch, diagnostics, lr, start_time, start_step, timings)
                     self.logger.log(self.global_step, scalars)
                     self._check_nonfinite(diagnostics)
                     progress.update(self.global_step, self._progress_stats(scalars, recent))
-                    t3 = time.perf_counter()
-                    timings["rollout"] += t1 - t0
-                    timings["update"] += t2 - t1
-                    timings["logging"] += t3 - t2
-                    last_update = self.global_step >= self.budget or self.update >= stop_at
-                    if stop.requested or last_update or self.update % run.checkpoint_every == 0:
+                    timings["logging"] += time.perf_counter() - t2
+                    if self._evaluation_due() or (self.finished and self.adaptation is not None):
+                        t4 = time.perf_counter()
+                        self.evaluate_now()
+                        timings["evaluation"] += time.perf_counter() - t4
+                    if stop.requested or self.finished or self.update >= stop_at \
+                            or self.update % run.checkpoint_every == 0:
                         t4 = time.perf_counter()
                         self.save()
                         timings["checkpoint"] += time.perf_counter() - t4
                     if stop.requested:
                         interrupted = True
                         break
+                if self.finished:
+                    if self.adaptation is not None and self.curve[-1]["step"] != self.global_step:
+                        self.evaluate_now()
+                    self.save()
         finally:
             progress.close()
             self.logger.close()
-            if self.cfg.algo != "mrft":
-                self.env.close()
+            self.collector.close()
+            for cache in self._evaluators.values():
+                if cache.get("collector") is not None:
+                    cache["collector"].close()
         elapsed = time.time() - start_time
         returns = [e.ret for e in recent]
         successes = [e.success for e in recent if e.success is not None]
@@ -379,6 +438,7 @@ class Trainer:
             recent_return=float(np.mean(returns)) if returns else None,
             recent_success=float(np.mean(successes)) if successes else None,
             timings=dict(timings), sps=(self.global_step - start_step) / max(elapsed, 1e-9),
+            curve=list(self.curve) if self.adaptation is not None else None,
         )
 
     def _check_nonfinite(self, diagnostics: dict[str, float]) -> None:
@@ -428,6 +488,47 @@ class Trainer:
             if succ:
                 stats["success"] = float(np.mean(succ))
         return stats
+
+
+def adaptation_config(pretrained: TrainConfig, settings: AdaptSettings) -> TrainConfig:
+    """The config of an adaptation run: the pre-trained run's, with the adaptation's budget,
+    seed, envs and overrides. Every method's adaptation is built the same way."""
+    check_adapt_settings(settings)
+    cfg = pretrained
+    mrft = cfg.mrft
+    if settings.distill is not None:
+        mrft = dataclasses.replace(mrft, distill=settings.distill)
+    if settings.distill_stage_steps is not None:
+        mrft = dataclasses.replace(mrft, distill_stage_steps=tuple(settings.distill_stage_steps))
+    optim = cfg.optim
+    if settings.learning_rate is not None:
+        optim = dataclasses.replace(optim, learning_rate=settings.learning_rate)
+    run = dataclasses.replace(cfg.run, total_steps=settings.steps,
+                              seed=adaptation_seed(settings.seed, settings.task), progress=False,
+                              eval_episodes=0)
+    env = dataclasses.replace(cfg.env, num_envs=settings.num_envs or cfg.env.num_envs)
+    return dataclasses.replace(cfg, env=env, optim=optim, mrft=mrft, run=run, resume=None)
+
+
+def check_adapt_settings(settings: AdaptSettings) -> None:
+    """Reject impossible adaptation settings before anything is loaded."""
+    if settings.steps <= 0 or settings.eval_every <= 0 or settings.eval_episodes <= 0:
+        raise MrftError("--steps, --eval-every and --eval-episodes must be > 0")
+    if settings.task < 0:
+        raise MrftError(f"--task must be >= 0, got {settings.task}")
+    if settings.num_envs is not None and settings.num_envs < 2:
+        raise MrftError(f"--num-envs must be >= 2 (a group), got {settings.num_envs}")
+    if settings.learning_rate is not None and not settings.learning_rate > 0:
+        raise MrftError(f"--learning-rate must be > 0, got {settings.learning_rate}")
+    if settings.distill_stage_steps is not None and min(settings.distill_stage_steps) < 0:
+        raise MrftError(f"--distill-stage-steps must be >= 0, got {settings.distill_stage_steps}")
+
+
+def _adapt_settings_from(data: dict[str, Any]) -> AdaptSettings:
+    data = dict(data)
+    if data.get("distill_stage_steps") is not None:
+        data["distill_stage_steps"] = tuple(data["distill_stage_steps"])
+    return AdaptSettings(**data)
 
 
 def train(cfg: TrainConfig) -> TrainResult:

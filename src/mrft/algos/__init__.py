@@ -1,19 +1,32 @@
-"""Algorithms: each is a loss over a batch (plus data preparation); none steps envs itself.
+"""Algorithms: each implements :class:`mrft.algos.base.Algorithm` and is found by name here.
 
-An algorithm object provides:
-
-- ``prepare(batch: RolloutBatch) -> dict[str, Tensor]``: advantages, returns, flattening;
-- ``minibatches(data, generator) -> Iterator[dict[str, Tensor]]`` for one epoch;
-- ``loss(minibatch) -> dict[str, Tensor]`` with the key ``"loss"`` to minimise and
-  named diagnostics (``policy_loss``, ``approx_kl``, ``clipfrac`` ...);
-- ``update_epochs`` and ``stop_early(diagnostics) -> bool``;
-- ``after_update(update)``, ``batch_stats`` (extra scalars logged as named) and
-  ``state_dict()`` / ``load_state_dict()`` for anything a checkpoint must carry;
-- optionally ``backward(loss_dict) -> dict[str, float]`` to combine gradients itself (MRFT's
-  gradient modulation) and ``extra_modules()`` for modules the optimiser must train too.
+To add one, write a module with an ``Algorithm`` subclass and add it to :data:`REGISTRY`
+(or call :func:`register`): the trainer, adaptation, ``mrft train --algo`` and the
+benchmark find it by name; nothing else changes.
 """
 
-from mrft.algos.grpo import GRPO
-from mrft.algos.ppo import PPO
+from __future__ import annotations
 
-__all__ = ["GRPO", "PPO"]
+from mrft.algos.base import AlgoContext, Algorithm
+from mrft.algos.grpo import GRPO
+from mrft.algos.mrft.algorithm import MRFT
+from mrft.algos.ppo import PPO
+from mrft.errors import MrftError
+
+REGISTRY: dict[str, type[Algorithm]] = {"ppo": PPO, "grpo": GRPO, "mrft": MRFT}
+
+
+def register(cls: type[Algorithm]) -> type[Algorithm]:
+    """Make ``cls`` available as ``--algo cls.name`` (usable as a class decorator)."""
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def get(name: str) -> type[Algorithm]:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise MrftError(f"unknown algorithm {name!r}; choose one of: {', '.join(REGISTRY)}") from None
+
+
+__all__ = ["GRPO", "MRFT", "PPO", "REGISTRY", "AlgoContext", "Algorithm", "get", "register"]

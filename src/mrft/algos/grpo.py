@@ -13,9 +13,18 @@ diagnostic, whatever values they hold.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+
 import torch
 
+from mrft.algos.base import AlgoContext, Algorithm
 from mrft.algos.batching import shuffled_minibatches
+from mrft.algos.objectives import approx_kl, clipped_surrogate_per_step
+from mrft.config import TrainConfig
+from mrft.episodes import EpisodeBatch
+from mrft.errors import MrftError
+from mrft.nets import ActorCritic
 
 SCALES = ("group", "batch", "none")
 LOSS_TYPES = ("grpo", "bnpo", "dapo", "dr_grpo")
@@ -132,10 +141,8 @@ def grpo_loss(
 
     logp_v = valid(logp)
     adv = valid(advantages)
-    log_ratio = logp_v - valid(old_logp)
-    ratio = log_ratio.exp()
-    clipped = ratio.clamp(1.0 - epsilon_low, 1.0 + eps_high)
-    per_step = -torch.min(ratio * adv, clipped * adv)
+    per_step, ratio, log_ratio = clipped_surrogate_per_step(logp_v, valid(old_logp), adv,
+                                                            epsilon_low, eps_high)
     kl = kl_k3(logp_v, valid(ref_logp)) if ref_logp is not None else None
     if beta != 0.0:
         per_step = per_step + beta * kl
@@ -162,47 +169,61 @@ def grpo_loss(
             "clipfrac_low": low,
             "clipfrac_high": high,
             "clipfrac": low + high,
-            "approx_kl": mean((ratio - 1.0) - log_ratio),
+            "approx_kl": mean(approx_kl(ratio, log_ratio)),
             "kl": mean(kl) if kl is not None else weight.new_zeros(()),
             "ratio_mean": mean(ratio),
         }
     return loss, diagnostics
 
 
-class GRPO:
+class GRPO(Algorithm):
     """Critic-free GRPO over whole episodes grouped by identical start (see docs/grpo.md).
 
     The policy's value head is never trained; advantages come from comparing the returns
     of the G episodes in each group. ``num_iterations`` passes reuse one batch (TRL's
-    ``num_iterations``); the reference policy for the KL term is frozen at the start and
-    refreshed every ``ref_reset_every`` updates when asked.
+    ``num_iterations``); the reference policy for the KL term is the policy at the start of
+    the phase (pre-training or adaptation), refreshed every ``ref_reset_every`` updates
+    when asked.
     """
 
     name = "grpo"
 
-    def __init__(self, cfg, opt, policy: torch.nn.Module):
-        import copy
-
-        self.cfg = cfg
-        self.opt = opt
-        self.policy = policy
-        self.update_epochs = int(cfg.num_iterations)
+    def __init__(self, cfg: TrainConfig, policy: ActorCritic, ctx: AlgoContext):
+        super().__init__(cfg, policy, ctx)
+        self.grpo = cfg.grpo
+        self.update_epochs = int(cfg.grpo.num_iterations)
         self.ref_policy = None
-        if cfg.beta != 0.0:
+        if cfg.grpo.beta != 0.0:
             self.ref_policy = copy.deepcopy(policy).eval().requires_grad_(False)
-        self.batch_stats: dict[str, float] = {}
+
+    @classmethod
+    def resolve(cls, cfg: TrainConfig, num_train_tasks: int, default_envs: int) -> TrainConfig:
+        group = cfg.grpo.group_size
+        if cfg.env.num_envs is None:
+            num_envs = max(default_envs, group * num_train_tasks)
+            num_envs = -(-num_envs // group) * group
+        elif cfg.env.num_envs % group:
+            raise MrftError(f"--num-envs {cfg.env.num_envs} must be a multiple of --group-size {group}")
+        else:
+            num_envs = cfg.env.num_envs
+        return dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, num_envs=num_envs))
+
+    def make_collector(self):
+        return self.episode_collector(group_size=self.grpo.group_size, trial_episodes=1)
 
     @torch.no_grad()
-    def prepare(self, batch) -> dict[str, torch.Tensor]:
-        if self.cfg.advantage == "process":
-            advantages = process_advantages(batch.rewards, batch.mask, batch.group_ids)
+    def prepare(self, batch: EpisodeBatch) -> dict[str, torch.Tensor]:
+        returns, group_ids = batch.flat("returns"), batch.episode_group_ids
+        obs, actions, mask = batch.flat("obs"), batch.flat("actions"), batch.flat("mask")
+        if self.grpo.advantage == "process":
+            advantages = process_advantages(batch.flat("rewards"), mask, group_ids)
         else:
-            advantages = group_advantages(batch.returns, batch.group_ids, self.cfg.scale_rewards)
-        self.batch_stats = group_statistics(batch.returns, batch.group_ids)
-        data = {"obs": batch.obs, "actions": batch.actions, "logprobs": batch.logprobs,
-                "mask": batch.mask, "advantages": advantages}
+            advantages = group_advantages(returns, group_ids, self.grpo.scale_rewards)
+        self.batch_stats = group_statistics(returns, group_ids)
+        data = {"obs": obs, "actions": actions, "logprobs": batch.flat("logprobs"),
+                "mask": mask, "advantages": advantages}
         if self.ref_policy is not None:
-            data["ref_logprobs"] = self._logp(self.ref_policy, batch.obs, batch.actions, batch.mask)[0]
+            data["ref_logprobs"] = self._logp(self.ref_policy, obs, actions, mask)[0]
         return data
 
     @staticmethod
@@ -215,24 +236,20 @@ class GRPO:
 
     def minibatches(self, data, generator: torch.Generator):
         """Minibatches of whole episodes."""
-        return shuffled_minibatches(data, self.cfg.episode_minibatches, generator)
+        return shuffled_minibatches(data, self.grpo.episode_minibatches, generator)
 
     def loss(self, mb: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         logp, entropy = self._logp(self.policy, mb["obs"], mb["actions"], mb["mask"])
         loss, diagnostics = grpo_loss(
             logp, mb["logprobs"], mb.get("ref_logprobs"), mb["advantages"], mb["mask"],
-            epsilon_low=self.opt.clip_coef, epsilon_high=self.cfg.epsilon_high,
-            beta=self.cfg.beta, loss_type=self.cfg.loss_type,
+            epsilon_low=self.grpo.epsilon, epsilon_high=self.grpo.epsilon_high,
+            beta=self.grpo.beta, loss_type=self.grpo.loss_type,
         )
         return {"loss": loss, "policy_loss": loss.detach(), "entropy": entropy.mean().detach(),
                 **diagnostics}
 
-    def stop_early(self, diagnostics: dict[str, float]) -> bool:
-        target = self.opt.target_kl
-        return target is not None and diagnostics.get("approx_kl", 0.0) > target
-
-    def after_update(self, update: int) -> None:
-        every = self.cfg.ref_reset_every
+    def after_update(self, update: int, batch, diagnostics) -> None:
+        every = self.grpo.ref_reset_every
         if self.ref_policy is not None and every > 0 and update % every == 0:
             self.ref_policy.load_state_dict(self.policy.state_dict())
 

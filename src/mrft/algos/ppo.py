@@ -1,76 +1,27 @@
 """PPO with GAE, value clipping and advantage normalisation (CleanRL ``ppo_procgen.py`` parity).
 
-The math is in pure functions (:func:`gae`, :func:`clipped_surrogate`,
+The math is in pure functions (:func:`mrft.algos.objectives.gae`, :func:`clipped_surrogate`,
 :func:`clipped_value_loss`) that tests call on hand-made tensors; :class:`PPO` only
-wires them to rollout batches.
+wires them to batches. Pre-training collects fixed-horizon rollouts (auto-reset, exact-resume
+action log); adaptation to a held-out instance plays whole episodes of that instance and
+keeps learning the critic (the batch becomes a rollout with one column per episode).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 
 import torch
+from torch import nn
 
+from mrft.algos.base import AlgoContext, Algorithm
 from mrft.algos.batching import shuffled_minibatches
-from mrft.config import PPOConfig
+from mrft.algos.objectives import approx_kl, clipped_surrogate_per_step, gae
+from mrft.config import TrainConfig
+from mrft.episodes import EpisodeBatch
 from mrft.nets import ActorCritic
-from mrft.rollout import RolloutBatch
-
-# Defaults per kind of task. Procgen = CleanRL ppo_procgen.py; continuous = CleanRL
-# ppo_continuous_action.py scaled to vectorised envs; classic = CleanRL ppo.py.
-PRESETS: dict[str, dict] = {
-    "procgen": dict(learning_rate=5e-4, num_steps=256, gamma=0.999, num_minibatches=8,
-                    update_epochs=3, ent_coef=0.01, normalize_reward=True, normalize_obs=False),
-    "continuous": dict(learning_rate=3e-4, num_steps=256, gamma=0.99, num_minibatches=8,
-                       update_epochs=5, ent_coef=0.0, normalize_reward=True, normalize_obs=True),
-    "classic": dict(learning_rate=2.5e-4, num_steps=128, gamma=0.99, num_minibatches=4,
-                    update_epochs=4, ent_coef=0.01, normalize_reward=False, normalize_obs=False),
-}
-
-
-def preset_name(family: str, continuous: bool) -> str:
-    if family == "procgen":
-        return "procgen"
-    return "continuous" if continuous else "classic"
-
-
-def resolve_ppo(cfg: PPOConfig, preset: str) -> PPOConfig:
-    """Fill every ``None`` field from the preset; explicit values always win."""
-    values = {k: v for k, v in PRESETS[preset].items() if getattr(cfg, k) is None}
-    return dataclasses.replace(cfg, **values)
-
-
-def gae(
-    rewards: torch.Tensor,
-    values: torch.Tensor,
-    next_value: torch.Tensor,
-    terminated: torch.Tensor,
-    truncated: torch.Tensor,
-    valid: torch.Tensor,
-    gamma: float,
-    lam: float,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Generalised advantage estimation over ``[T, N]`` tensors; returns ``(advantages, returns)``.
-
-    - ``terminated[t]``: no bootstrap after step t, and the advantage chain is cut.
-    - ``truncated[t]``: bootstrap from ``values[t + 1]`` (the value of the true final
-      observation, which next-step auto-reset envs return at that step) but cut the chain.
-    - ``valid[t] == False`` marks the auto-reset transition: its advantage is 0.
-    ``next_value`` is the value of the observation after the last step.
-    """
-    T = rewards.shape[0]
-    advantages = torch.zeros_like(rewards)
-    last = torch.zeros_like(next_value)
-    term = terminated.to(rewards.dtype)
-    cont = 1.0 - (terminated | truncated).to(rewards.dtype)
-    mask = valid.to(rewards.dtype)
-    for t in reversed(range(T)):
-        v_next = next_value if t == T - 1 else values[t + 1]
-        delta = rewards[t] + gamma * v_next * (1.0 - term[t]) - values[t]
-        last = (delta + gamma * lam * cont[t] * last) * mask[t]
-        advantages[t] = last
-    return advantages, advantages + values
+from mrft.normalize import RewardNormalizer
+from mrft.rollout import RolloutBatch, RolloutCollector
 
 
 def clipped_surrogate(
@@ -80,15 +31,11 @@ def clipped_surrogate(
 
     ``approx_kl`` is the low-variance estimator ``E[(r - 1) - log r]`` (Schulman 2020).
     """
-    log_ratio = logp - old_logp
-    ratio = log_ratio.exp()
-    unclipped = -advantages * ratio
-    clipped = -advantages * ratio.clamp(1.0 - clip, 1.0 + clip)
-    loss = torch.max(unclipped, clipped).mean()
+    per_step, ratio, log_ratio = clipped_surrogate_per_step(logp, old_logp, advantages, clip)
     with torch.no_grad():
         clipfrac = ((ratio - 1.0).abs() > clip).float().mean()
-        approx_kl = ((ratio - 1.0) - log_ratio).mean()
-    return loss, clipfrac, approx_kl
+        kl = approx_kl(ratio, log_ratio).mean()
+    return per_step.mean(), clipfrac, kl
 
 
 def clipped_value_loss(
@@ -107,19 +54,60 @@ def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor
     return torch.where(var > 0, 1.0 - (target - pred).var() / var, torch.full_like(var, float("nan")))
 
 
-class PPO:
+class PPO(Algorithm):
     name = "ppo"
 
-    def __init__(self, cfg: PPOConfig, policy: ActorCritic):
-        self.cfg = cfg
-        self.policy = policy
-        self.update_epochs = int(cfg.update_epochs)
-        self.batch_stats: dict[str, float] = {}
+    def __init__(self, cfg: TrainConfig, policy: ActorCritic, ctx: AlgoContext):
+        super().__init__(cfg, policy, ctx)
+        self.ppo = cfg.ppo
+        self.update_epochs = int(cfg.ppo.update_epochs)
+        self.reward_normalizer = (RewardNormalizer(ctx.num_envs, cfg.ppo.gamma).to(ctx.device)
+                                  if cfg.ppo.normalize_reward else None)
 
-    def prepare(self, batch: RolloutBatch) -> dict[str, torch.Tensor]:
+    @classmethod
+    def resolve(cls, cfg: TrainConfig, num_train_tasks: int, default_envs: int) -> TrainConfig:
+        from mrft.errors import MrftError
+
+        cfg = super().resolve(cfg, num_train_tasks, default_envs)
+        rollout = cfg.env.num_envs * cfg.ppo.num_steps
+        if cfg.ppo.num_minibatches > rollout:
+            raise MrftError(f"--num-minibatches {cfg.ppo.num_minibatches} exceeds the rollout size "
+                            f"{rollout} (num_envs x num_steps)")
+        return cfg
+
+    def make_collector(self):
+        if self.ctx.adapting:
+            return super().make_collector()
+        from mrft import envs
+
+        env = envs.make_vec_env(self.ctx.tasks, self.ctx.num_envs, self.ctx.env_seed)
+        return RolloutCollector(env, self.policy, self.ppo.num_steps, self.ctx.device,
+                                action_log_limit=self.ctx.action_log_limit)
+
+    def modules(self) -> list[nn.Module]:
+        return [self.policy]
+
+    @torch.no_grad()
+    def _normalized_rewards(self, batch: RolloutBatch) -> torch.Tensor:
+        """Rewards scaled by the running std of the discounted return, in time order."""
+        norm = self.reward_normalizer
+        if norm is None:
+            return batch.rewards
+        if norm.returns.shape[0] != batch.rewards.shape[1]:
+            # episode batches start every column at a fresh episode: no return carries over
+            norm.returns = torch.zeros(batch.rewards.shape[1], dtype=norm.returns.dtype,
+                                       device=norm.returns.device)
+        done = (batch.terminated | batch.truncated) & batch.valid
+        out = torch.stack([norm(batch.rewards[t], batch.valid[t], done[t])
+                           for t in range(batch.rewards.shape[0])])
+        return torch.where(batch.valid, out, 0.0)
+
+    def prepare(self, batch: RolloutBatch | EpisodeBatch) -> dict[str, torch.Tensor]:
+        if isinstance(batch, EpisodeBatch):
+            batch = batch.as_rollout()
         adv, ret = gae(
-            batch.rewards, batch.values, batch.next_value, batch.terminated, batch.truncated,
-            batch.valid, self.cfg.gamma, self.cfg.gae_lambda,
+            self._normalized_rewards(batch), batch.values, batch.next_value, batch.terminated,
+            batch.truncated, batch.valid, self.ppo.gamma, self.ppo.gae_lambda,
         )
         keep = batch.valid.reshape(-1)
         flat = {
@@ -135,38 +123,41 @@ class PPO:
     def minibatches(
         self, data: dict[str, torch.Tensor], generator: torch.Generator
     ) -> Iterator[dict[str, torch.Tensor]]:
-        return shuffled_minibatches(data, self.cfg.num_minibatches, generator)
+        return shuffled_minibatches(data, self.ppo.num_minibatches, generator)
 
     def loss(self, mb: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        ppo = self.ppo
         logp, entropy, values = self.policy.evaluate(mb["obs"], mb["actions"])
         adv = mb["advantages"]
-        if self.cfg.norm_adv and adv.numel() > 1:
+        if ppo.norm_adv and adv.numel() > 1:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        pg_loss, clipfrac, approx_kl = clipped_surrogate(logp, mb["logprobs"], adv, self.cfg.clip_coef)
+        pg_loss, clipfrac, kl = clipped_surrogate(logp, mb["logprobs"], adv, ppo.clip_coef)
         v_loss = clipped_value_loss(
-            values, mb["values"], mb["returns"], self.cfg.clip_coef if self.cfg.clip_vloss else None
+            values, mb["values"], mb["returns"], ppo.clip_coef if ppo.clip_vloss else None
         )
         ent = entropy.mean()
-        loss = pg_loss - self.cfg.ent_coef * ent + self.cfg.vf_coef * v_loss
+        loss = pg_loss - ppo.ent_coef * ent + ppo.vf_coef * v_loss
         return {
             "loss": loss,
             "policy_loss": pg_loss.detach(),
             "value_loss": v_loss.detach(),
             "entropy": ent.detach(),
-            "approx_kl": approx_kl,
+            "approx_kl": kl,
             "clipfrac": clipfrac,
             "explained_variance": explained_variance(mb["values"], mb["returns"]),
         }
 
-    def stop_early(self, diagnostics: dict[str, float]) -> bool:
-        target = self.cfg.target_kl
-        return target is not None and diagnostics.get("approx_kl", 0.0) > target
-
-    def after_update(self, update: int) -> None:
-        """PPO keeps no state between updates."""
-
     def state_dict(self) -> dict:
-        return {}
+        if self.reward_normalizer is None:
+            return {}
+        return {"reward_normalizer": self.reward_normalizer.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
-        """Nothing to restore: all PPO state lives in the policy and optimiser."""
+        if self.reward_normalizer is not None and "reward_normalizer" in state:
+            saved = state["reward_normalizer"]
+            self.reward_normalizer.returns = torch.zeros_like(saved["returns"])
+            self.reward_normalizer.load_state_dict(saved)
+
+    def load_pretrained(self, state: dict, source: str) -> None:
+        """Adaptation keeps the reward scale the critic was trained on."""
+        self.load_state_dict(state)

@@ -273,21 +273,27 @@ class Bench:
                 "checkpoint": str(Path("train") / Path(result.checkpoint).name)}
 
     def _adapt(self, unit: Unit) -> dict[str, Any]:
-        from mrft.adapt import AdaptSettings, adapt
+        from mrft.adapt import adapt
         from mrft.bench.scores import score_curve
+        from mrft.config import AdaptSettings
 
         method: Method = METHODS[unit.method]
         source = seed_dir(self.out, unit.family, pretrain_source(unit.method), unit.seed)
         pretrain = json.loads((source / "pretrain.json").read_text(encoding="utf-8"))
         b = self.suite.budget
-        settings = AdaptSettings(task=unit.instance, steps=b.adapt_steps, eval_every=b.eval_every,
-                                 eval_episodes=b.eval_episodes, num_envs=b.adapt_envs,
-                                 distill=method.adapt_distill, seed=unit.seed)
+        checkpoint = str(source / pretrain["checkpoint"])
+        settings = AdaptSettings(checkpoint=checkpoint, task=unit.instance, steps=b.adapt_steps,
+                                 eval_every=b.eval_every, eval_episodes=b.eval_episodes,
+                                 num_envs=b.adapt_envs, distill=method.adapt_distill, seed=unit.seed)
+        run_dir = result_path(self.out, unit).with_suffix("")
         with PeakMemory() as memory:
-            record = adapt(str(source / pretrain["checkpoint"]), settings)
+            record = adapt(checkpoint, settings, run_dir=run_dir)
+        # the curve is the result; the adaptation's own checkpoint only served a resume
+        (run_dir / "checkpoint.pt").unlink(missing_ok=True)
+        record["run_dir"] = os.path.relpath(run_dir, self.out)
         record["checkpoint"] = str(Path(os.path.relpath(source, self.out)) / pretrain["checkpoint"])
         score_name = score_curve(unit.family.env, record["curve"])
-        adapted = record["curve"][-1]["step"]
+        adapted = record["adapt_env_steps"]
         record.update({"kind": "adapt", "env": unit.family.env, "method": unit.method,
                        "score_name": score_name, "adapt_env_steps": adapted,
                        "sps": adapted / max(record["wall_clock_s"], 1e-9),

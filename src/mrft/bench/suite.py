@@ -27,7 +27,7 @@ Schema (every key but ``name`` and ``[[tasks]]`` is optional)::
     mrft.inner_lr = 5.0
 
 Sections of ``[train]`` and ``[methods.NAME]`` are the config sections of ``mrft train``
-(env, ppo, grpo, mrft, run) with their field names. Anything malformed is an ``MrftError``
+(env, optim, ppo, grpo, mrft, run) with their field names. Anything malformed is an ``MrftError``
 naming the file and the field.
 """
 
@@ -42,11 +42,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mrft.bench.methods import METHODS, Method
-from mrft.config import EnvConfig, GRPOConfig, MRFTConfig, PPOConfig, RunConfig, TrainConfig
+from mrft.config import (
+    EnvConfig,
+    GRPOConfig,
+    MRFTConfig,
+    OptimConfig,
+    PPOConfig,
+    RunConfig,
+    TrainConfig,
+)
 from mrft.errors import MrftError
 
 BUILTIN = ("smoke", "demo", "cpu", "procgen", "metaworld")
-SECTIONS = {"env": EnvConfig, "ppo": PPOConfig, "grpo": GRPOConfig, "mrft": MRFTConfig,
+SECTIONS = {"env": EnvConfig, "optim": OptimConfig, "ppo": PPOConfig, "grpo": GRPOConfig, "mrft": MRFTConfig,
             "run": RunConfig}
 # set by the benchmark itself, so a suite may not override them
 RESERVED = {("env", "env"), ("run", "total_steps"), ("run", "seed"), ("run", "runs_dir"),

@@ -2,6 +2,8 @@
 
 ``parse_env("procgen:bigfish")`` gives a :class:`Suite`; ``make_vec_env(tasks, n, seed)``
 gives one vector env over those tasks with ``n`` envs spread evenly among them.
+``make_task_instances(tasks, seeds, seed)`` gives one env per (task, instance seed), and
+``reseed_or_build`` re-seeds such an env in place when the next batch has the same tasks.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from collections.abc import Sequence
 
 from mrft.envs import bandit, metaworld, nav, procgen, shift
 from mrft.envs import gym as gym_family
+from mrft.envs.instances import distinct_instances, instance_seed
 from mrft.envs.spec import Suite, Task, make_task
 from mrft.envs.vector import MultiTaskVecEnv, StepResult, VecEnv, split_envs
 from mrft.errors import MrftError
@@ -26,10 +29,13 @@ __all__ = [
     "Task",
     "VecEnv",
     "action_is_continuous",
+    "distinct_instances",
+    "instance_seed",
     "make_task",
     "make_task_instances",
     "make_vec_env",
     "parse_env",
+    "reseed_or_build",
 ]
 
 
@@ -104,7 +110,9 @@ def make_vec_env(tasks: Sequence[Task], num_envs: int, seed: int, group_size: in
             env_seeds = [seed + (offset + i) // group_size for i in range(count)]
         envs.append(_MAKERS[task.family](task, count, seed + offset, env_seeds=env_seeds))
         offset += count
-    return envs[0] if len(envs) == 1 else MultiTaskVecEnv(envs)
+    env = envs[0] if len(envs) == 1 else MultiTaskVecEnv(envs)
+    env.instance_tasks = tuple(t for t, c in zip(tasks, counts, strict=True) for _ in range(c))
+    return env
 
 
 def make_task_instances(tasks: Sequence[Task], task_seeds: Sequence[int], seed: int) -> VecEnv:
@@ -130,4 +138,28 @@ def make_task_instances(tasks: Sequence[Task], task_seeds: Sequence[int], seed: 
         seeds = [int(s) for s in task_seeds[start:stop]]
         envs.append(_MAKERS[task.family](task, stop - start, seed + start, env_seeds=seeds))
         start = stop
-    return envs[0] if len(envs) == 1 else MultiTaskVecEnv(envs)
+    env = envs[0] if len(envs) == 1 else MultiTaskVecEnv(envs)
+    env.instance_tasks = tuple(tasks)
+    return env
+
+
+def reseed_or_build(env: VecEnv | None, tasks: Sequence[Task], task_seeds: Sequence[int],
+                    seed: int) -> VecEnv:
+    """``make_task_instances(tasks, task_seeds, seed)``, reusing ``env`` where possible.
+
+    When ``env`` was built (by :func:`make_task_instances` or :func:`make_vec_env`, which
+    record the per-env task tuple as ``env.instance_tasks``) for exactly these ``tasks``,
+    in order, it is re-seeded in place with ``env.reseed(task_seeds)`` and returned: its
+    next ``reset()`` equals a fresh env's first one. Otherwise ``env`` (if any) is closed
+    and a new env is built. Cheap for shift/nav/bandit/gym; envpool pools are rebuilt
+    inside ``reseed`` (see :class:`mrft.envs.vector.EnvpoolVecEnv`).
+    """
+    tasks = tuple(tasks)
+    if len(tasks) != len(task_seeds):
+        raise ValueError("tasks and task_seeds must have the same length")
+    if env is not None:
+        if getattr(env, "instance_tasks", None) == tasks and env.num_envs == len(tasks):
+            env.reseed([int(s) for s in task_seeds])
+            return env
+        env.close()
+    return make_task_instances(tasks, task_seeds, seed)

@@ -7,19 +7,27 @@ one that remembers the previous episode's pulls and rewards can pick the paying 
 every time. This is the regime where context-based adaptation must beat fine-tuning by
 gradient steps, and it runs in milliseconds, which is what a learning test needs.
 
-Each env draws a new paying arm at every reset from ``Generator(env_seed)``; envs with equal
-seeds see the same sequence (as envpool's pools do). Next-step auto-reset as elsewhere.
+Each env draws a new paying arm at every reset. The ``k``-th explicit :meth:`reset` of an
+env with env seed ``s`` draws from ``default_rng([s, k])`` and the auto-resets after it
+continue that stream, so an explicit reset depends only on ``(s, k)`` while auto-reset
+episodes still vary. This keeps GRPO groups (envs sharing a seed) groups even when their
+members auto-reset different numbers of times; with one stateful ``Generator(s)`` they
+would draw different arms at the next explicit reset. Envs with equal seeds share the
+paying arm at every explicit reset, a fresh env replays its first arm, and
+:meth:`reseed` makes the next reset replay a fresh env's first arm. Next-step
+auto-reset as elsewhere.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import gymnasium as gym
 import numpy as np
 
 from mrft.envs.spec import Suite, Task, make_task
-from mrft.envs.vector import StepResult
+from mrft.envs.vector import StepResult, check_seed_count
 from mrft.errors import MrftError
 
 TEST_SEED_OFFSET = 1_000_003
@@ -35,14 +43,18 @@ def suite(name: str) -> Suite:
 
 
 class HiddenArmBanditVecEnv:
-    def __init__(self, num_envs: int, arms: int, env_seeds: list[int], pulls: int = PULLS):
+    """``env_seeds`` already include ``seed_offset`` (the split's), which :meth:`reseed` adds."""
+
+    def __init__(self, num_envs: int, arms: int, env_seeds: list[int], pulls: int = PULLS,
+                 seed_offset: int = 0):
         self.num_envs = num_envs
         self.arms = arms
         self.pulls = pulls
         self.observation_space = gym.spaces.Box(0.0, 1.0, (1,), np.float32)
         self.action_space = gym.spaces.Discrete(arms)
         self.task_ids = np.zeros(num_envs, dtype=np.int64)
-        self._rngs = [np.random.default_rng(s) for s in env_seeds]
+        self._seed_offset = seed_offset
+        self.reseed([s - seed_offset for s in env_seeds])
         self.best = np.zeros(num_envs, dtype=np.int64)
         self.t = np.zeros(num_envs, dtype=np.int64)
         self._needs_reset = np.zeros(num_envs, dtype=bool)
@@ -55,7 +67,19 @@ class HiddenArmBanditVecEnv:
             self.best[i] = self._rngs[i].integers(self.arms)
         self.t[which] = 0
 
+    def reseed(self, env_seeds: Sequence[int]) -> None:
+        """New env seeds (without the split offset); restarts the explicit-reset count."""
+        seeds = check_seed_count(env_seeds, self.num_envs)
+        self._env_seeds = [s + self._seed_offset for s in seeds]
+        self._explicit_resets = 0
+        self._rngs = [np.random.default_rng([s, 0]) for s in self._env_seeds]
+
     def reset(self) -> np.ndarray:
+        """Explicit reset ``k``: env ``i`` draws from ``default_rng([env_seeds[i], k])``, a
+        stream its auto-resets then continue until the next explicit reset."""
+        k = self._explicit_resets
+        self._rngs = [np.random.default_rng([s, k]) for s in self._env_seeds]
+        self._explicit_resets += 1
         self._reset_envs(np.ones(self.num_envs, dtype=bool))
         self._needs_reset[:] = False
         return self._obs()
@@ -81,4 +105,5 @@ def make(task: Task, num_envs: int, seed: int,
     offset = int(task.option("split_seed_offset", 0))
     if env_seeds is None:
         env_seeds = [seed + i for i in range(num_envs)]
-    return HiddenArmBanditVecEnv(num_envs, int(task.option("arms")), [s + offset for s in env_seeds])
+    return HiddenArmBanditVecEnv(num_envs, int(task.option("arms")), [s + offset for s in env_seeds],
+                                 seed_offset=offset)

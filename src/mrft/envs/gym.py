@@ -32,4 +32,4 @@ def make(task, num_envs: int, seed: int, env_seeds: list[int] | None = None) -> 
     offset = int(task.option("split_seed_offset", 0))
     if env_seeds is not None:
         env_seeds = [s + offset for s in env_seeds]
-    return GymVecEnv(task.name, num_envs, seed + offset, env_seeds=env_seeds)
+    return GymVecEnv(task.name, num_envs, seed + offset, env_seeds=env_seeds, seed_offset=offset)

@@ -122,4 +122,4 @@ def make(task: Task, num_envs: int, seed: int, env_seeds: list[int] | None = Non
     elif goal_seed is not None:
         kwargs["env_seed"] = [int(goal_seed)] * num_envs
     seed = seed + offset
-    return EnvpoolVecEnv(envpool_id(task.name), num_envs, seed, **kwargs)
+    return EnvpoolVecEnv(envpool_id(task.name), num_envs, seed, seed_offset=offset, **kwargs)

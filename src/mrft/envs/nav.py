@@ -7,20 +7,27 @@ The dense reward ``-|position - goal|`` reveals the goal only through experience
 policy that cannot use its context can at best head for the middle of the arc. An
 episode succeeds once the point comes within ``GOAL_RADIUS`` of the goal.
 
-Each env draws a new goal at every reset from its own RNG, seeded by its env seed; envs
-with equal seeds therefore see the same goal sequence, as envpool's pools do. Resets
-follow the same next-step auto-reset convention as the other backends.
+Each env draws a new goal at every reset. The ``k``-th explicit :meth:`reset` of an env
+with env seed ``s`` draws from ``default_rng([s, k])`` and the auto-resets after it
+continue that stream, so an explicit reset depends only on ``(s, k)`` and auto-reset
+episodes still vary. This keeps GRPO groups (envs sharing a seed) groups: a member that
+auto-resets more often than its mates would, with one stateful ``Generator(s)``, draw a
+different goal at the next explicit reset. Envs with equal seeds see the same goal at
+every explicit reset, a fresh env replays its first goal, and :meth:`reseed` makes the
+next reset replay a fresh env's first goal. Resets follow the same next-step
+auto-reset convention as the other backends.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import gymnasium as gym
 import numpy as np
 
 from mrft.envs.spec import Suite, Task, make_task
-from mrft.envs.vector import StepResult
+from mrft.envs.vector import StepResult, check_seed_count
 from mrft.errors import MrftError
 
 TEST_SEED_OFFSET = 1_000_003
@@ -43,15 +50,20 @@ def goal_from_rng(rng: np.random.Generator) -> np.ndarray:
 
 
 class PointNavVecEnv:
-    """``num_envs`` point robots; env ``i`` draws its goals from ``Generator(env_seeds[i])``."""
+    """``num_envs`` point robots; env ``i`` draws its goals from streams seeded by ``env_seeds[i]``.
 
-    def __init__(self, num_envs: int, env_seeds: list[int], horizon: int = HORIZON):
+    ``env_seeds`` already include ``seed_offset`` (the split's), which :meth:`reseed` adds.
+    """
+
+    def __init__(self, num_envs: int, env_seeds: list[int], horizon: int = HORIZON,
+                 seed_offset: int = 0):
         self.num_envs = num_envs
         self.horizon = horizon
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
         self.task_ids = np.zeros(num_envs, dtype=np.int64)
-        self._rngs = [np.random.default_rng(s) for s in env_seeds]
+        self._seed_offset = seed_offset
+        self.reseed([s - seed_offset for s in env_seeds])
         self.goals = np.zeros((num_envs, 2), dtype=np.float32)
         self.pos = np.zeros((num_envs, 2), dtype=np.float32)
         self.t = np.zeros(num_envs, dtype=np.int64)
@@ -63,7 +75,19 @@ class PointNavVecEnv:
         self.pos[which] = 0.0
         self.t[which] = 0
 
+    def reseed(self, env_seeds: Sequence[int]) -> None:
+        """New env seeds (without the split offset); restarts the explicit-reset count."""
+        seeds = check_seed_count(env_seeds, self.num_envs)
+        self._env_seeds = [s + self._seed_offset for s in seeds]
+        self._explicit_resets = 0
+        self._rngs = [np.random.default_rng([s, 0]) for s in self._env_seeds]
+
     def reset(self) -> np.ndarray:
+        """Explicit reset ``k``: env ``i`` draws from ``default_rng([env_seeds[i], k])``, a
+        stream its auto-resets then continue until the next explicit reset."""
+        k = self._explicit_resets
+        self._rngs = [np.random.default_rng([s, k]) for s in self._env_seeds]
+        self._explicit_resets += 1
         self._reset_envs(np.ones(self.num_envs, dtype=bool))
         self._needs_reset[:] = False
         return self.pos.copy()
@@ -91,4 +115,4 @@ def make(task: Task, num_envs: int, seed: int, env_seeds: list[int] | None = Non
     offset = int(task.option("split_seed_offset", 0))
     if env_seeds is None:
         env_seeds = [seed + i for i in range(num_envs)]
-    return PointNavVecEnv(num_envs, [s + offset for s in env_seeds])
+    return PointNavVecEnv(num_envs, [s + offset for s in env_seeds], seed_offset=offset)

@@ -10,22 +10,31 @@ which is what an adaptation method should exploit and a fixed policy cannot. The
 split draws its dynamics from a disjoint seed range, i.e. physics never seen in training.
 
 Each env keeps its model's nominal masses and damping from construction; at every reset
-it draws from its own ``Generator(env_seed)`` one log-uniform factor per body (the world
-body excepted) and one per dof, writes ``nominal * factor`` into the MuJoCo model, then
-resets the Gymnasium env with a seed drawn from the same RNG. Envs with equal env seeds
-therefore see the same dynamics and start states at every reset, as envpool's pools do,
-and a fresh env replays its first instance. Resets follow the same next-step auto-reset
-convention as the other backends; the observation is cast to float32 and no ``success``
-is reported (these tasks define none).
+it draws one log-uniform factor per body (the world body excepted) and one per dof,
+writes ``nominal * factor`` into the MuJoCo model, then resets the Gymnasium env with a
+seed drawn from the same RNG. The RNG is re-seeded at every explicit :meth:`reset`: the
+``k``-th explicit reset of an env with env seed ``s`` draws from
+``default_rng([s, k])``, and the auto-resets that follow continue that stream, so
+auto-reset episodes still vary. An explicit reset therefore depends only on ``(s, k)``,
+not on how many auto-resets came before. That is what keeps a GRPO group a group: its
+members share an env seed, but one that ends its episodes earlier auto-resets more often,
+and a single stateful ``Generator(s)`` would then hand the group different bodies at the
+next explicit reset. Envs with equal env seeds see the same dynamics and start states at
+every explicit reset, a fresh env replays its first instance, and :meth:`reseed`
+replays a fresh env's first instance without rebuilding any MuJoCo model. Resets follow
+the same next-step auto-reset convention as the other backends; the observation is cast
+to float32 and no ``success`` is reported (these tasks define none).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import gymnasium as gym
 import numpy as np
 
 from mrft.envs.spec import Suite, Task, make_task
-from mrft.envs.vector import StepResult
+from mrft.envs.vector import StepResult, check_seed_count
 from mrft.errors import MrftError
 
 TEST_SEED_OFFSET = 1_000_003
@@ -60,17 +69,33 @@ def draw_scales(rng: np.random.Generator, size: int) -> np.ndarray:
 
 
 class ShiftedBody:
-    """One Gymnasium MuJoCo env whose dynamics are redrawn from ``Generator(seed)`` per reset."""
+    """One Gymnasium MuJoCo env whose dynamics are redrawn at every reset.
+
+    Explicit reset ``k`` (counted from construction or :meth:`reseed`) draws from
+    ``default_rng([seed, k])``; auto-resets continue that stream.
+    """
 
     def __init__(self, env_id: str, seed: int):
         self.env = gym.make(env_id, disable_env_checker=True)
         self.model = self.env.unwrapped.model
-        self.rng = np.random.default_rng(seed)
         self.nominal_mass = self.model.body_mass.copy()
         self.nominal_damping = self.model.dof_damping.copy()
+        self.reseed(seed)
+
+    def reseed(self, seed: int) -> None:
+        """Take env seed ``seed`` and restart the explicit-reset count."""
+        self.seed = int(seed)
+        self.explicit_resets = 0
+        self.rng = np.random.default_rng([self.seed, 0])
 
     def reset(self) -> np.ndarray:
-        """Draw new dynamics, then a seeded start, both from this env's RNG."""
+        """Explicit reset: draw from this reset's own stream ``default_rng([seed, k])``."""
+        self.rng = np.random.default_rng([self.seed, self.explicit_resets])
+        self.explicit_resets += 1
+        return self.auto_reset()
+
+    def auto_reset(self) -> np.ndarray:
+        """Draw new dynamics, then a seeded start, both continuing the current stream."""
         mass_scales = draw_scales(self.rng, self.model.nbody - 1)
         self.model.body_mass[1:] = self.nominal_mass[1:] * mass_scales
         self.model.dof_damping[:] = self.nominal_damping * draw_scales(self.rng, self.model.nv)
@@ -81,8 +106,9 @@ class ShiftedBody:
 class DynamicsShiftVecEnv:
     """``len(env_seeds)`` copies of one MuJoCo task, stepped in turn, each with hidden dynamics."""
 
-    def __init__(self, env_id: str, env_seeds: list[int]):
+    def __init__(self, env_id: str, env_seeds: list[int], seed_offset: int = 0):
         self.num_envs = len(env_seeds)
+        self._seed_offset = seed_offset
         self._bodies = [ShiftedBody(env_id, s) for s in env_seeds]
         first = self._bodies[0].env
         self.observation_space = first.observation_space
@@ -100,6 +126,11 @@ class DynamicsShiftVecEnv:
         self._needs_reset[:] = False
         return np.stack([b.reset() for b in self._bodies]).astype(np.float32)
 
+    def reseed(self, env_seeds: Sequence[int]) -> None:
+        """New env seeds (without the split offset); no MuJoCo model is rebuilt."""
+        for body, s in zip(self._bodies, check_seed_count(env_seeds, self.num_envs), strict=True):
+            body.reseed(s + self._seed_offset)
+
     def step(self, actions: np.ndarray) -> StepResult:
         n = self.num_envs
         obs = np.empty((n, *self.observation_space.shape), dtype=np.float32)
@@ -108,7 +139,7 @@ class DynamicsShiftVecEnv:
         truncated = np.zeros(n, dtype=bool)
         for i, body in enumerate(self._bodies):
             if self._needs_reset[i]:
-                obs[i] = body.reset()
+                obs[i] = body.auto_reset()
                 continue
             obs[i], reward[i], terminated[i], truncated[i], _ = body.env.step(actions[i])
         self._needs_reset = terminated | truncated
@@ -124,4 +155,4 @@ def make(task: Task, num_envs: int, seed: int,
     offset = int(task.option("split_seed_offset", 0))
     if env_seeds is None:
         env_seeds = [seed + i for i in range(num_envs)]
-    return DynamicsShiftVecEnv(ENV_IDS[task.name], [s + offset for s in env_seeds])
+    return DynamicsShiftVecEnv(ENV_IDS[task.name], [s + offset for s in env_seeds], offset)

@@ -16,9 +16,12 @@ the same trials); ``--no-grad-mod`` backpropagates the plain mean of the task lo
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import nn
 
+from mrft.algos.base import AlgoContext, Algorithm
 from mrft.algos.batching import shuffled_minibatches
 from mrft.algos.grpo import group_statistics, grpo_loss
 from mrft.algos.mrft.grad_mod import (
@@ -37,8 +40,11 @@ from mrft.algos.mrft.meta_learner import (
 from mrft.algos.mrft.meta_policy import actor_forward, entropy, log_prob
 from mrft.algos.mrft.monitor import TaskFeatureMonitor
 from mrft.algos.mrft.progress_bonus import shaped_returns
+from mrft.config import TrainConfig
+from mrft.episodes import EpisodeBatch
+from mrft.errors import MrftError
 from mrft.nets import ActorCritic
-from mrft.trials import TrialBatch
+from mrft.trials import TrialActor
 
 
 def build_meta_learner(cfg, policy: ActorCritic) -> MetaLearner | None:
@@ -48,48 +54,73 @@ def build_meta_learner(cfg, policy: ActorCritic) -> MetaLearner | None:
                        cfg.meta_d_model, cfg.meta_layers)
 
 
-class MRFT:
+def build_agent(m, policy: ActorCritic, learner: MetaLearner | None) -> MetaAgent:
+    return MetaAgent(policy, learner, m.inner_steps, m.inner_lr, m.meta_clip, m.outcome_scale,
+                     m.inner_objective, m.inner_gamma, m.inner_gae_lambda)
+
+
+class MRFT(Algorithm):
     name = "mrft"
 
-    def __init__(self, cfg, grpo, opt, policy: ActorCritic, num_train_tasks: int, seed: int,
-                 device: torch.device):
-        self.cfg = cfg
-        self.grpo = grpo
-        self.opt = opt
-        self.policy = policy
-        self.learner = build_meta_learner(cfg, policy)
+    @classmethod
+    def create(cls, cfg: TrainConfig, policy: ActorCritic, ctx: AlgoContext) -> Algorithm:
+        """Meta-training, or MRFT's own adaptation when ``ctx`` holds a held-out instance."""
+        if ctx.adapting:
+            from mrft.algos.mrft.adaptation import MRFTAdaptation
+
+            return MRFTAdaptation(cfg, policy, ctx)
+        return cls(cfg, policy, ctx)
+
+    @classmethod
+    def resolve(cls, cfg: TrainConfig, num_train_tasks: int, default_envs: int) -> TrainConfig:
+        m = cfg.mrft
+        if cfg.env.num_envs is None:
+            num_envs = m.tasks_per_batch * m.trials_per_task
+        elif cfg.env.num_envs % m.trials_per_task:
+            raise MrftError(f"--num-envs {cfg.env.num_envs} must be a multiple of --trials-per-task "
+                            f"{m.trials_per_task} (MRFT plays each task instance in a group)")
+        else:
+            num_envs = cfg.env.num_envs
+        return dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, num_envs=num_envs))
+
+    def __init__(self, cfg: TrainConfig, policy: ActorCritic, ctx: AlgoContext):
+        super().__init__(cfg, policy, ctx)
+        self.m = cfg.mrft
+        self.learner = build_meta_learner(cfg.mrft, policy)
         if self.learner is not None:
-            self.learner.to(device)
-        self.agent = MetaAgent(policy, self.learner, cfg.inner_steps, cfg.inner_lr, opt.clip_coef,
-                               grpo.scale_rewards, cfg.inner_objective,
-                               opt.gamma if opt.gamma is not None else 0.99, opt.gae_lambda)
-        self.update_epochs = int(grpo.num_iterations)
+            self.learner.to(ctx.device)
+        self.agent = build_agent(cfg.mrft, policy, self.learner)
+        self.update_epochs = int(cfg.mrft.meta_iterations)
         self.shared = [p for p in policy.parameters()]
         if self.learner is not None:
             self.shared += self.learner.shared_parameters()
         self.modulator = None
-        if cfg.grad_mod:
-            mod_cfg = GradModConfig(mode=cfg.grad_mod_mode, meta_ema=cfg.meta_grad_ema,
-                                    noise_eta=cfg.grad_noise_eta, noise_gamma=cfg.grad_noise_gamma)
+        m = cfg.mrft
+        if m.grad_mod:
+            mod_cfg = GradModConfig(mode=m.grad_mod_mode, meta_ema=m.meta_grad_ema,
+                                    noise_eta=m.grad_noise_eta, noise_gamma=m.grad_noise_gamma)
             self.modulator = GradientModulator(sum(p.numel() for p in self.shared), mod_cfg,
-                                               seed=seed, device=device)
-        self.features = TaskFeatureMonitor(num_train_tasks, cfg.embed_dim)
-        self.use_bonus = cfg.progress_bonus and self.learner is not None and cfg.progress_alpha > 0
-        self.batch_stats: dict[str, float] = {}
+                                               seed=cfg.run.seed, device=ctx.device)
+        self.features = TaskFeatureMonitor(ctx.num_train_tasks, m.embed_dim)
+        self.use_bonus = m.progress_bonus and self.learner is not None and m.progress_alpha > 0
 
-    def extra_modules(self) -> list[nn.Module]:
-        """Modules the optimiser trains besides the policy."""
-        return [self.learner] if self.learner is not None else []
+    def modules(self) -> list[nn.Module]:
+        return [self.policy] + ([self.learner] if self.learner is not None else [])
+
+    def make_collector(self):
+        actor = TrialActor(self.agent, self.m.context_length, self.ctx.device)
+        return self.episode_collector(self.m.trials_per_task, self.m.trial_episodes, actor)
 
     # -- data ---------------------------------------------------------------------------
     @torch.no_grad()
-    def prepare(self, batch: TrialBatch) -> dict[str, torch.Tensor]:
+    def prepare(self, batch: EpisodeBatch) -> dict[str, torch.Tensor]:
         n, k = batch.returns.shape
+        contexts, lengths = batch.extras["contexts"], batch.extras["context_lengths"]
         outcomes = batch.successes if batch.successes is not None else batch.returns
         stats: dict[str, float] = {}
         shaped = batch.returns
         if self.learner is not None:
-            z = self.learner.embed(batch.contexts.flatten(0, 1), batch.context_lengths.flatten(0, 1))
+            z = self.learner.embed(contexts.flatten(0, 1), lengths.flatten(0, 1))
             z = z.reshape(n, k + 1, -1)
             distance = self.features.distance(z[:, -1])
             if distance is not None:
@@ -100,19 +131,19 @@ class MRFT:
                 if batch.successes is not None:
                     # J estimates success; one unit of success is worth one return std here
                     values = values * batch.returns.std().clamp_min(1e-6)
-                shaped = shaped_returns(batch.returns, values, self.cfg.progress_alpha)
+                shaped = shaped_returns(batch.returns, values, self.m.progress_alpha)
                 stats["mrft/progress_bonus"] = float((shaped - batch.returns).mean())
             self.learner.outcome_stats.update(outcomes.reshape(-1))
-        advantages = support_advantages(shaped, batch.group_ids, self.grpo.scale_rewards)
+        advantages = support_advantages(shaped, batch.group_ids, self.m.outcome_scale)
         data = {
             "obs": batch.obs, "actions": batch.actions, "logprobs": batch.logprobs,
             "mask": batch.mask, "rewards": batch.rewards, "returns": batch.returns,
             "outcomes": outcomes, "advantages": advantages,
             "inner_advantages": self._inner_advantages(batch),
-            "contexts": batch.contexts, "context_lengths": batch.context_lengths,
+            "contexts": contexts, "context_lengths": lengths,
             "group_ids": batch.group_ids, "task_ids": batch.task_ids,
         }
-        if self.cfg.inner_objective == "ppo":
+        if self.m.inner_objective == "ppo":
             data["value_targets"] = self._value_targets
         group = group_statistics(batch.returns.reshape(-1),
                                  (batch.group_ids[:, None] * k + torch.arange(k, device=batch.returns.device)).reshape(-1))
@@ -124,22 +155,21 @@ class MRFT:
         self.batch_stats = stats
         return data
 
-    def _inner_advantages(self, batch: TrialBatch) -> torch.Tensor:
+    def _inner_advantages(self, batch: EpisodeBatch) -> torch.Tensor:
         """``[n, K, T]`` advantages the inner loop uses on support episodes."""
         n, k, t = batch.mask.shape
-        if self.cfg.inner_objective == "grpo":
-            adv = support_advantages(batch.returns, batch.group_ids, self.grpo.scale_rewards)
+        if self.m.inner_objective == "grpo":
+            adv = support_advantages(batch.returns, batch.group_ids, self.m.outcome_scale)
             return adv[:, :, None].expand(n, k, t)
         obs = batch.obs.flatten(0, 2)
         values = self.policy.value(obs).reshape(n * k, t)
-        gamma = self.opt.gamma if self.opt.gamma is not None else 0.99
         adv = episode_gae(batch.rewards.reshape(n * k, t), values, batch.mask.reshape(n * k, t),
-                          gamma, self.opt.gae_lambda)
+                          self.m.inner_gamma, self.m.inner_gae_lambda)
         self._value_targets = (adv + values).reshape(n, k, t)
         return normalized(adv, batch.mask.reshape(n * k, t)).reshape(n, k, t)
 
     def minibatches(self, data, generator: torch.Generator):
-        return shuffled_minibatches(data, self.grpo.episode_minibatches, generator)
+        return shuffled_minibatches(data, self.m.meta_minibatches, generator)
 
     # -- loss ---------------------------------------------------------------------------
     def _support(self, mb: dict[str, torch.Tensor], j: int) -> dict[str, torch.Tensor]:
@@ -160,9 +190,9 @@ class MRFT:
             if self.learner is not None:
                 z = self.learner.embed(mb["contexts"][:, j], mb["context_lengths"][:, j])
                 params = self.learner.meta_policy(z)
-                if j > 0 and self.cfg.inner_steps > 0:
+                if j > 0 and self.m.inner_steps > 0:
                     params = self.agent.adapted_params_from(params, self._support(mb, j),
-                                                            self.cfg.second_order)
+                                                            self.m.second_order)
                 if self.use_bonus:
                     aux.append(self.learner.progress_loss(z, mb["outcomes"][:, j]))
             dist, _ = actor_forward(self.policy, mb["obs"][:, j], params)
@@ -180,13 +210,12 @@ class MRFT:
             loss_g, diag = grpo_loss(
                 logp[rows].reshape(-1, t), mb["logprobs"][rows].reshape(-1, t), None,
                 adv[rows].reshape(-1, t), mask[rows].reshape(-1, t),
-                epsilon_low=self.opt.clip_coef, epsilon_high=self.grpo.epsilon_high, beta=0.0,
-                loss_type=self.grpo.loss_type,
+                epsilon_low=self.m.meta_clip, beta=0.0, loss_type=self.m.meta_loss_type,
             )
-            if self.opt.ent_coef:
+            if self.m.meta_ent_coef:
                 # the entropy bonus keeps trials in a group from collapsing onto one behaviour,
                 # after which their advantages, and the learning signal, would all be zero
-                loss_g = loss_g - self.opt.ent_coef * ent[rows][mask[rows]].mean()
+                loss_g = loss_g - self.m.meta_ent_coef * ent[rows][mask[rows]].mean()
             task_losses.append(loss_g)
             diags.append(diag)
         task_loss = torch.stack(task_losses)
@@ -198,9 +227,9 @@ class MRFT:
         }
         for key in diags[0]:
             out[key] = torch.stack([d[key] for d in diags]).mean()
-        if self.cfg.inner_objective == "ppo":
+        if self.m.inner_objective == "ppo":
             values = self.policy.value(mb["obs"][mask])
-            aux.append(self.opt.vf_coef * (values - mb["value_targets"][mask]).pow(2).mean())
+            aux.append(self.m.inner_vf_coef * (values - mb["value_targets"][mask]).pow(2).mean())
         if aux:
             out["aux_loss"] = torch.stack(aux).sum()
             out["loss"] = out["loss"] + out["aux_loss"]
@@ -224,13 +253,6 @@ class MRFT:
         result["mrft/conflict_frac"] = stats["conflict_frac"]
         result["mrft/grad_noise_std"] = stats["noise_std"]
         return result
-
-    def stop_early(self, diagnostics: dict[str, float]) -> bool:
-        target = self.opt.target_kl
-        return target is not None and diagnostics.get("approx_kl", 0.0) > target
-
-    def after_update(self, update: int) -> None:
-        pass
 
     def state_dict(self) -> dict:
         state: dict = {"features": self.features.state_dict()}

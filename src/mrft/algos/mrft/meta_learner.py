@@ -25,6 +25,7 @@ from mrft.algos.grpo import group_advantages
 from mrft.algos.mrft.encoder import TemporalConvNet, context_dim, context_features
 from mrft.algos.mrft.meta_policy import AdaptedParams, actor_forward, build_meta_policy, log_prob
 from mrft.algos.mrft.progress_bonus import ProgressEstimator
+from mrft.algos.objectives import clipped_surrogate_per_step, gae
 from mrft.episodes import EpisodeRun
 from mrft.nets import ActorCritic
 from mrft.nets.torsos import MLP
@@ -97,9 +98,9 @@ def trial_surrogate(policy: ActorCritic, params: AdaptedParams | None, obs: torc
     """Per-trial clipped surrogate ``[n]``: the mean over each trial's valid steps."""
     dist, _ = actor_forward(policy, obs, params)
     logp = log_prob(policy, dist, actions)
-    ratio = torch.exp(torch.where(mask, logp - old_logp, 0.0))
-    adv = torch.where(mask, advantages, 0.0)
-    per_step = -torch.min(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv)
+    per_step, _, _ = clipped_surrogate_per_step(torch.where(mask, logp, 0.0),
+                                                torch.where(mask, old_logp, 0.0),
+                                                torch.where(mask, advantages, 0.0), clip)
     return per_step.sum(-1) / mask.sum(-1).clamp_min(1)
 
 
@@ -132,21 +133,15 @@ def inner_adapt(params: AdaptedParams, support_loss: Callable[[AdaptedParams], t
 
 def episode_gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float,
                 lam: float) -> torch.Tensor:
-    """GAE over padded episodes ``[n, T]`` that end (value 0) after their last valid step."""
-    n, t_max = rewards.shape
-    adv = torch.zeros_like(rewards)
-    last = torch.zeros(n, dtype=rewards.dtype, device=rewards.device)
-    for t in reversed(range(t_max)):
-        if t + 1 < t_max:
-            cont = mask[:, t + 1].to(rewards.dtype)
-            next_value = values[:, t + 1] * cont
-        else:
-            cont = torch.zeros_like(last)
-            next_value = cont
-        delta = rewards[:, t] + gamma * next_value - values[:, t]
-        last = (delta + gamma * lam * cont * last) * mask[:, t]
-        adv[:, t] = last
-    return adv
+    """GAE over padded episodes ``[n, T]`` that end (value 0) after their last valid step:
+    :func:`mrft.algos.objectives.gae` with a termination at each episode's last step."""
+    n, _t_max = rewards.shape
+    lengths = mask.sum(1)
+    last = torch.zeros_like(mask)
+    last[torch.arange(n, device=mask.device), (lengths - 1).clamp_min(0)] = lengths > 0
+    adv, _ = gae(rewards.T, values.T, torch.zeros(n, dtype=rewards.dtype, device=rewards.device),
+                 last.T, torch.zeros_like(last.T), mask.T, gamma, lam)
+    return adv.T
 
 
 def normalized(adv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -164,7 +159,7 @@ def support_advantages(returns: torch.Tensor, group_ids: torch.Tensor, scale: st
 
 
 class MetaAgent:
-    """The acting side of MRFT for :class:`mrft.trials.TrialCollector` and evaluation."""
+    """The acting side of MRFT for :class:`mrft.trials.TrialActor` and adaptation."""
 
     def __init__(self, policy: ActorCritic, learner: MetaLearner | None, inner_steps: int,
                  inner_lr: float, clip: float, scale_rewards: str, inner_objective: str = "grpo",

@@ -1,0 +1,73 @@
+"""Observation/action spaces and episode horizon of a task, without building an env pool.
+
+The trainer needs the spaces to build a network before any collector exists, and the
+whole-episode collector needs the horizon to know whether an episode still fits in the
+budget. envpool answers both from its spec; the numpy families are static; Gymnasium and
+MuJoCo ids are read from one throw-away single env (cheap next to a pool).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import gymnasium as gym
+import numpy as np
+
+from mrft.envs.spec import Task
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpaces:
+    observation_space: gym.Space
+    action_space: gym.Space
+    horizon: int | None
+    """Longest possible episode in env steps (None: the env sets no limit)."""
+
+
+def task_spaces(task: Task) -> TaskSpaces:
+    return _spaces(task)
+
+
+@functools.cache
+def _spaces(task: Task) -> TaskSpaces:
+    family = task.family
+    if family in ("metaworld", "procgen"):
+        import envpool
+
+        from mrft.envs import metaworld, procgen
+
+        env_id = metaworld.envpool_id(task.name) if family == "metaworld" else procgen.env_id(task)
+        spec = envpool.make_spec(env_id)
+        obs = spec.observation_space
+        if np.issubdtype(obs.dtype, np.floating):
+            obs = gym.spaces.Box(obs.low.astype(np.float32), obs.high.astype(np.float32),
+                                 obs.shape, np.float32)
+        return TaskSpaces(obs, spec.action_space, int(spec.config.max_episode_steps))
+    if family == "nav":
+        from mrft.envs import nav
+
+        return TaskSpaces(gym.spaces.Box(-np.inf, np.inf, (2,), np.float32),
+                          gym.spaces.Box(-1.0, 1.0, (2,), np.float32), nav.HORIZON)
+    if family == "bandit":
+        from mrft.envs import bandit
+
+        return TaskSpaces(gym.spaces.Box(0.0, 1.0, (1,), np.float32),
+                          gym.spaces.Discrete(int(task.option("arms"))), bandit.PULLS)
+    if family in ("gym", "shift"):
+        from mrft.envs import shift
+
+        env_id = shift.ENV_IDS[task.name] if family == "shift" else task.name
+        env = gym.make(env_id, disable_env_checker=True)
+        try:
+            obs = env.observation_space
+            if isinstance(obs, gym.spaces.Box) and np.issubdtype(obs.dtype, np.floating):
+                obs = gym.spaces.Box(obs.low.astype(np.float32), obs.high.astype(np.float32),
+                                     obs.shape, np.float32)
+            limit = env.spec.max_episode_steps if env.spec is not None else None
+            return TaskSpaces(obs, env.action_space, limit)
+        finally:
+            env.close()
+    from mrft.errors import MrftError
+
+    raise MrftError(f"unknown env family {family!r}")

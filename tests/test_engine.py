@@ -1,0 +1,224 @@
+"""One engine for training and adaptation: the algorithm interface, exact budgets, fair
+evaluation, groups that stay groups, and adaptation with each method's own algorithm."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from mrft import algos, envs
+from mrft.adapt import adapt, held_out_instance
+from mrft.algos.base import Algorithm
+from mrft.config import (
+    AdaptSettings,
+    EnvConfig,
+    GRPOConfig,
+    MRFTConfig,
+    OptimConfig,
+    PPOConfig,
+    RunConfig,
+    TrainConfig,
+)
+from mrft.envs.spaces import task_spaces
+from mrft.episodes import Actor, EpisodeCollector
+from mrft.errors import MrftError
+from mrft.evaluate import evaluate_instance
+from mrft.nets import ActorCritic
+from mrft.trainer import Trainer
+
+
+def _run(tmp_path, name, total_steps, **kw):
+    return RunConfig(total_steps=total_steps, seed=3, runs_dir=str(tmp_path), run_name=name,
+                     progress=False, hidden_sizes=(16, 16), **kw)
+
+
+class ReinforceToZero(Algorithm):
+    """A made-up algorithm: REINFORCE on whole episodes with rewards as they come."""
+
+    name = "reinforce-test"
+
+    def prepare(self, batch):
+        return {"obs": batch.flat("obs"), "actions": batch.flat("actions"),
+                "mask": batch.flat("mask"), "returns": batch.flat("returns")}
+
+    def loss(self, mb):
+        logp, _, _ = self.policy.evaluate(mb["obs"][mb["mask"]], mb["actions"][mb["mask"]])
+        weight = mb["returns"][:, None].expand_as(mb["mask"])[mb["mask"]]
+        loss = -(logp * (weight - weight.mean())).mean()
+        return {"loss": loss, "policy_loss": loss.detach()}
+
+
+def test_a_registered_algorithm_trains_with_no_trainer_change(tmp_path):
+    algos.register(ReinforceToZero)
+    try:
+        cfg = TrainConfig(env=EnvConfig(env="nav:point", num_envs=4), algo="reinforce-test",
+                          run=_run(tmp_path, "fake", 400))
+        trainer = Trainer(cfg)
+        before = [p.clone() for p in trainer.policy.parameters()]
+        result = trainer.train()
+        assert result.global_step == 400 and result.updates == 5  # 4 envs x 20 steps each
+        assert any(not torch.equal(a, b) for a, b in zip(before, trainer.policy.parameters(), strict=True))
+        assert "losses/policy_loss" in json.loads((result.run_dir / "metrics.jsonl")
+                                                  .read_text().splitlines()[-1])
+    finally:
+        del algos.REGISTRY["reinforce-test"]
+
+
+def test_unknown_algorithm_is_one_clear_error(tmp_path):
+    cfg = TrainConfig(env=EnvConfig(env="nav:point"), algo="sac", run=_run(tmp_path, "x", 100))
+    try:
+        Trainer(cfg)
+    except MrftError as exc:
+        assert "unknown algorithm 'sac'" in str(exc)
+    else:
+        raise AssertionError("no error")
+
+
+def test_fixed_horizon_collector_never_exceeds_the_budget(tmp_path):
+    # 4 envs x 32 steps per rollout; 300 steps = 2 whole rollouts + a partial one of 11 steps
+    cfg = TrainConfig(env=EnvConfig(env="gym:CartPole-v1", num_envs=4),
+                      ppo=PPOConfig(num_steps=32, num_minibatches=2, update_epochs=1),
+                      run=_run(tmp_path, "ppo", 300))
+    result = Trainer(cfg).train()
+    assert result.global_step == 300 and result.updates == 3
+
+
+def _pretrain(tmp_path, algo, env="nav:point", total=640, **sections):
+    cfg = TrainConfig(env=EnvConfig(env=env, num_envs=8), algo=algo,
+                      optim=OptimConfig(learning_rate=1e-3), run=_run(tmp_path, algo, total),
+                      **sections)
+    return str(Trainer(cfg).train().checkpoint)
+
+
+def _settings(checkpoint, steps, **kw):
+    return AdaptSettings(checkpoint, task=1, steps=steps, eval_every=80, eval_episodes=6,
+                         num_envs=4, **kw)
+
+
+def test_adaptation_stops_exactly_at_its_budget_for_every_method(tmp_path):
+    small = MRFTConfig(tcn_channels=8, tcn_levels=2, meta_d_model=16, meta_layers=1, embed_dim=8,
+                       context_length=8, trials_per_task=4, tasks_per_batch=2,
+                       distill_stage_steps=(80, 80))
+    for algo in ("ppo", "grpo", "mrft"):
+        checkpoint = _pretrain(tmp_path / algo, algo, grpo=GRPOConfig(group_size=4), mrft=small)
+        # nav episodes are 20 steps: 4 envs pay 80 per batch; 250 -> 3 batches (240), and the
+        # 10 steps left cannot pay for a whole episode of the group
+        record = adapt(checkpoint, _settings(checkpoint, 250), run_dir=tmp_path / algo / "a")
+        assert record["adapt_env_steps"] == 240, algo
+        steps = [p["step"] for p in record["curve"]]
+        assert steps == [0, 80, 160, 240], (algo, steps)
+        assert {"return", "deterministic/return", "success"} <= set(record["curve"][-1])
+
+
+def test_ppo_adapts_with_ppo_and_trains_its_critic(tmp_path):
+    checkpoint = _pretrain(tmp_path, "ppo", ppo=PPOConfig(num_steps=20, num_minibatches=2))
+    trainer = Trainer(adaptation=_settings(checkpoint, 160), run_dir=tmp_path / "a")
+    assert type(trainer.algo).__name__ == "PPO"
+    critic = trainer.policy.critic_head.weight.clone()
+    trainer.train()
+    assert not torch.equal(critic, trainer.policy.critic_head.weight)
+    records = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    assert any("losses/value_loss" in r for r in records)
+
+
+def test_grpo_adaptation_keeps_the_pretrained_policy_as_kl_reference(tmp_path):
+    checkpoint = _pretrain(tmp_path, "grpo", grpo=GRPOConfig(group_size=4, beta=0.1))
+    pretrained = torch.load(checkpoint, weights_only=True)["model"]
+    trainer = Trainer(adaptation=_settings(checkpoint, 160), run_dir=tmp_path / "a")
+    assert trainer.algo.ref_policy is not None
+    trainer.train()
+    ref = trainer.algo.ref_policy.state_dict()
+    assert all(torch.equal(ref[k], pretrained[k]) for k in pretrained)
+    lines = (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()
+    kls = [json.loads(line).get("losses/kl") for line in lines]
+    assert any(k is not None and k > 0 for k in kls)
+
+
+def test_adaptation_resume_equals_an_uninterrupted_run(tmp_path):
+    checkpoint = _pretrain(tmp_path, "grpo", grpo=GRPOConfig(group_size=4))
+    full = Trainer(adaptation=_settings(checkpoint, 320), run_dir=tmp_path / "full").train()
+    first = Trainer(adaptation=_settings(checkpoint, 320), run_dir=tmp_path / "split")
+    first.train(max_updates=2)
+    second = Trainer(resume_from=str(tmp_path / "split" / "checkpoint.pt")).train()
+    assert second.global_step == full.global_step == 320
+    assert second.curve == full.curve
+    a = torch.load(full.checkpoint, weights_only=True)["model"]
+    b = torch.load(second.checkpoint, weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_grpo_groups_share_body_and_first_observation_in_every_batch(tmp_path):
+    suite = envs.parse_env("shift:inverted-pendulum")
+    spaces = task_spaces(suite.train[0])
+    policy = ActorCritic(spaces.observation_space, spaces.action_space, "mlp", (8,))
+
+    class BodyRecorder(Actor):
+        """Reads each env's body at the first step of the episode."""
+
+        def begin_episode(self):
+            self.masses = None
+
+        def act(self, obs):
+            if self.masses is None:
+                self.masses = collector.env.dynamics()[0]
+            return super().act(obs)
+
+    actor = BodyRecorder(policy)
+    collector = EpisodeCollector(suite.train, actor, 8, group_size=4, trial_episodes=1,
+                                 max_episode_steps=60, seed=2, device=torch.device("cpu"))
+    lengths_differ = False
+    for _ in range(4):
+        batch = collector.collect()
+        masses = actor.masses
+        first = batch.obs[:, 0, 0]
+        for g in (0, 4):
+            assert torch.equal(first[g], first[g + 3]) and torch.equal(first[g], first[g + 1])
+        assert np.array_equal(masses[0], masses[3]) and np.array_equal(masses[4], masses[7])
+        assert not np.array_equal(masses[0], masses[4])
+        lengths = batch.mask[:, 0].sum(1)
+        lengths_differ |= bool((lengths[:4] != lengths[0]).any())
+    assert lengths_differ, "random actions should end some episodes early (auto-resets)"
+    collector.close()
+
+
+def test_evaluation_changes_no_statistics_and_cycles_over_envs():
+    suite = envs.parse_env("nav:point")
+    spaces = task_spaces(suite.test[0])
+    policy = ActorCritic(spaces.observation_space, spaces.action_space, "mlp", (8,),
+                         normalize_obs=True)
+    before = {k: v.clone() for k, v in policy.state_dict().items()}
+
+    widths: list[int] = []
+
+    class Recording(Actor):
+        def act(self, obs):
+            widths.append(obs.shape[0])
+            return super().act(obs)
+
+    torch.manual_seed(0)
+    state = torch.random.get_rng_state()
+    result = evaluate_instance(Recording(policy), suite.test[0], 3, episodes=10, num_envs=4,
+                               max_episode_steps=50, seed=1)
+    assert len(result.returns) == 10
+    assert set(widths) == {4, 2}  # rounds of 4, 4, then 2 envs
+    assert all(torch.equal(before[k], v) for k, v in policy.state_dict().items())
+    assert torch.equal(state, torch.random.get_rng_state())
+
+
+def test_held_out_instances_of_a_finite_family_are_distinct():
+    suite = envs.parse_env("bandit:arms3")
+    arms = []
+    for index in range(3):
+        task, seed = held_out_instance(suite, index)
+        env = envs.make_task_instances([task], [seed], 0)
+        env.reset()
+        arms.append(int(env.best[0]))
+    assert sorted(arms) == [0, 1, 2]
+    try:
+        held_out_instance(suite, 3)
+    except MrftError as exc:
+        assert "only 3 distinct" in str(exc)
+    else:
+        raise AssertionError("a fourth instance of a three-arm bandit was accepted")
