@@ -1,6 +1,8 @@
 """Suites as data: the built-ins load, a user's TOML file is checked field by field, and the
 options land in the right place of each method's training config."""
 
+from pathlib import Path
+
 import pytest
 
 from mrft.bench.methods import METHODS, parse_methods, report_order
@@ -112,3 +114,10 @@ def test_method_list_parsing_and_report_order():
         parse_methods("grpo,sac")
     with pytest.raises(MrftError, match="empty"):
         parse_methods(" , ")
+
+
+@pytest.mark.parametrize("path", sorted(
+    (Path(__file__).parent.parent / "benchmarks" / "suites").glob("*.toml")), ids=lambda p: p.name)
+def test_study_suites_load(path):
+    suite = load_suite(str(path))
+    assert suite.tasks and suite.budget.adapt_steps > 0

@@ -82,7 +82,7 @@ class BenchConfig:
 
     suite: str = "demo"
     """A built-in suite (smoke, demo, cpu, procgen, metaworld) or a path to a suite .toml file
-    (schema in docs/benchmark.md)."""
+    (schema: docs/benchmark.md in the source repository)."""
     methods: str = "grpo,ppo,mrft"
     """Comma-separated methods: grpo, ppo, mrft and the MRFT ablations (mrft-no-meta-learner,
     mrft-no-grad-mod, mrft-no-distill, mrft-no-progress-bonus, mrft-inner-steps-0)."""

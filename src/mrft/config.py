@@ -87,7 +87,7 @@ class PPOConfig:
 
 @dataclasses.dataclass
 class GRPOConfig:
-    """GRPO options (names follow Hugging Face TRL's GRPOConfig where one exists; docs/grpo.md)."""
+    """GRPO options (names follow Hugging Face TRL's GRPOConfig where one exists; docs/grpo.md in the source repository)."""
 
     group_size: int = 8
     """Episodes per group, all started identically (TRL: num_generations)."""
@@ -114,7 +114,7 @@ class GRPOConfig:
 
 @dataclasses.dataclass
 class MRFTConfig:
-    """MRFT options (docs/mrft.md gives each component's equation and why its default)."""
+    """MRFT options (docs/mrft.md in the source repository gives each component's equation and why its default)."""
 
     meta_learner: bool = True
     """Task encoder + meta-policy + inner loop; --no-meta-learner degenerates to multi-task GRPO."""
@@ -238,7 +238,7 @@ class TrainConfig:
     env: EnvConfig = dataclasses.field(default_factory=EnvConfig)
     algo: str = "ppo"
     """Algorithm (a name in mrft.algos.REGISTRY): ppo (actor-critic, GAE), grpo (critic-free,
-    group-relative advantages) or mrft (meta-training over trials; see docs/mrft.md)."""
+    group-relative advantages) or mrft (meta-training over trials; see docs/mrft.md in the source repository)."""
     optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
     ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)
     grpo: GRPOConfig = dataclasses.field(default_factory=GRPOConfig)

@@ -177,7 +177,7 @@ def grpo_loss(
 
 
 class GRPO(Algorithm):
-    """Critic-free GRPO over whole episodes grouped by identical start (see docs/grpo.md).
+    """Critic-free GRPO over whole episodes grouped by identical start (docs/grpo.md in the source repository).
 
     The policy's value head is never trained; advantages come from comparing the returns
     of the G episodes in each group. ``num_iterations`` passes reuse one batch (TRL's
