@@ -1,7 +1,7 @@
 """Evaluate a policy for a fixed number of episodes and summarise with 95% confidence intervals.
 
-Each env runs an equal share of the episodes and only its first ``quota`` episodes
-count: otherwise short episodes (which finish first) would be over-represented.
+Episodes are whole episodes from the whole-episode collector, played in rounds over the
+envs, so short episodes are not over-represented and every env takes its turn.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import torch
 
 from mrft import envs
 from mrft.nets import ActorCritic
-from mrft.rollout import EpisodeTracker
 
 
 @dataclasses.dataclass
@@ -78,52 +77,21 @@ def evaluate(
     seed: int = 0,
     deterministic: bool = False,
     device: torch.device | str = "cpu",
-    max_steps: int = 10_000_000,
+    max_episode_steps: int = 100_000,
 ) -> EvalResult:
-    """Run ``episodes`` episodes over ``tasks``; the same ``seed`` gives the same episodes.
+    """``episodes`` whole episodes on fresh instances of ``tasks`` (cycling over the tasks),
+    played by the whole-episode collector in rounds of ``num_envs``; the same ``seed`` gives
+    the same episodes. Nothing is learned, no statistics change, and action sampling uses its
+    own seeded stream, so evaluating inside a run leaves the run's random state untouched."""
+    from mrft.episodes import Actor, EpisodeCollector
 
-    Action sampling uses its own seeded RNG stream, so evaluating inside a training run
-    leaves the run's random state untouched.
-    """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return _evaluate(policy, tasks, episodes, num_envs, seed, deterministic, device, max_steps)
-
-
-def _evaluate(policy, tasks, episodes, num_envs, seed, deterministic, device, max_steps) -> EvalResult:
-    num_envs = max(min(num_envs, episodes), len(tasks))
-    env = envs.make_vec_env(tasks, num_envs, seed)
-    quota = np.full(num_envs, episodes // num_envs)
-    quota[: episodes % num_envs] += 1
-    done_count = np.zeros(num_envs, dtype=np.int64)
-    tracker = EpisodeTracker(num_envs)
-    prev_done = np.zeros(num_envs, dtype=bool)
-    returns: list[float] = []
-    lengths: list[int] = []
-    successes: list[float] = []
+    n = max(1, min(num_envs, episodes))
+    collector = EpisodeCollector(tasks, Actor(policy, deterministic), n, 1, 1, max_episode_steps,
+                                 seed, torch.device(device), update_normalizer=False)
     try:
-        obs = torch.as_tensor(env.reset(), device=device)
-        steps = 0
-        while (done_count < quota).any():
-            action, _, _ = policy.act(policy.normalize(obs), deterministic=deterministic)
-            result = env.step(policy.env_action(action))
-            valid = ~prev_done
-            done = (result.terminated | result.truncated) & valid
-            for ep in tracker.step(result.reward, valid, done, result.success, env.task_ids):
-                if done_count[ep.env_index] < quota[ep.env_index]:
-                    returns.append(ep.ret)
-                    lengths.append(ep.length)
-                    if ep.success is not None:
-                        successes.append(ep.success)
-                done_count[ep.env_index] += 1
-            prev_done = done
-            obs = torch.as_tensor(result.obs, device=device)
-            steps += num_envs
-            if steps > max_steps:
-                raise RuntimeError(f"evaluation exceeded {max_steps} env steps")
+        return play_rounds(collector, episodes, seed)
     finally:
-        env.close()
-    return EvalResult(returns, lengths, successes if successes else None)
+        collector.close()
 
 
 @torch.no_grad()
@@ -147,13 +115,19 @@ def evaluate_instance(actor, task: envs.Task, instance: int, episodes: int, num_
                                      update_normalizer=False)
         cache["collector"] = collector
     collector.actor = actor
+    return play_rounds(collector, episodes, seed)
+
+
+def play_rounds(collector, episodes: int, seed: int) -> EvalResult:
+    """``episodes`` episodes from ``collector`` in rounds of its envs (the last round smaller),
+    sampling from a stream seeded by ``seed`` that leaves the caller's random state alone."""
     returns: list[float] = []
     lengths: list[int] = []
     successes: list[float] = []
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         while len(returns) < episodes:
-            batch = collector.collect(groups=min(n, episodes - len(returns)))
+            batch = collector.collect(groups=min(collector.num_envs, episodes - len(returns)))
             for ep in batch.episodes:
                 returns.append(ep.ret)
                 lengths.append(ep.length)

@@ -393,6 +393,12 @@ def _blocks(analysis: Mapping[str, Any], pngs: Mapping[str, bytes]) -> list[Bloc
     definitions = [(_text(r.get("metric")), _text(r.get("definition"))) for r in headline]
     if definitions:
         blocks += [Heading(2, "What the metrics mean"), Bullets(definitions)]
+        blocks.append(Paragraph(
+            "Scores are those of the stochastic policy (sampled actions), the policy each method "
+            "trains and acts with; every evaluation point of the raw curves also holds the "
+            "deterministic policy's score (mean action or argmax) under deterministic/return "
+            "and deterministic/success. Evaluation changes nothing: no learning, no "
+            "normaliser update, its own random stream."))
 
     blocks.append(Heading(2, "Per-task results"))
     if analysis.get("tasks"):
