@@ -16,7 +16,9 @@ adaptation. Per call it
 Only real episode steps are recorded and counted (``env_steps``): the steps a finished env
 is stepped while its neighbours finish are discarded, never learned from, and a real system
 would not take them. A call plays only as many groups as can finish within the step budget
-it is given (each env may need K x horizon steps), so a run never overshoots its budget.
+it is given (each env may need K x horizon steps), so a run never overshoots its budget;
+on one held instance (adaptation) the last batches shrink to the envs the budget can still
+pay for, so little of the budget is left unused when episodes end early.
 Observation statistics are updated only when the collector is told to (never in
 evaluation).
 """
@@ -56,6 +58,12 @@ class EpisodeRun:
     @property
     def env_steps(self) -> int:
         return int(self.lengths.sum())
+
+    def first_rows(self, k: int) -> EpisodeRun:
+        """The episodes of the first ``k`` envs only."""
+        return EpisodeRun(self.obs[:k], self.actions[:k], self.logprobs[:k], self.values[:k],
+                          self.rewards[:k], self.mask[:k], self.terminated[:k], self.returns[:k],
+                          self.lengths[:k], None if self.success is None else self.success[:k])
 
 
 class Actor:
@@ -274,9 +282,16 @@ class EpisodeCollector:
         """One batch, or ``None`` when not even one group fits in ``max_env_steps``;
         ``groups`` plays at most that many groups."""
         groups = min(self.groups_within(max_env_steps), groups or self.num_envs)
+        envs_now = groups * self.group_size
+        if groups == 0 and self.instance is not None and max_env_steps is not None:
+            # one held instance: every env plays it from the same start, so the last batches
+            # may shrink to the envs the budget can still pay for (two at least: a group)
+            envs_now = min(self.group_size, max_env_steps // self.steps_per_env())
+            groups = 1 if envs_now >= 2 else 0
         if groups == 0:
             return None
         task_index, seeds = self.next_instances(groups)
+        task_index, seeds = task_index[:envs_now], seeds[:envs_now]
         self.calls += 1
         n = len(seeds)
         tasks = [self.tasks[t] for t in task_index]

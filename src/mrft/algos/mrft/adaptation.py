@@ -128,6 +128,7 @@ class MRFTAdaptation(Algorithm):
             # a partial last batch: fewer envs than the teacher has contexts for
             self.rows = run.obs.shape[0]
             self.group = self.group[: self.rows]
+            self.history = [r.first_rows(self.rows) for r in self.history]
         obs, actions, mask = run.obs, run.actions, run.mask
         data = {"obs": obs, "actions": actions, "logprobs": run.logprobs, "mask": mask}
         adv = group_advantages(torch.as_tensor(run.returns, dtype=torch.float32),
