@@ -1,4 +1,4 @@
-"""MRFT meta-training as a trainer algorithm: a loss over a :class:`mrft.trials.TrialBatch`
+"""MRFT meta-training as a trainer algorithm: a loss over a batch of trials (:class:`mrft.episodes.EpisodeBatch`)
 plus a hook on how per-task gradients are combined.
 
 Per update, for every episode index ``j`` of the batch's trials:
