@@ -97,3 +97,19 @@ def test_mismatched_weights_are_one_line_error():
     with pytest.raises(MrftError) as info:
         load_module_state(torch.nn.Linear(2, 2), {"weight": torch.ones(3, 3)}, "x.pt")
     assert "does not fit" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_flipped_tensor_bytes_are_refused_without_unsafe_advice(tmp_path):
+    weights = torch.arange(4096, dtype=torch.float32)
+    path = save_checkpoint(tmp_path / "c.pt", {"model": {"w": weights}})
+    raw = bytearray(path.read_bytes())
+    start = raw.find(weights.numpy().tobytes()[:256]) + 1024
+    assert start > 1024
+    for i in range(start, start + 64):
+        raw[i] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(MrftError) as info:
+        load_checkpoint(path)
+    text = str(info.value)
+    assert "corrupted" in text and "digest" in text and "\n" not in text
+    assert "weights_only" not in text

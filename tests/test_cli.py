@@ -87,6 +87,7 @@ BAD_TRAIN = [
     (["--env", "gym:Nope-v0"], "unknown Gymnasium id"),
     (["--algo", "sac"], "sac"),
     (["--total-steps", "-5"], "--total-steps"),
+    (["--seed", "-1"], "--seed"),
     (["--learning-rate", "abc"], "--learning-rate"),
     (["--learning-rate", "nan"], "--learning-rate"),
     (["--gamma", "1.5"], "--gamma"),
@@ -118,6 +119,8 @@ def test_bad_checkpoints_are_one_line_exit_2(tmp_path):
     _assert_one_line_error(mrft("train", "--resume", foreign), "not an mrft checkpoint")
     _assert_one_line_error(mrft("eval", foreign, "--episodes", 0), "--episodes")
     _assert_one_line_error(mrft("eval"), "Missing")
+    _assert_one_line_error(mrft("eval", foreign, "--seed", -1), "--seed")
+    _assert_one_line_error(mrft("adapt", foreign, "--seed", -1), "--seed")
 
 
 def test_ctrl_c_saves_checkpoint_and_resume_finishes(tmp_path):
@@ -144,3 +147,18 @@ def test_ctrl_c_saves_checkpoint_and_resume_finishes(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert torch.load(checkpoint, weights_only=True)["counters"]["global_step"] >= saved_step + 2048
     assert Path(tmp_path / "r").exists()
+
+
+def test_user_env_module_is_imported_before_its_id_is_checked(tmp_path):
+    (tmp_path / "user_envs_for_test.py").write_text(
+        "import gymnasium\n"
+        "gymnasium.register('UserCart-v0', max_episode_steps=40,\n"
+        "                   entry_point='gymnasium.envs.classic_control:CartPoleEnv')\n")
+    proc = mrft("train", "--env", "gym:user_envs_for_test:UserCart-v0", "--total-steps", 64,
+                "--runs-dir", tmp_path / "runs", "--run-name", "u", *TINY, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (tmp_path / "broken_envs_for_test.py").write_text("raise RuntimeError('no such robot')\n")
+    proc = mrft("train", "--env", "gym:broken_envs_for_test:X-v0", cwd=tmp_path)
+    _assert_one_line_error(proc, "broken_envs_for_test", "no such robot")
+    proc = mrft("train", "--env", "gym:user_envs_for_test:Missing-v0", cwd=tmp_path)
+    _assert_one_line_error(proc, "unknown Gymnasium id")

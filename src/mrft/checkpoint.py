@@ -9,6 +9,7 @@ loading never runs code from the file.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import pickle
 import platform
@@ -58,10 +59,35 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((py["version"], tuple(py["state"]), py["gauss_next"]))
 
 
+def content_digest(value: Any) -> str:
+    """SHA-256 over every tensor's bytes (with its place, dtype and shape) and every other
+    value's ``repr``, in a fixed order: flipped bytes anywhere in the data change it."""
+    hasher = hashlib.sha256()
+
+    def visit(item: Any, where: str) -> None:
+        if isinstance(item, dict):
+            for key in sorted(item, key=str):
+                visit(item[key], f"{where}/{key}")
+        elif isinstance(item, (list, tuple)):
+            for i, sub in enumerate(item):
+                visit(sub, f"{where}/{i}")
+        elif isinstance(item, torch.Tensor):
+            t = item.detach().cpu().contiguous().reshape(-1)
+            hasher.update(f"{where}:{t.dtype}:{tuple(item.shape)}".encode())
+            hasher.update(t.view(torch.uint8).numpy().tobytes())
+        else:
+            hasher.update(f"{where}={item!r}".encode())
+
+    visit(value, "")
+    return hasher.hexdigest()
+
+
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` to ``path`` via a temp file in the same folder and an atomic rename."""
+    """Write ``payload`` to ``path`` via a temp file in the same folder and an atomic rename,
+    with a digest of its content that loading verifies."""
     data = {"format": FORMAT, "format_version": FORMAT_VERSION, "versions": library_versions()}
     data.update(payload)
+    data["digest"] = content_digest({k: v for k, v in data.items() if k != "digest"})
     return atomic_write(path, lambda f: torch.save(data, f))
 
 
@@ -96,6 +122,8 @@ def load_checkpoint(path: str | os.PathLike, required: tuple[str, ...] = ()) -> 
                 f"({_unpickler_reason(message)})"
             ) from None
         first = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
+        if "weights_only" in first:  # torch's advice to load unsafely is never ours
+            first = type(exc).__name__
         raise MrftError(f"checkpoint {path} is corrupted or not a torch file ({first})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise MrftError(f"{path} is not an mrft checkpoint (no '{FORMAT}' marker)")
@@ -103,6 +131,10 @@ def load_checkpoint(path: str | os.PathLike, required: tuple[str, ...] = ()) -> 
         raise MrftError(
             f"{path} has checkpoint format {data.get('format_version')}, this mrft reads {FORMAT_VERSION}"
         )
+    if "digest" in data and content_digest(
+            {k: v for k, v in data.items() if k != "digest"}) != data["digest"]:
+        raise MrftError(f"checkpoint {path} is corrupted: its content does not match the digest "
+                        "written with it (restore it from a copy, or start a new run)")
     missing = [key for key in required if key not in data]
     if missing:
         raise MrftError(f"checkpoint {path} is incomplete: missing {', '.join(missing)}")

@@ -206,6 +206,8 @@ def run_eval(cfg: EvalConfig) -> int:
         raise MrftError(f"--episodes must be >= 1, got {cfg.episodes}")
     if cfg.num_envs < 1:
         raise MrftError(f"--num-envs must be >= 1, got {cfg.num_envs}")
+    if cfg.seed < 0:
+        raise MrftError(f"--seed must be >= 0, got {cfg.seed}")
     policy, train_cfg, suite = load_policy(cfg.checkpoint)
     tasks = suite.split(cfg.split)
     if train_cfg.algo == "mrft" and train_cfg.mrft.meta_learner:

@@ -325,6 +325,7 @@ def validate(cfg: TrainConfig) -> None:
             if isinstance(value, float) and not math.isfinite(value):
                 raise MrftError(f"--{field.name.replace('_', '-')} must be a finite number, got {value}")
     _check(run.total_steps > 0, f"--total-steps must be > 0, got {run.total_steps}")
+    _check(0 <= run.seed < 2**32, f"--seed must be in [0, 2^32), got {run.seed}")
     _check(env.num_envs is None or env.num_envs > 0, f"--num-envs must be > 0, got {env.num_envs}")
     _check(env.num_levels >= 0, f"--num-levels must be >= 0, got {env.num_levels}")
     _check(env.start_level >= 0, f"--start-level must be >= 0, got {env.start_level}")

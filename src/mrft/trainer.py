@@ -98,7 +98,7 @@ def resolve_config(cfg: TrainConfig, adapting: bool = False) -> tuple[TrainConfi
 
 def adaptation_seed(seed: int, instance: int) -> int:
     """The seed of one instance's adaptation run: distinct per (seed, instance)."""
-    return seed * 1_000_003 + instance
+    return (seed * 1_000_003 + instance) % 2**32
 
 
 @dataclasses.dataclass
@@ -516,6 +516,8 @@ def check_adapt_settings(settings: AdaptSettings) -> None:
         raise MrftError("--steps, --eval-every and --eval-episodes must be > 0")
     if settings.task < 0:
         raise MrftError(f"--task must be >= 0, got {settings.task}")
+    if settings.seed < 0:
+        raise MrftError(f"--seed must be >= 0, got {settings.seed}")
     if settings.num_envs is not None and settings.num_envs < 2:
         raise MrftError(f"--num-envs must be >= 2 (a group), got {settings.num_envs}")
     if settings.learning_rate is not None and not settings.learning_rate > 0:

@@ -6,6 +6,8 @@ is how a user's own registration code runs.
 
 from __future__ import annotations
 
+import importlib
+
 import gymnasium
 
 from mrft.envs.spec import Suite, make_task
@@ -16,8 +18,17 @@ TEST_SEED_OFFSET = 1_000_003
 
 
 def check_id(env_id: str) -> str:
+    """``env_id`` if Gymnasium knows it; ``module.path:Id`` imports the module first, which is
+    where a user's package registers its envs."""
+    module, sep, name = env_id.rpartition(":")
+    if sep:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # a user's module may fail in any way while importing
+            raise MrftError(f"cannot import module {module!r} for gym:{env_id} "
+                            f"({type(exc).__name__}: {exc})") from None
     try:
-        gymnasium.spec(env_id)
+        gymnasium.spec(name if sep else env_id)
     except (gymnasium.error.Error, ModuleNotFoundError, ImportError) as exc:
         raise MrftError(f"unknown Gymnasium id {env_id!r}: {exc}") from None
     return env_id
