@@ -121,3 +121,24 @@ def test_method_list_parsing_and_report_order():
 def test_study_suites_load(path):
     suite = load_suite(str(path))
     assert suite.tasks and suite.budget.adapt_steps > 0
+
+
+def test_absurd_sizes_and_non_text_files_are_one_line_errors(tmp_path):
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(MrftError, match=r"tasks\[0\]\.instances: must be <= 1,000"):
+        parse_suite('name = "x"\n[[tasks]]\nenv = "nav:point"\ninstances = 1000000000', "big.toml")
+    with pytest.raises(MrftError, match="seeds: must be <= 100"):
+        parse_suite('name = "x"\nseeds = 5000\n[[tasks]]\nenv = "nav:point"', "big.toml")
+    assert time.perf_counter() - start < 5
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(MrftError) as info:
+        load_suite(str(binary))
+    assert "not a UTF-8 text file" in str(info.value) and "\n" not in str(info.value)
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes('name = "caf\u00e9"'.encode("latin-1"))
+    with pytest.raises(MrftError, match="not a UTF-8 text file"):
+        load_suite(str(latin))
+

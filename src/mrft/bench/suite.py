@@ -61,6 +61,14 @@ RESERVED = {("env", "env"), ("run", "total_steps"), ("run", "seed"), ("run", "ru
             ("run", "run_name"), ("run", "progress"), ("run", "eval_episodes")}
 
 
+LIMITS = {
+    "budget.pretrain_steps": 10**10, "budget.adapt_steps": 10**9, "budget.eval_every": 10**9,
+    "budget.eval_episodes": 100_000, "budget.adapt_envs": 4096, "instances": 1000, "seeds": 100,
+}
+"""Upper bounds of a suite's numbers: far beyond any real benchmark, low enough that a typo
+(an extra few zeros) is refused at once instead of planning billions of runs."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Budget:
     pretrain_steps: int = 100_000
@@ -116,7 +124,13 @@ def load_suite(name_or_path: str) -> BenchSuite:
                         "or a path to a .toml file")
     if not path.is_file():
         raise MrftError(f"suite file {path} does not exist")
-    return parse_suite(path.read_text(encoding="utf-8"), str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise MrftError(f"{path}: not a UTF-8 text file (byte {exc.start}); a suite is TOML text") from None
+    except OSError as exc:
+        raise MrftError(f"cannot read suite file {path}: {exc.strerror}") from None
+    return parse_suite(text, str(path))
 
 
 def parse_suite(text: str, source: str) -> BenchSuite:
@@ -130,7 +144,8 @@ def parse_suite(text: str, source: str) -> BenchSuite:
     name = where.typed(data, "name", str, required=True)
     budget_data = where.table(data, "budget")
     where.no_unknown(budget_data, {f.name for f in dataclasses.fields(Budget)}, "budget.")
-    budget = Budget(**{k: where.positive_int(budget_data, k, "budget.") for k in budget_data})
+    budget = Budget(**{k: where.positive_int(budget_data, k, "budget.", LIMITS[f"budget.{k}"])
+                       for k in budget_data})
     if budget.eval_every > budget.adapt_steps:
         raise MrftError(f"{source}: budget.eval_every ({budget.eval_every}) must be <= "
                         f"budget.adapt_steps ({budget.adapt_steps})")
@@ -146,7 +161,8 @@ def parse_suite(text: str, source: str) -> BenchSuite:
         where.no_unknown(entry, {"env", "instances"}, f"tasks[{i}].")
         env = where.typed(entry, "env", str, required=True, prefix=f"tasks[{i}].")
         _check_env(env, f"{source}: tasks[{i}].env")
-        instances = where.positive_int(entry, "instances", f"tasks[{i}].") if "instances" in entry else 3
+        instances = (where.positive_int(entry, "instances", f"tasks[{i}].", LIMITS["instances"])
+                     if "instances" in entry else 3)
         tasks.append(TaskFamily(env, instances))
     if len({t.env for t in tasks}) != len(tasks):
         raise MrftError(f"{source}: tasks: each env may appear once")
@@ -154,7 +170,7 @@ def parse_suite(text: str, source: str) -> BenchSuite:
     methods_data = where.table(data, "methods")
     methods = {method: _options(where, options, f"methods.{method}")
                for method, options in where.tables(methods_data, METHODS, "methods", "method")}
-    seeds = where.positive_int(data, "seeds", "") if "seeds" in data else 3
+    seeds = where.positive_int(data, "seeds", "", LIMITS["seeds"]) if "seeds" in data else 3
     description = where.typed(data, "description", str) or ""
     return BenchSuite(name=name, tasks=tuple(tasks), budget=budget, description=description,
                       seeds=seeds, train=train, methods=methods, source=source)
@@ -258,10 +274,13 @@ class _Where:
             raise MrftError(f"{self.source}: {prefix}{key}: expected {kind.__name__}, got {value!r}")
         return value
 
-    def positive_int(self, data: dict[str, Any], key: str, prefix: str) -> int:
+    def positive_int(self, data: dict[str, Any], key: str, prefix: str,
+                     limit: int | None = None) -> int:
         value = self.typed(data, key, int, required=True, prefix=prefix)
         if value <= 0:
             raise MrftError(f"{self.source}: {prefix}{key}: must be > 0, got {value}")
+        if limit is not None and value > limit:
+            raise MrftError(f"{self.source}: {prefix}{key}: must be <= {limit:,}, got {value:,}")
         return value
 
     def tables(self, data: dict[str, Any], known, prefix: str, kind: str):
