@@ -169,3 +169,25 @@ def test_the_same_suite_from_another_path_resumes_the_folder(tiny, tmp_path):
     meta = _bench(moved, out, ["grpo", "mrft"]).open()
     assert meta["methods"] == ["grpo", "mrft"] and len(meta["commands"]) == 2
     assert meta["commit"] == ", ".join(meta["commits"]) and len(meta["commits"]) == 1
+
+
+def test_a_second_sweep_on_a_locked_folder_is_refused_and_a_stale_lock_is_taken_over(tiny, tmp_path):
+    import json as _json
+    import socket
+
+    out = tmp_path / "out"
+    out.mkdir()
+    lock = out / ".bench.lock"
+    # a live holder: this very process
+    lock.write_text(_json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                 "started": "now"}))
+    with pytest.raises(MrftError) as info:
+        _bench(tiny, out, ["grpo"]).run()
+    assert f"pid {os.getpid()}" in str(info.value) and "in use" in str(info.value)
+    assert not (out / "bench.json").exists()
+    # a killed holder: its pid no longer exists
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock.write_text(_json.dumps({"pid": dead.pid, "host": socket.gethostname(), "started": "then"}))
+    _bench(tiny, out, ["grpo"]).run()
+    assert (out / "bench.json").exists() and not lock.exists()

@@ -221,6 +221,12 @@ class Bench:
 
     # ---- running -----------------------------------------------------------------------
     def run(self) -> None:
+        from mrft.bench.lock import FolderLock
+
+        with FolderLock(self.out):
+            self._run()
+
+    def _run(self) -> None:
         meta = self.open()
         todo = self.pending()
         total = len(self.units)
