@@ -10,6 +10,7 @@ from rliable import metrics as rly_metrics
 from mrft.bench.analysis import analyze
 from mrft.bench.metrics import interquartile_mean, probability_of_improvement
 from mrft.bench.report import write_report
+from mrft.errors import MrftError
 from mrft.logging import write_json
 
 STEPS = [0, 100, 200, 300]
@@ -154,3 +155,28 @@ def test_change_is_a_signed_whole_percent():
     assert _change(0.999, 1.0) == "+0%"  # rounds to zero: no "-0%"
     assert _change(1.0, 0.0) == "—" and _change(float("inf"), 1.0) == "—"
     assert _change(-1.5, -1.0) == "-50%"  # a negative baseline: the sign follows the value
+
+
+@pytest.mark.parametrize("content", [b'{"curve": [{"step": 0, "sc', b"\xff\xfe garbage", b"[1, 2, 3]",
+                                     b'{"curve": "no", "wall_clock_s": 1, "sps": 1, "peak_memory_mib": 1}'])
+def test_broken_run_files_stop_the_report_unless_skipped(tmp_path, content):
+    folder = _bench_folder(tmp_path)
+    broken = folder / "runs" / "nav_point" / "grpo" / "seed1" / "adapt" / "instance0.json"
+    broken.write_bytes(content)
+    with pytest.raises(MrftError) as info:
+        analyze(folder)
+    text = str(info.value)
+    assert "instance0.json" in text and "--skip-broken" in text and "\n" not in text
+    # skipping it leaves GRPO with one complete seed: it stays the baseline, and the note says why
+    analysis = analyze(folder, skip_broken=True)
+    assert analysis["baseline"] == "grpo" and analysis["seeds"] == [1, 2]
+    assert [s["file"] for s in analysis["skipped"]] == ["runs/nav_point/grpo/seed1/adapt/instance0.json"]
+    assert any("Skipped broken run file" in n for n in analysis["notes"])
+
+
+def test_the_baseline_is_never_silently_replaced(tmp_path):
+    folder = _bench_folder(tmp_path, seeds=(1,), curves={m: {1: c[1]} for m, c in CURVES.items()})
+    (folder / "runs" / "nav_point" / "grpo" / "seed1" / "adapt" / "instance0.json").write_text("{")
+    with pytest.raises(MrftError, match="grpo, the baseline"):
+        analyze(folder, skip_broken=True)
+

@@ -101,6 +101,9 @@ class ReportConfig:
 
     folder: tyro.conf.Positional[str]
     """Bench folder written by mrft bench."""
+    skip_broken: bool = False
+    """Report without run files that cannot be read (listed in the report's notes) instead of
+    stopping at the first one."""
 
 
 def _doc(cls) -> str:
@@ -270,7 +273,7 @@ def run_report(cfg: ReportConfig) -> int:
     from mrft.logging import write_json
 
     folder = Path(cfg.folder)
-    analysis = analyze(folder)
+    analysis = analyze(folder, skip_broken=cfg.skip_broken)
     write_json(folder / "analysis.json", analysis)
     files = write_report(analysis, folder)
     print(f"\n{analysis['suite']['name']}: {', '.join(analysis['methods'])}, "

@@ -30,8 +30,11 @@ REPS = 2000
 class BenchData:
     """Everything a bench folder holds, indexed by (env, method, seed[, instance])."""
 
-    def __init__(self, out: Path):
+    def __init__(self, out: Path, skip_broken: bool = False):
         self.out = Path(out)
+        self.skipped: list[dict[str, str]] = []
+        """Run files that could not be read, when ``skip_broken`` lets the report go on."""
+        self.skip_broken = skip_broken
         path = self.out / "bench.json"
         if not path.is_file():
             raise MrftError(f"{self.out} is not a bench folder (no bench.json); "
@@ -54,11 +57,11 @@ class BenchData:
             for method in self.methods:
                 for seed in self.seeds:
                     folder = seed_dir(self.out, family, method, seed)
-                    record = _read(folder / "pretrain.json")
+                    record = self._read(folder / "pretrain.json", PRETRAIN_KEYS)
                     if record:
                         self.pretrain[family.env, method, seed] = record
                     for i in range(family.instances):
-                        record = _read(folder / "adapt" / f"instance{i}.json")
+                        record = self._read(folder / "adapt" / f"instance{i}.json", ADAPT_KEYS)
                         if record:
                             self.adapt[family.env, method, seed, i] = record
         self.ranges = self._normalise()
@@ -95,13 +98,48 @@ class BenchData:
                          for s in seeds], dtype=np.float64)
 
 
-def _read(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
+    def _read(self, path: Path, keys: tuple[str, ...]) -> dict[str, Any] | None:
+        """A run record, ``None`` when the run has not finished, and for a file that cannot be
+        read or has the wrong shape: one-line error, or (``skip_broken``) a listed skip."""
+        if not path.exists():
+            return None
+        reason = _problem(path, keys)
+        if reason is None:
+            return json.loads(path.read_text(encoding="utf-8"))
+        if not self.skip_broken:
+            raise MrftError(f"{path}: broken run file ({reason}); delete it and run the same "
+                            "mrft bench command again to redo that run, or report without it "
+                            "with mrft report --skip-broken")
+        self.skipped.append({"file": str(path.relative_to(self.out)), "reason": reason})
         return None
+
+
+PRETRAIN_KEYS = ("wall_clock_s", "sps", "peak_memory_mib")
+ADAPT_KEYS = ("curve", "wall_clock_s", "sps", "peak_memory_mib")
+
+
+def _problem(path: Path, keys: tuple[str, ...]) -> str | None:
+    """Why a run file cannot be used, or ``None``."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return None
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        return "not UTF-8 text"
+    except json.JSONDecodeError as exc:
+        return f"not valid JSON: {exc.msg} at line {exc.lineno}"
+    except OSError as exc:
+        return f"unreadable: {exc.strerror}"
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    missing = [k for k in keys if k not in record]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    if "curve" in keys:
+        curve = record["curve"]
+        if not isinstance(curve, list) or not curve or not all(
+                isinstance(p, dict) and isinstance(p.get("step"), (int, float))
+                and isinstance(p.get("score"), (int, float)) for p in curve):
+            return "curve is not a list of points with step and score"
+    return None
 
 
 def final_score(record: dict[str, Any], key: str = "norm") -> float:
@@ -109,11 +147,16 @@ def final_score(record: dict[str, Any], key: str = "norm") -> float:
     return float(record["curve"][-1][key])
 
 
-def analyze(out: Path) -> dict[str, Any]:
-    data = BenchData(out)
+def analyze(out: Path, skip_broken: bool = False) -> dict[str, Any]:
+    data = BenchData(out, skip_broken)
     methods = [m for m in data.methods if data.complete_seeds(m)]
     if not methods:
         raise MrftError(f"{out}: no method has finished a whole seed yet; nothing to report")
+    if BASELINE in data.methods and BASELINE not in methods:
+        # every row compares with the baseline: another method must never stand in silently
+        raise MrftError(f"{out}: {BASELINE}, the baseline every row compares with, has no "
+                        "complete seed yet" + (" once broken run files are skipped"
+                                               if data.skipped else "") + "; nothing to report")
     baseline = BASELINE if BASELINE in methods else methods[0]
     focus = FOCUS if FOCUS in methods else next((m for m in methods if m != baseline), baseline)
     finals = {m: data.matrix(m, final_score) for m in methods}
@@ -150,7 +193,10 @@ def analyze(out: Path) -> dict[str, Any]:
         "intervals": [{"metric": row["metric"], "methods": row["interval"]}
                       for row in headline if row.get("interval")],
         "provenance": _provenance(data),
-        "notes": _notes(data, methods),
+        "notes": _notes(data, methods) + [
+            f"Skipped broken run file {s['file']} ({s['reason']}); its run counts as unfinished."
+            for s in data.skipped],
+        "skipped": data.skipped,
     }
 
 
