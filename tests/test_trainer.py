@@ -107,3 +107,44 @@ def test_new_run_refuses_a_folder_that_holds_a_run(tmp_path):
     with pytest.raises(MrftError) as info:
         Trainer(_cfg(tmp_path, "taken"))
     assert "--resume" in str(info.value)
+
+
+NAN_ENV_MODULE = """
+import gymnasium
+import numpy as np
+
+
+class NanAfterFive(gymnasium.Env):
+    observation_space = gymnasium.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gymnasium.spaces.Discrete(2)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        obs = np.full(2, np.nan if self.t >= 5 else 0.0, np.float32)
+        return obs, 1.0, False, self.t >= 50, {}
+
+
+gymnasium.register("NanAfterFive-v0", entry_point=NanAfterFive)
+"""
+
+
+@pytest.mark.parametrize("algo", ["ppo", "grpo"])
+def test_nan_observations_stop_the_run_in_one_line_with_a_checkpoint(tmp_path, monkeypatch, algo):
+    (tmp_path / "nan_env_for_test.py").write_text(NAN_ENV_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = _cfg(tmp_path, f"nan-{algo}")
+    cfg.env.env = "gym:nan_env_for_test:NanAfterFive-v0"
+    cfg.algo = algo
+    cfg.grpo.group_size = 2
+    cfg.env.max_episode_steps = 50
+    with pytest.raises(MrftError) as info:
+        Trainer(cfg).train()
+    text = str(info.value)
+    assert info.value.exit_code == 1 and "\n" not in text
+    assert "non-finite observation" in text and "step 5 of" in text
+    assert (tmp_path / f"nan-{algo}" / "checkpoint.pt").exists()

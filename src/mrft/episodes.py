@@ -33,6 +33,7 @@ import torch
 
 from mrft import envs
 from mrft.envs.spaces import task_spaces
+from mrft.envs.vector import check_finite
 from mrft.nets import ActorCritic
 from mrft.rollout import Episode, RolloutBatch
 
@@ -122,6 +123,7 @@ def play_episode(env: envs.VecEnv, actor: Actor, max_steps: int, device: torch.d
         obs = policy.normalize(raw)
         action, logprob, value = actor.act(obs)
         result = env.step(policy.env_action(action))
+        check_finite(result, f"step {t + 1} of an episode")
         reward = np.where(active, result.reward, 0.0)
         steps["obs"].append(obs)
         steps["actions"].append(action)

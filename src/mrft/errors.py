@@ -10,3 +10,10 @@ class MrftError(Exception):
     def __init__(self, message: str, exit_code: int = 2):
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class NonFiniteEnvError(MrftError):
+    """An environment returned NaN or inf: nothing learned from it could be trusted."""
+
+    def __init__(self, message: str):
+        super().__init__(message, exit_code=1)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from mrft.envs import VecEnv
+from mrft.envs.vector import check_finite
 from mrft.nets import ActorCritic
 
 
@@ -161,6 +162,7 @@ class RolloutCollector:
             env_action = self.policy.env_action(action)
             self._log_actions(env_action)
             result = self.env.step(env_action)
+            check_finite(result, f"step {t + 1} of a rollout")
             valid = ~self.prev_done
             done = (result.terminated | result.truncated) & valid
             episodes += self.tracker.step(result.reward, valid, done, result.success, task_ids_np)

@@ -46,7 +46,7 @@ from mrft.config import (
     validate,
 )
 from mrft.envs.spaces import task_spaces
-from mrft.errors import MrftError
+from mrft.errors import MrftError, NonFiniteEnvError
 from mrft.logging import RunLogger
 from mrft.metrics import EntropyChangeRate
 from mrft.nets import ActorCritic, build_actor_critic
@@ -384,8 +384,16 @@ class Trainer:
                     self.evaluate_now()
                 while not self.finished and self.update < stop_at:
                     t0 = time.perf_counter()
-                    with self.autocast():
-                        batch = self.collector.collect(max_env_steps=self.budget - self.global_step)
+                    try:
+                        with self.autocast():
+                            batch = self.collector.collect(
+                                max_env_steps=self.budget - self.global_step)
+                    except NonFiniteEnvError as exc:
+                        # keep what was learned before the bad step, then stop in one line
+                        path = self.save()
+                        raise NonFiniteEnvError(
+                            f"{self.suite.name} at env step {self.global_step:,}, {exc}; weights "
+                            f"learned so far are in {path}") from None
                     if batch is None:  # the budget left cannot pay for another batch
                         self.finished = True
                         break

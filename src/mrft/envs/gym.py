@@ -7,6 +7,8 @@ is how a user's own registration code runs.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 
 import gymnasium
 
@@ -22,6 +24,10 @@ def check_id(env_id: str) -> str:
     where a user's package registers its envs."""
     module, sep, name = env_id.rpartition(":")
     if sep:
+        # as `python -m` does, the current folder is importable, so a user's envs.py next to
+        # their data works with the installed `mrft` command too
+        if os.getcwd() not in sys.path and "" not in sys.path:
+            sys.path.insert(0, os.getcwd())
         try:
             importlib.import_module(module)
         except Exception as exc:  # a user's module may fail in any way while importing

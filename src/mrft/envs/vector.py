@@ -27,6 +27,22 @@ class StepResult:
     """Per-step success flag where the task defines one (Meta-World), else ``None``."""
 
 
+def check_finite(result: StepResult, where: str) -> None:
+    """Raise :class:`mrft.errors.NonFiniteEnvError` when a step's reward or float observation
+    holds NaN or inf (integer observations, such as Procgen frames, cannot)."""
+    bad = ~np.isfinite(result.reward)
+    what = "reward"
+    if np.issubdtype(result.obs.dtype, np.floating):
+        obs_bad = ~np.isfinite(result.obs.reshape(result.obs.shape[0], -1)).all(axis=1)
+        if obs_bad.any():
+            bad, what = obs_bad, "observation"
+    if bad.any():
+        from mrft.errors import NonFiniteEnvError
+
+        raise NonFiniteEnvError(f"{where}: the env returned a non-finite {what} in env "
+                                f"{int(np.flatnonzero(bad)[0])}")
+
+
 class VecEnv(Protocol):
     num_envs: int
     observation_space: gym.Space
