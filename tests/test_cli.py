@@ -162,3 +162,30 @@ def test_user_env_module_is_imported_before_its_id_is_checked(tmp_path):
     _assert_one_line_error(proc, "broken_envs_for_test", "no such robot")
     proc = mrft("train", "--env", "gym:user_envs_for_test:Missing-v0", cwd=tmp_path)
     _assert_one_line_error(proc, "unknown Gymnasium id")
+
+
+def test_a_full_disk_is_one_line_naming_the_path(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from mrft import atomic, cli
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "fsync", full)
+    with pytest.raises(SystemExit) as info:
+        cli.main(["train", "--env", "nav:point", "--total-steps", "64", "--runs-dir",
+                  str(tmp_path), "--run-name", "full", *map(str, TINY)])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert info.value.code == 2 and len(lines) == 1, err
+    assert "disk is full" in lines[0] and str(tmp_path / "full") in lines[0]
+
+
+def test_an_unwritable_output_is_refused_before_the_work(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    proc = mrft("train", "--env", "nav:point", "--runs-dir", blocker / "runs", *TINY)
+    _assert_one_line_error(proc, "a-file", "not a folder")
+    proc = mrft("adapt", blocker, "--out", blocker / "curve.json")
+    _assert_one_line_error(proc, "a-file")

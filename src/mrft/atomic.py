@@ -5,7 +5,9 @@ Checkpoints, run records and reports all go through here."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -27,11 +29,34 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object],
         if mode is not None:
             os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, RuntimeError) and _disk_nearly_full(path.parent):
+            # torch.save reports a full disk as "unexpected pos"; say what it is
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)
         raise
     return path
+
+
+def _disk_nearly_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < 16 * 2**20
+    except OSError:
+        return False
+
+
+def ensure_writable(folder: str | os.PathLike) -> Path:
+    """Create ``folder`` and prove a file can be written there, before any long computation
+    whose result would otherwise be lost; raises the ``OSError`` that writing would."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, probe = tempfile.mkstemp(prefix=".mrft-write-check.", dir=folder)
+    os.close(fd)
+    os.unlink(probe)
+    return folder
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int = 0o644) -> Path:

@@ -150,8 +150,29 @@ def _one_line(text: str) -> str:
     return f"{message} (see mrft --help)"
 
 
+def describe_os_error(exc: OSError) -> str:
+    """One line for a file-system failure: which path, what happened, what to do."""
+    import errno
+
+    where = exc.filename or "a file"
+    hints = {
+        errno.ENOSPC: "the disk is full: free some space or write elsewhere (--runs-dir, --out)",
+        errno.EDQUOT: "the disk quota is used up: free some space or write elsewhere",
+        errno.EROFS: "the file system is read-only: write elsewhere (--runs-dir, --out)",
+        errno.EACCES: "permission denied: write to a folder you own (--runs-dir, --out)",
+        errno.EPERM: "permission denied: write to a folder you own (--runs-dir, --out)",
+        errno.ENOENT: "no such file or folder",
+        errno.ENOTDIR: "a part of the path is a file, not a folder",
+    }
+    return f"cannot use {where}: {hints.get(exc.errno, exc.strerror or str(exc))}"
+
+
 def run_train(cfg: TrainConfig) -> int:
+    from mrft.atomic import ensure_writable
     from mrft.trainer import Trainer
+
+    if cfg.resume is None:
+        ensure_writable(cfg.run.runs_dir)
 
     trainer = Trainer(cfg, resume_from=cfg.resume)
     result = trainer.train()
@@ -188,6 +209,10 @@ def run_adapt(cfg: AdaptConfig) -> int:
     )
     folder = Path(cfg.out).with_suffix("") if cfg.out else run_folder(cfg.checkpoint, settings)
     out = Path(cfg.out) if cfg.out else folder.with_suffix(".json")
+    from mrft.atomic import ensure_writable
+
+    if Path(cfg.checkpoint).is_file():
+        ensure_writable(out.parent)  # before the work, not after it
     record = adapt(cfg.checkpoint, settings, run_dir=folder)
     write_json(out, record)
     for point in record["curve"]:
@@ -211,6 +236,12 @@ def run_eval(cfg: EvalConfig) -> int:
         raise MrftError(f"--num-envs must be >= 1, got {cfg.num_envs}")
     if cfg.seed < 0:
         raise MrftError(f"--seed must be >= 0, got {cfg.seed}")
+    if cfg.json_out:
+        from pathlib import Path
+
+        from mrft.atomic import ensure_writable
+
+        ensure_writable(Path(cfg.json_out).parent)  # before the work, not after it
     policy, train_cfg, suite = load_policy(cfg.checkpoint)
     tasks = suite.split(cfg.split)
     if train_cfg.algo == "mrft" and train_cfg.mrft.meta_learner:
@@ -301,6 +332,9 @@ def main(argv: list[str] | None = None) -> None:
     except MrftError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
+        sys.exit(2)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         sys.exit(130)
