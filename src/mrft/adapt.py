@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from mrft import envs
-from mrft.config import AdaptSettings, TrainConfig
+from mrft.config import AdaptSettings, TrainConfig, to_dict
 from mrft.errors import MrftError
 
 
@@ -61,7 +61,7 @@ def adapt(checkpoint: str, settings: AdaptSettings, run_dir: str | Path | None =
     saved = folder / CHECKPOINT_NAME
     if saved.exists():
         previous = load_checkpoint(str(saved), required=("config",))
-        if previous.get("adaptation", {}).get("settings") != _as_saved(settings):
+        if previous.get("adaptation", {}).get("settings") != to_dict(settings):
             raise MrftError(f"{folder} holds a different adaptation run; pick another folder")
         trainer = Trainer(resume_from=str(saved))
     else:
@@ -84,12 +84,6 @@ def adapt(checkpoint: str, settings: AdaptSettings, run_dir: str | Path | None =
         "wall_clock_s": time.time() - start,
         "run_dir": str(folder), "mrft": dataclasses.asdict(cfg.mrft) if cfg.algo == "mrft" else None,
     }
-
-
-def _as_saved(settings: AdaptSettings) -> dict[str, Any]:
-    from mrft.config import to_dict
-
-    return to_dict(settings)
 
 
 def _method_name(cfg: TrainConfig) -> str:

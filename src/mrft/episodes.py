@@ -217,11 +217,12 @@ class EpisodeBatch:
         )
 
 
-def _pad_time(x: torch.Tensor, length: int, fill: float | bool = 0) -> torch.Tensor:
+def _pad_time(x: torch.Tensor, length: int, repeat_last: bool = False) -> torch.Tensor:
+    """``x [n, T, ...]`` padded along time to ``length`` with zeros, or with its last column."""
     if x.shape[1] == length:
         return x
-    pad = torch.full((x.shape[0], length - x.shape[1], *x.shape[2:]), fill, dtype=x.dtype,
-                     device=x.device)
+    shape = (x.shape[0], length - x.shape[1], *x.shape[2:])
+    pad = x[:, -1:].expand(shape) if repeat_last else x.new_zeros(shape)
     return torch.cat([x, pad], dim=1)
 
 
@@ -253,9 +254,8 @@ class EpisodeCollector:
         self.calls = 0
         self.env: envs.VecEnv | None = None
         horizons = [task_spaces(t).horizon for t in self.tasks]
-        known = [h for h in horizons if h is not None]
-        self.horizon = min(max(known), max_episode_steps) if known and len(known) == len(horizons) \
-            else max_episode_steps
+        self.horizon = (max_episode_steps if None in horizons
+                        else min(max(horizons), max_episode_steps))
         """Most env steps one episode can take: what a group must be able to pay for."""
 
     def steps_per_env(self) -> int:
@@ -315,15 +315,9 @@ class EpisodeCollector:
         horizon = max(r.obs.shape[1] for r in runs)
 
         def stack(name: str, length: int = horizon) -> torch.Tensor:
-            parts = []
-            for r in runs:
-                x = getattr(r, name)
-                # padding after an end repeats the bootstrap value for values, zeros elsewhere
-                fill = x[:, -1:] if name == "values" else None
-                if fill is not None and x.shape[1] < length:
-                    x = torch.cat([x, fill.expand(-1, length - x.shape[1])], dim=1)
-                parts.append(_pad_time(x, length))
-            return torch.stack(parts, dim=1)
+            # padding after an end repeats the bootstrap value for values, zeros elsewhere
+            return torch.stack([_pad_time(getattr(r, name), length, repeat_last=name == "values")
+                                for r in runs], dim=1)
 
         returns = torch.tensor(np.stack([r.returns for r in runs], axis=1), dtype=torch.float32,
                                device=self.device)

@@ -252,7 +252,8 @@ class Trainer:
                 )
         self.checkpoint_path = self.run_dir / CHECKPOINT_NAME
         self.logger: RunLogger | None = None
-        self._evaluators: dict[bool, Any] = {}
+        self._evaluation_cache: dict[str, Any] = {}
+        """The evaluation env pool, kept between evaluation points."""
 
     # -- one update -----------------------------------------------------------------------
     def _set_learning_rate(self) -> float:
@@ -331,20 +332,18 @@ class Trainer:
         Evaluation changes nothing: no normaliser update, its own RNG stream, its own envs."""
         from mrft.evaluate import evaluate_instance
 
-        a = self.adaptation
-        point: dict[str, float] = {"step": float(self.global_step)}
+        point: dict[str, float] = {"step": int(self.global_step)}
         for deterministic in (False, True):
             result = evaluate_instance(
-                self.algo.evaluation_actor(deterministic), self.collector.tasks[0], self.instance,
-                a.eval_episodes, self.cfg.env.num_envs, self.cfg.env.max_episode_steps,
-                seed=self.cfg.run.seed + 7, device=self.device,
-                cache=self._evaluators.setdefault(deterministic, {}))
+                self.algo.evaluation_actor(deterministic), self.algo.ctx.tasks[0], self.instance,
+                self.adaptation.eval_episodes, self.cfg.env.num_envs,
+                self.cfg.env.max_episode_steps, seed=self.cfg.run.seed + 7, device=self.device,
+                cache=self._evaluation_cache)
             prefix = "deterministic/" if deterministic else ""
             point[f"{prefix}return"] = float(np.mean(result.returns))
             if result.successes is not None:
                 point[f"{prefix}success"] = float(np.mean(result.successes))
-        point.update({k: v for k, v in self.algo.batch_stats.items() if k.startswith("distill/")})
-        point["step"] = int(self.global_step)
+        point.update(self.algo.evaluation_stats())
         self.curve.append(point)
         if self.logger is not None:
             self.logger.log(self.global_step, {f"eval/{k}": v for k, v in point.items()
@@ -396,6 +395,9 @@ class Trainer:
                             f"learned so far are in {path}") from None
                     if batch is None:  # the budget left cannot pay for another batch
                         self.finished = True
+                        if self.adaptation is not None and self.curve[-1]["step"] != self.global_step:
+                            self.evaluate_now()
+                        self.save()
                         break
                     t1 = time.perf_counter()
                     lr = self._set_learning_rate()
@@ -426,17 +428,12 @@ class Trainer:
                     if stop.requested:
                         interrupted = True
                         break
-                if self.finished:
-                    if self.adaptation is not None and self.curve[-1]["step"] != self.global_step:
-                        self.evaluate_now()
-                    self.save()
         finally:
             progress.close()
             self.logger.close()
             self.collector.close()
-            for cache in self._evaluators.values():
-                if cache.get("collector") is not None:
-                    cache["collector"].close()
+            if self._evaluation_cache.get("collector") is not None:
+                self._evaluation_cache.pop("collector").close()
         elapsed = time.time() - start_time
         returns = [e.ret for e in recent]
         successes = [e.success for e in recent if e.success is not None]

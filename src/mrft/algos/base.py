@@ -90,11 +90,8 @@ class Algorithm:
     def episode_collector(self, group_size: int, trial_episodes: int,
                           actor: Actor | None = None) -> EpisodeCollector:
         ctx = self.ctx
-        num_envs = ctx.num_envs
-        if num_envs % group_size:
-            num_envs = -(-num_envs // group_size) * group_size
         # adaptation keeps the pre-trained observation statistics: they are part of the network
-        return EpisodeCollector(ctx.tasks, actor or Actor(self.policy), num_envs, group_size,
+        return EpisodeCollector(ctx.tasks, actor or Actor(self.policy), ctx.num_envs, group_size,
                                 trial_episodes, self.cfg.env.max_episode_steps, ctx.env_seed,
                                 ctx.device, instance=ctx.instance,
                                 update_normalizer=not ctx.adapting)
@@ -102,6 +99,10 @@ class Algorithm:
     def evaluation_actor(self, deterministic: bool) -> Actor:
         """What acts when the current policy is scored (the adapted policy)."""
         return Actor(self.policy, deterministic)
+
+    def evaluation_stats(self) -> dict[str, float]:
+        """Scalars recorded with each evaluation point of an adaptation curve."""
+        return {}
 
     def modules(self) -> list[nn.Module]:
         """Modules whose parameters the optimiser trains."""

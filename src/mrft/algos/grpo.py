@@ -209,7 +209,9 @@ class GRPO(Algorithm):
         return dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, num_envs=num_envs))
 
     def make_collector(self):
-        return self.episode_collector(group_size=self.grpo.group_size, trial_episodes=1)
+        # adapting, every env plays the one held-out instance from the same start: one group
+        group = self.ctx.num_envs if self.ctx.adapting else self.grpo.group_size
+        return self.episode_collector(group_size=group, trial_episodes=1)
 
     @torch.no_grad()
     def prepare(self, batch: EpisodeBatch) -> dict[str, torch.Tensor]:

@@ -79,8 +79,6 @@ class MRFTAdaptation(Algorithm):
         if self.student is not None:
             self.student.load_state_dict(self.policy.state_dict())
         self.teacher_params = self._teacher_now()
-        if self.distiller is not None:
-            self.batch_stats = self.distiller.stats()
 
     # -- acting ---------------------------------------------------------------------------
     @property
@@ -91,6 +89,9 @@ class MRFTAdaptation(Algorithm):
         collector = self.episode_collector(group_size=self.rows, trial_episodes=1,
                                            actor=_SwitchingActor(self))
         return collector
+
+    def evaluation_stats(self) -> dict[str, float]:
+        return self.distiller.stats() if self.distiller is not None else {}
 
     def evaluation_actor(self, deterministic: bool) -> Actor:
         if self.student_acts:
