@@ -1,17 +1,19 @@
 """The sweep: a bench killed mid-run restarts where it stopped and redoes no finished run;
 Ctrl-C and bad input end in one line; a finished sweep reports."""
 
+import dataclasses
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from mrft.bench.runner import Bench, BenchInterrupted, plan_units, result_path
+from mrft.bench.runner import Bench, BenchInterrupted, count_units, iter_units, result_path
 from mrft.bench.suite import load_suite
 from mrft.cli import main
 from mrft.errors import MrftError
@@ -56,10 +58,22 @@ def _bench(suite_path, out, methods=METHODS):
 
 
 def test_plan_shares_pretraining_of_adaptation_ablations(tiny):
-    units = plan_units(load_suite(str(tiny)), METHODS, [1, 2])
+    suite = load_suite(str(tiny))
+    units = list(iter_units(suite, METHODS, [1, 2]))
     pretrains = [(u.method, u.seed) for u in units if u.kind == "pretrain"]
     assert pretrains == [("grpo", 1), ("mrft", 1), ("grpo", 2), ("mrft", 2)]
     assert sum(u.kind == "adapt" for u in units) == 3 * 2 * 2
+    assert count_units(suite, METHODS, [1, 2]) == Counter((u.kind, u.method) for u in units)
+
+
+def test_a_huge_sweep_is_planned_lazily(tiny):
+    suite = load_suite(str(tiny))
+    suite = dataclasses.replace(suite, tasks=tuple(dataclasses.replace(t, instances=1000)
+                                                   for t in suite.tasks))
+    seeds = list(range(100))
+    assert sum(count_units(suite, METHODS, seeds).values()) == 100 * (2 + 3 * 1000)
+    first = next(iter_units(suite, METHODS, seeds))
+    assert (first.kind, first.method, first.seed) == ("pretrain", "grpo", 0)
 
 
 def test_killed_bench_resumes_without_redoing_finished_runs(tiny, tmp_path):
@@ -77,24 +91,25 @@ def test_killed_bench_resumes_without_redoing_finished_runs(tiny, tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     bench = _bench(tiny, out)
-    done_before = {u: result_path(out, u).read_text() for u in bench.units
+    units = list(bench.units())
+    done_before = {u: result_path(out, u).read_text() for u in units
                    if result_path(out, u).exists()}
-    assert 2 <= len(done_before) < len(bench.units)
+    assert 2 <= len(done_before) < len(units)
     ran = []
     original = bench.run_unit
     bench.run_unit = lambda unit: ran.append(unit) or original(unit)
     bench.run()
     assert ran and not set(ran) & set(done_before)
-    assert all(result_path(out, u).exists() for u in bench.units)
+    assert all(result_path(out, u).exists() for u in units)
     assert all(result_path(out, u).read_text() == text for u, text in done_before.items())
     meta = json.loads((out / "bench.json").read_text())
     assert len(meta["commands"]) == 2 and "finished" in meta
-    record = json.loads(result_path(out, bench.units[-1]).read_text())
+    record = json.loads(result_path(out, units[-1]).read_text())
     assert record["method"] == "mrft-no-distill" and record["curve"][-1]["step"] >= 40
     assert all("score" in p for p in record["curve"]) and record["peak_memory_mib"] > 0
 
     # a second run has nothing left to do, and the report comes from the finished folder
-    assert _bench(tiny, out).pending() == []
+    assert list(_bench(tiny, out).pending()) == []
     with pytest.raises(SystemExit) as exit_info:
         main(["report", str(out)])
     assert exit_info.value.code == 0
@@ -112,7 +127,7 @@ def test_ctrl_c_keeps_finished_runs_and_says_how_to_continue(tiny, tmp_path, mon
     monkeypatch.setattr(bench, "_adapt", interrupted)
     with pytest.raises(BenchInterrupted, match=r"1 of 3 runs are saved.*run the same command again"):
         bench.run()
-    assert [u.kind for u in bench.units if result_path(out, u).exists()] == ["pretrain"]
+    assert [u.kind for u in bench.units() if result_path(out, u).exists()] == ["pretrain"]
 
 
 def test_a_folder_of_another_suite_is_refused(tiny, tmp_path):
@@ -171,23 +186,24 @@ def test_the_same_suite_from_another_path_resumes_the_folder(tiny, tmp_path):
     assert meta["commit"] == ", ".join(meta["commits"]) and len(meta["commits"]) == 1
 
 
-def test_a_second_sweep_on_a_locked_folder_is_refused_and_a_stale_lock_is_taken_over(tiny, tmp_path):
-    import json as _json
-    import socket
-
+def test_a_second_sweep_on_a_locked_folder_is_refused_and_a_killed_holder_never_blocks(tiny, tmp_path):
     out = tmp_path / "out"
-    out.mkdir()
-    lock = out / ".bench.lock"
-    # a live holder: this very process
-    lock.write_text(_json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                 "started": "now"}))
-    with pytest.raises(MrftError) as info:
-        _bench(tiny, out, ["grpo"]).run()
-    assert f"pid {os.getpid()}" in str(info.value) and "in use" in str(info.value)
-    assert not (out / "bench.json").exists()
-    # a killed holder: its pid no longer exists
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    lock.write_text(_json.dumps({"pid": dead.pid, "host": socket.gethostname(), "started": "then"}))
+    command = [sys.executable, "-m", "mrft", "bench", "--suite", str(tiny), "--methods", "grpo",
+               "--seeds", "1", "--out", str(out), "--no-report"]
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not (out / "bench.json").exists() and first.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        assert first.poll() is None, "the first sweep ended before the second started"
+        second = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2, second.stderr
+        assert second.stderr.splitlines() == [second.stderr.strip()]
+        assert f"in use by another mrft bench (pid {first.pid}" in second.stderr
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    # the killed holder's lock died with it: the next sweep runs and finishes
+    assert (out / ".bench.lock").exists()
     _bench(tiny, out, ["grpo"]).run()
-    assert (out / "bench.json").exists() and not lock.exists()
+    assert json.loads((out / "bench.json").read_text())["finished"]

@@ -92,6 +92,12 @@ def test_options_reach_each_methods_training_config():
      "methods.sac: unknown method"),
     ('name = "x"\n[[tasks]]\nenv = "nav:point"\n[train]\nrun.hidden_sizes = 64',
      "train.run.hidden_sizes: expected a list"),
+    ('name = "x"\n[[tasks]]\nenv = "nav:point"\n[train]\noptim.learning_rate = -1.0',
+     "train.optim.learning_rate must be > 0, got -1.0"),
+    ('name = "x"\n[[tasks]]\nenv = "nav:point"\n[methods.grpo]\ngrpo.group_size = 1',
+     "methods.grpo.grpo.group_size must be >= 2"),
+    ('name = "x"\n[[tasks]]\nenv = "nav:point"\n[train]\nppo.gamma = nan',
+     "train.ppo.gamma must be a finite number"),
 ])
 def test_malformed_suite_is_one_line_naming_the_field(text, message):
     with pytest.raises(MrftError) as info:

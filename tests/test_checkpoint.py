@@ -95,8 +95,14 @@ def test_mismatched_weights_are_one_line_error():
     from mrft.checkpoint import load_module_state
 
     with pytest.raises(MrftError) as info:
-        load_module_state(torch.nn.Linear(2, 2), {"weight": torch.ones(3, 3)}, "x.pt")
-    assert "does not fit" in str(info.value) and "\n" not in str(info.value)
+        load_module_state(torch.nn.Linear(2, 2), {"weight": torch.ones(3, 3), "extra": 1}, "x.pt")
+    message = str(info.value)
+    assert "\n" not in message and "x.pt holds a different network" in message
+    assert "1 missing, e.g. bias" in message
+    assert "1 unexpected, e.g. extra" in message
+    assert "1 of another shape, e.g. weight: [3, 3] in the checkpoint, [2, 2] here" in message
+    with pytest.raises(MrftError, match="not a name-to-tensor table"):
+        load_module_state(torch.nn.Linear(2, 2), [1, 2], "x.pt")
 
 
 def test_flipped_tensor_bytes_are_refused_without_unsafe_advice(tmp_path):

@@ -149,6 +149,73 @@ def test_ctrl_c_saves_checkpoint_and_resume_finishes(tmp_path):
     assert Path(tmp_path / "r").exists()
 
 
+def test_a_second_ctrl_c_during_shutdown_exits_in_one_line(tmp_path):
+    """Exit handlers (writers flushing, envs closing) run after the command; a Ctrl-C there
+    must not print a traceback from inside the handler."""
+    script = (
+        "import atexit, sys, time\n"
+        "from mrft.cli import entry\n"
+        "atexit.register(lambda: (print('shutting down', flush=True), time.sleep(30)))\n"
+        f"sys.argv = ['mrft', 'train', '--env', 'nav:point', '--total-steps', '64', '--runs-dir',"
+        f" {str(tmp_path)!r}, *{TINY!r}]\n"
+        "entry()\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    lines = iter(proc.stdout.readline, "")
+    assert any(line.strip() == "shutting down" for line in lines), proc.stderr.read()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    assert err.strip().splitlines()[-1].startswith("error: interrupted while shutting down")
+    assert (next(tmp_path.iterdir()) / "checkpoint.pt").exists()
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """Make a folder read-only for real: permissions for a normal user, a read-only bind
+    mount for root (whom permissions do not stop)."""
+    mounts = []
+
+    def make(folder: Path) -> Path:
+        if os.geteuid() != 0:
+            for path in [folder, *folder.rglob("*")]:
+                path.chmod(0o555 if path.is_dir() else 0o444)
+            return folder
+        target = tmp_path / f"ro{len(mounts)}"
+        target.mkdir()
+        if subprocess.run(["mount", "--bind", str(folder), str(target)],
+                          capture_output=True).returncode != 0:
+            pytest.skip("cannot make a read-only mount here")
+        mounts.append(target)
+        if subprocess.run(["mount", "-o", "remount,bind,ro", str(target)],
+                          capture_output=True).returncode != 0:
+            pytest.skip("cannot make a read-only mount here")
+        return target
+
+    yield make
+    for target in mounts:
+        subprocess.run(["umount", str(target)], capture_output=True)
+    for path in tmp_path.rglob("*"):
+        if os.geteuid() != 0 and path.is_dir():
+            path.chmod(0o755)
+
+
+def test_a_read_only_folder_is_one_line_before_any_work(tmp_path, read_only):
+    runs = tmp_path / "runs"
+    proc = mrft("train", "--env", "nav:point", "--total-steps", 64, "--runs-dir", runs,
+                "--run-name", "r", *TINY)
+    assert proc.returncode == 0, proc.stderr
+    folder = read_only(runs)
+    checkpoint = folder / "r" / "checkpoint.pt"
+    for args in (["train", "--resume", checkpoint, "--total-steps", 128],
+                 ["train", "--env", "nav:point", "--runs-dir", folder, *TINY],
+                 ["adapt", checkpoint, "--steps", 32],
+                 ["eval", checkpoint, "--episodes", 2, "--json-out", folder / "e.json"],
+                 ["bench", "--suite", "smoke", "--out", folder / "bench"]):
+        _assert_one_line_error(mrft(*args), "cannot use", str(folder))
+
+
 def test_user_env_module_is_imported_before_its_id_is_checked(tmp_path):
     (tmp_path / "user_envs_for_test.py").write_text(
         "import gymnasium\n"

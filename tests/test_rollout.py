@@ -3,6 +3,7 @@
 import torch
 from conftest import CountdownVecEnv
 
+from mrft.action_log import ActionLog
 from mrft.algos.objectives import gae
 from mrft.nets import ActorCritic
 from mrft.rollout import RolloutCollector
@@ -43,8 +44,7 @@ def test_truncated_step_stores_final_observation_for_bootstrap():
 def test_action_log_replays_env_to_exact_state():
     env = CountdownVecEnv([3, 5])
     collector = _collector(env, 6)
-    collector.action_log_limit = 10_000
-    collector.action_log_complete = True
+    collector.action_log = ActionLog(env.num_envs, 10_000)
     collector.collect()
     state = collector.state_dict()
     fresh_env = CountdownVecEnv([3, 5])

@@ -1,4 +1,4 @@
-from mrft.cli import main
+from mrft.cli import entry
 
 if __name__ == "__main__":
-    main()
+    entry()

@@ -50,10 +50,15 @@ def _disk_nearly_full(folder: Path) -> bool:
 
 def ensure_writable(folder: str | os.PathLike) -> Path:
     """Create ``folder`` and prove a file can be written there, before any long computation
-    whose result would otherwise be lost; raises the ``OSError`` that writing would."""
+    whose result would otherwise be lost; raises the ``OSError`` that writing would, naming
+    the folder."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    fd, probe = tempfile.mkstemp(prefix=".mrft-write-check.", dir=folder)
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".mrft-write-check.", dir=folder)
+    except OSError as exc:
+        exc.filename = str(folder)
+        raise
     os.close(fd)
     os.unlink(probe)
     return folder

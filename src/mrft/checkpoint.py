@@ -142,9 +142,37 @@ def load_checkpoint(path: str | os.PathLike, required: tuple[str, ...] = ()) -> 
 
 
 def load_module_state(module: torch.nn.Module, state: dict[str, Any], path: str | os.PathLike) -> None:
-    """``module.load_state_dict`` with a one-line error when the shapes or names disagree."""
+    """``module.load_state_dict`` with a one-line error saying how the networks differ."""
+    mismatch = describe_state_mismatch(module.state_dict(), state)
+    if mismatch:
+        raise MrftError(f"checkpoint {path} holds a different network ({mismatch}); was it "
+                        "trained on another env or with other --torso/--hidden-sizes?")
     try:
         module.load_state_dict(state)
     except (RuntimeError, KeyError, TypeError) as exc:
         first = str(exc).strip().splitlines()[0]
         raise MrftError(f"checkpoint {path} does not fit this network ({first})") from None
+
+
+def describe_state_mismatch(expected: dict[str, Any], found: Any) -> str:
+    """'' when ``found`` has the names and shapes of ``expected``; otherwise what differs,
+    with the first example of each kind."""
+    if not isinstance(found, dict):
+        return f"weights are a {type(found).__name__}, not a name-to-tensor table"
+    missing = [name for name in expected if name not in found]
+    unexpected = [name for name in found if name not in expected]
+    reshaped = [
+        f"{name}: {_shape(found[name])} in the checkpoint, {_shape(tensor)} here"
+        for name, tensor in expected.items()
+        if name in found and _shape(found[name]) != _shape(tensor)
+    ]
+    parts = []
+    for label, names in (("missing", missing), ("unexpected", unexpected),
+                         ("of another shape", reshaped)):
+        if names:
+            parts.append(f"{len(names)} {label}, e.g. {names[0]}")
+    return "; ".join(parts)
+
+
+def _shape(value: Any) -> list[int] | str:
+    return list(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__

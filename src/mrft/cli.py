@@ -11,8 +11,11 @@ import dataclasses
 import inspect
 import io
 import json
+import os
 import re
+import signal
 import sys
+from pathlib import Path
 from typing import Annotated, Literal
 
 import tyro
@@ -154,7 +157,7 @@ def describe_os_error(exc: OSError) -> str:
     """One line for a file-system failure: which path, what happened, what to do."""
     import errno
 
-    where = exc.filename or "a file"
+    where = os.fsdecode(exc.filename) if exc.filename else "a file"
     hints = {
         errno.ENOSPC: "the disk is full: free some space or write elsewhere (--runs-dir, --out)",
         errno.EDQUOT: "the disk quota is used up: free some space or write elsewhere",
@@ -171,8 +174,8 @@ def run_train(cfg: TrainConfig) -> int:
     from mrft.atomic import ensure_writable
     from mrft.trainer import Trainer
 
-    if cfg.resume is None:
-        ensure_writable(cfg.run.runs_dir)
+    # before envs are built and before TensorBoard's writer thread fails on its own
+    ensure_writable(cfg.run.runs_dir if cfg.resume is None else Path(cfg.resume).parent)
 
     trainer = Trainer(cfg, resume_from=cfg.resume)
     result = trainer.train()
@@ -195,8 +198,6 @@ def run_train(cfg: TrainConfig) -> int:
 
 
 def run_adapt(cfg: AdaptConfig) -> int:
-    from pathlib import Path
-
     from mrft.adapt import adapt, run_folder, summarize
     from mrft.config import AdaptSettings
     from mrft.logging import write_json
@@ -237,8 +238,6 @@ def run_eval(cfg: EvalConfig) -> int:
     if cfg.seed < 0:
         raise MrftError(f"--seed must be >= 0, got {cfg.seed}")
     if cfg.json_out:
-        from pathlib import Path
-
         from mrft.atomic import ensure_writable
 
         ensure_writable(Path(cfg.json_out).parent)  # before the work, not after it
@@ -273,7 +272,6 @@ def run_eval(cfg: EvalConfig) -> int:
 
 def run_bench(cfg: BenchConfig) -> int:
     import shlex
-    from pathlib import Path
 
     from mrft.bench.methods import parse_methods
     from mrft.bench.runner import Bench, BenchInterrupted
@@ -297,7 +295,6 @@ def run_bench(cfg: BenchConfig) -> int:
 
 
 def run_report(cfg: ReportConfig) -> int:
-    from pathlib import Path
 
     from mrft.bench.analysis import analyze
     from mrft.bench.report import headline_markdown, write_report
@@ -339,3 +336,21 @@ def main(argv: list[str] | None = None) -> None:
         print("error: interrupted", file=sys.stderr)
         sys.exit(130)
     sys.exit(code)
+
+
+def entry() -> None:
+    """The console command: ``main``, then a Ctrl-C during interpreter shutdown (flushing
+    writers, closing envs; every checkpoint is already written atomically) exits at once in
+    one line instead of a traceback from inside an exit handler."""
+    try:
+        main()
+    finally:
+        signal.signal(signal.SIGINT, _exit_on_interrupt_during_shutdown)
+
+
+def _exit_on_interrupt_during_shutdown(signum, frame) -> None:
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.write("error: interrupted while shutting down; saved files are complete\n")
+        sys.stderr.flush()
+    os._exit(130)

@@ -12,6 +12,7 @@ import dataclasses
 import numpy as np
 import torch
 
+from mrft.action_log import ActionLog
 from mrft.envs import VecEnv
 from mrft.envs.vector import check_finite
 from mrft.nets import ActorCritic
@@ -111,10 +112,7 @@ class RolloutCollector:
         self.task_ids = torch.as_tensor(env.task_ids, device=device)
         self.tracker = EpisodeTracker(self.num_envs)
         self.prev_done = np.zeros(self.num_envs, dtype=bool)
-        self.action_log: list[np.ndarray] = []
-        self.action_log_limit = action_log_limit
-        self.action_log_steps = 0
-        self.action_log_complete = action_log_limit > 0
+        self.action_log = ActionLog(self.num_envs, action_log_limit)
         self.next_obs = self._obs_tensor(env.reset())
         obs_shape = tuple(env.observation_space.shape)
         obs_dtype = torch.uint8 if env.observation_space.dtype == np.uint8 else torch.float32
@@ -135,16 +133,6 @@ class RolloutCollector:
     def _obs_tensor(self, obs: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(obs, device=self.device)
 
-    def _log_actions(self, env_actions: np.ndarray) -> None:
-        if not self.action_log_complete:
-            return
-        if self.action_log_steps + self.num_envs > self.action_log_limit:
-            self.action_log_complete = False
-            self.action_log.clear()
-            return
-        self.action_log.append(env_actions.copy())
-        self.action_log_steps += self.num_envs
-
     @torch.no_grad()
     def collect(self, max_env_steps: int | None = None) -> RolloutBatch | None:
         """``num_steps`` steps of every env; fewer when ``max_env_steps`` (the budget left) cannot
@@ -160,7 +148,7 @@ class RolloutCollector:
             obs = self.policy.normalize(self.next_obs, update=True)
             action, logprob, value = self.policy.act(obs)
             env_action = self.policy.env_action(action)
-            self._log_actions(env_action)
+            self.action_log.append(env_action)
             result = self.env.step(env_action)
             check_finite(result, f"step {t + 1} of a rollout")
             valid = ~self.prev_done
@@ -196,10 +184,12 @@ class RolloutCollector:
             "tracker": self.tracker.state_dict(),
             "prev_done": torch.from_numpy(self.prev_done.copy()),
             "next_obs": self.next_obs.cpu().clone(),
-            "action_log_complete": self.action_log_complete,
         }
-        if self.action_log_complete and self.action_log:
-            state["action_log"] = torch.from_numpy(np.stack(self.action_log))
+        log = self.action_log.state_dict()
+        state["action_log_complete"] = log["complete"]
+        if "actions" in log:
+            state["action_log"] = log["actions"]
+            state["action_log_dtype"] = log["env_dtype"]
         return state
 
     def load_state_dict(self, state: dict) -> bool:
@@ -211,17 +201,16 @@ class RolloutCollector:
         """
         if state.get("action_log_complete") and "action_log" in state:
             log = state["action_log"].numpy()
+            env_dtype = state.get("action_log_dtype", str(log.dtype))
             obs = None
             for env_action in log:
-                obs = self.env.step(env_action).obs
+                obs = self.env.step(env_action.astype(env_dtype, copy=False)).obs
             if obs is not None and torch.equal(torch.as_tensor(obs), state["next_obs"]):
                 self.tracker.load_state_dict(state["tracker"])
-                self.action_log = list(log)
-                self.action_log_steps = len(log) * self.num_envs
+                self.action_log.load_rows(log, env_dtype)
                 self.prev_done = state["prev_done"].numpy().copy()
                 self.next_obs = state["next_obs"].to(self.device)
                 return True
             self.next_obs = self._obs_tensor(self.env.reset())
-        self.action_log_complete = False
-        self.action_log.clear()
+        self.action_log.abandon()
         return False

@@ -1,7 +1,7 @@
 """The benchmark sweep: pre-train every (task family, method, seed), adapt each checkpoint to
 every held-out instance, and write one JSON file per finished run.
 
-The sweep is a list of units. A unit is done when its result file exists, and result files
+The sweep is a sequence of units, produced lazily. A unit is done when its result file exists, and result files
 are written atomically, so a killed or interrupted bench restarts where it stopped and never
 redoes a finished run (an unfinished pre-training run starts again). Layout of ``OUT``::
 
@@ -24,6 +24,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,19 +71,30 @@ def result_path(out: Path, unit: Unit) -> Path:
             / f"instance{unit.instance}.json")
 
 
-def plan_units(suite: BenchSuite, methods: list[str], seeds: list[int]) -> list[Unit]:
-    """Seed by seed, so a partial sweep already compares every method on the first seeds."""
-    units = []
+def iter_units(suite: BenchSuite, methods: list[str], seeds: list[int]) -> Iterator[Unit]:
+    """Seed by seed, so a partial sweep already compares every method on the first seeds.
+    Produced one at a time: a sweep's size costs no memory before its runs do."""
     for seed in seeds:
         for family in suite.tasks:
             pretrained = set()
             for method in methods:
                 source = pretrain_source(method)
                 if source not in pretrained:
-                    units.append(Unit("pretrain", family, source, seed))
+                    yield Unit("pretrain", family, source, seed)
                     pretrained.add(source)
-                units += [Unit("adapt", family, method, seed, i) for i in range(family.instances)]
-    return units
+                for instance in range(family.instances):
+                    yield Unit("adapt", family, method, seed, instance)
+
+
+def count_units(suite: BenchSuite, methods: list[str], seeds: list[int]) -> Counter[tuple[str, str]]:
+    """How many units of each (kind, method) ``iter_units`` produces, without producing them."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for family in suite.tasks:
+        for source in dict.fromkeys(pretrain_source(m) for m in methods):
+            counts["pretrain", source] += len(seeds)
+        for method in methods:
+            counts["adapt", method] += len(seeds) * family.instances
+    return counts
 
 
 def machine_info() -> dict[str, Any]:
@@ -171,13 +184,12 @@ class Bench:
     command: str = ""
     log: Any = dataclasses.field(default=sys.stderr)
 
-    def __post_init__(self) -> None:
-        self.units = plan_units(self.suite, self.methods, self.seeds)
+    def units(self) -> Iterator[Unit]:
+        return iter_units(self.suite, self.methods, self.seeds)
 
     # ---- bookkeeping -------------------------------------------------------------------
     def open(self) -> dict[str, Any]:
         """Create or check OUT/bench.json; a folder of another suite is refused, not mixed."""
-        self._check_configs()
         path = self.out / "bench.json"
         suite = self.suite.to_dict()
 
@@ -207,17 +219,8 @@ class Bench:
         write_json(path, meta)
         return meta
 
-    def _check_configs(self) -> None:
-        """Build and validate every pre-training config up front: a bad option fails in
-        seconds, not after an hour of other runs."""
-        from mrft.config import validate
-
-        for family in self.suite.tasks:
-            for method in {pretrain_source(m) for m in self.methods}:
-                validate(self.suite.train_config(family, METHODS[method], 1, "runs", "check"))
-
-    def pending(self) -> list[Unit]:
-        return [u for u in self.units if not result_path(self.out, u).exists()]
+    def pending(self) -> Iterator[Unit]:
+        return (u for u in self.units() if not result_path(self.out, u).exists())
 
     # ---- running -----------------------------------------------------------------------
     def run(self) -> None:
@@ -228,14 +231,16 @@ class Bench:
 
     def _run(self) -> None:
         meta = self.open()
-        todo = self.pending()
-        total = len(self.units)
-        done = total - len(todo)
+        left = count_units(self.suite, self.methods, self.seeds)
+        total = sum(left.values())
+        for unit in self.units():
+            if result_path(self.out, unit).exists():
+                left[unit.kind, unit.method] -= 1
+        done = total - sum(left.values())
         self._say(f"bench {self.suite.name}: {total} runs ({done} already done), methods "
                   f"{','.join(self.methods)}, seeds {','.join(map(str, self.seeds))} -> {self.out}")
         eta = _EtaModel(self.suite)
-        for i, unit in enumerate(todo):
-            left = todo[i:]
+        for unit in self.pending():
             self._say(f"[{done + 1}/{total}] {unit.describe()}  (sweep ETA {eta.text(left)})")
             start = time.time()
             try:
@@ -245,6 +250,7 @@ class Bench:
                     f"interrupted; {done} of {total} runs are saved in {self.out}; "
                     "run the same command again to continue") from None
             eta.observe(unit, time.time() - start)
+            left[unit.kind, unit.method] -= 1
             done += 1
             self._say(f"        done in {time.time() - start:,.0f} s, {record['sps']:,.0f} env steps/s, "
                       f"peak memory {record['peak_memory_mib']:,.0f} MiB")
@@ -320,26 +326,28 @@ class _EtaModel:
         self.seconds: dict[tuple[str, str], float] = {}
         self.steps: dict[tuple[str, str], float] = {}
 
-    def weight(self, unit: Unit) -> float:
-        return float(self.budget.pretrain_steps if unit.kind == "pretrain" else self.budget.adapt_steps)
+    def weight(self, kind: str) -> float:
+        return float(self.budget.pretrain_steps if kind == "pretrain" else self.budget.adapt_steps)
 
     def observe(self, unit: Unit, seconds: float) -> None:
         key = (unit.kind, unit.method)
         self.seconds[key] = self.seconds.get(key, 0.0) + seconds
-        self.steps[key] = self.steps.get(key, 0.0) + self.weight(unit)
+        self.steps[key] = self.steps.get(key, 0.0) + self.weight(unit.kind)
 
-    def rate(self, unit: Unit) -> float:
+    def rate(self, kind: str, method: str) -> float:
         rates = {k: self.seconds[k] / self.steps[k] for k in self.steps}
-        if (unit.kind, unit.method) in rates:
-            return rates[unit.kind, unit.method]
-        same_kind = [r for (kind, _), r in rates.items() if kind == unit.kind]
+        if (kind, method) in rates:
+            return rates[kind, method]
+        same_kind = [r for (k, _), r in rates.items() if k == kind]
         pool = same_kind or list(rates.values())
         return sum(pool) / len(pool)
 
-    def text(self, units: list[Unit]) -> str:
+    def text(self, left: Counter[tuple[str, str]]) -> str:
+        """The time the ``left`` units (counted by kind and method) should take."""
         if not self.steps:
             return "after the first run"
-        return _duration(sum(self.weight(u) * self.rate(u) for u in units))
+        return _duration(sum(n * self.weight(kind) * self.rate(kind, method)
+                             for (kind, method), n in left.items()))
 
 
 def _duration(seconds: float) -> str:

@@ -50,6 +50,7 @@ from mrft.config import (
     PPOConfig,
     RunConfig,
     TrainConfig,
+    validate,
 )
 from mrft.errors import MrftError
 
@@ -172,8 +173,34 @@ def parse_suite(text: str, source: str) -> BenchSuite:
                for method, options in where.tables(methods_data, METHODS, "methods", "method")}
     seeds = where.positive_int(data, "seeds", "", LIMITS["seeds"]) if "seeds" in data else 3
     description = where.typed(data, "description", str) or ""
-    return BenchSuite(name=name, tasks=tuple(tasks), budget=budget, description=description,
-                      seeds=seeds, train=train, methods=methods, source=source)
+    suite = BenchSuite(name=name, tasks=tuple(tasks), budget=budget, description=description,
+                       seeds=seeds, train=train, methods=methods, source=source)
+    _check_values(suite)
+    return suite
+
+
+def _check_values(suite: BenchSuite) -> None:
+    """Every method's config passes the same checks as ``mrft train``; an error names the
+    file and the suite field (``train.optim.learning_rate``) instead of the CLI flag."""
+    for method in METHODS.values():
+        cfg = suite.train_config(suite.tasks[0], method, seed=0, runs_dir="runs", run_name="check")
+        try:
+            validate(cfg)
+        except MrftError as exc:
+            raise MrftError(_as_suite_field(str(exc), suite, method.name)) from None
+
+
+def _as_suite_field(message: str, suite: BenchSuite, method: str) -> str:
+    flag, _, rest = message.partition(" ")
+    if not flag.startswith("--"):
+        return f"{suite.source}: {message}"
+    field = flag[2:].replace("-", "_")
+    for prefix, options in ((f"methods.{method}", suite.methods.get(method, {})),
+                            ("train", suite.train)):
+        for section, fields in options.items():
+            if field in fields:
+                return f"{suite.source}: {prefix}.{section}.{field} {rest}"
+    return f"{suite.source}: {field} (for {method}) {rest}"
 
 
 def _check_env(env: str, where: str) -> None:
