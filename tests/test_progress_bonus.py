@@ -76,3 +76,18 @@ def test_estimator_loss_reaches_caller_z_unless_detached():
     assert z.grad is None
     with pytest.raises(ValueError, match="outcomes"):
         estimator.loss(z, torch.ones(4, 1))
+
+
+def test_potential_bonus_telescopes_over_an_episode():
+    from mrft.algos.mrft.progress_bonus import potential_bonus
+
+    potentials = torch.tensor([[1.0, 2.0, 4.0, 3.0, 9.0], [0.5, 1.5, 7.0, 7.0, 7.0]])
+    mask = torch.tensor([[True, True, True, True], [True, True, False, False]])
+    gamma, alpha = 0.9, 2.0
+    bonus = potential_bonus(potentials, mask, gamma, alpha)
+    # row 1 ends after 2 steps: its last step reads J(z_2) = 7.0 (the belief after it)
+    assert torch.allclose(bonus[1], torch.tensor([2.0 * (0.9 * 1.5 - 0.5), 2.0 * (0.9 * 7.0 - 1.5), 0, 0]))
+    for row, length in ((0, 4), (1, 2)):
+        discounted = sum(gamma**t * bonus[row, t] for t in range(length))
+        expected = alpha * (gamma**length * potentials[row, length] - potentials[row, 0])
+        assert torch.isclose(discounted, expected)

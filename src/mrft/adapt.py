@@ -5,7 +5,8 @@ on one task instance (a hidden Meta-World goal, a Procgen level, a nav goal, a M
 body), learning with its **own** algorithm through the same loop as pre-training
 (:class:`mrft.trainer.Trainer`): PPO with PPO and its critic, GRPO with GRPO (same options,
 the reference KL anchored at the pre-trained policy when ``beta > 0``), MRFT with MRFT's
-adaptation (context, inner loop, progressive distillation). The adapted policy is scored on
+adaptation (context, inner loop, progressive distillation), RL2 with its memory alone (no
+weight changes; :mod:`mrft.algos.rl2`). The adapted policy is scored on
 fresh episodes of the same instance at step 0, every ``eval_every`` steps and at the end.
 This module only picks the instance, names the run folder and shapes the curve record.
 """

@@ -48,8 +48,8 @@ class EvalConfig:
 class AdaptConfig:
     """Adapt a pre-trained checkpoint to one held-out task instance with the method's own
     algorithm (PPO with its critic, GRPO, MRFT's context, inner loop and progressive
-    distillation) through the training engine, and record its evaluation curve. Running the
-    same command again continues an interrupted adaptation."""
+    distillation, RL2's memory alone) through the training engine, and record its evaluation
+    curve. Running the same command again continues an interrupted adaptation."""
 
     checkpoint: tyro.conf.Positional[str]
     """Path of a checkpoint written by mrft train."""
@@ -87,7 +87,7 @@ class BenchConfig:
     """A built-in suite (smoke, demo, cpu, procgen, metaworld) or a path to a suite .toml file
     (schema: docs/benchmark.md in the source repository)."""
     methods: str = "grpo,ppo,mrft"
-    """Comma-separated methods: grpo, ppo, mrft and the MRFT ablations (mrft-no-meta-learner,
+    """Comma-separated methods: grpo, ppo, mrft, rl2 and the MRFT ablations (mrft-no-meta-learner,
     mrft-no-grad-mod, mrft-no-distill, mrft-no-progress-bonus, mrft-inner-steps-0)."""
     seeds: int | None = None
     """Number of seeds (1..S); when unset, the suite's."""
@@ -252,8 +252,14 @@ def run_eval(cfg: EvalConfig) -> int:
         print(f"(MRFT: last episode of {len(last)} trials of {train_cfg.mrft.trial_episodes} episodes)")
         result = EvalResult(last, [], succ)
     else:
+        from mrft import algos
+
+        actor, trial = algos.get(train_cfg.algo).checkpoint_evaluation(train_cfg, policy,
+                                                                       cfg.deterministic)
+        if trial > 1:
+            print(f"({train_cfg.algo}: last episode of trials of {trial} episodes)")
         result = evaluate(policy, tasks, cfg.episodes, num_envs=cfg.num_envs, seed=cfg.seed,
-                          deterministic=cfg.deterministic)
+                          deterministic=cfg.deterministic, actor=actor, trial_episodes=trial)
     print(f"{suite.name} [{cfg.split}], {len(result.returns)} episodes")
     print(f"return:  {result.return_ci}")
     if result.success_ci is not None:

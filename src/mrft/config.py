@@ -5,7 +5,7 @@ Fields documented with "when unset, the family preset" are ``None`` until
 resolved values are what the run logs and checkpoints store.
 
 Sections: ``env`` (what is played), ``optim`` (how every algorithm steps its optimiser),
-one section per algorithm (``ppo``, ``grpo``, ``mrft``; an algorithm reads its own section
+one section per algorithm (``ppo``, ``grpo``, ``mrft``, ``rl2``; an algorithm reads its own section
 and the shared ones, never another algorithm's), and ``run`` (seeds, network, logging).
 """
 
@@ -190,6 +190,36 @@ class MRFTConfig:
 
 
 @dataclasses.dataclass
+class RL2Config:
+    """RL2 options (Duan et al. 2016; docs/rl2.md in the source repository): a GRU actor-critic
+    whose memory runs across the episodes of a trial, trained with PPO over whole trials."""
+
+    rl2_trial_episodes: int = 2
+    """Episodes per trial (K) on one task instance; the GRU state is kept across them."""
+    rl2_hidden_size: int = 256
+    """Width of the GRU state (the agent's memory of the trial)."""
+    rl2_gamma: float = 0.99
+    """Discount factor, applied across the episode boundaries inside a trial."""
+    rl2_gae_lambda: float = 0.95
+    """GAE lambda over each trial's whole sequence."""
+    rl2_update_epochs: int = 4
+    """Passes over each batch of trials."""
+    rl2_num_minibatches: int = 4
+    """Minibatches per pass; each holds whole trials (the GRU is recomputed over them)."""
+    rl2_clip_coef: float = 0.2
+    """Clip range of the surrogate and of the value update."""
+    rl2_ent_coef: float | None = None
+    """Entropy bonus coefficient; when unset, the family preset: 0.01 discrete, 0.005 continuous."""
+    rl2_vf_coef: float = 0.5
+    """Value loss coefficient."""
+    rl2_norm_adv: bool = True
+    """Normalise advantages inside each minibatch."""
+    rl2_normalize_reward: bool = True
+    """Scale rewards by the running std of the discounted return over trials (for the
+    advantages only; the GRU sees every raw reward on a symlog scale)."""
+
+
+@dataclasses.dataclass
 class RunConfig:
     total_steps: int = 500_000
     """Environment steps to train for (all envs together)."""
@@ -235,16 +265,18 @@ class RunConfig:
 
 @dataclasses.dataclass
 class TrainConfig:
-    """Train a policy on a suite's train tasks (PPO, GRPO or MRFT meta-training)."""
+    """Train a policy on a suite's train tasks (PPO, GRPO, MRFT or RL2 meta-training)."""
 
     env: EnvConfig = dataclasses.field(default_factory=EnvConfig)
     algo: str = "ppo"
     """Algorithm (a name in mrft.algos.REGISTRY): ppo (actor-critic, GAE), grpo (critic-free,
-    group-relative advantages) or mrft (meta-training over trials; see docs/mrft.md in the source repository)."""
+    group-relative advantages), mrft (meta-training over trials; see docs/mrft.md in the source
+    repository) or rl2 (a GRU actor-critic whose memory runs across a trial's episodes; see docs/rl2.md)."""
     optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
     ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)
     grpo: GRPOConfig = dataclasses.field(default_factory=GRPOConfig)
     mrft: MRFTConfig = dataclasses.field(default_factory=MRFTConfig)
+    rl2: RL2Config = dataclasses.field(default_factory=RL2Config)
     run: RunConfig = dataclasses.field(default_factory=RunConfig)
     resume: str | None = None
     """Continue the run saved in this checkpoint (its config is used; other flags are ignored
@@ -299,6 +331,7 @@ def train_config_from_dict(data: dict[str, Any]) -> TrainConfig:
             ppo=PPOConfig(**data["ppo"]),
             grpo=GRPOConfig(**data.get("grpo", {})),
             mrft=_mrft_from_dict(data.get("mrft", {})),
+            rl2=RL2Config(**data.get("rl2", {})),
             run=RunConfig(**run),
             resume=data.get("resume"),
         )
@@ -321,7 +354,7 @@ def _check(cond: bool, message: str) -> None:
 def validate(cfg: TrainConfig) -> None:
     """Reject numbers that cannot work, with the flag name in the message."""
     run, env, ppo, optim = cfg.run, cfg.env, cfg.ppo, cfg.optim
-    for section in (optim, ppo, cfg.grpo, cfg.mrft):
+    for section in (optim, ppo, cfg.grpo, cfg.mrft, cfg.rl2):
         for field in dataclasses.fields(section):
             value = getattr(section, field.name)
             if isinstance(value, float) and not math.isfinite(value):
@@ -390,3 +423,13 @@ def validate(cfg: TrainConfig) -> None:
     _check(len(m.distill_stage_steps) == 2 and min(m.distill_stage_steps) >= 0,
            f"--distill-stage-steps must be two budgets >= 0, got {m.distill_stage_steps}")
     _check(m.distill_delta > 0, f"--distill-delta must be > 0, got {m.distill_delta}")
+    r = cfg.rl2
+    _check(r.rl2_trial_episodes >= 1, f"--rl2-trial-episodes must be >= 1, got {r.rl2_trial_episodes}")
+    _check(r.rl2_hidden_size >= 1, f"--rl2-hidden-size must be >= 1, got {r.rl2_hidden_size}")
+    _check(0 < r.rl2_gamma <= 1, f"--rl2-gamma must be in (0, 1], got {r.rl2_gamma}")
+    _check(0 <= r.rl2_gae_lambda <= 1, f"--rl2-gae-lambda must be in [0, 1], got {r.rl2_gae_lambda}")
+    _check(r.rl2_update_epochs >= 1, f"--rl2-update-epochs must be >= 1, got {r.rl2_update_epochs}")
+    _check(r.rl2_num_minibatches >= 1, f"--rl2-num-minibatches must be >= 1, got {r.rl2_num_minibatches}")
+    _check(r.rl2_clip_coef > 0, f"--rl2-clip-coef must be > 0, got {r.rl2_clip_coef}")
+    _check(r.rl2_ent_coef is None or r.rl2_ent_coef >= 0, f"--rl2-ent-coef must be >= 0, got {r.rl2_ent_coef}")
+    _check(r.rl2_vf_coef >= 0, f"--rl2-vf-coef must be >= 0, got {r.rl2_vf_coef}")

@@ -82,6 +82,13 @@ class Actor:
     def begin_episode(self) -> None:
         """The next episode of every trial is about to start."""
 
+    def observe(self, action: torch.Tensor, reward: torch.Tensor, stepped: torch.Tensor,
+                done: torch.Tensor) -> None:
+        """One env step was taken: ``action`` and raw ``reward`` ``[n]``; ``stepped`` marks the
+        envs still in their episode (the others' rows are padding), ``done`` those whose
+        episode ended with this step. Stateful actors (a recurrent state, a task belief)
+        fold the transition in here, before the next ``act``."""
+
     def end_episode(self, run: EpisodeRun) -> None:
         """Every env finished the current episode."""
 
@@ -137,7 +144,11 @@ def play_episode(env: envs.VecEnv, actor: Actor, max_steps: int, device: torch.d
             has_success = True
             success = np.maximum(success, np.where(active, result.success, 0.0))
         terminated |= active & result.terminated
-        active &= ~(result.terminated | result.truncated)
+        # an episode also ends where the collector stops it (max_steps)
+        ended = active & (result.terminated | result.truncated | (t + 1 >= max_steps))
+        actor.observe(action, steps["rewards"][-1], steps["mask"][-1],
+                      torch.as_tensor(ended, device=device))
+        active &= ~ended
         obs_np = result.obs
         t += 1
     # the observation after each env's last step: its value bootstraps a truncated episode

@@ -9,12 +9,16 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from mrft import envs
 from mrft.nets import ActorCritic
+
+if TYPE_CHECKING:
+    from mrft.episodes import Actor
 
 
 @dataclasses.dataclass
@@ -78,15 +82,22 @@ def evaluate(
     deterministic: bool = False,
     device: torch.device | str = "cpu",
     max_episode_steps: int = 100_000,
+    actor: Actor | None = None,
+    trial_episodes: int = 1,
 ) -> EvalResult:
     """``episodes`` whole episodes on fresh instances of ``tasks`` (cycling over the tasks),
     played by the whole-episode collector in rounds of ``num_envs``; the same ``seed`` gives
     the same episodes. Nothing is learned, no statistics change, and action sampling uses its
-    own seeded stream, so evaluating inside a run leaves the run's random state untouched."""
+    own seeded stream, so evaluating inside a run leaves the run's random state untouched.
+
+    ``actor`` (:class:`mrft.episodes.Actor`, default: ``policy`` acting alone) plays trials of
+    ``trial_episodes`` episodes on one instance each; the last episode of each trial is scored.
+    """
     from mrft.episodes import Actor, EpisodeCollector
 
     n = max(1, min(num_envs, episodes))
-    collector = EpisodeCollector(tasks, Actor(policy, deterministic), n, 1, 1, max_episode_steps,
+    actor = actor if actor is not None else Actor(policy, deterministic)
+    collector = EpisodeCollector(tasks, actor, n, 1, trial_episodes, max_episode_steps,
                                  seed, torch.device(device), update_normalizer=False)
     try:
         return play_rounds(collector, episodes, seed)
@@ -120,7 +131,8 @@ def evaluate_instance(actor, task: envs.Task, instance: int, episodes: int, num_
 
 def play_rounds(collector, episodes: int, seed: int) -> EvalResult:
     """``episodes`` episodes from ``collector`` in rounds of its envs (the last round smaller),
-    sampling from a stream seeded by ``seed`` that leaves the caller's random state alone."""
+    sampling from a stream seeded by ``seed`` that leaves the caller's random state alone.
+    With trials of several episodes, each trial counts once: its last episode."""
     returns: list[float] = []
     lengths: list[int] = []
     successes: list[float] = []
@@ -128,7 +140,7 @@ def play_rounds(collector, episodes: int, seed: int) -> EvalResult:
         torch.manual_seed(seed)
         while len(returns) < episodes:
             batch = collector.collect(groups=min(collector.num_envs, episodes - len(returns)))
-            for ep in batch.episodes:
+            for ep in batch.episodes[-batch.num_trials:]:
                 returns.append(ep.ret)
                 lengths.append(ep.length)
                 if ep.success is not None:
@@ -144,16 +156,15 @@ def load_policy(checkpoint: str, device: torch.device | str = "cpu"):
 
 def load_policy_and_state(checkpoint: str):
     """``(policy, train_config, suite, checkpoint_state)``; the policy is on the CPU."""
+    from mrft import algos
     from mrft.checkpoint import load_checkpoint, load_module_state
     from mrft.config import train_config_from_dict
     from mrft.envs.spaces import task_spaces
-    from mrft.nets import build_actor_critic
     from mrft.trainer import resolve_config
 
     state = load_checkpoint(checkpoint, required=("config", "model"))
     cfg, suite = resolve_config(train_config_from_dict(state["config"]))
     spaces = task_spaces(suite.train[0])
-    policy = build_actor_critic(spaces.observation_space, spaces.action_space, cfg.run.torso,
-                                cfg.run.hidden_sizes, bool(cfg.run.normalize_obs))
+    policy = algos.get(cfg.algo).build_policy(cfg, spaces.observation_space, spaces.action_space)
     load_module_state(policy, state["model"], checkpoint)
     return policy, cfg, suite, state

@@ -49,7 +49,6 @@ from mrft.envs.spaces import task_spaces
 from mrft.errors import MrftError, NonFiniteEnvError
 from mrft.logging import RunLogger
 from mrft.metrics import EntropyChangeRate
-from mrft.nets import ActorCritic, build_actor_critic
 from mrft.presets import preset_name, resolve_presets
 from mrft.progress import ProgressDisplay
 from mrft.rollout import Episode
@@ -203,16 +202,15 @@ class Trainer:
         else:
             tasks, self.instance = self.suite.train, None
         spaces = task_spaces(tasks[0])
-        self.policy: ActorCritic = build_actor_critic(
-            spaces.observation_space, spaces.action_space, run.torso, run.hidden_sizes,
-            bool(run.normalize_obs),
-        ).to(self.device)
+        algo_class = algos.get(self.cfg.algo)
+        self.policy: torch.nn.Module = algo_class.build_policy(
+            self.cfg, spaces.observation_space, spaces.action_space).to(self.device)
         if pretrained is not None:
             load_module_state(self.policy, pretrained["model"], adaptation.checkpoint)
         ctx = AlgoContext(tasks=tuple(tasks), num_envs=self.cfg.env.num_envs, env_seed=env_seed,
                           device=self.device, num_train_tasks=len(self.suite.train),
                           instance=self.instance, action_log_limit=run.exact_resume_max_steps)
-        self.algo = algos.get(self.cfg.algo).create(self.cfg, self.policy, ctx)
+        self.algo = algo_class.create(self.cfg, self.policy, ctx)
         if pretrained is not None:
             self.algo.load_pretrained(pretrained.get("algo", {}), adaptation.checkpoint)
         self.collector = self.algo.make_collector()

@@ -11,9 +11,10 @@ from mrft.algos.base import AlgoContext, Algorithm
 from mrft.algos.grpo import GRPO
 from mrft.algos.mrft.algorithm import MRFT
 from mrft.algos.ppo import PPO
+from mrft.algos.rl2 import RL2
 from mrft.errors import MrftError
 
-REGISTRY: dict[str, type[Algorithm]] = {"ppo": PPO, "grpo": GRPO, "mrft": MRFT}
+REGISTRY: dict[str, type[Algorithm]] = {"ppo": PPO, "grpo": GRPO, "mrft": MRFT, "rl2": RL2}
 
 
 def register(cls: type[Algorithm]) -> type[Algorithm]:
@@ -29,4 +30,4 @@ def get(name: str) -> type[Algorithm]:
         raise MrftError(f"unknown algorithm {name!r}; choose one of: {', '.join(REGISTRY)}") from None
 
 
-__all__ = ["GRPO", "MRFT", "PPO", "REGISTRY", "AlgoContext", "Algorithm", "get", "register"]
+__all__ = ["GRPO", "MRFT", "PPO", "REGISTRY", "RL2", "AlgoContext", "Algorithm", "get", "register"]

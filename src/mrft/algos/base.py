@@ -31,7 +31,7 @@ from torch import nn
 from mrft import envs
 from mrft.config import TrainConfig
 from mrft.episodes import Actor, EpisodeCollector
-from mrft.nets import ActorCritic
+from mrft.nets import ActorCritic, build_actor_critic
 
 
 @dataclasses.dataclass
@@ -59,6 +59,8 @@ class Algorithm:
 
     name: ClassVar[str] = ""
     update_epochs: int = 1
+    """Passes over each batch. 0 means the algorithm learns nothing from its batches: they are
+    played, counted and logged, and no parameter changes (an in-context learner adapting)."""
 
     def __init__(self, cfg: TrainConfig, policy: ActorCritic, ctx: AlgoContext):
         self.cfg = cfg
@@ -68,6 +70,15 @@ class Algorithm:
         """Scalars about the last batch, logged under their own names."""
 
     # -- configuration --------------------------------------------------------------------
+    @classmethod
+    def build_policy(cls, cfg: TrainConfig, observation_space, action_space) -> nn.Module:
+        """The network this algorithm trains: built by the trainer (and by ``mrft eval``),
+        saved as the checkpoint's ``model`` and handed to :meth:`create`. Default: the
+        feed-forward :class:`ActorCritic`."""
+        run = cfg.run
+        return build_actor_critic(observation_space, action_space, run.torso, run.hidden_sizes,
+                                  bool(run.normalize_obs))
+
     @classmethod
     def create(cls, cfg: TrainConfig, policy: ActorCritic, ctx: AlgoContext) -> Algorithm:
         """Build the algorithm for ``ctx`` (an algorithm may return a different object for
@@ -99,6 +110,14 @@ class Algorithm:
     def evaluation_actor(self, deterministic: bool) -> Actor:
         """What acts when the current policy is scored (the adapted policy)."""
         return Actor(self.policy, deterministic)
+
+    @classmethod
+    def checkpoint_evaluation(cls, cfg: TrainConfig, policy: nn.Module,
+                              deterministic: bool) -> tuple[Actor, int]:
+        """How ``mrft eval`` plays a saved policy on fresh task instances: the actor and the
+        episodes per trial K (each trial starts afresh; its last episode is scored).
+        Default: the plain policy, one episode per trial."""
+        return Actor(policy, deterministic), 1
 
     def evaluation_stats(self) -> dict[str, float]:
         """Scalars recorded with each evaluation point of an adaptation curve."""

@@ -32,6 +32,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("grpo", "grpo"),
     Method("ppo", "ppo"),
     Method("mrft", "mrft"),
+    Method("rl2", "rl2"),
     Method("mrft-no-meta-learner", "mrft", (("meta_learner", False),)),
     Method("mrft-no-grad-mod", "mrft", (("grad_mod", False),)),
     Method("mrft-no-distill", "mrft", adapt_distill=False, pretrain_as="mrft"),

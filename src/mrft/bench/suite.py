@@ -27,7 +27,7 @@ Schema (every key but ``name`` and ``[[tasks]]`` is optional)::
     mrft.inner_lr = 5.0
 
 Sections of ``[train]`` and ``[methods.NAME]`` are the config sections of ``mrft train``
-(env, optim, ppo, grpo, mrft, run) with their field names. Anything malformed is an ``MrftError``
+(env, optim, ppo, grpo, mrft, rl2, run) with their field names. Anything malformed is an ``MrftError``
 naming the file and the field.
 """
 
@@ -48,6 +48,7 @@ from mrft.config import (
     MRFTConfig,
     OptimConfig,
     PPOConfig,
+    RL2Config,
     RunConfig,
     TrainConfig,
     validate,
@@ -56,7 +57,7 @@ from mrft.errors import MrftError
 
 BUILTIN = ("smoke", "demo", "cpu", "procgen", "metaworld")
 SECTIONS = {"env": EnvConfig, "optim": OptimConfig, "ppo": PPOConfig, "grpo": GRPOConfig, "mrft": MRFTConfig,
-            "run": RunConfig}
+            "rl2": RL2Config, "run": RunConfig}
 # set by the benchmark itself, so a suite may not override them
 RESERVED = {("env", "env"), ("run", "total_steps"), ("run", "seed"), ("run", "runs_dir"),
             ("run", "run_name"), ("run", "progress"), ("run", "eval_episodes")}

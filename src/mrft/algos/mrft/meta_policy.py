@@ -38,12 +38,43 @@ def film_widths(policy: ActorCritic) -> list[int]:
     raise TypeError(f"no FiLM layout for torso {type(torso).__name__}")
 
 
-def _film(x: torch.Tensor, params: AdaptedParams | None, layer: int) -> torch.Tensor:
+def critic_film_widths(policy: ActorCritic) -> list[int]:
+    """Widths of the critic's own hidden layers (none when it shares the actor's torso)."""
+    torso = policy.critic_torso
+    if torso is None:
+        return []
+    return [m.out_features for m in torso.net if isinstance(m, nn.Linear)]
+
+
+def _film(x: torch.Tensor, params: AdaptedParams | None, layer: int, prefix: str = "") -> torch.Tensor:
     if params is None:
         return x
-    gamma = params[f"gamma.{layer}"].unsqueeze(1)
-    beta = params[f"beta.{layer}"].unsqueeze(1)
-    return x * (1.0 + gamma) + beta
+    beta = params.get(f"{prefix}beta.{layer}")
+    gamma = params.get(f"{prefix}gamma.{layer}")
+    if beta is None:
+        return x
+    x = x if gamma is None else x * (1.0 + gamma.unsqueeze(1))
+    return x + beta.unsqueeze(1)
+
+
+def critic_forward(policy: ActorCritic, obs: torch.Tensor, params: AdaptedParams | None,
+                   actor_hidden: list[torch.Tensor]) -> torch.Tensor:
+    """The critic on ``obs`` ``[n, T, *obs_shape]`` under per-row adapted parameters: its own
+    torso FiLMed with the ``critic_`` parameters, or (shared image torso) the actor's
+    FiLMed features. Returns ``[n, T]``."""
+    torso = policy.critic_torso
+    if torso is None:
+        return policy.critic_head(actor_hidden[-1]).squeeze(-1)
+    n, t = obs.shape[:2]
+    x = (obs if obs.is_floating_point() else obs.float()).reshape(n, t, -1)
+    layer = 0
+    for module in torso.net:
+        if isinstance(module, nn.Linear):
+            x = _film(module(x), params, layer, "critic_")
+            layer += 1
+        else:
+            x = module(x)
+    return policy.critic_head(x).squeeze(-1)
 
 
 def actor_forward(
@@ -124,14 +155,16 @@ class MetaPolicy(nn.Module):
         d_model: int = 64,
         num_heads: int = 4,
         num_layers: int = 2,
+        critic_widths: list[int] = (),
     ):
         super().__init__()
         self.widths = list(widths)
+        self.critic_widths = list(critic_widths)
         self.rank = rank
         self.continuous = continuous
         self.feature_dim = feature_dim
         self.action_dim = action_dim
-        self.num_tokens = len(widths) + 1
+        self.num_tokens = len(widths) + len(self.critic_widths) + 1
         self.d_model = d_model
         self.token_in = nn.Linear(embed_dim, d_model * self.num_tokens)
         self.token_pos = nn.Parameter(torch.randn(self.num_tokens, d_model) * 0.02)
@@ -141,8 +174,9 @@ class MetaPolicy(nn.Module):
         self.transformer = nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(d_model),
                                                  enable_nested_tensor=False)
         self.film_out = nn.ModuleList(nn.Linear(d_model, 2 * w) for w in widths)
+        self.critic_film_out = nn.ModuleList(nn.Linear(d_model, 2 * w) for w in self.critic_widths)
         self.bias_out = nn.Linear(d_model, action_dim)
-        zeroed: list[nn.Linear] = [*self.film_out, self.bias_out]
+        zeroed: list[nn.Linear] = [*self.film_out, *self.critic_film_out, self.bias_out]
         if rank > 0:
             self.head_a_out = nn.Linear(d_model, feature_dim * rank)
             nn.init.normal_(self.head_a_out.weight, std=0.02)
@@ -165,6 +199,11 @@ class MetaPolicy(nn.Module):
             gamma, beta = out(tokens[:, i]).split(width, dim=-1)
             params[f"gamma.{i}"] = gamma
             params[f"beta.{i}"] = beta
+        offset = len(self.widths)
+        for i, (out, width) in enumerate(zip(self.critic_film_out, self.critic_widths, strict=True)):
+            gamma, beta = out(tokens[:, offset + i]).split(width, dim=-1)
+            params[f"critic_gamma.{i}"] = gamma
+            params[f"critic_beta.{i}"] = beta
         head = tokens[:, -1]
         params["head_bias"] = self.bias_out(head)
         if self.rank > 0:
@@ -176,7 +215,32 @@ class MetaPolicy(nn.Module):
 
 
 def build_meta_policy(policy: ActorCritic, embed_dim: int, rank: int, d_model: int,
-                      num_heads: int, num_layers: int) -> MetaPolicy:
+                      num_heads: int, num_layers: int, critic: bool = False) -> MetaPolicy:
+    """The meta-policy for ``policy``; ``critic`` also conditions the critic's own layers."""
     widths = film_widths(policy)
     return MetaPolicy(embed_dim, widths, widths[-1], policy.action_dim, policy.continuous,
-                      rank=rank, d_model=d_model, num_heads=num_heads, num_layers=num_layers)
+                      rank=rank, d_model=d_model, num_heads=num_heads, num_layers=num_layers,
+                      critic_widths=critic_film_widths(policy) if critic else [])
+
+
+class ConcatConditioner(nn.Module):
+    """The ablation of the meta-policy: ``z`` joins the observation at the input, which for a
+    first linear layer ``W [o, z] = W_o o + W_z z`` is a shift of its pre-activation by a
+    linear map of ``z`` (actor and critic), and nothing else is adapted. Zero-initialised
+    like the meta-policy's read-outs."""
+
+    def __init__(self, embed_dim: int, policy: ActorCritic):
+        super().__init__()
+        self.actor_in = nn.Linear(embed_dim, film_widths(policy)[0])
+        critic = critic_film_widths(policy)
+        self.critic_in = nn.Linear(embed_dim, critic[0]) if critic else None
+        for linear in (self.actor_in, self.critic_in):
+            if linear is not None:
+                nn.init.zeros_(linear.weight)
+                nn.init.zeros_(linear.bias)
+
+    def forward(self, z: torch.Tensor) -> AdaptedParams:
+        params = {"beta.0": self.actor_in(z)}
+        if self.critic_in is not None:
+            params["critic_beta.0"] = self.critic_in(z)
+        return params

@@ -96,3 +96,29 @@ class ProgressEstimator(nn.Module):
                 f"got {tuple(outcomes.shape)}"
             )
         return F.mse_loss(prediction, outcomes.to(prediction.dtype))
+
+
+def potential_bonus(potentials: torch.Tensor, mask: torch.Tensor, gamma: float,
+                    alpha: float) -> torch.Tensor:
+    """Per-step progress bonus as potential-based shaping (Ng, Harada and Russell 1999):
+    ``alpha * (gamma * J(z_{t+1}) - J(z_t))`` at every real step.
+
+    ``potentials`` is ``[n, L + 1]`` with ``J`` of the belief before each step and, in the
+    column after a row's last step, of the belief after it; ``mask`` ``[n, L]`` marks real
+    steps (a prefix of each row). This is MRT's episode-level bonus ``alpha (J_j - J_{j-1})``
+    made dense: evidence that makes the task look more solvable is paid when it arrives,
+    not at the end of the episode. Over a row of ``T`` steps the discounted bonuses
+    telescope to ``alpha (gamma^T J(z_T) - J(z_0))``, and being potential-based the bonus
+    leaves the optimal policy unchanged.
+    """
+    if potentials.shape[1] != mask.shape[1] + 1:
+        raise ValueError(f"potentials must be [n, L + 1] for mask [n, L], got "
+                         f"{tuple(potentials.shape)} and {tuple(mask.shape)}")
+    lengths = mask.sum(1)
+    steps = torch.arange(mask.shape[1] + 1, device=mask.device)[None, :]
+    # padding after a row's end repeats the final potential, so J(z_{t+1}) at the last step
+    # is the belief after it
+    final = potentials.gather(1, lengths[:, None])
+    held = torch.where(steps <= lengths[:, None], potentials, final)
+    bonus = alpha * (gamma * held[:, 1:] - held[:, :-1])
+    return torch.where(mask, bonus, 0.0)

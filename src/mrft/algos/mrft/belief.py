@@ -1,0 +1,193 @@
+"""Task belief: what a trial's transitions so far say about the hidden task, at every step.
+
+A policy adapts *within* an episode only if its picture of the task is updated after every
+transition. The belief ``z_t`` is computed from the transitions ``c_0 .. c_{t-1}`` of the
+current trial (``z_0`` is a learned prior) by one of two encoders:
+
+- ``tcn`` (default): the dilated causal temporal convolutional network of
+  :mod:`mrft.algos.mrft.encoder` gives local features ``h_s`` of the recent steps, and a
+  running mean of ``h`` over the whole trial gives a memory that never forgets (the TCN
+  alone sees only its receptive field). ``z_t = W [h_{t-1}, mean_{s<t} h_s]``.
+- ``set``: a permutation-invariant encoder (PEARL, Rakelly et al. 2019): an MLP per
+  transition, averaged over the trial. Order-blind, the ablation of the TCN.
+
+Both run in two modes that give the same numbers: :meth:`BeliefEncoder.sequence` encodes
+whole trials in one parallel pass (the update), and :meth:`BeliefEncoder.step` folds one
+transition into a cached state at O(levels) cost per env step (acting), keeping for every
+causal convolution only the inputs it will still read.
+
+The belief is trained by :class:`RewardDecoder`, which predicts the reward of transitions of
+the same trial (earlier *and* later ones) from ``z`` (VariBAD, Zintgraf et al. 2020): a
+belief that predicts what the task will pay has found the task. By default no policy
+gradient reaches the encoder (the policy reads a detached ``z``), so the belief is shaped by
+this self-supervised loss alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mrft.algos.mrft.encoder import CausalConv1d, TemporalBlock
+
+ENCODERS = ("tcn", "set")
+
+
+@dataclasses.dataclass
+class BeliefState:
+    """What :meth:`BeliefEncoder.step` carries between env steps, per env row."""
+
+    windows: list[torch.Tensor]
+    """Per causal convolution, its last ``left_pad`` inputs ``[B, C_in, left_pad]``."""
+    last: torch.Tensor
+    """``[B, C]`` features of the latest transition (zeros before the first)."""
+    total: torch.Tensor
+    """``[B, C]`` sum of the features of the trial's transitions."""
+    count: torch.Tensor
+    """``[B]`` transitions seen in this trial."""
+
+
+class BeliefEncoder(nn.Module):
+    def __init__(self, in_dim: int, embed_dim: int = 32, kind: str = "tcn", channels: int = 64,
+                 levels: int = 4, kernel_size: int = 3):
+        super().__init__()
+        if kind not in ENCODERS:
+            raise ValueError(f"belief encoder must be one of {ENCODERS}, got {kind!r}")
+        self.kind = kind
+        self.in_dim = in_dim
+        self.channels = channels
+        self.embed_dim = embed_dim
+        if kind == "tcn":
+            self.blocks = nn.ModuleList(
+                TemporalBlock(in_dim if i == 0 else channels, channels, kernel_size, 2**i, 0.0)
+                for i in range(levels))
+        else:
+            self.features = nn.Sequential(nn.Linear(in_dim, channels), nn.ReLU(),
+                                          nn.Linear(channels, channels), nn.ReLU())
+        self.proj = nn.Linear(2 * channels, embed_dim)
+        self.prior = nn.Parameter(torch.zeros(embed_dim))
+        """``z_0``: the belief before the trial's first transition."""
+
+    # -- whole trials -----------------------------------------------------------------------
+    def sequence(self, x: torch.Tensor) -> torch.Tensor:
+        """Beliefs for every step of trials ``x`` ``[B, L, in_dim]`` (transitions, left-aligned;
+        steps after a row's end are padding and cannot affect earlier steps). Returns
+        ``[B, L + 1, embed_dim]``: ``[:, t]`` is the belief after ``t`` transitions."""
+        batch, length = x.shape[0], x.shape[1]
+        prior = self.prior.to(x.dtype).expand(batch, 1, self.embed_dim)
+        if length == 0:
+            return prior.clone()
+        h = self._features(x)  # [B, L, C]
+        counts = torch.arange(1, length + 1, device=x.device, dtype=h.dtype)[None, :, None]
+        mean = h.cumsum(dim=1) / counts
+        z = self.proj(torch.cat([self._local(h), mean], dim=-1))
+        return torch.cat([prior, z], dim=1)
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "set":
+            return self.features(x)
+        out = x.transpose(1, 2)
+        for block in self.blocks:
+            out = block(out)
+        return out.transpose(1, 2)
+
+    def _local(self, h: torch.Tensor) -> torch.Tensor:
+        """The order-aware part of the belief; the set encoder has none (zeros keep shapes)."""
+        return h if self.kind == "tcn" else torch.zeros_like(h)
+
+    # -- one step at a time -----------------------------------------------------------------
+    def initial_state(self, batch: int, device: torch.device | None = None) -> BeliefState:
+        device = device or self.prior.device
+        windows = []
+        if self.kind == "tcn":
+            for block in self.blocks:
+                for conv in (block.conv1, block.conv2):
+                    windows.append(torch.zeros(batch, conv.conv.in_channels, conv.left_pad,
+                                               device=device))
+        zeros = torch.zeros(batch, self.channels, device=device)
+        return BeliefState(windows, zeros, zeros.clone(), torch.zeros(batch, device=device))
+
+    def belief(self, state: BeliefState) -> torch.Tensor:
+        """``[B, embed_dim]`` the current belief of every row."""
+        mean = state.total / state.count.clamp_min(1)[:, None]
+        z = self.proj(torch.cat([self._local(state.last), mean], dim=-1))
+        prior = self.prior.expand_as(z)
+        return torch.where((state.count > 0)[:, None], z, prior)
+
+    def step(self, state: BeliefState, x: torch.Tensor, stepped: torch.Tensor) -> BeliefState:
+        """Fold transitions ``x`` ``[B, in_dim]`` into ``state``; rows where ``stepped`` is
+        False (envs whose episode already ended) keep their state."""
+        if self.kind == "set":
+            h, windows = self.features(x), state.windows
+        else:
+            h, windows = self._tcn_step(state.windows, x)
+        keep = stepped[:, None]
+        return BeliefState(
+            windows=[torch.where(keep[:, :, None], new, old) for new, old in zip(windows, state.windows,
+                                                                                strict=True)],
+            last=torch.where(keep, h, state.last),
+            total=torch.where(keep, state.total + h, state.total),
+            count=state.count + stepped.to(state.count.dtype),
+        )
+
+    def _tcn_step(self, windows: list[torch.Tensor], x: torch.Tensor) -> tuple[torch.Tensor, list]:
+        new_windows = []
+        out = x[:, :, None]  # [B, C_in, 1]
+        index = 0
+        for block in self.blocks:
+            inputs = out
+            for conv in (block.conv1, block.conv2):
+                out, window = _conv_step(conv, windows[index], out)
+                new_windows.append(window)
+                out = F.relu(out)
+                index += 1
+            out = F.relu(out + block.skip(inputs))
+        return out[:, :, 0], new_windows
+
+
+def _conv_step(conv: CausalConv1d, window: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One output of a causal convolution from its cached inputs and the newest one."""
+    full = torch.cat([window, x], dim=2)  # [B, C_in, left_pad + 1]
+    return conv.conv(full), full[:, :, 1:]
+
+
+class RewardDecoder(nn.Module):
+    """``r_hat = D(z, o, a)``: the reward a transition of the task would pay, given the belief."""
+
+    def __init__(self, embed_dim: int, obs_dim: int, action_dim: int, hidden: int = 64):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(embed_dim + obs_dim + action_dim, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+    def forward(self, z: torch.Tensor, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([z, obs, action], dim=-1)).squeeze(-1)
+
+
+def belief_loss(decoder: RewardDecoder, beliefs: torch.Tensor, obs: torch.Tensor,
+                actions: torch.Tensor, rewards: torch.Tensor, lengths: torch.Tensor,
+                generator: torch.Generator | None = None, targets_per_belief: int = 8) -> torch.Tensor:
+    """Mean squared error of the rewards of random transitions of the same trial, predicted
+    from every belief of the trial (before and after the transition).
+
+    ``beliefs`` ``[B, L + 1, E]`` (from :meth:`BeliefEncoder.sequence`), ``obs`` ``[B, L, O]``
+    and ``actions`` ``[B, L, A]`` are the trial's transitions, ``rewards`` ``[B, L]`` their
+    (scaled) rewards, ``lengths`` ``[B]`` the real transitions per row. Each belief ``z_t``,
+    ``t < length``, is asked for ``targets_per_belief`` transitions drawn uniformly from the
+    row's real ones.
+    """
+    batch, length = rewards.shape
+    if length == 0:
+        return rewards.new_zeros(())
+    lengths = lengths.to(rewards.device).clamp_min(1)
+    u = torch.rand(batch, length, targets_per_belief, generator=generator).to(rewards.device)
+    targets = (u * lengths[:, None, None]).long().clamp_max(length - 1)  # [B, L, M]
+    rows = torch.arange(batch, device=rewards.device)[:, None, None]
+    z = beliefs[:, :length, None, :].expand(-1, -1, targets_per_belief, -1)
+    predicted = decoder(z, obs[rows, targets], actions[rows, targets])
+    error = (predicted - rewards[rows, targets]) ** 2
+    valid = torch.arange(length, device=rewards.device)[None, :] < lengths[:, None]
+    weights = valid[:, :, None].to(error.dtype).expand_as(error)
+    return (error * weights).sum() / weights.sum()

@@ -1,0 +1,346 @@
+"""RL2 (Duan et al. 2016): a recurrent actor-critic that adapts in context, trained with PPO
+over whole trials (docs/rl2.md in the source repository).
+
+A trial is K episodes on one task instance. The GRU state of
+:class:`mrft.nets.RecurrentActorCritic` starts at zero when a trial starts and runs on
+across its episodes, so in episode j the agent can use what it saw in episodes < j. For
+learning, each trial is one sequence: its episodes' real steps joined in order.
+:func:`trial_gae` runs GAE over that sequence *through* the episode boundaries inside it
+(an episode end inside a trial is not a terminal: the next episode's first value follows
+it); only the trial's end terminates or bootstraps. PPO's clipped surrogate and value loss
+then train on minibatches of whole trials, recomputing the GRU over each from its zero
+start, so a batch stores no hidden states.
+
+Adaptation changes no weight (``update_epochs = 0``): the held-out instance is played in
+trials of K episodes with the memory carried across them, and the adapted policy that is
+scored continues the memory of the latest adaptation trial, as that trial's last episode.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+
+from mrft.algos.base import AlgoContext, Algorithm
+from mrft.algos.batching import shuffled_minibatches
+from mrft.algos.objectives import gae
+from mrft.algos.ppo import clipped_surrogate, clipped_value_loss, explained_variance
+from mrft.config import TrainConfig
+from mrft.episodes import Actor, EpisodeBatch
+from mrft.errors import MrftError
+from mrft.nets import RecurrentActorCritic, build_recurrent_actor_critic
+from mrft.normalize import RewardNormalizer
+
+# -- trials as sequences: pure functions ------------------------------------------------------
+
+
+def trial_sequences(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where each trial's real steps are, in order: ``index [n, L]`` into a trial's ``K * T``
+    step slots (episode after episode) and ``valid [n, L]``; ``L`` is the longest trial.
+
+    ``mask [n, K, T]`` marks real steps. A trial shorter than ``L`` ends in padding.
+    """
+    n = mask.shape[0]
+    flat = mask.reshape(n, -1)
+    # a stable sort puts the real steps first and keeps their order
+    order = torch.sort((~flat).to(torch.uint8), dim=1, stable=True).indices
+    length = max(int(flat.sum(1).max()), 1)
+    index = order[:, :length]
+    return index, torch.gather(flat, 1, index)
+
+
+def gather_steps(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``x [n, K, T, ...]`` at the step slots ``index [n, L]`` -> ``[n, L, ...]``."""
+    flat = x.reshape(x.shape[0], -1, *x.shape[3:])
+    idx = index.reshape(*index.shape, *([1] * (flat.dim() - 2))).expand(*index.shape, *flat.shape[2:])
+    return flat.gather(1, idx)
+
+
+def episode_ends(mask: torch.Tensor) -> torch.Tensor:
+    """``[n, K, T]``: the last real step of every episode."""
+    after = torch.cat([mask[..., 1:], torch.zeros_like(mask[..., :1])], dim=-1)
+    return mask & ~after
+
+
+def previous(x: torch.Tensor) -> torch.Tensor:
+    """``x [n, L, ...]`` one step later: what step ``t`` saw of step ``t - 1`` (zeros at 0)."""
+    return torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)
+
+
+def trial_gae(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    valid: torch.Tensor,
+    final_value: torch.Tensor,
+    terminated: torch.Tensor,
+    gamma: float,
+    lam: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """GAE over trial sequences ``[n, L]`` (real steps first, ``valid`` False after a trial's
+    end); returns ``(advantages, returns)``.
+
+    Step ``t``'s successor is step ``t + 1`` of the same trial, also across an episode
+    boundary (the next episode's first step). The trial's last step is a termination where
+    ``terminated [n]`` (its last episode ended in a terminal state), and is bootstrapped from
+    ``final_value [n]``, the value of the observation after it, elsewhere.
+    """
+    n, length = valid.shape
+    lengths = valid.sum(1)
+    last = torch.zeros_like(valid)
+    last[torch.arange(n, device=valid.device), (lengths - 1).clamp_min(0)] = lengths > 0
+    extended = torch.cat([values, final_value[:, None]], dim=1)
+    pad = torch.cat([valid, torch.zeros_like(valid[:, :1])], dim=1)
+    extended = torch.where(pad, extended, final_value[:, None])
+    terminal = last & terminated[:, None]
+    adv, ret = gae(rewards.T, extended[:, :length].T, extended[:, length], terminal.T,
+                   (last & ~terminal).T, valid.T, gamma, lam)
+    return adv.T, ret.T
+
+
+# -- acting ---------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Memory:
+    """What the GRU carries from one step to the next, per env."""
+
+    hidden: torch.Tensor
+    """``[n, H]`` GRU state."""
+    prev_action: torch.Tensor
+    """``[n, A]`` the previous action as the GRU sees it (one-hot or clipped vector)."""
+    prev_reward: torch.Tensor
+    """``[n]`` raw previous reward."""
+    prev_done: torch.Tensor
+    """``[n]`` 1.0 when the previous step ended an episode."""
+
+    @classmethod
+    def zeros(cls, policy: RecurrentActorCritic, n: int, device: torch.device) -> Memory:
+        return cls(policy.initial_state(n, device), torch.zeros(n, policy.action_dim, device=device),
+                   torch.zeros(n, device=device), torch.zeros(n, device=device))
+
+    def rows(self, n: int) -> Memory:
+        """``n`` rows: row ``i`` is row ``i mod rows`` of this memory."""
+        index = torch.arange(n, device=self.hidden.device) % self.hidden.shape[0]
+        return Memory(*(getattr(self, f.name)[index] for f in dataclasses.fields(self)))
+
+    def clone(self) -> Memory:
+        return Memory(*(getattr(self, f.name).clone() for f in dataclasses.fields(self)))
+
+
+class RecurrentActor(Actor):
+    """Acts with each env's GRU memory: reset when a trial starts (to zeros, or to rows of a
+    ``start`` memory), kept across the trial's episodes, advanced by every real step. One GRU
+    step serves all envs at once.
+
+    ``keep_at = j`` copies the memory as it is when episode ``j`` of a trial starts into
+    :attr:`context` (the adapted state an evaluation continues from).
+    """
+
+    def __init__(self, policy: RecurrentActorCritic, deterministic: bool = False,
+                 start: Memory | None = None, keep_at: int | None = None):
+        super().__init__(policy, deterministic)
+        self.start = start
+        self.keep_at = keep_at
+        self.context: Memory | None = None
+        self.memory: Memory | None = None
+        self.episode = -1
+        self._next_hidden: torch.Tensor | None = None
+
+    def begin_trial(self, group_ids: torch.Tensor, env_rows: torch.Tensor) -> None:
+        n = env_rows.shape[0]
+        self.memory = (self.start.rows(n) if self.start is not None
+                       else Memory.zeros(self.policy, n, env_rows.device))
+        self.episode = -1
+
+    def begin_episode(self) -> None:
+        self.episode += 1
+        if self.episode > 0:
+            # also for an episode cut at --max-episode-steps, which the env did not end
+            self.memory.prev_done = torch.ones_like(self.memory.prev_done)
+        if self.episode == self.keep_at:
+            self.context = self.memory.clone()
+
+    def _forward(self, obs: torch.Tensor):
+        m = self.memory
+        x = self.policy.inputs(obs, m.prev_action, m.prev_reward, m.prev_done)
+        hidden = self.policy.step(x, m.hidden)
+        dist, value = self.policy.heads(hidden)
+        return dist, value, hidden
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        dist, value, self._next_hidden = self._forward(obs)
+        action = self.policy.sample(dist, self.deterministic)
+        return action, self.policy.log_prob(dist, action), value
+
+    @torch.no_grad()
+    def observe(self, action: torch.Tensor, reward: torch.Tensor, stepped: torch.Tensor,
+                done: torch.Tensor) -> None:
+        m = self.memory
+        rows = stepped[:, None]
+        m.hidden = torch.where(rows, self._next_hidden.to(m.hidden.dtype), m.hidden)
+        m.prev_action = torch.where(rows, self.policy.action_features(action), m.prev_action)
+        m.prev_reward = torch.where(stepped, reward.to(m.prev_reward.dtype), m.prev_reward)
+        m.prev_done = torch.where(stepped, done.to(m.prev_done.dtype), m.prev_done)
+
+    @torch.no_grad()
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        """The value of ``obs`` as the next step of each env's trial (nothing is advanced)."""
+        return self._forward(obs)[1]
+
+
+# -- the algorithm --------------------------------------------------------------------------
+
+
+class RL2(Algorithm):
+    """PPO over whole trials with a recurrent actor-critic; adapts in context only."""
+
+    name = "rl2"
+
+    @classmethod
+    def build_policy(cls, cfg: TrainConfig, observation_space, action_space) -> nn.Module:
+        run = cfg.run
+        return build_recurrent_actor_critic(observation_space, action_space, run.torso,
+                                            run.hidden_sizes, cfg.rl2.rl2_hidden_size,
+                                            bool(run.normalize_obs))
+
+    @classmethod
+    def resolve(cls, cfg: TrainConfig, num_train_tasks: int, default_envs: int) -> TrainConfig:
+        cfg = super().resolve(cfg, num_train_tasks, default_envs)
+        if cfg.rl2.rl2_num_minibatches > cfg.env.num_envs:
+            raise MrftError(f"--rl2-num-minibatches {cfg.rl2.rl2_num_minibatches} exceeds --num-envs "
+                            f"{cfg.env.num_envs} (a minibatch holds whole trials, one per env)")
+        return cfg
+
+    @classmethod
+    def checkpoint_evaluation(cls, cfg: TrainConfig, policy: nn.Module,
+                              deterministic: bool) -> tuple[Actor, int]:
+        return RecurrentActor(policy, deterministic), cfg.rl2.rl2_trial_episodes
+
+    def __init__(self, cfg: TrainConfig, policy: RecurrentActorCritic, ctx: AlgoContext):
+        super().__init__(cfg, policy, ctx)
+        self.r = cfg.rl2
+        self.trial_episodes = int(cfg.rl2.rl2_trial_episodes)
+        # adapting, RL2 learns by its memory alone: batches are played, no weight changes
+        self.update_epochs = 0 if ctx.adapting else int(cfg.rl2.rl2_update_epochs)
+        self.reward_normalizer = None
+        if cfg.rl2.rl2_normalize_reward and not ctx.adapting:
+            self.reward_normalizer = RewardNormalizer(ctx.num_envs, cfg.rl2.rl2_gamma).to(ctx.device)
+        self.actor = RecurrentActor(policy, keep_at=self.trial_episodes - 1 if ctx.adapting else None)
+
+    # -- acting ---------------------------------------------------------------------------
+    def make_collector(self):
+        """Every env plays its own trial of K episodes (a fresh instance each in pre-training,
+        the held-out one when adapting); no groups: the critic is the baseline."""
+        return self.episode_collector(group_size=1, trial_episodes=self.trial_episodes,
+                                      actor=self.actor)
+
+    def evaluation_actor(self, deterministic: bool) -> Actor:
+        """The adapted policy: each evaluation episode continues the memory of the latest
+        adaptation trial as it was when that trial's last episode started (env ``i`` takes
+        the memory of adapting env ``i mod n``); before any adaptation, a fresh memory."""
+        return RecurrentActor(self.policy, deterministic, start=self.actor.context)
+
+    # -- learning -------------------------------------------------------------------------
+    @torch.no_grad()
+    def _scaled_rewards(self, rewards: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """Rewards ``[n, L]`` divided by the running std of the discounted trial return."""
+        norm = self.reward_normalizer
+        if norm is None:
+            return rewards
+        n, length = rewards.shape
+        # every batch starts fresh trials: no return carries over from the last one
+        norm.returns = torch.zeros(n, dtype=norm.returns.dtype, device=norm.returns.device)
+        no_end = torch.zeros(n, dtype=torch.bool, device=rewards.device)
+        out = torch.stack([norm(rewards[:, t], valid[:, t], no_end) for t in range(length)], dim=1)
+        return torch.where(valid, out, 0.0)
+
+    @torch.no_grad()
+    def prepare(self, batch: EpisodeBatch) -> dict[str, torch.Tensor]:
+        self.batch_stats = episode_statistics(batch)
+        if self.update_epochs == 0:
+            return {}
+        index, valid = trial_sequences(batch.mask)
+        steps = {name: gather_steps(getattr(batch, name), index)
+                 for name in ("obs", "actions", "logprobs", "rewards")}
+        values = gather_steps(batch.values[:, :, :-1], index)
+        ends = gather_steps(episode_ends(batch.mask), index) & valid
+        # the last column of the last episode holds the value after each trial's last step
+        advantages, returns = trial_gae(
+            self._scaled_rewards(steps["rewards"], valid), values, valid, batch.values[:, -1, -1],
+            batch.terminated[:, -1], self.r.rl2_gamma, self.r.rl2_gae_lambda)
+        return {
+            "obs": steps["obs"], "actions": steps["actions"], "logprobs": steps["logprobs"],
+            "values": values, "advantages": advantages, "returns": returns, "mask": valid,
+            "prev_action": previous(self.policy.action_features(steps["actions"])),
+            "prev_reward": previous(steps["rewards"]), "prev_done": previous(ends.float()),
+        }
+
+    def minibatches(self, data: dict[str, torch.Tensor], generator: torch.Generator):
+        """Minibatches of whole trials."""
+        return shuffled_minibatches(data, self.r.rl2_num_minibatches, generator)
+
+    def evaluate_trials(self, mb: dict[str, torch.Tensor]):
+        """``log_prob, entropy, value`` ``[B, L]`` of the stored actions, the GRU recomputed
+        over each trial from its zero start."""
+        policy = self.policy
+        x = policy.inputs(mb["obs"], mb["prev_action"], mb["prev_reward"], mb["prev_done"])
+        dist, values = policy.heads(policy.unroll(x))
+        return policy.log_prob(dist, mb["actions"]), policy.entropy(dist), values
+
+    def loss(self, mb: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        r = self.r
+        # the columns after this minibatch's longest trial are padding in every row
+        length = max(int(mb["mask"].sum(1).max()), 1)
+        mb = {k: v[:, :length] for k, v in mb.items()}
+        logp, entropy, values = self.evaluate_trials(mb)
+        valid = mb["mask"]
+        adv = mb["advantages"][valid]
+        if r.rl2_norm_adv and adv.numel() > 1:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        pg_loss, clipfrac, kl = clipped_surrogate(logp[valid], mb["logprobs"][valid], adv,
+                                                  r.rl2_clip_coef)
+        v_loss = clipped_value_loss(values[valid], mb["values"][valid], mb["returns"][valid],
+                                    r.rl2_clip_coef)
+        ent = entropy[valid].mean()
+        loss = pg_loss - r.rl2_ent_coef * ent + r.rl2_vf_coef * v_loss
+        return {
+            "loss": loss,
+            "policy_loss": pg_loss.detach(),
+            "value_loss": v_loss.detach(),
+            "entropy": ent.detach(),
+            "approx_kl": kl,
+            "clipfrac": clipfrac,
+            "explained_variance": explained_variance(mb["values"][valid], mb["returns"][valid]),
+        }
+
+    # -- checkpoints ----------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Pre-training: the reward scale; adapting: the memory the adapted policy continues."""
+        state: dict = {}
+        if self.reward_normalizer is not None:
+            state["reward_normalizer"] = self.reward_normalizer.state_dict()
+        if self.actor.context is not None:
+            state["context"] = dataclasses.asdict(self.actor.context)
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.reward_normalizer is not None and "reward_normalizer" in state:
+            saved = state["reward_normalizer"]
+            self.reward_normalizer.returns = torch.zeros_like(saved["returns"])
+            self.reward_normalizer.load_state_dict(saved)
+        if "context" in state:
+            self.actor.context = Memory(**{k: v.to(self.ctx.device) for k, v in state["context"].items()})
+
+
+def episode_statistics(batch: EpisodeBatch) -> dict[str, float]:
+    """``rl2/return_episode_j`` (and ``rl2/success_episode_j``): the mean over trials of
+    episode ``j``; a rise with ``j`` is the in-context adaptation."""
+    stats = {}
+    for j in range(batch.trial_episodes):
+        stats[f"rl2/return_episode_{j}"] = float(batch.returns[:, j].mean())
+        if batch.successes is not None:
+            stats[f"rl2/success_episode_{j}"] = float(batch.successes[:, j].mean())
+    return stats
