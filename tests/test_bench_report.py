@@ -92,9 +92,9 @@ def test_headline_markdown_columns(analysis):
 
 
 def test_headline_ablation_names_kept():
-    table = headline_markdown({"baseline": "grpo", "focus": "mrft-no-distill",
-                               "methods": ["grpo", "mrft-no-distill"], "headline": []})
-    assert table.splitlines()[0] == "| metric | GRPO | mrft-no-distill | change |"
+    table = headline_markdown({"baseline": "grpo", "focus": "mrft-in-context",
+                               "methods": ["grpo", "mrft-in-context"], "headline": []})
+    assert table.splitlines()[0] == "| metric | GRPO | mrft-in-context | change |"
 
 
 def test_write_report_files_and_content(analysis, tmp_path):

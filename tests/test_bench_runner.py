@@ -35,15 +35,12 @@ env.num_envs = 8
 grpo.group_size = 4
 run.hidden_sizes = [16, 16]
 run.threads = 1
-mrft.tasks_per_batch = 2
 mrft.tcn_channels = 8
 mrft.tcn_levels = 2
 mrft.meta_d_model = 16
 mrft.embed_dim = 8
-mrft.context_length = 8
-mrft.distill_stage_steps = [20, 20]
 """
-METHODS = ["grpo", "mrft", "mrft-no-distill"]
+METHODS = ["grpo", "mrft", "mrft-in-context"]
 
 
 @pytest.fixture
@@ -105,7 +102,7 @@ def test_killed_bench_resumes_without_redoing_finished_runs(tiny, tmp_path):
     meta = json.loads((out / "bench.json").read_text())
     assert len(meta["commands"]) == 2 and "finished" in meta
     record = json.loads(result_path(out, units[-1]).read_text())
-    assert record["method"] == "mrft-no-distill" and record["curve"][-1]["step"] >= 40
+    assert record["method"] == "mrft-in-context" and record["curve"][-1]["step"] >= 40
     assert all("score" in p for p in record["curve"]) and record["peak_memory_mib"] > 0
 
     # a second run has nothing left to do, and the report comes from the finished folder

@@ -25,9 +25,9 @@ env = "bandit:arms3"
 [train]
 grpo.group_size = 4
 run.hidden_sizes = [32, 32]
-mrft.distill_stage_steps = [100, 100]
+mrft.trial_episodes = 3
 [methods.mrft]
-mrft.inner_lr = 2
+mrft.belief_coef = 2
 optim.learning_rate = 1e-3
 """
 
@@ -44,7 +44,7 @@ def test_user_suite_fields_and_defaults():
     assert suite.seeds == 2 and [t.env for t in suite.tasks] == ["nav:point", "bandit:arms3"]
     assert suite.tasks[1].instances == 3  # default
     assert suite.budget.eval_episodes == 16 and suite.budget.adapt_steps == 200
-    assert suite.methods["mrft"]["mrft"]["inner_lr"] == 2.0  # an integer is accepted as a float
+    assert suite.methods["mrft"]["mrft"]["belief_coef"] == 2.0  # an integer is accepted as a float
 
 
 def test_options_reach_each_methods_training_config():
@@ -54,10 +54,10 @@ def test_options_reach_each_methods_training_config():
     mrft = suite.train_config(family, METHODS["mrft"], 7, "/tmp/runs", "r")
     ablation = suite.train_config(family, METHODS["mrft-no-grad-mod"], 7, "/tmp/runs", "r")
     assert grpo.algo == "grpo" and grpo.grpo.group_size == 4 and grpo.run.hidden_sizes == (32, 32)
-    assert grpo.mrft.inner_lr == 0.5 and grpo.optim.learning_rate is None  # method options stay put
-    assert mrft.mrft.inner_lr == 2.0 and mrft.optim.learning_rate == 1e-3
-    assert mrft.mrft.distill_stage_steps == (100, 100)
-    assert not ablation.mrft.grad_mod and ablation.mrft.inner_lr == 0.5
+    assert grpo.mrft.belief_coef == 1.0 and grpo.optim.learning_rate is None  # method options stay put
+    assert mrft.mrft.belief_coef == 2.0 and mrft.optim.learning_rate == 1e-3
+    assert mrft.mrft.trial_episodes == 3
+    assert not ablation.mrft.grad_mod and ablation.mrft.belief_coef == 1.0
     for cfg in (grpo, mrft):
         assert cfg.env.env == "nav:point" and cfg.run.total_steps == 1000 and cfg.run.seed == 7
         assert not cfg.run.progress

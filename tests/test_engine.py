@@ -99,8 +99,7 @@ def _settings(checkpoint, steps, **kw):
 
 def test_adaptation_stops_exactly_at_its_budget_for_every_method(tmp_path):
     small = MRFTConfig(tcn_channels=8, tcn_levels=2, meta_d_model=16, meta_layers=1, embed_dim=8,
-                       context_length=8, trials_per_task=4, tasks_per_batch=2,
-                       distill_stage_steps=(80, 80))
+                       trial_episodes=1)
     for algo in ("ppo", "grpo", "mrft"):
         checkpoint = _pretrain(tmp_path / algo, algo, grpo=GRPOConfig(group_size=4), mrft=small)
         # nav episodes are 20 steps: 4 envs pay 80 per batch; 250 -> 3 batches (240), and the
@@ -114,14 +113,13 @@ def test_adaptation_stops_exactly_at_its_budget_for_every_method(tmp_path):
 
 def test_adaptation_batches_shrink_to_spend_the_budget_when_episodes_end_early(tmp_path):
     small = MRFTConfig(tcn_channels=8, tcn_levels=2, meta_d_model=16, meta_layers=1, embed_dim=8,
-                       context_length=8, trials_per_task=4, tasks_per_batch=2,
-                       distill_stage_steps=(0, 0))
+                       trial_episodes=1)
     for algo in ("grpo", "mrft"):
         # CartPole: a 500-step horizon, but untrained episodes last about 20 steps. A batch of
         # 4 envs reserves 2,000 steps; without shrinking, the run would stop near 1,000 of 3,000
         checkpoint = _pretrain(tmp_path / algo, algo, env="gym:CartPole-v1", total=4000,
                                grpo=GRPOConfig(group_size=4), mrft=small)
-        record = adapt(checkpoint, _settings(checkpoint, 3000, distill=False),
+        record = adapt(checkpoint, _settings(checkpoint, 3000),
                        run_dir=tmp_path / algo / "a")
         assert 2000 <= record["adapt_env_steps"] <= 3000, (algo, record["adapt_env_steps"])
 

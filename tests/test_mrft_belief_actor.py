@@ -11,7 +11,7 @@ from mrft.episodes import EpisodeCollector
 from mrft.nets import ActorCritic
 
 
-def _collect(spec, trial_episodes=2, num_envs=3, memory=False, calls=1):
+def _collect(spec, trial_episodes=2, num_envs=3, keep_at=None, calls=1, start=None):
     torch.manual_seed(0)
     tasks = envs.parse_env(spec).train
     spaces = task_spaces(tasks[0])
@@ -21,7 +21,7 @@ def _collect(spec, trial_episodes=2, num_envs=3, memory=False, calls=1):
     with torch.no_grad():  # a belief that actually moves the policy
         for p in agent.conditioner.parameters():
             p.normal_(0, 0.3)
-    actor = BeliefActor(agent, policy, memory=memory)
+    actor = BeliefActor(agent, policy, keep_at=keep_at, start=start)
     collector = EpisodeCollector(tasks, actor, num_envs, group_size=1,
                                  trial_episodes=trial_episodes, max_episode_steps=15, seed=3,
                                  device=torch.device("cpu"))
@@ -54,11 +54,18 @@ def test_logprobs_of_the_update_equal_those_of_acting():
     assert torch.allclose(values, seq.values[seq.mask], atol=1e-5)
 
 
-def test_instance_memory_carries_the_belief_across_trials():
-    _, agent, _, batches = _collect("nav:point", trial_episodes=1, memory=True, calls=2)
-    first, second = (TrialSequences.from_batch(b) for b in batches)
-    # the second trial's first belief is the first trial's last one, not the prior
-    assert torch.allclose(second.beliefs[:, 0], first.beliefs[torch.arange(3), first.lengths])
-    _, _, _, fresh = _collect("nav:point", trial_episodes=1, memory=False, calls=2)
-    prior = agent.belief(agent.encoder.initial_state(3))
-    assert torch.allclose(TrialSequences.from_batch(fresh[1]).beliefs[:, 0], prior, atol=1e-6)
+def test_the_adapted_belief_is_kept_where_the_last_episode_of_a_trial_starts():
+    _, agent, actor, (batch,) = _collect("nav:point", trial_episodes=2, keep_at=1)
+    seq = TrialSequences.from_batch(batch)
+    first_lengths = batch.mask[:, 0].sum(1)
+    kept = agent.belief(actor.context)
+    assert torch.allclose(kept, seq.beliefs[torch.arange(3), first_lengths], atol=1e-6)
+    # an evaluation actor starting from it: env i continues adapting env i mod 3
+    follower = BeliefActor(agent, actor.policy, start=actor.context)
+    follower.begin_trial(torch.zeros(5), torch.arange(5))
+    assert torch.allclose(agent.belief(follower.state), kept[torch.arange(5) % 3], atol=1e-6)
+    # without a start, every trial begins at the prior
+    fresh = BeliefActor(agent, actor.policy)
+    fresh.begin_trial(torch.zeros(2), torch.arange(2))
+    prior = agent.belief(agent.encoder.initial_state(2))
+    assert torch.allclose(agent.belief(fresh.state), prior)

@@ -6,12 +6,14 @@ import pytest
 import torch
 
 from mrft import envs
-from mrft.algos.mrft.meta_learner import MetaAgent, MetaLearner, inner_adapt, trial_surrogate
-from mrft.algos.mrft.meta_policy import actor_forward, build_meta_policy, log_prob
+from mrft.algos.mrft.meta_policy import (
+    ConcatConditioner,
+    actor_forward,
+    build_meta_policy,
+    critic_forward,
+)
 from mrft.algos.mrft.monitor import TaskFeatureMonitor
-from mrft.episodes import EpisodeCollector
 from mrft.nets import ActorCritic
-from mrft.trials import TrialActor
 
 
 def make_policy(continuous: bool, hidden=(16, 16), obs_dim=3) -> ActorCritic:
@@ -24,7 +26,8 @@ def make_policy(continuous: bool, hidden=(16, 16), obs_dim=3) -> ActorCritic:
 def test_zero_initialised_meta_policy_leaves_base_policy_unchanged(continuous):
     torch.manual_seed(0)
     policy = make_policy(continuous)
-    meta = build_meta_policy(policy, embed_dim=8, rank=2, d_model=16, num_heads=4, num_layers=2)
+    meta = build_meta_policy(policy, embed_dim=8, rank=2, d_model=16, num_heads=4, num_layers=2,
+                             critic=True)
     z = torch.randn(5, 8) * 3
     params = meta(z)
     assert params["head_a"].abs().sum() > 0  # the random factor; B = 0 keeps the delta at zero
@@ -40,6 +43,8 @@ def test_zero_initialised_meta_policy_leaves_base_policy_unchanged(continuous):
     plain, _ = actor_forward(policy, obs, None)
     assert torch.allclose(plain.mean if continuous else plain.logits,
                           adapted.mean if continuous else adapted.logits, atol=1e-6)
+    values = critic_forward(policy, obs, params, hidden)
+    assert torch.allclose(values.reshape(35), policy.value(obs.reshape(35, 3)), atol=1e-6)
 
 
 def test_adapted_parameters_change_the_policy_per_trial():
@@ -50,72 +55,6 @@ def test_adapted_parameters_change_the_policy_per_trial():
     params["beta.0"][1] += 1.0
     dist, _ = actor_forward(policy, torch.zeros(2, 1, 3), params)
     assert not torch.allclose(dist.mean[0], dist.mean[1])
-
-
-def _tiny_problem(dtype=torch.float64):
-    torch.manual_seed(3)
-    policy = make_policy(True, hidden=(4,), obs_dim=2).to(dtype)
-    meta = build_meta_policy(policy, 3, 1, 8, 4, 1).to(dtype)
-    for p in meta.parameters():  # leave the zero init so every parameter matters
-        torch.nn.init.normal_(p, std=0.3)
-    z = torch.randn(2, 3, dtype=dtype)
-    support = {
-        "obs": torch.randn(2, 5, 2, dtype=dtype), "actions": torch.randn(2, 5, 2, dtype=dtype),
-        "mask": torch.ones(2, 5, dtype=torch.bool),
-        "advantages": torch.tensor([[1.0] * 5, [-1.0] * 5], dtype=dtype),
-    }
-    query = {k: torch.randn_like(v) if v.is_floating_point() else v for k, v in support.items()}
-    query["advantages"] = torch.tensor([[0.5] * 5, [2.0] * 5], dtype=dtype)
-    with torch.no_grad():
-        support["logprobs"] = log_prob(policy, actor_forward(policy, support["obs"], meta(z))[0],
-                                       support["actions"])
-        query["logprobs"] = log_prob(policy, actor_forward(policy, query["obs"], meta(z))[0],
-                                     query["actions"])
-    return policy, meta, z, support, query
-
-
-def _outer(policy, meta, z, support, query, second_order, lr=0.3, steps=2):
-    def support_loss(p):
-        return trial_surrogate(policy, p, support["obs"], support["actions"], support["logprobs"],
-                               support["advantages"], support["mask"], clip=10.0).sum()
-
-    adapted = inner_adapt(meta(z), support_loss, steps, lr, second_order)
-    return trial_surrogate(policy, adapted, query["obs"], query["actions"], query["logprobs"],
-                           query["advantages"], query["mask"], clip=10.0).sum()
-
-
-def test_second_order_inner_loop_gradient_matches_finite_differences():
-    policy, meta, z, support, query = _tiny_problem()
-    weight = policy.actor_torso.net[0].weight
-    meta_weight = meta.film_out[0].weight
-    loss = _outer(policy, meta, z, support, query, second_order=True)
-    grad_w, grad_m = torch.autograd.grad(loss, [weight, meta_weight])
-    eps = 1e-6
-    for tensor, grad in ((weight, grad_w), (meta_weight, grad_m)):
-        for index in [(0, 0), (1, 1), (2, 0)]:
-            with torch.no_grad():
-                tensor[index] += eps
-                up = _outer(policy, meta, z, support, query, True)
-                tensor[index] -= 2 * eps
-                down = _outer(policy, meta, z, support, query, True)
-                tensor[index] += eps
-            numeric = (up - down) / (2 * eps)
-            assert torch.isclose(grad[index], numeric, rtol=1e-4, atol=1e-8), (index, grad[index], numeric)
-    first = torch.autograd.grad(_outer(policy, meta, z, support, query, False), weight)[0]
-    assert not torch.allclose(first, grad_w)  # the Hessian terms are really there
-
-
-def test_inner_loop_lowers_the_support_loss_and_zero_steps_is_identity():
-    policy, meta, z, support, _ = _tiny_problem()
-
-    def support_loss(p):
-        return trial_surrogate(policy, p, support["obs"], support["actions"], support["logprobs"],
-                               support["advantages"], support["mask"], clip=10.0).sum()
-
-    params = meta(z)
-    assert inner_adapt(params, support_loss, 0, 0.1) is params
-    adapted = inner_adapt(params, support_loss, 3, 0.05)
-    assert support_loss(adapted) < support_loss(params)
 
 
 def test_task_feature_monitor_distance_to_nearest_centroid():
@@ -146,29 +85,34 @@ def test_fresh_nav_envs_with_equal_seeds_replay_the_instance():
     assert not np.array_equal(test.goals[0], a.goals[0])
 
 
-def test_trial_collector_keeps_one_instance_per_trial_and_builds_contexts():
+def test_the_critic_is_conditioned_too():
     torch.manual_seed(0)
-    suite = envs.parse_env("nav:point")
-    policy = make_policy(True, obs_dim=2)
-    learner = MetaLearner(policy, embed_dim=8, tcn_channels=8, tcn_levels=2, head_rank=2,
-                          d_model=16, num_layers=1)
-    agent = MetaAgent(policy, learner, inner_steps=1, inner_lr=0.1, clip=0.2, scale_rewards="group")
-    actor = TrialActor(agent, context_length=16, device=torch.device("cpu"))
-    collector = EpisodeCollector(suite.train, actor, num_envs=4, group_size=2, trial_episodes=3,
-                                 max_episode_steps=100, seed=0, device=torch.device("cpu"))
-    batch = collector.collect()
-    assert batch.obs.shape == (4, 3, 20, 2) and batch.returns.shape == (4, 3)
-    contexts, lengths = batch.extras["contexts"], batch.extras["context_lengths"]
-    assert contexts.shape == (4, 4, 16, agent.context_dim)
-    assert lengths[:, 0].eq(0).all()
-    assert lengths[:, 1:].eq(16).all()  # 20, 40, 60 steps thinned to 16
-    assert batch.env_steps == 4 * 3 * 20
-    assert batch.group_ids.tolist() == [0, 0, 1, 1]
-    # the first action of every episode of a trial starts from the same place: the origin,
-    # and the reward of the first step depends only on the (hidden) goal and that action
-    assert torch.equal(batch.obs[:, :, 0], torch.zeros(4, 3, 2))
-    # fresh instances on the next call
-    seeds_a = collector.next_instances(2)[1]
-    collector.calls += 1
-    seeds_b = collector.next_instances(2)[1]
-    assert seeds_a != seeds_b and seeds_a[0] == seeds_a[1]
+    policy = make_policy(False)
+    meta = build_meta_policy(policy, 8, 2, 16, 4, 1, critic=True)
+    params = {k: v.detach().clone() for k, v in meta(torch.randn(2, 8)).items()}
+    params["critic_beta.1"][1] += 1.0
+    obs = torch.zeros(2, 1, 3)
+    _, hidden = actor_forward(policy, obs, params)
+    values = critic_forward(policy, obs, params, hidden)
+    assert values[0] != values[1]
+
+
+def test_concatenation_is_a_first_layer_shift_by_the_belief():
+    """``W [o, z] = W_o o + W_z z``: the ablation's parameters shift layer 0 only."""
+    torch.manual_seed(0)
+    policy = make_policy(True)
+    concat = ConcatConditioner(embed_dim=4, policy=policy)
+    z = torch.randn(3, 4)
+    assert set(concat(z)) == {"beta.0", "critic_beta.0"}
+    assert all(v.abs().sum() == 0 for v in concat(z).values())  # zero-init: the base network
+    with torch.no_grad():
+        concat.actor_in.weight.normal_()
+    obs = torch.randn(3, 1, 3)
+    first = policy.actor_torso.net[0]
+    joined = torch.nn.Linear(7, first.out_features)
+    with torch.no_grad():
+        joined.weight.copy_(torch.cat([first.weight, concat.actor_in.weight], dim=1))
+        joined.bias.copy_(first.bias + concat.actor_in.bias)
+    _, hidden = actor_forward(policy, obs, concat(z))
+    expected = torch.tanh(joined(torch.cat([obs[:, 0], z], dim=1)))
+    assert torch.allclose(hidden[0][:, 0], expected, atol=1e-6)

@@ -13,7 +13,8 @@ import torch
 from conftest import CountdownVecEnv
 
 from mrft import envs
-from mrft.algos.rl2 import RecurrentActor, gather_steps, trial_gae, trial_sequences
+from mrft.algos.rl2 import RecurrentActor
+from mrft.algos.sequences import gather_steps, trial_gae, trial_sequences
 from mrft.checkpoint import load_checkpoint
 from mrft.cli import main
 from mrft.config import (

@@ -4,8 +4,9 @@ Every method starts from its pre-trained checkpoint and spends at most ``steps``
 on one task instance (a hidden Meta-World goal, a Procgen level, a nav goal, a MuJoCo
 body), learning with its **own** algorithm through the same loop as pre-training
 (:class:`mrft.trainer.Trainer`): PPO with PPO and its critic, GRPO with GRPO (same options,
-the reference KL anchored at the pre-trained policy when ``beta > 0``), MRFT with MRFT's
-adaptation (context, inner loop, progressive distillation), RL2 with its memory alone (no
+the reference KL anchored at the pre-trained policy when ``beta > 0``), MRFT with MRFT (the belief
+adapts in context from the first step and is kept across the adaptation's episodes, then
+KL-bounded actor-critic updates), RL2 with its memory alone (no
 weight changes; :mod:`mrft.algos.rl2`). The adapted policy is scored on
 fresh episodes of the same instance at step 0, every ``eval_every`` steps and at the end.
 This module only picks the instance, names the run folder and shapes the curve record.
@@ -17,8 +18,6 @@ import dataclasses
 import time
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from mrft import envs
 from mrft.config import AdaptSettings, TrainConfig, to_dict
@@ -75,7 +74,7 @@ def adapt(checkpoint: str, settings: AdaptSettings, run_dir: str | Path | None =
     cfg: TrainConfig = trainer.cfg
     task, instance = held_out_instance(trainer.suite, settings.task)
     return {
-        "checkpoint": str(checkpoint), "method": _method_name(cfg), "algo": cfg.algo,
+        "checkpoint": str(checkpoint), "method": cfg.algo, "algo": cfg.algo,
         "suite": trainer.suite.name, "task": task.name, "instance": instance,
         "instance_index": settings.task, "distinct_instances": envs.distinct_instances(task),
         "steps": settings.steps, "adapt_env_steps": result.global_step,
@@ -85,42 +84,6 @@ def adapt(checkpoint: str, settings: AdaptSettings, run_dir: str | Path | None =
         "wall_clock_s": time.time() - start,
         "run_dir": str(folder), "mrft": dataclasses.asdict(cfg.mrft) if cfg.algo == "mrft" else None,
     }
-
-
-def _method_name(cfg: TrainConfig) -> str:
-    if cfg.algo != "mrft":
-        return cfg.algo
-    return "mrft" if cfg.mrft.distill else "mrft-no-distill"
-
-
-def evaluate_trials(checkpoint: str, tasks, episodes: int, seed: int,
-                    device: torch.device | None = None) -> dict[str, list]:
-    """MRFT's own evaluation: ``episodes`` trials of ``trial_episodes`` episodes on fresh
-    instances of ``tasks``; returns per-trial returns (and successes) of every episode."""
-    from mrft.algos.mrft.algorithm import build_agent, build_meta_learner
-    from mrft.checkpoint import load_module_state
-    from mrft.episodes import EpisodeCollector
-    from mrft.evaluate import load_policy_and_state
-    from mrft.trials import TrialActor
-
-    device = device or torch.device("cpu")
-    policy, cfg, _, state = load_policy_and_state(checkpoint)
-    m = cfg.mrft
-    learner = build_meta_learner(m, policy)
-    load_module_state(learner, state.get("algo", {}).get("meta_learner", {}), checkpoint)
-    actor = TrialActor(build_agent(m, policy, learner), m.context_length, device)
-    group = m.trials_per_task
-    collector = EpisodeCollector(tasks, actor, -(-episodes // group) * group, group,
-                                 m.trial_episodes, cfg.env.max_episode_steps, seed, device,
-                                 update_normalizer=False)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            batch = collector.collect()
-    finally:
-        collector.close()
-    return {"returns": batch.returns.tolist(),
-            "successes": batch.successes.tolist() if batch.successes is not None else None}
 
 
 def summarize(record: dict[str, Any]) -> str:

@@ -47,9 +47,8 @@ class EvalConfig:
 @dataclasses.dataclass
 class AdaptConfig:
     """Adapt a pre-trained checkpoint to one held-out task instance with the method's own
-    algorithm (PPO with its critic, GRPO, MRFT's context, inner loop and progressive
-    distillation, RL2's memory alone) through the training engine, and record its evaluation
-    curve. Running the same command again continues an interrupted adaptation."""
+    algorithm (PPO with its critic, GRPO, MRFT's belief then KL-bounded policy search, RL2's
+    memory alone) through the training engine, and record its evaluation curve. Running the same command again continues an interrupted adaptation."""
 
     checkpoint: tyro.conf.Positional[str]
     """Path of a checkpoint written by mrft train."""
@@ -57,7 +56,7 @@ class AdaptConfig:
     """Held-out task instance K: test task K mod (number of test tasks), instance seed K
     (a hidden Meta-World goal, a Procgen level, a nav goal from the test seed range)."""
     steps: int = 20_000
-    """Adaptation budget A in env steps (every step counts, teacher episodes included)."""
+    """Adaptation budget A in env steps (every step counts; the run never exceeds it)."""
     eval_every: int = 2_000
     """Evaluate after every this many adaptation env steps (and at 0 and at the end)."""
     eval_episodes: int = 16
@@ -66,10 +65,9 @@ class AdaptConfig:
     """Envs per adaptation batch, all on the instance; when unset, the checkpoint's --num-envs."""
     learning_rate: float | None = None
     """Adaptation learning rate; when unset, the checkpoint's."""
-    distill: Literal["auto", "on", "off"] = "auto"
-    """MRFT only: progressive distillation on/off; auto follows the checkpoint's --distill."""
-    distill_stage_steps: tuple[int, int] | None = None
-    """MRFT only: env-step budgets of distillation stages 1 and 2; when unset, the checkpoint's."""
+    updates: bool = True
+    """--no-updates: adapt in context only (the instance is played, no weight changes): what
+    a context-based method gets from its memory or belief alone."""
     seed: int = 1
     """Seed of the adaptation run (sampling and env seeds)."""
     out: str | None = None
@@ -88,7 +86,8 @@ class BenchConfig:
     (schema: docs/benchmark.md in the source repository)."""
     methods: str = "grpo,ppo,mrft"
     """Comma-separated methods: grpo, ppo, mrft, rl2 and the MRFT ablations (mrft-no-meta-learner,
-    mrft-no-grad-mod, mrft-no-distill, mrft-no-progress-bonus, mrft-inner-steps-0)."""
+    mrft-no-belief-loss, mrft-no-progress-bonus, mrft-concat, mrft-set-encoder,
+    mrft-no-grad-mod, mrft-in-context)."""
     seeds: int | None = None
     """Number of seeds (1..S); when unset, the suite's."""
     out: str | None = None
@@ -205,8 +204,7 @@ def run_adapt(cfg: AdaptConfig) -> int:
     settings = AdaptSettings(
         checkpoint=cfg.checkpoint, task=cfg.task, steps=cfg.steps, eval_every=cfg.eval_every,
         eval_episodes=cfg.eval_episodes, num_envs=cfg.num_envs, learning_rate=cfg.learning_rate,
-        distill=None if cfg.distill == "auto" else cfg.distill == "on", seed=cfg.seed,
-        distill_stage_steps=cfg.distill_stage_steps,
+        updates=cfg.updates, seed=cfg.seed,
     )
     folder = Path(cfg.out).with_suffix("") if cfg.out else run_folder(cfg.checkpoint, settings)
     out = Path(cfg.out) if cfg.out else folder.with_suffix(".json")
@@ -220,8 +218,6 @@ def run_adapt(cfg: AdaptConfig) -> int:
         line = f"step {point['step']:>9,}  return {point['return']:9.3f}"
         if "success" in point:
             line += f"  success {point['success']:.3f}"
-        if "distill/stage" in point:
-            line += f"  distill stage {point['distill/stage']}"
         print(line)
     print(summarize(record))
     print(f"curve: {out}")
@@ -229,7 +225,7 @@ def run_adapt(cfg: AdaptConfig) -> int:
 
 
 def run_eval(cfg: EvalConfig) -> int:
-    from mrft.evaluate import EvalResult, evaluate, load_policy
+    from mrft.evaluate import evaluate, load_policy_and_state
 
     if cfg.episodes < 1:
         raise MrftError(f"--episodes must be >= 1, got {cfg.episodes}")
@@ -241,25 +237,17 @@ def run_eval(cfg: EvalConfig) -> int:
         from mrft.atomic import ensure_writable
 
         ensure_writable(Path(cfg.json_out).parent)  # before the work, not after it
-    policy, train_cfg, suite = load_policy(cfg.checkpoint)
+    from mrft import algos
+
+    policy, train_cfg, suite, state = load_policy_and_state(cfg.checkpoint)
+    policy.eval()
     tasks = suite.split(cfg.split)
-    if train_cfg.algo == "mrft" and train_cfg.mrft.meta_learner:
-        from mrft.adapt import evaluate_trials
-
-        trials = evaluate_trials(cfg.checkpoint, tasks, cfg.episodes, cfg.seed)
-        last = [r[-1] for r in trials["returns"]][: cfg.episodes]
-        succ = [s[-1] for s in trials["successes"]][: cfg.episodes] if trials["successes"] else None
-        print(f"(MRFT: last episode of {len(last)} trials of {train_cfg.mrft.trial_episodes} episodes)")
-        result = EvalResult(last, [], succ)
-    else:
-        from mrft import algos
-
-        actor, trial = algos.get(train_cfg.algo).checkpoint_evaluation(train_cfg, policy,
-                                                                       cfg.deterministic)
-        if trial > 1:
-            print(f"({train_cfg.algo}: last episode of trials of {trial} episodes)")
-        result = evaluate(policy, tasks, cfg.episodes, num_envs=cfg.num_envs, seed=cfg.seed,
-                          deterministic=cfg.deterministic, actor=actor, trial_episodes=trial)
+    actor, trial = algos.get(train_cfg.algo).checkpoint_evaluation(
+        train_cfg, policy, state.get("algo", {}), cfg.checkpoint, cfg.deterministic)
+    if trial > 1:
+        print(f"({train_cfg.algo}: last episode of trials of {trial} episodes)")
+    result = evaluate(policy, tasks, cfg.episodes, num_envs=cfg.num_envs, seed=cfg.seed,
+                      deterministic=cfg.deterministic, actor=actor, trial_episodes=trial)
     print(f"{suite.name} [{cfg.split}], {len(result.returns)} episodes")
     print(f"return:  {result.return_ci}")
     if result.success_ci is not None:

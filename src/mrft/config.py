@@ -117,64 +117,56 @@ class MRFTConfig:
     """MRFT options (docs/mrft.md in the source repository gives each component's equation and why its default)."""
 
     meta_learner: bool = True
-    """Task encoder + meta-policy + inner loop; --no-meta-learner degenerates to multi-task GRPO."""
+    """Task belief + conditioner; --no-meta-learner leaves the base actor-critic acting alone
+    (multi-task PPO over the same trials)."""
     grad_mod: bool = True
-    """Combine per-task gradients with dynamic gradient modulation (--no-grad-mod: plain mean)."""
-    distill: bool = True
-    """Progressive distillation when adapting to a new task (--no-distill: fine-tune the teacher)."""
+    """Combine per-task-class gradients with dynamic gradient modulation when a batch holds
+    several task classes (ML10, MT10, ...); with one class there is nothing to modulate."""
     progress_bonus: bool = True
-    """Add the MRT progress bonus alpha * (J_j - J_(j-1)) to each episode's outcome."""
-    inner_steps: int = 1
-    """Inner-loop gradient steps on the adapted parameters (0: adaptation by context alone)."""
-    inner_lr: float = 0.5
-    """Inner-loop step size on the adapted (FiLM / low-rank) parameters."""
-    second_order: bool = False
-    """Differentiate through the inner loop (torch.func); first-order by default."""
-    inner_objective: Literal["grpo", "ppo"] = "grpo"
-    """Inner-loop advantages: grpo = group-relative episode outcome; ppo = GAE from the critic
-    (the critic is then trained in the outer loss)."""
+    """Add the progress bonus alpha * (gamma J(z_(t+1)) - J(z_t)) to every step's reward."""
+    progress_alpha: float = 1.0
+    """Weight alpha of the progress bonus."""
     trial_episodes: int = 2
-    """Episodes per trial (K): the context carries over between them."""
-    tasks_per_batch: int = 4
-    """Task instances per update; each is played by --trials-per-task trials."""
-    trials_per_task: int = 8
-    """Trials of one task instance per update: the group whose outcomes are compared."""
-    outcome_scale: Literal["group", "batch", "none"] = "group"
-    """Divide group-centred outcomes by the group std, the batch std, or not at all."""
-    meta_clip: float = 0.2
-    """Clip range of the surrogate in the outer loss and the inner loop."""
-    meta_loss_type: Literal["grpo", "bnpo", "dapo", "dr_grpo"] = "dapo"
-    """How the outer loss averages per-step losses (as GRPO's --loss-type)."""
-    meta_iterations: int = 1
-    """Optimisation passes over each batch of trials."""
-    meta_minibatches: int = 1
-    """Optimiser steps per pass: the batch's trials are split into this many minibatches."""
-    meta_ent_coef: float | None = None
-    """Entropy bonus of the outer loss; when unset, 0.01 for discrete actions, 0 for continuous."""
-    inner_gamma: float = 0.99
-    """Discount of the GAE advantages of --inner-objective ppo."""
-    inner_gae_lambda: float = 0.95
-    """GAE lambda of --inner-objective ppo."""
-    inner_vf_coef: float = 0.5
-    """Weight of the critic loss trained for --inner-objective ppo."""
-    distill_epochs: int = 4
-    """Passes over each batch in distillation stages 1 and 2."""
-    context_length: int = 64
-    """Context steps the encoder sees (the trial so far, thinned evenly to this many)."""
+    """Episodes per trial (K) on one task instance; the belief is kept across them."""
+    belief_encoder: Literal["tcn", "set"] = "tcn"
+    """tcn: causal temporal conv net plus a running mean over the trial; set: a
+    permutation-invariant mean of per-transition features (PEARL-style ablation)."""
+    conditioning: Literal["meta-policy", "concat"] = "meta-policy"
+    """meta-policy: a Transformer maps the belief to FiLM and low-rank head deltas of the actor
+    and critic; concat: the belief joins the observation at the input (ablation)."""
+    belief_coef: float = 1.0
+    """Weight of the belief loss (predict the rewards of the trial's transitions from z);
+    0 leaves the belief untrained."""
     embed_dim: int = 32
-    """Task embedding width."""
+    """Belief width."""
     tcn_channels: int = 64
-    """Channels of the temporal conv net encoder."""
-    tcn_levels: int = 5
-    """Residual blocks of the encoder (dilations 1, 2, ..., 2^(levels-1))."""
+    """Channels of the belief encoder."""
+    tcn_levels: int = 4
+    """Residual blocks of the TCN encoder (dilations 1, 2, ..., 2^(levels-1))."""
     meta_d_model: int = 64
     """Meta-policy Transformer width."""
     meta_layers: int = 2
     """Meta-policy Transformer layers."""
     head_rank: int = 4
     """Rank of the adapted action-head delta (0: FiLM only)."""
-    progress_alpha: float = 1.0
-    """Weight alpha of the progress bonus."""
+    meta_gamma: float = 0.99
+    """Discount, applied across the episode boundaries inside a trial."""
+    meta_gae_lambda: float = 0.95
+    """GAE lambda over each trial."""
+    meta_clip: float = 0.2
+    """Clip range of the surrogate."""
+    meta_iterations: int | None = None
+    """Passes over each batch; when unset, the family preset (as PPO's epochs)."""
+    meta_minibatch_size: int | None = None
+    """Env steps per minibatch; when unset, the family preset (as PPO's), so MRFT takes as
+    many optimiser steps per env step as PPO."""
+    meta_ent_coef: float | None = None
+    """Entropy bonus; when unset, the family preset: 0.01 for discrete actions, 0 for continuous."""
+    meta_vf_coef: float = 0.5
+    """Weight of the critic loss."""
+    adapt_kl: float = 0.02
+    """Adaptation: stop an update's passes once the approximate KL to the policy before it
+    exceeds this (the constrained policy search after in-context adaptation)."""
     grad_mod_mode: Literal["project", "downweight"] = "project"
     """What happens to a task gradient that conflicts with the meta-gradient."""
     meta_grad_ema: float = 0.9
@@ -183,10 +175,6 @@ class MRFTConfig:
     """Annealed gradient noise: per-coordinate variance eta / (1 + t)^gamma (0: off)."""
     grad_noise_gamma: float = 0.55
     """Annealing exponent gamma of the gradient noise."""
-    distill_stage_steps: tuple[int, int] = (2000, 4000)
-    """Env steps of distillation stage 1 (feature alignment) and stage 2 (policy KL)."""
-    distill_delta: float = 0.02
-    """Stage 3 bound on KL(previous policy || student) per update."""
 
 
 @dataclasses.dataclass
@@ -299,9 +287,8 @@ class AdaptSettings:
     """Envs per adaptation batch, all on the instance; None: the checkpoint's --num-envs."""
     learning_rate: float | None = None
     """None: the checkpoint's learning rate."""
-    distill: bool | None = None
-    """MRFT only: progressive distillation; None follows the checkpoint."""
-    distill_stage_steps: tuple[int, int] | None = None
+    updates: bool = True
+    """False: adapt in context only (play the instance, change no weight)."""
     seed: int = 1
     """Seed of the adaptation run; combined with the instance index so each instance's run
     has its own stream."""
@@ -340,9 +327,6 @@ def train_config_from_dict(data: dict[str, Any]) -> TrainConfig:
 
 
 def _mrft_from_dict(data: dict[str, Any]) -> MRFTConfig:
-    data = dict(data)
-    if "distill_stage_steps" in data:
-        data["distill_stage_steps"] = tuple(data["distill_stage_steps"])
     return MRFTConfig(**data)
 
 
@@ -395,21 +379,19 @@ def validate(cfg: TrainConfig) -> None:
     _check(grpo.episode_minibatches > 0, f"--episode-minibatches must be > 0, got {grpo.episode_minibatches}")
     _check(grpo.epsilon > 0, f"--epsilon must be > 0, got {grpo.epsilon}")
     m = cfg.mrft
-    _check(m.inner_steps >= 0, f"--inner-steps must be >= 0, got {m.inner_steps}")
-    _check(m.inner_lr > 0 and math.isfinite(m.inner_lr), f"--inner-lr must be > 0, got {m.inner_lr}")
     _check(m.trial_episodes >= 1, f"--trial-episodes must be >= 1, got {m.trial_episodes}")
-    _check(m.tasks_per_batch >= 1, f"--tasks-per-batch must be >= 1, got {m.tasks_per_batch}")
-    _check(m.trials_per_task >= 2, f"--trials-per-task must be >= 2, got {m.trials_per_task}")
     _check(m.meta_clip > 0, f"--meta-clip must be > 0, got {m.meta_clip}")
-    _check(m.meta_iterations > 0, f"--meta-iterations must be > 0, got {m.meta_iterations}")
-    _check(m.meta_minibatches > 0, f"--meta-minibatches must be > 0, got {m.meta_minibatches}")
+    _check(m.meta_iterations is None or m.meta_iterations > 0,
+           f"--meta-iterations must be > 0, got {m.meta_iterations}")
+    _check(m.meta_minibatch_size is None or m.meta_minibatch_size > 0,
+           f"--meta-minibatch-size must be > 0, got {m.meta_minibatch_size}")
     _check(m.meta_ent_coef is None or m.meta_ent_coef >= 0,
            f"--meta-ent-coef must be >= 0, got {m.meta_ent_coef}")
-    _check(0 < m.inner_gamma <= 1, f"--inner-gamma must be in (0, 1], got {m.inner_gamma}")
-    _check(0 <= m.inner_gae_lambda <= 1, f"--inner-gae-lambda must be in [0, 1], got {m.inner_gae_lambda}")
-    _check(m.inner_vf_coef >= 0, f"--inner-vf-coef must be >= 0, got {m.inner_vf_coef}")
-    _check(m.distill_epochs >= 1, f"--distill-epochs must be >= 1, got {m.distill_epochs}")
-    _check(m.context_length >= 1, f"--context-length must be >= 1, got {m.context_length}")
+    _check(0 < m.meta_gamma <= 1, f"--meta-gamma must be in (0, 1], got {m.meta_gamma}")
+    _check(0 <= m.meta_gae_lambda <= 1, f"--meta-gae-lambda must be in [0, 1], got {m.meta_gae_lambda}")
+    _check(m.meta_vf_coef >= 0, f"--meta-vf-coef must be >= 0, got {m.meta_vf_coef}")
+    _check(m.belief_coef >= 0, f"--belief-coef must be >= 0, got {m.belief_coef}")
+    _check(m.adapt_kl > 0, f"--adapt-kl must be > 0, got {m.adapt_kl}")
     for name in ("embed_dim", "tcn_channels", "tcn_levels", "meta_d_model", "meta_layers"):
         _check(getattr(m, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(m, name)}")
     _check(m.meta_d_model % 4 == 0, f"--meta-d-model must be a multiple of 4 (attention heads), got {m.meta_d_model}")
@@ -420,9 +402,6 @@ def validate(cfg: TrainConfig) -> None:
     _check(m.grad_noise_eta >= 0 and math.isfinite(m.grad_noise_eta),
            f"--grad-noise-eta must be >= 0, got {m.grad_noise_eta}")
     _check(m.grad_noise_gamma >= 0, f"--grad-noise-gamma must be >= 0, got {m.grad_noise_gamma}")
-    _check(len(m.distill_stage_steps) == 2 and min(m.distill_stage_steps) >= 0,
-           f"--distill-stage-steps must be two budgets >= 0, got {m.distill_stage_steps}")
-    _check(m.distill_delta > 0, f"--distill-delta must be > 0, got {m.distill_delta}")
     r = cfg.rl2
     _check(r.rl2_trial_episodes >= 1, f"--rl2-trial-episodes must be >= 1, got {r.rl2_trial_episodes}")
     _check(r.rl2_hidden_size >= 1, f"--rl2-hidden-size must be >= 1, got {r.rl2_hidden_size}")

@@ -16,15 +16,18 @@ PRESETS: dict[str, dict[str, object]] = {
     "procgen": {"optim.learning_rate": 5e-4, "ppo.num_steps": 256, "ppo.gamma": 0.999,
                 "ppo.num_minibatches": 8, "ppo.update_epochs": 3, "ppo.ent_coef": 0.01,
                 "ppo.normalize_reward": True, "run.normalize_obs": False,
-                "mrft.meta_ent_coef": 0.01, "rl2.rl2_ent_coef": 0.01},
+                "mrft.meta_ent_coef": 0.01, "mrft.meta_iterations": 3,
+                "mrft.meta_minibatch_size": 2048, "rl2.rl2_ent_coef": 0.01},
     "continuous": {"optim.learning_rate": 3e-4, "ppo.num_steps": 256, "ppo.gamma": 0.99,
                    "ppo.num_minibatches": 8, "ppo.update_epochs": 5, "ppo.ent_coef": 0.0,
                    "ppo.normalize_reward": True, "run.normalize_obs": True,
-                   "mrft.meta_ent_coef": 0.0, "rl2.rl2_ent_coef": 0.005},
+                   "mrft.meta_ent_coef": 0.0, "mrft.meta_iterations": 5,
+                   "mrft.meta_minibatch_size": 512, "rl2.rl2_ent_coef": 0.005},
     "classic": {"optim.learning_rate": 2.5e-4, "ppo.num_steps": 128, "ppo.gamma": 0.99,
                 "ppo.num_minibatches": 4, "ppo.update_epochs": 4, "ppo.ent_coef": 0.01,
                 "ppo.normalize_reward": False, "run.normalize_obs": False,
-                "mrft.meta_ent_coef": 0.01, "rl2.rl2_ent_coef": 0.01},
+                "mrft.meta_ent_coef": 0.01, "mrft.meta_iterations": 4,
+                "mrft.meta_minibatch_size": 256, "rl2.rl2_ent_coef": 0.01},
 }
 
 

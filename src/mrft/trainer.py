@@ -213,6 +213,8 @@ class Trainer:
         self.algo = algo_class.create(self.cfg, self.policy, ctx)
         if pretrained is not None:
             self.algo.load_pretrained(pretrained.get("algo", {}), adaptation.checkpoint)
+        if adaptation is not None and not adaptation.updates:
+            self.algo.update_epochs = 0  # in context only: played, counted, no weight changes
         self.collector = self.algo.make_collector()
         params: list[torch.nn.Parameter] = []
         for module in self.algo.modules():
@@ -498,11 +500,6 @@ def adaptation_config(pretrained: TrainConfig, settings: AdaptSettings) -> Train
     seed, envs and overrides. Every method's adaptation is built the same way."""
     check_adapt_settings(settings)
     cfg = pretrained
-    mrft = cfg.mrft
-    if settings.distill is not None:
-        mrft = dataclasses.replace(mrft, distill=settings.distill)
-    if settings.distill_stage_steps is not None:
-        mrft = dataclasses.replace(mrft, distill_stage_steps=tuple(settings.distill_stage_steps))
     optim = cfg.optim
     if settings.learning_rate is not None:
         optim = dataclasses.replace(optim, learning_rate=settings.learning_rate)
@@ -510,7 +507,7 @@ def adaptation_config(pretrained: TrainConfig, settings: AdaptSettings) -> Train
                               seed=adaptation_seed(settings.seed, settings.task), progress=False,
                               eval_episodes=0)
     env = dataclasses.replace(cfg.env, num_envs=settings.num_envs or cfg.env.num_envs)
-    return dataclasses.replace(cfg, env=env, optim=optim, mrft=mrft, run=run, resume=None)
+    return dataclasses.replace(cfg, env=env, optim=optim, run=run, resume=None)
 
 
 def check_adapt_settings(settings: AdaptSettings) -> None:
@@ -525,14 +522,9 @@ def check_adapt_settings(settings: AdaptSettings) -> None:
         raise MrftError(f"--num-envs must be >= 2 (a group), got {settings.num_envs}")
     if settings.learning_rate is not None and not settings.learning_rate > 0:
         raise MrftError(f"--learning-rate must be > 0, got {settings.learning_rate}")
-    if settings.distill_stage_steps is not None and min(settings.distill_stage_steps) < 0:
-        raise MrftError(f"--distill-stage-steps must be >= 0, got {settings.distill_stage_steps}")
 
 
 def _adapt_settings_from(data: dict[str, Any]) -> AdaptSettings:
-    data = dict(data)
-    if data.get("distill_stage_steps") is not None:
-        data["distill_stage_steps"] = tuple(data["distill_stage_steps"])
     return AdaptSettings(**data)
 
 

@@ -112,11 +112,12 @@ class Algorithm:
         return Actor(self.policy, deterministic)
 
     @classmethod
-    def checkpoint_evaluation(cls, cfg: TrainConfig, policy: nn.Module,
-                              deterministic: bool) -> tuple[Actor, int]:
-        """How ``mrft eval`` plays a saved policy on fresh task instances: the actor and the
-        episodes per trial K (each trial starts afresh; its last episode is scored).
-        Default: the plain policy, one episode per trial."""
+    def checkpoint_evaluation(cls, cfg: TrainConfig, policy: nn.Module, algo_state: dict,
+                              source: str, deterministic: bool) -> tuple[Actor, int]:
+        """How ``mrft eval`` plays a saved policy on fresh task instances: the actor (built
+        from the checkpoint's ``algo`` state ``algo_state`` read from ``source`` where it
+        needs more than the policy) and the episodes per trial K (each trial starts afresh;
+        its last episode is scored). Default: the plain policy, one episode per trial."""
         return Actor(policy, deterministic), 1
 
     def evaluation_stats(self) -> dict[str, float]:

@@ -19,8 +19,8 @@ class Method:
     """``mrft train --algo`` of the pre-training run."""
     mrft_options: tuple[tuple[str, Any], ...] = ()
     """MRFT options that define an ablation (``MRFTConfig`` field names)."""
-    adapt_distill: bool | None = None
-    """Progressive distillation at adaptation time; ``None`` follows the checkpoint."""
+    adapt_updates: bool = True
+    """False: the adaptation plays the instance without changing a weight (in context only)."""
     pretrain_as: str | None = None
     """Name of a method whose pre-trained checkpoint this one reuses (an adaptation-only ablation)."""
 
@@ -34,10 +34,12 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("mrft", "mrft"),
     Method("rl2", "rl2"),
     Method("mrft-no-meta-learner", "mrft", (("meta_learner", False),)),
-    Method("mrft-no-grad-mod", "mrft", (("grad_mod", False),)),
-    Method("mrft-no-distill", "mrft", adapt_distill=False, pretrain_as="mrft"),
+    Method("mrft-no-belief-loss", "mrft", (("belief_coef", 0.0),)),
     Method("mrft-no-progress-bonus", "mrft", (("progress_bonus", False),)),
-    Method("mrft-inner-steps-0", "mrft", (("inner_steps", 0),)),
+    Method("mrft-concat", "mrft", (("conditioning", "concat"),)),
+    Method("mrft-set-encoder", "mrft", (("belief_encoder", "set"),)),
+    Method("mrft-no-grad-mod", "mrft", (("grad_mod", False),)),
+    Method("mrft-in-context", "mrft", adapt_updates=False, pretrain_as="mrft"),
 )}
 
 

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mrft.bench.methods import METHODS, Method
+from mrft.bench.methods import METHODS
 from mrft.bench.suite import BenchSuite, TaskFamily
 from mrft.errors import MrftError
 from mrft.logging import write_json
@@ -289,14 +289,14 @@ class Bench:
         from mrft.bench.scores import score_curve
         from mrft.config import AdaptSettings
 
-        method: Method = METHODS[unit.method]
         source = seed_dir(self.out, unit.family, pretrain_source(unit.method), unit.seed)
         pretrain = json.loads((source / "pretrain.json").read_text(encoding="utf-8"))
         b = self.suite.budget
         checkpoint = str(source / pretrain["checkpoint"])
         settings = AdaptSettings(checkpoint=checkpoint, task=unit.instance, steps=b.adapt_steps,
                                  eval_every=b.eval_every, eval_episodes=b.eval_episodes,
-                                 num_envs=b.adapt_envs, distill=method.adapt_distill, seed=unit.seed)
+                                 num_envs=b.adapt_envs,
+                                 updates=METHODS[unit.method].adapt_updates, seed=unit.seed)
         run_dir = result_path(self.out, unit).with_suffix("")
         with PeakMemory() as memory:
             record = adapt(checkpoint, settings, run_dir=run_dir)

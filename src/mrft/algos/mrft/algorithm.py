@@ -1,153 +1,172 @@
-"""MRFT meta-training as a trainer algorithm: a loss over a batch of trials (:class:`mrft.episodes.EpisodeBatch`)
-plus a hook on how per-task gradients are combined.
+"""MRFT as an actor-critic meta-learner over trials, with a task belief updated every step.
 
-Per update, for every episode index ``j`` of the batch's trials:
+Pre-training plays, in every env, a trial of ``K = --trial-episodes`` episodes on a fresh
+task instance; the belief ``z_t`` (:mod:`mrft.algos.mrft.belief`) is updated after every
+step and carried across the trial's episodes, and the base actor-critic acts under the
+parameters the conditioner reads out of ``z_t``. The update is PPO's, per step, with credit
+over the whole trial:
 
-1. ``z_j`` = encoder(context before episode j); ``phi_j`` = meta-policy(``z_j``);
-2. inner loop: ``k`` steps on ``phi_j`` with the trial's episodes ``< j`` (support);
-3. query loss: the GRPO surrogate of episode ``j`` under ``phi_j``, advantages from the
-   episode's outcome plus the progress bonus, normalised within (task instance, j).
+    A_t = GAE over the trial (its episodes back to back; only the trial's end is terminal)
+          of r_t + alpha (gamma J(z_{t+1}) - J(z_t))          (the progress bonus)
+    L   = clipped surrogate(A) - c_ent H + c_v (V(s_t, z_t) - R_t)^2     (policy, critic)
+        + c_b  E[(D(z_t, o_j, a_j) - r_j)^2]                  (belief: predict the trial's rewards)
+        + (J(z_t) - mean reward of the episode)^2             (the potential J)
 
-The outer gradient of each task instance's query loss is taken separately over the base
-actor, encoder and meta-policy, and the :class:`GradientModulator` combines them.
-``--no-meta-learner`` drops steps 1-2 (the base policy acts alone: multi-task GRPO over
-the same trials); ``--no-grad-mod`` backpropagates the plain mean of the task losses.
+The policy reads the belief each action was taken with (detached, like the old
+log-probabilities), so the policy gradient does not reach the encoder: the belief is
+learnt from what it predicts. Minibatches are of steps, as in PPO, so an update takes as
+many optimiser steps per env step as PPO does; each minibatch also carries whole trials
+for the belief loss.
+
+Adaptation to a held-out instance runs the same algorithm: the belief adapts in context
+from the first step of every trial, and every update is bounded in KL to the policy before
+it (``--adapt-kl``), a constrained policy search with the belief in the loop. The scored
+policy continues the belief of the latest adaptation trial (see
+:class:`~mrft.algos.mrft.belief_actor.BeliefActor`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 
 import torch
 from torch import nn
 
 from mrft.algos.base import AlgoContext, Algorithm
-from mrft.algos.batching import shuffled_minibatches
-from mrft.algos.grpo import group_statistics, grpo_loss
+from mrft.algos.mrft.belief import BeliefState, belief_loss
+from mrft.algos.mrft.belief_actor import BeliefActor
+from mrft.algos.mrft.belief_agent import BeliefAgent, observation_features, symlog
 from mrft.algos.mrft.grad_mod import (
     GradientModulator,
     GradModConfig,
     assign_flat_grad,
     flatten_grads,
 )
-from mrft.algos.mrft.meta_learner import (
-    MetaAgent,
-    MetaLearner,
-    episode_gae,
-    normalized,
-    support_advantages,
-)
-from mrft.algos.mrft.meta_policy import actor_forward, entropy, log_prob
 from mrft.algos.mrft.monitor import TaskFeatureMonitor
-from mrft.algos.mrft.progress_bonus import shaped_returns
+from mrft.algos.mrft.progress_bonus import potential_bonus
+from mrft.algos.mrft.trial_sequences import TrialSequences
+from mrft.algos.objectives import approx_kl, clipped_surrogate_per_step
+from mrft.algos.sequences import scaled_trial_rewards, trial_gae
 from mrft.config import TrainConfig
-from mrft.episodes import EpisodeBatch
-from mrft.errors import MrftError
+from mrft.episodes import Actor, EpisodeBatch
 from mrft.nets import ActorCritic
-from mrft.trials import TrialActor
+from mrft.normalize import RewardNormalizer
+
+STEP_KEYS = ("obs", "actions", "logprobs", "values", "advantages", "returns", "beliefs",
+             "potential_targets", "task_ids")
 
 
-def build_meta_learner(cfg, policy: ActorCritic) -> MetaLearner | None:
-    if not cfg.meta_learner:
-        return None
-    return MetaLearner(policy, cfg.embed_dim, cfg.tcn_channels, cfg.tcn_levels, cfg.head_rank,
-                       cfg.meta_d_model, cfg.meta_layers)
+def episode_means(x: torch.Tensor, episode_index: torch.Tensor, mask: torch.Tensor,
+                  episodes: int) -> torch.Tensor:
+    """``[n, L]``: at every real step, the mean of ``x`` over the steps of its episode."""
+    n = x.shape[0]
+    index = episode_index.long().clamp_max(episodes - 1)
+    weights = mask.to(x.dtype)
+    sums = torch.zeros(n, episodes, dtype=x.dtype, device=x.device).scatter_add_(1, index, x * weights)
+    counts = torch.zeros_like(sums).scatter_add_(1, index, weights)
+    means = sums / counts.clamp_min(1)
+    return torch.where(mask, means.gather(1, index), 0.0)
 
 
-def build_agent(m, policy: ActorCritic, learner: MetaLearner | None) -> MetaAgent:
-    return MetaAgent(policy, learner, m.inner_steps, m.inner_lr, m.meta_clip, m.outcome_scale,
-                     m.inner_objective, m.inner_gamma, m.inner_gae_lambda)
+def build_agent(m, policy: ActorCritic) -> BeliefAgent:
+    conditioning = m.conditioning if m.meta_learner else "none"
+    return BeliefAgent(policy, m.embed_dim, m.belief_encoder, m.tcn_channels, m.tcn_levels,
+                       conditioning, m.head_rank, m.meta_d_model, m.meta_layers)
+
+
+def load_agent(agent: BeliefAgent, algo_state: dict, source: str) -> None:
+    from mrft.checkpoint import load_module_state
+    from mrft.errors import MrftError
+
+    if "agent" not in algo_state:
+        raise MrftError(f"checkpoint {source} holds no MRFT belief model; was it trained with "
+                        "--algo mrft by this version?")
+    load_module_state(agent, algo_state["agent"], source)
 
 
 class MRFT(Algorithm):
     name = "mrft"
 
-    @classmethod
-    def create(cls, cfg: TrainConfig, policy: ActorCritic, ctx: AlgoContext) -> Algorithm:
-        """Meta-training, or MRFT's own adaptation when ``ctx`` holds a held-out instance."""
-        if ctx.adapting:
-            from mrft.algos.mrft.adaptation import MRFTAdaptation
-
-            return MRFTAdaptation(cfg, policy, ctx)
-        return cls(cfg, policy, ctx)
-
-    @classmethod
-    def resolve(cls, cfg: TrainConfig, num_train_tasks: int, default_envs: int) -> TrainConfig:
-        m = cfg.mrft
-        if cfg.env.num_envs is None:
-            num_envs = m.tasks_per_batch * m.trials_per_task
-        elif cfg.env.num_envs % m.trials_per_task:
-            raise MrftError(f"--num-envs {cfg.env.num_envs} must be a multiple of --trials-per-task "
-                            f"{m.trials_per_task} (MRFT plays each task instance in a group)")
-        else:
-            num_envs = cfg.env.num_envs
-        return dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, num_envs=num_envs))
-
     def __init__(self, cfg: TrainConfig, policy: ActorCritic, ctx: AlgoContext):
         super().__init__(cfg, policy, ctx)
-        self.m = cfg.mrft
-        self.learner = build_meta_learner(cfg.mrft, policy)
-        if self.learner is not None:
-            self.learner.to(ctx.device)
-        self.agent = build_agent(cfg.mrft, policy, self.learner)
-        self.update_epochs = int(cfg.mrft.meta_iterations)
-        self.shared = [p for p in policy.parameters()]
-        if self.learner is not None:
-            self.shared += self.learner.shared_parameters()
+        m = self.m = cfg.mrft
+        self.agent = build_agent(m, policy).to(ctx.device)
+        self.update_epochs = int(m.meta_iterations)
+        self.reward_normalizer = RewardNormalizer(1, m.meta_gamma).to(ctx.device)
+        self.actor = BeliefActor(self.agent, policy,
+                                 keep_at=m.trial_episodes - 1 if ctx.adapting else None)
+        self.use_bonus = m.meta_learner and m.progress_bonus and m.progress_alpha > 0
+        self.belief_coef = m.belief_coef if m.meta_learner else 0.0
+        self.generator = torch.Generator().manual_seed(cfg.run.seed)
+        conditioner = self.agent.conditioner
+        self.shared = [*policy.parameters(), *(conditioner.parameters() if conditioner else ())]
+        self.features = TaskFeatureMonitor(ctx.num_train_tasks, m.embed_dim)
         self.modulator = None
-        m = cfg.mrft
-        if m.grad_mod:
+        if m.grad_mod and ctx.num_train_tasks > 1 and not ctx.adapting:
             mod_cfg = GradModConfig(mode=m.grad_mod_mode, meta_ema=m.meta_grad_ema,
                                     noise_eta=m.grad_noise_eta, noise_gamma=m.grad_noise_gamma)
             self.modulator = GradientModulator(sum(p.numel() for p in self.shared), mod_cfg,
                                                seed=cfg.run.seed, device=ctx.device)
-        self.features = TaskFeatureMonitor(ctx.num_train_tasks, m.embed_dim)
-        self.use_bonus = m.progress_bonus and self.learner is not None and m.progress_alpha > 0
+
+    @classmethod
+    def checkpoint_evaluation(cls, cfg: TrainConfig, policy: ActorCritic, algo_state: dict,
+                              source: str, deterministic: bool) -> tuple[Actor, int]:
+        """Trials of K episodes from the prior belief, as in pre-training."""
+        m = cfg.mrft
+        agent = build_agent(m, policy)
+        load_agent(agent, algo_state, source)
+        return BeliefActor(agent.eval(), policy, deterministic), m.trial_episodes
 
     def modules(self) -> list[nn.Module]:
-        return [self.policy] + ([self.learner] if self.learner is not None else [])
+        return [self.policy, self.agent]
 
     def make_collector(self):
-        actor = TrialActor(self.agent, self.m.context_length, self.ctx.device)
-        return self.episode_collector(self.m.trials_per_task, self.m.trial_episodes, actor)
+        return self.episode_collector(1, self.m.trial_episodes, self.actor)
 
-    # -- data ---------------------------------------------------------------------------
+    def evaluation_actor(self, deterministic: bool) -> Actor:
+        """The adapted policy: each evaluation episode continues the belief of the latest
+        adaptation trial as it was when that trial's last episode started (env ``i`` takes
+        adapting env ``i mod n``'s); before any adaptation, the prior."""
+        return BeliefActor(self.agent, self.policy, deterministic, start=self.actor.context)
+
+    # -- data -----------------------------------------------------------------------------
     @torch.no_grad()
     def prepare(self, batch: EpisodeBatch) -> dict[str, torch.Tensor]:
-        n, k = batch.returns.shape
-        contexts, lengths = batch.extras["contexts"], batch.extras["context_lengths"]
-        outcomes = batch.successes if batch.successes is not None else batch.returns
+        m = self.m
+        seq = TrialSequences.from_batch(batch)
+        n, length = seq.mask.shape
+        rewards = scaled_trial_rewards(self.reward_normalizer, seq.rewards, seq.mask)
+        potentials = self.agent.value_of_belief(seq.beliefs)
+        shaped = rewards
         stats: dict[str, float] = {}
-        shaped = batch.returns
-        if self.learner is not None:
-            z = self.learner.embed(contexts.flatten(0, 1), lengths.flatten(0, 1))
-            z = z.reshape(n, k + 1, -1)
-            distance = self.features.distance(z[:, -1])
-            if distance is not None:
-                stats["monitor/task_feature_distance"] = distance
-            self.features.update(z[:, -1], batch.task_ids)
-            if self.use_bonus:
-                values = self.learner.estimated_outcome(z)
-                if batch.successes is not None:
-                    # J estimates success; one unit of success is worth one return std here
-                    values = values * batch.returns.std().clamp_min(1e-6)
-                shaped = shaped_returns(batch.returns, values, self.m.progress_alpha)
-                stats["mrft/progress_bonus"] = float((shaped - batch.returns).mean())
-            self.learner.outcome_stats.update(outcomes.reshape(-1))
-        advantages = support_advantages(shaped, batch.group_ids, self.m.outcome_scale)
-        data = {
-            "obs": batch.obs, "actions": batch.actions, "logprobs": batch.logprobs,
-            "mask": batch.mask, "rewards": batch.rewards, "returns": batch.returns,
-            "outcomes": outcomes, "advantages": advantages,
-            "inner_advantages": self._inner_advantages(batch),
-            "contexts": contexts, "context_lengths": lengths,
-            "group_ids": batch.group_ids, "task_ids": batch.task_ids,
-        }
-        if self.m.inner_objective == "ppo":
-            data["value_targets"] = self._value_targets
-        group = group_statistics(batch.returns.reshape(-1),
-                                 (batch.group_ids[:, None] * k + torch.arange(k, device=batch.returns.device)).reshape(-1))
-        stats.update(group)
+        final = seq.beliefs[torch.arange(n), seq.lengths]
+        distance = self.features.distance(final)
+        if distance is not None:
+            stats["monitor/task_feature_distance"] = distance
+        self.features.update(final, batch.task_ids)
+        if self.use_bonus:
+            bonus = potential_bonus(potentials, seq.mask, m.meta_gamma, m.progress_alpha)
+            shaped = rewards + bonus
+            stats["mrft/progress_bonus"] = float(bonus[seq.mask].mean())
+        adv, ret = trial_gae(shaped, seq.values, seq.mask, seq.final_value, seq.terminated,
+                             m.meta_gamma, m.meta_gae_lambda)
+        k = batch.trial_episodes
+        targets = episode_means(rewards, seq.episode_index, seq.mask, k)
+        obs_features = observation_features(self.policy, seq.obs)
+        transitions = self.agent.transitions(obs_features, seq.actions, seq.rewards, seq.episode_end)
+        task_ids = batch.task_ids[:, None].expand(n, length)
+        steps = {"obs": seq.obs, "actions": seq.actions, "logprobs": seq.logprobs,
+                 "values": seq.values, "advantages": adv, "returns": ret,
+                 "beliefs": seq.beliefs[:, :length], "potential_targets": targets,
+                 "task_ids": task_ids}
+        data = {key: value[seq.mask] for key, value in steps.items()}
+        if self.ctx.adapting:
+            self._kl_data = {key: data[key] for key in ("obs", "actions", "logprobs", "beliefs")}
+            self._accepted = self._snapshot()
+        data.update({"trial_transitions": transitions, "trial_obs_features": obs_features,
+                     "trial_actions": self.agent.action_encoding(seq.actions),
+                     "trial_rewards": symlog(seq.rewards), "trial_lengths": seq.lengths})
         for j in range(k):
             stats[f"mrft/return_episode_{j}"] = float(batch.returns[:, j].mean())
             if batch.successes is not None:
@@ -155,116 +174,137 @@ class MRFT(Algorithm):
         self.batch_stats = stats
         return data
 
-    def _inner_advantages(self, batch: EpisodeBatch) -> torch.Tensor:
-        """``[n, K, T]`` advantages the inner loop uses on support episodes."""
-        n, k, t = batch.mask.shape
-        if self.m.inner_objective == "grpo":
-            adv = support_advantages(batch.returns, batch.group_ids, self.m.outcome_scale)
-            return adv[:, :, None].expand(n, k, t)
-        obs = batch.obs.flatten(0, 2)
-        values = self.policy.value(obs).reshape(n * k, t)
-        adv = episode_gae(batch.rewards.reshape(n * k, t), values, batch.mask.reshape(n * k, t),
-                          self.m.inner_gamma, self.m.inner_gae_lambda)
-        self._value_targets = (adv + values).reshape(n, k, t)
-        return normalized(adv, batch.mask.reshape(n * k, t)).reshape(n, k, t)
+    def minibatches(self, data: dict[str, torch.Tensor],
+                    generator: torch.Generator) -> Iterator[dict[str, torch.Tensor]]:
+        """Shuffled minibatches of about ``--meta-minibatch-size`` steps; minibatch ``i`` of
+        ``M`` also carries trials ``i, i + M, ...`` for the belief loss (one trial, cycling,
+        when there are fewer trials than minibatches)."""
+        steps = data["obs"].shape[0]
+        count = max(1, -(-steps // int(self.m.meta_minibatch_size)))
+        order = torch.randperm(steps, generator=generator).to(data["obs"].device)
+        trials = data["trial_lengths"].shape[0]
+        for i, index in enumerate(order.tensor_split(count)):
+            rows = torch.arange(i % trials, trials, min(count, trials), device=index.device)
+            mb = {key: data[key][index] for key in STEP_KEYS}
+            mb.update({key: value[rows] for key, value in data.items() if key.startswith("trial_")})
+            yield mb
 
-    def minibatches(self, data, generator: torch.Generator):
-        return shuffled_minibatches(data, self.m.meta_minibatches, generator)
-
-    # -- loss ---------------------------------------------------------------------------
-    def _support(self, mb: dict[str, torch.Tensor], j: int) -> dict[str, torch.Tensor]:
-        n = mb["obs"].shape[0]
-
-        def merge(x: torch.Tensor) -> torch.Tensor:
-            return x[:, :j].reshape(n, -1, *x.shape[3:])
-
-        return {"obs": merge(mb["obs"]), "actions": merge(mb["actions"]),
-                "logprobs": merge(mb["logprobs"]), "mask": merge(mb["mask"]),
-                "advantages": merge(mb["inner_advantages"])}
-
+    # -- loss -----------------------------------------------------------------------------
     def loss(self, mb: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        n, k, t = mb["mask"].shape
-        logps, entropies, aux = [], [], []
-        for j in range(k):
-            params = None
-            if self.learner is not None:
-                z = self.learner.embed(mb["contexts"][:, j], mb["context_lengths"][:, j])
-                params = self.learner.meta_policy(z)
-                if j > 0 and self.m.inner_steps > 0:
-                    params = self.agent.adapted_params_from(params, self._support(mb, j),
-                                                            self.m.second_order)
-                if self.use_bonus:
-                    aux.append(self.learner.progress_loss(z, mb["outcomes"][:, j]))
-            dist, _ = actor_forward(self.policy, mb["obs"][:, j], params)
-            logps.append(log_prob(self.policy, dist, mb["actions"][:, j]))
-            entropies.append(entropy(self.policy, dist))
-        logp = torch.stack(logps, dim=1)
-        ent = torch.stack(entropies, dim=1)
-        mask = mb["mask"]
-        adv = mb["advantages"][:, :, None].expand(n, k, t)
-        task_losses, diags = [], []
-        groups = mb["group_ids"]
-        group_list = groups.unique()
-        for g in group_list:
-            rows = groups == g
-            loss_g, diag = grpo_loss(
-                logp[rows].reshape(-1, t), mb["logprobs"][rows].reshape(-1, t), None,
-                adv[rows].reshape(-1, t), mask[rows].reshape(-1, t),
-                epsilon_low=self.m.meta_clip, beta=0.0, loss_type=self.m.meta_loss_type,
-            )
-            if self.m.meta_ent_coef:
-                # the entropy bonus keeps trials in a group from collapsing onto one behaviour,
-                # after which their advantages, and the learning signal, would all be zero
-                loss_g = loss_g - self.m.meta_ent_coef * ent[rows][mask[rows]].mean()
-            task_losses.append(loss_g)
-            diags.append(diag)
-        task_loss = torch.stack(task_losses)
-        out: dict[str, torch.Tensor] = {
-            "loss": task_loss.mean(), "task_losses": task_loss,
-            "task_keys": torch.stack([mb["task_ids"][groups == g][0] for g in group_list]),
-            "policy_loss": task_loss.mean().detach(),
-            "entropy": ent[mask].mean().detach(),
-        }
-        for key in diags[0]:
-            out[key] = torch.stack([d[key] for d in diags]).mean()
-        if self.m.inner_objective == "ppo":
-            values = self.policy.value(mb["obs"][mask])
-            aux.append(self.m.inner_vf_coef * (values - mb["value_targets"][mask]).pow(2).mean())
-        if aux:
-            out["aux_loss"] = torch.stack(aux).sum()
-            out["loss"] = out["loss"] + out["aux_loss"]
+        m = self.m
+        dist, values = self.agent.forward_policy(self.policy, mb["obs"], mb["beliefs"])
+        logp = dist.log_prob(mb["actions"][:, None])
+        logp = (logp.sum(-1) if self.policy.continuous else logp).squeeze(1)
+        entropy = dist.entropy()
+        entropy = (entropy.sum(-1) if self.policy.continuous else entropy).squeeze(1)
+        adv = mb["advantages"]
+        if adv.numel() > 1:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        per_step, ratio, log_ratio = clipped_surrogate_per_step(logp, mb["logprobs"], adv, m.meta_clip)
+        value_loss = 0.5 * (values - mb["returns"]).pow(2)
+        per_step = per_step - m.meta_ent_coef * entropy + m.meta_vf_coef * value_loss
+        out: dict[str, torch.Tensor] = {"policy_loss": per_step.mean().detach(),
+                                        "value_loss": value_loss.mean().detach(),
+                                        "entropy": entropy.mean().detach()}
+        with torch.no_grad():
+            out["approx_kl"] = approx_kl(ratio, log_ratio).mean()
+            out["clipfrac"] = ((ratio - 1.0).abs() > m.meta_clip).float().mean()
+        if self.modulator is not None:
+            keys = mb["task_ids"].unique()
+            out["task_losses"] = torch.stack([per_step[mb["task_ids"] == key].mean() for key in keys])
+            out["task_keys"] = keys
+        aux = (self.agent.value_of_belief(mb["beliefs"]) - mb["potential_targets"]).pow(2).mean()
+        out["potential_loss"] = aux.detach()
+        if not self.ctx.adapting and self.belief_coef > 0:
+            beliefs = self.agent.sequence(mb["trial_transitions"])
+            b_loss = belief_loss(self.agent.decoder, beliefs, mb["trial_obs_features"],
+                                 mb["trial_actions"], mb["trial_rewards"], mb["trial_lengths"],
+                                 self.generator)
+            out["belief_loss"] = b_loss.detach()
+            aux = aux + self.belief_coef * b_loss
+        out["aux_loss"] = aux
+        out["loss"] = per_step.mean() + aux
         return out
 
     def backward(self, out: dict[str, torch.Tensor]) -> dict[str, float]:
-        """Per-task gradients -> modulator -> ``.grad``; auxiliary losses are added on top."""
-        if self.modulator is None:
+        """Per-task-class gradients through the modulator when a batch holds several classes;
+        otherwise (one class: nothing to modulate) the plain gradient."""
+        if self.modulator is None or out["task_losses"].numel() < 2:
             out["loss"].backward()
             return {}
-        # one backward per task: the per-task gradients are what the modulator compares
         grads = torch.stack([
             flatten_grads(torch.autograd.grad(loss_g, self.shared, retain_graph=True, allow_unused=True),
                           self.shared)
             for loss_g in out["task_losses"]])
         combined, stats = self.modulator.combine(grads, out["task_keys"].tolist())
         assign_flat_grad(combined, self.shared)
-        if "aux_loss" in out:
-            out["aux_loss"].backward()
+        out["aux_loss"].backward()
         result = {"monitor/grad_similarity": stats["grad_similarity"]} if "grad_similarity" in stats else {}
         result["mrft/conflict_frac"] = stats["conflict_frac"]
         result["mrft/grad_noise_std"] = stats["noise_std"]
         return result
 
+    def stop_early(self, diagnostics: dict[str, float]) -> bool:
+        """Pre-training: ``--target-kl`` as every algorithm. Adaptation: a hard bound. After
+        every pass the KL of the current policy to the one that collected the batch is
+        measured on the whole batch; a pass that took it past ``--adapt-kl`` is undone and
+        the update ends. A fresh optimiser's first steps move every parameter by about the
+        learning rate whatever its gradient, and on a nearly deterministic policy that can
+        flip an action the belief had right; the bound makes adaptation unable to do that."""
+        if not self.ctx.adapting:
+            return super().stop_early(diagnostics)
+        kl = self._batch_kl()
+        self.batch_stats["mrft/adapt_kl"] = kl
+        if kl > self.m.adapt_kl:
+            self._restore(self._accepted)
+            self.batch_stats["mrft/adapt_rejected_passes"] = 1.0
+            return True
+        self._accepted = self._snapshot()
+        return False
+
+    def _snapshot(self) -> list[torch.Tensor]:
+        return [p.detach().clone() for module in self.modules() for p in module.parameters()]
+
+    @torch.no_grad()
+    def _restore(self, values: list[torch.Tensor]) -> None:
+        params = [p for module in self.modules() for p in module.parameters()]
+        for param, value in zip(params, values, strict=True):
+            param.copy_(value)
+
+    @torch.no_grad()
+    def _batch_kl(self) -> float:
+        data = self._kl_data
+        dist, _ = self.agent.forward_policy(self.policy, data["obs"], data["beliefs"])
+        logp = dist.log_prob(data["actions"][:, None])
+        logp = (logp.sum(-1) if self.policy.continuous else logp).squeeze(1)
+        log_ratio = logp - data["logprobs"]
+        return float(approx_kl(log_ratio.exp(), log_ratio).mean())
+
+    # -- checkpoints ----------------------------------------------------------------------
     def state_dict(self) -> dict:
-        state: dict = {"features": self.features.state_dict()}
-        if self.learner is not None:
-            state["meta_learner"] = self.learner.state_dict()
+        state: dict = {"agent": self.agent.state_dict(), "features": self.features.state_dict(),
+                       "reward_normalizer": self.reward_normalizer.state_dict()}
+        if self.actor.context is not None:
+            state["context"] = dataclasses.asdict(self.actor.context)
         if self.modulator is not None:
             state["modulator"] = self.modulator.state_dict()
         return state
 
     def load_state_dict(self, state: dict) -> None:
+        if "agent" in state:
+            self.agent.load_state_dict(state["agent"])
         self.features.load_state_dict(state.get("features", {}))
-        if self.learner is not None and "meta_learner" in state:
-            self.learner.load_state_dict(state["meta_learner"])
+        if "context" in state:
+            self.actor.context = BeliefState(**state["context"])
+        if "reward_normalizer" in state:
+            saved = state["reward_normalizer"]
+            self.reward_normalizer.returns = torch.zeros_like(saved["returns"])
+            self.reward_normalizer.load_state_dict(saved)
         if self.modulator is not None and "modulator" in state:
             self.modulator.load_state_dict(state["modulator"])
+
+    def load_pretrained(self, state: dict, source: str) -> None:
+        """Adaptation starts from the pre-trained belief, conditioner and reward scale."""
+        load_agent(self.agent, state, source)
+        self.load_state_dict({"reward_normalizer": state["reward_normalizer"]}
+                             if "reward_normalizer" in state else {})

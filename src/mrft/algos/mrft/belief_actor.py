@@ -2,9 +2,12 @@
 next action, so the policy adapts *within* an episode with no gradient step.
 
 Per env the actor keeps a :class:`~mrft.algos.mrft.belief.BeliefState`. It starts at the
-prior when a trial starts and is carried across the trial's episodes. With ``memory`` on
-(adaptation to one instance) it is carried across trials too: everything the agent has seen
-of the instance stays in its belief, as in Meta-World's meta-learning evaluation.
+prior (or at rows of a ``start`` state) when a trial starts and is carried across the
+trial's episodes. Adapting to one instance, ``keep_at = K - 1`` keeps a copy of the belief
+as it is when the last episode of each trial starts (:attr:`BeliefActor.context`): the
+adapted policy that is scored continues it, so it acts as the K-th episode of a trial whose
+first K - 1 episodes the adaptation paid for. A longer memory would put the policy where
+pre-training never took it (more episodes in its belief than a trial holds).
 
 The collector gets, per trial (``extras``), the belief each action was taken with
 (``beliefs [n, K, T, E]``) and the belief after the trial's last step (``final_belief``):
@@ -26,37 +29,38 @@ def _rows(state: BeliefState, index: torch.Tensor) -> BeliefState:
                        total=state.total[index], count=state.count[index])
 
 
-def broadcast(state: BeliefState, row: int, n: int) -> BeliefState:
-    """``n`` copies of one row's belief state."""
-    return _rows(state, torch.full((n,), row, dtype=torch.long, device=state.count.device))
+def cycled_rows(state: BeliefState, n: int) -> BeliefState:
+    """``n`` rows: row ``i`` is row ``i mod rows`` of ``state``."""
+    rows = state.count.shape[0]
+    return _rows(state, torch.arange(n, device=state.count.device) % rows)
 
 
 class BeliefActor(Actor):
     def __init__(self, agent: BeliefAgent, policy: ActorCritic, deterministic: bool = False,
-                 memory: bool = False, start: BeliefState | None = None):
+                 start: BeliefState | None = None, keep_at: int | None = None):
         super().__init__(policy, deterministic)
         self.agent = agent
-        self.memory = memory
-        self.state: BeliefState | None = start
-        """Per-env belief state; ``start`` (one row or per env) seeds the first trial."""
-        self._start = start
+        self.start = start
+        self.keep_at = keep_at
+        self.state: BeliefState | None = None
+        self.context: BeliefState | None = None
+        """The belief kept at episode ``keep_at`` of the latest trial."""
+        self.episode = -1
         self._obs_features: torch.Tensor | None = None
         self._episode: list[torch.Tensor] = []
         self._trial: list[torch.Tensor] = []
 
     def begin_trial(self, group_ids: torch.Tensor, env_rows: torch.Tensor) -> None:
         n = len(env_rows)
-        if self._start is not None:
-            self.state = broadcast(self._start, 0, n) if self._start.count.shape[0] != n else self._start
-            self._start = None
-        elif self.state is None or not self.memory:
-            self.state = self.agent.encoder.initial_state(n, env_rows.device)
-        elif self.state.count.shape[0] != n:
-            # fewer envs in a last, smaller batch: they keep their own memories
-            self.state = _rows(self.state, env_rows.clamp_max(self.state.count.shape[0] - 1))
+        self.state = (cycled_rows(self.start, n) if self.start is not None
+                      else self.agent.encoder.initial_state(n, env_rows.device))
+        self.episode = -1
         self._trial = []
 
     def begin_episode(self) -> None:
+        self.episode += 1
+        if self.episode == self.keep_at:
+            self.context = self.state
         self._episode = []
 
     @torch.no_grad()

@@ -1,14 +1,13 @@
-"""Task encoder: a temporal convolutional network over the context of past transitions.
+"""Building blocks of the task belief: transition features and causal temporal convolutions.
 
-A meta-RL policy must infer which task it faces from what it has seen so far. The context
-is the sequence of ``(observation features, action, reward, done)`` tuples collected on
-the current task, and the encoder compresses every prefix of it into a task embedding
-``z_t``. A temporal convolutional network (Bai, Kolter and Koltun 2018, "An Empirical
-Evaluation of Generic Convolutional and Recurrent Networks for Sequence Modeling") does
-this with dilated *causal* convolutions: all prefixes of a sequence are encoded in one
-parallel pass, unlike an RNN that must step through time, and causality guarantees that
-``z_t`` never sees a transition that had not happened yet at step ``t`` — otherwise the
-policy would be trained on information it cannot have when acting.
+A meta-RL policy must infer which task it faces from what it has seen so far: the sequence
+of ``(observation features, action, reward, done)`` transitions of the current trial. A
+temporal convolutional network (Bai, Kolter and Koltun 2018, "An Empirical Evaluation of
+Generic Convolutional and Recurrent Networks for Sequence Modeling") reads it with dilated
+*causal* convolutions: all prefixes of a sequence are encoded in one parallel pass, unlike
+an RNN that must step through time, and causality guarantees that the belief at step ``t``
+never sees a transition that had not happened yet (:mod:`mrft.algos.mrft.belief` also runs
+the same network one step at a time).
 
 Padding is applied only on the left so the convolution at step ``t`` reads inputs
 ``<= t``; the dilation doubles at every level so the receptive field grows exponentially
@@ -131,88 +130,3 @@ class TemporalBlock(nn.Module):
         out = self.dropout(F.relu(self.conv1(x)))
         out = self.dropout(F.relu(self.conv2(out)))
         return F.relu(out + self.skip(x))
-
-
-class TemporalConvNet(nn.Module):
-    """Dilated causal TCN mapping a context sequence to per-step task embeddings.
-
-    Block ``i`` uses dilation ``2**i``; a final linear layer projects the ``channels``
-    features of each step to ``embed_dim``. See :attr:`receptive_field` for how far back a
-    step can see: context older than that is invisible to the embedding.
-    """
-
-    def __init__(
-        self,
-        in_dim: int,
-        channels: int = 64,
-        levels: int = 5,
-        kernel_size: int = 3,
-        embed_dim: int = 32,
-        dropout: float = 0.0,
-    ):
-        super().__init__()
-        if in_dim < 1 or channels < 1 or levels < 1 or kernel_size < 1 or embed_dim < 1:
-            raise ValueError(
-                "in_dim, channels, levels, kernel_size and embed_dim must all be >= 1, got "
-                f"{in_dim}, {channels}, {levels}, {kernel_size}, {embed_dim}"
-            )
-        self.in_dim = in_dim
-        self.channels = channels
-        self.levels = levels
-        self.kernel_size = kernel_size
-        self.embed_dim = embed_dim
-        self.blocks = nn.Sequential(
-            *(
-                TemporalBlock(in_dim if i == 0 else channels, channels, kernel_size, 2**i, dropout)
-                for i in range(levels)
-            )
-        )
-        self.proj = nn.Linear(channels, embed_dim)
-        # Zero init: before any training, "no context" maps to the neutral embedding.
-        self.empty_embedding = nn.Parameter(torch.zeros(embed_dim))
-
-    @property
-    def receptive_field(self) -> int:
-        """Number of steps (including the current one) that can influence an output.
-
-        Each block has two convolutions that each reach ``(k - 1) * 2**i`` steps back, so
-        the total reach is ``2 (k - 1) (2**levels - 1)`` plus the current step.
-        """
-        return 1 + 2 * (self.kernel_size - 1) * (2**self.levels - 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Embed every prefix: ``x`` ``[B, T, in_dim]`` -> ``[B, T, embed_dim]``.
-
-        Output ``t`` depends only on ``x[:, :t + 1]``. Steps after a row's true length are
-        padding; since the network is causal they cannot affect the valid steps before them.
-        """
-        if x.dim() != 3 or x.shape[-1] != self.in_dim:
-            raise ValueError(f"expected x of shape [B, T, {self.in_dim}], got {tuple(x.shape)}")
-        if x.shape[1] == 0:
-            # A length-0 convolution input is an error in PyTorch; there is nothing to embed.
-            return x.new_zeros(x.shape[0], 0, self.embed_dim)
-        hidden = self.blocks(x.transpose(1, 2))
-        return self.proj(hidden.transpose(1, 2))
-
-    def embed(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """One embedding per row: the output at its last valid step ``lengths[b] - 1``.
-
-        Rows are left-aligned and padded at the end. A row with ``lengths[b] == 0`` has no
-        context yet (the first episode on a new task); it gets the learned
-        ``empty_embedding`` so the policy still receives a trainable task prior there
-        instead of an arbitrary constant.
-        """
-        if x.dim() != 3 or x.shape[-1] != self.in_dim:
-            raise ValueError(f"expected x of shape [B, T, {self.in_dim}], got {tuple(x.shape)}")
-        batch, steps = x.shape[0], x.shape[1]
-        if lengths.shape != (batch,):
-            raise ValueError(f"lengths must have shape [{batch}], got {tuple(lengths.shape)}")
-        if lengths.numel() > 0 and (lengths.min() < 0 or lengths.max() > steps):
-            raise ValueError(f"lengths must lie in [0, {steps}], got {lengths.tolist()}")
-        empty = self.empty_embedding.to(x.dtype).expand(batch, self.embed_dim)
-        if steps == 0:
-            return empty.clone()
-        out = self.forward(x)
-        lengths = lengths.to(device=x.device, dtype=torch.long)
-        last = out[torch.arange(batch, device=x.device), (lengths - 1).clamp_min(0)]
-        return torch.where((lengths > 0).unsqueeze(-1), last, empty)

@@ -1,10 +1,5 @@
-"""A batch of trials as one sequence per trial: the K episodes' real steps back to back.
-
-The collector stores trials as padded episodes ``[n, K, T]``; the belief and the returns
-run over a trial as a whole (the belief is carried across its episodes, and so is credit),
-so the update wants ``[n, L]`` sequences, ``L`` the longest trial, left-aligned and padded
-after each trial's end.
-"""
+"""MRFT's view of a batch of trials: one sequence per trial (:mod:`mrft.algos.sequences`),
+with the belief each action was taken with."""
 
 from __future__ import annotations
 
@@ -12,6 +7,7 @@ import dataclasses
 
 import torch
 
+from mrft.algos.sequences import episode_ends, gather_steps, trial_sequences
 from mrft.episodes import EpisodeBatch
 
 
@@ -31,6 +27,10 @@ class TrialSequences:
     beliefs: torch.Tensor
     """``[n, L + 1, E]``: the belief each step's action was taken with; column ``length``
     (and every padded one after it) holds the belief after the trial's last step."""
+    final_value: torch.Tensor
+    """``[n]`` value of the observation after each trial's last step."""
+    terminated: torch.Tensor
+    """``[n]`` the trial's last episode ended in a terminal state."""
 
     @property
     def lengths(self) -> torch.Tensor:
@@ -39,32 +39,21 @@ class TrialSequences:
     @classmethod
     def from_batch(cls, batch: EpisodeBatch) -> TrialSequences:
         n, k, t = batch.mask.shape
-        flat_mask = batch.mask.reshape(n, k * t)
-        lengths = flat_mask.sum(1)
-        width = int(lengths.max())
-        # positions of the real steps of each row, in time order, then padding
-        order = torch.sort((~flat_mask).to(torch.int8), dim=1, stable=True).indices[:, :width]
-        rows = torch.arange(n, device=order.device)[:, None]
-        mask = torch.arange(width, device=order.device)[None, :] < lengths[:, None]
+        index, mask = trial_sequences(batch.mask)
 
         def gather(x: torch.Tensor) -> torch.Tensor:
-            flat = x[:, :, :t].reshape(n, k * t, *x.shape[3:])
-            picked = flat[rows, order]
-            zero = torch.zeros((), dtype=picked.dtype, device=picked.device)
-            shape = (n, width) + (1,) * (picked.dim() - 2)
-            return torch.where(mask.reshape(shape), picked, zero)
+            picked = gather_steps(x, index)
+            shape = mask.shape + (1,) * (picked.dim() - 2)
+            return torch.where(mask.reshape(shape), picked, torch.zeros((), dtype=picked.dtype))
 
-        episode_lengths = batch.mask.sum(2)  # [n, K]
-        ends = torch.zeros_like(batch.mask)
-        last = (episode_lengths - 1).clamp_min(0)
-        ends.scatter_(2, last[:, :, None], (episode_lengths > 0)[:, :, None])
-        index = torch.arange(k, device=order.device)[None, :, None].expand(n, k, t)
+        episode = torch.arange(k, device=mask.device)[None, :, None].expand(n, k, t)
         beliefs = gather(batch.extras["beliefs"])
-        final = batch.extras["final_belief"][:, None, :].expand(n, 1, beliefs.shape[-1])
-        beliefs = torch.cat([beliefs, final], dim=1)
-        after = ~torch.cat([mask, torch.zeros(n, 1, dtype=torch.bool, device=mask.device)], dim=1)
-        beliefs = torch.where(after[:, :, None], final, beliefs)
+        final = batch.extras["final_belief"][:, None, :]
+        padded = torch.cat([beliefs, final], dim=1)
+        after = ~torch.cat([mask, torch.zeros_like(mask[:, :1])], dim=1)
         return cls(obs=gather(batch.obs), actions=gather(batch.actions),
-                   logprobs=gather(batch.logprobs), values=gather(batch.values),
-                   rewards=gather(batch.rewards), mask=mask, episode_end=gather(ends),
-                   episode_index=gather(index), beliefs=beliefs)
+                   logprobs=gather(batch.logprobs), values=gather(batch.values[:, :, :-1]),
+                   rewards=gather(batch.rewards), mask=mask,
+                   episode_end=gather(episode_ends(batch.mask)), episode_index=gather(episode),
+                   beliefs=torch.where(after[:, :, None], final, padded),
+                   final_value=batch.values[:, -1, -1], terminated=batch.terminated[:, -1])
