@@ -116,3 +116,29 @@ def test_concatenation_is_a_first_layer_shift_by_the_belief():
     _, hidden = actor_forward(policy, obs, concat(z))
     expected = torch.tanh(joined(torch.cat([obs[:, 0], z], dim=1)))
     assert torch.allclose(hidden[0][:, 0], expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("continuous", [True, False])
+def test_a_folded_belief_reproduces_the_conditioned_actor_and_critic(continuous):
+    from mrft.algos.mrft.fold import fold_belief
+
+    torch.manual_seed(0)
+    policy = make_policy(continuous)
+    meta = build_meta_policy(policy, 8, 2, 16, 4, 1, critic=True)
+    with torch.no_grad():  # read-outs away from their zero init, so every part matters
+        for p in meta.parameters():
+            p.normal_(0, 0.2)
+    params = {k: v.detach() for k, v in meta(torch.randn(1, 8)).items()}
+    obs = torch.randn(1, 9, 3)
+    dist, hidden = actor_forward(policy, obs, params)
+    values = critic_forward(policy, obs, params, hidden)
+    folded = fold_belief(policy, params)
+    plain = folded.distribution(obs[0])
+    if continuous:
+        assert torch.allclose(plain.mean, dist.mean[0], atol=1e-5)
+        assert torch.allclose(plain.stddev, dist.stddev[0], atol=1e-5)
+    else:
+        assert torch.allclose(plain.logits, dist.logits[0], atol=1e-5)
+    assert torch.allclose(folded.value(obs[0]), values[0], atol=1e-5)
+    # the original network is untouched
+    assert not torch.allclose(policy.value(obs[0]), values[0], atol=1e-3)

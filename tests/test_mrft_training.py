@@ -39,6 +39,17 @@ def test_meta_training_logs_the_monitoring_metrics_and_saves_the_belief_model(mr
     assert "last episode of trials of 2 episodes" in proc.stdout and "return:" in proc.stdout
 
 
+def test_eval_probe_measures_the_belief(mrft_run, tmp_path):
+    run, _ = mrft_run
+    out = tmp_path / "probe.json"
+    proc = mrft("eval", run / "checkpoint.pt", "--episodes", 8, "--probe", "--json-out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "linear-probe R^2 of the task parameters" in proc.stdout
+    probe = json.loads(out.read_text())["probe"]
+    assert {"probe_r2", "context_gain", "return_by_step", "return_episode"} <= set(probe)
+    assert len(probe["return_by_step"]) == 20  # nav episodes
+
+
 def test_resume_continues_an_mrft_run(mrft_run, tmp_path):
     run, _ = mrft_run
     proc = mrft("train", "--resume", run / "checkpoint.pt", "--total-steps", 2400)
@@ -71,6 +82,8 @@ def test_adapt_keeps_the_belief_and_bounds_each_update(mrft_run, tmp_path):
     steps = [p["step"] for p in record["curve"]]
     assert steps[0] == 0 and steps == sorted(steps) and record["adapt_env_steps"] <= 800
     assert "success" in record["curve"][-1]
+    # the belief folded into a context-free network is scored beside the adapted policy
+    assert all("export/return" in p and "export/success" in p for p in record["curve"])
     adapted = torch.load(out.with_suffix("") / "checkpoint.pt", weights_only=True) \
         if (out.with_suffix("") / "checkpoint.pt").exists() else None
     records = _records(out.with_suffix(""))
@@ -88,6 +101,8 @@ def test_adapt_from_grpo(tmp_path):
     assert proc.returncode == 0, proc.stderr
     record = json.loads((tmp_path / "g" / "adapt" / "task0__seed1.json").read_text())
     assert record["method"] == "grpo" and len(record["curve"]) == 3
+    _assert_one_line_error(mrft("eval", tmp_path / "g" / "checkpoint.pt", "--probe"),
+                           "MRFT's task belief")
 
 
 def test_bad_mrft_input_gives_one_line(tmp_path):

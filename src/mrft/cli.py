@@ -42,6 +42,10 @@ class EvalConfig:
     """Take the most likely action instead of sampling."""
     json_out: str | None = None
     """Also write the per-episode results and summary to this JSON file."""
+    probe: bool = False
+    """MRFT only: also measure the task belief on held-out instances: R^2 of a linear probe of
+    the hidden task parameters (where the family exposes them), the context gain (next
+    episode with its own belief minus with another instance's) and the return by step."""
 
 
 @dataclasses.dataclass
@@ -246,18 +250,32 @@ def run_eval(cfg: EvalConfig) -> int:
         train_cfg, policy, state.get("algo", {}), cfg.checkpoint, cfg.deterministic)
     if trial > 1:
         print(f"({train_cfg.algo}: last episode of trials of {trial} episodes)")
+    if cfg.probe and train_cfg.algo != "mrft":
+        raise MrftError(f"--probe measures MRFT's task belief; {cfg.checkpoint} is a {train_cfg.algo} run")
     result = evaluate(policy, tasks, cfg.episodes, num_envs=cfg.num_envs, seed=cfg.seed,
                       deterministic=cfg.deterministic, actor=actor, trial_episodes=trial)
+    probe = None
+    if cfg.probe:
+        from mrft.algos.mrft.probe import belief_probe
+
+        probe = belief_probe(actor, tasks, max(cfg.episodes, 4), trial,
+                             train_cfg.env.max_episode_steps, cfg.seed)
     print(f"{suite.name} [{cfg.split}], {len(result.returns)} episodes")
     print(f"return:  {result.return_ci}")
     if result.success_ci is not None:
         print(f"success: {result.success_ci}")
+    if probe is not None:
+        r2 = f"{probe['probe_r2']:.3f}" if "probe_r2" in probe else "n/a (family exposes no parameters)"
+        print(f"belief: linear-probe R^2 of the task parameters {r2}; context gain "
+              f"{probe['context_gain']:+.3f} (own belief {probe['return_own_belief']:.3f}, "
+              f"another instance's {probe['return_other_belief']:.3f})")
     if cfg.json_out:
         summary = {
             "checkpoint": cfg.checkpoint, "suite": suite.name, "split": cfg.split,
             "episodes": len(result.returns), "returns": result.returns, "lengths": result.lengths,
             "successes": result.successes, "return_ci": dataclasses.asdict(result.return_ci),
             "success_ci": dataclasses.asdict(result.success_ci) if result.success_ci else None,
+            "probe": probe,
         }
         with open(cfg.json_out, "w", encoding="utf-8") as f:
             json.dump(summary, f, indent=2)

@@ -267,12 +267,12 @@ class Trainer:
     def _learn(self, batch) -> dict[str, float]:
         data = self.algo.prepare(batch)
         sums: dict[str, float] = defaultdict(float)
-        count = 0
+        counts: dict[str, int] = defaultdict(int)
         skipped = 0
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
         for _ in range(self.algo.update_epochs):
             epoch_sums: dict[str, float] = defaultdict(float)
-            epoch_count = 0
+            epoch_counts: dict[str, int] = defaultdict(int)
             for mb in self.algo.minibatches(data, self.generator):
                 with self.autocast():
                     out = self.algo.loss(mb)
@@ -288,19 +288,19 @@ class Trainer:
                     skipped += 1
                     continue
                 self.optimizer.step()
-                for key, value in out.items():
-                    if value.numel() == 1:
-                        epoch_sums[key] += value.detach().item()
-                for key, value in extra.items():
+                # a diagnostic only some minibatches report is averaged over those
+                scalars = {k: v.detach().item() for k, v in out.items() if v.numel() == 1}
+                scalars.update(extra)
+                scalars["grad_norm"] = grad_norm.item()
+                for key, value in scalars.items():
                     epoch_sums[key] += value
-                epoch_sums["grad_norm"] += grad_norm.item()
-                epoch_count += 1
+                    epoch_counts[key] += 1
             for key, value in epoch_sums.items():
                 sums[key] += value
-            count += epoch_count
-            if epoch_count and self.algo.stop_early({k: v / epoch_count for k, v in epoch_sums.items()}):
+                counts[key] += epoch_counts[key]
+            if epoch_counts and self.algo.stop_early({k: v / epoch_counts[k] for k, v in epoch_sums.items()}):
                 break
-        diagnostics = {k: v / count for k, v in sums.items()} if count else {}
+        diagnostics = {k: v / counts[k] for k, v in sums.items()}
         diagnostics["nonfinite_skips"] = float(skipped)
         return diagnostics
 
@@ -343,6 +343,14 @@ class Trainer:
             point[f"{prefix}return"] = float(np.mean(result.returns))
             if result.successes is not None:
                 point[f"{prefix}success"] = float(np.mean(result.successes))
+        for name, actor in self.algo.scored_policies().items():
+            result = evaluate_instance(
+                actor, self.algo.ctx.tasks[0], self.instance, self.adaptation.eval_episodes,
+                self.cfg.env.num_envs, self.cfg.env.max_episode_steps, seed=self.cfg.run.seed + 7,
+                device=self.device, cache=self._evaluation_cache)
+            point[f"{name}/return"] = float(np.mean(result.returns))
+            if result.successes is not None:
+                point[f"{name}/success"] = float(np.mean(result.successes))
         point.update(self.algo.evaluation_stats())
         self.curve.append(point)
         if self.logger is not None:

@@ -120,6 +120,11 @@ class Algorithm:
         its last episode is scored). Default: the plain policy, one episode per trial."""
         return Actor(policy, deterministic), 1
 
+    def scored_policies(self) -> dict[str, Actor]:
+        """Other policies scored (stochastic) at each evaluation point of an adaptation curve,
+        beside the adapted one, as ``NAME/return`` (and ``NAME/success``)."""
+        return {}
+
     def evaluation_stats(self) -> dict[str, float]:
         """Scalars recorded with each evaluation point of an adaptation curve."""
         return {}

@@ -96,6 +96,10 @@ class HiddenArmBanditVecEnv:
         self._needs_reset = truncated.copy()
         return StepResult(self._obs(), reward, terminated, truncated, None)
 
+    def task_parameters(self) -> np.ndarray:
+        """``[n, arms]`` one-hot of each env's paying arm (diagnostics only)."""
+        return np.eye(self.arms, dtype=np.float32)[self.best]
+
     def close(self) -> None:
         pass
 

@@ -107,6 +107,10 @@ class PointNavVecEnv:
         self._needs_reset = truncated.copy()
         return StepResult(self.pos.copy(), reward, terminated, truncated, success)
 
+    def task_parameters(self) -> np.ndarray:
+        """``[n, 2]`` the hidden goal of each env (diagnostics only: what a belief should know)."""
+        return self.goals.copy()
+
     def close(self) -> None:
         pass
 

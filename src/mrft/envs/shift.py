@@ -122,6 +122,11 @@ class DynamicsShiftVecEnv:
         damping = np.stack([b.model.dof_damping.copy() for b in self._bodies])
         return masses, damping
 
+    def task_parameters(self) -> np.ndarray:
+        """``[n, P]`` the hidden body masses and joint damping of each env (diagnostics only)."""
+        masses, damping = self.dynamics()
+        return np.concatenate([masses, damping], axis=1).astype(np.float32)
+
     def reset(self) -> np.ndarray:
         self._needs_reset[:] = False
         return np.stack([b.reset() for b in self._bodies]).astype(np.float32)

@@ -67,6 +67,10 @@ class VecEnv(Protocol):
 
     def close(self) -> None: ...
 
+    # Optional, for diagnostics only: ``task_parameters() -> np.ndarray [num_envs, P]``, the
+    # hidden parameters of each env's current task instance (nav goals, the bandit's paying
+    # arm, shifted masses). The belief probe of ``mrft eval --probe`` fits them from beliefs.
+
 
 def _success_from_info(info: dict[str, Any], num_envs: int) -> np.ndarray | None:
     if "success" not in info:

@@ -35,8 +35,9 @@ from torch import nn
 
 from mrft.algos.base import AlgoContext, Algorithm
 from mrft.algos.mrft.belief import BeliefState, belief_loss
-from mrft.algos.mrft.belief_actor import BeliefActor
+from mrft.algos.mrft.belief_actor import BeliefActor, cycled_rows
 from mrft.algos.mrft.belief_agent import BeliefAgent, observation_features, symlog
+from mrft.algos.mrft.fold import fold_belief
 from mrft.algos.mrft.grad_mod import (
     GradientModulator,
     GradModConfig,
@@ -109,6 +110,21 @@ class MRFT(Algorithm):
             self.modulator = GradientModulator(sum(p.numel() for p in self.shared), mod_cfg,
                                                seed=cfg.run.seed, device=ctx.device)
 
+    def scored_policies(self) -> dict[str, Actor]:
+        """``export``: the context-free network with the adapted belief folded into its weights
+        (:mod:`mrft.algos.mrft.fold`): what deploys without a belief model. The belief is
+        the one the adapted policy starts its scored episodes from (the prior before any
+        adaptation), so the two scores differ only by what the belief learns within an
+        episode."""
+        if not self.ctx.adapting or self.agent.conditioner is None:
+            return {}
+        state = self.actor.context
+        if state is None:
+            state = self.agent.encoder.initial_state(1, self.ctx.device)
+        with torch.no_grad():
+            params = self.agent.params(self.agent.belief(cycled_rows(state, 1)))
+        return {"export": Actor(fold_belief(self.policy, params))}
+
     @classmethod
     def checkpoint_evaluation(cls, cfg: TrainConfig, policy: ActorCritic, algo_state: dict,
                               source: str, deterministic: bool) -> tuple[Actor, int]:
@@ -177,14 +193,14 @@ class MRFT(Algorithm):
     def minibatches(self, data: dict[str, torch.Tensor],
                     generator: torch.Generator) -> Iterator[dict[str, torch.Tensor]]:
         """Shuffled minibatches of about ``--meta-minibatch-size`` steps; minibatch ``i`` of
-        ``M`` also carries trials ``i, i + M, ...`` for the belief loss (one trial, cycling,
-        when there are fewer trials than minibatches)."""
+        ``M`` also carries trials ``i, i + M, ...`` for the belief loss, so each pass sees
+        every trial once (with fewer trials than minibatches, the last ones carry none)."""
         steps = data["obs"].shape[0]
         count = max(1, -(-steps // int(self.m.meta_minibatch_size)))
         order = torch.randperm(steps, generator=generator).to(data["obs"].device)
         trials = data["trial_lengths"].shape[0]
         for i, index in enumerate(order.tensor_split(count)):
-            rows = torch.arange(i % trials, trials, min(count, trials), device=index.device)
+            rows = torch.arange(trials, device=index.device)[i::count]
             mb = {key: data[key][index] for key in STEP_KEYS}
             mb.update({key: value[rows] for key, value in data.items() if key.startswith("trial_")})
             yield mb
@@ -215,7 +231,7 @@ class MRFT(Algorithm):
             out["task_keys"] = keys
         aux = (self.agent.value_of_belief(mb["beliefs"]) - mb["potential_targets"]).pow(2).mean()
         out["potential_loss"] = aux.detach()
-        if not self.ctx.adapting and self.belief_coef > 0:
+        if not self.ctx.adapting and self.belief_coef > 0 and mb["trial_lengths"].numel():
             beliefs = self.agent.sequence(mb["trial_transitions"])
             b_loss = belief_loss(self.agent.decoder, beliefs, mb["trial_obs_features"],
                                  mb["trial_actions"], mb["trial_rewards"], mb["trial_lengths"],

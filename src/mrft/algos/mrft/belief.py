@@ -149,9 +149,15 @@ class BeliefEncoder(nn.Module):
 
 
 def _conv_step(conv: CausalConv1d, window: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One output of a causal convolution from its cached inputs and the newest one."""
+    """One output of a causal convolution from its cached inputs and the newest one: the
+    ``kernel_size`` taps it reads, one matrix product (cheaper than a dilated ``conv1d``
+    call on a single output)."""
     full = torch.cat([window, x], dim=2)  # [B, C_in, left_pad + 1]
-    return conv.conv(full), full[:, :, 1:]
+    dilation = conv.conv.dilation[0]
+    taps = full[:, :, ::dilation]  # [B, C_in, kernel_size], oldest first as conv1d reads them
+    weight = conv.conv.weight.reshape(conv.conv.out_channels, -1)
+    out = F.linear(taps.reshape(taps.shape[0], -1), weight, conv.conv.bias)
+    return out[:, :, None], full[:, :, 1:]
 
 
 class RewardDecoder(nn.Module):

@@ -24,7 +24,7 @@ from mrft.episodes import Actor, EpisodeRun
 from mrft.nets import ActorCritic
 
 
-def _rows(state: BeliefState, index: torch.Tensor) -> BeliefState:
+def select_rows(state: BeliefState, index: torch.Tensor) -> BeliefState:
     return BeliefState(windows=[w[index] for w in state.windows], last=state.last[index],
                        total=state.total[index], count=state.count[index])
 
@@ -32,7 +32,7 @@ def _rows(state: BeliefState, index: torch.Tensor) -> BeliefState:
 def cycled_rows(state: BeliefState, n: int) -> BeliefState:
     """``n`` rows: row ``i`` is row ``i mod rows`` of ``state``."""
     rows = state.count.shape[0]
-    return _rows(state, torch.arange(n, device=state.count.device) % rows)
+    return select_rows(state, torch.arange(n, device=state.count.device) % rows)
 
 
 class BeliefActor(Actor):

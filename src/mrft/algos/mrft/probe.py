@@ -1,0 +1,81 @@
+"""Diagnostics of the task belief on held-out instances (``mrft eval --probe``).
+
+- **Linear probe.** How much of a family's hidden task parameters (nav goal, the bandit's
+  paying arm, shifted masses) a linear map can read off the belief after the first episode
+  of a trial: ridge regression fitted on half the trials, R^2 on the other half. A belief
+  that has found the task scores near 1; one that ignores it scores near 0 or below.
+- **Context gain.** The return of the trial's next episode when the policy continues its own
+  belief, minus the return when it continues the belief of another instance (the same
+  trials, the beliefs rolled by one). Positive when the policy uses what its belief knows.
+- **Return by step.** The mean reward at each step of the first episode: how fast the
+  policy adapts within an episode.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from mrft.algos.mrft.belief_actor import BeliefActor, select_rows
+from mrft.algos.mrft.trial_sequences import TrialSequences
+from mrft.episodes import EpisodeCollector
+
+
+def ridge_r2(features: np.ndarray, targets: np.ndarray, l2: float = 1e-3) -> float:
+    """R^2 on the second half of the rows of a ridge regression fitted on the first half
+    (targets ``[n, P]``; R^2 pooled over the parameters that vary)."""
+    n = len(features) // 2
+    if n < 2:
+        raise ValueError("need at least 4 rows for a held-out R^2")
+    x = np.concatenate([features, np.ones((len(features), 1))], axis=1)
+    fit_x, fit_y, test_x, test_y = x[:n], targets[:n], x[n:], targets[n:]
+    gram = fit_x.T @ fit_x + l2 * np.eye(x.shape[1])
+    weights = np.linalg.solve(gram, fit_x.T @ fit_y)
+    residual = ((test_y - test_x @ weights) ** 2).sum()
+    total = ((test_y - test_y.mean(axis=0)) ** 2).sum()
+    return float(1.0 - residual / total) if total > 0 else float("nan")
+
+
+@torch.no_grad()
+def belief_probe(actor: BeliefActor, tasks, trials: int, trial_episodes: int,
+                 max_episode_steps: int, seed: int) -> dict:
+    """Play ``trials`` trials on fresh instances of ``tasks`` and measure the belief (see the
+    module docstring). Needs ``trial_episodes >= 2`` for the context gain."""
+    device = torch.device("cpu")
+    agent, policy = actor.agent, actor.policy
+    keeper = BeliefActor(agent, policy, actor.deterministic, keep_at=1)
+    collector = EpisodeCollector(tasks, keeper, trials, 1, max(2, trial_episodes), max_episode_steps,
+                                 seed, device, update_normalizer=False)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            batch = collector.collect()
+        parameters = getattr(collector.env, "task_parameters", None)
+        seq = TrialSequences.from_batch(batch)
+        first = batch.mask[:, 0].sum(1)
+        beliefs = seq.beliefs[torch.arange(trials), first].numpy()
+        result: dict = {
+            "trials": trials,
+            "return_by_step": (batch.rewards[:, 0].sum(0) / batch.mask[:, 0].sum(0).clamp_min(1)).tolist(),
+            "return_episode": batch.returns.mean(0).tolist(),
+        }
+        if parameters is not None:
+            result["probe_r2"] = ridge_r2(beliefs, parameters())
+        own = keeper.context
+        rolled = select_rows(own, torch.roll(torch.arange(trials), 1))
+        scores = {}
+        for name, start in (("own", own), ("other", rolled)):
+            follower = BeliefActor(agent, policy, actor.deterministic, start=start)
+            replay = EpisodeCollector(tasks, follower, trials, 1, 1, max_episode_steps, seed, device,
+                                      update_normalizer=False)
+            try:
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(seed + 1)
+                    scores[name] = float(replay.collect().returns.mean())
+            finally:
+                replay.close()
+        result["context_gain"] = scores["own"] - scores["other"]
+        result["return_own_belief"], result["return_other_belief"] = scores["own"], scores["other"]
+        return result
+    finally:
+        collector.close()
