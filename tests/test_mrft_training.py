@@ -84,11 +84,19 @@ def test_adapt_keeps_the_belief_and_bounds_each_update(mrft_run, tmp_path):
     assert "success" in record["curve"][-1]
     # the belief folded into a context-free network is scored beside the adapted policy
     assert all("export/return" in p and "export/success" in p for p in record["curve"])
-    adapted = torch.load(out.with_suffix("") / "checkpoint.pt", weights_only=True) \
-        if (out.with_suffix("") / "checkpoint.pt").exists() else None
     records = _records(out.with_suffix(""))
     assert all(r.get("losses/approx_kl", 0.0) < 0.2 for r in records)
-    assert adapted is None or "agent" in adapted["algo"]
+    # the adapted policy and its belief, exported as a context-free network
+    adapted = out.with_suffix("") / "checkpoint.pt"
+    assert "context" in torch.load(adapted, weights_only=True)["algo"]
+    proc = mrft("export", adapted, "--out", tmp_path / "e.pt")
+    assert proc.returncode == 0, proc.stderr
+    exported = torch.load(tmp_path / "e.pt", weights_only=True)
+    assert exported["algo"]["folded"]["instance_index"] == 3 and "agent" not in exported["algo"]
+    assert mrft("eval", tmp_path / "e.pt", "--episodes", 2).returncode == 0
+    _assert_one_line_error(mrft("export", tmp_path / "e.pt"), "already an exported")
+    proc = mrft("export", run / "checkpoint.pt", "--task", 1, "--out", tmp_path / "p.pt")
+    assert proc.returncode == 0 and "instance" in proc.stdout, proc.stderr
 
 
 def test_adapt_from_grpo(tmp_path):
@@ -103,6 +111,7 @@ def test_adapt_from_grpo(tmp_path):
     assert record["method"] == "grpo" and len(record["curve"]) == 3
     _assert_one_line_error(mrft("eval", tmp_path / "g" / "checkpoint.pt", "--probe"),
                            "MRFT's task belief")
+    _assert_one_line_error(mrft("export", tmp_path / "g" / "checkpoint.pt"), "grpo run")
 
 
 def test_bad_mrft_input_gives_one_line(tmp_path):

@@ -1,4 +1,4 @@
-"""The ``mrft`` command: ``mrft train``, ``adapt``, ``eval``, ``bench`` and ``report``.
+"""The ``mrft`` command: ``mrft train``, ``adapt``, ``eval``, ``export``, ``bench`` and ``report``.
 
 Every flag comes from a config dataclass field and its docstring (``mrft train --help``).
 Bad input of any kind ends in one ``error: ...`` line on stderr and exit code 2.
@@ -80,6 +80,24 @@ class AdaptConfig:
 
 
 @dataclasses.dataclass
+class ExportConfig:
+    """Export an MRFT policy adapted to one held-out instance as a context-free network: the
+    belief is folded into the weights (exact for FiLM and the head deltas), so it loads and
+    runs as a plain actor-critic (mrft eval, or any PyTorch code)."""
+
+    checkpoint: tyro.conf.Positional[str]
+    """An mrft adapt checkpoint (its adapted weights and belief), or an MRFT pre-training
+    checkpoint (then one trial on --task adapts the belief in context first)."""
+    task: int = 0
+    """Held-out instance K when exporting from a pre-training checkpoint (an adaptation
+    checkpoint knows its own)."""
+    seed: int = 1
+    """Seed of the in-context trial."""
+    out: str | None = None
+    """Where to write it; when unset, CHECKPOINT_DIR/export/task<K>.pt."""
+
+
+@dataclasses.dataclass
 class BenchConfig:
     """Run a benchmark suite: pre-train every method on the suite's train tasks, adapt to every
     held-out task, evaluate on a fixed schedule, for every seed, with the same budgets; then
@@ -121,6 +139,7 @@ Command = (
     Annotated[TrainConfig, tyro.conf.subcommand("train", description=_doc(TrainConfig))]
     | Annotated[AdaptConfig, tyro.conf.subcommand("adapt", description=_doc(AdaptConfig))]
     | Annotated[EvalConfig, tyro.conf.subcommand("eval", description=_doc(EvalConfig))]
+    | Annotated[ExportConfig, tyro.conf.subcommand("export", description=_doc(ExportConfig))]
     | Annotated[BenchConfig, tyro.conf.subcommand("bench", description=_doc(BenchConfig))]
     | Annotated[ReportConfig, tyro.conf.subcommand("report", description=_doc(ReportConfig))]
 )
@@ -282,6 +301,18 @@ def run_eval(cfg: EvalConfig) -> int:
     return 0
 
 
+def run_export(cfg: ExportConfig) -> int:
+    from mrft.export import export
+
+    if cfg.task < 0:
+        raise MrftError(f"--task must be >= 0, got {cfg.task}")
+    if cfg.seed < 0:
+        raise MrftError(f"--seed must be >= 0, got {cfg.seed}")
+    record = export(cfg.checkpoint, cfg.task, cfg.seed, cfg.out)
+    print(f"context-free policy for {record['task']} instance {record['instance']}: {record['path']}")
+    return 0
+
+
 def run_bench(cfg: BenchConfig) -> int:
     import shlex
 
@@ -336,6 +367,8 @@ def main(argv: list[str] | None = None) -> None:
             code = run_bench(cfg)
         elif isinstance(cfg, ReportConfig):
             code = run_report(cfg)
+        elif isinstance(cfg, ExportConfig):
+            code = run_export(cfg)
         else:
             code = run_eval(cfg)
     except MrftError as exc:

@@ -128,7 +128,10 @@ class MRFT(Algorithm):
     @classmethod
     def checkpoint_evaluation(cls, cfg: TrainConfig, policy: ActorCritic, algo_state: dict,
                               source: str, deterministic: bool) -> tuple[Actor, int]:
-        """Trials of K episodes from the prior belief, as in pre-training."""
+        """Trials of K episodes from the prior belief, as in pre-training; an exported policy
+        (``mrft export``: the belief folded into the weights) plays alone, one episode."""
+        if "folded" in algo_state:
+            return Actor(policy, deterministic), 1
         m = cfg.mrft
         agent = build_agent(m, policy)
         load_agent(agent, algo_state, source)
