@@ -49,6 +49,20 @@ def test_metaworld_goal_seed_shares_goal_and_hidden_goal_hides_it():
     hidden.close()
 
 
+def test_metaworld_hidden_goals_are_readable_for_diagnostics_only():
+    suite = envs.parse_env("metaworld:ML1-reach")
+    hidden = envs.make_task_instances([suite.test[0]] * 3, [5, 9, 5], seed=0)
+    obs = hidden.reset()
+    assert np.all(obs[:, -3:] == 0)  # the playing pool never shows them
+    goals = hidden.task_parameters()
+    visible = envs.make_task_instances([suite.test[0].with_options(hidden_goal=False)] * 3,
+                                       [5, 9, 5], seed=0)
+    assert np.allclose(goals, visible.reset()[:, -3:])
+    assert np.allclose(goals[0], goals[2]) and not np.allclose(goals[0], goals[1])
+    hidden.close()
+    visible.close()
+
+
 def test_metaworld_names_and_official_sets():
     assert metaworld.canonical_name("Reach") == "reach-v3"
     assert metaworld.canonical_name("pick-place") == "pick-place-v3"

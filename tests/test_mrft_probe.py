@@ -10,7 +10,7 @@ def test_ridge_r2_is_one_for_a_linear_map_and_about_zero_for_noise():
     rng = np.random.default_rng(0)
     features = rng.standard_normal((200, 5))
     targets = features @ rng.standard_normal((5, 2)) + 3.0
-    assert ridge_r2(features, targets) == pytest.approx(1.0, abs=1e-4)
+    assert ridge_r2(features, targets) == pytest.approx(1.0, abs=1e-3)  # a little shrinkage
     noise = rng.standard_normal((200, 2))
     assert abs(ridge_r2(features, noise)) < 0.1
 

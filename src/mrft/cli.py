@@ -285,6 +285,8 @@ def run_eval(cfg: EvalConfig) -> int:
         print(f"success: {result.success_ci}")
     if probe is not None:
         r2 = f"{probe['probe_r2']:.3f}" if "probe_r2" in probe else "n/a (family exposes no parameters)"
+        if probe.get("probe_r2_by_step"):
+            r2 += " (after " + ", ".join(f"{t} steps {v:.3f}" for t, v in probe["probe_r2_by_step"].items()) + ")"
         print(f"belief: linear-probe R^2 of the task parameters {r2}; context gain "
               f"{probe['context_gain']:+.3f} (own belief {probe['return_own_belief']:.3f}, "
               f"another instance's {probe['return_other_belief']:.3f})")

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
+
 from mrft.envs.spec import Suite, Task, make_task
 from mrft.envs.vector import EnvpoolVecEnv
 from mrft.errors import MrftError
@@ -112,6 +114,22 @@ def suite(name: str, hidden_goal: bool = False) -> Suite:
     )
 
 
+class MetaWorldVecEnv(EnvpoolVecEnv):
+    """A Meta-World pool that can also say where its hidden goals are (diagnostics only)."""
+
+    def task_parameters(self) -> np.ndarray:
+        """``[n, 3]`` the goal of each env's first episode since the last (re)seed: what the
+        episodes of a trial replay. Read from a twin pool with the same seeds and the goal
+        left in the observation (its last three entries), built for the purpose (about
+        200 ms), so the pool that plays is never touched."""
+        twin = EnvpoolVecEnv(self._env_id, self.num_envs, self._seed, self._seed_offset,
+                             **{**self._kwargs, "partially_observable": False})
+        try:
+            return twin.reset()[:, -3:].astype(np.float32)
+        finally:
+            twin.close()
+
+
 def make(task: Task, num_envs: int, seed: int, env_seeds: list[int] | None = None) -> EnvpoolVecEnv:
     """``env_seeds``: one RNG seed per env; envs with equal seeds see the same goal sequence."""
     kwargs = {"partially_observable": bool(task.option("hidden_goal", True))}
@@ -122,4 +140,4 @@ def make(task: Task, num_envs: int, seed: int, env_seeds: list[int] | None = Non
     elif goal_seed is not None:
         kwargs["env_seed"] = [int(goal_seed)] * num_envs
     seed = seed + offset
-    return EnvpoolVecEnv(envpool_id(task.name), num_envs, seed, seed_offset=offset, **kwargs)
+    return MetaWorldVecEnv(envpool_id(task.name), num_envs, seed, seed_offset=offset, **kwargs)

@@ -1,8 +1,9 @@
 """Diagnostics of the task belief on held-out instances (``mrft eval --probe``).
 
-- **Linear probe.** How much of a family's hidden task parameters (nav goal, the bandit's
-  paying arm, shifted masses) a linear map can read off the belief after the first episode
-  of a trial: ridge regression fitted on half the trials, R^2 on the other half. A belief
+- **Linear probe.** How much of a family's hidden task parameters (nav goal, Meta-World goal,
+  the bandit's paying arm, shifted masses) a linear map can read off the belief after the
+  first episode of a trial (and after 1, 10 and 100 of its steps): ridge regression fitted
+  on half the trials, R^2 on the other half. A belief
   that has found the task scores near 1; one that ignores it scores near 0 or below.
 - **Context gain.** The return of the trial's next episode when the policy continues its own
   belief, minus the return when it continues the belief of another instance (the same
@@ -21,9 +22,12 @@ from mrft.algos.mrft.trial_sequences import TrialSequences
 from mrft.episodes import EpisodeCollector
 
 
-def ridge_r2(features: np.ndarray, targets: np.ndarray, l2: float = 1e-3) -> float:
+def ridge_r2(features: np.ndarray, targets: np.ndarray, l2: float = 1.0) -> float:
     """R^2 on the second half of the rows of a ridge regression fitted on the first half
-    (targets ``[n, P]``; R^2 pooled over the parameters that vary)."""
+    (targets ``[n, P]``; R^2 pooled over the parameters). The penalty ``l2 = 1`` suits
+    layer-normalised beliefs (unit-scale features) and keeps the fit sane when there are
+    about as many trials as belief dimensions; give ``mrft eval --probe`` a few hundred
+    episodes for a stable figure."""
     n = len(features) // 2
     if n < 2:
         raise ValueError("need at least 4 rows for a held-out R^2")
@@ -60,7 +64,11 @@ def belief_probe(actor: BeliefActor, tasks, trials: int, trial_episodes: int,
             "return_episode": batch.returns.mean(0).tolist(),
         }
         if parameters is not None:
-            result["probe_r2"] = ridge_r2(beliefs, parameters())
+            targets = parameters()
+            result["probe_r2"] = ridge_r2(beliefs, targets)
+            shortest = int(first.min())
+            result["probe_r2_by_step"] = {
+                t: ridge_r2(seq.beliefs[:, t].numpy(), targets) for t in (1, 10, 100) if t <= shortest}
         own = keeper.context
         rolled = select_rows(own, torch.roll(torch.arange(trials), 1))
         scores = {}
