@@ -74,3 +74,8 @@ class RewardNormalizer(nn.Module):
         self.returns.mul_(1.0 - done.to(torch.float64))
         scaled = reward / torch.sqrt(self.rms.var.float() + self.epsilon)
         return scaled.clamp(-self.clip, self.clip)
+
+
+def symlog(x: torch.Tensor) -> torch.Tensor:
+    """Sign-preserving log scale, so rewards of any family enter a network in a small range."""
+    return torch.sign(x) * torch.log1p(x.abs())

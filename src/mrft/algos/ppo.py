@@ -49,6 +49,28 @@ def clipped_value_loss(
     return 0.5 * torch.max(unclipped, (clipped_v - returns).pow(2)).mean()
 
 
+def ppo_loss(logp: torch.Tensor, old_logp: torch.Tensor, entropy: torch.Tensor,
+             values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor,
+             advantages: torch.Tensor, *, clip: float, value_clip: float | None,
+             ent_coef: float, vf_coef: float, norm_adv: bool) -> dict[str, torch.Tensor]:
+    """PPO's loss on flat per-step tensors (advantages normalised here when ``norm_adv``),
+    with the diagnostics every actor-critic logs; shared by PPO and RL2."""
+    if norm_adv and advantages.numel() > 1:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    pg_loss, clipfrac, kl = clipped_surrogate(logp, old_logp, advantages, clip)
+    v_loss = clipped_value_loss(values, old_values, returns, value_clip)
+    ent = entropy.mean()
+    return {
+        "loss": pg_loss - ent_coef * ent + vf_coef * v_loss,
+        "policy_loss": pg_loss.detach(),
+        "value_loss": v_loss.detach(),
+        "entropy": ent.detach(),
+        "approx_kl": kl,
+        "clipfrac": clipfrac,
+        "explained_variance": explained_variance(old_values, returns),
+    }
+
+
 def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     var = target.var()
     return torch.where(var > 0, 1.0 - (target - pred).var() / var, torch.full_like(var, float("nan")))
@@ -128,24 +150,10 @@ class PPO(Algorithm):
     def loss(self, mb: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         ppo = self.ppo
         logp, entropy, values = self.policy.evaluate(mb["obs"], mb["actions"])
-        adv = mb["advantages"]
-        if ppo.norm_adv and adv.numel() > 1:
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        pg_loss, clipfrac, kl = clipped_surrogate(logp, mb["logprobs"], adv, ppo.clip_coef)
-        v_loss = clipped_value_loss(
-            values, mb["values"], mb["returns"], ppo.clip_coef if ppo.clip_vloss else None
-        )
-        ent = entropy.mean()
-        loss = pg_loss - ppo.ent_coef * ent + ppo.vf_coef * v_loss
-        return {
-            "loss": loss,
-            "policy_loss": pg_loss.detach(),
-            "value_loss": v_loss.detach(),
-            "entropy": ent.detach(),
-            "approx_kl": kl,
-            "clipfrac": clipfrac,
-            "explained_variance": explained_variance(mb["values"], mb["returns"]),
-        }
+        return ppo_loss(logp, mb["logprobs"], entropy, values, mb["values"], mb["returns"],
+                        mb["advantages"], clip=ppo.clip_coef,
+                        value_clip=ppo.clip_coef if ppo.clip_vloss else None,
+                        ent_coef=ppo.ent_coef, vf_coef=ppo.vf_coef, norm_adv=ppo.norm_adv)
 
     def state_dict(self) -> dict:
         if self.reward_normalizer is None:

@@ -25,7 +25,7 @@ from torch import nn
 
 from mrft.algos.base import AlgoContext, Algorithm
 from mrft.algos.batching import shuffled_minibatches
-from mrft.algos.ppo import clipped_surrogate, clipped_value_loss, explained_variance
+from mrft.algos.ppo import ppo_loss
 from mrft.algos.sequences import (
     episode_ends,
     gather_steps,
@@ -225,24 +225,10 @@ class RL2(Algorithm):
         mb = {k: v[:, :length] for k, v in mb.items()}
         logp, entropy, values = self.evaluate_trials(mb)
         valid = mb["mask"]
-        adv = mb["advantages"][valid]
-        if r.rl2_norm_adv and adv.numel() > 1:
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        pg_loss, clipfrac, kl = clipped_surrogate(logp[valid], mb["logprobs"][valid], adv,
-                                                  r.rl2_clip_coef)
-        v_loss = clipped_value_loss(values[valid], mb["values"][valid], mb["returns"][valid],
-                                    r.rl2_clip_coef)
-        ent = entropy[valid].mean()
-        loss = pg_loss - r.rl2_ent_coef * ent + r.rl2_vf_coef * v_loss
-        return {
-            "loss": loss,
-            "policy_loss": pg_loss.detach(),
-            "value_loss": v_loss.detach(),
-            "entropy": ent.detach(),
-            "approx_kl": kl,
-            "clipfrac": clipfrac,
-            "explained_variance": explained_variance(mb["values"][valid], mb["returns"][valid]),
-        }
+        return ppo_loss(logp[valid], mb["logprobs"][valid], entropy[valid], values[valid],
+                        mb["values"][valid], mb["returns"][valid], mb["advantages"][valid],
+                        clip=r.rl2_clip_coef, value_clip=r.rl2_clip_coef, ent_coef=r.rl2_ent_coef,
+                        vf_coef=r.rl2_vf_coef, norm_adv=r.rl2_norm_adv)
 
     # -- checkpoints ----------------------------------------------------------------------
     def state_dict(self) -> dict:

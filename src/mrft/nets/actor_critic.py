@@ -17,6 +17,18 @@ from mrft.nets.torsos import MLP, ImpalaCNN, layer_init
 from mrft.normalize import ObservationNormalizer
 
 
+def set_action_space(module: nn.Module, action_space: gym.Space) -> tuple[bool, int]:
+    """``(continuous, action_dim)`` of a discrete or 1-D box action space; a box's bounds
+    become ``action_low``/``action_high`` buffers of ``module`` (saved with the network)."""
+    if isinstance(action_space, gym.spaces.Discrete):
+        return False, int(action_space.n)
+    if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
+        module.register_buffer("action_low", torch.as_tensor(action_space.low, dtype=torch.float32))
+        module.register_buffer("action_high", torch.as_tensor(action_space.high, dtype=torch.float32))
+        return True, int(action_space.shape[0])
+    raise ValueError(f"unsupported action space {action_space}")
+
+
 class ActorCritic(nn.Module):
     def __init__(
         self,
@@ -32,17 +44,7 @@ class ActorCritic(nn.Module):
         if torso == "auto":
             torso = "impala" if len(obs_shape) == 3 else "mlp"
         self.torso_kind = torso
-        if isinstance(action_space, gym.spaces.Discrete):
-            self.continuous = False
-            action_dim = int(action_space.n)
-        elif isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
-            self.continuous = True
-            action_dim = int(action_space.shape[0])
-            self.register_buffer("action_low", torch.as_tensor(action_space.low, dtype=torch.float32))
-            self.register_buffer("action_high", torch.as_tensor(action_space.high, dtype=torch.float32))
-        else:
-            raise ValueError(f"unsupported action space {action_space}")
-        self.action_dim = action_dim
+        self.continuous, self.action_dim = set_action_space(self, action_space)
 
         if torso == "impala":
             if len(obs_shape) != 3:
@@ -56,10 +58,10 @@ class ActorCritic(nn.Module):
         else:
             raise ValueError(f"unknown torso {torso!r}")
         feat = self.actor_torso.out_dim
-        self.actor_head = layer_init(nn.Linear(feat, action_dim), std=0.01)
+        self.actor_head = layer_init(nn.Linear(feat, self.action_dim), std=0.01)
         self.critic_head = layer_init(nn.Linear(feat, 1), std=1.0)
         if self.continuous:
-            self.log_std = nn.Parameter(torch.zeros(action_dim))
+            self.log_std = nn.Parameter(torch.zeros(self.action_dim))
         self.obs_normalizer = ObservationNormalizer(obs_shape) if normalize_obs else None
 
     def normalize(self, raw_obs: torch.Tensor, update: bool = False) -> torch.Tensor:

@@ -20,13 +20,9 @@ import torch
 from torch import nn
 from torch.distributions import Categorical, Distribution, Normal
 
+from mrft.nets.actor_critic import set_action_space
 from mrft.nets.torsos import MLP, ImpalaCNN, layer_init
-from mrft.normalize import ObservationNormalizer
-
-
-def _symlog(x: torch.Tensor) -> torch.Tensor:
-    """Sign-preserving log scale: rewards of any family enter the GRU in a small range."""
-    return torch.sign(x) * torch.log1p(x.abs())
+from mrft.normalize import ObservationNormalizer, symlog
 
 
 class RecurrentActorCritic(nn.Module):
@@ -45,17 +41,7 @@ class RecurrentActorCritic(nn.Module):
         if torso == "auto":
             torso = "impala" if len(obs_shape) == 3 else "mlp"
         self.torso_kind = torso
-        if isinstance(action_space, gym.spaces.Discrete):
-            self.continuous = False
-            action_dim = int(action_space.n)
-        elif isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
-            self.continuous = True
-            action_dim = int(action_space.shape[0])
-            self.register_buffer("action_low", torch.as_tensor(action_space.low, dtype=torch.float32))
-            self.register_buffer("action_high", torch.as_tensor(action_space.high, dtype=torch.float32))
-        else:
-            raise ValueError(f"unsupported action space {action_space}")
-        self.action_dim = action_dim
+        self.continuous, self.action_dim = set_action_space(self, action_space)
         if torso == "impala":
             if len(obs_shape) != 3:
                 raise ValueError(f"the IMPALA torso needs image observations, got shape {obs_shape}")
@@ -66,16 +52,16 @@ class RecurrentActorCritic(nn.Module):
             raise ValueError(f"unknown torso {torso!r}")
         self.hidden_size = hidden_size
         # input: features, previous action (one-hot or clipped vector), reward, done
-        self.gru = nn.GRU(self.encoder.out_dim + action_dim + 2, hidden_size, batch_first=True)
+        self.gru = nn.GRU(self.encoder.out_dim + self.action_dim + 2, hidden_size, batch_first=True)
         for name, param in self.gru.named_parameters():
             if name.startswith("weight"):
                 nn.init.orthogonal_(param)
             else:
                 nn.init.zeros_(param)
-        self.actor_head = layer_init(nn.Linear(hidden_size, action_dim), std=0.01)
+        self.actor_head = layer_init(nn.Linear(hidden_size, self.action_dim), std=0.01)
         self.critic_head = layer_init(nn.Linear(hidden_size, 1), std=1.0)
         if self.continuous:
-            self.log_std = nn.Parameter(torch.zeros(action_dim))
+            self.log_std = nn.Parameter(torch.zeros(self.action_dim))
         self.obs_normalizer = ObservationNormalizer(obs_shape) if normalize_obs else None
 
     # -- what the collector asks of every policy ---------------------------------------------
@@ -104,7 +90,7 @@ class RecurrentActorCritic(nn.Module):
         leading dims; ``prev_action`` is already :meth:`action_features`."""
         lead = prev_reward.shape
         feat = self.encoder(obs.reshape(-1, *self.obs_shape)).reshape(*lead, -1)
-        return torch.cat([feat, prev_action.to(feat.dtype), _symlog(prev_reward).to(feat.dtype)[..., None],
+        return torch.cat([feat, prev_action.to(feat.dtype), symlog(prev_reward).to(feat.dtype)[..., None],
                           prev_done.to(feat.dtype)[..., None]], dim=-1)
 
     def initial_state(self, n: int, device: torch.device | None = None) -> torch.Tensor:

@@ -36,7 +36,7 @@ from torch import nn
 from mrft.algos.base import AlgoContext, Algorithm
 from mrft.algos.mrft.belief import BeliefState, belief_loss
 from mrft.algos.mrft.belief_actor import BeliefActor, cycled_rows
-from mrft.algos.mrft.belief_agent import BeliefAgent, observation_features, symlog
+from mrft.algos.mrft.belief_agent import BeliefAgent, observation_features
 from mrft.algos.mrft.fold import fold_belief
 from mrft.algos.mrft.grad_mod import (
     GradientModulator,
@@ -44,6 +44,8 @@ from mrft.algos.mrft.grad_mod import (
     assign_flat_grad,
     flatten_grads,
 )
+from mrft.algos.mrft.meta_policy import entropy as policy_entropy
+from mrft.algos.mrft.meta_policy import log_prob
 from mrft.algos.mrft.monitor import TaskFeatureMonitor
 from mrft.algos.mrft.progress_bonus import potential_bonus
 from mrft.algos.mrft.trial_sequences import TrialSequences
@@ -52,7 +54,7 @@ from mrft.algos.sequences import scaled_trial_rewards, trial_gae
 from mrft.config import TrainConfig
 from mrft.episodes import Actor, EpisodeBatch
 from mrft.nets import ActorCritic
-from mrft.normalize import RewardNormalizer
+from mrft.normalize import RewardNormalizer, symlog
 
 STEP_KEYS = ("obs", "actions", "logprobs", "values", "advantages", "returns", "beliefs",
              "potential_targets", "task_ids")
@@ -212,10 +214,8 @@ class MRFT(Algorithm):
     def loss(self, mb: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         m = self.m
         dist, values = self.agent.forward_policy(self.policy, mb["obs"], mb["beliefs"])
-        logp = dist.log_prob(mb["actions"][:, None])
-        logp = (logp.sum(-1) if self.policy.continuous else logp).squeeze(1)
-        entropy = dist.entropy()
-        entropy = (entropy.sum(-1) if self.policy.continuous else entropy).squeeze(1)
+        logp = log_prob(self.policy, dist, mb["actions"][:, None]).squeeze(1)
+        entropy = policy_entropy(self.policy, dist).squeeze(1)
         adv = mb["advantages"]
         if adv.numel() > 1:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
@@ -294,9 +294,7 @@ class MRFT(Algorithm):
     def _batch_kl(self) -> float:
         data = self._kl_data
         dist, _ = self.agent.forward_policy(self.policy, data["obs"], data["beliefs"])
-        logp = dist.log_prob(data["actions"][:, None])
-        logp = (logp.sum(-1) if self.policy.continuous else logp).squeeze(1)
-        log_ratio = logp - data["logprobs"]
+        log_ratio = log_prob(self.policy, dist, data["actions"][:, None]).squeeze(1) - data["logprobs"]
         return float(approx_kl(log_ratio.exp(), log_ratio).mean())
 
     # -- checkpoints ----------------------------------------------------------------------

@@ -20,6 +20,7 @@ import torch
 
 from mrft.algos.mrft.belief import BeliefState
 from mrft.algos.mrft.belief_agent import BeliefAgent, observation_features
+from mrft.algos.mrft.meta_policy import log_prob
 from mrft.episodes import Actor, EpisodeRun
 from mrft.nets import ActorCritic
 
@@ -73,9 +74,7 @@ class BeliefActor(Actor):
             action = dist.mean if self.policy.continuous else dist.probs.argmax(-1)
         else:
             action = dist.sample()
-        logp = dist.log_prob(action)
-        logp = logp.sum(-1) if self.policy.continuous else logp
-        return action.squeeze(1), logp.squeeze(1), value
+        return action.squeeze(1), log_prob(self.policy, dist, action).squeeze(1), value
 
     @torch.no_grad()
     def value(self, obs: torch.Tensor) -> torch.Tensor:

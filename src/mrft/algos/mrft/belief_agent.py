@@ -34,11 +34,7 @@ from mrft.algos.mrft.meta_policy import (
 )
 from mrft.nets import ActorCritic
 from mrft.nets.torsos import MLP
-
-
-def symlog(x: torch.Tensor) -> torch.Tensor:
-    """Sign-preserving log scale, so rewards of any family stay in a small range."""
-    return torch.sign(x) * torch.log1p(x.abs())
+from mrft.normalize import symlog
 
 
 def observation_feature_dim(policy: ActorCritic) -> int:
