@@ -124,6 +124,8 @@ class BeliefEncoder(nn.Module):
             h, windows = self.features(x), state.windows
         else:
             h, windows = self._tcn_step(state.windows, x)
+        if bool(stepped.all()):  # the usual case: every env stepped, nothing to hold back
+            return BeliefState(windows=windows, last=h, total=state.total + h, count=state.count + 1)
         keep = stepped[:, None]
         return BeliefState(
             windows=[torch.where(keep[:, :, None], new, old) for new, old in zip(windows, state.windows,

@@ -135,6 +135,33 @@ def entropy(policy: ActorCritic, dist: Distribution) -> torch.Tensor:
     return ent.sum(-1) if policy.continuous else ent
 
 
+class TokenBlock(nn.Module):
+    """A pre-norm Transformer layer (self-attention, then a ReLU feed-forward of width
+    ``2 d``) for the few tokens of one belief. Attention over a handful of tokens is a few
+    small batched products; written out, it costs a fraction of a general attention kernel,
+    which matters because the meta-policy runs at every env step and on every update sample."""
+
+    def __init__(self, d_model: int, num_heads: int):
+        super().__init__()
+        if d_model % num_heads:
+            raise ValueError(f"d_model {d_model} is not a multiple of {num_heads} heads")
+        self.num_heads = num_heads
+        self.attn_norm = nn.LayerNorm(d_model)
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.attn_out = nn.Linear(d_model, d_model)
+        self.ff_norm = nn.LayerNorm(d_model)
+        self.ff = nn.Sequential(nn.Linear(d_model, 2 * d_model), nn.ReLU(), nn.Linear(2 * d_model, d_model))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, t, d = x.shape
+        h, hd = self.num_heads, d // self.num_heads
+        q, k, v = self.qkv(self.attn_norm(x)).reshape(n, t, 3, h, hd).permute(2, 0, 3, 1, 4).unbind(0)
+        scores = (q @ k.transpose(-1, -2)) * hd**-0.5  # [n, h, t, t]
+        mixed = (scores.softmax(-1) @ v).transpose(1, 2).reshape(n, t, d)
+        x = x + self.attn_out(mixed)
+        return x + self.ff(self.ff_norm(x))
+
+
 class MetaPolicy(nn.Module):
     """``z [n, embed_dim] -> AdaptedParams``: one Transformer token per adapted layer.
 
@@ -168,11 +195,9 @@ class MetaPolicy(nn.Module):
         self.d_model = d_model
         self.token_in = nn.Linear(embed_dim, d_model * self.num_tokens)
         self.token_pos = nn.Parameter(torch.randn(self.num_tokens, d_model) * 0.02)
-        layer = nn.TransformerEncoderLayer(d_model, num_heads, dim_feedforward=2 * d_model,
-                                           dropout=0.0, batch_first=True, norm_first=True)
+        self.blocks = nn.ModuleList(TokenBlock(d_model, num_heads) for _ in range(num_layers))
         # the final norm bounds what the read-outs see, whatever the residual stream carries
-        self.transformer = nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(d_model),
-                                                 enable_nested_tensor=False)
+        self.final_norm = nn.LayerNorm(d_model)
         self.film_out = nn.ModuleList(nn.Linear(d_model, 2 * w) for w in widths)
         self.critic_film_out = nn.ModuleList(nn.Linear(d_model, 2 * w) for w in self.critic_widths)
         self.bias_out = nn.Linear(d_model, action_dim)
@@ -193,7 +218,9 @@ class MetaPolicy(nn.Module):
     def forward(self, z: torch.Tensor) -> AdaptedParams:
         n = z.shape[0]
         tokens = self.token_in(z).reshape(n, self.num_tokens, self.d_model) + self.token_pos
-        tokens = self.transformer(tokens)
+        for block in self.blocks:
+            tokens = block(tokens)
+        tokens = self.final_norm(tokens)
         params: AdaptedParams = {}
         for i, (out, width) in enumerate(zip(self.film_out, self.widths, strict=True)):
             gamma, beta = out(tokens[:, i]).split(width, dim=-1)
