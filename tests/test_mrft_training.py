@@ -99,6 +99,22 @@ def test_adapt_keeps_the_belief_and_bounds_each_update(mrft_run, tmp_path):
     assert proc.returncode == 0 and "instance" in proc.stdout, proc.stderr
 
 
+def test_the_gradient_inner_loop_trains_adapts_and_exports(tmp_path):
+    proc = mrft("train", "--algo", "mrft", "--env", "nav:point", "--total-steps", 640,
+                "--num-envs", 4, "--runs-dir", tmp_path, "--run-name", "i", "--inner-steps", 1, *SMALL)
+    assert proc.returncode == 0, proc.stderr
+    state = torch.load(tmp_path / "i" / "checkpoint.pt", weights_only=True)["algo"]["agent"]
+    assert "inner_lr" in state
+    out = tmp_path / "adapt.json"
+    proc = mrft("adapt", tmp_path / "i" / "checkpoint.pt", "--task", 2, "--steps", 320,
+                "--eval-every", 160, "--eval-episodes", 2, "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    adapted = out.with_suffix("") / "checkpoint.pt"
+    assert torch.load(adapted, weights_only=True)["algo"]["context"]["offset"] is not None
+    proc = mrft("export", adapted, "--out", tmp_path / "e.pt")
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_adapt_from_grpo(tmp_path):
     proc = mrft("train", "--algo", "grpo", "--env", "nav:point", "--total-steps", 320,
                 "--group-size", 4, "--num-envs", 8, "--runs-dir", tmp_path, "--run-name", "g",

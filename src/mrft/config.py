@@ -137,6 +137,12 @@ class MRFTConfig:
     belief_coef: float = 1.0
     """Weight of the belief loss (predict the rewards of the trial's transitions from z);
     0 leaves the belief untrained."""
+    inner_steps: int = 0
+    """Gradient inner loop: at the start of each of a trial's later episodes, this many gradient
+    steps on an offset of the belief that lower the reward decoder's error on the trial so far
+    (CAVIA context parameters); 0: the belief is inferred by the encoder alone."""
+    inner_lr: float = 0.1
+    """Initial per-dimension step size of the inner loop, learned with the belief (Meta-SGD)."""
     embed_dim: int = 32
     """Belief width."""
     tcn_channels: int = 64
@@ -391,6 +397,8 @@ def validate(cfg: TrainConfig) -> None:
     _check(0 <= m.meta_gae_lambda <= 1, f"--meta-gae-lambda must be in [0, 1], got {m.meta_gae_lambda}")
     _check(m.meta_vf_coef >= 0, f"--meta-vf-coef must be >= 0, got {m.meta_vf_coef}")
     _check(m.belief_coef >= 0, f"--belief-coef must be >= 0, got {m.belief_coef}")
+    _check(m.inner_steps >= 0, f"--inner-steps must be >= 0, got {m.inner_steps}")
+    _check(m.inner_lr > 0, f"--inner-lr must be > 0, got {m.inner_lr}")
     _check(m.adapt_kl > 0, f"--adapt-kl must be > 0, got {m.adapt_kl}")
     for name in ("embed_dim", "tcn_channels", "tcn_levels", "meta_d_model", "meta_layers"):
         _check(getattr(m, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(m, name)}")

@@ -39,6 +39,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("mrft-concat", "mrft", (("conditioning", "concat"),)),
     Method("mrft-set-encoder", "mrft", (("belief_encoder", "set"),)),
     Method("mrft-no-grad-mod", "mrft", (("grad_mod", False),)),
+    Method("mrft-inner-loop", "mrft", (("inner_steps", 1),)),
     Method("mrft-in-context", "mrft", adapt_updates=False, pretrain_as="mrft"),
 )}
 

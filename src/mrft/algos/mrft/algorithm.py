@@ -9,7 +9,10 @@ over the whole trial:
     A_t = GAE over the trial (its episodes back to back; only the trial's end is terminal)
           of r_t + alpha (gamma J(z_{t+1}) - J(z_t))          (the progress bonus)
     L   = clipped surrogate(A) - c_ent H + c_v (V(s_t, z_t) - R_t)^2     (policy, critic)
-        + c_b  E[(D(z_t, o_j, a_j) - r_j)^2]                  (belief: predict the trial's rewards)
+        + c_b  E[(D(z_t, o_j, a_j) - r_j)^2]                  (belief: predict the trial's rewards;
+                                                                with --inner-steps, z_t of a later
+                                                                episode includes the inner loop's
+                                                                offset, which trains its step sizes)
         + (J(z_t) - mean reward of the episode)^2             (the potential J)
 
 The policy reads the belief each action was taken with (detached, like the old
@@ -75,7 +78,8 @@ def episode_means(x: torch.Tensor, episode_index: torch.Tensor, mask: torch.Tens
 def build_agent(m, policy: ActorCritic) -> BeliefAgent:
     conditioning = m.conditioning if m.meta_learner else "none"
     return BeliefAgent(policy, m.embed_dim, m.belief_encoder, m.tcn_channels, m.tcn_levels,
-                       conditioning, m.head_rank, m.meta_d_model, m.meta_layers)
+                       conditioning, m.head_rank, m.meta_d_model, m.meta_layers,
+                       inner_steps=m.inner_steps if m.meta_learner else 0, inner_lr=m.inner_lr)
 
 
 def load_agent(agent: BeliefAgent, algo_state: dict, source: str) -> None:
@@ -187,7 +191,8 @@ class MRFT(Algorithm):
             self._accepted = self._snapshot()
         data.update({"trial_transitions": transitions, "trial_obs_features": obs_features,
                      "trial_actions": self.agent.action_encoding(seq.actions),
-                     "trial_rewards": symlog(seq.rewards), "trial_lengths": seq.lengths})
+                     "trial_rewards": symlog(seq.rewards), "trial_lengths": seq.lengths,
+                     "trial_episode_index": seq.episode_index})
         for j in range(k):
             stats[f"mrft/return_episode_{j}"] = float(batch.returns[:, j].mean())
             if batch.successes is not None:
@@ -235,7 +240,10 @@ class MRFT(Algorithm):
         aux = (self.agent.value_of_belief(mb["beliefs"]) - mb["potential_targets"]).pow(2).mean()
         out["potential_loss"] = aux.detach()
         if not self.ctx.adapting and self.belief_coef > 0 and mb["trial_lengths"].numel():
-            beliefs = self.agent.sequence(mb["trial_transitions"])
+            beliefs = self.agent.refine_trials(
+                self.agent.sequence(mb["trial_transitions"]), mb["trial_obs_features"],
+                mb["trial_actions"], mb["trial_rewards"], mb["trial_episode_index"],
+                mb["trial_lengths"], m.trial_episodes)
             b_loss = belief_loss(self.agent.decoder, beliefs, mb["trial_obs_features"],
                                  mb["trial_actions"], mb["trial_rewards"], mb["trial_lengths"],
                                  self.generator)

@@ -48,6 +48,9 @@ class BeliefState:
     """``[B, C]`` sum of the features of the trial's transitions."""
     count: torch.Tensor
     """``[B]`` transitions seen in this trial."""
+    offset: torch.Tensor | None = None
+    """``[B, E]`` the gradient inner loop's correction of the belief for the current
+    episode (:meth:`~mrft.algos.mrft.belief_agent.BeliefAgent.refine`); None: none."""
 
 
 class BeliefEncoder(nn.Module):
@@ -125,7 +128,8 @@ class BeliefEncoder(nn.Module):
         else:
             h, windows = self._tcn_step(state.windows, x)
         if bool(stepped.all()):  # the usual case: every env stepped, nothing to hold back
-            return BeliefState(windows=windows, last=h, total=state.total + h, count=state.count + 1)
+            return BeliefState(windows=windows, last=h, total=state.total + h, count=state.count + 1,
+                               offset=state.offset)
         keep = stepped[:, None]
         return BeliefState(
             windows=[torch.where(keep[:, :, None], new, old) for new, old in zip(windows, state.windows,
@@ -133,6 +137,7 @@ class BeliefEncoder(nn.Module):
             last=torch.where(keep, h, state.last),
             total=torch.where(keep, state.total + h, state.total),
             count=state.count + stepped.to(state.count.dtype),
+            offset=state.offset,
         )
 
     def _tcn_step(self, windows: list[torch.Tensor], x: torch.Tensor) -> tuple[torch.Tensor, list]:

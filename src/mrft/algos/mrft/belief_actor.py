@@ -16,6 +16,8 @@ the update then learns the policy on exactly the inputs it acted on.
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 
 from mrft.algos.mrft.belief import BeliefState
@@ -23,11 +25,13 @@ from mrft.algos.mrft.belief_agent import BeliefAgent, observation_features
 from mrft.algos.mrft.meta_policy import log_prob
 from mrft.episodes import Actor, EpisodeRun
 from mrft.nets import ActorCritic
+from mrft.normalize import symlog
 
 
 def select_rows(state: BeliefState, index: torch.Tensor) -> BeliefState:
     return BeliefState(windows=[w[index] for w in state.windows], last=state.last[index],
-                       total=state.total[index], count=state.count[index])
+                       total=state.total[index], count=state.count[index],
+                       offset=None if state.offset is None else state.offset[index])
 
 
 def cycled_rows(state: BeliefState, n: int) -> BeliefState:
@@ -50,6 +54,8 @@ class BeliefActor(Actor):
         self._obs_features: torch.Tensor | None = None
         self._episode: list[torch.Tensor] = []
         self._trial: list[torch.Tensor] = []
+        self._seen: list[tuple[torch.Tensor, ...]] = []
+        """The trial's transitions so far, for the gradient inner loop (kept only with one)."""
 
     def begin_trial(self, group_ids: torch.Tensor, env_rows: torch.Tensor) -> None:
         n = len(env_rows)
@@ -57,9 +63,12 @@ class BeliefActor(Actor):
                       else self.agent.encoder.initial_state(n, env_rows.device))
         self.episode = -1
         self._trial = []
+        self._seen = []
 
     def begin_episode(self) -> None:
         self.episode += 1
+        if self.agent.inner_steps and self._seen:
+            self._refine()
         if self.episode == self.keep_at:
             self.context = self.state
         self._episode = []
@@ -85,6 +94,17 @@ class BeliefActor(Actor):
                 done: torch.Tensor) -> None:
         x = self.agent.transitions(self._obs_features, action, reward, done)
         self.state = self.agent.encoder.step(self.state, x, stepped)
+        if self.agent.inner_steps:
+            self._seen.append((self._obs_features, self.agent.action_encoding(action),
+                               symlog(reward.float()), stepped))
+
+    def _refine(self) -> None:
+        """The inner loop at an episode start: the offset for this episode, from the belief
+        as the encoder has it now and the trial's transitions so far."""
+        obs, actions, rewards, stepped = (torch.stack(parts, dim=1) for parts in zip(*self._seen, strict=True))
+        z = self.agent.normalized(self.agent.encoder.belief(self.state))
+        offset = self.agent.refine(z, obs, actions, rewards, stepped)
+        self.state = dataclasses.replace(self.state, offset=offset)
 
     def end_episode(self, run: EpisodeRun) -> None:
         self._trial.append(torch.stack(self._episode, dim=1))

@@ -10,7 +10,12 @@
   so the adapted network starts as the base network) or, as the ablation, plain
   concatenation of ``z`` to the input, or none at all (the base network acts alone);
 - ``J(z)``, the value of a belief: the mean (scaled) reward per step the current policy
-  earns on the task given that belief, the potential of the progress bonus.
+  earns on the task given that belief, the potential of the progress bonus;
+- optionally, the gradient inner loop (:meth:`BeliefAgent.refine`): at the start of each of a
+  trial's later episodes, ``--inner-steps`` gradient steps on an offset of the belief (the
+  context parameters of CAVIA, Zintgraf et al. 2019) that lower the decoder's error on the
+  trial's transitions so far, with learned per-dimension step sizes (Meta-SGD, Li et al.
+  2017). The offset holds for that episode.
 
 The belief is layer-normalised: its scale then carries no information the conditioner
 could inflate, and tasks stay comparable.
@@ -56,8 +61,13 @@ def observation_features(policy: ActorCritic, obs: torch.Tensor) -> torch.Tensor
 class BeliefAgent(nn.Module):
     def __init__(self, policy: ActorCritic, embed_dim: int = 32, encoder: str = "tcn",
                  channels: int = 64, levels: int = 4, conditioning: str = "meta-policy",
-                 head_rank: int = 4, d_model: int = 64, num_layers: int = 2):
+                 head_rank: int = 4, d_model: int = 64, num_layers: int = 2,
+                 inner_steps: int = 0, inner_lr: float = 0.1):
         super().__init__()
+        self.inner_steps = inner_steps
+        # Meta-SGD: one learned step size per belief dimension (only when there is an inner loop,
+        # so checkpoints without one keep their layout)
+        self.inner_lr = nn.Parameter(torch.full((embed_dim,), float(inner_lr))) if inner_steps else None
         self.num_actions = None if policy.continuous else policy.action_dim
         obs_dim = observation_feature_dim(policy)
         self.encoder = BeliefEncoder(context_dim(obs_dim, policy.action_dim), embed_dim, encoder,
@@ -92,7 +102,55 @@ class BeliefAgent(nn.Module):
         return F.layer_norm(z, z.shape[-1:])
 
     def belief(self, state: BeliefState) -> torch.Tensor:
-        return self.normalized(self.encoder.belief(state))
+        """The belief acted on: the encoder's, plus the inner loop's offset when there is one."""
+        z = self.normalized(self.encoder.belief(state))
+        return z if state.offset is None else z + state.offset
+
+    def refine(self, z: torch.Tensor, obs_features: torch.Tensor, actions: torch.Tensor,
+               rewards: torch.Tensor, mask: torch.Tensor, create_graph: bool = False) -> torch.Tensor:
+        """The gradient inner loop: the offset ``delta [B, E]`` reached from 0 by
+        ``inner_steps`` steps ``delta <- delta - inner_lr * grad_delta L(z + delta)``, with ``L``
+        per row the decoder's mean squared error on that row's transitions ``mask [B, L]``
+        (``obs_features [B, L, O]``, encoded ``actions [B, L, A]``, symlog ``rewards [B, L]``).
+        ``create_graph`` keeps the steps differentiable, so the outer loss trains the step
+        sizes, the decoder and the encoder through them."""
+        delta = torch.zeros_like(z, requires_grad=True)
+        if not self.inner_steps or rewards.shape[1] == 0:
+            return delta.detach() if not create_graph else delta
+        weights = mask.to(z.dtype)
+        counts = weights.sum(1).clamp_min(1.0)
+        length = rewards.shape[1]
+        with torch.enable_grad():
+            for _ in range(self.inner_steps):
+                predicted = self.decoder((z + delta)[:, None, :].expand(-1, length, -1), obs_features, actions)
+                per_row = ((predicted - rewards) ** 2 * weights).sum(1) / counts
+                (grad,) = torch.autograd.grad(per_row.sum(), delta, create_graph=create_graph)
+                delta = delta - self.inner_lr * grad
+        return delta if create_graph else delta.detach()
+
+    def refine_trials(self, beliefs: torch.Tensor, obs_features: torch.Tensor, actions: torch.Tensor,
+                      rewards: torch.Tensor, episode_index: torch.Tensor, lengths: torch.Tensor,
+                      episodes: int) -> torch.Tensor:
+        """Whole-trial beliefs ``[B, L + 1, E]`` (from :meth:`sequence`) as the actor held them
+        with the inner loop on: every step of episode ``j >= 1`` is offset by :meth:`refine`
+        from the belief at the episode's start on the trial's transitions before it.
+        Differentiable (the outer loss trains the step sizes through it)."""
+        if not self.inner_steps:
+            return beliefs
+        batch, length = rewards.shape
+        rows = torch.arange(batch, device=rewards.device)
+        valid = torch.arange(length, device=rewards.device)[None, :] < lengths[:, None]
+        offsets = beliefs.new_zeros(batch, length, beliefs.shape[-1])
+        for j in range(1, episodes):
+            before = valid & (episode_index < j)
+            within = valid & (episode_index == j)
+            if not within.any():
+                continue
+            start = before.sum(1)
+            delta = self.refine(beliefs[rows, start], obs_features, actions, rewards, before,
+                                create_graph=True)
+            offsets = offsets + torch.where(within[:, :, None], delta[:, None, :], 0.0)
+        return beliefs + torch.cat([offsets, offsets.new_zeros(batch, 1, offsets.shape[-1])], dim=1)
 
     def sequence(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised beliefs ``[B, L + 1, E]`` of whole trials ``x [B, L, D]``."""

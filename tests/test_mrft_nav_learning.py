@@ -1,0 +1,34 @@
+"""MRFT adapts in context where a context-free policy cannot: ``nav:point`` hides the goal,
+so only a policy that infers it from the rewards of the trial so far reaches it reliably.
+Slow (about 40 minutes on 2 cores): ``make test-slow``."""
+
+import json
+
+import pytest
+from test_cli import mrft
+
+STEPS = 400_000
+SEEDS = (1, 2, 3)
+
+
+def _held_out_success(tmp_path, algo, seed):
+    name = f"{algo}{seed}"
+    proc = mrft("train", "--algo", algo, "--env", "nav:point", "--total-steps", STEPS, "--seed", seed,
+                "--runs-dir", tmp_path, "--run-name", name, "--no-progress", timeout=3600)
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / f"{name}.json"
+    proc = mrft("eval", tmp_path / name / "checkpoint.pt", "--episodes", 64, "--seed", 100 + seed,
+                "--json-out", out)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(out.read_text())["success_ci"]["mean"]
+
+
+@pytest.mark.slow
+def test_mrft_in_context_beats_a_context_free_ppo_on_hidden_goals(tmp_path):
+    # MRFT is scored on the last episode of each evaluation trial: in context, from the prior
+    # belief, no gradient step. PPO sees the same observations and budget but has no memory.
+    mrft_success = [_held_out_success(tmp_path, "mrft", s) for s in SEEDS]
+    ppo_success = [_held_out_success(tmp_path, "ppo", s) for s in SEEDS]
+    mean_mrft, mean_ppo = sum(mrft_success) / 3, sum(ppo_success) / 3
+    assert mean_mrft >= 0.8 and mean_mrft > mean_ppo + 0.3, (mrft_success, ppo_success)
+    assert min(mrft_success) > max(ppo_success), (mrft_success, ppo_success)
