@@ -31,7 +31,7 @@ def test_meta_training_logs_the_monitoring_metrics_and_saves_the_belief_model(mr
     keys = set().union(*records[1:])
     for key in ("monitor/entropy_change_rate", "monitor/task_feature_distance",
                 "mrft/return_episode_0", "mrft/return_episode_1", "mrft/progress_bonus",
-                "losses/policy_loss", "losses/value_loss", "losses/belief_loss",
+                "losses/policy_loss", "losses/value_loss", "monitor/belief_loss",
                 "losses/potential_loss", "losses/clipfrac"):
         assert key in keys, key
     state = torch.load(run / "checkpoint.pt", weights_only=True)
@@ -66,7 +66,7 @@ def test_ablation_flags_train(tmp_path, flags):
                 "--num-envs", 4, "--runs-dir", tmp_path, "--run-name", "a", *flags, *SMALL)
     assert proc.returncode == 0, proc.stderr
     keys = set().union(*_records(tmp_path / "a"))
-    assert ("losses/belief_loss" in keys) == (not flags[0].startswith("--no-meta") and 0 not in flags)
+    assert ("monitor/belief_loss" in keys) == (not flags[0].startswith("--no-meta") and 0 not in flags)
     assert ("mrft/progress_bonus" in keys) == ("--no-progress-bonus" not in flags and
                                                "--no-meta-learner" not in flags)
 

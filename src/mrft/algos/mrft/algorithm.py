@@ -247,7 +247,7 @@ class MRFT(Algorithm):
             b_loss = belief_loss(self.agent.decoder, beliefs, mb["trial_obs_features"],
                                  mb["trial_actions"], mb["trial_rewards"], mb["trial_lengths"],
                                  self.generator)
-            out["belief_loss"] = b_loss.detach()
+            out["monitor/belief_loss"] = b_loss.detach()
             aux = aux + self.belief_coef * b_loss
         out["aux_loss"] = aux
         out["loss"] = per_step.mean() + aux

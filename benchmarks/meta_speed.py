@@ -1,0 +1,221 @@
+"""Pre-training speed of mrft's PPO, MRFT and RL2 on one meta-RL env and machine.
+
+Each algorithm trains on ``metaworld:ML1-reach`` (Meta-World reach-v3 through envpool, goal
+hidden from the observation, 500-step episodes) at its own family defaults: the Meta-World
+preset (16 envs, learning rate 3e-4, gamma 0.99, observation normalisation) and each
+algorithm's continuous-control defaults, with nothing overridden except what makes the runs
+comparable: the same env steps, seed and torch thread count. That is ``mrft train --algo A
+--env metaworld:ML1-reach --total-steps N --seed S --threads T --no-progress``. The batches
+differ by design: PPO updates on rollouts of 16 envs x 256 steps (4,096 env steps; 5 epochs
+x 8 minibatches); MRFT and RL2 on whole trials of 2 episodes x 500 steps in each of the 16
+envs (16,000 env steps; MRFT: 5 passes in minibatches of 512 steps; RL2: 4 passes x 4
+minibatches of whole trials). The default 64,000 env steps is 4 such trial batches, and 15
+PPO rollouts plus one of 160 steps per env (PPO's last rollout shrinks to fit the budget).
+
+The figure is env steps per second of the whole training loop (acting, env stepping,
+learning, logging, checkpoints), the wall clock of ``Trainer.train()`` after imports and
+after the trainer is built, as in ``benchmarks/rl2_speed.py`` (whose machinery,
+``benchmarks/speed_common.py``, this script shares). CPU seconds of the process per 1,000
+env steps are reported too (less sensitive to other load on the machine), and the trainer's
+own phase timings: ``rollout`` (acting and env stepping) and ``update`` (advantages and
+optimisation), per run, so the table shows where each algorithm's time goes.
+
+Each run is a fresh Python process (``--side ALGO``, started by this script). The algorithms
+run interleaved and repeated (ppo, mrft, rl2, ppo, mrft, rl2, ...) so that drifting load on a
+shared machine falls on all of them alike; the table gives each one's median over its runs
+and the ratios MRFT / PPO and RL2 / PPO of those medians, in env steps per wall-clock second
+and per CPU second. ``--threads 1`` (torch intra-op threads) is the default because the
+machine these results come from is shared with other work; see ``benchmarks/rl2_speed.py``
+for why more threads than free cores slows small ops erratically. ``--threads 0`` leaves
+torch its own choice.
+
+How to run (from the repository root)::
+
+    .venv/bin/python benchmarks/meta_speed.py            # 64,000 env steps, 3 rounds, 1 thread
+
+Writes ``benchmarks/results/meta_speed.json`` and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from speed_common import (
+    REPO,
+    command_line,
+    emit,
+    git,
+    machine,
+    measure_trainer,
+    provenance,
+    run_side,
+)
+
+RESULT_PREFIX = "META_SPEED_RESULT "
+ENV_SPEC = "metaworld:ML1-reach"
+ALGOS = ("ppo", "mrft", "rl2")
+PHASES = ("rollout", "update", "other")  # other: logging, checkpoints, loop overhead
+
+
+def _optimizer_steps(algo: str, cfg, steps_per_update: int) -> tuple[int, int]:
+    """Optimiser steps and env steps of one full update at the resolved settings."""
+    if algo == "ppo":
+        return cfg.ppo.update_epochs * cfg.ppo.num_minibatches, cfg.env.num_envs * cfg.ppo.num_steps
+    if algo == "mrft":
+        per_pass = max(1, -(-steps_per_update // cfg.mrft.meta_minibatch_size))
+        return cfg.mrft.meta_iterations * per_pass, steps_per_update
+    return cfg.rl2.rl2_update_epochs * cfg.rl2.rl2_num_minibatches, steps_per_update
+
+
+def run_algo(algo: str, steps: int, seed: int, threads: int | None) -> dict:
+    """One algorithm at its family defaults (the child process)."""
+    from mrft.config import EnvConfig, RunConfig, TrainConfig, to_dict
+
+    def make_cfg(runs_dir: str) -> TrainConfig:
+        return TrainConfig(algo=algo, env=EnvConfig(env=ENV_SPEC),
+                           run=RunConfig(total_steps=steps, seed=seed, runs_dir=runs_dir,
+                                         run_name=f"meta-speed-{algo}", progress=False,
+                                         threads=threads))
+
+    measured, resolved = measure_trainer(make_cfg)
+    opt_steps, batch_steps = _optimizer_steps(algo, resolved, measured["env_steps_per_update"])
+    settings = {"num_envs": resolved.env.num_envs, **to_dict(resolved.optim),
+                "hidden_sizes": list(resolved.run.hidden_sizes),
+                "normalize_obs": resolved.run.normalize_obs,
+                algo: to_dict(getattr(resolved, algo))}
+    return {"algo": algo, **measured, "env_steps_per_full_update": batch_steps,
+            "optimizer_steps_per_update": opt_steps,
+            "optimizer_steps_per_1k_env_steps": 1000 * opt_steps / batch_steps,
+            "settings": settings}
+
+
+def _src_state() -> str:
+    """A digest of the checkout's source as it differs from HEAD (to see edits mid-run)."""
+    diff = git("diff", "HEAD", "--", "src") + git("rev-parse", "HEAD")
+    return hashlib.sha256(diff.encode()).hexdigest()[:12]
+
+
+def _phases(row: dict) -> dict[str, float]:
+    t = row["trainer_phase_s"]
+    return {"rollout": t["rollout"], "update": t["update"],
+            "other": row["train_wall_s"] - t["rollout"] - t["update"]}
+
+
+def _summary(rows: list[dict]) -> dict:
+    phases = {p: statistics.median(_phases(r)[p] for r in rows) for p in PHASES}
+    wall = statistics.median(r["train_wall_s"] for r in rows)
+    first = rows[0]
+    return {
+        "runs": len(rows), "env_steps": first["env_steps"], "updates": first["updates"],
+        "num_envs": first["settings"]["num_envs"],
+        "env_steps_per_full_update": first["env_steps_per_full_update"],
+        "optimizer_steps_per_1k_env_steps": first["optimizer_steps_per_1k_env_steps"],
+        "sps_median": statistics.median(r["sps"] for r in rows),
+        "sps_runs": [r["sps"] for r in rows],
+        "cpu_s_per_1k_steps_median": statistics.median(r["cpu_s_per_1k_steps"] for r in rows),
+        "cpu_s_per_1k_steps_runs": [r["cpu_s_per_1k_steps"] for r in rows],
+        "train_wall_s_median": wall,
+        "phase_s_median": phases,
+        "phase_share_of_train_wall_median": {
+            p: statistics.median(_phases(r)[p] / r["train_wall_s"] for r in rows) for p in PHASES},
+        "rollout_sps_median": statistics.median(
+            r["env_steps"] / r["trainer_phase_s"]["rollout"] for r in rows),
+    }
+
+
+def _ratios(summary: dict, algo: str, base: str = "ppo") -> dict:
+    a, b = summary[algo], summary[base]
+    return {"sps": a["sps_median"] / b["sps_median"],
+            "per_cpu_second": b["cpu_s_per_1k_steps_median"] / a["cpu_s_per_1k_steps_median"],
+            "rollout_sps": a["rollout_sps_median"] / b["rollout_sps_median"]}
+
+
+def _print_table(summary: dict, ratios: dict) -> None:
+    print()
+    print(f"{'algo':5s} {'envs':>4s} {'steps/upd':>9s} {'upd':>3s} {'opt/1k':>6s} {'steps/s':>8s} "
+          f"{'CPU s/1k':>8s} {'train s':>7s} {'rollout s':>9s} {'update s':>8s} {'other s':>7s}")
+    for algo, s in summary.items():
+        ph = s["phase_s_median"]
+        print(f"{algo:5s} {s['num_envs']:4d} {s['env_steps_per_full_update']:9,d} {s['updates']:3d} "
+              f"{s['optimizer_steps_per_1k_env_steps']:6.1f} {s['sps_median']:8.1f} "
+              f"{s['cpu_s_per_1k_steps_median']:8.2f} {s['train_wall_s_median']:7.1f} "
+              f"{ph['rollout']:9.1f} {ph['update']:8.1f} {ph['other']:7.1f}")
+    for algo, r in ratios.items():
+        print(f"{algo} / ppo: {r['sps']:.2f}x env steps/s wall clock, {r['per_cpu_second']:.2f}x per "
+              f"CPU second, {r['rollout_sps']:.2f}x in the rollout phase alone")
+    print("(medians over each algorithm's runs; train s: wall clock of Trainer.train(); other s: "
+          "train s - rollout s - update s, i.e. logging, checkpoints and loop overhead)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=64_000,
+                        help="env steps per run (a multiple of 16 x 1,000 = 16,000 keeps MRFT "
+                             "and RL2 batches whole)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="rounds; each round runs every algorithm once, in --algos order")
+    parser.add_argument("--algos", nargs="+", choices=ALGOS, default=list(ALGOS))
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads in every run (default 1, for a shared machine; "
+                             "0: torch's choice, one per core)")
+    parser.add_argument("--python", default=sys.executable,
+                        help="interpreter for the runs (default: this one)")
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "meta_speed.json"))
+    parser.add_argument("--side", choices=ALGOS, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    threads = args.threads or None
+
+    if args.side is not None:  # a child process: one run, one JSON line
+        emit(RESULT_PREFIX, run_algo(args.side, args.steps, args.seed, threads))
+        return
+
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    wall_start = time.perf_counter()
+    before, src_before = provenance(), _src_state()
+    child = ["--steps", str(args.steps), "--seed", str(args.seed), "--threads", str(args.threads)]
+    runs: list[dict] = []
+    for round_ in range(args.repeats):
+        for algo in args.algos:
+            row = run_side(args.python, __file__, algo, child, RESULT_PREFIX,
+                           label=f"{algo} {round_ + 1}/{args.repeats}")
+            row["round"] = round_ + 1
+            runs.append(row)
+    summary = {a: _summary([r for r in runs if r["algo"] == a]) for a in args.algos}
+    ratios = {a: _ratios(summary, a) for a in args.algos if a != "ppo" and "ppo" in summary}
+    _print_table(summary, ratios)
+
+    report = {
+        "what": f"pre-training env steps/s of mrft's {', '.join(args.algos)} on {ENV_SPEC} at "
+                "each algorithm's family defaults, same machine, one run",
+        "env": ENV_SPEC,
+        "command": command_line("benchmarks/meta_speed.py", vars(args),
+                                skip=("out", "side", "python")),
+        "interpreter": args.python, **before,
+        "source_changed_during_run": _src_state() != src_before,
+        "time": started, "total_wall_s": time.perf_counter() - wall_start,
+        "machine": machine(),
+        "settings": {"env_steps": args.steps, "seed": args.seed, "torch_threads": args.threads,
+                     "repeats": args.repeats, "order": list(args.algos) * args.repeats,
+                     "overrides": "none beyond --total-steps, --seed, --threads (family defaults)"},
+        "timing": "sps = env steps / wall clock of Trainer.train(), each run in a fresh process "
+                  "after imports and after building the trainer; phases are the trainer's own "
+                  "timings (rollout: acting and env stepping; update: learning)",
+        "acceptance": ({"bar": "MRFT env steps/s >= 0.70 x PPO's",
+                        "mrft_over_ppo_sps": ratios["mrft"]["sps"],
+                        "met": ratios["mrft"]["sps"] >= 0.70} if "mrft" in ratios else None),
+        "summary": summary, "ratios_vs_ppo": ratios, "runs": runs,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out} (total {report['total_wall_s']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

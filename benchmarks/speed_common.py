@@ -1,0 +1,149 @@
+"""What the speed benchmarks share: each side in a fresh process, timed the same way.
+
+A benchmark script starts itself again (``--side NAME``) for each side it measures; the
+child measures one training call and prints one JSON line after a marker, which the parent
+reads back (:func:`run_side`). :func:`measure_trainer` is the measurement of an mrft
+:class:`mrft.trainer.Trainer`: wall clock and process CPU seconds of ``Trainer.train()``,
+after imports and after the trainer (env, model) is built, plus the trainer's own phase
+timings. ``import_s`` counts from this module's import (after the standard library's) to
+the end of the heavy imports (torch, mrft).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+PROCESS_START = time.perf_counter()
+REPO = Path(__file__).resolve().parent.parent
+
+
+def timed(fn):
+    """Run ``fn()``; return its value with wall and process CPU seconds."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    value = fn()
+    return value, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def loadavg() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def since_start() -> float:
+    """Seconds since this process imported this module (the imports' cost, when called
+    right after them)."""
+    return time.perf_counter() - PROCESS_START
+
+
+def machine() -> dict:
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version()}
+
+
+def git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
+                          check=False).stdout.strip()
+
+
+def provenance() -> dict:
+    """The checkout's commit, whether tracked files differ from it, and which."""
+    changed = git("diff", "--name-only", "HEAD").splitlines()
+    return {"commit": git("rev-parse", "--short", "HEAD"), "worktree_dirty": bool(changed),
+            "changed_files": changed}
+
+
+def emit(prefix: str, row: dict) -> None:
+    """A child's result: one line the parent finds by its prefix."""
+    print(prefix + json.dumps(row), flush=True)
+
+
+def run_side(python: str, script: str, side: str, args: Sequence[str], prefix: str,
+             label: str | None = None) -> dict:
+    """Run ``python script --side SIDE ARGS`` in a fresh process with this checkout's ``src``
+    first on ``PYTHONPATH``; return its result row plus ``process_wall_s`` and ``interpreter``."""
+    label = label or side
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO / "src"), env.get("PYTHONPATH")) if p)
+    cmd = [python, str(Path(script).resolve()), "--side", side, *args]
+    print(f"[{label}] {' '.join(cmd)}", flush=True)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True, check=False)
+    process_wall = time.perf_counter() - start
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(prefix)]
+    if proc.returncode != 0 or not lines:
+        sys.stdout.write(proc.stdout)
+        raise SystemExit(f"[{label}] failed (exit {proc.returncode})")
+    row = json.loads(lines[-1][len(prefix):])
+    row["process_wall_s"] = process_wall
+    row["interpreter"] = python
+    print(f"[{label}] {row['env_steps']:,} env steps in {row['train_wall_s']:.1f} s: "
+          f"{row['sps']:.1f} steps/s (process {process_wall:.1f} s)", flush=True)
+    return row
+
+
+def command_line(script: str, args: dict[str, Any], skip: Sequence[str] = ()) -> str:
+    """The command that reproduces a run: ``python SCRIPT --opt value ...`` for every option
+    that is set (lists joined by spaces, flags bare)."""
+    parts = [f"python {script}"]
+    for key, value in args.items():
+        if key in skip or value is None or value is False:
+            continue
+        flag = f"--{key.replace('_', '-')}"
+        if value is True:
+            parts.append(flag)
+        elif isinstance(value, (list, tuple)):
+            parts.append(f"{flag} {' '.join(map(str, value))}")
+        else:
+            parts.append(f"{flag} {value}")
+    return " ".join(parts)
+
+
+def measure_trainer(make_cfg: Callable[[str], Any]) -> tuple[dict, Any]:
+    """Build ``Trainer(make_cfg(runs_dir))`` in a temporary runs folder and time its
+    ``train()``; return the row every speed benchmark reports and the resolved config
+    (family presets filled in)."""
+    import numpy as np
+    import torch
+
+    from mrft.trainer import Trainer
+
+    import_s = since_start()
+    load_before = loadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer, setup_s, _ = timed(lambda: Trainer(make_cfg(tmp)))
+        result, wall, cpu = timed(trainer.train)
+        resolved = trainer.cfg
+        parameters = sum(p.numel() for p in trainer.policy.parameters())
+        trained = sum(p.numel() for g in trainer.optimizer.param_groups for p in g["params"])
+    steps = int(result.global_step)
+    row = {
+        "env_steps": steps, "train_wall_s": wall, "train_cpu_s": cpu, "sps": steps / wall,
+        "cpu_s_per_1k_steps": 1000 * cpu / steps, "setup_s": setup_s, "import_s": import_s,
+        "updates": result.updates, "env_steps_per_update": steps // max(result.updates, 1),
+        "trainer_phase_s": result.timings, "parameters": parameters,
+        "trained_parameters": trained,
+        "recent_return_mean": result.recent_return, "recent_success_mean": result.recent_success,
+        "versions": {"torch": torch.__version__, "numpy": np.__version__},
+        "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
+        "loadavg_before": load_before, "loadavg_after": loadavg(),
+    }
+    return row, resolved
