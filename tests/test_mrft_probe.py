@@ -13,6 +13,8 @@ def test_ridge_r2_is_one_for_a_linear_map_and_about_zero_for_noise():
     assert ridge_r2(features, targets) == pytest.approx(1.0, abs=1e-3)  # a little shrinkage
     noise = rng.standard_normal((200, 2))
     assert abs(ridge_r2(features, noise)) < 0.1
+    # the penalty does not depend on the features' scale (a Meta-World goal spans centimetres)
+    assert ridge_r2(0.01 * features, targets) == pytest.approx(1.0, abs=1e-3)
 
 
 def test_ridge_r2_on_hand_values():

@@ -189,6 +189,8 @@ class MRFT(Algorithm):
         if self.ctx.adapting:
             self._kl_data = {key: data[key] for key in ("obs", "actions", "logprobs", "beliefs")}
             self._accepted = self._snapshot()
+            self._halted = False
+            self._accepted_steps = 0
         data.update({"trial_transitions": transitions, "trial_obs_features": obs_features,
                      "trial_actions": self.agent.action_encoding(seq.actions),
                      "trial_rewards": symlog(seq.rewards), "trial_lengths": seq.lengths,
@@ -233,6 +235,8 @@ class MRFT(Algorithm):
         with torch.no_grad():
             out["approx_kl"] = approx_kl(ratio, log_ratio).mean()
             out["clipfrac"] = ((ratio - 1.0).abs() > m.meta_clip).float().mean()
+        if self.ctx.adapting:
+            self._guard(float(out["approx_kl"]))
         if self.modulator is not None:
             keys = mb["task_ids"].unique()
             out["task_losses"] = torch.stack([per_step[mb["task_ids"] == key].mean() for key in keys])
@@ -271,20 +275,37 @@ class MRFT(Algorithm):
         result["mrft/grad_noise_std"] = stats["noise_std"]
         return result
 
+    def _guard(self, kl: float) -> None:
+        """Adaptation, before every optimiser step: ``kl`` is the current policy's KL to the
+        one that collected the batch, on this minibatch. Within ``--adapt-kl`` the current
+        parameters become the accepted ones; past it the update halts (the rest of the pass
+        is undone by :meth:`stop_early`)."""
+        if self._halted:
+            return
+        if kl > self.m.adapt_kl:
+            self._halted = True
+        else:
+            self._accepted = self._snapshot()
+            self._accepted_steps += 1
+
     def stop_early(self, diagnostics: dict[str, float]) -> bool:
-        """Pre-training: ``--target-kl`` as every algorithm. Adaptation: a hard bound. After
-        every pass the KL of the current policy to the one that collected the batch is
-        measured on the whole batch; a pass that took it past ``--adapt-kl`` is undone and
-        the update ends. A fresh optimiser's first steps move every parameter by about the
-        learning rate whatever its gradient, and on a nearly deterministic policy that can
-        flip an action the belief had right; the bound makes adaptation unable to do that."""
+        """Pre-training: ``--target-kl`` as every algorithm. Adaptation: a hard bound on the KL
+        to the policy that collected the batch, checked before every optimiser step on its
+        minibatch (:meth:`_guard`) and after every pass on the whole batch. Once it is
+        crossed, the parameters go back to the last ones within the bound and the update
+        ends. A fresh optimiser's first steps move every parameter by about the learning
+        rate whatever its gradient, and on a nearly deterministic policy that can flip an
+        action the belief had right; the bound makes adaptation unable to do that, while the
+        steps before the bound is reached are kept (a pass of many minibatches can cross it
+        long before its end)."""
         if not self.ctx.adapting:
             return super().stop_early(diagnostics)
         kl = self._batch_kl()
         self.batch_stats["mrft/adapt_kl"] = kl
-        if kl > self.m.adapt_kl:
+        self.batch_stats["mrft/adapt_accepted_steps"] = float(self._accepted_steps)
+        if self._halted or kl > self.m.adapt_kl:
             self._restore(self._accepted)
-            self.batch_stats["mrft/adapt_rejected_passes"] = 1.0
+            self.batch_stats["mrft/adapt_halted"] = 1.0
             return True
         self._accepted = self._snapshot()
         return False

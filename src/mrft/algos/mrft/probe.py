@@ -24,13 +24,16 @@ from mrft.episodes import EpisodeCollector
 
 def ridge_r2(features: np.ndarray, targets: np.ndarray, l2: float = 1.0) -> float:
     """R^2 on the second half of the rows of a ridge regression fitted on the first half
-    (targets ``[n, P]``; R^2 pooled over the parameters). The penalty ``l2 = 1`` suits
-    layer-normalised beliefs (unit-scale features) and keeps the fit sane when there are
-    about as many trials as belief dimensions; give ``mrft eval --probe`` a few hundred
-    episodes for a stable figure."""
+    (targets ``[n, P]``; R^2 pooled over the parameters). Features are standardised with
+    the fitting half's mean and std first, so the penalty ``l2`` weighs every feature alike
+    whatever its scale; ``l2 = 1`` keeps the fit sane when there are about as many trials as
+    belief dimensions. Give ``mrft eval --probe`` a few hundred episodes for a stable figure:
+    with fewer trials than dimensions the held-out R^2 mostly measures overfitting."""
     n = len(features) // 2
     if n < 2:
         raise ValueError("need at least 4 rows for a held-out R^2")
+    mean, std = features[:n].mean(axis=0), features[:n].std(axis=0)
+    features = (features - mean) / np.where(std > 1e-8, std, 1.0)
     x = np.concatenate([features, np.ones((len(features), 1))], axis=1)
     fit_x, fit_y, test_x, test_y = x[:n], targets[:n], x[n:], targets[n:]
     gram = fit_x.T @ fit_x + l2 * np.eye(x.shape[1])
