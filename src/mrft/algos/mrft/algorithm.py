@@ -190,6 +190,7 @@ class MRFT(Algorithm):
             self._kl_data = {key: data[key] for key in ("obs", "actions", "logprobs", "beliefs")}
             self._accepted = self._snapshot()
             self._halted = False
+            self._steps = 0  # optimiser steps of this update so far (each follows one check)
             self._accepted_steps = 0
         data.update({"trial_transitions": transitions, "trial_obs_features": obs_features,
                      "trial_actions": self.agent.action_encoding(seq.actions),
@@ -286,7 +287,8 @@ class MRFT(Algorithm):
             self._halted = True
         else:
             self._accepted = self._snapshot()
-            self._accepted_steps += 1
+            self._accepted_steps = self._steps
+        self._steps += 1
 
     def stop_early(self, diagnostics: dict[str, float]) -> bool:
         """Pre-training: ``--target-kl`` as every algorithm. Adaptation: a hard bound on the KL
@@ -302,12 +304,14 @@ class MRFT(Algorithm):
             return super().stop_early(diagnostics)
         kl = self._batch_kl()
         self.batch_stats["mrft/adapt_kl"] = kl
-        self.batch_stats["mrft/adapt_accepted_steps"] = float(self._accepted_steps)
         if self._halted or kl > self.m.adapt_kl:
             self._restore(self._accepted)
             self.batch_stats["mrft/adapt_halted"] = 1.0
+            self.batch_stats["mrft/adapt_accepted_steps"] = float(self._accepted_steps)
             return True
         self._accepted = self._snapshot()
+        self._accepted_steps = self._steps
+        self.batch_stats["mrft/adapt_accepted_steps"] = float(self._accepted_steps)
         return False
 
     def _snapshot(self) -> list[torch.Tensor]:
