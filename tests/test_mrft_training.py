@@ -45,6 +45,8 @@ def test_eval_probe_measures_the_belief(mrft_run, tmp_path):
     proc = mrft("eval", run / "checkpoint.pt", "--episodes", 8, "--probe", "--json-out", out)
     assert proc.returncode == 0, proc.stderr
     assert "linear-probe R^2 of the task parameters" in proc.stdout
+    # 4 fitting trials for a belief of 8 dimensions: the figure is flagged
+    assert "on 8 held-out trials (unreliable: the probe is fitted on 4 trials" in proc.stdout
     probe = json.loads(out.read_text())["probe"]
     assert {"probe_r2", "context_gain", "return_by_step", "return_episode"} <= set(probe)
     assert len(probe["return_by_step"]) == 20  # nav episodes

@@ -45,7 +45,8 @@ class EvalConfig:
     probe: bool = False
     """MRFT only: also measure the task belief on held-out instances: R^2 of a linear probe of
     the hidden task parameters (where the family exposes them), the context gain (next
-    episode with its own belief minus with another instance's) and the return by step."""
+    episode with its own belief minus with another instance's) and the return by step. The
+    probe is fitted on half of --episodes trials: give it a few hundred."""
 
 
 @dataclasses.dataclass
@@ -287,6 +288,11 @@ def run_eval(cfg: EvalConfig) -> int:
         r2 = f"{probe['probe_r2']:.3f}" if "probe_r2" in probe else "n/a (family exposes no parameters)"
         if probe.get("probe_r2_by_step"):
             r2 += " (after " + ", ".join(f"{t} steps {v:.3f}" for t, v in probe["probe_r2_by_step"].items()) + ")"
+        fit_rows, width = probe["trials"] // 2, train_cfg.mrft.embed_dim
+        r2 += f" on {probe['trials']} held-out trials"
+        if "probe_r2" in probe and fit_rows < 4 * width:
+            r2 += (f" (unreliable: the probe is fitted on {fit_rows} trials for a belief of {width}"
+                   f" dimensions; give --episodes {8 * width} or more)")
         print(f"belief: linear-probe R^2 of the task parameters {r2}; context gain "
               f"{probe['context_gain']:+.3f} (own belief {probe['return_own_belief']:.3f}, "
               f"another instance's {probe['return_other_belief']:.3f})")
