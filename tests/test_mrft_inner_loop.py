@@ -76,15 +76,20 @@ def _collect(agent, policy, tasks, keep_at=None):
     return actor, batch
 
 
-def test_acting_beliefs_equal_the_refined_whole_trial_recompute():
-    tasks, policy, agent = _agent(inner_steps=2)
-    _, batch = _collect(agent, policy, tasks)
+def _trial_beliefs(agent, policy, batch):
+    """The update's view of a batch: trials, decoder inputs, encoder beliefs before the inner loop."""
     seq = TrialSequences.from_batch(batch)
     obs_features = observation_features(policy, seq.obs)
     x = agent.transitions(obs_features, seq.actions, seq.rewards, seq.episode_end)
-    plain = agent.sequence(x)
-    refined = agent.refine_trials(plain, obs_features, agent.action_encoding(seq.actions),
-                                  symlog(seq.rewards), seq.episode_index, seq.lengths, 3)
+    return seq, obs_features, agent.action_encoding(seq.actions), symlog(seq.rewards), agent.sequence(x)
+
+
+def test_acting_beliefs_equal_the_refined_whole_trial_recompute():
+    tasks, policy, agent = _agent(inner_steps=2)
+    _, batch = _collect(agent, policy, tasks)
+    seq, obs_features, actions, rewards, plain = _trial_beliefs(agent, policy, batch)
+    refined = agent.refine_trials(plain, obs_features, actions, rewards, seq.episode_index,
+                                  seq.lengths, 3)
     for row, n in enumerate(seq.lengths.tolist()):
         assert torch.allclose(refined[row, :n], seq.beliefs[row, :n], atol=1e-5)
     # the first episode acts on the encoder's belief alone; later ones carry an offset
@@ -106,12 +111,9 @@ def test_the_kept_context_carries_the_offset_of_the_last_episode():
 def test_the_belief_loss_trains_the_step_sizes_through_the_inner_loop():
     tasks, policy, agent = _agent(inner_steps=1)
     _, batch = _collect(agent, policy, tasks)
-    seq = TrialSequences.from_batch(batch)
-    obs_features = observation_features(policy, seq.obs)
-    x = agent.transitions(obs_features, seq.actions, seq.rewards, seq.episode_end)
-    actions, rewards = agent.action_encoding(seq.actions), symlog(seq.rewards)
-    beliefs = agent.refine_trials(agent.sequence(x), obs_features, actions, rewards,
-                                  seq.episode_index, seq.lengths, 3)
+    seq, obs_features, actions, rewards, plain = _trial_beliefs(agent, policy, batch)
+    beliefs = agent.refine_trials(plain, obs_features, actions, rewards, seq.episode_index,
+                                  seq.lengths, 3)
     belief_loss(agent.decoder, beliefs, obs_features, actions, rewards, seq.lengths).backward()
     assert agent.inner_lr.grad is not None and agent.inner_lr.grad.abs().sum() > 0
     assert all(p.grad is not None for p in agent.encoder.blocks.parameters())
