@@ -81,3 +81,18 @@ def test_stratified_bootstrap_interval():
     assert (point, low, high) == stratified_bootstrap_ci(scores, reps=500, seed=3)  # seeded
     with pytest.raises(ValueError, match="runs, tasks"):
         stratified_bootstrap_ci([1.0, 2.0])
+
+
+def test_process_scores_are_the_fraction_from_doing_nothing_to_the_tuned_pid():
+    from mrft.bench.scores import REFERENCE, reference_range, score_curve
+    from mrft.envs import parse_env, process
+
+    task = parse_env("process:changeover").test[0]
+    nothing = float(process.pid_returns(task, 2, [0.0], [0.0], [0.0])[0])
+    tuned = process.reference_return(task, 2)
+    assert reference_range("process:changeover", 2) == (nothing, tuned)
+    curve = [{"return": nothing}, {"return": tuned}, {"return": (nothing + tuned) / 2}]
+    assert score_curve("process:changeover", curve, instance=2) == REFERENCE
+    assert [round(p["score"], 9) for p in curve] == [0.0, 1.0, 0.5]
+    raw = [{"return": 3.5}]
+    assert score_curve("market:regimes", raw, instance=2) == "return" and raw[0]["score"] == 3.5

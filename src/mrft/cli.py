@@ -110,7 +110,8 @@ class BenchConfig:
     methods: str = "grpo,ppo,mrft"
     """Comma-separated methods: grpo, ppo, mrft, rl2 and the MRFT ablations (mrft-no-meta-learner,
     mrft-no-belief-loss, mrft-no-progress-bonus, mrft-concat, mrft-set-encoder,
-    mrft-no-grad-mod, mrft-inner-loop, mrft-in-context)."""
+    mrft-no-grad-mod, mrft-inner-loop, mrft-in-context), and the reference rows oracle (PPO that
+    sees the hidden task parameters) and context-free (PPO's pre-trained policy, not adapted)."""
     seeds: int | None = None
     """Number of seeds (1..S); when unset, the suite's."""
     out: str | None = None

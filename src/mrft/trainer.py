@@ -54,7 +54,7 @@ from mrft.progress import ProgressDisplay
 from mrft.rollout import Episode
 
 DEFAULT_NUM_ENVS = {"procgen": 64, "metaworld": 16, "gym": 8, "nav": 16, "bandit": 16,
-                    "shift": 16}
+                    "shift": 16, "market": 16, "process": 16}
 CHECKPOINT_NAME = "checkpoint.pt"
 RESUME_KEYS = ("config", "model", "optimizer", "counters", "rng", "generator", "collector")
 
@@ -85,7 +85,7 @@ def resolve_config(cfg: TrainConfig, adapting: bool = False) -> tuple[TrainConfi
     algo = algos.get(cfg.algo)
     e = cfg.env
     suite = envs.parse_env(e.env, distribution_mode=e.distribution_mode, num_levels=e.num_levels,
-                           start_level=e.start_level, hidden_goal=e.hidden_goal)
+                           start_level=e.start_level, hidden_goal=e.hidden_goal, oracle=e.oracle)
     family = suite.train[0].family
     preset = preset_name(family, envs.action_is_continuous(suite.train[0]))
     resolved = resolve_presets(cfg, preset)

@@ -23,6 +23,8 @@ class Method:
     """False: the adaptation plays the instance without changing a weight (in context only)."""
     pretrain_as: str | None = None
     """Name of a method whose pre-trained checkpoint this one reuses (an adaptation-only ablation)."""
+    oracle: bool = False
+    """The policy sees each instance's hidden parameters (``--oracle``): a reference row."""
 
 
 BASELINE = "grpo"
@@ -41,6 +43,10 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("mrft-no-grad-mod", "mrft", (("grad_mod", False),)),
     Method("mrft-inner-loop", "mrft", (("inner_steps", 1),)),
     Method("mrft-in-context", "mrft", adapt_updates=False, pretrain_as="mrft"),
+    # reference rows: how much a family rewards knowing the instance, and how far a policy
+    # gets without adapting at all (PPO's pre-trained policy, scored without an update)
+    Method("oracle", "ppo", adapt_updates=False, oracle=True),
+    Method("context-free", "ppo", adapt_updates=False, pretrain_as="ppo"),
 )}
 
 

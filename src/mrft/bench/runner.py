@@ -304,7 +304,7 @@ class Bench:
         (run_dir / "checkpoint.pt").unlink(missing_ok=True)
         record["run_dir"] = os.path.relpath(run_dir, self.out)
         record["checkpoint"] = str(Path(os.path.relpath(source, self.out)) / pretrain["checkpoint"])
-        score_name = score_curve(unit.family.env, record["curve"])
+        score_name = score_curve(unit.family.env, record["curve"], instance=record["instance"])
         adapted = record["adapt_env_steps"]
         record.update({"kind": "adapt", "env": unit.family.env, "method": unit.method,
                        "score_name": score_name, "adapt_env_steps": adapted,

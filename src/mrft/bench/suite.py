@@ -105,7 +105,7 @@ class BenchSuite:
                      run_name: str) -> TrainConfig:
         """The pre-training config of one (family, method, seed): suite-wide options, then
         the method's own, then the ablation's MRFT options, then the benchmark's settings."""
-        cfg = TrainConfig(env=EnvConfig(env=family.env), algo=method.algo)
+        cfg = TrainConfig(env=EnvConfig(env=family.env, oracle=method.oracle), algo=method.algo)
         for options in (self.train, self.methods.get(method.name, {})):
             cfg = _apply(cfg, options)
         cfg = dataclasses.replace(cfg, mrft=dataclasses.replace(cfg.mrft, **dict(method.mrft_options)))

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mrft.envs import bandit, metaworld, nav, procgen, shift
+from mrft.envs import bandit, market, metaworld, nav, process, procgen, shift
 from mrft.envs import gym as gym_family
+from mrft.envs import oracle as oracle_obs
 from mrft.envs.instances import distinct_instances, instance_seed
 from mrft.envs.spec import Suite, Task, make_task
 from mrft.envs.vector import MultiTaskVecEnv, StepResult, VecEnv, split_envs
 from mrft.errors import MrftError
 
-FAMILIES = ("procgen", "metaworld", "gym", "nav", "bandit", "shift")
+FAMILIES = ("procgen", "metaworld", "gym", "nav", "bandit", "shift", "market", "process")
 
 _MAKERS = {"procgen": procgen.make, "metaworld": metaworld.make, "gym": gym_family.make,
-           "nav": nav.make, "bandit": bandit.make, "shift": shift.make}
+           "nav": nav.make, "bandit": bandit.make, "shift": shift.make, "market": market.make,
+           "process": process.make}
 
 __all__ = [
     "FAMILIES",
@@ -46,13 +48,30 @@ def parse_env(
     num_levels: int = 200,
     start_level: int = 0,
     hidden_goal: bool = False,
+    oracle: bool = False,
 ) -> Suite:
-    """Turn ``family:name`` into a suite, with a one-line error for anything unknown."""
+    """Turn ``family:name`` into a suite, with a one-line error for anything unknown.
+
+    ``oracle``: every task shows its hidden parameters (:mod:`mrft.envs.oracle`)."""
+    suite = _parse_env(spec, distribution_mode, num_levels, start_level, hidden_goal)
+    if not oracle:
+        return suite
+    family = suite.train[0].family
+    if family not in oracle_obs.FAMILIES:
+        raise MrftError(f"--oracle: {spec} has no hidden task parameters to show; families that "
+                        f"have them: {', '.join(oracle_obs.FAMILIES)}")
+    return Suite(suite.name, tuple(t.with_options(oracle=True) for t in suite.train),
+                 tuple(t.with_options(oracle=True) for t in suite.test))
+
+
+def _parse_env(spec: str, distribution_mode: str, num_levels: int, start_level: int,
+               hidden_goal: bool) -> Suite:
     family, sep, name = spec.partition(":")
     if not sep or not name:
         raise MrftError(
             f"bad env {spec!r}: expected FAMILY:NAME such as procgen:bigfish, "
-            "metaworld:reach, gym:CartPole-v1, nav:point, bandit:arms5 or shift:reacher"
+            "metaworld:reach, gym:CartPole-v1, nav:point, bandit:arms5, shift:reacher, "
+            "market:regimes or process:changeover"
         )
     family = family.lower()
     if family == "procgen":
@@ -67,6 +86,10 @@ def parse_env(
         return bandit.suite(name)
     if family == "shift":
         return shift.suite(name)
+    if family == "market":
+        return market.suite(name)
+    if family == "process":
+        return process.suite(name)
     raise MrftError(f"unknown env family {family!r} in {spec!r}; choose one of: {', '.join(FAMILIES)}")
 
 
@@ -74,7 +97,7 @@ def action_is_continuous(task: Task) -> bool:
     """Whether a task has a continuous (Box) action space, without building a full pool."""
     if task.family == "procgen":
         return False
-    if task.family in ("metaworld", "nav", "shift"):
+    if task.family in ("metaworld", "nav", "shift", "market", "process"):
         return True
     if task.family == "bandit":
         return False
@@ -85,6 +108,13 @@ def action_is_continuous(task: Task) -> bool:
         return isinstance(env.action_space, gymnasium.spaces.Box)
     finally:
         env.close()
+
+
+def _build(task: Task, num_envs: int, seed: int, env_seeds: list[int] | None) -> VecEnv:
+    env = _MAKERS[task.family](task, num_envs, seed, env_seeds=env_seeds)
+    if task.option("oracle", False) and task.family in oracle_obs.WRAPPED_FAMILIES:
+        env = oracle_obs.OracleObservation(env)
+    return env
 
 
 def make_vec_env(tasks: Sequence[Task], num_envs: int, seed: int, group_size: int = 1) -> VecEnv:
@@ -108,7 +138,7 @@ def make_vec_env(tasks: Sequence[Task], num_envs: int, seed: int, group_size: in
         env_seeds = None
         if group_size > 1:
             env_seeds = [seed + (offset + i) // group_size for i in range(count)]
-        envs.append(_MAKERS[task.family](task, count, seed + offset, env_seeds=env_seeds))
+        envs.append(_build(task, count, seed + offset, env_seeds))
         offset += count
     env = envs[0] if len(envs) == 1 else MultiTaskVecEnv(envs)
     env.instance_tasks = tuple(t for t, c in zip(tasks, counts, strict=True) for _ in range(c))
@@ -136,7 +166,7 @@ def make_task_instances(tasks: Sequence[Task], task_seeds: Sequence[int], seed: 
         if task.family not in _MAKERS:
             raise MrftError(f"unknown env family {task.family!r}")
         seeds = [int(s) for s in task_seeds[start:stop]]
-        envs.append(_MAKERS[task.family](task, stop - start, seed + start, env_seeds=seeds))
+        envs.append(_build(task, stop - start, seed + start, seeds))
         start = stop
     env = envs[0] if len(envs) == 1 else MultiTaskVecEnv(envs)
     env.instance_tasks = tuple(tasks)

@@ -132,7 +132,9 @@ class MetaWorldVecEnv(EnvpoolVecEnv):
 
 def make(task: Task, num_envs: int, seed: int, env_seeds: list[int] | None = None) -> EnvpoolVecEnv:
     """``env_seeds``: one RNG seed per env; envs with equal seeds see the same goal sequence."""
-    kwargs = {"partially_observable": bool(task.option("hidden_goal", True))}
+    # an oracle sees the goal that the task otherwise hides (mrft.envs.oracle)
+    hidden = bool(task.option("hidden_goal", True)) and not task.option("oracle", False)
+    kwargs = {"partially_observable": hidden}
     offset = int(task.option("split_seed_offset", 0))
     goal_seed = task.option("goal_seed")
     if env_seeds is not None:

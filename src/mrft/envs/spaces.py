@@ -32,6 +32,8 @@ def task_spaces(task: Task) -> TaskSpaces:
 @functools.cache
 def _spaces(task: Task) -> TaskSpaces:
     family = task.family
+    if task.option("oracle", False):
+        return _oracle_spaces(task)
     if family in ("metaworld", "procgen"):
         import envpool
 
@@ -54,6 +56,9 @@ def _spaces(task: Task) -> TaskSpaces:
 
         return TaskSpaces(gym.spaces.Box(0.0, 1.0, (1,), np.float32),
                           gym.spaces.Discrete(int(task.option("arms"))), bandit.PULLS)
+    if family in ("market", "process"):
+        env = _numpy_family(family).make(task, 1, 0)
+        return TaskSpaces(env.observation_space, env.action_space, env.horizon)
     if family in ("gym", "shift"):
         from mrft.envs import shift
 
@@ -71,3 +76,25 @@ def _spaces(task: Task) -> TaskSpaces:
     from mrft.errors import MrftError
 
     raise MrftError(f"unknown env family {family!r}")
+
+
+def _numpy_family(family: str):
+    import importlib
+
+    return importlib.import_module(f"mrft.envs.{family}")
+
+
+def _oracle_spaces(task: Task) -> TaskSpaces:
+    """The task's spaces with its hidden parameters appended to the observation
+    (:mod:`mrft.envs.oracle`); Meta-World fills the goal slot its observation already has."""
+    plain = Task(task.family, task.name, tuple(kv for kv in task.options if kv[0] != "oracle"))
+    spaces = _spaces(plain)
+    if task.family == "metaworld":
+        return spaces
+    env = _numpy_family(task.family).make(plain, 1, 0)
+    try:
+        extra = env.task_parameters().shape[1]
+    finally:
+        env.close()
+    obs = gym.spaces.Box(-np.inf, np.inf, (spaces.observation_space.shape[0] + extra,), np.float32)
+    return TaskSpaces(obs, spaces.action_space, spaces.horizon)

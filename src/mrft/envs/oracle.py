@@ -1,0 +1,68 @@
+"""The oracle observation: every observation followed by the instance's hidden parameters.
+
+A benchmark family is informative only if adaptation can buy something: a policy that is
+*told* the hidden parameters (goal, regime, plant, body) must score clearly above one that
+is not. :class:`OracleObservation` makes that reference policy out of any algorithm, by
+appending ``env.task_parameters()`` to what the env returns, so it is trained and scored
+with the same budgets as every method and needs no adaptation.
+
+Meta-World shows its goal instead (its own observation has a slot for it, zeroed when the
+goal is hidden); Procgen and plain Gymnasium ids have no hidden parameters to show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import gymnasium as gym
+import numpy as np
+
+from mrft.envs.vector import StepResult, VecEnv
+
+WRAPPED_FAMILIES = ("nav", "bandit", "shift", "market", "process")
+"""Families whose ``task_parameters()`` is cheap enough to read at every step."""
+FAMILIES = (*WRAPPED_FAMILIES, "metaworld")
+
+
+class OracleObservation:
+    """``env`` with ``task_parameters()`` appended to every observation (float32).
+
+    The parameters appended to an observation are those of the episode that observation
+    belongs to: the first observation of an auto-reset episode carries the new instance's.
+    """
+
+    def __init__(self, env: VecEnv):
+        self.env = env
+        self.num_envs = env.num_envs
+        self.action_space = env.action_space
+        inner = env.observation_space
+        extra = env.task_parameters().shape[1]
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (inner.shape[0] + extra,), np.float32)
+
+    @property
+    def task_ids(self) -> np.ndarray:
+        return self.env.task_ids
+
+    @task_ids.setter
+    def task_ids(self, value: np.ndarray) -> None:
+        self.env.task_ids = value
+
+    def _with_parameters(self, obs: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.asarray(obs, dtype=np.float32), self.env.task_parameters()], axis=1)
+
+    def reset(self) -> np.ndarray:
+        return self._with_parameters(self.env.reset())
+
+    def reseed(self, env_seeds: Sequence[int]) -> None:
+        self.env.reseed(env_seeds)
+
+    def step(self, actions: np.ndarray) -> StepResult:
+        result = self.env.step(actions)
+        result.obs = self._with_parameters(result.obs)
+        return result
+
+    def task_parameters(self) -> np.ndarray:
+        return self.env.task_parameters()
+
+    def close(self) -> None:
+        self.env.close()
