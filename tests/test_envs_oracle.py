@@ -9,7 +9,8 @@ from mrft.bench.suite import load_suite
 from mrft.errors import MrftError
 
 
-@pytest.mark.parametrize("spec", ["nav:point", "market:regimes", "bandit:arms3", "process:changeover"])
+@pytest.mark.parametrize("spec", ["nav:point", "market:regimes", "bandit:arms3", "process:changeover",
+                                  "sim2real:reacher"])
 def test_the_oracle_observation_is_the_plain_one_followed_by_the_parameters(spec):
     plain_suite, oracle_suite = envs.parse_env(spec), envs.parse_env(spec, oracle=True)
     plain = envs.make_task_instances(plain_suite.test, [3], 0)

@@ -27,7 +27,8 @@ class EnvConfig:
     nav:point (2-D navigation to a hidden goal), bandit:armsK (K arms, one hidden paying arm),
     shift:NAME (a MuJoCo body with hidden random masses and damping: inverted-pendulum, reacher,
     hopper, half-cheetah, inverted-double-pendulum), market:regimes|switching (trading under a
-    hidden return regime), process:changeover (setpoint tracking on a hidden plant)."""
+    hidden return regime), process:changeover (setpoint tracking on a hidden plant), sim2real:NAME (a MuJoCo body
+    randomised in training, adapted to on a held-out "real" body with effects the sim lacks)."""
     num_envs: int | None = None
     """Parallel environments; when unset, the family preset: 64 Procgen, 16 Meta-World, 8 Gymnasium."""
     distribution_mode: Literal["easy", "hard"] = "easy"
@@ -40,7 +41,7 @@ class EnvConfig:
     """Meta-World: hide the goal from the observation (the meta-RL setting; ML suites always do)."""
     oracle: bool = False
     """Append each instance's hidden parameters (goal, regime, plant, body) to every observation:
-    the reference policy that needs no adaptation (nav, bandit, shift, market, process,
+    the reference policy that needs no adaptation (nav, bandit, shift, market, process, sim2real,
     metaworld)."""
     max_episode_steps: int = 1000
     """Whole-episode collection (GRPO, MRFT trials, evaluation, adaptation) cuts episodes longer

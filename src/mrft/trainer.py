@@ -54,7 +54,8 @@ from mrft.progress import ProgressDisplay
 from mrft.rollout import Episode
 
 DEFAULT_NUM_ENVS = {"procgen": 64, "metaworld": 16, "gym": 8, "nav": 16, "bandit": 16,
-                    "shift": 16, "market": 16, "process": 16}
+                    "shift": 16, "market": 16, "process": 16,
+                    "sim2real": 16}
 CHECKPOINT_NAME = "checkpoint.pt"
 RESUME_KEYS = ("config", "model", "optimizer", "counters", "rng", "generator", "collector")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mrft.envs import bandit, market, metaworld, nav, process, procgen, shift
+from mrft.envs import bandit, market, metaworld, nav, process, procgen, shift, sim2real
 from mrft.envs import gym as gym_family
 from mrft.envs import oracle as oracle_obs
 from mrft.envs.instances import distinct_instances, instance_seed
@@ -18,11 +18,12 @@ from mrft.envs.spec import Suite, Task, make_task
 from mrft.envs.vector import MultiTaskVecEnv, StepResult, VecEnv, split_envs
 from mrft.errors import MrftError
 
-FAMILIES = ("procgen", "metaworld", "gym", "nav", "bandit", "shift", "market", "process")
+FAMILIES = ("procgen", "metaworld", "gym", "nav", "bandit", "shift", "market", "process",
+            "sim2real")
 
 _MAKERS = {"procgen": procgen.make, "metaworld": metaworld.make, "gym": gym_family.make,
            "nav": nav.make, "bandit": bandit.make, "shift": shift.make, "market": market.make,
-           "process": process.make}
+           "process": process.make, "sim2real": sim2real.make}
 
 __all__ = [
     "FAMILIES",
@@ -71,7 +72,8 @@ def _parse_env(spec: str, distribution_mode: str, num_levels: int, start_level: 
         raise MrftError(
             f"bad env {spec!r}: expected FAMILY:NAME such as procgen:bigfish, "
             "metaworld:reach, gym:CartPole-v1, nav:point, bandit:arms5, shift:reacher, "
-            "market:regimes or process:changeover"
+            "market:regimes, process:changeover "
+            "or sim2real:reacher"
         )
     family = family.lower()
     if family == "procgen":
@@ -90,6 +92,8 @@ def _parse_env(spec: str, distribution_mode: str, num_levels: int, start_level: 
         return market.suite(name)
     if family == "process":
         return process.suite(name)
+    if family == "sim2real":
+        return sim2real.suite(name)
     raise MrftError(f"unknown env family {family!r} in {spec!r}; choose one of: {', '.join(FAMILIES)}")
 
 
@@ -97,7 +101,7 @@ def action_is_continuous(task: Task) -> bool:
     """Whether a task has a continuous (Box) action space, without building a full pool."""
     if task.family == "procgen":
         return False
-    if task.family in ("metaworld", "nav", "shift", "market", "process"):
+    if task.family in ("metaworld", "nav", "shift", "market", "process", "sim2real"):
         return True
     if task.family == "bandit":
         return False

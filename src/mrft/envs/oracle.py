@@ -19,7 +19,7 @@ import numpy as np
 
 from mrft.envs.vector import StepResult, VecEnv
 
-WRAPPED_FAMILIES = ("nav", "bandit", "shift", "market", "process")
+WRAPPED_FAMILIES = ("nav", "bandit", "shift", "market", "process", "sim2real")
 """Families whose ``task_parameters()`` is cheap enough to read at every step."""
 FAMILIES = (*WRAPPED_FAMILIES, "metaworld")
 

@@ -17,9 +17,10 @@ series), time constants log-uniform in :data:`TAU_RANGE` steps and an integer de
 discretised exactly for an actuator command held over each step of length 1 (zero-order
 hold), so the simulation has no discretisation error. The plant starts at rest (``y = 0``,
 the actuator at 0 for as long as the dead time) and the setpoint is piecewise constant: a
-new level, uniform in ``[-REACH, REACH]``, every :data:`SETPOINT_PERIOD` steps. Gains are
-at least 1, so every level has a steady state with ``|u| <= REACH``, and the setpoints are
-drawn independently of the plant: they show nothing of it.
+new level, uniform in ``[-SETPOINT_RANGE, SETPOINT_RANGE]``, every :data:`SETPOINT_PERIOD`
+steps. Gains are at least ``SETPOINT_RANGE / REACH``, so every level has a steady state with
+``|u| <= REACH``, and the setpoints are drawn independently of the plant: they show nothing
+of it.
 
 Observation (float32, 5): setpoint, output ``y``, tracking error ``setpoint - y``, the
 previous (clipped) action and the last change of ``y``. Action: the actuator command
@@ -60,14 +61,15 @@ TASKS = ("changeover",)
 HORIZON = 200
 SETPOINT_PERIOD = 50
 """Steps between setpoint changes: four levels per episode."""
-GAIN_RANGE = (1.0, 10.0)
+GAIN_RANGE = (0.5, 2.0)
 """Bounds of the log-uniform gain magnitude; the sign is + or - with equal chance."""
 TAU_RANGE = (2.0, 20.0)
 """Bounds of each log-uniform time constant, in steps."""
 MAX_DEAD_TIME = 5
+SETPOINT_RANGE = 0.45
 REACH = 0.9
-"""Setpoint levels are uniform in ``[-REACH, REACH]``: held at steady state by ``|u| <= REACH``
-whatever the gain (``|K| >= 1``)."""
+"""Setpoint levels are uniform in ``[-SETPOINT_RANGE, SETPOINT_RANGE]``: held at steady state
+by ``|u| <= REACH`` whatever the gain (``|K| >= 0.5``)."""
 EFFORT_COST = 0.01
 MOVE_COST = 0.05
 Y_LIMIT = 1.5
@@ -137,7 +139,7 @@ class ProcessLineVecEnv:
             self.tau2[i] = _log_uniform(rng, TAU_RANGE)
             self.order[i] = rng.integers(1, 3)
             self.dead_time[i] = rng.integers(0, MAX_DEAD_TIME + 1)
-            self.setpoints[i] = rng.uniform(-REACH, REACH, self.setpoints.shape[1])
+            self.setpoints[i] = rng.uniform(-SETPOINT_RANGE, SETPOINT_RANGE, self.setpoints.shape[1])
         for state in (self.lag1, self.y, self.dy, self.u_prev, self.commands, self.t):
             state[which] = 0
 

@@ -28,7 +28,7 @@ to float32 and no ``success`` is reported (these tasks define none).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import gymnasium as gym
 import numpy as np
@@ -62,9 +62,10 @@ def suite(name: str) -> Suite:
     return Suite(f"shift:{name}", (task,), (task.with_options(split_seed_offset=TEST_SEED_OFFSET),))
 
 
-def draw_scales(rng: np.random.Generator, size: int) -> np.ndarray:
-    """``size`` log-uniform factors in :data:`SCALE_RANGE`."""
-    low, high = np.log(SCALE_RANGE)
+def draw_scales(rng: np.random.Generator, size: int,
+                bounds: tuple[float, float] = SCALE_RANGE) -> np.ndarray:
+    """``size`` log-uniform factors in ``bounds``."""
+    low, high = np.log(bounds)
     return np.exp(rng.uniform(low, high, size))
 
 
@@ -96,20 +97,33 @@ class ShiftedBody:
 
     def auto_reset(self) -> np.ndarray:
         """Draw new dynamics, then a seeded start, both continuing the current stream."""
+        self.redraw()
+        obs, _ = self.env.reset(seed=int(self.rng.integers(2**31)))
+        return obs
+
+    def redraw(self) -> None:
+        """New masses and damping: nominal times log-uniform factors in :data:`SCALE_RANGE`."""
         mass_scales = draw_scales(self.rng, self.model.nbody - 1)
         self.model.body_mass[1:] = self.nominal_mass[1:] * mass_scales
         self.model.dof_damping[:] = self.nominal_damping * draw_scales(self.rng, self.model.nv)
-        obs, _ = self.env.reset(seed=int(self.rng.integers(2**31)))
-        return obs
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool]:
+        obs, reward, terminated, truncated, _ = self.env.step(action)
+        return obs, float(reward), bool(terminated), bool(truncated)
+
+    def parameters(self) -> np.ndarray:
+        """The hidden dynamics: body masses, then joint damping."""
+        return np.concatenate([self.model.body_mass, self.model.dof_damping])
 
 
 class DynamicsShiftVecEnv:
     """``len(env_seeds)`` copies of one MuJoCo task, stepped in turn, each with hidden dynamics."""
 
-    def __init__(self, env_id: str, env_seeds: list[int], seed_offset: int = 0):
+    def __init__(self, env_id: str, env_seeds: list[int], seed_offset: int = 0,
+                 body: Callable[[str, int], ShiftedBody] = ShiftedBody):
         self.num_envs = len(env_seeds)
         self._seed_offset = seed_offset
-        self._bodies = [ShiftedBody(env_id, s) for s in env_seeds]
+        self._bodies = [body(env_id, s) for s in env_seeds]
         first = self._bodies[0].env
         self.observation_space = first.observation_space
         self.action_space = first.action_space
@@ -123,9 +137,8 @@ class DynamicsShiftVecEnv:
         return masses, damping
 
     def task_parameters(self) -> np.ndarray:
-        """``[n, P]`` the hidden body masses and joint damping of each env (diagnostics only)."""
-        masses, damping = self.dynamics()
-        return np.concatenate([masses, damping], axis=1).astype(np.float32)
+        """``[n, P]`` the hidden dynamics of each env (:meth:`ShiftedBody.parameters`)."""
+        return np.stack([b.parameters() for b in self._bodies]).astype(np.float32)
 
     def reset(self) -> np.ndarray:
         self._needs_reset[:] = False
@@ -146,7 +159,7 @@ class DynamicsShiftVecEnv:
             if self._needs_reset[i]:
                 obs[i] = body.auto_reset()
                 continue
-            obs[i], reward[i], terminated[i], truncated[i], _ = body.env.step(actions[i])
+            obs[i], reward[i], terminated[i], truncated[i] = body.step(actions[i])
         self._needs_reset = terminated | truncated
         return StepResult(obs, reward, terminated, truncated, None)
 

@@ -59,10 +59,10 @@ def _spaces(task: Task) -> TaskSpaces:
     if family in ("market", "process"):
         env = _numpy_family(family).make(task, 1, 0)
         return TaskSpaces(env.observation_space, env.action_space, env.horizon)
-    if family in ("gym", "shift"):
+    if family in ("gym", "shift", "sim2real"):
         from mrft.envs import shift
 
-        env_id = shift.ENV_IDS[task.name] if family == "shift" else task.name
+        env_id = task.name if family == "gym" else shift.ENV_IDS[task.name]
         env = gym.make(env_id, disable_env_checker=True)
         try:
             obs = env.observation_space
