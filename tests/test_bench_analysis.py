@@ -180,3 +180,53 @@ def test_the_baseline_is_never_silently_replaced(tmp_path):
     with pytest.raises(MrftError, match="grpo, the baseline"):
         analyze(folder, skip_broken=True)
 
+
+
+def test_sim_to_real_fractions_by_hand(tmp_path):
+    # Reacher episodes are 50 steps: evaluation points at 0, 10, 50 and 200 real episodes
+    steps = [0, 500, 2500, 10000]
+    suite = {"name": "s2r", "description": "", "tasks": [{"env": "sim2real:reacher", "instances": 1}],
+             "budget": {"pretrain_steps": 1000, "adapt_steps": 10000, "eval_every": 500,
+                        "eval_episodes": 4, "adapt_envs": 8},
+             "seeds": 2, "train": {}, "methods": {}, "source": "test"}
+    write_json(tmp_path / "bench.json", {"format": 1, "suite": suite, "methods": ["grpo", "ppo", "context-free"],
+                                        "seeds": [1, 2], "commands": ["x"], "machine": {}, "commit": "c"})
+    # in-sim returns (costs): grpo -4 and -5; ppo -4 for both seeds
+    returns = {"grpo": {1: [-8, -6, -4.4, -4], 2: [-10, -10, -5, -5]},
+               "ppo": {1: [-8, -8, -5, -4], 2: [-16, -8, -8, -4]},
+               "context-free": {1: [-8] * 4, 2: [-16] * 4}}
+    sims = {"grpo": {1: -4.0, 2: -5.0}, "ppo": {1: -4.0, 2: -4.0}}
+    for method, by_seed in returns.items():
+        for seed, values in by_seed.items():
+            folder = tmp_path / "runs" / "sim2real_reacher" / method / f"seed{seed}"
+            if method in sims:
+                write_json(folder / "pretrain.json", {"wall_clock_s": 1.0, "sps": 1.0, "peak_memory_mib": 1.0,
+                                                      "sim_return": sims[method][seed]})
+            write_json(folder / "adapt" / "instance0.json", {
+                "curve": [{"step": s, "return": v, "score": v} for s, v in zip(steps, values, strict=True)],
+                "wall_clock_s": 1.0, "sps": 1.0, "peak_memory_mib": 1.0})
+    rows = {r["method"]: r for r in analyze(tmp_path)["sim_to_real"]}
+    # grpo: seed 1 fractions .5 .667 .909 1; seed 2 .5 .5 1 1
+    grpo = rows["grpo"]
+    assert grpo["sim_return"].startswith("-4.5")
+    assert grpo["fractions"]["10"].startswith("0.583")  # (.667 + .5) / 2
+    assert grpo["fractions"]["50"].startswith("0.955")  # (.909 + 1) / 2
+    assert grpo["episodes_to_target"].startswith("50 [") and grpo["episodes_to_target"].endswith("0/2 never")
+    # ppo: seed 1 .5 .5 .8 1 -> 200 episodes; seed 2 .25 .5 .5 1 -> 200
+    assert rows["ppo"]["episodes_to_target"].startswith("200 [")
+    # context-free reads PPO's in-sim return and never gets there: .5 and .25
+    assert rows["context-free"]["fractions"]["200"].startswith("0.375")
+    assert rows["context-free"]["episodes_to_target"].endswith("2/2 never")
+    report = write_report(analyze(tmp_path), tmp_path)
+    text = report.markdown.read_text()
+    assert "## Sim to real" in text and "fraction after 50 real episodes" in text
+
+
+def test_fraction_of_sim_for_rewards_costs_and_mixed_signs():
+    from mrft.bench.transfer import at_episodes, episodes_to_target, fraction_of_sim
+
+    assert fraction_of_sim(5.0, 10.0) == 0.5 and fraction_of_sim(-8.0, -4.0) == 0.5
+    assert fraction_of_sim(-1.0, 10.0) == 0.0 and fraction_of_sim(1.0, -3.0) == 1.0
+    assert at_episodes([0, 10, 50], [0.1, 0.2, 0.3], 49) == 0.2
+    assert episodes_to_target([0, 10, 50], [0.1, 0.95, 0.3]) == 10.0
+    assert episodes_to_target([0, 10], [0.1, 0.2]) is None

@@ -204,3 +204,23 @@ def test_a_second_sweep_on_a_locked_folder_is_refused_and_a_killed_holder_never_
     assert (out / ".bench.lock").exists()
     _bench(tiny, out, ["grpo"]).run()
     assert json.loads((out / "bench.json").read_text())["finished"]
+
+
+def test_a_sim_to_real_bench_scores_the_sim_and_reports_real_fractions(tmp_path):
+    suite = tmp_path / "s2r.toml"
+    suite.write_text(TINY.replace('env = "bandit:arms3"\ninstances = 2', 'env = "sim2real:reacher"\ninstances = 1')
+                     .replace("adapt_steps = 40", "adapt_steps = 100").replace("eval_every = 20", "eval_every = 50")
+                     .replace("pretrain_steps = 640", "pretrain_steps = 400")
+                     + "ppo.num_steps = 50\n")
+    out = tmp_path / "out"
+    _bench(suite, out, ["ppo", "oracle", "context-free"]).run()
+    pretrain = json.loads((out / "runs" / "sim2real_reacher" / "ppo" / "seed1" / "pretrain.json").read_text())
+    assert pretrain["sim_return"] < 0  # Reacher's return is a cost
+    from mrft.bench.analysis import analyze
+    from mrft.bench.report import write_report
+
+    analysis = analyze(out)
+    rows = {r["method"]: r for r in analysis["sim_to_real"]}
+    assert set(rows) == {"ppo", "oracle", "context-free"}
+    assert rows["context-free"]["sim_return"] == rows["ppo"]["sim_return"]
+    assert write_report(analysis, out).markdown.read_text().count("## Sim to real") == 1

@@ -21,6 +21,13 @@ from mrft.bench.methods import BASELINE, FOCUS, report_order
 from mrft.bench.runner import git_commit, pretrain_source, seed_dir
 from mrft.bench.scores import RETURN, SUCCESS, score_name
 from mrft.bench.suite import Budget, TaskFamily
+from mrft.bench.transfer import (
+    EPISODE_MARKS,
+    at_episodes,
+    episodes_to_target,
+    fraction_of_sim,
+    is_sim_to_real,
+)
 from mrft.errors import MrftError
 
 FRACTION = 0.9
@@ -188,6 +195,7 @@ def analyze(out: Path, skip_broken: bool = False) -> dict[str, Any]:
         "headline": [{k: v for k, v in row.items() if k != "interval"} for row in headline],
         "verdict": _verdict(headline, baseline, methods, data),
         "tasks": _task_rows(data, methods, steps),
+        "sim_to_real": _sim_to_real(data, methods),
         "curves": {"adaptation": _adaptation_curves(data, methods),
                    "pretrain": _pretrain_curves(data, methods)},
         "intervals": [{"metric": row["metric"], "methods": row["interval"]}
@@ -399,6 +407,48 @@ def _task_rows(data: BenchData, methods: list[str], steps) -> list[dict]:
                 "steps": f"{task_steps.mean():,.0f} ({int(reached.sum())}/{reached.size} reached)",
             }
         rows.append({"task": f"{env} #{i}", "score": score_name(env), "methods": cells})
+    return rows
+
+
+def _sim_to_real(data: BenchData, methods: list[str]) -> list[dict[str, Any]]:
+    """Per sim-to-real family and method: the in-sim return, the fraction of it reached on the
+    real bodies after each of :data:`EPISODE_MARKS` real episodes (mean over seeds x
+    instances with a bootstrap interval) and the real episodes until :data:`TARGET`
+    (censored at the budget; :mod:`mrft.bench.transfer`)."""
+    from mrft.envs import parse_env
+    from mrft.envs.spaces import task_spaces
+
+    rows = []
+    for family in data.families:
+        if not is_sim_to_real(family.env):
+            continue
+        horizon = task_spaces(parse_env(family.env).test[0]).horizon
+        for method in methods:
+            sims, at_mark, to_target, never = [], {m: [] for m in EPISODE_MARKS}, [], 0
+            for seed in data.complete_seeds(method):
+                pretrain = data.pretrain.get((family.env, pretrain_source(method), seed)) or {}
+                if "sim_return" not in pretrain:
+                    continue
+                sims.append(pretrain["sim_return"])
+                for i in range(family.instances):
+                    curve = data.adapt[family.env, method, seed, i]["curve"]
+                    episodes = [p["step"] / horizon for p in curve]
+                    fractions = [fraction_of_sim(p["return"], sims[-1]) for p in curve]
+                    for mark in EPISODE_MARKS:
+                        at_mark[mark].append(at_episodes(episodes, fractions, mark))
+                    reached = episodes_to_target(episodes, fractions)
+                    to_target.append(episodes[-1] if reached is None else reached)
+                    never += reached is None
+
+            def interval(values: list[float]) -> str:
+                band = _band([np.array([v]) for v in values])
+                return _readable_interval(band["mean"][0], band["low"][0], band["high"][0])
+
+            if sims:
+                rows.append({
+                    "env": family.env, "method": method, "sim_return": interval(sims),
+                    "fractions": {str(m): interval(v) for m, v in at_mark.items()},
+                    "episodes_to_target": f"{interval(to_target)}; {never}/{len(to_target)} never"})
     return rows
 
 

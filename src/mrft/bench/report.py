@@ -46,6 +46,14 @@ ADAPTATION_CAPTION = (
     "Adaptation curves: evaluation score against adaptation env steps, "
     "mean over held-out instances x seeds, band = 95% bootstrap CI of the mean."
 )
+SIM_TO_REAL_CAPTION = (
+    "In-sim return: each method's pre-trained policy on fresh simulated bodies (the train "
+    "split), as it acts (MRFT and RL2 on a trial's last episode). Fractions: the return on the "
+    "held-out real bodies after that many real (adaptation) episodes as a fraction of the "
+    "method's own in-sim return (sim / real for costs, so a real cost twice the sim's is 0.5); "
+    "mean over seeds x bodies with a 95% bootstrap interval. Episodes to 90%: censored at the "
+    "budget, with the count that never got there."
+)
 PRETRAIN_CAPTION = (
     "Pre-training curves: training metric against pre-training env steps, "
     "mean over seeds, band = 95% bootstrap CI of the mean."
@@ -229,6 +237,16 @@ def _task_table(analysis: Mapping[str, Any]) -> Table:
     return Table(header, rows)
 
 
+def _sim_to_real_table(analysis: Mapping[str, Any]) -> Table:
+    marks = list((analysis["sim_to_real"][0].get("fractions") or {}).keys())
+    header = ["family", "method", "in-sim return", *[f"fraction after {m} real episodes" for m in marks],
+              "real episodes to 90%"]
+    rows = [[_text(r.get("env")), method_label(str(r.get("method"))), _text(r.get("sim_return")),
+             *[_text((r.get("fractions") or {}).get(m)) for m in marks],
+             _text(r.get("episodes_to_target"))] for r in analysis["sim_to_real"]]
+    return Table(header, rows)
+
+
 def headline_markdown(analysis: Mapping[str, Any]) -> str:
     """The headline table as plain Markdown: metric | BASELINE | FOCUS | change | others...
 
@@ -405,6 +423,9 @@ def _blocks(analysis: Mapping[str, Any], pngs: Mapping[str, bytes]) -> list[Bloc
         blocks.append(_task_table(analysis))
     else:
         blocks.append(Paragraph("No per-task results."))
+
+    if analysis.get("sim_to_real"):
+        blocks += [Heading(2, "Sim to real"), _sim_to_real_table(analysis), Paragraph(SIM_TO_REAL_CAPTION)]
 
     figures = [
         ("adaptation.png", "Adaptation curves", ADAPTATION_CAPTION),

@@ -31,6 +31,7 @@ from typing import Any
 
 from mrft.bench.methods import METHODS
 from mrft.bench.suite import BenchSuite, TaskFamily
+from mrft.bench.transfer import in_sim_return, is_sim_to_real
 from mrft.errors import MrftError
 from mrft.logging import write_json
 
@@ -278,11 +279,16 @@ class Bench:
             result = Trainer(cfg).train()
         if result.interrupted:
             raise KeyboardInterrupt
-        return {"kind": "pretrain", "env": unit.family.env, "method": unit.method,
-                "algo": method.algo, "seed": unit.seed, "steps": result.global_step,
-                "wall_clock_s": time.time() - start, "sps": result.sps,
-                "peak_memory_mib": memory.mib, "train_dir": "train",
-                "checkpoint": str(Path("train") / Path(result.checkpoint).name)}
+        record = {"kind": "pretrain", "env": unit.family.env, "method": unit.method,
+                  "algo": method.algo, "seed": unit.seed, "steps": result.global_step,
+                  "wall_clock_s": time.time() - start, "sps": result.sps,
+                  "peak_memory_mib": memory.mib, "train_dir": "train",
+                  "checkpoint": str(Path("train") / Path(result.checkpoint).name)}
+        if is_sim_to_real(unit.family.env):
+            # what the real body's scores are read against (mrft.bench.transfer)
+            episodes = self.suite.budget.eval_episodes * unit.family.instances
+            record["sim_return"] = in_sim_return(str(result.checkpoint), episodes, unit.seed)
+        return record
 
     def _adapt(self, unit: Unit) -> dict[str, Any]:
         from mrft.adapt import adapt
