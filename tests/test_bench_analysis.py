@@ -230,3 +230,18 @@ def test_fraction_of_sim_for_rewards_costs_and_mixed_signs():
     assert at_episodes([0, 10, 50], [0.1, 0.2, 0.3], 49) == 0.2
     assert episodes_to_target([0, 10, 50], [0.1, 0.95, 0.3]) == 10.0
     assert episodes_to_target([0, 10], [0.1, 0.2]) is None
+
+
+def test_a_family_is_flagged_uninformative_when_the_oracle_does_not_beat_the_context_free_policy(tmp_path):
+    curves = {"grpo": CURVES["grpo"],
+              "oracle": {1: [[.9] * 4, [.8] * 4], 2: [[.9] * 4, [.9] * 4]},
+              "context-free": {1: [[.1] * 4, [.2] * 4], 2: [[.2] * 4, [.1] * 4]}}
+    lines = analyze(_bench_folder(tmp_path / "a", curves))["informative"]
+    assert len(lines) == 1 and lines[0].startswith("nav:point is informative")
+    assert "1.00 [1.00, 1.00]" in lines[0]
+    curves["context-free"] = curves["oracle"]
+    lines = analyze(_bench_folder(tmp_path / "b", curves))["informative"]
+    assert lines[0].startswith("nav:point is uninformative") and "0.50" in lines[0]
+    assert analyze(_bench_folder(tmp_path / "c"))["informative"] == []  # no reference rows
+    text = write_report(analyze(_bench_folder(tmp_path / "d", curves)), tmp_path / "d").markdown.read_text()
+    assert "Does the family reward adaptation?" in text

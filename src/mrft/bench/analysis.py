@@ -31,6 +31,8 @@ from mrft.bench.transfer import (
 from mrft.errors import MrftError
 
 FRACTION = 0.9
+ORACLE = "oracle"
+CONTEXT_FREE = "context-free"
 REPS = 2000
 
 
@@ -196,6 +198,7 @@ def analyze(out: Path, skip_broken: bool = False) -> dict[str, Any]:
         "verdict": _verdict(headline, baseline, methods, data),
         "tasks": _task_rows(data, methods, steps),
         "sim_to_real": _sim_to_real(data, methods),
+        "informative": _informative(data, finals),
         "curves": {"adaptation": _adaptation_curves(data, methods),
                    "pretrain": _pretrain_curves(data, methods)},
         "intervals": [{"metric": row["metric"], "methods": row["interval"]}
@@ -408,6 +411,29 @@ def _task_rows(data: BenchData, methods: list[str], steps) -> list[dict]:
             }
         rows.append({"task": f"{env} #{i}", "score": score_name(env), "methods": cells})
     return rows
+
+
+def _informative(data: BenchData, finals: dict[str, np.ndarray]) -> list[str]:
+    """Per family, whether adaptation can buy anything there: the oracle (told the hidden
+    parameters) against the context-free policy (PPO's, not adapted), by the probability of
+    improvement with its 95% interval. A family where they are not told apart (or the
+    oracle loses) cannot show a difference between adaptation methods."""
+    if finals.get(ORACLE) is None or finals.get(CONTEXT_FREE) is None:
+        return []
+    lines = []
+    for family in data.families:
+        columns = [t for t, (env, _) in enumerate(data.tasks) if env == family.env]
+        point, low, high = metrics.stratified_bootstrap(
+            [finals[ORACLE][:, columns], finals[CONTEXT_FREE][:, columns]],
+            metrics.probability_of_improvement, REPS)
+        evidence = f"probability that the oracle beats the context-free policy {point:.2f} [{low:.2f}, {high:.2f}]"
+        if low > 0.5:
+            lines.append(f"{family.env} is informative: knowing the hidden parameters helps ({evidence}).")
+        else:
+            lines.append(f"{family.env} is uninformative at this budget: the oracle and the context-free "
+                         f"policy are not told apart ({evidence}), so no adaptation method can "
+                         "show what it is worth here.")
+    return lines
 
 
 def _sim_to_real(data: BenchData, methods: list[str]) -> list[dict[str, Any]]:

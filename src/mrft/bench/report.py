@@ -424,6 +424,10 @@ def _blocks(analysis: Mapping[str, Any], pngs: Mapping[str, bytes]) -> list[Bloc
     else:
         blocks.append(Paragraph("No per-task results."))
 
+    if analysis.get("informative"):
+        blocks += [Heading(2, "Does the family reward adaptation?"),
+                   Bullets([("", str(line)) for line in analysis["informative"]])]
+
     if analysis.get("sim_to_real"):
         blocks += [Heading(2, "Sim to real"), _sim_to_real_table(analysis), Paragraph(SIM_TO_REAL_CAPTION)]
 
