@@ -245,3 +245,21 @@ def test_a_family_is_flagged_uninformative_when_the_oracle_does_not_beat_the_con
     assert analyze(_bench_folder(tmp_path / "c"))["informative"] == []  # no reference rows
     text = write_report(analyze(_bench_folder(tmp_path / "d", curves)), tmp_path / "d").markdown.read_text()
     assert "Does the family reward adaptation?" in text
+
+
+def test_the_exported_policy_is_reported_beside_the_adapted_one(tmp_path):
+    folder = _bench_folder(tmp_path)
+    for seed in (1, 2):
+        for i in range(2):
+            path = folder / "runs" / "nav_point" / "mrft" / f"seed{seed}" / "adapt" / f"instance{i}.json"
+            record = json.loads(path.read_text())
+            for point in record["curve"]:
+                point["export/return"] = point["return"] - 0.5
+                point["export/score"] = point["score"] - 0.5
+            path.write_text(json.dumps(record))
+    rows = analyze(folder)["exported"]
+    # MRFT finals .7 1 .7 1 -> mean .85; exported .2 .5 .2 .5 -> .35
+    assert [r["method"] for r in rows] == ["mrft"]
+    assert rows[0]["adapted"].startswith("0.85") and rows[0]["exported"].startswith("0.35")
+    text = write_report(analyze(folder), tmp_path).markdown.read_text()
+    assert "## Exported policies" in text

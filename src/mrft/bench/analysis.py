@@ -199,6 +199,7 @@ def analyze(out: Path, skip_broken: bool = False) -> dict[str, Any]:
         "tasks": _task_rows(data, methods, steps),
         "sim_to_real": _sim_to_real(data, methods),
         "informative": _informative(data, finals),
+        "exported": _exported(data, methods),
         "curves": {"adaptation": _adaptation_curves(data, methods),
                    "pretrain": _pretrain_curves(data, methods)},
         "intervals": [{"metric": row["metric"], "methods": row["interval"]}
@@ -410,6 +411,33 @@ def _task_rows(data: BenchData, methods: list[str], steps) -> list[dict]:
                 "steps": f"{task_steps.mean():,.0f} ({int(reached.sum())}/{reached.size} reached)",
             }
         rows.append({"task": f"{env} #{i}", "score": score_name(env), "methods": cells})
+    return rows
+
+
+def _exported(data: BenchData, methods: list[str]) -> list[dict[str, str]]:
+    """Per method whose adaptation also scored an exported, context-free policy (MRFT's
+    ``mrft export``: the belief folded into the weights): the adapted policy's final score
+    beside the exported one's, mean over seeds x tasks with a bootstrap interval. Records
+    written before ``export/score`` existed fall back to the raw success or return when
+    that is the family's score."""
+    def exported(record: dict[str, Any], env: str) -> float | None:
+        point = record["curve"][-1]
+        if "export/score" in point:
+            return float(point["export/score"])
+        raw = {SUCCESS: "export/success", RETURN: "export/return"}.get(score_name(env))
+        return float(point[raw]) if raw in point else None
+
+    rows = []
+    for method in methods:
+        pairs = [(final_score(r, "score"), exported(r, env))
+                 for (env, m, s, i), r in data.adapt.items()
+                 if m == method and s in data.complete_seeds(method)]
+        pairs = [(a, e) for a, e in pairs if e is not None]
+        if not pairs:
+            continue
+        bands = [_band([np.array([v]) for v in values]) for values in zip(*pairs, strict=True)]
+        adapted, export = (_readable_interval(b["mean"][0], b["low"][0], b["high"][0]) for b in bands)
+        rows.append({"method": method, "adapted": adapted, "exported": export, "runs": str(len(pairs))})
     return rows
 
 

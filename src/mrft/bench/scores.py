@@ -40,22 +40,28 @@ def reference_range(env: str, instance: int) -> tuple[float, float]:
 
 
 def score_curve(env: str, curve: list[dict[str, Any]], instance: int | None = None) -> str:
-    """Add ``score`` to every evaluation point of an adaptation curve; returns the score's name.
-    ``instance`` (the held-out instance seed) is needed by families scored against a
-    per-instance reference."""
+    """Add ``score`` to every evaluation point of an adaptation curve (and ``export/score``
+    where the point also scored an exported, context-free policy: MRFT's ``export/return``);
+    returns the score's name. ``instance`` (the held-out instance seed) is needed by families
+    scored against a per-instance reference."""
     name = score_name(env)
     task = parse_env(env).test[0] if name == NORMALISED else None
     if name == REFERENCE:
         if instance is None:
             raise ValueError(f"{env} is scored against a per-instance reference: give the instance")
         low, high = reference_range(env, instance)
-    for point in curve:
+
+    def score(ret: float, success: float | None) -> float:
         if name == SUCCESS:
-            point["score"] = float(point["success"])
-        elif name == NORMALISED:
-            point["score"] = normalized_return(task.name, task.option("mode", "easy"), point["return"])
-        elif name == REFERENCE:
-            point["score"] = (float(point["return"]) - low) / max(high - low, 1e-6)
-        else:
-            point["score"] = float(point["return"])
+            return float(success)
+        if name == NORMALISED:
+            return normalized_return(task.name, task.option("mode", "easy"), ret)
+        if name == REFERENCE:
+            return (float(ret) - low) / max(high - low, 1e-6)
+        return float(ret)
+
+    for point in curve:
+        point["score"] = score(point["return"], point.get("success"))
+        if "export/return" in point:
+            point["export/score"] = score(point["export/return"], point.get("export/success"))
     return name
