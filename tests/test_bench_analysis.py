@@ -263,3 +263,45 @@ def test_the_exported_policy_is_reported_beside_the_adapted_one(tmp_path):
     assert rows[0]["adapted"].startswith("0.85") and rows[0]["exported"].startswith("0.35")
     text = write_report(analyze(folder), tmp_path).markdown.read_text()
     assert "## Exported policies" in text
+
+
+def test_multi_task_transfer_by_hand(tmp_path):
+    from mrft.bench.multitask import transfer_pairs, transfer_probability, transfer_rate
+    from mrft.bench.suite import TaskFamily
+
+    # MT10's held-out instance i plays task i mod 10: instances 0 and 10 are reach, 1 and 11 push
+    suite = {"name": "mt", "description": "", "budget": {"pretrain_steps": 100, "adapt_steps": 10,
+             "eval_every": 10, "eval_episodes": 4, "adapt_envs": 4}, "seeds": 2, "train": {},
+             "methods": {}, "source": "t",
+             "tasks": [{"env": "metaworld:MT10", "instances": 20},
+                       {"env": "metaworld:reach", "instances": 2, "pretrain_steps": 10},
+                       {"env": "metaworld:push", "instances": 2, "pretrain_steps": 10}]}
+    write_json(tmp_path / "bench.json", {"format": 1, "suite": suite, "methods": ["ppo"], "seeds": [1, 2],
+                                        "commands": ["x"], "machine": {}, "commit": "c"})
+
+    def write(env, seed, instance, score):
+        folder = tmp_path / "runs" / env.replace(":", "_") / "ppo" / f"seed{seed}"
+        write_json(folder / "pretrain.json", {"wall_clock_s": 1.0, "sps": 1.0, "peak_memory_mib": 1.0})
+        write_json(folder / "adapt" / f"instance{instance}.json", {
+            "curve": [{"step": 0, "return": score, "score": score}, {"step": 10, "return": 0, "score": 0}],
+            "wall_clock_s": 1.0, "sps": 1.0, "peak_memory_mib": 1.0})
+
+    for seed in (1, 2):
+        for i in range(20):
+            # multi-task: reach .9 (beats single .1), push .2 (ties single .2), others .5
+            write("metaworld:MT10", seed, i, {0: .9, 1: .2}.get(i % 10, .5))
+        for i in range(2):
+            write("metaworld:reach", seed, i, .1)
+            write("metaworld:push", seed, i, .2)
+    families = [TaskFamily(t["env"], t["instances"], t.get("pretrain_steps")) for t in suite["tasks"]]
+    assert [(k, name, s.env) for _, k, name, s in transfer_pairs(families)] == [
+        (0, "reach-v3", "metaworld:reach"), (1, "push-v3", "metaworld:push")]
+    transfer = analyze(tmp_path)["transfer"]
+    rows = {r["task"]: r for r in transfer["rows"]}
+    assert rows["reach-v3"]["transfer"] == "positive" and rows["reach-v3"]["probability"].startswith("1.00")
+    assert rows["push-v3"]["transfer"] == "not told apart" and rows["push-v3"]["probability"].startswith("0.50")
+    assert transfer["rates"]["ppo"].startswith("0.50 [0.00, 1.00]") and "(1 of 2 tasks)" in transfer["rates"]["ppo"]
+    assert transfer_probability([0.0, 0.0], [1.0, 1.0])[2] == 0.0
+    assert transfer_rate([True, True, False, True])[0] == 0.75
+    text = write_report(analyze(tmp_path), tmp_path).markdown.read_text()
+    assert "## Multi-task transfer" in text and "positive-transfer rate" in text

@@ -224,3 +224,27 @@ def test_a_sim_to_real_bench_scores_the_sim_and_reports_real_fractions(tmp_path)
     assert set(rows) == {"ppo", "oracle", "context-free"}
     assert rows["context-free"]["sim_return"] == rows["ppo"]["sim_return"]
     assert write_report(analysis, out).markdown.read_text().count("## Sim to real") == 1
+
+
+@pytest.mark.parametrize("name", ["market", "process"])
+def test_the_scenario_suites_run_every_method_and_reference_row_at_smoke_budgets(name, tmp_path):
+    suite = load_suite(name)
+    tiny_budget = dataclasses.replace(suite.budget, pretrain_steps=1600, adapt_steps=400,
+                                      eval_every=400, eval_episodes=2, adapt_envs=2)
+    train = {**suite.train, "env": {"num_envs": 8}, "ppo": {"num_steps": 100},
+             "run": {"hidden_sizes": [16], "threads": 1},
+             "mrft": {"tcn_channels": 8, "tcn_levels": 2, "meta_d_model": 16, "embed_dim": 8},
+             "grpo": {**suite.train.get("grpo", {}), "group_size": 2}}
+    suite = dataclasses.replace(suite, budget=tiny_budget, train=train, methods={},
+                                tasks=(dataclasses.replace(suite.tasks[0], instances=1),))
+    out = tmp_path / name
+    methods = ["grpo", "ppo", "mrft", "rl2", "oracle", "context-free"]
+    with open(os.devnull, "w") as log:
+        Bench(suite, methods, [1], out, "test", log=log).run()
+    from mrft.bench.analysis import analyze
+
+    analysis = analyze(out)
+    assert set(analysis["methods"]) == set(methods)
+    assert analysis["informative"] and analysis["informative"][0].startswith(suite.tasks[0].env)
+    panel = analysis["curves"]["adaptation"][0]
+    assert panel["score"] == ("fraction of the reference" if name == "process" else "return")

@@ -148,3 +148,18 @@ def test_absurd_sizes_and_non_text_files_are_one_line_errors(tmp_path):
     with pytest.raises(MrftError, match="not a UTF-8 text file"):
         load_suite(str(latin))
 
+
+
+def test_a_family_may_have_its_own_pretraining_budget(tmp_path):
+    from mrft.bench.methods import METHODS
+    from mrft.bench.suite import parse_suite
+
+    suite = parse_suite('name = "t"\n[budget]\npretrain_steps = 5000\n'
+                        '[[tasks]]\nenv = "nav:point"\n'
+                        '[[tasks]]\nenv = "bandit:arms3"\npretrain_steps = 500\n', "t.toml")
+    nav, bandit = suite.tasks
+    assert nav.pretrain_steps is None and bandit.pretrain_steps == 500
+    assert suite.train_config(nav, METHODS["ppo"], 1, "r", "n").run.total_steps == 5000
+    assert suite.train_config(bandit, METHODS["ppo"], 1, "r", "n").run.total_steps == 500
+    with pytest.raises(MrftError, match="pretrain_steps: must be > 0"):
+        parse_suite('name = "t"\n[[tasks]]\nenv = "nav:point"\npretrain_steps = 0\n', "t.toml")

@@ -51,7 +51,8 @@ class BenchData:
         try:
             self.meta = json.loads(path.read_text(encoding="utf-8"))
             suite = self.meta["suite"]
-            self.families = [TaskFamily(t["env"], t["instances"]) for t in suite["tasks"]]
+            self.families = [TaskFamily(t["env"], t["instances"], t.get("pretrain_steps"))
+                             for t in suite["tasks"]]
             self.budget = Budget(**suite["budget"])
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise MrftError(f"{path} is not a readable bench record ({exc})") from None
@@ -200,6 +201,7 @@ def analyze(out: Path, skip_broken: bool = False) -> dict[str, Any]:
         "sim_to_real": _sim_to_real(data, methods),
         "informative": _informative(data, finals),
         "exported": _exported(data, methods),
+        "transfer": _transfer(data, methods),
         "curves": {"adaptation": _adaptation_curves(data, methods),
                    "pretrain": _pretrain_curves(data, methods)},
         "intervals": [{"metric": row["metric"], "methods": row["interval"]}
@@ -412,6 +414,40 @@ def _task_rows(data: BenchData, methods: list[str], steps) -> list[dict]:
             }
         rows.append({"task": f"{env} #{i}", "score": score_name(env), "methods": cells})
     return rows
+
+
+def _transfer(data: BenchData, methods: list[str]) -> dict[str, Any]:
+    """Multi-task against single-task pre-training, per task and method
+    (:mod:`mrft.bench.multitask`); empty without a multi-task family and a single-task one."""
+    from mrft.bench.multitask import test_tasks, transfer_pairs, transfer_probability, transfer_rate
+
+    pairs = transfer_pairs(data.families)
+    if not pairs:
+        return {}
+    counts = {multi.env: len(test_tasks(multi.env)) for multi, *_ in pairs}
+    rows, rates = [], {}
+    for method in methods:
+        seeds = data.complete_seeds(method)
+        positive = []
+        for multi, k, name, single in pairs:
+            multi_scores = [data.adapt[multi.env, method, s, i]["curve"][0]["score"]
+                            for s in seeds for i in range(multi.instances)
+                            if i % counts[multi.env] == k]
+            single_scores = [data.adapt[single.env, method, s, i]["curve"][0]["score"]
+                             for s in seeds for i in range(single.instances)]
+            if not multi_scores or not single_scores:
+                continue
+            point, low, high = transfer_probability(multi_scores, single_scores, REPS)
+            verdict = "positive" if low > 0.5 else "negative" if high < 0.5 else "not told apart"
+            positive.append(low > 0.5)
+            rows.append({"task": name, "method": method,
+                         "multi": f"{np.mean(multi_scores):.3g}", "single": f"{np.mean(single_scores):.3g}",
+                         "probability": _interval_text(point, low, high, "{:.2f}"), "transfer": verdict})
+        if positive:
+            rate, low, high = transfer_rate(positive)
+            rates[method] = (f"{_interval_text(rate, low, high, '{:.2f}')} "
+                             f"({sum(positive)} of {len(positive)} tasks)")
+    return {"rows": rows, "rates": rates}
 
 
 def _exported(data: BenchData, methods: list[str]) -> list[dict[str, str]]:

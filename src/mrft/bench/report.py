@@ -46,6 +46,13 @@ ADAPTATION_CAPTION = (
     "Adaptation curves: evaluation score against adaptation env steps, "
     "mean over held-out instances x seeds, band = 95% bootstrap CI of the mean."
 )
+TRANSFER_CAPTION = (
+    "Scores of the pre-trained policies on held-out instances of each task (the first point "
+    "of the adaptation curves, before any update), multi-task pre-training against a "
+    "single-task run with the same per-task env steps; means over seeds x instances. "
+    "Transfer is positive when the 95% bootstrap interval of the probability lies above 0.5, "
+    "negative below it. The rate's interval resamples tasks."
+)
 EXPORT_CAPTION = (
     "The exported policy is what `mrft export` writes: the network alone, with the belief the "
     "adapted policy starts its scored episodes from folded into its weights, so it deploys "
@@ -429,6 +436,17 @@ def _blocks(analysis: Mapping[str, Any], pngs: Mapping[str, bytes]) -> list[Bloc
         blocks.append(_task_table(analysis))
     else:
         blocks.append(Paragraph("No per-task results."))
+
+    transfer = analysis.get("transfer") or {}
+    if transfer.get("rows"):
+        rows = [[r["task"], method_label(r["method"]), r["multi"], r["single"], r["probability"], r["transfer"]]
+                for r in transfer["rows"]]
+        blocks += [Heading(2, "Multi-task transfer"),
+                   Table(["task", "method", "multi-task score", "single-task score",
+                          "P(multi-task run beats single-task run)", "transfer"], rows),
+                   Bullets([(f"{method_label(m)} positive-transfer rate", rate)
+                            for m, rate in transfer["rates"].items()]),
+                   Paragraph(TRANSFER_CAPTION)]
 
     if analysis.get("exported"):
         rows = [[method_label(r["method"]), r["adapted"], r["exported"], r["runs"]]

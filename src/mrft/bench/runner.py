@@ -195,8 +195,13 @@ class Bench:
         suite = self.suite.to_dict()
 
         def settings(suite_dict: dict[str, Any]) -> dict[str, Any]:
-            # where the suite was read from does not matter, only what it says
-            return {k: v for k, v in json.loads(json.dumps(suite_dict)).items() if k != "source"}
+            # where the suite was read from does not matter, only what it says; a family
+            # without a budget of its own reads the same whether or not the key was written
+            said = {k: v for k, v in json.loads(json.dumps(suite_dict)).items() if k != "source"}
+            for task in said.get("tasks", []):
+                if task.get("pretrain_steps") is None:
+                    task.pop("pretrain_steps", None)
+            return said
 
         if path.exists():
             try:

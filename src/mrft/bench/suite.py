@@ -17,6 +17,8 @@ Schema (every key but ``name`` and ``[[tasks]]`` is optional)::
     [[tasks]]                           # one entry per task family, pre-trained on its own
     env = "metaworld:ML1-reach"         # any --env of mrft train
     instances = 3                       # held-out instances to adapt to (test split)
+    pretrain_steps = 100000             # optional: this family's own pre-training budget (a
+                                        # single-task run beside a multi-task one, same per-task steps)
 
     [train]                             # mrft train options for every method, by section
     env.num_envs = 32
@@ -84,6 +86,8 @@ class Budget:
 class TaskFamily:
     env: str
     instances: int = 3
+    pretrain_steps: int | None = None
+    """This family's pre-training budget when it differs from the suite's (every method alike)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,7 +113,8 @@ class BenchSuite:
         for options in (self.train, self.methods.get(method.name, {})):
             cfg = _apply(cfg, options)
         cfg = dataclasses.replace(cfg, mrft=dataclasses.replace(cfg.mrft, **dict(method.mrft_options)))
-        run = dataclasses.replace(cfg.run, total_steps=self.budget.pretrain_steps, seed=seed,
+        steps = family.pretrain_steps or self.budget.pretrain_steps
+        run = dataclasses.replace(cfg.run, total_steps=steps, seed=seed,
                                   runs_dir=runs_dir, run_name=run_name, progress=False,
                                   eval_episodes=0)
         return dataclasses.replace(cfg, run=run)
@@ -160,12 +165,14 @@ def parse_suite(text: str, source: str) -> BenchSuite:
     for i, entry in enumerate(tasks_data):
         if not isinstance(entry, dict):
             raise MrftError(f"{source}: tasks[{i}]: expected a table with env and instances")
-        where.no_unknown(entry, {"env", "instances"}, f"tasks[{i}].")
+        where.no_unknown(entry, {"env", "instances", "pretrain_steps"}, f"tasks[{i}].")
         env = where.typed(entry, "env", str, required=True, prefix=f"tasks[{i}].")
         _check_env(env, f"{source}: tasks[{i}].env")
         instances = (where.positive_int(entry, "instances", f"tasks[{i}].", LIMITS["instances"])
                      if "instances" in entry else 3)
-        tasks.append(TaskFamily(env, instances))
+        pretrain = (where.positive_int(entry, "pretrain_steps", f"tasks[{i}].", LIMITS["budget.pretrain_steps"])
+                    if "pretrain_steps" in entry else None)
+        tasks.append(TaskFamily(env, instances, pretrain))
     if len({t.env for t in tasks}) != len(tasks):
         raise MrftError(f"{source}: tasks: each env may appear once")
     train = _options(where, where.table(data, "train"), "train")
