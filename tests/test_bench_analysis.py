@@ -189,12 +189,14 @@ def test_sim_to_real_fractions_by_hand(tmp_path):
              "budget": {"pretrain_steps": 1000, "adapt_steps": 10000, "eval_every": 500,
                         "eval_episodes": 4, "adapt_envs": 8},
              "seeds": 2, "train": {}, "methods": {}, "source": "test"}
-    write_json(tmp_path / "bench.json", {"format": 1, "suite": suite, "methods": ["grpo", "ppo", "context-free"],
+    write_json(tmp_path / "bench.json", {"format": 1, "suite": suite,
+                                        "methods": ["grpo", "ppo", "context-free", "oracle"],
                                         "seeds": [1, 2], "commands": ["x"], "machine": {}, "commit": "c"})
     # in-sim returns (costs): grpo -4 and -5; ppo -4 for both seeds
     returns = {"grpo": {1: [-8, -6, -4.4, -4], 2: [-10, -10, -5, -5]},
                "ppo": {1: [-8, -8, -5, -4], 2: [-16, -8, -8, -4]},
-               "context-free": {1: [-8] * 4, 2: [-16] * 4}}
+               "context-free": {1: [-8] * 4, 2: [-16] * 4},
+               "oracle": {1: [-4] * 4, 2: [-4] * 4}}  # pre-trained on real bodies; no sim score here
     sims = {"grpo": {1: -4.0, 2: -5.0}, "ppo": {1: -4.0, 2: -4.0}}
     for method, by_seed in returns.items():
         for seed, values in by_seed.items():
@@ -217,9 +219,12 @@ def test_sim_to_real_fractions_by_hand(tmp_path):
     # context-free reads PPO's in-sim return and never gets there: .5 and .25
     assert rows["context-free"]["fractions"]["200"].startswith("0.375")
     assert rows["context-free"]["episodes_to_target"].endswith("2/2 never")
+    # of the oracle's real return (-4): grpo ends at -4 and -5 -> 1 and .8
+    assert rows["grpo"]["oracle_fractions"]["200"].startswith("0.9 ")
+    assert "oracle" not in rows  # no in-sim score of its own in this folder
     report = write_report(analyze(tmp_path), tmp_path)
     text = report.markdown.read_text()
-    assert "## Sim to real" in text and "fraction after 50 real episodes" in text
+    assert "## Sim to real" in text and "of in-sim after 50 real episodes" in text
 
 
 def test_fraction_of_sim_for_rewards_costs_and_mixed_signs():

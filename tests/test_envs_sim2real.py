@@ -82,3 +82,10 @@ def test_seeded_bodies_replay_and_the_splits_differ():
 def test_unknown_body():
     with pytest.raises(MrftError, match="unknown sim2real body"):
         envs.parse_env("sim2real:octopus")
+
+
+def test_the_oracle_trains_on_real_bodies_of_the_train_seeds():
+    oracle = envs.parse_env("sim2real:reacher", oracle=True)
+    assert oracle.train[0].option("real") and oracle.train[0].option("oracle")
+    assert not oracle.train[0].option("split_seed_offset")  # train seeds, not the held-out ones
+    assert oracle.test[0].option("real") and oracle.test[0].option("split_seed_offset")

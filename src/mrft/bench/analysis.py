@@ -503,8 +503,9 @@ def _informative(data: BenchData, finals: dict[str, np.ndarray]) -> list[str]:
 def _sim_to_real(data: BenchData, methods: list[str]) -> list[dict[str, Any]]:
     """Per sim-to-real family and method: the in-sim return, the fraction of it reached on the
     real bodies after each of :data:`EPISODE_MARKS` real episodes (mean over seeds x
-    instances with a bootstrap interval) and the real episodes until :data:`TARGET`
-    (censored at the budget; :mod:`mrft.bench.transfer`)."""
+    instances with a bootstrap interval), the same as a fraction of the oracle's return on
+    each real body (the oracle pre-trains on real bodies), and the real episodes until
+    :data:`TARGET` of the in-sim return (censored at the budget; :mod:`mrft.bench.transfer`)."""
     from mrft.envs import parse_env
     from mrft.envs.spaces import task_spaces
 
@@ -513,8 +514,16 @@ def _sim_to_real(data: BenchData, methods: list[str]) -> list[dict[str, Any]]:
         if not is_sim_to_real(family.env):
             continue
         horizon = task_spaces(parse_env(family.env).test[0]).horizon
+        oracle = {}  # instance -> the oracle's mean real return (trained on real bodies, not adapted)
+        if ORACLE in methods:
+            for i in range(family.instances):
+                finals = [data.adapt[family.env, ORACLE, s, i]["curve"][-1]["return"]
+                          for s in data.complete_seeds(ORACLE)]
+                if finals:
+                    oracle[i] = float(np.mean(finals))
         for method in methods:
             sims, at_mark, to_target, never = [], {m: [] for m in EPISODE_MARKS}, [], 0
+            of_oracle = {m: [] for m in EPISODE_MARKS}
             for seed in data.complete_seeds(method):
                 pretrain = data.pretrain.get((family.env, pretrain_source(method), seed)) or {}
                 if "sim_return" not in pretrain:
@@ -526,6 +535,9 @@ def _sim_to_real(data: BenchData, methods: list[str]) -> list[dict[str, Any]]:
                     fractions = [fraction_of_sim(p["return"], sims[-1]) for p in curve]
                     for mark in EPISODE_MARKS:
                         at_mark[mark].append(at_episodes(episodes, fractions, mark))
+                        if i in oracle:
+                            real = at_episodes(episodes, [p["return"] for p in curve], mark)
+                            of_oracle[mark].append(fraction_of_sim(real, oracle[i]))
                     reached = episodes_to_target(episodes, fractions)
                     to_target.append(episodes[-1] if reached is None else reached)
                     never += reached is None
@@ -538,6 +550,7 @@ def _sim_to_real(data: BenchData, methods: list[str]) -> list[dict[str, Any]]:
                 rows.append({
                     "env": family.env, "method": method, "sim_return": interval(sims),
                     "fractions": {str(m): interval(v) for m, v in at_mark.items()},
+                    "oracle_fractions": {str(m): interval(v) for m, v in of_oracle.items() if v},
                     "episodes_to_target": f"{interval(to_target)}; {never}/{len(to_target)} never"})
     return rows
 

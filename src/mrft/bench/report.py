@@ -65,7 +65,9 @@ SIM_TO_REAL_CAPTION = (
     "held-out real bodies after that many real (adaptation) episodes as a fraction of the "
     "method's own in-sim return (sim / real for costs, so a real cost twice the sim's is 0.5); "
     "mean over seeds x bodies with a 95% bootstrap interval. Episodes to 90%: censored at the "
-    "budget, with the count that never got there."
+    "budget, with the count that never got there. Of the oracle: the same return as a fraction "
+    "of the oracle's on the same real body (the oracle is pre-trained on real bodies of the "
+    "train seeds with the hidden parameters shown, and not adapted)."
 )
 PRETRAIN_CAPTION = (
     "Pre-training curves: training metric against pre-training env steps, "
@@ -251,13 +253,19 @@ def _task_table(analysis: Mapping[str, Any]) -> Table:
 
 
 def _sim_to_real_table(analysis: Mapping[str, Any]) -> Table:
-    marks = list((analysis["sim_to_real"][0].get("fractions") or {}).keys())
-    header = ["family", "method", "in-sim return", *[f"fraction after {m} real episodes" for m in marks],
-              "real episodes to 90%"]
-    rows = [[_text(r.get("env")), method_label(str(r.get("method"))), _text(r.get("sim_return")),
-             *[_text((r.get("fractions") or {}).get(m)) for m in marks],
-             _text(r.get("episodes_to_target"))] for r in analysis["sim_to_real"]]
-    return Table(header, rows)
+    rows = analysis["sim_to_real"]
+    marks = list((rows[0].get("fractions") or {}).keys())
+    oracle = any(r.get("oracle_fractions") for r in rows)
+    header = ["family", "method", "in-sim return", *[f"of in-sim after {m} real episodes" for m in marks],
+              "real episodes to 90% of in-sim"]
+    header += [f"of the oracle after {m}" for m in marks] if oracle else []
+    cells = []
+    for r in rows:
+        row = [_text(r.get("env")), method_label(str(r.get("method"))), _text(r.get("sim_return")),
+               *[_text((r.get("fractions") or {}).get(m)) for m in marks], _text(r.get("episodes_to_target"))]
+        row += [_text((r.get("oracle_fractions") or {}).get(m)) for m in marks] if oracle else []
+        cells.append(row)
+    return Table(header, cells)
 
 
 def headline_markdown(analysis: Mapping[str, Any]) -> str:

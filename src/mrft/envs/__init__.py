@@ -53,7 +53,9 @@ def parse_env(
 ) -> Suite:
     """Turn ``family:name`` into a suite, with a one-line error for anything unknown.
 
-    ``oracle``: every task shows its hidden parameters (:mod:`mrft.envs.oracle`)."""
+    ``oracle``: every task shows its hidden parameters (:mod:`mrft.envs.oracle`); a
+    ``sim2real`` oracle also pre-trains on real bodies (train seeds): the reference that was
+    trained on the plant itself."""
     suite = _parse_env(spec, distribution_mode, num_levels, start_level, hidden_goal)
     if not oracle:
         return suite
@@ -61,8 +63,9 @@ def parse_env(
     if family not in oracle_obs.FAMILIES:
         raise MrftError(f"--oracle: {spec} has no hidden task parameters to show; families that "
                         f"have them: {', '.join(oracle_obs.FAMILIES)}")
-    return Suite(suite.name, tuple(t.with_options(oracle=True) for t in suite.train),
-                 tuple(t.with_options(oracle=True) for t in suite.test))
+    train = tuple(t.with_options(oracle=True, **({"real": True} if family == "sim2real" else {}))
+                  for t in suite.train)
+    return Suite(suite.name, train, tuple(t.with_options(oracle=True) for t in suite.test))
 
 
 def _parse_env(spec: str, distribution_mode: str, num_levels: int, start_level: int,
