@@ -172,3 +172,20 @@ def test_the_reference_follows_momentum_fades_mean_reversion_and_beats_fixed_pol
 def test_unknown_market_task():
     with pytest.raises(MrftError, match="unknown market task"):
         envs.parse_env("market:crash")
+
+
+def test_the_reference_policy_on_a_three_step_episode_by_hand():
+    env = market.MarketRegimeVecEnv(1, [0], horizon=3)
+    env.reset()
+    env.regimes[0] = [[0.0, 0.01, 0.5]] * 2  # momentum, no drift
+    path = np.array([0.0, 0.0, 0.0, 0.0, 0.02, -0.01, 0.004, 0.01])  # 5 past returns, then 3
+    env.returns[0] = path
+    band = np.zeros(1)  # trade on any expected move
+    total = 0.0
+    for _ in range(3):
+        total += float(env.step(market.band_policy(env, band)).reward[0])
+    # E[r1] = .5 x .02 > 0: long (cost .1 x 1); r1 = -.01 -> -.01 - .001
+    # E[r2] = .5 x -.01 < 0: short (cost .1 x 2); r2 = .004 -> -.004 - .002
+    # E[r3] = .5 x .004 > 0: long (cost .1 x 2); r3 = .01 -> .01 - .002
+    by_hand = (-0.011 - 0.006 + 0.008) / market.SCALE
+    assert total == pytest.approx(by_hand, abs=1e-4)
