@@ -225,6 +225,12 @@ def test_sim_to_real_fractions_by_hand(tmp_path):
     report = write_report(analyze(tmp_path), tmp_path)
     text = report.markdown.read_text()
     assert "## Sim to real" in text and "of in-sim after 50 real episodes" in text
+    # context-free reads ppo's pre-training even when ppo is not among the benched methods
+    meta = json.loads((tmp_path / "bench.json").read_text())
+    meta["methods"] = ["grpo", "context-free"]
+    (tmp_path / "bench.json").write_text(json.dumps(meta))
+    rows = {r["method"]: r for r in analyze(tmp_path)["sim_to_real"]}
+    assert rows["context-free"]["fractions"]["200"].startswith("0.375")
 
 
 def test_fraction_of_sim_for_rewards_costs_and_mixed_signs():
@@ -235,6 +241,8 @@ def test_fraction_of_sim_for_rewards_costs_and_mixed_signs():
     assert at_episodes([0, 10, 50], [0.1, 0.2, 0.3], 49) == 0.2
     assert episodes_to_target([0, 10, 50], [0.1, 0.95, 0.3]) == 10.0
     assert episodes_to_target([0, 10], [0.1, 0.2]) is None
+    assert at_episodes([0, 10], [0.1, 0.2], 50) is None  # the budget ends before the mark
+    assert fraction_of_sim(1.0, 0.0) == 1.0 and fraction_of_sim(-1.0, 0.0) == 0.0
 
 
 def test_a_family_is_flagged_uninformative_when_the_oracle_does_not_beat_the_context_free_policy(tmp_path):

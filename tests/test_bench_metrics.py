@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from mrft.bench.metrics import (
@@ -88,9 +89,12 @@ def test_process_scores_are_the_fraction_from_doing_nothing_to_the_tuned_pid():
     from mrft.envs import parse_env, process
 
     task = parse_env("process:changeover").test[0]
-    nothing = float(process.pid_returns(task, 2, [0.0], [0.0], [0.0])[0])
+    env = process.make(task, 1, 0, env_seeds=[2])  # doing nothing, stepped by hand
+    env.reset()
+    nothing = sum(float(env.step(np.zeros((1, 1), np.float32)).reward[0]) for _ in range(env.horizon))
     tuned = process.reference_return(task, 2)
-    assert reference_range("process:changeover", 2) == (nothing, tuned)
+    low, high = reference_range("process:changeover", 2)
+    assert low == pytest.approx(nothing, rel=1e-6) and high == tuned and tuned > nothing
     curve = [{"return": nothing}, {"return": tuned}, {"return": (nothing + tuned) / 2}]
     assert score_curve("process:changeover", curve, instance=2) == REFERENCE
     assert [round(p["score"], 9) for p in curve] == [0.0, 1.0, 0.5]

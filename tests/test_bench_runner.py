@@ -248,3 +248,12 @@ def test_the_scenario_suites_run_every_method_and_reference_row_at_smoke_budgets
     assert analysis["informative"] and analysis["informative"][0].startswith(suite.tasks[0].env)
     panel = analysis["curves"]["adaptation"][0]
     assert panel["score"] == ("fraction of the reference" if name == "process" else "return")
+
+
+def test_an_oracle_on_a_family_without_hidden_parameters_is_refused_before_any_run(tiny, tmp_path):
+    suite = tmp_path / "gym.toml"
+    suite.write_text(TINY.replace('env = "bandit:arms3"', 'env = "gym:CartPole-v1"'))
+    out = tmp_path / "out"
+    with pytest.raises(MrftError, match="needs hidden task parameters to show"):
+        _bench(suite, out, ["ppo", "oracle"]).run()
+    assert not (out / "runs").exists()

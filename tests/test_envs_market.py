@@ -74,7 +74,8 @@ def test_a_trials_episodes_replay_the_regime_but_not_the_path():
     env = market.make(REGIMES.train[0], 2, 4, env_seeds=[9, 9])
     first = env.reset()
     regime = env.regimes.copy()
-    np.testing.assert_array_equal(first[0], first[1])  # a group shares the path
+    np.testing.assert_array_equal(regime[0], regime[1])  # a group shares the regime...
+    assert not np.allclose(first[0], first[1])  # ...not the path
     env.reseed([9, 9])
     second = env.reset()
     np.testing.assert_array_equal(env.regimes, regime)
@@ -189,3 +190,26 @@ def test_the_reference_policy_on_a_three_step_episode_by_hand():
     # E[r3] = .5 x .004 > 0: long (cost .1 x 2); r3 = .01 -> .01 - .002
     by_hand = (-0.011 - 0.006 + 0.008) / market.SCALE
     assert total == pytest.approx(by_hand, abs=1e-4)
+
+
+def test_rewind_replays_the_paths_of_a_fresh_env_and_evaluation_uses_it():
+    env = market.make(REGIMES.test[0], 3, 11, env_seeds=[2, 2, 2])
+    first = env.reset()
+    env.reseed([2, 2, 2])
+    assert not np.allclose(env.reset(), first)
+    env.rewind()
+    env.reseed([2, 2, 2])
+    np.testing.assert_array_equal(env.reset(), first)
+
+    from mrft.envs.spaces import task_spaces
+    from mrft.episodes import Actor
+    from mrft.evaluate import evaluate_instance
+    from mrft.nets import ActorCritic
+
+    spaces = task_spaces(REGIMES.test[0])
+    policy = ActorCritic(spaces.observation_space, spaces.action_space, "mlp", (8,))
+    cache: dict = {}
+    runs = [evaluate_instance(Actor(policy), REGIMES.test[0], 2, 4, 4, 1000, seed=5, cache=cache).returns
+            for _ in range(2)]
+    assert runs[0] == runs[1]  # every evaluation point plays the same paths
+    assert len(set(runs[0])) == 4  # and its episodes differ

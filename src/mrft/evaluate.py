@@ -126,6 +126,9 @@ def evaluate_instance(actor, task: envs.Task, instance: int, episodes: int, num_
                                      update_normalizer=False)
         cache["collector"] = collector
     collector.actor = actor
+    rewind = getattr(collector.env, "rewind", None)
+    if rewind is not None:  # exogenous noise (market paths): the same episodes at every call
+        rewind()
     return play_rounds(collector, episodes, seed)
 
 

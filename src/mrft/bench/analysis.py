@@ -67,9 +67,14 @@ class BenchData:
             for method in self.methods:
                 for seed in self.seeds:
                     folder = seed_dir(self.out, family, method, seed)
-                    record = self._read(folder / "pretrain.json", PRETRAIN_KEYS)
-                    if record:
-                        self.pretrain[family.env, method, seed] = record
+                    # an adaptation-only method's pre-training lives under the method it reuses
+                    # (context-free: ppo's), whether or not that method was benched too
+                    source = pretrain_source(method)
+                    if (family.env, source, seed) not in self.pretrain:
+                        record = self._read(seed_dir(self.out, family, source, seed) / "pretrain.json",
+                                            PRETRAIN_KEYS)
+                        if record:
+                            self.pretrain[family.env, source, seed] = record
                     for i in range(family.instances):
                         record = self._read(folder / "adapt" / f"instance{i}.json", ADAPT_KEYS)
                         if record:
@@ -421,7 +426,12 @@ def _transfer(data: BenchData, methods: list[str]) -> dict[str, Any]:
     (:mod:`mrft.bench.multitask`); empty without a multi-task family and a single-task one."""
     from mrft.bench.multitask import test_tasks, transfer_pairs, transfer_probability, transfer_rate
 
-    pairs = transfer_pairs(data.families)
+    if len(data.families) < 2:
+        return {}
+    try:
+        pairs = transfer_pairs(data.families)
+    except MrftError:  # an env this process cannot build (a user's gym module): no pairs to find
+        return {}
     if not pairs:
         return {}
     counts = {multi.env: len(test_tasks(multi.env)) for multi, *_ in pairs}
@@ -534,7 +544,10 @@ def _sim_to_real(data: BenchData, methods: list[str]) -> list[dict[str, Any]]:
                     episodes = [p["step"] / horizon for p in curve]
                     fractions = [fraction_of_sim(p["return"], sims[-1]) for p in curve]
                     for mark in EPISODE_MARKS:
-                        at_mark[mark].append(at_episodes(episodes, fractions, mark))
+                        fraction = at_episodes(episodes, fractions, mark)
+                        if fraction is None:
+                            continue
+                        at_mark[mark].append(fraction)
                         if i in oracle:
                             real = at_episodes(episodes, [p["return"] for p in curve], mark)
                             of_oracle[mark].append(fraction_of_sim(real, oracle[i]))
@@ -549,7 +562,7 @@ def _sim_to_real(data: BenchData, methods: list[str]) -> list[dict[str, Any]]:
             if sims:
                 rows.append({
                     "env": family.env, "method": method, "sim_return": interval(sims),
-                    "fractions": {str(m): interval(v) for m, v in at_mark.items()},
+                    "fractions": {str(m): interval(v) if v else "—" for m, v in at_mark.items()},
                     "oracle_fractions": {str(m): interval(v) for m, v in of_oracle.items() if v},
                     "episodes_to_target": f"{interval(to_target)}; {never}/{len(to_target)} never"})
     return rows

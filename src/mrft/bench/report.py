@@ -67,7 +67,8 @@ SIM_TO_REAL_CAPTION = (
     "mean over seeds x bodies with a 95% bootstrap interval. Episodes to 90%: censored at the "
     "budget, with the count that never got there. Of the oracle: the same return as a fraction "
     "of the oracle's on the same real body (the oracle is pre-trained on real bodies of the "
-    "train seeds with the hidden parameters shown, and not adapted)."
+    "train seeds with the hidden parameters shown, and not adapted; its own in-sim return is "
+    "therefore measured on those real bodies)."
 )
 PRETRAIN_CAPTION = (
     "Pre-training curves: training metric against pre-training env steps, "

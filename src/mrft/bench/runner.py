@@ -188,9 +188,23 @@ class Bench:
     def units(self) -> Iterator[Unit]:
         return iter_units(self.suite, self.methods, self.seeds)
 
+    def _check_methods_fit(self) -> None:
+        """Refuse, before any run, a method that cannot run on one of the suite's families
+        (the oracle needs hidden parameters to show), instead of failing halfway."""
+        from mrft.envs import oracle
+
+        for name in self.methods:
+            if not METHODS[name].oracle:
+                continue
+            for family in self.suite.tasks:
+                if family.env.partition(":")[0].lower() not in oracle.FAMILIES:
+                    raise MrftError(f"method {name} needs hidden task parameters to show, and "
+                                    f"{family.env} has none; oracle families: {', '.join(oracle.FAMILIES)}")
+
     # ---- bookkeeping -------------------------------------------------------------------
     def open(self) -> dict[str, Any]:
         """Create or check OUT/bench.json; a folder of another suite is refused, not mixed."""
+        self._check_methods_fit()
         path = self.out / "bench.json"
         suite = self.suite.to_dict()
 

@@ -62,7 +62,7 @@ BUILTIN = ("smoke", "demo", "cpu", "procgen", "metaworld", "market", "process", 
 SECTIONS = {"env": EnvConfig, "optim": OptimConfig, "ppo": PPOConfig, "grpo": GRPOConfig, "mrft": MRFTConfig,
             "rl2": RL2Config, "run": RunConfig}
 # set by the benchmark itself, so a suite may not override them
-RESERVED = {("env", "env"), ("run", "total_steps"), ("run", "seed"), ("run", "runs_dir"),
+RESERVED = {("env", "env"), ("env", "oracle"), ("run", "total_steps"), ("run", "seed"), ("run", "runs_dir"),
             ("run", "run_name"), ("run", "progress"), ("run", "eval_episodes")}
 
 

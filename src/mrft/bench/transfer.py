@@ -24,8 +24,15 @@ def is_sim_to_real(env: str) -> bool:
     return env.partition(":")[0].lower() == "sim2real"
 
 
+EVAL_SEED_OFFSET = 7
+"""Added to the run's seed, as the adaptation's own evaluation does: a seed equal to the run's
+would make the instance stream of whole-episode collectors (GRPO, MRFT, RL2) replay the
+first instances their pre-training saw."""
+
+
 def in_sim_return(checkpoint: str, episodes: int, seed: int) -> float:
-    """Mean return of ``checkpoint``'s policy on ``episodes`` fresh sim (train split) instances."""
+    """Mean return of ``checkpoint``'s policy on ``episodes`` fresh sim (train split)
+    instances, drawn with ``seed + EVAL_SEED_OFFSET``."""
     from mrft import algos
     from mrft.evaluate import evaluate, load_policy_and_state
 
@@ -33,7 +40,7 @@ def in_sim_return(checkpoint: str, episodes: int, seed: int) -> float:
     policy.eval()
     actor, trial = algos.get(cfg.algo).checkpoint_evaluation(
         cfg, policy, state.get("algo", {}), checkpoint, deterministic=False)
-    result = evaluate(policy, suite.train, episodes, num_envs=min(episodes, 16), seed=seed,
+    result = evaluate(policy, suite.train, episodes, num_envs=min(episodes, 16), seed=seed + EVAL_SEED_OFFSET,
                       actor=actor, trial_episodes=trial)
     return float(np.mean(result.returns))
 
@@ -44,6 +51,8 @@ def fraction_of_sim(real_return: float, sim_return: float) -> float:
     ``sim / real`` for costs (both negative, as Reacher's distance-and-effort penalty), so a
     real cost twice the sim's is 0.5. Mixed signs: 0 (the real body earns nothing of what
     the sim did) or, for a positive real return against a negative sim one, 1."""
+    if sim_return == 0:
+        return 1.0 if real_return >= 0 else 0.0
     if sim_return > 0 and real_return >= 0:
         return real_return / sim_return
     if sim_return < 0 and real_return < 0:
@@ -51,12 +60,13 @@ def fraction_of_sim(real_return: float, sim_return: float) -> float:
     return 1.0 if real_return >= 0 > sim_return else 0.0
 
 
-def at_episodes(episodes: Sequence[float], fractions: Sequence[float], mark: float) -> float:
-    """The fraction at the last evaluation point with at most ``mark`` real episodes."""
+def at_episodes(episodes: Sequence[float], fractions: Sequence[float], mark: float) -> float | None:
+    """The fraction at the last evaluation point with at most ``mark`` real episodes; None
+    when the curve ends before ``mark`` (a budget too small to say) or starts after it."""
+    if not episodes or episodes[-1] < mark - 1e-9:
+        return None
     before = [f for e, f in zip(episodes, fractions, strict=True) if e <= mark + 1e-9]
-    if not before:
-        raise ValueError(f"no evaluation point at or before {mark} episodes")
-    return before[-1]
+    return before[-1] if before else None
 
 
 def episodes_to_target(episodes: Sequence[float], fractions: Sequence[float],

@@ -26,11 +26,14 @@ the returns.
 Instances and paths. The ``k``-th explicit :meth:`reset` of an env with env seed ``s``
 draws the regime from ``default_rng([s, k])`` (as every numpy family here: equal seeds,
 equal instances; :meth:`reseed` replays a fresh env's first instance), but the *path* of
-returns is drawn from a stream that also counts the explicit resets since the env was
-built and includes the seed ``make`` was given. The episodes of a trial and the adaptation
-and evaluation episodes of one instance therefore share the regime but never the path: a
-policy with memory cannot earn by remembering the next return of an episode it has seen.
-Envs built together with one seed (a GRPO group) share the path as well.
+returns is drawn from a stream that also holds the env's index, the seed ``make`` was given
+and the number of explicit resets since the env was built (or :meth:`rewind`). The episodes
+of a trial, the envs of a batch and the adaptation and evaluation episodes of one instance
+therefore share the regime but never the path: a policy with memory cannot earn by
+remembering the next return of an episode it has seen, and a GRPO group compares episodes
+of one regime on different paths. Evaluation rewinds before every round
+(:func:`mrft.evaluate.evaluate_instance`), so every evaluation point of every method plays
+the same paths: common random numbers.
 
 Reference score: :func:`reference_return` approximates the per-regime optimum by the best
 no-trade-band policy on the true regime (trade to ``sign(E[r_{t+1} | r_t])`` when the
@@ -120,8 +123,8 @@ class MarketRegimeVecEnv:
         a stream its auto-resets then continue until the next explicit reset."""
         k = self._explicit_resets
         self._rngs = [np.random.default_rng([s, k]) for s in self._env_seeds]
-        self._path_rngs = [np.random.default_rng([s, k, self._paths_drawn, self._path_seed])
-                           for s in self._env_seeds]
+        self._path_rngs = [np.random.default_rng([s, k, self._paths_drawn, self._path_seed, i])
+                           for i, s in enumerate(self._env_seeds)]
         self._explicit_resets += 1
         self._paths_drawn += 1
         self._reset_envs(np.ones(self.num_envs, dtype=bool))
@@ -153,6 +156,10 @@ class MarketRegimeVecEnv:
             previous = mu + phi * (previous - mu) + sigma * noise[j + 1]
             out[j] = previous
         return out
+
+    def rewind(self) -> None:
+        """Make the next explicit resets draw the paths of a freshly built env again."""
+        self._paths_drawn = 0
 
     # -- stepping -------------------------------------------------------------------------
     def _obs(self) -> np.ndarray:

@@ -64,5 +64,10 @@ class OracleObservation:
     def task_parameters(self) -> np.ndarray:
         return self.env.task_parameters()
 
+    def rewind(self) -> None:
+        rewind = getattr(self.env, "rewind", None)
+        if rewind is not None:
+            rewind()
+
     def close(self) -> None:
         self.env.close()
