@@ -318,3 +318,7 @@ def test_multi_task_transfer_by_hand(tmp_path):
     assert transfer_rate([True, True, False, True])[0] == 0.75
     text = write_report(analyze(tmp_path), tmp_path).markdown.read_text()
     assert "## Multi-task transfer" in text and "positive-transfer rate" in text
+    from mrft.bench.analysis import BenchData, _mean_pretrain_steps
+
+    # 20 MT10 instances at the suite's 100 steps, 2 + 2 single-task ones at their own 10
+    assert _mean_pretrain_steps(BenchData(tmp_path)) == (20 * 100 + 4 * 10) / 24

@@ -189,9 +189,10 @@ def analyze(out: Path, skip_broken: bool = False) -> dict[str, Any]:
                         "task: IQM of GRPO's steps over IQM of the method's (censored runs count "
                         "as the budget A). Above 1x: fewer samples than GRPO."),
         _efficiency_row("sample efficiency, pre-training + adaptation", full_steps, baseline,
-                        float(data.budget.pretrain_steps),
+                        _mean_pretrain_steps(data),
                         "The same ratio over the whole budget: (P + steps_GRPO) / (P + steps_method), "
-                        "P the pre-training env steps, equal for every method."),
+                        "P the pre-training env steps, equal for every method (the mean over "
+                        "tasks when families have budgets of their own)."),
         _improvement_row(finals, baseline),
     ]
     headline += _cost_rows(data, methods, baseline)
@@ -301,6 +302,12 @@ def _steps_row(steps, baseline: str, budget: int) -> dict[str, Any]:
         never = int((~reached).sum())
         row["values"][method] += f"; {never}/{reached.size} never reached"
     return row
+
+
+def _mean_pretrain_steps(data: BenchData) -> float:
+    """Pre-training env steps per task, averaged over the bench's tasks (instances)."""
+    per_family = {f.env: f.pretrain_steps or data.budget.pretrain_steps for f in data.families}
+    return float(np.mean([per_family[env] for env, _ in data.tasks]))
 
 
 def _efficiency_row(metric: str, full_steps, baseline: str, offset: float,
