@@ -418,10 +418,9 @@ def _task_rows(data: BenchData, methods: list[str], steps) -> list[dict]:
         cells = {}
         for method in methods:
             records = [data.adapt[env, method, s, i] for s in data.complete_seeds(method)]
-            band = _band([np.array([final_score(r, "score")]) for r in records])
             task_steps, reached = steps[method][0][:, t], steps[method][1][:, t]
             cells[method] = {
-                "final": _readable_interval(band["mean"][0], band["low"][0], band["high"][0]),
+                "final": _mean_interval([final_score(r, "score") for r in records]),
                 "steps": f"{task_steps.mean():,.0f} ({int(reached.sum())}/{reached.size} reached)",
             }
         rows.append({"task": f"{env} #{i}", "score": score_name(env), "methods": cells})
@@ -488,8 +487,7 @@ def _exported(data: BenchData, methods: list[str]) -> list[dict[str, str]]:
         pairs = [(a, e) for a, e in pairs if e is not None]
         if not pairs:
             continue
-        bands = [_band([np.array([v]) for v in values]) for values in zip(*pairs, strict=True)]
-        adapted, export = (_readable_interval(b["mean"][0], b["low"][0], b["high"][0]) for b in bands)
+        adapted, export = (_mean_interval(values) for values in zip(*pairs, strict=True))
         rows.append({"method": method, "adapted": adapted, "exported": export, "runs": str(len(pairs))})
     return rows
 
@@ -522,7 +520,7 @@ def _sim_to_real(data: BenchData, methods: list[str]) -> list[dict[str, Any]]:
     real bodies after each of :data:`EPISODE_MARKS` real episodes (mean over seeds x
     instances with a bootstrap interval), the same as a fraction of the oracle's return on
     each real body (the oracle pre-trains on real bodies), and the real episodes until
-    :data:`TARGET` of the in-sim return (censored at the budget; :mod:`mrft.bench.transfer`)."""
+    :data:`mrft.bench.transfer.TARGET` of the in-sim return (censored at the budget)."""
     from mrft.envs import parse_env
     from mrft.envs.spaces import task_spaces
 
@@ -562,17 +560,19 @@ def _sim_to_real(data: BenchData, methods: list[str]) -> list[dict[str, Any]]:
                     to_target.append(episodes[-1] if reached is None else reached)
                     never += reached is None
 
-            def interval(values: list[float]) -> str:
-                band = _band([np.array([v]) for v in values])
-                return _readable_interval(band["mean"][0], band["low"][0], band["high"][0])
-
             if sims:
                 rows.append({
-                    "env": family.env, "method": method, "sim_return": interval(sims),
-                    "fractions": {str(m): interval(v) if v else "—" for m, v in at_mark.items()},
-                    "oracle_fractions": {str(m): interval(v) for m, v in of_oracle.items() if v},
-                    "episodes_to_target": f"{interval(to_target)}; {never}/{len(to_target)} never"})
+                    "env": family.env, "method": method, "sim_return": _mean_interval(sims),
+                    "fractions": {str(m): _mean_interval(v) if v else "—" for m, v in at_mark.items()},
+                    "oracle_fractions": {str(m): _mean_interval(v) for m, v in of_oracle.items() if v},
+                    "episodes_to_target": f"{_mean_interval(to_target)}; {never}/{len(to_target)} never"})
     return rows
+
+
+def _mean_interval(values: list[float]) -> str:
+    """``mean [low, high]`` of scalar per-run values, the interval by :func:`_band`."""
+    band = _band([np.array([v]) for v in values])
+    return _readable_interval(band["mean"][0], band["low"][0], band["high"][0])
 
 
 def _band(series: list[np.ndarray], reps: int = REPS, seed: int = 0) -> dict[str, list[float]]:

@@ -60,7 +60,7 @@ def parse_env(
     if not oracle:
         return suite
     family = suite.train[0].family
-    if family not in oracle_obs.FAMILIES:
+    if not oracle_obs.shows_parameters(spec):
         raise MrftError(f"--oracle: {spec} has no hidden task parameters to show; families that "
                         f"have them: {', '.join(oracle_obs.FAMILIES)}")
     train = tuple(t.with_options(oracle=True, **({"real": True} if family == "sim2real" else {}))
@@ -75,8 +75,7 @@ def _parse_env(spec: str, distribution_mode: str, num_levels: int, start_level: 
         raise MrftError(
             f"bad env {spec!r}: expected FAMILY:NAME such as procgen:bigfish, "
             "metaworld:reach, gym:CartPole-v1, nav:point, bandit:arms5, shift:reacher, "
-            "market:regimes, process:changeover "
-            "or sim2real:reacher"
+            "market:regimes, process:changeover or sim2real:reacher"
         )
     family = family.lower()
     if family == "procgen":

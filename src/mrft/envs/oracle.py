@@ -24,6 +24,11 @@ WRAPPED_FAMILIES = ("nav", "bandit", "shift", "market", "process", "sim2real")
 FAMILIES = (*WRAPPED_FAMILIES, "metaworld")
 
 
+def shows_parameters(spec: str) -> bool:
+    """Whether env ``spec`` (``family:name``) has hidden task parameters an oracle can see."""
+    return spec.partition(":")[0].lower() in FAMILIES
+
+
 class OracleObservation:
     """``env`` with ``task_parameters()`` appended to every observation (float32).
 
