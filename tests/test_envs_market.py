@@ -213,3 +213,10 @@ def test_rewind_replays_the_paths_of_a_fresh_env_and_evaluation_uses_it():
             for _ in range(2)]
     assert runs[0] == runs[1]  # every evaluation point plays the same paths
     assert len(set(runs[0])) == 4  # and its episodes differ
+
+
+def test_every_band_of_the_reference_is_scored_on_the_same_paths():
+    task = REGIMES.test[0]
+    best, band = market.reference_return(task, 4, episodes=2)
+    alone = {b: market.reference_return(task, 4, episodes=2, bands=[b])[0] for b in market.BANDS}
+    assert best == pytest.approx(max(alone.values())) and alone[band] == pytest.approx(best)

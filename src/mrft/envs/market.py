@@ -229,11 +229,14 @@ def reference_return(task: Task, instance_seed: int, episodes: int = 8,
     regime's optimum from below. Every band is scored on the same ``episodes`` paths."""
     grid = np.asarray(bands, dtype=np.float64)
     totals = np.zeros(len(grid))
-    env = make(task, len(grid), 0, env_seeds=[instance_seed] * len(grid))
-    for _ in range(episodes):
-        env.reseed([instance_seed] * len(grid))
-        env.reset()
-        for _ in range(env.horizon):
-            totals += env.step(band_policy(env, grid)).reward
+    for j in range(len(grid)):
+        # a fresh one-env market per band: paths depend on the env's index and reset count,
+        # so this is what gives every band the same paths
+        env = make(task, 1, 0, env_seeds=[instance_seed])
+        for _ in range(episodes):
+            env.reseed([instance_seed])
+            env.reset()
+            for _ in range(env.horizon):
+                totals[j] += float(env.step(band_policy(env, grid[j:j + 1])).reward[0])
     best = int(np.argmax(totals))
     return float(totals[best] / episodes), float(grid[best])
