@@ -322,3 +322,38 @@ def test_multi_task_transfer_by_hand(tmp_path):
 
     # 20 MT10 instances at the suite's 100 steps, 2 + 2 single-task ones at their own 10
     assert _mean_pretrain_steps(BenchData(tmp_path)) == (20 * 100 + 4 * 10) / 24
+
+
+def test_per_family_rows_and_within_episode_curves_by_hand(tmp_path):
+    curves = {"grpo": CURVES["grpo"], "mrft": CURVES["mrft"],
+              "oracle": {1: [[.8] * 4, [.8] * 4], 2: [[1.0] * 4, [1.0] * 4]}}
+    folder = _bench_folder(tmp_path, curves)
+    for method, rise in (("grpo", 0.0), ("mrft", 1.0)):
+        for seed in (1, 2):
+            for i in range(2):
+                path = folder / "runs" / "nav_point" / method / f"seed{seed}" / "adapt" / f"instance{i}.json"
+                record = json.loads(path.read_text())
+                record["curve"][0]["reward_by_step"] = {"step": [0, 10], "reward": [1.0, 1.0 + rise]}
+                path.write_text(json.dumps(record))
+    analysis = analyze(folder)
+    rows = {r["method"]: r for r in analysis["families"]}
+    # MRFT first points .5 .9 .1 .2 -> .425; finals .7 1 .7 1 -> .85; oracle mean .9 -> .85 / .9
+    assert rows["mrft"]["in_context"].startswith("0.425 [") and rows["mrft"]["final"].startswith("0.85 [")
+    assert rows["mrft"]["of_oracle"].startswith(f"{0.85 / 0.9:.3g} [")
+    # GRPO finals .6 1 .4 .8 -> .7 of .9
+    assert rows["grpo"]["of_oracle"].startswith(f"{0.7 / 0.9:.3g} [") and rows["oracle"]["of_oracle"] == "—"
+    assert rows["mrft"]["runs"] == 4
+    panel = analysis["curves"]["within_episode"][0]
+    assert set(panel["methods"]) == {"grpo", "mrft"}  # the oracle's runs hold no profile
+    assert panel["methods"]["mrft"]["mean"] == [1.0, 2.0] and panel["methods"]["grpo"]["mean"] == [1.0, 1.0]
+    files = write_report(analysis, tmp_path)
+    text = files.markdown.read_text()
+    assert "## Per family: in context, after adaptation, against the oracle" in text
+    assert (tmp_path / "within_episode.png").is_file() and "within_episode.png" in text
+
+
+def test_no_oracle_fraction_against_an_oracle_that_may_score_zero(tmp_path):
+    curves = {"grpo": CURVES["grpo"],
+              "oracle": {1: [[-.5] * 4, [.6] * 4], 2: [[.5] * 4, [-.4] * 4]}}
+    rows = {r["method"]: r for r in analyze(_bench_folder(tmp_path, curves))["families"]}
+    assert rows["grpo"]["of_oracle"] == "—"

@@ -109,6 +109,11 @@ def test_adaptation_stops_exactly_at_its_budget_for_every_method(tmp_path):
         steps = [p["step"] for p in record["curve"]]
         assert steps == [0, 80, 160, 240], (algo, steps)
         assert {"return", "deterministic/return", "success"} <= set(record["curve"][-1])
+        # the first evaluation also says how its episodes unfolded, step by step (20 steps)
+        profile = record["curve"][0]["reward_by_step"]
+        assert profile["step"] == list(range(20))
+        assert all(isinstance(r, float) for r in profile["reward"])
+        assert "reward_by_step" not in record["curve"][1]
 
 
 def test_adaptation_batches_shrink_to_spend_the_budget_when_episodes_end_early(tmp_path):

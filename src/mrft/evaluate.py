@@ -36,14 +36,23 @@ class EvalResult:
     returns: list[float]
     lengths: list[int]
     successes: list[float] | None
+    reward_sums: np.ndarray | None = None
+    """``[T]`` summed reward at each time step over the scored episodes (see ``reward_counts``)."""
+    reward_counts: np.ndarray | None = None
+    """``[T]`` how many scored episodes were still running at each time step."""
 
-    @property
-    def return_ci(self) -> Interval:
-        return mean_ci(self.returns)
-
-    @property
-    def success_ci(self) -> Interval | None:
-        return proportion_ci(self.successes) if self.successes is not None else None
+    def reward_by_step(self, bins: int = 50) -> dict[str, list[float]]:
+        """Mean reward per time step within an episode, in at most ``bins`` equal bins of
+        steps (``step``: the first step of each bin): how an episode's reward rate changes
+        while it runs. An in-context learner's rate rises as its belief about the task
+        sharpens; a fixed policy's stays level."""
+        if self.reward_sums is None or not self.reward_counts.any():
+            return {"step": [], "reward": []}
+        horizon = int(np.flatnonzero(self.reward_counts)[-1]) + 1
+        starts = np.unique(np.linspace(0, horizon, min(bins, horizon) + 1).round().astype(int)[:-1])
+        sums = np.add.reduceat(self.reward_sums[:horizon], starts)
+        counts = np.add.reduceat(self.reward_counts[:horizon], starts)
+        return {"step": starts.tolist(), "reward": (sums / counts).tolist()}
 
 
 def mean_ci(values: Sequence[float], confidence: float = 0.95) -> Interval:
@@ -139,6 +148,8 @@ def play_rounds(collector, episodes: int, seed: int) -> EvalResult:
     returns: list[float] = []
     lengths: list[int] = []
     successes: list[float] = []
+    sums = np.zeros(0)
+    counts = np.zeros(0)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         while len(returns) < episodes:
@@ -148,7 +159,14 @@ def play_rounds(collector, episodes: int, seed: int) -> EvalResult:
                 lengths.append(ep.length)
                 if ep.success is not None:
                     successes.append(ep.success)
-    return EvalResult(returns, lengths, successes if successes else None)
+            mask = batch.mask[:, -1].double().cpu().numpy()
+            rewards = batch.rewards[:, -1].double().cpu().numpy() * mask
+            if mask.shape[1] > sums.size:
+                sums = np.pad(sums, (0, mask.shape[1] - sums.size))
+                counts = np.pad(counts, (0, mask.shape[1] - counts.size))
+            sums[:mask.shape[1]] += rewards.sum(0)
+            counts[:mask.shape[1]] += mask.sum(0)
+    return EvalResult(returns, lengths, successes if successes else None, sums, counts)
 
 
 def load_policy(checkpoint: str, device: torch.device | str = "cpu"):

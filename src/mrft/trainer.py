@@ -327,7 +327,7 @@ class Trainer:
         return save_checkpoint(self.checkpoint_path, self.state_dict())
 
     # -- adaptation: scoring the adapted policy -----------------------------------------
-    def evaluate_now(self) -> dict[str, float]:
+    def evaluate_now(self) -> dict[str, Any]:
         """Score the current adapted policy on fresh episodes of the instance, with the
         stochastic policy (the headline) and the deterministic one (mean action / argmax).
         Evaluation changes nothing: no normaliser update, its own RNG stream, its own envs."""
@@ -344,6 +344,9 @@ class Trainer:
             point[f"{prefix}return"] = float(np.mean(result.returns))
             if result.successes is not None:
                 point[f"{prefix}success"] = float(np.mean(result.successes))
+            if not self.curve and not deterministic:
+                # before any update: how the first episode on the new instance unfolds
+                point["reward_by_step"] = result.reward_by_step()
         for name, actor in self.algo.scored_policies().items():
             result = evaluate_instance(
                 actor, self.algo.ctx.tasks[0], self.instance, self.adaptation.eval_episodes,
@@ -356,7 +359,7 @@ class Trainer:
         self.curve.append(point)
         if self.logger is not None:
             self.logger.log(self.global_step, {f"eval/{k}": v for k, v in point.items()
-                                               if k != "step"})
+                                               if k != "step" and isinstance(v, float)})
         return point
 
     def _evaluation_due(self) -> bool:

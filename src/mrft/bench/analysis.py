@@ -205,11 +205,13 @@ def analyze(out: Path, skip_broken: bool = False) -> dict[str, Any]:
         "verdict": _verdict(headline, baseline, methods, data),
         "tasks": _task_rows(data, methods, steps),
         "sim_to_real": _sim_to_real(data, methods),
+        "families": _family_rows(data, methods),
         "informative": _informative(data, finals),
         "exported": _exported(data, methods),
         "transfer": _transfer(data, methods),
         "curves": {"adaptation": _adaptation_curves(data, methods),
-                   "pretrain": _pretrain_curves(data, methods)},
+                   "pretrain": _pretrain_curves(data, methods),
+                   "within_episode": _within_episode_curves(data, methods)},
         "intervals": [{"metric": row["metric"], "methods": row["interval"]}
                       for row in headline if row.get("interval")],
         "provenance": _provenance(data),
@@ -492,6 +494,46 @@ def _exported(data: BenchData, methods: list[str]) -> list[dict[str, str]]:
     return rows
 
 
+def _family_rows(data: BenchData, methods: list[str]) -> list[dict[str, Any]]:
+    """Per family and method, in the family's own score: the score in context (the first
+    evaluation, before any update: fresh episodes on the new instance, each the first one
+    played there), the final score, and the final score as a fraction of the oracle's
+    (when the bench has an oracle whose final score is above 0 with its whole interval: a
+    ratio to a mean that may be 0 says nothing); each a mean over seeds x instances with a
+    95% bootstrap interval."""
+    def scores(family: TaskFamily, method: str, index: int) -> list[float]:
+        return [data.adapt[family.env, method, s, i]["curve"][index]["score"]
+                for s in data.complete_seeds(method) for i in range(family.instances)]
+
+    rows = []
+    for family in data.families:
+        oracle = scores(family, ORACLE, -1) if ORACLE in methods else []
+        for method in methods:
+            finals = scores(family, method, -1)
+            if not finals:
+                continue
+            of_oracle = "—"
+            if oracle and method != ORACLE and _band([np.array([v]) for v in oracle])["low"][0] > 0:
+                of_oracle = _ratio_interval(finals, oracle)
+            rows.append({"env": family.env, "score": score_name(family.env), "method": method,
+                         "in_context": _mean_interval(scores(family, method, 0)),
+                         "final": _mean_interval(finals), "of_oracle": of_oracle,
+                         "runs": len(finals)})
+    return rows
+
+
+def _ratio_interval(values: list[float], reference: list[float], reps: int = REPS) -> str:
+    """``mean(values) / mean(reference)`` with a 95% bootstrap interval that resamples both
+    sets of runs (they come from different methods, so they are not paired)."""
+    a, b = np.asarray(values, dtype=np.float64), np.asarray(reference, dtype=np.float64)
+    rng = np.random.default_rng(0)
+    ratios = (a[rng.integers(0, a.size, (reps, a.size))].mean(1)
+              / b[rng.integers(0, b.size, (reps, b.size))].mean(1))
+    ratios = ratios[np.isfinite(ratios)]
+    low, high = np.quantile(ratios, [0.025, 0.975]) if ratios.size else (math.nan, math.nan)
+    return _readable_interval(a.mean() / b.mean(), low, high)
+
+
 def _informative(data: BenchData, finals: dict[str, np.ndarray]) -> list[str]:
     """Per family, whether adaptation can buy anything there: the oracle (told the hidden
     parameters) against the context-free policy (PPO's, not adapted), by the probability of
@@ -604,6 +646,30 @@ def _adaptation_curves(data: BenchData, methods: list[str]) -> list[dict[str, An
     return panels
 
 
+def _within_episode_curves(data: BenchData, methods: list[str]) -> list[dict[str, Any]]:
+    """Per family: the mean reward per step through the first episode on a new instance
+    (the first evaluation, before any update), mean over seeds x instances with a band. An
+    in-context learner (MRFT, RL2) should earn more late in the episode than early; a
+    policy that does not infer the task stays level. Runs from code that did not record
+    the profile are left out."""
+    panels = []
+    for family in data.families:
+        panel = {"env": family.env, "ylabel": "reward per step", "methods": {}}
+        for method in methods:
+            profiles = [data.adapt[family.env, method, s, i]["curve"][0].get("reward_by_step")
+                        for s in data.complete_seeds(method) for i in range(family.instances)]
+            profiles = [p for p in profiles if p and p.get("step")]
+            if not profiles:
+                continue
+            grid = max((p["step"] for p in profiles), key=len)
+            series = [np.interp(grid, p["step"], p["reward"]) for p in profiles]
+            panel["methods"][method] = {"steps": [float(g) for g in grid], **_band(series),
+                                        "runs": len(series)}
+        if panel["methods"]:
+            panels.append(panel)
+    return panels
+
+
 def _pretrain_curves(data: BenchData, methods: list[str], points: int = 40) -> list[dict]:
     from mrft.logging import read_metrics
 
@@ -650,7 +716,10 @@ def _notes(data: BenchData, methods: list[str]) -> list[str]:
         "Scores: Meta-World uses the success rate, Procgen the normalised return "
         "(R - Rmin) / (Rmax - Rmin) with the easy-mode constants; other families the raw return.",
         "Every method gets the same pre-training budget P and adaptation budget A per task and "
-        "the same seeds; PPO and GRPO checkpoints adapt with GRPO updates on the held-out task.",
+        "the same seeds, and adapts with its own algorithm on the held-out task (PPO with PPO, "
+        "GRPO with GRPO, MRFT in context and with its own bounded updates, RL2 by its memory "
+        "alone, as RL2 is defined); the oracle and "
+        "context-free rows are scored without any update.",
         "Censoring: a run that never reaches the target counts as needing the whole budget A, "
         "so ratios that involve such runs are bounds, not exact values.",
         "Per-task table: final = mean score over seeds with a 95% bootstrap CI of the mean; "

@@ -70,6 +70,19 @@ SIM_TO_REAL_CAPTION = (
     "train seeds with the hidden parameters shown, and not adapted; its own in-sim return is "
     "therefore measured on those real bodies)."
 )
+FAMILY_CAPTION = (
+    "Each family in its own score. In context: the first evaluation, before any update: "
+    "fresh episodes on the held-out instance, each the first one played there, so it is what "
+    "a method infers from one episode's experience alone. Final: at the end of the adaptation "
+    "budget. Fraction of the oracle's: the final score over the oracle's (a policy that is "
+    "shown the hidden parameters and pre-trained with the same budget), shown when the "
+    "oracle's mean is above 0 with its whole interval. Means over seeds x held-out instances, 95% bootstrap intervals."
+)
+WITHIN_EPISODE_CAPTION = (
+    "Mean reward per time step through the first episode on a held-out instance (before any "
+    "update), in bins of steps; mean over instances x seeds, band = 95% bootstrap CI of the "
+    "mean. A method that infers the task in context earns more late in the episode than early."
+)
 PRETRAIN_CAPTION = (
     "Pre-training curves: training metric against pre-training env steps, "
     "mean over seeds, band = 95% bootstrap CI of the mean."
@@ -77,7 +90,7 @@ PRETRAIN_CAPTION = (
 INTERVALS_CAPTION = (
     "Interval estimates of the headline metrics: bar = 95% CI, tick = point estimate."
 )
-PLOT_FILES = ("adaptation.png", "pretrain.png", "intervals.png")
+PLOT_FILES = ("adaptation.png", "within_episode.png", "pretrain.png", "intervals.png")
 BUDGET_LABELS = {
     "pretrain_steps": "pre-training env steps",
     "adapt_steps": "adaptation env steps per held-out task",
@@ -167,7 +180,8 @@ def _all_methods(analysis: Mapping[str, Any]) -> list[str]:
     """``_methods`` plus any method that only shows up in curves or intervals (kept at the end)."""
     order = _methods(analysis)
     curves = analysis.get("curves") or {}
-    panels = [*(curves.get("adaptation") or []), *(curves.get("pretrain") or [])]
+    panels = [*(curves.get("adaptation") or []), *(curves.get("pretrain") or []),
+              *(curves.get("within_episode") or [])]
     panels += list(analysis.get("intervals") or [])
     for panel in panels:
         for name in panel.get("methods") or {}:
@@ -176,9 +190,18 @@ def _all_methods(analysis: Mapping[str, Any]) -> list[str]:
     return order
 
 
+FIXED_COLOURS = ("grpo", "mrft", "ppo", "rl2", "oracle", "context-free")
+"""Methods with a colour of their own (tab10's first six, in this order) in every report,
+so GRPO is the same blue in every bench; other methods take the remaining colours."""
+
+
 def _colours(methods: Sequence[str]) -> dict[str, Any]:
     palette = plt.get_cmap("tab10").colors
-    return {name: palette[i % len(palette)] for i, name in enumerate(methods)}
+    colours = {name: palette[i] for i, name in enumerate(FIXED_COLOURS)}
+    spare = [c for c in palette if c not in colours.values()]
+    for i, name in enumerate(m for m in methods if m not in colours):
+        colours[name] = spare[i % len(spare)]
+    return colours
 
 
 def _format_int(value: Any) -> str:
@@ -398,6 +421,8 @@ def _render_plots(analysis: Mapping[str, Any]) -> dict[str, bytes]:
                                       "adaptation env steps", "score"),
         "pretrain.png": _curve_plot(curves.get("pretrain") or [], order, colours,
                                     "pre-training env steps", "metric"),
+        "within_episode.png": _curve_plot(curves.get("within_episode") or [], order, colours,
+                                          "time step of the first episode", "ylabel"),
         "intervals.png": _interval_plot(analysis.get("intervals") or [], order, colours),
     }
     return {name: data for name, data in pngs.items() if data is not None}
@@ -464,6 +489,14 @@ def _blocks(analysis: Mapping[str, Any], pngs: Mapping[str, bytes]) -> list[Bloc
                    Table(["method", "adapted policy, final score", "exported policy, final score", "runs"], rows),
                    Paragraph(EXPORT_CAPTION)]
 
+    if analysis.get("families"):
+        rows = [[r["env"], method_label(r["method"]), r["in_context"], r["final"], r["of_oracle"], str(r["runs"])]
+                for r in analysis["families"]]
+        blocks += [Heading(2, "Per family: in context, after adaptation, against the oracle"),
+                   Table(["family", "method", "in context (first episode)", "final",
+                          "final, fraction of the oracle's", "runs"], rows),
+                   Paragraph(FAMILY_CAPTION)]
+
     if analysis.get("informative"):
         blocks += [Heading(2, "Does the family reward adaptation?"),
                    Bullets([("", str(line)) for line in analysis["informative"]])]
@@ -473,6 +506,7 @@ def _blocks(analysis: Mapping[str, Any], pngs: Mapping[str, bytes]) -> list[Bloc
 
     figures = [
         ("adaptation.png", "Adaptation curves", ADAPTATION_CAPTION),
+        ("within_episode.png", "Within the first episode", WITHIN_EPISODE_CAPTION),
         ("pretrain.png", "Pre-training curves", PRETRAIN_CAPTION),
         ("intervals.png", "Interval estimates", INTERVALS_CAPTION),
     ]
