@@ -12,9 +12,9 @@ The Markdown file refers to the PNGs next to it. Every file is written atomicall
 temporary file in the same folder, then :func:`os.replace`), so a reader never sees a
 half-written report.
 
-Plots use the Agg backend and one colour per method, fixed by the order of
-``analysis["methods"]`` (baseline first, focus second), so a method looks the same in
-every figure.
+Plots use the Agg backend and one colour per method: the six standard methods keep the
+same colour in every report (:data:`FIXED_COLOURS`), others take the remaining colours in
+the order of ``analysis["methods"]``, so a method looks the same in every figure.
 """
 
 from __future__ import annotations
