@@ -128,3 +128,27 @@ def test_cli_grpo_run_on_shift_reacher(tmp_path):
     assert records[-1]["step"] >= 2000
     assert json.loads((run / "config.json").read_text())["env"]["env"] == "shift:reacher"
     assert (run / "checkpoint.pt").exists()
+
+
+def test_signed_bodies_reverse_some_motors_and_hide_it_until_they_move():
+    suite = envs.parse_env("shift:reacher-signed")
+    env = envs.make_vec_env(suite.train, 64, seed=3)
+    env.reset()
+    gears = np.stack([b.model.actuator_gear[:, 0].copy() for b in env._bodies])
+    nominal = env._bodies[0].nominal_gear
+    factors = np.abs(gears) / nominal
+    assert (factors >= 0.5 - 1e-9).all() and (factors <= 2.0 + 1e-9).all()
+    assert 0.25 < (gears < 0).mean() < 0.75  # both signs, about half each
+    assert np.allclose(env.task_parameters()[:, -2:], gears)  # what the oracle is shown
+    env.close()
+    # the same body with one motor reversed: the same first observation, the opposite response
+    bodies = [shift.ShiftedBody("Reacher-v5", 0) for _ in range(2)]
+    bodies[1].model.actuator_gear[0, 0] *= -1
+    first = [b.env.reset(seed=7)[0] for b in bodies]
+    assert np.array_equal(first[0], first[1])
+    after = [b.step(np.array([1.0, 0.0]))[0] for b in bodies]
+    assert np.sign(after[0][6] - first[0][6]) == -np.sign(after[1][6] - first[1][6])  # qvel of joint 0
+    model = bodies[0].model
+    plain = envs.make_vec_env(envs.parse_env("shift:reacher").train, 2, seed=3)
+    assert plain.task_parameters().shape[1] == model.nbody + model.nv  # masses and damping only
+    plain.close()

@@ -41,6 +41,14 @@ class EvalResult:
     reward_counts: np.ndarray | None = None
     """``[T]`` how many scored episodes were still running at each time step."""
 
+    @property
+    def return_ci(self) -> Interval:
+        return mean_ci(self.returns)
+
+    @property
+    def success_ci(self) -> Interval | None:
+        return proportion_ci(self.successes) if self.successes is not None else None
+
     def reward_by_step(self, bins: int = 50) -> dict[str, list[float]]:
         """Mean reward per time step within an episode, in at most ``bins`` equal bins of
         steps (``step``: the first step of each bin): how an episode's reward rate changes

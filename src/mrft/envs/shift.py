@@ -55,9 +55,27 @@ Yu et al. 2017), wide enough that one fixed gait is visibly suboptimal across in
 yet narrow enough that every instance is still controllable."""
 
 
+SIGNED = "-signed"
+"""Suffix of a body whose actuators also get hidden gains of random sign
+(``shift:reacher-signed``): each actuator's gear is its nominal gear times a log-uniform
+factor in :data:`SCALE_RANGE` times +1 or -1 with equal odds, so a motor may turn the
+joint the other way. Masses and damping alone leave one robust policy good on every body
+(a pendulum balances every held-out pole from step 0); a reversed motor does not: a policy
+must find out which way each motor turns, which takes a step or two of experience and is
+worth almost the whole task, so adaptation decides the score."""
+
+
+def env_id(name: str) -> str:
+    """The Gymnasium id of shift task ``name`` (``reacher-signed`` -> ``Reacher-v5``)."""
+    base = name.removesuffix(SIGNED)
+    if base not in ENV_IDS:
+        names = [*ENV_IDS, *(n + SIGNED for n in ENV_IDS)]
+        raise MrftError(f"unknown shift task {name!r}; choose one of: {', '.join(names)}")
+    return ENV_IDS[base]
+
+
 def suite(name: str) -> Suite:
-    if name not in ENV_IDS:
-        raise MrftError(f"unknown shift task {name!r}; choose one of: {', '.join(ENV_IDS)}")
+    env_id(name)
     task = make_task("shift", name)
     return Suite(f"shift:{name}", (task,), (task.with_options(split_seed_offset=TEST_SEED_OFFSET),))
 
@@ -76,11 +94,13 @@ class ShiftedBody:
     ``default_rng([seed, k])``; auto-resets continue that stream.
     """
 
-    def __init__(self, env_id: str, seed: int):
+    def __init__(self, env_id: str, seed: int, signed_gains: bool = False):
         self.env = gym.make(env_id, disable_env_checker=True)
         self.model = self.env.unwrapped.model
         self.nominal_mass = self.model.body_mass.copy()
         self.nominal_damping = self.model.dof_damping.copy()
+        self.nominal_gear = self.model.actuator_gear[:, 0].copy()
+        self.signed_gains = signed_gains
         self.reseed(seed)
 
     def reseed(self, seed: int) -> None:
@@ -102,18 +122,27 @@ class ShiftedBody:
         return obs
 
     def redraw(self) -> None:
-        """New masses and damping: nominal times log-uniform factors in :data:`SCALE_RANGE`."""
+        """New masses and damping: nominal times log-uniform factors in :data:`SCALE_RANGE`;
+        with ``signed_gains``, new actuator gears too (see :data:`SIGNED`)."""
         mass_scales = draw_scales(self.rng, self.model.nbody - 1)
         self.model.body_mass[1:] = self.nominal_mass[1:] * mass_scales
         self.model.dof_damping[:] = self.nominal_damping * draw_scales(self.rng, self.model.nv)
+        if self.signed_gains:
+            nu = self.model.nu
+            signs = np.where(self.rng.random(nu) < 0.5, -1.0, 1.0)
+            self.model.actuator_gear[:, 0] = self.nominal_gear * draw_scales(self.rng, nu) * signs
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool]:
         obs, reward, terminated, truncated, _ = self.env.step(action)
         return obs, float(reward), bool(terminated), bool(truncated)
 
     def parameters(self) -> np.ndarray:
-        """The hidden dynamics: body masses, then joint damping."""
-        return np.concatenate([self.model.body_mass, self.model.dof_damping])
+        """The hidden dynamics: body masses, joint damping, and (``signed_gains``) the
+        actuator gears."""
+        hidden = [self.model.body_mass, self.model.dof_damping]
+        if self.signed_gains:
+            hidden.append(self.model.actuator_gear[:, 0])
+        return np.concatenate(hidden)
 
 
 class DynamicsShiftVecEnv:
@@ -173,4 +202,6 @@ def make(task: Task, num_envs: int, seed: int,
     offset = int(task.option("split_seed_offset", 0))
     if env_seeds is None:
         env_seeds = [seed + i for i in range(num_envs)]
-    return DynamicsShiftVecEnv(ENV_IDS[task.name], [s + offset for s in env_seeds], offset)
+    signed = task.name.endswith(SIGNED)
+    return DynamicsShiftVecEnv(env_id(task.name), [s + offset for s in env_seeds], offset,
+                               body=lambda gym_id, s: ShiftedBody(gym_id, s, signed))

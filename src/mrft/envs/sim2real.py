@@ -56,7 +56,6 @@ class TransferBody(ShiftedBody):
     def __init__(self, env_id: str, seed: int, real: bool):
         self.real = real
         super().__init__(env_id, seed)
-        self.nominal_gear = self.model.actuator_gear[:, 0].copy()
         low, high = self.env.action_space.low, self.env.action_space.high
         self._action_low, self._action_high = low, high
         self.bias = np.zeros_like(low)

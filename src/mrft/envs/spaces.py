@@ -62,7 +62,7 @@ def _spaces(task: Task) -> TaskSpaces:
     if family in ("gym", "shift", "sim2real"):
         from mrft.envs import shift
 
-        env_id = task.name if family == "gym" else shift.ENV_IDS[task.name]
+        env_id = task.name if family == "gym" else shift.env_id(task.name)
         env = gym.make(env_id, disable_env_checker=True)
         try:
             obs = env.observation_space
