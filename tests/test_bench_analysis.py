@@ -72,6 +72,13 @@ def test_headline_numbers_by_hand(tmp_path):
     point, low, high = next(i["methods"]["mrft"] for i in analysis["intervals"]
                             if i["metric"].startswith("probability"))
     assert point == pytest.approx(0.875) and low <= point <= high
+    # the figures set beside the published claims: 6x, 50 / 300 - 1, .85 / .7 - 1
+    figures = analysis["claims"]
+    assert figures["sample_efficiency"][0] == pytest.approx(6.0)
+    assert figures["adaptation_steps_change"][0] == pytest.approx(50 / 300 - 1)
+    assert figures["final_change"][0] == pytest.approx(0.85 / 0.7 - 1)
+    low, high = figures["final_change"][1:]
+    assert low <= 0.85 / 0.7 - 1 <= high
     assert _row(analysis, "pre-training wall clock")["values"] == {"grpo": "15", "mrft": "15"}
     assert _row(analysis, "peak memory")["values"]["mrft"] == "600"
 

@@ -202,6 +202,7 @@ def analyze(out: Path, skip_broken: bool = False) -> dict[str, Any]:
         "budget": {k: getattr(data.budget, k) for k in
                    ("pretrain_steps", "adapt_steps", "eval_every", "eval_episodes")},
         "headline": [{k: v for k, v in row.items() if k != "interval"} for row in headline],
+        "claims": _claim_figures(headline, focus),
         "verdict": _verdict(headline, baseline, methods, data),
         "tasks": _task_rows(data, methods, steps),
         "sim_to_real": _sim_to_real(data, methods),
@@ -223,6 +224,23 @@ def analyze(out: Path, skip_broken: bool = False) -> dict[str, Any]:
 
 
 # ---- headline rows ---------------------------------------------------------------------
+def _claim_figures(headline: list[dict[str, Any]], focus: str) -> dict[str, list[float]]:
+    """The focus method's figures that :mod:`mrft.bench.claims` sets beside the published
+    claims, each ``[point, low, high]``: sample efficiency (x; ``None`` for an unbounded end,
+    when a resample needs no adaptation step at all), the relative change of the adaptation
+    steps and of the final score against the baseline."""
+    def row(prefix: str) -> dict[str, Any]:
+        return next((r for r in headline if r["metric"].startswith(prefix)), {})
+
+    figures = {
+        "sample_efficiency": (row("sample efficiency, adaptation").get("bounds") or {}).get(focus),
+        "adaptation_steps_change": (row("adaptation steps").get("change_interval") or {}).get(focus),
+        "final_change": (row("final return").get("change_interval") or {}).get(focus),
+    }
+    return {name: list(v) for name, v in figures.items() if v}
+
+
+
 def _final_definition(data: BenchData) -> str:
     names = sorted({f"{score_name(f.env)} on {f.env}" for f in data.families})
     text = ("Mean evaluation score at the end of adaptation (" + "; ".join(names) + "), "
@@ -273,7 +291,27 @@ def _row(metric: str, definition: str, matrices: dict[str, np.ndarray], baseline
         interval[method] = [point, low, high]
     change = {m: _change(p, points[baseline]) for m, p in points.items() if m != baseline}
     return {"metric": metric, "definition": definition, "values": values, "change": change,
-            "interval": interval}
+            "interval": interval,
+            "change_interval": _change_intervals(matrices, baseline, statistic)}
+
+
+def _change_intervals(matrices: dict[str, np.ndarray], baseline: str,
+                      statistic) -> dict[str, list[float]]:
+    """Per method: ``statistic(method) / statistic(baseline) - 1`` with a 95% stratified
+    bootstrap interval that resamples both methods' runs (a relative change and how sure
+    it is); left out where the baseline's statistic can be 0."""
+    def relative(x: np.ndarray, base: np.ndarray) -> float:
+        b = statistic(base)
+        return statistic(x) / b - 1 if b != 0 else math.nan
+
+    out = {}
+    for method, x in matrices.items():
+        if method == baseline:
+            continue
+        triple = metrics.stratified_bootstrap([x, matrices[baseline]], relative, REPS)
+        if all(map(math.isfinite, triple)):
+            out[method] = list(triple)
+    return out
 
 
 def _steps_matrix(data: BenchData, method: str, grpo_final: np.ndarray,
@@ -321,7 +359,7 @@ def _efficiency_row(metric: str, full_steps, baseline: str, offset: float,
         den = metrics.interquartile_mean(method.ravel()) + offset
         return metrics.sample_efficiency(num, den)
 
-    values, change, interval = {}, {}, {}
+    values, change, interval, bounds = {}, {}, {}, {}
     for method, (x, _) in full_steps.items():
         if method == baseline:
             values[method] = "1.0x"
@@ -330,9 +368,10 @@ def _efficiency_row(metric: str, full_steps, baseline: str, offset: float,
         point, low, high = metrics.stratified_bootstrap([base, x], ratio, REPS)
         values[method] = _interval_text(point, low, high, "{:.2f}x")
         change[method] = _percent((point - 1) * 100)
+        bounds[method] = [v if math.isfinite(v) else None for v in (point, low, high)]
         interval[method] = [point, low, high] if all(map(math.isfinite, (point, low, high))) else None
     return {"metric": metric, "definition": definition, "values": values, "change": change,
-            "interval": {m: v for m, v in interval.items() if v is not None}}
+            "interval": {m: v for m, v in interval.items() if v is not None}, "bounds": bounds}
 
 
 def _improvement_row(finals: dict[str, np.ndarray], baseline: str) -> dict[str, Any]:
@@ -443,7 +482,7 @@ def _transfer(data: BenchData, methods: list[str]) -> dict[str, Any]:
     if not pairs:
         return {}
     counts = {multi.env: len(test_tasks(multi.env)) for multi, *_ in pairs}
-    rows, rates = [], {}
+    rows, rates, intervals = [], {}, {}
     for method in methods:
         seeds = data.complete_seeds(method)
         positive = []
@@ -465,7 +504,8 @@ def _transfer(data: BenchData, methods: list[str]) -> dict[str, Any]:
             rate, low, high = transfer_rate(positive)
             rates[method] = (f"{_interval_text(rate, low, high, '{:.2f}')} "
                              f"({sum(positive)} of {len(positive)} tasks)")
-    return {"rows": rows, "rates": rates}
+            intervals[method] = [rate, low, high]
+    return {"rows": rows, "rates": rates, "rate_intervals": intervals}
 
 
 def _exported(data: BenchData, methods: list[str]) -> list[dict[str, str]]:
@@ -513,7 +553,7 @@ def _family_rows(data: BenchData, methods: list[str]) -> list[dict[str, Any]]:
             if not finals:
                 continue
             of_oracle = "—"
-            if oracle and method != ORACLE and _band([np.array([v]) for v in oracle])["low"][0] > 0:
+            if oracle and method != ORACLE and _mean_triple(oracle)[1] > 0:
                 of_oracle = _ratio_interval(finals, oracle)
             rows.append({"env": family.env, "score": score_name(family.env), "method": method,
                          "in_context": _mean_interval(scores(family, method, 0)),
@@ -606,15 +646,21 @@ def _sim_to_real(data: BenchData, methods: list[str]) -> list[dict[str, Any]]:
                 rows.append({
                     "env": family.env, "method": method, "sim_return": _mean_interval(sims),
                     "fractions": {str(m): _mean_interval(v) if v else "—" for m, v in at_mark.items()},
+                    "fraction_interval": {str(m): _mean_triple(v) for m, v in at_mark.items() if v},
                     "oracle_fractions": {str(m): _mean_interval(v) for m, v in of_oracle.items() if v},
                     "episodes_to_target": f"{_mean_interval(to_target)}; {never}/{len(to_target)} never"})
     return rows
 
 
+def _mean_triple(values: list[float]) -> list[float]:
+    """``[mean, low, high]`` of scalar per-run values, the interval by :func:`_band`."""
+    band = _band([np.array([v]) for v in values])
+    return [band["mean"][0], band["low"][0], band["high"][0]]
+
+
 def _mean_interval(values: list[float]) -> str:
     """``mean [low, high]`` of scalar per-run values, the interval by :func:`_band`."""
-    band = _band([np.array([v]) for v in values])
-    return _readable_interval(band["mean"][0], band["low"][0], band["high"][0])
+    return _readable_interval(*_mean_triple(values))
 
 
 def _band(series: list[np.ndarray], reps: int = REPS, seed: int = 0) -> dict[str, list[float]]:

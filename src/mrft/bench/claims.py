@@ -1,0 +1,143 @@
+"""The published MRFT claims beside what our benchmarks measured, one verdict per claim.
+
+A widely shared MRFT write-up states, without code: 3.2x GRPO's sample efficiency, 84%
+fewer adaptation steps than GRPO (5,000 -> 800), an 18.5% higher final return, 90% of
+simulated performance after 200 real-environment interactions, and positive transfer on
+87% of Meta-World multi-task tasks. :func:`claim_rows` reads the analyses that
+``mrft report`` wrote (``analysis.json``) and sets each claim beside the measured figure
+with its 95% interval and a plain verdict:
+
+- **refuted**: the whole interval lies short of the claim (a smaller effect, or none);
+- **not told apart**: the interval reaches the claim but also "no effect" (too wide to say);
+- **reproduced**: the interval reaches the claim and excludes "no effect".
+
+"No effect" is 1x for a ratio and 0% for a change against GRPO. The sim-to-real fraction
+and the transfer rate are not comparisons: they are reproduced only when the whole
+interval lies at or beyond the claimed value, and not told apart when it straddles it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from mrft.errors import MrftError
+
+REPRODUCED = "reproduced"
+REFUTED = "refuted"
+NOT_TOLD_APART = "not told apart"
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    key: str
+    metric: str
+    claimed: float
+    """The write-up's figure, in the unit of ``measured`` below."""
+    text: str
+    """The write-up's figure as it states it."""
+    no_effect: float | None
+    """The value that means no difference from GRPO (``None``: not a comparison)."""
+    higher_is_stronger: bool
+    """Whether a larger value is a stronger effect (fewer steps: a more negative change)."""
+    unit: str
+
+
+CLAIMS = (
+    Claim("sample_efficiency", "sample efficiency, adaptation (MRFT vs GRPO)", 3.2, "3.2x",
+          1.0, True, "x"),
+    Claim("adaptation_steps_change", "adaptation steps to 90% of GRPO's final (MRFT vs GRPO)",
+          -0.84, "5,000 -> 800 (-84%)", 0.0, False, "%"),
+    Claim("final_change", "final return (MRFT vs GRPO)", 0.185, "+18.5%", 0.0, True, "%"),
+    Claim("sim_to_real", "fraction of in-sim return after 200 real episodes (MRFT)", 0.9,
+          "90% after 200 real interactions", None, True, "fraction"),
+    Claim("transfer_rate", "positive-transfer rate over MT10 tasks (MRFT)", 0.87, "87% of tasks",
+          None, True, "fraction"),
+)
+
+
+def verdict(claim: Claim, low: float, high: float) -> str:
+    """:data:`REPRODUCED`, :data:`REFUTED` or :data:`NOT_TOLD_APART` for a measured 95%
+    interval ``[low, high]`` (see the module docstring)."""
+    if (high < claim.claimed) if claim.higher_is_stronger else (low > claim.claimed):
+        return REFUTED
+    if claim.no_effect is None:
+        beyond = low >= claim.claimed if claim.higher_is_stronger else high <= claim.claimed
+        return REPRODUCED if beyond else NOT_TOLD_APART
+    return NOT_TOLD_APART if low <= claim.no_effect <= high else REPRODUCED
+
+
+def sentence(claim: Claim, result: str) -> str:
+    if result == REPRODUCED:
+        return "Reproduced: the interval does not fall short of the claim."
+    if result == REFUTED:
+        return "Refuted: the whole interval lies short of the claim."
+    if claim.no_effect is None:
+        return "Not told apart: the interval contains the claimed value and values short of it."
+    return "Not told apart: the interval contains both the claim and no difference from GRPO."
+
+
+def _format(claim: Claim, value: float) -> str:
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if claim.unit == "x":
+        return f"{value:.2f}x"
+    if claim.unit == "%":
+        return f"{value * 100:+.0f}%"
+    return f"{value:.2f}"
+
+
+def _sim_to_real_figure(analysis: dict[str, Any], method: str) -> list[float] | None:
+    rows = [r for r in analysis.get("sim_to_real") or [] if r.get("method") == method]
+    return rows[0].get("fraction_interval", {}).get("200") if rows else None
+
+
+def _transfer_figure(analysis: dict[str, Any], method: str) -> list[float] | None:
+    return ((analysis.get("transfer") or {}).get("rate_intervals") or {}).get(method)
+
+
+def claim_rows(sources: dict[str, Path], method: str = "mrft") -> list[dict[str, str]]:
+    """One row per claim (a figure's ``None`` end is unbounded): ``sources`` maps ``"headline"``, ``"sim_to_real"`` and ``"transfer"``
+    to bench folders holding an ``analysis.json``; a claim whose figure is missing there is
+    listed as not measured."""
+    analyses = {}
+    for role, folder in sources.items():
+        path = Path(folder) / "analysis.json"
+        try:
+            analyses[role] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise MrftError(f"{path}: cannot read the analysis ({exc}); run mrft report on "
+                            f"{folder} first") from None
+    figures: dict[str, tuple[list[float] | None, str]] = {}
+    headline = analyses.get("headline", {})
+    for key in ("sample_efficiency", "adaptation_steps_change", "final_change"):
+        figures[key] = ((headline.get("claims") or {}).get(key), "headline")
+    figures["sim_to_real"] = (_sim_to_real_figure(analyses.get("sim_to_real", {}), method), "sim_to_real")
+    figures["transfer_rate"] = (_transfer_figure(analyses.get("transfer", {}), method), "transfer")
+    rows = []
+    for claim in CLAIMS:
+        figure, role = figures[claim.key]
+        row = {"metric": claim.metric, "claimed": claim.text,
+               "source": str(sources.get(role, "")) if role in sources else ""}
+        if not figure:
+            row.update(measured="not measured", verdict="—", sentence="No figure in the results.")
+        else:
+            point, low, high = (math.inf if v is None else v for v in figure)
+            low = -math.inf if figure[1] is None else low
+            result = verdict(claim, low, high)
+            row.update(measured=f"{_format(claim, point)} [{_format(claim, low)}, {_format(claim, high)}]",
+                       verdict=result, sentence=sentence(claim, result))
+        rows.append(row)
+    return rows
+
+
+def markdown(rows: list[dict[str, str]]) -> str:
+    lines = ["| claim | write-up | measured (95% CI) | verdict | results |",
+             "| --- | --- | --- | --- | --- |"]
+    for r in rows:
+        link = f"[{r['source']}]({r['source']})" if r["source"] else "—"
+        lines.append(f"| {r['metric']} | {r['claimed']} | {r['measured']} | {r['sentence']} | {link} |")
+    return "\n".join(lines)

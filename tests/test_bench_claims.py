@@ -1,0 +1,62 @@
+"""The seed-claim table: each published claim beside the measured interval, with a verdict
+worked out by hand."""
+
+import json
+
+import pytest
+
+from mrft.bench import claims
+from mrft.errors import MrftError
+
+CLAIM = {c.key: c for c in claims.CLAIMS}
+
+
+@pytest.mark.parametrize(("key", "low", "high", "expected"), [
+    # sample efficiency, claimed 3.2x, no effect 1x
+    ("sample_efficiency", 2.0, 4.0, claims.REPRODUCED),
+    ("sample_efficiency", 3.5, 5.0, claims.REPRODUCED),     # beyond the claim
+    ("sample_efficiency", 0.8, 4.0, claims.NOT_TOLD_APART),  # reaches the claim and 1x
+    ("sample_efficiency", 0.8, 1.5, claims.REFUTED),         # all of it short of 3.2x
+    ("sample_efficiency", 1.2, 2.0, claims.REFUTED),         # an effect, smaller than claimed
+    # adaptation steps, claimed -84%, fewer is stronger
+    ("adaptation_steps_change", -0.9, -0.5, claims.REPRODUCED),
+    ("adaptation_steps_change", -0.9, 0.1, claims.NOT_TOLD_APART),
+    ("adaptation_steps_change", -0.5, 0.2, claims.REFUTED),
+    # final return, claimed +18.5%
+    ("final_change", 0.1, 0.3, claims.REPRODUCED),
+    ("final_change", -0.4, -0.1, claims.REFUTED),
+    # not comparisons: only the claimed value is tested
+    ("sim_to_real", 0.92, 1.0, claims.REPRODUCED),
+    ("sim_to_real", 0.8, 0.95, claims.NOT_TOLD_APART),
+    ("sim_to_real", 0.5, 0.85, claims.REFUTED),
+    ("transfer_rate", 0.2, 0.6, claims.REFUTED),
+])
+def test_verdicts_by_hand(key, low, high, expected):
+    assert claims.verdict(CLAIM[key], low, high) == expected
+
+
+def test_claim_rows_read_the_analyses(tmp_path):
+    headline = {"claims": {"sample_efficiency": [1.1, 0.9, 1.4], "final_change": [-0.3, -0.5, -0.1],
+                           "adaptation_steps_change": [-0.9, -0.95, None]}}
+    sim = {"sim_to_real": [{"method": "grpo", "fraction_interval": {"200": [1.0, 1.0, 1.0]}},
+                           {"method": "mrft", "fraction_interval": {"200": [0.89, 0.8, 0.97]}}]}
+    transfer = {"transfer": {"rate_intervals": {"mrft": [0.3, 0.0, 0.6]}}}
+    for name, content in (("cpu", headline), ("s2r", sim), ("mt", transfer)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "analysis.json").write_text(json.dumps(content))
+    rows = claims.claim_rows({"headline": tmp_path / "cpu", "sim_to_real": tmp_path / "s2r",
+                              "transfer": tmp_path / "mt"})
+    by_key = dict(zip((c.key for c in claims.CLAIMS), rows, strict=True))
+    assert by_key["sample_efficiency"]["measured"] == "1.10x [0.90x, 1.40x]"
+    assert by_key["sample_efficiency"]["verdict"] == claims.REFUTED
+    assert by_key["adaptation_steps_change"]["measured"] == "-90% [-95%, inf]"
+    assert by_key["adaptation_steps_change"]["verdict"] == claims.NOT_TOLD_APART
+    assert by_key["final_change"]["measured"] == "-30% [-50%, -10%]"
+    assert by_key["sim_to_real"]["verdict"] == claims.NOT_TOLD_APART  # MRFT's row, not GRPO's
+    assert by_key["transfer_rate"]["verdict"] == claims.REFUTED
+    table = claims.markdown(rows)
+    assert table.count("\n") == len(claims.CLAIMS) + 1 and str(tmp_path / "mt") in table
+    rows = claims.claim_rows({"headline": tmp_path / "cpu"})
+    assert rows[-1]["measured"] == "not measured" and rows[-1]["source"] == ""
+    with pytest.raises(MrftError, match="run mrft report"):
+        claims.claim_rows({"headline": tmp_path / "missing"})
