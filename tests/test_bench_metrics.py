@@ -100,3 +100,19 @@ def test_process_scores_are_the_fraction_from_doing_nothing_to_the_tuned_pid():
     assert [round(p["score"], 9) for p in curve] == [0.0, 1.0, 0.5]
     raw = [{"return": 3.5}]
     assert score_curve("market:regimes", raw, instance=2) == "return" and raw[0]["score"] == 3.5
+
+
+def test_learning_progress_by_hand():
+    from mrft.bench.metrics import learning_progress, steps_to_progress
+
+    steps = list(range(0, 101, 10))           # 0, 10, ..., 100
+    values = [0, 2, 4, 6, 8, 10, 10, 10, 10, 10, 10]
+    # window 5% of 100 = 5 steps: start = value at 0; asymptote = mean over [90, 100] = 10;
+    # at 30: the values in [25, 30] -> 6
+    p = learning_progress(steps, values, 30)
+    assert (p.start, p.asymptote, p.at_budget) == (0.0, 10.0, 6.0) and p.fraction == 0.6
+    # a cost-like return rising from -50 to -10 reads the same
+    costs = [v * 4 - 50 for v in values]
+    assert learning_progress(steps, costs, 30).fraction == 0.6
+    assert steps_to_progress(steps, values, 0.8) == 40.0
+    assert steps_to_progress(steps, [1.0] * 11, 0.8) is None  # gained nothing

@@ -105,8 +105,8 @@ class BenchConfig:
     write the report. Resumable: run the same command again after a kill or Ctrl-C."""
 
     suite: str = "demo"
-    """A built-in suite (smoke, demo, cpu, procgen, metaworld, market, process, sim2real,
-    mt10-transfer) or a path to a suite .toml file (schema: docs/benchmark.md in the source
+    """A built-in suite (smoke, demo, cpu, cpu-quick, procgen, metaworld, market, process,
+    sim2real, mt10-transfer) or a path to a suite .toml file (schema: docs/benchmark.md in the source
     repository)."""
     methods: str = "grpo,ppo,mrft"
     """Comma-separated methods: grpo, ppo, mrft, rl2 and the MRFT ablations (mrft-no-meta-learner,

@@ -117,3 +117,52 @@ def probability_of_improvement(method_scores, baseline_scores) -> float:
         for t in range(x.shape[1])
     ]
     return float(np.mean(per_task))
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """Where a learning curve stands at a budget, relative to where it started and ended."""
+
+    start: float
+    """Mean of the values in the first ``window`` of the steps."""
+    asymptote: float
+    """Mean of the values in the last ``tail`` of the steps: the plateau of a long run."""
+    at_budget: float
+    """Mean of the values in the ``window`` of steps that ends at the budget."""
+
+    @property
+    def fraction(self) -> float:
+        """``(at_budget - start) / (asymptote - start)``: the share of the whole run's gain
+        that the budget buys (``nan`` for a run that gained nothing). Scale-free, so it
+        reads the same for a success rate and for a cost-like return."""
+        gain = self.asymptote - self.start
+        return (self.at_budget - self.start) / gain if gain != 0 else math.nan
+
+
+def learning_progress(steps: Sequence[float], values: Sequence[float], budget: float,
+                      tail: float = 0.1, window: float = 0.05) -> Progress:
+    """:class:`Progress` of a noisy learning curve (training returns logged as it ran) at
+    ``budget`` env steps; ``tail`` and ``window`` are fractions of the curve's last step."""
+    x = np.asarray(steps, dtype=np.float64)
+    y = np.asarray(values, dtype=np.float64)
+    if x.size == 0 or x.size != y.size:
+        raise ValueError(f"{x.size} steps but {y.size} values")
+    end = float(x[-1])
+    width = max(window * end, 1e-9)
+
+    def mean_in(low: float, high: float) -> float:
+        inside = (x >= low) & (x <= high)
+        return float(y[inside].mean()) if inside.any() else float(y[np.argmin(np.abs(x - high))])
+
+    return Progress(start=mean_in(x[0], x[0] + width), asymptote=mean_in(end * (1 - tail), end),
+                    at_budget=mean_in(budget - width, budget))
+
+
+def steps_to_progress(steps: Sequence[float], values: Sequence[float], fraction: float,
+                      tail: float = 0.1, window: float = 0.05) -> float | None:
+    """The first logged step at which :func:`learning_progress` reaches ``fraction`` of the
+    run's gain; ``None`` when it never does."""
+    for step in steps:
+        if learning_progress(steps, values, step, tail, window).fraction >= fraction:
+            return float(step)
+    return None

@@ -57,8 +57,8 @@ from mrft.config import (
 )
 from mrft.errors import MrftError
 
-BUILTIN = ("smoke", "demo", "cpu", "procgen", "metaworld", "market", "process", "sim2real",
-           "mt10-transfer")
+BUILTIN = ("smoke", "demo", "cpu", "cpu-quick", "procgen", "metaworld", "market", "process",
+           "sim2real", "mt10-transfer")
 SECTIONS = {"env": EnvConfig, "optim": OptimConfig, "ppo": PPOConfig, "grpo": GRPOConfig, "mrft": MRFTConfig,
             "rl2": RL2Config, "run": RunConfig}
 # set by the benchmark itself, so a suite may not override them

@@ -1,0 +1,175 @@
+"""How much of its asymptote the oracle reaches at each family's pre-training budget.
+
+A benchmark budget is honest when the reference that sees everything (the oracle: PPO with
+the hidden task parameters in its observation) has learnt most of what it can learn:
+below that, every method is compared half-trained and "nobody adapts" may only mean
+"nobody learnt yet". For every family of a suite this script pre-trains the oracle, with
+exactly the suite's settings for the ``oracle`` method, for a long run of ``--steps`` env
+steps (default 4x the family's budget), then reads its training curve (success rate on
+Meta-World, episodic return elsewhere) and reports
+
+- the fraction of the long run's gain reached at the family's budget:
+  ``(R(budget) - R(start)) / (R(plateau) - R(start))``, with R a 5%-of-the-run window mean
+  and the plateau the mean of the last 10% (:func:`mrft.bench.metrics.learning_progress`);
+- the first step at which the curve reaches ``--fraction`` of that gain.
+
+Outputs in ``--out``: ``budget.json``, ``budget.md``, ``budget.png`` (one panel per family:
+the curve, its plateau and the budget), and each run's ``metrics.jsonl`` and ``config.json``.
+Runs that finished are kept, so rerunning the same command resumes.
+
+    python benchmarks/oracle_budget.py --suite cpu --out benchmarks/results/oracle_budget/cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mrft.atomic import atomic_write_bytes
+from mrft.bench import metrics
+from mrft.bench.methods import METHODS
+from mrft.bench.runner import family_slug
+from mrft.bench.scores import SUCCESS, score_name
+from mrft.bench.suite import TaskFamily, load_suite
+from mrft.errors import MrftError
+from mrft.logging import read_metrics
+
+
+def curve_key(env: str) -> str:
+    return "charts/success_rate" if score_name(env) == SUCCESS else "charts/episodic_return"
+
+
+def train_oracle(suite, family: TaskFamily, steps: int, seed: int, folder: Path) -> float:
+    """Pre-train the oracle of ``family`` for ``steps``; returns the wall clock in seconds."""
+    from mrft.trainer import Trainer
+
+    long_family = dataclasses.replace(family, pretrain_steps=steps)
+    cfg = suite.train_config(long_family, METHODS["oracle"], seed, str(folder.parent), folder.name)
+    if folder.exists():
+        shutil.rmtree(folder)  # an unfinished run starts again
+    start = time.time()
+    result = Trainer(cfg).train()
+    if result.interrupted:
+        raise KeyboardInterrupt
+    return time.time() - start
+
+
+def summarise(env: str, budget: int, runs: list[Path], fraction: float) -> dict:
+    key = curve_key(env)
+    rows = []
+    for run in runs:
+        records = [r for r in read_metrics(run) if key in r]
+        steps = [r["step"] for r in records]
+        values = [r[key] for r in records]
+        progress = metrics.learning_progress(steps, values, budget)
+        rows.append({"steps": steps, "values": values, "start": progress.start,
+                     "plateau": progress.asymptote, "at_budget": progress.at_budget,
+                     "fraction": progress.fraction,
+                     "steps_to_fraction": metrics.steps_to_progress(steps, values, fraction)})
+    fractions = [r["fraction"] for r in rows]
+    reached = [r["steps_to_fraction"] for r in rows]
+    return {"env": env, "metric": key, "budget": budget, "runs": rows,
+            "fraction_at_budget": float(np.mean(fractions)),
+            "fraction_range": [float(np.min(fractions)), float(np.max(fractions))],
+            "steps_to_fraction": None if None in reached else float(np.max(reached))}
+
+
+def markdown(summary: list[dict], fraction: float, steps_note: str) -> str:
+    lines = [f"| family | metric | budget | start | plateau | at budget | fraction of the gain at the "
+             f"budget | steps to {fraction:.0%} of the gain |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for s in summary:
+        runs = s["runs"]
+        low, high = s["fraction_range"]
+        spread = f" ({low:.2f} .. {high:.2f})" if len(runs) > 1 else ""
+        to = "not within the run" if s["steps_to_fraction"] is None else f"{s['steps_to_fraction']:,.0f}"
+        lines.append(f"| {s['env']} | {s['metric'].split('/')[1].replace('_', ' ')} | {s['budget']:,} | "
+                     f"{np.mean([r['start'] for r in runs]):.3g} | {np.mean([r['plateau'] for r in runs]):.3g} | "
+                     f"{np.mean([r['at_budget'] for r in runs]):.3g} | {s['fraction_at_budget']:.2f}{spread} | {to} |")
+    return "\n".join(lines) + "\n\n" + steps_note + "\n"
+
+
+def plot(summary: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = min(3, len(summary))
+    rows = -(-len(summary) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.3 * rows), squeeze=False)
+    for ax in axes.flat[len(summary):]:
+        ax.set_visible(False)
+    for ax, s in zip(axes.flat, summary, strict=False):
+        for run in s["runs"]:
+            ax.plot(run["steps"], run["values"], color="tab:purple", alpha=0.7, linewidth=1)
+            ax.axhline(run["plateau"], color="tab:purple", linestyle=":", linewidth=1)
+        ax.axvline(s["budget"], color="black", linestyle="--", linewidth=1,
+                   label=f"budget: {s['fraction_at_budget']:.0%} of the gain")
+        ax.set_title(s["env"], fontsize=10)
+        ax.set_xlabel("oracle pre-training env steps", fontsize=9)
+        ax.set_ylabel(s["metric"].split("/")[1].replace("_", " "), fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--suite", required=True, help="built-in suite name or TOML path")
+    parser.add_argument("--out", required=True, help="output folder (resumable)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="env steps of each long oracle run (default: 4x each family's budget)")
+    parser.add_argument("--seeds", type=int, default=1, help="oracle runs per family (seeds 1..S)")
+    parser.add_argument("--fraction", type=float, default=0.8,
+                        help="the share of the gain whose first step is reported (default: %(default)s)")
+    parser.add_argument("--families", default="", help="comma-separated envs to measure (default: all)")
+    args = parser.parse_args(argv)
+    try:
+        suite = load_suite(args.suite)
+    except MrftError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    wanted = {e.strip() for e in args.families.split(",") if e.strip()}
+    families = [f for f in suite.tasks if not wanted or f.env in wanted]
+    summary = []
+    for family in families:
+        budget = family.pretrain_steps or suite.budget.pretrain_steps
+        steps = args.steps or 4 * budget
+        runs = []
+        for seed in range(1, args.seeds + 1):
+            folder = out / "runs" / family_slug(family.env) / f"seed{seed}"
+            done = folder / "done.json"
+            if not done.exists():
+                print(f"oracle {family.env} seed {seed}: {steps:,} env steps", file=sys.stderr, flush=True)
+                seconds = train_oracle(suite, family, steps, seed, folder)
+                atomic_write_bytes(done, json.dumps({"steps": steps, "wall_clock_s": seconds}).encode())
+            runs.append(folder)
+        summary.append(summarise(family.env, budget, runs, args.fraction))
+    note = (f"Oracle = PPO with the hidden parameters shown, the `oracle` method of suite "
+            f"`{suite.name}` with its settings, trained for the long run's steps; curves are its "
+            "training metric on the train split. Fraction of the gain = (R(budget) - R(start)) / "
+            "(R(plateau) - R(start)), each R a window mean over 5% of the run, the plateau over "
+            "its last 10%. Command: `python benchmarks/oracle_budget.py "
+            + " ".join(argv if argv is not None else sys.argv[1:]) + "`.")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / "budget.json", json.dumps(summary, indent=2).encode())
+    text = markdown(summary, args.fraction, note)
+    atomic_write_bytes(out / "budget.md", text.encode())
+    plot(summary, out / "budget.png")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
