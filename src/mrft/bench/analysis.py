@@ -581,13 +581,17 @@ def _informative(data: BenchData, finals: dict[str, np.ndarray]) -> list[str]:
     oracle loses) cannot show a difference between adaptation methods."""
     if finals.get(ORACLE) is None or finals.get(CONTEXT_FREE) is None:
         return []
+    raw = {m: data.matrix(m, lambda r: final_score(r, "score")) for m in (ORACLE, CONTEXT_FREE)}
     lines = []
     for family in data.families:
         columns = [t for t, (env, _) in enumerate(data.tasks) if env == family.env]
         point, low, high = metrics.stratified_bootstrap(
             [finals[ORACLE][:, columns], finals[CONTEXT_FREE][:, columns]],
             metrics.probability_of_improvement, REPS)
-        evidence = f"probability that the oracle beats the context-free policy {point:.2f} [{low:.2f}, {high:.2f}]"
+        evidence = (f"final {score_name(family.env)}: oracle {_mean_interval(raw[ORACLE][:, columns].ravel().tolist())}"
+                    f" vs context-free {_mean_interval(raw[CONTEXT_FREE][:, columns].ravel().tolist())}; "
+                    f"probability that the oracle beats the context-free policy {point:.2f} "
+                    f"[{low:.2f}, {high:.2f}]")
         if low > 0.5:
             lines.append(f"{family.env} is informative: knowing the hidden parameters helps ({evidence}).")
         else:
