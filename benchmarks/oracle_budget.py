@@ -3,19 +3,23 @@
 A benchmark budget is honest when the reference that sees everything (the oracle: PPO with
 the hidden task parameters in its observation) has learnt most of what it can learn:
 below that, every method is compared half-trained and "nobody adapts" may only mean
-"nobody learnt yet". For every family of a suite this script pre-trains the oracle, with
-exactly the suite's settings for the ``oracle`` method, for a long run of ``--steps`` env
-steps (default 4x the family's budget), then reads its training curve (success rate on
-Meta-World, episodic return elsewhere) and reports
+"nobody learnt yet". For every family of a suite this script pre-trains the oracle twice,
+both times with exactly the suite's settings for the ``oracle`` method: once for the
+family's budget B (the run the bench makes, learning rate annealed to 0 at B) and once for
+a long run of ``--steps`` env steps (default 4B). From their training curves (success rate
+on Meta-World, episodic return elsewhere) it reports
 
-- the fraction of the long run's gain reached at the family's budget:
-  ``(R(budget) - R(start)) / (R(plateau) - R(start))``, with R a 5%-of-the-run window mean
-  and the plateau the mean of the last 10% (:func:`mrft.bench.metrics.learning_progress`);
-- the first step at which the curve reaches ``--fraction`` of that gain.
+- the fraction of the long run's gain that the budget run reaches:
+  ``(R_B - R_start) / (R_plateau - R_start)``, with R_B the mean over the last 10% of the
+  budget run, R_start the mean over the first 5% of the long run and R_plateau the mean
+  over its last 10% (:class:`mrft.bench.metrics.Progress`);
+- the first step at which the long run's curve reaches ``--fraction`` of that gain (with
+  the long run's slower learning-rate schedule, so an upper bound for a run of that length).
 
 Outputs in ``--out``: ``budget.json``, ``budget.md``, ``budget.png`` (one panel per family:
-the curve, its plateau and the budget), and each run's ``metrics.jsonl`` and ``config.json``.
-Runs that finished are kept, so rerunning the same command resumes.
+both curves, the plateau and the budget), and each run's ``metrics.jsonl`` and
+``config.json``. Finished runs are kept (``done.json``), so rerunning the same command
+resumes; a finished run of another length is refused, not mixed in.
 
     python benchmarks/oracle_budget.py --suite cpu --out benchmarks/results/oracle_budget/cpu
 """
@@ -61,37 +65,54 @@ def train_oracle(suite, family: TaskFamily, steps: int, seed: int, folder: Path)
     return time.time() - start
 
 
-def summarise(env: str, budget: int, runs: list[Path], fraction: float) -> dict:
+def _curve(run: Path, key: str) -> tuple[list[float], list[float]]:
+    records = [r for r in read_metrics(run) if key in r]
+    return [r["step"] for r in records], [r[key] for r in records]
+
+
+def _nan_to_none(value: float) -> float | None:
+    return None if not np.isfinite(value) else float(value)
+
+
+def summarise(env: str, budget: int, runs: list[tuple[Path, Path]], fraction: float) -> dict:
+    """``runs``: ``(budget run, long run)`` folders per seed."""
     key = curve_key(env)
     rows = []
-    for run in runs:
-        records = [r for r in read_metrics(run) if key in r]
-        steps = [r["step"] for r in records]
-        values = [r[key] for r in records]
-        progress = metrics.learning_progress(steps, values, budget)
-        rows.append({"steps": steps, "values": values, "start": progress.start,
+    for budget_run, long_run in runs:
+        steps, values = _curve(long_run, key)
+        short_steps, short_values = _curve(budget_run, key)
+        long = metrics.learning_progress(steps, values, budget)
+        progress = metrics.Progress(long.start, long.asymptote,
+                                    metrics.tail_mean(short_steps, short_values))
+        rows.append({"steps": steps, "values": values, "budget_steps": short_steps,
+                     "budget_values": short_values, "start": progress.start,
                      "plateau": progress.asymptote, "at_budget": progress.at_budget,
-                     "fraction": progress.fraction,
+                     "fraction": _nan_to_none(progress.fraction),
                      "steps_to_fraction": metrics.steps_to_progress(steps, values, fraction)})
-    fractions = [r["fraction"] for r in rows]
+    fractions = [r["fraction"] for r in rows if r["fraction"] is not None]
     reached = [r["steps_to_fraction"] for r in rows]
     return {"env": env, "metric": key, "budget": budget, "runs": rows,
-            "fraction_at_budget": float(np.mean(fractions)),
-            "fraction_range": [float(np.min(fractions)), float(np.max(fractions))],
+            "flat_runs": len(rows) - len(fractions),
+            "fraction_at_budget": float(np.mean(fractions)) if fractions else None,
+            "fraction_range": [float(np.min(fractions)), float(np.max(fractions))] if fractions else None,
             "steps_to_fraction": None if None in reached else float(np.max(reached))}
 
 
 def markdown(summary: list[dict], fraction: float, steps_note: str) -> str:
-    lines = [f"| family | metric | budget | start | plateau | at budget | fraction of the gain at the "
+    lines = [f"| family | metric | budget | start | plateau | end of the budget run | fraction of the gain at the "
              f"budget | steps to {fraction:.0%} of the gain |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for s in summary:
         runs = s["runs"]
-        low, high = s["fraction_range"]
-        spread = f" ({low:.2f} .. {high:.2f})" if len(runs) > 1 else ""
+        if s["fraction_at_budget"] is None:
+            share = "— (the long run gained nothing)"
+        else:
+            low, high = s["fraction_range"]
+            spread = f" ({low:.2f} .. {high:.2f})" if len(runs) > 1 else ""
+            share = f"{s['fraction_at_budget']:.2f}{spread}"
         to = "not within the run" if s["steps_to_fraction"] is None else f"{s['steps_to_fraction']:,.0f}"
         lines.append(f"| {s['env']} | {s['metric'].split('/')[1].replace('_', ' ')} | {s['budget']:,} | "
                      f"{np.mean([r['start'] for r in runs]):.3g} | {np.mean([r['plateau'] for r in runs]):.3g} | "
-                     f"{np.mean([r['at_budget'] for r in runs]):.3g} | {s['fraction_at_budget']:.2f}{spread} | {to} |")
+                     f"{np.mean([r['at_budget'] for r in runs]):.3g} | {share} | {to} |")
     return "\n".join(lines) + "\n\n" + steps_note + "\n"
 
 
@@ -107,11 +128,15 @@ def plot(summary: list[dict], path: Path) -> None:
     for ax in axes.flat[len(summary):]:
         ax.set_visible(False)
     for ax, s in zip(axes.flat, summary, strict=False):
-        for run in s["runs"]:
-            ax.plot(run["steps"], run["values"], color="tab:purple", alpha=0.7, linewidth=1)
+        for n, run in enumerate(s["runs"]):
+            ax.plot(run["steps"], run["values"], color="tab:purple", alpha=0.7, linewidth=1,
+                    label="long run" if n == 0 else None)
+            ax.plot(run["budget_steps"], run["budget_values"], color="tab:green", alpha=0.8,
+                    linewidth=1, label="budget run" if n == 0 else None)
             ax.axhline(run["plateau"], color="tab:purple", linestyle=":", linewidth=1)
+        share = s["fraction_at_budget"]
         ax.axvline(s["budget"], color="black", linestyle="--", linewidth=1,
-                   label=f"budget: {s['fraction_at_budget']:.0%} of the gain")
+                   label="budget" + ("" if share is None else f": {share:.0%} of the gain"))
         ax.set_title(s["env"], fontsize=10)
         ax.set_xlabel("oracle pre-training env steps", fontsize=9)
         ax.set_ylabel(s["metric"].split("/")[1].replace("_", " "), fontsize=9)
@@ -148,19 +173,30 @@ def main(argv: list[str] | None = None) -> int:
         steps = args.steps or 4 * budget
         runs = []
         for seed in range(1, args.seeds + 1):
-            folder = out / "runs" / family_slug(family.env) / f"seed{seed}"
-            done = folder / "done.json"
-            if not done.exists():
-                print(f"oracle {family.env} seed {seed}: {steps:,} env steps", file=sys.stderr, flush=True)
-                seconds = train_oracle(suite, family, steps, seed, folder)
-                atomic_write_bytes(done, json.dumps({"steps": steps, "wall_clock_s": seconds}).encode())
-            runs.append(folder)
+            pair = []
+            for name, length in ((f"budget-seed{seed}", budget), (f"seed{seed}", steps)):
+                folder = out / "runs" / family_slug(family.env) / name
+                done = folder / "done.json"
+                if done.exists():
+                    made = json.loads(done.read_text(encoding="utf-8"))["steps"]
+                    if made != length:
+                        print(f"error: {folder} holds a run of {made:,} steps, not {length:,}; "
+                              "use another --out or delete it", file=sys.stderr)
+                        return 2
+                else:
+                    print(f"oracle {family.env} seed {seed}: {length:,} env steps", file=sys.stderr, flush=True)
+                    seconds = train_oracle(suite, family, length, seed, folder)
+                    atomic_write_bytes(done, json.dumps({"steps": length, "wall_clock_s": seconds}).encode())
+                pair.append(folder)
+            runs.append(tuple(pair))
         summary.append(summarise(family.env, budget, runs, args.fraction))
     note = (f"Oracle = PPO with the hidden parameters shown, the `oracle` method of suite "
-            f"`{suite.name}` with its settings, trained for the long run's steps; curves are its "
-            "training metric on the train split. Fraction of the gain = (R(budget) - R(start)) / "
-            "(R(plateau) - R(start)), each R a window mean over 5% of the run, the plateau over "
-            "its last 10%. Command: `python benchmarks/oracle_budget.py "
+            f"`{suite.name}` with its settings, trained once for the family's budget (as the bench "
+            "trains it) and once for the long run; curves are its training metric on the train "
+            "split. Fraction of the gain = (R_B - R_start) / (R_plateau - R_start): R_B the mean over "
+            "the last 10% of the budget run, R_start over the first 5% of the long run, R_plateau "
+            "over its last 10%. Steps to the fraction are read on the long run, whose learning rate "
+            "anneals over its own length. Command: `python benchmarks/oracle_budget.py "
             + " ".join(argv if argv is not None else sys.argv[1:]) + "`.")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / "budget.json", json.dumps(summary, indent=2).encode())

@@ -340,7 +340,9 @@ def test_per_family_rows_and_within_episode_curves_by_hand(tmp_path):
             for i in range(2):
                 path = folder / "runs" / "nav_point" / method / f"seed{seed}" / "adapt" / f"instance{i}.json"
                 record = json.loads(path.read_text())
-                record["curve"][0]["reward_by_step"] = {"step": [0, 10], "reward": [1.0, 1.0 + rise]}
+                record["curve"][0]["reward_by_step"] = {"step": [0, 10] if seed == 1 else [0, 5],
+                                                        "reward": [1.0, 1.0 + rise],
+                                                        "horizon": 20 if seed == 1 else 10}
                 path.write_text(json.dumps(record))
     analysis = analyze(folder)
     rows = {r["method"]: r for r in analysis["families"]}
@@ -352,7 +354,10 @@ def test_per_family_rows_and_within_episode_curves_by_hand(tmp_path):
     assert rows["mrft"]["runs"] == 4
     panel = analysis["curves"]["within_episode"][0]
     assert set(panel["methods"]) == {"grpo", "mrft"}  # the oracle's runs hold no profile
-    assert panel["methods"]["mrft"]["mean"] == [1.0, 2.0] and panel["methods"]["grpo"]["mean"] == [1.0, 1.0]
+    # the grid: bin centres of the longest profile (horizon 20): 5 and 15. Seed 2's profiles
+    # (horizon 10, centres 2.5 and 7.5) read 1 + rise / 2 at step 5 and 0 at 15 (over)
+    assert panel["methods"]["mrft"]["steps"] == [5.0, 15.0]
+    assert panel["methods"]["mrft"]["mean"] == [1.25, 1.0] and panel["methods"]["grpo"]["mean"] == [1.0, 0.5]
     files = write_report(analysis, tmp_path)
     text = files.markdown.read_text()
     assert "## Per family: in context, after adaptation, against the oracle" in text

@@ -49,6 +49,11 @@ def test_claim_rows_read_the_analyses(tmp_path):
     by_key = dict(zip((c.key for c in claims.CLAIMS), rows, strict=True))
     assert by_key["sample_efficiency"]["measured"] == "1.10x [0.90x, 1.40x]"
     assert by_key["sample_efficiency"]["verdict"] == claims.REFUTED
+    unbounded = {"claims": {"sample_efficiency": [None, None, None]}}
+    (tmp_path / "cpu" / "analysis.json").write_text(json.dumps(unbounded))
+    row = claims.claim_rows({"headline": tmp_path / "cpu"})[0]
+    assert row["measured"] == "inf [inf, inf]" and row["verdict"] == claims.REPRODUCED
+    (tmp_path / "cpu" / "analysis.json").write_text(json.dumps(headline))
     assert by_key["adaptation_steps_change"]["measured"] == "-90% [-95%, inf]"
     assert by_key["adaptation_steps_change"]["verdict"] == claims.NOT_TOLD_APART
     assert by_key["final_change"]["measured"] == "-30% [-50%, -10%]"

@@ -116,3 +116,7 @@ def test_learning_progress_by_hand():
     assert learning_progress(steps, costs, 30).fraction == 0.6
     assert steps_to_progress(steps, values, 0.8) == 40.0
     assert steps_to_progress(steps, [1.0] * 11, 0.8) is None  # gained nothing
+    from mrft.bench.metrics import tail_mean
+
+    assert tail_mean(steps, values) == 10.0 and tail_mean(steps, costs, tail=0.35) == -10.0
+    assert tail_mean([0, 50, 100], [1.0, 2.0, 6.0], tail=0.5) == 4.0

@@ -46,23 +46,27 @@ def test_evaluation_is_reproducible_and_leaves_global_rng_alone():
     assert a.returns == b.returns and len(a.returns) == 6
 
 
-def test_reward_by_step_bins_the_mean_reward_over_running_episodes():
+def test_reward_by_step_is_the_return_step_by_step():
     import numpy as np
 
     from mrft.evaluate import EvalResult
 
-    # two episodes: one of 5 steps (rewards 1..5), one of 3 steps (rewards 3, 3, 3)
+    # two episodes: one of 5 steps (rewards 1..5), one of 3 steps (rewards 3, 3, 3); an
+    # ended episode counts 0, so each step's value is the sum over both episodes / 2
     sums = np.array([1 + 3, 2 + 3, 3 + 3, 4, 5, 0, 0], dtype=float)
     counts = np.array([2, 2, 2, 1, 1, 0, 0], dtype=float)
     result = EvalResult([15.0, 9.0], [5, 3], None, sums, counts)
     assert result.reward_by_step(bins=100) == {"step": [0, 1, 2, 3, 4],
-                                               "reward": [2.0, 2.5, 3.0, 4.0, 5.0]}
-    # 5 steps in 2 bins: edges 0, 2, 5 -> (4 + 5) / 4 and (6 + 4 + 5) / 4
-    assert result.reward_by_step(bins=2) == {"step": [0, 2], "reward": [2.25, 3.75]}
-    assert EvalResult([], [], None).reward_by_step() == {"step": [], "reward": []}
+                                               "reward": [2.0, 2.5, 3.0, 2.0, 2.5], "horizon": 5}
+    assert sum(result.reward_by_step(bins=100)["reward"]) == np.mean(result.returns)
+    # 5 steps in 2 bins: edges 0, 2, 5 -> (4 + 5) / (2 x 2) and (6 + 4 + 5) / (3 x 2)
+    assert result.reward_by_step(bins=2) == {"step": [0, 2], "reward": [2.25, 2.5], "horizon": 5}
+    assert EvalResult([], [], None).reward_by_step() == {"step": [], "reward": [], "horizon": 0}
 
 
 def test_evaluation_records_the_reward_at_every_step():
+    import numpy as np
+
     from mrft.envs import make_vec_env, parse_env
     from mrft.evaluate import evaluate
     from mrft.nets import ActorCritic
@@ -75,5 +79,6 @@ def test_evaluation_records_the_reward_at_every_step():
     assert result.reward_counts[0] == 5 and result.reward_sums.sum() == sum(result.returns)
     assert (result.reward_counts[:-1] >= result.reward_counts[1:]).all()
     profile = result.reward_by_step()
-    assert profile["reward"] == [1.0] * min(50, max(result.lengths))
+    assert profile["horizon"] == max(result.lengths) and profile["reward"][0] == 1.0
+    assert (np.diff(profile["reward"]) <= 0).all()  # CartPole pays 1 while alive: episodes end
     assert profile["step"][0] == 0 and profile["step"] == sorted(set(profile["step"]))

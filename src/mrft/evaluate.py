@@ -49,18 +49,22 @@ class EvalResult:
     def success_ci(self) -> Interval | None:
         return proportion_ci(self.successes) if self.successes is not None else None
 
-    def reward_by_step(self, bins: int = 50) -> dict[str, list[float]]:
-        """Mean reward per time step within an episode, in at most ``bins`` equal bins of
-        steps (``step``: the first step of each bin): how an episode's reward rate changes
-        while it runs. An in-context learner's rate rises as its belief about the task
-        sharpens; a fixed policy's stays level."""
+    def reward_by_step(self, bins: int = 50) -> dict[str, list[float] | int]:
+        """The return step by step: the mean reward at each time step over all scored
+        episodes, an episode that has ended counting 0 (so the values sum to the mean
+        return, and a policy that falls early shows as reward that stops), averaged in at
+        most ``bins`` equal bins of steps (``step``: the first step of each bin; ``horizon``:
+        the longest episode). An in-context learner's rate rises as its belief about the
+        task sharpens; a fixed policy's stays level or falls."""
         if self.reward_sums is None or not self.reward_counts.any():
-            return {"step": [], "reward": []}
+            return {"step": [], "reward": [], "horizon": 0}
         horizon = int(np.flatnonzero(self.reward_counts)[-1]) + 1
+        episodes = float(self.reward_counts[0])
         starts = np.unique(np.linspace(0, horizon, min(bins, horizon) + 1).round().astype(int)[:-1])
         sums = np.add.reduceat(self.reward_sums[:horizon], starts)
-        counts = np.add.reduceat(self.reward_counts[:horizon], starts)
-        return {"step": starts.tolist(), "reward": (sums / counts).tolist()}
+        widths = np.diff(np.append(starts, horizon))
+        return {"step": starts.tolist(), "reward": (sums / (widths * episodes)).tolist(),
+                "horizon": horizon}
 
 
 def mean_ci(values: Sequence[float], confidence: float = 0.95) -> Interval:

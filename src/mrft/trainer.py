@@ -333,7 +333,7 @@ class Trainer:
         Evaluation changes nothing: no normaliser update, its own RNG stream, its own envs."""
         from mrft.evaluate import evaluate_instance
 
-        point: dict[str, float] = {"step": int(self.global_step)}
+        point: dict[str, Any] = {"step": int(self.global_step)}
         for deterministic in (False, True):
             result = evaluate_instance(
                 self.algo.evaluation_actor(deterministic), self.algo.ctx.tasks[0], self.instance,
@@ -359,7 +359,7 @@ class Trainer:
         self.curve.append(point)
         if self.logger is not None:
             self.logger.log(self.global_step, {f"eval/{k}": v for k, v in point.items()
-                                               if k != "step" and isinstance(v, float)})
+                                               if k != "step" and np.isscalar(v)})
         return point
 
     def _evaluation_due(self) -> bool:

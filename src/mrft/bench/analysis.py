@@ -297,12 +297,13 @@ def _row(metric: str, definition: str, matrices: dict[str, np.ndarray], baseline
 
 def _change_intervals(matrices: dict[str, np.ndarray], baseline: str,
                       statistic) -> dict[str, list[float]]:
-    """Per method: ``statistic(method) / statistic(baseline) - 1`` with a 95% stratified
-    bootstrap interval that resamples both methods' runs (a relative change and how sure
-    it is); left out where the baseline's statistic can be 0."""
+    """Per method: ``(statistic(method) - statistic(baseline)) / |statistic(baseline)|``, the
+    relative change as the headline's change column reads it (an improvement is positive
+    for a negative, cost-like baseline too), with a 95% stratified bootstrap interval that
+    resamples both methods' runs; left out where a resampled baseline is 0."""
     def relative(x: np.ndarray, base: np.ndarray) -> float:
         b = statistic(base)
-        return statistic(x) / b - 1 if b != 0 else math.nan
+        return (statistic(x) - b) / abs(b) if b != 0 else math.nan
 
     out = {}
     for method, x in matrices.items():
@@ -564,12 +565,14 @@ def _family_rows(data: BenchData, methods: list[str]) -> list[dict[str, Any]]:
 
 def _ratio_interval(values: list[float], reference: list[float], reps: int = REPS) -> str:
     """``mean(values) / mean(reference)`` with a 95% bootstrap interval that resamples both
-    sets of runs (they come from different methods, so they are not paired)."""
+    sets of runs, each pooled over seeds x instances (independently: the pairing by
+    instance is not used, which makes the interval a little wider); resamples whose
+    reference mean is not above 0 are dropped."""
     a, b = np.asarray(values, dtype=np.float64), np.asarray(reference, dtype=np.float64)
     rng = np.random.default_rng(0)
-    ratios = (a[rng.integers(0, a.size, (reps, a.size))].mean(1)
-              / b[rng.integers(0, b.size, (reps, b.size))].mean(1))
-    ratios = ratios[np.isfinite(ratios)]
+    numerators = a[rng.integers(0, a.size, (reps, a.size))].mean(1)
+    denominators = b[rng.integers(0, b.size, (reps, b.size))].mean(1)
+    ratios = numerators[denominators > 0] / denominators[denominators > 0]
     low, high = np.quantile(ratios, [0.025, 0.975]) if ratios.size else (math.nan, math.nan)
     return _readable_interval(a.mean() / b.mean(), low, high)
 
@@ -697,27 +700,43 @@ def _adaptation_curves(data: BenchData, methods: list[str]) -> list[dict[str, An
 
 
 def _within_episode_curves(data: BenchData, methods: list[str]) -> list[dict[str, Any]]:
-    """Per family: the mean reward per step through the first episode on a new instance
-    (the first evaluation, before any update), mean over seeds x instances with a band. An
-    in-context learner (MRFT, RL2) should earn more late in the episode than early; a
-    policy that does not infer the task stays level. Runs from code that did not record
-    the profile are left out."""
+    """Per family: the return step by step through the first episode on a new instance
+    (the first evaluation, before any update; :meth:`mrft.evaluate.EvalResult.reward_by_step`),
+    mean over seeds x instances with a band. An in-context learner (MRFT, RL2) should earn
+    more late in the episode than early; a policy that does not infer the task stays level
+    or, where failing ends the episode, falls. Runs from code that did not record the
+    profile are left out."""
     panels = []
     for family in data.families:
         panel = {"env": family.env, "ylabel": "reward per step", "methods": {}}
-        for method in methods:
-            profiles = [data.adapt[family.env, method, s, i]["curve"][0].get("reward_by_step")
-                        for s in data.complete_seeds(method) for i in range(family.instances)]
-            profiles = [p for p in profiles if p and p.get("step")]
-            if not profiles:
-                continue
-            grid = max((p["step"] for p in profiles), key=len)
-            series = [np.interp(grid, p["step"], p["reward"]) for p in profiles]
-            panel["methods"][method] = {"steps": [float(g) for g in grid], **_band(series),
-                                        "runs": len(series)}
-        if panel["methods"]:
-            panels.append(panel)
+        profiles = {m: [p for s in data.complete_seeds(m) for i in range(family.instances)
+                        if (p := data.adapt[family.env, m, s, i]["curve"][0].get("reward_by_step"))
+                        and p.get("step") and p.get("horizon")]
+                    for m in methods}
+        everyone = [p for runs in profiles.values() for p in runs]
+        if not everyone:
+            continue
+        grid = _bin_centres(max(everyone, key=lambda p: p["horizon"]))
+        for method, runs in profiles.items():
+            if runs:
+                series = [_profile_at(grid, p) for p in runs]
+                panel["methods"][method] = {"steps": grid.tolist(), **_band(series),
+                                            "runs": len(series)}
+        panels.append(panel)
     return panels
+
+
+def _bin_centres(profile: dict[str, Any]) -> np.ndarray:
+    edges = np.append(profile["step"], profile["horizon"]).astype(np.float64)
+    return (edges[:-1] + edges[1:]) / 2
+
+
+def _profile_at(grid: np.ndarray, profile: dict[str, Any]) -> np.ndarray:
+    """A binned profile read at ``grid`` steps: interpolated between its bin centres, and 0
+    after its longest episode ended (every episode over, nothing more earned)."""
+    values = np.interp(grid, _bin_centres(profile), profile["reward"])
+    values[grid >= profile["horizon"]] = 0.0
+    return values
 
 
 def _pretrain_curves(data: BenchData, methods: list[str], points: int = 40) -> list[dict]:

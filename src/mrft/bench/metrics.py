@@ -136,7 +136,9 @@ class Progress:
         that the budget buys (``nan`` for a run that gained nothing). Scale-free, so it
         reads the same for a success rate and for a cost-like return."""
         gain = self.asymptote - self.start
-        return (self.at_budget - self.start) / gain if gain != 0 else math.nan
+        if abs(gain) <= 1e-9 * max(1.0, abs(self.start), abs(self.asymptote)):
+            return math.nan
+        return (self.at_budget - self.start) / gain
 
 
 def learning_progress(steps: Sequence[float], values: Sequence[float], budget: float,
@@ -156,6 +158,15 @@ def learning_progress(steps: Sequence[float], values: Sequence[float], budget: f
 
     return Progress(start=mean_in(x[0], x[0] + width), asymptote=mean_in(end * (1 - tail), end),
                     at_budget=mean_in(budget - width, budget))
+
+
+def tail_mean(steps: Sequence[float], values: Sequence[float], tail: float = 0.1) -> float:
+    """Mean of the values logged in the last ``tail`` of the steps: where a run ended."""
+    x = np.asarray(steps, dtype=np.float64)
+    y = np.asarray(values, dtype=np.float64)
+    if x.size == 0 or x.size != y.size:
+        raise ValueError(f"{x.size} steps but {y.size} values")
+    return float(y[x >= x[-1] * (1 - tail)].mean())
 
 
 def steps_to_progress(steps: Sequence[float], values: Sequence[float], fraction: float,
