@@ -60,7 +60,7 @@ def test_plan_shares_pretraining_of_adaptation_ablations(tiny):
     pretrains = [(u.method, u.seed) for u in units if u.kind == "pretrain"]
     assert pretrains == [("grpo", 1), ("mrft", 1), ("grpo", 2), ("mrft", 2)]
     assert sum(u.kind == "adapt" for u in units) == 3 * 2 * 2
-    assert count_units(suite, METHODS, [1, 2]) == Counter((u.kind, u.method) for u in units)
+    assert count_units(suite, METHODS, [1, 2]) == Counter((u.kind, u.method, u.family) for u in units)
 
 
 def test_a_huge_sweep_is_planned_lazily(tiny):
@@ -257,3 +257,14 @@ def test_an_oracle_on_a_family_without_hidden_parameters_is_refused_before_any_r
     with pytest.raises(MrftError, match="needs hidden task parameters to show"):
         _bench(suite, out, ["ppo", "oracle"]).run()
     assert not (out / "runs").exists()
+
+
+def test_the_sweep_eta_weighs_each_family_by_its_own_budget():
+    from mrft.bench.runner import Unit, _EtaModel
+    from mrft.bench.suite import BenchSuite, Budget, TaskFamily
+
+    long, short = TaskFamily("nav:point", 1), TaskFamily("bandit:arms5", 1, pretrain_steps=100)
+    eta = _EtaModel(BenchSuite("s", (long, short), Budget(pretrain_steps=1000, adapt_steps=50)))
+    eta.observe(Unit("pretrain", long, "ppo", 1), 10.0)  # 0.01 s per env step
+    assert eta.text(Counter({("pretrain", "ppo", short): 30})) == "30s"  # 30 x 100 x 0.01
+    assert eta.text(Counter({("pretrain", "ppo", long): 30})) == "5m00s"

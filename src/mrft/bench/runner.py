@@ -87,14 +87,16 @@ def iter_units(suite: BenchSuite, methods: list[str], seeds: list[int]) -> Itera
                     yield Unit("adapt", family, method, seed, instance)
 
 
-def count_units(suite: BenchSuite, methods: list[str], seeds: list[int]) -> Counter[tuple[str, str]]:
-    """How many units of each (kind, method) ``iter_units`` produces, without producing them."""
-    counts: Counter[tuple[str, str]] = Counter()
+def count_units(suite: BenchSuite, methods: list[str],
+                seeds: list[int]) -> Counter[tuple[str, str, TaskFamily]]:
+    """How many units of each (kind, method, family) ``iter_units`` produces, without
+    producing them."""
+    counts: Counter[tuple[str, str, TaskFamily]] = Counter()
     for family in suite.tasks:
         for source in dict.fromkeys(pretrain_source(m) for m in methods):
-            counts["pretrain", source] += len(seeds)
+            counts["pretrain", source, family] += len(seeds)
         for method in methods:
-            counts["adapt", method] += len(seeds) * family.instances
+            counts["adapt", method, family] += len(seeds) * family.instances
     return counts
 
 
@@ -255,7 +257,7 @@ class Bench:
         total = sum(left.values())
         for unit in self.units():
             if result_path(self.out, unit).exists():
-                left[unit.kind, unit.method] -= 1
+                left[unit.kind, unit.method, unit.family] -= 1
         done = total - sum(left.values())
         self._say(f"bench {self.suite.name}: {total} runs ({done} already done), methods "
                   f"{','.join(self.methods)}, seeds {','.join(map(str, self.seeds))} -> {self.out}")
@@ -270,7 +272,7 @@ class Bench:
                     f"interrupted; {done} of {total} runs are saved in {self.out}; "
                     "run the same command again to continue") from None
             eta.observe(unit, time.time() - start)
-            left[unit.kind, unit.method] -= 1
+            left[unit.kind, unit.method, unit.family] -= 1
             done += 1
             self._say(f"        done in {time.time() - start:,.0f} s, {record['sps']:,.0f} env steps/s, "
                       f"peak memory {record['peak_memory_mib']:,.0f} MiB")
@@ -351,13 +353,15 @@ class _EtaModel:
         self.seconds: dict[tuple[str, str], float] = {}
         self.steps: dict[tuple[str, str], float] = {}
 
-    def weight(self, kind: str) -> float:
-        return float(self.budget.pretrain_steps if kind == "pretrain" else self.budget.adapt_steps)
+    def weight(self, kind: str, family: TaskFamily) -> float:
+        if kind == "pretrain":
+            return float(family.pretrain_steps or self.budget.pretrain_steps)
+        return float(self.budget.adapt_steps)
 
     def observe(self, unit: Unit, seconds: float) -> None:
         key = (unit.kind, unit.method)
         self.seconds[key] = self.seconds.get(key, 0.0) + seconds
-        self.steps[key] = self.steps.get(key, 0.0) + self.weight(unit.kind)
+        self.steps[key] = self.steps.get(key, 0.0) + self.weight(unit.kind, unit.family)
 
     def rate(self, kind: str, method: str) -> float:
         rates = {k: self.seconds[k] / self.steps[k] for k in self.steps}
@@ -367,12 +371,12 @@ class _EtaModel:
         pool = same_kind or list(rates.values())
         return sum(pool) / len(pool)
 
-    def text(self, left: Counter[tuple[str, str]]) -> str:
-        """The time the ``left`` units (counted by kind and method) should take."""
+    def text(self, left: Counter[tuple[str, str, TaskFamily]]) -> str:
+        """The time the ``left`` units (counted by kind, method and family) should take."""
         if not self.steps:
             return "after the first run"
-        return _duration(sum(n * self.weight(kind) * self.rate(kind, method)
-                             for (kind, method), n in left.items()))
+        return _duration(sum(n * self.weight(kind, family) * self.rate(kind, method)
+                             for (kind, method, family), n in left.items()))
 
 
 def _duration(seconds: float) -> str:
