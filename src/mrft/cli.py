@@ -119,6 +119,14 @@ class BenchConfig:
     """Bench folder; when unset, bench/<suite name>."""
     report: bool = True
     """Write report.md/report.html and print the headline table when the sweep ends."""
+    ray: str | None = None
+    """Run the sweep on Ray, every (family, pre-training, seed) chain one Ray task: a bare
+    --ray (or --ray local) starts Ray on this machine, --ray ADDRESS joins a cluster (started
+    with ray start --head / ray start --address). Needs pip install 'mrft[ray]'."""
+    ray_cpus_per_run: float = 1.0
+    """CPUs each chain asks Ray for (and torch threads it uses)."""
+    ray_gpus_per_run: float | None = None
+    """GPUs each chain asks Ray for; when unset, 1 on a cluster that has GPUs, else 0."""
 
 
 @dataclasses.dataclass
@@ -150,6 +158,7 @@ Command = (
 
 def parse(argv: list[str] | None = None):
     """Parse with tyro, turning its boxed error into one line (``MrftError``)."""
+    argv = _bare_ray_flag(list(sys.argv[1:] if argv is None else argv))
     buffer = io.StringIO()
     try:
         with contextlib.redirect_stderr(buffer):
@@ -158,6 +167,17 @@ def parse(argv: list[str] | None = None):
         if exc.code in (0, None):
             raise
         raise MrftError(_one_line(buffer.getvalue())) from None
+
+
+def _bare_ray_flag(argv: list[str]) -> list[str]:
+    """``mrft bench ... --ray`` with no address means a local Ray (``--ray local``,
+    :data:`mrft.bench.ray_sweep.LOCAL`)."""
+    out = []
+    for i, arg in enumerate(argv):
+        out.append(arg)
+        if arg == "--ray" and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
+            out.append("local")
+    return out
 
 
 def _one_line(text: str) -> str:
@@ -340,7 +360,14 @@ def run_bench(cfg: BenchConfig) -> int:
         f"mrft bench --suite {cfg.suite} --methods {cfg.methods} --seeds {seeds} --out {out}")
     bench = Bench(suite, methods, list(range(1, seeds + 1)), out, command)
     try:
-        bench.run()
+        if cfg.ray is None:
+            bench.run()
+        else:
+            from mrft.bench.ray_sweep import run_on_ray
+
+            if cfg.ray_cpus_per_run <= 0:
+                raise MrftError(f"--ray-cpus-per-run must be > 0, got {cfg.ray_cpus_per_run}")
+            run_on_ray(bench, cfg.ray, cfg.ray_cpus_per_run, cfg.ray_gpus_per_run)
     except BenchInterrupted as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 130

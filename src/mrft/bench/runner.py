@@ -252,18 +252,18 @@ class Bench:
             self._run()
 
     def _run(self) -> None:
-        meta = self.open()
+        self.open()
         left = count_units(self.suite, self.methods, self.seeds)
         total = sum(left.values())
         for unit in self.units():
             if result_path(self.out, unit).exists():
                 left[unit.kind, unit.method, unit.family] -= 1
         done = total - sum(left.values())
-        self._say(f"bench {self.suite.name}: {total} runs ({done} already done), methods "
+        self.say(f"bench {self.suite.name}: {total} runs ({done} already done), methods "
                   f"{','.join(self.methods)}, seeds {','.join(map(str, self.seeds))} -> {self.out}")
         eta = _EtaModel(self.suite)
         for unit in self.pending():
-            self._say(f"[{done + 1}/{total}] {unit.describe()}  (sweep ETA {eta.text(left)})")
+            self.say(f"[{done + 1}/{total}] {unit.describe()}  (sweep ETA {eta.text(left)})")
             start = time.time()
             try:
                 record = self.run_unit(unit)
@@ -274,8 +274,12 @@ class Bench:
             eta.observe(unit, time.time() - start)
             left[unit.kind, unit.method, unit.family] -= 1
             done += 1
-            self._say(f"        done in {time.time() - start:,.0f} s, {record['sps']:,.0f} env steps/s, "
+            self.say(f"        done in {time.time() - start:,.0f} s, {record['sps']:,.0f} env steps/s, "
                       f"peak memory {record['peak_memory_mib']:,.0f} MiB")
+        self.finish()
+
+    def finish(self) -> None:
+        """Mark the sweep finished in ``bench.json``."""
         meta = json.loads((self.out / "bench.json").read_text(encoding="utf-8"))
         meta["finished"] = _now()
         write_json(self.out / "bench.json", meta)
@@ -339,7 +343,7 @@ class Bench:
                        "peak_memory_mib": memory.mib})
         return record
 
-    def _say(self, text: str) -> None:
+    def say(self, text: str) -> None:
         print(text, file=self.log, flush=True)
 
 

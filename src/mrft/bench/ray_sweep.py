@@ -1,0 +1,185 @@
+"""Benchmark sweeps on Ray: every (task family, pre-training, seed) chain is one Ray task.
+
+A sweep is hundreds of independent chains: one pre-training run and the adaptations that
+start from its checkpoint (every method that shares that pre-training: ``ppo`` and
+``context-free`` share PPO's). Ray schedules them over the CPUs (and GPUs) of one machine
+or a cluster; this module only cuts the sweep into chains and moves files.
+
+- **Where runs happen.** A chain runs in a scratch folder of the worker that Ray picks, so
+  workers need no shared filesystem. A chain whose pre-training finished earlier (a sweep
+  that was stopped) is shipped its ``pretrain.json`` and checkpoint and only adapts.
+- **What comes back.** Every file the chain wrote under its run folders, as bytes. The
+  driver alone writes into ``--out``, each file atomically and the result files
+  (``pretrain.json``, ``adapt/instance<i>.json``) last, so a driver killed while writing
+  leaves those units pending and the folder exactly as a serial sweep would: the same
+  layout, the same resume (rerun the command), the same report.
+- **Declared resources.** Each chain asks Ray for ``cpus_per_run`` CPUs (torch then uses
+  that many threads) and ``gpus_per_run`` GPUs; with no address Ray starts on this machine
+  with all its CPUs, with an address the driver joins that cluster (``ray start --head`` on
+  one machine, ``ray start --address HEAD:6379`` on the others; every machine needs mrft
+  installed, and the same Python).
+
+Ray is an optional dependency (``pip install 'mrft[ray]'``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from mrft.atomic import atomic_write_bytes
+from mrft.bench.runner import Bench, BenchInterrupted, Unit, pretrain_source, result_path, seed_dir
+from mrft.bench.suite import BenchSuite, TaskFamily
+from mrft.errors import MrftError
+
+LOCAL = "local"
+"""``--ray local``: start Ray on this machine (what a bare ``--ray`` means)."""
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise MrftError("--ray needs Ray, an optional extra: pip install 'mrft[ray]'") from None
+    return ray
+
+
+@dataclasses.dataclass(frozen=True)
+class Chain:
+    """One pre-training (``source`` on ``family`` with ``seed``) and the units pending on it."""
+
+    family: TaskFamily
+    source: str
+    seed: int
+    units: tuple[Unit, ...]
+
+    def describe(self) -> str:
+        return f"{self.family.env} {self.source} seed {self.seed} ({len(self.units)} runs)"
+
+    def folders(self, out: Path, methods: Iterable[str]) -> list[Path]:
+        """The run folders this chain writes: its pre-training's and its methods'."""
+        names = dict.fromkeys([self.source, *(m for m in methods if pretrain_source(m) == self.source)])
+        return [seed_dir(out, self.family, name, self.seed) for name in names]
+
+
+def pending_chains(bench: Bench) -> list[Chain]:
+    """The sweep's pending units grouped into chains, in the serial sweep's order."""
+    groups: dict[tuple[str, str, int], list[Unit]] = {}
+    families: dict[str, TaskFamily] = {}
+    for unit in bench.pending():
+        key = (unit.family.env, pretrain_source(unit.method), unit.seed)
+        families[unit.family.env] = unit.family
+        groups.setdefault(key, []).append(unit)
+    return [Chain(families[env], source, seed, tuple(units))
+            for (env, source, seed), units in groups.items()]
+
+
+def shipped_files(out: Path, chain: Chain) -> dict[str, bytes]:
+    """What a chain needs from earlier runs: a finished pre-training's record and checkpoint."""
+    folder = seed_dir(out, chain.family, chain.source, chain.seed)
+    record = folder / "pretrain.json"
+    if not record.exists():
+        return {}
+    import json
+
+    checkpoint = folder / json.loads(record.read_text(encoding="utf-8"))["checkpoint"]
+    return {str(p.relative_to(out)): p.read_bytes() for p in (record, checkpoint)}
+
+
+def run_chain(suite: BenchSuite, methods: list[str], chain: Chain,
+              shipped: dict[str, bytes]) -> dict[str, Any]:
+    """Run one chain in a scratch folder; returns ``{"files": {relative path: bytes},
+    "log": text, "seconds": wall clock}``. Executed by a Ray worker (or inline in tests)."""
+    scratch = Path(tempfile.mkdtemp(prefix="mrft-chain-"))
+    start = time.time()
+    try:
+        for name, data in shipped.items():
+            path = scratch / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        log = io.StringIO()
+        bench = Bench(suite, methods, [chain.seed], scratch, log=log)
+        for unit in chain.units:
+            if not result_path(scratch, unit).exists():
+                bench.run_unit(unit)
+        files = {}
+        for folder in chain.folders(scratch, methods):
+            for path in sorted(folder.rglob("*")) if folder.exists() else ():
+                name = str(path.relative_to(scratch))
+                if path.is_file() and name not in shipped:
+                    files[name] = path.read_bytes()
+        return {"files": files, "log": log.getvalue(), "seconds": time.time() - start}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def write_back(out: Path, files: dict[str, bytes], results: Iterable[Path]) -> None:
+    """A chain's files into ``out``: everything else first, then the result files, each
+    atomically, so an interrupted write leaves the unit pending (and redone), never half."""
+    results = {str(p.relative_to(out)) for p in results}
+    ordered = sorted(files, key=lambda name: name in results)
+    for name in ordered:
+        atomic_write_bytes(out / name, files[name])
+
+
+def run_on_ray(bench: Bench, address: str, cpus_per_run: float = 1.0,
+               gpus_per_run: float | None = None) -> None:
+    """``bench``'s pending chains as Ray tasks; results written into ``bench.out`` by this
+    process as they arrive. ``address``: :data:`LOCAL` or a cluster address."""
+    from mrft.bench.lock import FolderLock
+
+    ray = import_ray()
+    with FolderLock(bench.out):
+        bench.open()
+        chains = pending_chains(bench)
+        total = sum(len(c.units) for c in chains)
+        started_here = not ray.is_initialized()
+        if started_here:
+            ray.init(address=None if address == LOCAL else address, log_to_driver=False,
+                     include_dashboard=False, configure_logging=False)
+        try:
+            _sweep(ray, bench, chains, total, cpus_per_run, gpus_per_run)
+        finally:
+            if started_here:
+                ray.shutdown()
+        bench.finish()
+
+
+def _sweep(ray, bench: Bench, chains: list[Chain], total: int, cpus: float,
+           gpus: float | None) -> None:
+    if gpus is None:  # one GPU per chain where the cluster has any
+        gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+    remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(run_chain)
+    suite = bench.suite
+    bench.say(f"bench {bench.suite.name} on Ray: {total} runs in {len(chains)} chains, "
+               f"{cpus:g} CPU and {gpus:g} GPU each, cluster {ray.cluster_resources().get('CPU', 0):g} "
+               f"CPUs -> {bench.out}")
+    waiting = {remote.remote(suite, bench.methods, c, shipped_files(bench.out, c)): c for c in chains}
+    done = 0
+    try:
+        while waiting:
+            ready, _ = ray.wait(list(waiting), num_returns=1)
+            chain = waiting.pop(ready[0])
+            try:
+                result = ray.get(ready[0])
+            except ray.exceptions.RayTaskError as exc:
+                raise MrftError(f"chain {chain.describe()} failed on a Ray worker: "
+                                f"{exc.cause if exc.cause is not None else exc}") from None
+            write_back(bench.out, result["files"], [result_path(bench.out, u) for u in chain.units])
+            done += len(chain.units)
+            bench.say(f"[{done}/{total}] {chain.describe()} done in {result['seconds']:,.0f} s")
+    except KeyboardInterrupt:
+        for ref in waiting:
+            ray.cancel(ref, force=True)
+        raise BenchInterrupted(f"interrupted; {done} of {total} runs are saved in {bench.out}; "
+                               "run the same command again to continue") from None
+    except BaseException:
+        for ref in waiting:
+            ray.cancel(ref, force=True)
+        raise

@@ -1,0 +1,160 @@
+"""Sweeps on Ray: chains run anywhere, the driver alone writes, and the folder ends exactly as
+a serial sweep leaves it (timings aside); a killed driver is resumed by the same command."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mrft.bench import ray_sweep
+from mrft.bench.runner import Bench, result_path
+from mrft.bench.suite import load_suite
+from mrft.cli import _bare_ray_flag, main
+
+TINY = """
+name = "tiny"
+seeds = 1
+[budget]
+pretrain_steps = 640
+adapt_steps = 40
+eval_every = 20
+eval_episodes = 4
+adapt_envs = 4
+[[tasks]]
+env = "bandit:arms3"
+instances = 2
+[[tasks]]
+env = "nav:point"
+instances = 1
+pretrain_steps = 320
+[train]
+env.num_envs = 8
+grpo.group_size = 4
+run.hidden_sizes = [16, 16]
+run.threads = 1
+"""
+METHODS = ["grpo", "ppo", "context-free"]
+TIMINGS = {"wall_clock_s", "sps", "peak_memory_mib"}
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    return path
+
+
+def _bench(suite_path, out, seeds=(1,)):
+    return Bench(load_suite(str(suite_path)), METHODS, list(seeds), out, "test",
+                 log=open(os.devnull, "w"))
+
+
+def _results(out: Path, seeds=(1,)) -> dict[str, dict]:
+    """Every result file of the sweep, timings removed."""
+    bench = _bench_for_listing(out, seeds)
+    records = {}
+    for unit in bench.units():
+        path = result_path(out, unit)
+        record = json.loads(path.read_text())
+        records[str(path.relative_to(out))] = {k: v for k, v in record.items() if k not in TIMINGS}
+    return records
+
+
+def _bench_for_listing(out, seeds):
+    suite = load_suite(str(out.parent / "tiny.toml"))
+    return Bench(suite, METHODS, list(seeds), out, "", log=open(os.devnull, "w"))
+
+
+def test_a_bare_ray_flag_means_a_local_ray():
+    assert _bare_ray_flag(["bench", "--ray"]) == ["bench", "--ray", ray_sweep.LOCAL]
+    assert _bare_ray_flag(["bench", "--ray", "--seeds", "1"]) == ["bench", "--ray", "local", "--seeds", "1"]
+    assert _bare_ray_flag(["bench", "--ray", "10.0.0.1:6379"]) == ["bench", "--ray", "10.0.0.1:6379"]
+
+
+def test_without_ray_the_flag_is_one_line_naming_the_extra(tiny, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # what a missing package looks like to import
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--suite", str(tiny), "--ray", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and "pip install 'mrft[ray]'" in err and "\n" not in err
+
+
+def test_chains_group_the_runs_that_share_a_pretraining(tiny, tmp_path):
+    chains = ray_sweep.pending_chains(_bench(tiny, tmp_path / "out", seeds=(1, 2)))
+    described = [(c.family.env, c.source, c.seed, [(u.kind, u.method) for u in c.units]) for c in chains]
+    bandit = [("pretrain", "ppo"), ("adapt", "ppo"), ("adapt", "ppo"),
+              ("adapt", "context-free"), ("adapt", "context-free")]
+    assert ("bandit:arms3", "ppo", 1, bandit) in described
+    assert ("nav:point", "grpo", 2, [("pretrain", "grpo"), ("adapt", "grpo")]) in described
+    assert len(chains) == 2 * 2 * 2  # families x pre-trainings (grpo, ppo) x seeds
+
+
+def test_chains_run_elsewhere_and_written_back_equal_the_serial_sweep(tiny, tmp_path):
+    serial = tmp_path / "serial"
+    _bench(tiny, serial).run()
+    out = tmp_path / "chains"
+    bench = _bench(tiny, out)
+    bench.open()
+    chains = ray_sweep.pending_chains(bench)
+    first, rest = chains[0], chains[1:]
+    # a chain whose pre-training finished before (a stopped sweep) is shipped it and only adapts
+    pretrain_only = ray_sweep.Chain(first.family, first.source, first.seed, first.units[:1])
+    result = ray_sweep.run_chain(bench.suite, METHODS, pretrain_only, {})
+    ray_sweep.write_back(out, result["files"], [result_path(out, pretrain_only.units[0])])
+    shipped = ray_sweep.shipped_files(out, first)
+    assert sorted(Path(name).name for name in shipped) == ["checkpoint.pt", "pretrain.json"]
+    for chain in [first, *rest]:
+        pending = [u for u in chain.units if not result_path(out, u).exists()]
+        chain = ray_sweep.Chain(chain.family, chain.source, chain.seed, tuple(pending))
+        result = ray_sweep.run_chain(bench.suite, METHODS, chain, ray_sweep.shipped_files(out, chain))
+        assert not any(name in ray_sweep.shipped_files(out, chain) for name in result["files"])
+        ray_sweep.write_back(out, result["files"], [result_path(out, u) for u in chain.units])
+    assert _results(out) == _results(serial)
+    assert (out / "runs" / "nav_point" / "ppo" / "seed1" / "train" / "metrics.jsonl").is_file()
+    assert list(_bench(tiny, out).pending()) == []
+
+
+def test_result_files_are_written_last(tmp_path):
+    written = []
+    original = ray_sweep.atomic_write_bytes
+    ray_sweep.atomic_write_bytes = lambda path, data: written.append(path.name) or original(path, data)
+    try:
+        files = {"runs/a/pretrain.json": b"{}", "runs/a/train/metrics.jsonl": b"", "runs/a/z.txt": b""}
+        ray_sweep.write_back(tmp_path, files, [tmp_path / "runs/a/pretrain.json"])
+    finally:
+        ray_sweep.atomic_write_bytes = original
+    assert written[-1] == "pretrain.json" and len(written) == 3
+
+
+@pytest.mark.slow
+def test_a_local_ray_sweep_equals_the_serial_one_and_survives_a_killed_driver(tiny, tmp_path):
+    pytest.importorskip("ray")
+    serial = tmp_path / "serial"
+    _bench(tiny, serial, seeds=(1, 2)).run()
+    out = tmp_path / "ray"
+    command = [sys.executable, "-m", "mrft", "bench", "--suite", str(tiny), "--methods", ",".join(METHODS),
+               "--seeds", "2", "--out", str(out), "--ray", "--no-report"]
+    env = {**os.environ, "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"}
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.time() + 240
+        bench = _bench(tiny, out, seeds=(1, 2))
+        while proc.poll() is None and time.time() < deadline:
+            if (out / "bench.json").exists() and any(result_path(out, u).exists() for u in bench.units()):
+                break
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    units = list(_bench(tiny, out, seeds=(1, 2)).units())
+    assert 0 < sum(result_path(out, u).exists() for u in units) < len(units)
+    finished = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert finished.returncode == 0, finished.stderr
+    assert "on Ray" in finished.stderr
+    assert _results(out, seeds=(1, 2)) == _results(serial, seeds=(1, 2))
+    assert "finished" in json.loads((out / "bench.json").read_text())
