@@ -158,3 +158,29 @@ def test_a_local_ray_sweep_equals_the_serial_one_and_survives_a_killed_driver(ti
     assert "on Ray" in finished.stderr
     assert _results(out, seeds=(1, 2)) == _results(serial, seeds=(1, 2))
     assert "finished" in json.loads((out / "bench.json").read_text())
+
+
+@pytest.mark.slow
+def test_the_smoke_suite_on_a_local_2_cpu_ray_gives_the_serial_result_files(tmp_path):
+    pytest.importorskip("ray")
+    suite = load_suite("smoke")
+    methods = ["grpo", "ppo", "mrft"]
+
+    def sweep(out):
+        return Bench(suite, methods, [1], out, "test", log=open(os.devnull, "w"))
+
+    sweep(tmp_path / "serial").run()
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        ray_sweep.run_on_ray(sweep(tmp_path / "ray"), ray_sweep.LOCAL)
+    finally:
+        ray.shutdown()
+
+    def results(out):
+        return {str(result_path(out, u).relative_to(out)):
+                {k: v for k, v in json.loads(result_path(out, u).read_text()).items() if k not in TIMINGS}
+                for u in sweep(out).units()}
+
+    assert results(tmp_path / "ray") == results(tmp_path / "serial")
