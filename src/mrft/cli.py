@@ -224,6 +224,8 @@ def run_train(cfg: TrainConfig) -> int:
 
     trainer = Trainer(cfg, resume_from=cfg.resume)
     result = trainer.train()
+    if not trainer.is_main:  # a torchrun rank other than 0: rank 0 reports and evaluates
+        return 130 if result.interrupted else 0
     summary = f"{result.global_step:,} steps in {result.updates} updates, {result.sps:,.0f} SPS"
     if result.recent_return is not None:
         summary += f", recent return {result.recent_return:.2f}"
@@ -259,6 +261,10 @@ def run_adapt(cfg: AdaptConfig) -> int:
     if Path(cfg.checkpoint).is_file():
         ensure_writable(out.parent)  # before the work, not after it
     record = adapt(cfg.checkpoint, settings, run_dir=folder)
+    from mrft.distributed import is_main_process
+
+    if not is_main_process():  # a torchrun rank other than 0: rank 0 evaluates and writes
+        return 0
     write_json(out, record)
     for point in record["curve"]:
         line = f"step {point['step']:>9,}  return {point['return']:9.3f}"

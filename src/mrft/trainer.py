@@ -45,6 +45,7 @@ from mrft.config import (
     train_config_from_dict,
     validate,
 )
+from mrft.distributed import SEED_STRIDE, Ranks, running_statistics, snapshot
 from mrft.envs.spaces import task_spaces
 from mrft.errors import MrftError, NonFiniteEnvError
 from mrft.logging import RunLogger
@@ -178,7 +179,10 @@ class Trainer:
         self.device = pick_device(run.device)
         if run.threads is not None:
             torch.set_num_threads(run.threads)
-        seed_everything(run.seed)
+        self.ranks = Ranks.from_env()
+        """The torchrun job this process is a rank of (None: a single process)."""
+        rank_offset = SEED_STRIDE * self.ranks.rank if self.ranks else 0
+        seed_everything(run.seed + rank_offset)
 
         self.global_step = 0
         self.update = 0
@@ -194,7 +198,10 @@ class Trainer:
                              and self.global_step >= cfg.run.total_steps)
             exact_replay = bool(state["collector"].get("action_log_complete")
                                 or state["collector"].get("exact"))
+        if self.ranks and not self.ranks.is_main:
+            exact_replay = False  # the checkpoint holds rank 0's env state: continue afresh
         env_seed = run.seed if (state is None or exact_replay) else run.seed + self.global_step
+        env_seed += rank_offset
         if adaptation is not None:
             from mrft.adapt import held_out_instance
 
@@ -222,7 +229,7 @@ class Trainer:
             params += [p for p in module.parameters() if all(p is not q for q in params)]
         self.optimizer = torch.optim.Adam(params, lr=self.cfg.optim.learning_rate, eps=1e-5)
         self.budget = run.total_steps
-        self.generator = torch.Generator().manual_seed(run.seed)
+        self.generator = torch.Generator().manual_seed(run.seed + rank_offset)
         self.entropy_rate = EntropyChangeRate()
         self.resumed_exactly: bool | None = None
         self.autocast = functools.partial(torch.autocast, self.device.type, dtype=torch.bfloat16,
@@ -238,13 +245,16 @@ class Trainer:
             self.generator.set_state(state["generator"])
             self.entropy_rate.load_state_dict(state.get("monitor", {}))
             self.algo.load_state_dict(state.get("algo", {}))
-            self.resumed_exactly = self.collector.load_state_dict(state["collector"])
-            set_rng_state(state["rng"])
+            if not self.ranks or self.ranks.is_main:
+                self.resumed_exactly = self.collector.load_state_dict(state["collector"])
+                set_rng_state(state["rng"])
         else:
             name = run.run_name or (
                 f"{self.suite.name.replace(':', '_').replace('/', '_')}__{self.cfg.algo}__{run.seed}"
                 f"__{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
             )
+            if self.ranks:  # one run folder for the job, named by rank 0
+                name = self.ranks.from_main(name)
             self.run_dir = Path(run_dir) if run_dir is not None else Path(run.runs_dir) / name
             if (self.run_dir / CHECKPOINT_NAME).exists():
                 raise MrftError(
@@ -252,6 +262,12 @@ class Trainer:
                     f"{self.run_dir / CHECKPOINT_NAME} or pick another --run-name"
                 )
         self.checkpoint_path = self.run_dir / CHECKPOINT_NAME
+        trained = [*self.algo.modules(), *(v for v in vars(self.algo).values()
+                                             if isinstance(v, torch.nn.Module))]
+        self._statistics = running_statistics(trained)
+        if self.ranks:
+            self.ranks.copy_from_main(trained)
+        self._statistics_before = snapshot(self._statistics)
         self.logger: RunLogger | None = None
         self._evaluation_cache: dict[str, Any] = {}
         """The evaluation env pool, kept between evaluation points."""
@@ -274,15 +290,22 @@ class Trainer:
         for _ in range(self.algo.update_epochs):
             epoch_sums: dict[str, float] = defaultdict(float)
             epoch_counts: dict[str, int] = defaultdict(int)
-            for mb in self.algo.minibatches(data, self.generator):
-                with self.autocast():
-                    out = self.algo.loss(mb)
-                loss = out["loss"]
-                if not torch.isfinite(loss):
+            for mb in self._minibatches(data):
+                out = None
+                if mb is not None:
+                    with self.autocast():
+                        out = self.algo.loss(mb)
+                finite = out is not None and bool(torch.isfinite(out["loss"]))
+                if not self.ranks and not finite:
                     skipped += 1
                     continue
                 self.optimizer.zero_grad(set_to_none=True)
-                extra = self.algo.backward(out)
+                extra = self.algo.backward(out) if finite else {}
+                if self.ranks and not self.ranks.average_gradients(params, finite):
+                    skipped += 1  # no rank had a finite loss for this step
+                    continue
+                if out is None or not finite:
+                    out = {}
                 grad_norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.max_grad_norm)
                 if not torch.isfinite(grad_norm):
                     self.optimizer.zero_grad(set_to_none=True)
@@ -299,11 +322,30 @@ class Trainer:
             for key, value in epoch_sums.items():
                 sums[key] += value
                 counts[key] += epoch_counts[key]
-            if epoch_counts and self.algo.stop_early({k: v / epoch_counts[k] for k, v in epoch_sums.items()}):
+            epoch_means = {k: v / epoch_counts[k] for k, v in epoch_sums.items()}
+            if self.ranks:  # every rank stops on the same evidence
+                epoch_means = self.ranks.mean_scalars(epoch_means)
+            if epoch_means and self.algo.stop_early(epoch_means):
                 break
         diagnostics = {k: v / counts[k] for k, v in sums.items()}
         diagnostics["nonfinite_skips"] = float(skipped)
         return diagnostics
+
+    def _minibatches(self, data):
+        """The algorithm's minibatches; in a torchrun job, as many as the rank with the most
+        has, padded with ``None`` (a step this rank contributes no gradient to)."""
+        if not self.ranks:
+            yield from self.algo.minibatches(data, self.generator)
+            return
+        own = list(self.algo.minibatches(data, self.generator))
+        steps = self.ranks.largest(len(own))
+        yield from own
+        yield from [None] * (steps - len(own))
+
+    def _share_of_budget(self) -> int:
+        """Env steps this process may still collect: the budget left, split over the ranks."""
+        left = self.budget - self.global_step
+        return left // self.ranks.world if self.ranks else left
 
     # -- checkpoints ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -324,7 +366,21 @@ class Trainer:
         return state
 
     def save(self) -> Path:
+        """Write the checkpoint (rank 0 of a torchrun job alone writes it)."""
+        if self.ranks and not self.ranks.is_main:
+            return self.checkpoint_path
         return save_checkpoint(self.checkpoint_path, self.state_dict())
+
+    @property
+    def is_main(self) -> bool:
+        """This process logs, evaluates and writes checkpoints (always true without torchrun)."""
+        return not self.ranks or self.ranks.is_main
+
+    def _merge_statistics(self) -> None:
+        """Running normalisers of all ranks merged after a collection (torchrun only)."""
+        if self.ranks and self._statistics:
+            self.ranks.merge_statistics(self._statistics, self._statistics_before)
+            self._statistics_before = snapshot(self._statistics)
 
     # -- adaptation: scoring the adapted policy -----------------------------------------
     def evaluate_now(self) -> dict[str, Any]:
@@ -363,7 +419,7 @@ class Trainer:
         return point
 
     def _evaluation_due(self) -> bool:
-        if self.adaptation is None:
+        if self.adaptation is None or not self.is_main:
             return False
         if not self.curve:
             return True
@@ -379,12 +435,13 @@ class Trainer:
         self.logger = RunLogger(
             self.run_dir, to_dict(self.cfg), track=run.track, project=run.wandb_project,
             run_name=self.run_dir.name, resume_step=self.global_step if self.update else None,
-        )
+        ) if self.is_main else _SilentLogger()
         if self.resumed_exactly is False:
             print("note: resumed with fresh episodes (the env could not be replayed to its saved "
                   "state)", file=sys.stderr)
         label = f"{'adapt ' if self.adaptation else ''}{self.cfg.algo} {self.suite.name}"
-        progress = ProgressDisplay(self.budget, label, run.progress, start_step=self.global_step)
+        progress = ProgressDisplay(self.budget, label, run.progress and self.is_main,
+                                   start_step=self.global_step)
         timings: dict[str, float] = defaultdict(float)
         recent: list[Episode] = []
         start_time, start_step = time.time(), self.global_step
@@ -397,26 +454,30 @@ class Trainer:
                     t0 = time.perf_counter()
                     try:
                         with self.autocast():
-                            batch = self.collector.collect(
-                                max_env_steps=self.budget - self.global_step)
+                            batch = self.collector.collect(max_env_steps=self._share_of_budget())
                     except NonFiniteEnvError as exc:
                         # keep what was learned before the bad step, then stop in one line
                         path = self.save()
                         raise NonFiniteEnvError(
                             f"{self.suite.name} at env step {self.global_step:,}, {exc}; weights "
                             f"learned so far are in {path}") from None
+                    if self.ranks and self.ranks.any(batch is None):
+                        batch = None  # one rank's share cannot pay for a batch: the job ends
                     if batch is None:  # the budget left cannot pay for another batch
                         self.finished = True
-                        if self.adaptation is not None and self.curve[-1]["step"] != self.global_step:
+                        if self.adaptation is not None and self.is_main \
+                                and self.curve[-1]["step"] != self.global_step:
                             self.evaluate_now()
                         self.save()
                         break
                     t1 = time.perf_counter()
+                    self._merge_statistics()
                     lr = self._set_learning_rate()
                     diagnostics = self._learn(batch)
                     t2 = time.perf_counter()
                     self.update += 1
-                    self.global_step += batch.env_steps
+                    self.global_step += (int(self.ranks.total(batch.env_steps)) if self.ranks
+                                         else batch.env_steps)
                     self.algo.after_update(self.update, batch, diagnostics)
                     self.finished = self.global_step >= self.budget
                     if batch.episodes:
@@ -428,10 +489,13 @@ class Trainer:
                     self._check_nonfinite(diagnostics)
                     progress.update(self.global_step, self._progress_stats(scalars, recent))
                     timings["logging"] += time.perf_counter() - t2
-                    if self._evaluation_due() or (self.finished and self.adaptation is not None):
+                    if self._evaluation_due() or (self.finished and self.adaptation is not None
+                                                  and self.is_main):
                         t4 = time.perf_counter()
                         self.evaluate_now()
                         timings["evaluation"] += time.perf_counter() - t4
+                    if self.ranks:  # a Ctrl-C on any rank stops every rank after this update
+                        stop.requested = self.ranks.any(stop.requested)
                     if stop.requested or self.finished or self.update >= stop_at \
                             or self.update % run.checkpoint_every == 0:
                         t4 = time.perf_counter()
@@ -443,6 +507,8 @@ class Trainer:
         finally:
             progress.close()
             self.logger.close()
+            if self.ranks:
+                self.ranks.close()
             self.collector.close()
             if self._evaluation_cache.get("collector") is not None:
                 self._evaluation_cache.pop("collector").close()
@@ -505,6 +571,16 @@ class Trainer:
             if succ:
                 stats["success"] = float(np.mean(succ))
         return stats
+
+
+class _SilentLogger:
+    """What ranks other than 0 of a torchrun job log to: nothing."""
+
+    def log(self, step: int, scalars: dict[str, float]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def adaptation_config(pretrained: TrainConfig, settings: AdaptSettings) -> TrainConfig:

@@ -1,0 +1,172 @@
+"""Data-parallel training under ``torchrun``: one process per rank, gradients averaged.
+
+``torchrun --nproc_per_node=N -m mrft train ...`` (or ``adapt``) starts N processes with
+``RANK``, ``WORLD_SIZE`` and the rendezvous address set. Each rank plays its own envs with
+its own seeds and computes the loss on its own batch; before every optimiser step the
+ranks average their gradients with one all-reduce, which is what DistributedDataParallel
+does, done here on the flattened gradients of every trained module so that each
+algorithm's modules (MRFT's belief and meta-policy, RL2's GRU) train unchanged. All ranks
+start from rank 0's weights and take the same averaged step, so their parameters stay
+identical (tested). Backend: NCCL when the ranks have GPUs, gloo on CPU.
+
+What else the ranks agree on, every update:
+
+- **steps**: ``total_steps`` counts the env steps of all ranks; each rank collects at most
+  its share of the budget left;
+- **minibatches**: every rank takes as many optimiser steps as the rank with the most
+  minibatches; a rank without one (or with a non-finite loss) contributes no gradient to
+  that step, and the average is over the ranks that did;
+- **running statistics** (observation and reward normalisers): merged over all ranks'
+  new data after every collection, exactly as if one process had seen it all;
+- **early stopping and Ctrl-C**: decided on the ranks' mean diagnostics and on any rank's
+  request, so no rank waits for a step the others skip.
+
+Rank 0 alone logs, evaluates and writes checkpoints; a resumed run reloads rank 0's
+checkpoint on every rank (the other ranks continue with fresh episodes).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from mrft.normalize import RunningMeanStd
+
+SEED_STRIDE = 1_000_003
+"""Seed offset between ranks, so no two ranks play the same episodes."""
+
+
+class Ranks:
+    """This process's place in a torchrun job."""
+
+    def __init__(self, rank: int, world: int):
+        self.rank = rank
+        self.world = world
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_env(cls) -> Ranks | None:
+        """The job this process belongs to, joined on first call; ``None`` outside torchrun
+        (or with one process), where training runs exactly as before."""
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world <= 1:
+            return None
+        if not dist.is_initialized():
+            backend = "nccl" if torch.cuda.is_available() else "gloo"
+            if backend == "nccl":
+                torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+            dist.init_process_group(backend)
+        return cls(dist.get_rank(), dist.get_world_size())
+
+    def close(self) -> None:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+    # -- agreement on numbers -------------------------------------------------------------
+    def _reduce(self, values: Sequence[float], op, dtype=torch.float64) -> list[float]:
+        x = torch.tensor(list(values), dtype=dtype, device=self._device())
+        dist.all_reduce(x, op=op)
+        return x.tolist()
+
+    def _device(self) -> torch.device:
+        return torch.device("cuda") if dist.get_backend() == "nccl" else torch.device("cpu")
+
+    def total(self, value: float) -> float:
+        return self._reduce([value], dist.ReduceOp.SUM)[0]
+
+    def largest(self, value: int) -> int:
+        return int(self._reduce([value], dist.ReduceOp.MAX)[0])
+
+    def any(self, flag: bool) -> bool:
+        return self.largest(int(flag)) > 0
+
+    def mean_scalars(self, scalars: dict[str, float]) -> dict[str, float]:
+        """The ranks' mean of each scalar (a key some rank lacks counts only where present)."""
+        gathered: list[dict[str, float]] = [{} for _ in range(self.world)]
+        dist.all_gather_object(gathered, dict(scalars))
+        keys = dict.fromkeys(k for g in gathered for k in g)
+        return {k: sum(g[k] for g in gathered if k in g) / sum(k in g for g in gathered) for k in keys}
+
+    def from_main(self, value):
+        """Rank 0's ``value`` (any picklable object) on every rank."""
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    # -- agreement on tensors -------------------------------------------------------------
+    def copy_from_main(self, modules: Iterable[nn.Module]) -> None:
+        """Every parameter and buffer set to rank 0's."""
+        with torch.no_grad():
+            for module in modules:
+                for tensor in [*module.parameters(), *module.buffers()]:
+                    dist.broadcast(tensor.data, src=0)
+
+    def average_gradients(self, params: Sequence[torch.Tensor], contributes: bool) -> bool:
+        """Replace each parameter's gradient by the mean over the ranks that ``contributes``
+        (one all-reduce of the flattened gradients, which parameters had one, and a count);
+        a parameter no contributing rank has a gradient for keeps none, as in one process.
+        ``False`` when no rank contributed."""
+        has = [p.grad is not None and contributes for p in params]
+        grads = [p.grad if h else torch.zeros_like(p) for p, h in zip(params, has, strict=True)]
+        flags = torch.tensor([*map(float, has), float(contributes)], dtype=grads[0].dtype,
+                             device=grads[0].device)
+        flat = torch.cat([g.reshape(-1) for g in grads] + [flags])
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+        count = float(flat[-1])
+        if count == 0:
+            return False
+        used = flat[-1 - len(params):-1]
+        offset = 0
+        for i, p in enumerate(params):
+            n = p.numel()
+            p.grad = (flat[offset:offset + n] / count).view_as(p).clone() if used[i] > 0 else None
+            offset += n
+        return True
+
+    def merge_statistics(self, stats: Sequence[RunningMeanStd], before: Sequence[dict]) -> None:
+        """Each running mean/variance set to the merge of every rank's new data onto the
+        common state ``before`` (taken with :func:`snapshot` after the last merge): sums of
+        counts, first and second moments over the ranks, less the shared part counted once
+        per rank."""
+        for rms, old in zip(stats, before, strict=True):
+            n, mean, var = rms.count.clone(), rms.mean.clone(), rms.var.clone()
+            moments = torch.cat([n.reshape(1), (n * mean).reshape(-1), (n * (var + mean * mean)).reshape(-1)])
+            moments = moments.to(self._device())
+            dist.all_reduce(moments, op=dist.ReduceOp.SUM)
+            moments = moments.to(rms.count.device)
+            k = mean.numel()
+            extra = self.world - 1  # the shared state was counted once per rank
+            n0, mean0, var0 = old["count"], old["mean"], old["var"]
+            total = moments[0] - extra * n0
+            first = moments[1:1 + k].view_as(mean) - extra * n0 * mean0
+            second = moments[1 + k:].view_as(mean) - extra * n0 * (var0 + mean0 * mean0)
+            new_mean = first / total
+            rms.mean.copy_(new_mean)
+            rms.var.copy_((second / total - new_mean * new_mean).clamp_min(0.0))
+            rms.count.copy_(total)
+
+
+def is_main_process() -> bool:
+    """Rank 0 of a torchrun job, or a process outside one: the process that reports."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def running_statistics(modules: Iterable[nn.Module]) -> list[RunningMeanStd]:
+    """Every :class:`RunningMeanStd` inside ``modules``, each once."""
+    found: list[RunningMeanStd] = []
+    for module in modules:
+        for sub in module.modules():
+            if isinstance(sub, RunningMeanStd) and all(sub is not f for f in found):
+                found.append(sub)
+    return found
+
+
+def snapshot(stats: Sequence[RunningMeanStd]) -> list[dict]:
+    return [{"count": s.count.clone(), "mean": s.mean.clone(), "var": s.var.clone()} for s in stats]

@@ -1,0 +1,154 @@
+"""Data parallelism under torchrun (2 CPU processes, gloo): the ranks keep identical
+parameters, a 2-rank step equals one process's step on the concatenated batch, normaliser
+statistics merge as if one process had seen all the data, and a 2-rank run resumes."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def _torchrun(tmp_path, body: str, *args: str) -> None:
+    script = tmp_path / "job.py"
+    script.write_text(textwrap.dedent(body))
+    proc = subprocess.run([*TORCHRUN, str(script), *args], capture_output=True, text=True,
+                          env=ENV, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_a_two_rank_step_equals_one_step_on_the_concatenated_batch(tmp_path):
+    _torchrun(tmp_path, """
+        import sys, torch
+        from mrft.distributed import Ranks
+        from mrft.normalize import RunningMeanStd
+
+        torch.manual_seed(0)
+        data_x, data_y = torch.randn(16, 3), torch.randn(16, 1)
+        net = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+        spare = torch.nn.Linear(2, 2)  # never used: keeps no gradient, as in one process
+        params = [*net.parameters(), *spare.parameters()]
+        optim = torch.optim.Adam(params, lr=0.1)
+        ranks = Ranks.from_env()
+        half = slice(8 * ranks.rank, 8 * ranks.rank + 8)
+        for step in range(3):
+            optim.zero_grad()
+            ((net(data_x[half]) - data_y[half]) ** 2).mean().backward()
+            assert ranks.average_gradients(params, contributes=True)
+            assert spare.weight.grad is None
+            optim.step()
+        # a rank without a minibatch contributes nothing: the other rank's gradient is the mean
+        optim.zero_grad()
+        if ranks.rank == 0:
+            ((net(data_x[:8]) - data_y[:8]) ** 2).mean().backward()
+        assert ranks.average_gradients(params, contributes=ranks.rank == 0)
+        optim.step()
+        optim.zero_grad()
+        assert not ranks.average_gradients(params, contributes=False)
+
+        # normaliser statistics: each rank's new data merged onto the common state
+        from mrft.distributed import snapshot
+        rms = RunningMeanStd((3,))
+        rms.update(data_x[:4])  # the shared state, identical on both ranks
+        before = snapshot([rms])
+        rms.update(data_x[4 + 6 * ranks.rank: 10 + 6 * ranks.rank])
+        ranks.merge_statistics([rms], before)
+        torch.save({"net": net.state_dict(), "rms": rms.state_dict()}, f"rank{ranks.rank}.pt")
+        ranks.close()
+    """)
+    torch.manual_seed(0)
+    data_x, data_y = torch.randn(16, 3), torch.randn(16, 1)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    torch.nn.Linear(2, 2)  # the same draws from the generator as the job
+    optim = torch.optim.Adam(net.parameters(), lr=0.1)
+    for _ in range(3):
+        optim.zero_grad()
+        ((net(data_x) - data_y) ** 2).mean().backward()  # the mean over both halves
+        optim.step()
+    optim.zero_grad()
+    ((net(data_x[:8]) - data_y[:8]) ** 2).mean().backward()
+    optim.step()
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    for name, value in net.state_dict().items():
+        assert torch.equal(ranks[0]["net"][name], ranks[1]["net"][name])
+        torch.testing.assert_close(ranks[0]["net"][name], value, rtol=1e-5, atol=1e-6)
+    from mrft.normalize import RunningMeanStd
+
+    one = RunningMeanStd((3,))
+    one.update(data_x[:4])
+    one.update(data_x[4:16])
+    for key in ("mean", "var", "count"):
+        torch.testing.assert_close(ranks[0]["rms"][key], one.state_dict()[key])
+        torch.testing.assert_close(ranks[1]["rms"][key], one.state_dict()[key])
+
+
+TRAIN_JOB = """
+    import os, sys, torch
+    from mrft.config import EnvConfig, GRPOConfig, MRFTConfig, RunConfig, TrainConfig
+    from mrft.trainer import Trainer
+
+    algo, env, total, resume, stop = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+    if resume != "-":
+        trainer = Trainer(resume_from=resume)
+    else:
+        cfg = TrainConfig(algo=algo, env=EnvConfig(env=env, num_envs=8),
+                          grpo=GRPOConfig(group_size=4),
+                          mrft=MRFTConfig(tcn_channels=8, tcn_levels=2, meta_d_model=16, meta_layers=1,
+                                          embed_dim=8),
+                          run=RunConfig(total_steps=total, seed=3, runs_dir="runs", run_name="job",
+                                        progress=False, eval_episodes=0, hidden_sizes=(16, 16),
+                                        threads=1))
+        trainer = Trainer(cfg)
+    result = trainer.train(max_updates=stop if stop > 0 else None)
+    rank = int(os.environ["RANK"])
+    torch.save({"model": trainer.policy.state_dict(), "step": result.global_step,
+                "updates": result.updates}, f"rank{rank}.pt")
+"""
+
+
+def _states(tmp_path):
+    return [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+
+
+@pytest.mark.parametrize(("algo", "env"), [("ppo", "nav:point"), ("grpo", "bandit:arms3"),
+                                           ("mrft", "nav:point")])
+def test_two_ranks_train_identical_parameters_and_count_every_rank_s_steps(tmp_path, algo, env):
+    _torchrun(tmp_path, TRAIN_JOB, algo, env, "3000", "-", "0")
+    first, second = _states(tmp_path)
+    assert first["step"] == second["step"] and 3000 - 2 * 8 * 40 <= first["step"] <= 3000
+    for name, value in first["model"].items():
+        assert torch.equal(value, second["model"][name]), name
+    # one run folder, written by rank 0 alone
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["job"]
+    assert (tmp_path / "runs" / "job" / "checkpoint.pt").is_file()
+    steps = [line for line in (tmp_path / "runs" / "job" / "metrics.jsonl").read_text().splitlines()]
+    assert len(steps) == first["updates"]
+
+
+def test_a_two_rank_run_resumes_to_the_end_of_its_budget(tmp_path):
+    _torchrun(tmp_path, TRAIN_JOB, "ppo", "nav:point", "16000", "-", "2")
+    stopped = _states(tmp_path)[0]
+    assert stopped["updates"] == 2
+    checkpoint = str(tmp_path / "runs" / "job" / "checkpoint.pt")
+    assert torch.load(checkpoint, weights_only=True)["counters"]["global_step"] == stopped["step"]
+    _torchrun(tmp_path, TRAIN_JOB, "ppo", "nav:point", "16000", checkpoint, "0")
+    first, second = _states(tmp_path)
+    assert first["step"] == second["step"] and stopped["step"] < first["step"] <= 16000
+    assert first["updates"] > 2 and all(torch.equal(v, second["model"][k]) for k, v in first["model"].items())
+    assert torch.load(checkpoint, weights_only=True)["counters"]["finished"]
+
+
+def test_the_cli_under_torchrun_trains_and_reports_once(tmp_path):
+    proc = subprocess.run(
+        [*TORCHRUN, "-m", "mrft", "train", "--env", "bandit:arms3", "--algo", "ppo", "--total-steps",
+         "2048", "--num-envs", "8", "--runs-dir", str(tmp_path), "--run-name", "cli", "--no-progress",
+         "--eval-episodes", "4", "--threads", "1"],
+        capture_output=True, text=True, env=ENV, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("checkpoint:") == 1 and proc.stdout.count("return:") == 1
+    assert (tmp_path / "cli" / "eval.json").is_file()
