@@ -50,3 +50,14 @@ def test_presets_fill_only_unset_fields():
     assert cfg.ppo.gamma == PRESETS["procgen"]["ppo.gamma"] == 0.999
     assert cfg.ppo.num_minibatches == 8 and cfg.ppo.update_epochs == 3 and cfg.ppo.ent_coef == 0.01
     assert cfg.run.normalize_obs is False and cfg.mrft.meta_ent_coef == 0.01
+
+
+def test_mujoco_bodies_get_cleanrl_s_continuous_action_update():
+    from mrft.presets import PRESETS, preset_name
+
+    assert preset_name("shift", True) == preset_name("sim2real", True) == "mujoco"
+    assert preset_name("metaworld", True) == "continuous" and preset_name("gym", True) == "continuous"
+    mujoco = PRESETS["mujoco"]
+    # 16 envs x 128 steps = 2,048 env steps per update, 32 minibatches of 64, 10 epochs
+    assert 16 * mujoco["ppo.num_steps"] == 2048 and 2048 // mujoco["ppo.num_minibatches"] == 64
+    assert mujoco["ppo.update_epochs"] == 10

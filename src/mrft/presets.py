@@ -1,8 +1,9 @@
 """Family presets: defaults that depend on the kind of task, filled into every unset field.
 
-Procgen follows CleanRL ``ppo_procgen.py``; continuous control follows CleanRL
-``ppo_continuous_action.py`` scaled to vectorised envs; classic control follows CleanRL
-``ppo.py``. Values are keyed ``section.field`` so one table serves every config section;
+Procgen follows CleanRL ``ppo_procgen.py``; MuJoCo bodies follow CleanRL
+``ppo_continuous_action.py`` (its 2,048-step update, spread over 16 envs); other continuous
+control (Meta-World, the numpy families) uses that script's settings scaled to larger
+vectorised batches; classic control follows CleanRL ``ppo.py``. Values are keyed ``section.field`` so one table serves every config section;
 an explicit value always wins over the preset.
 """
 
@@ -23,6 +24,16 @@ PRESETS: dict[str, dict[str, object]] = {
                    "ppo.normalize_reward": True, "run.normalize_obs": True,
                    "mrft.meta_ent_coef": 0.0, "mrft.meta_iterations": 5,
                    "mrft.meta_minibatch_size": 512, "rl2.rl2_ent_coef": 0.005},
+    # MuJoCo bodies (shift:*, sim2real:*): CleanRL ppo_continuous_action.py's update, 2,048
+    # env steps (16 envs x 128) in 32 minibatches of 64 for 10 epochs; the "continuous"
+    # update (40 optimiser steps per 4,096 env steps) left PPO near a motionless policy on
+    # Reacher after 150k steps (-43 against -8.2 with this one) and its oracle unable to
+    # balance a pendulum whose motor may be reversed (benchmarks/results/mujoco_preset/)
+    "mujoco": {"optim.learning_rate": 3e-4, "ppo.num_steps": 128, "ppo.gamma": 0.99,
+               "ppo.num_minibatches": 32, "ppo.update_epochs": 10, "ppo.ent_coef": 0.0,
+               "ppo.normalize_reward": True, "run.normalize_obs": True,
+               "mrft.meta_ent_coef": 0.0, "mrft.meta_iterations": 5,
+               "mrft.meta_minibatch_size": 512, "rl2.rl2_ent_coef": 0.005},
     "classic": {"optim.learning_rate": 2.5e-4, "ppo.num_steps": 128, "ppo.gamma": 0.99,
                 "ppo.num_minibatches": 4, "ppo.update_epochs": 4, "ppo.ent_coef": 0.01,
                 "ppo.normalize_reward": False, "run.normalize_obs": False,
@@ -31,9 +42,14 @@ PRESETS: dict[str, dict[str, object]] = {
 }
 
 
+MUJOCO_FAMILIES = ("shift", "sim2real")
+
+
 def preset_name(family: str, continuous: bool) -> str:
     if family == "procgen":
         return "procgen"
+    if family in MUJOCO_FAMILIES:
+        return "mujoco"
     return "continuous" if continuous else "classic"
 
 
