@@ -147,3 +147,80 @@ def measure_trainer(make_cfg: Callable[[str], Any]) -> tuple[dict, Any]:
         "loadavg_before": load_before, "loadavg_after": loadavg(),
     }
     return row, resolved
+
+
+def make_sb3_vec_env(spec: str, num_envs: int, seed: int):
+    """mrft's vector env as a ``stable_baselines3`` ``VecEnv`` (imports SB3 lazily, so the
+    mrft side never needs it)."""
+    import gymnasium as gym
+    import numpy as np
+    from stable_baselines3.common.vec_env import VecEnv
+
+    from mrft.envs import make_vec_env, parse_env
+
+    class MrftSB3VecEnv(VecEnv):
+        """SB3's vector-env contract over an mrft ``VecEnv``.
+
+        SB3 wants the next episode's first observation in the step that ends an episode,
+        with the final one in ``info["terminal_observation"]``; mrft's envs return the final
+        observation and reset on the *next* step. Meta-World episodes all end together (by
+        truncation at 500 steps, in every env), so when they end the whole pool is reset at
+        once; a step that ends only some envs' episodes cannot be served this way and is an
+        error. Each reset draws fresh hidden goals from each env's own RNG (the pool is
+        seeded when built; SB3's ``seed()`` is not used).
+        """
+
+        def __init__(self):
+            self.env = make_vec_env(parse_env(spec).train, num_envs, seed=seed)
+            space = self.env.observation_space
+            observation_space = gym.spaces.Box(-np.inf, np.inf, space.shape, np.float32)
+            super().__init__(num_envs, observation_space, self.env.action_space)
+            self._actions: np.ndarray | None = None
+            self.pool_resets = 0
+
+        def reset(self):
+            self._reset_seeds()
+            self._reset_options()
+            self.pool_resets += 1
+            return self.env.reset().astype(np.float32, copy=False)
+
+        def step_async(self, actions: np.ndarray) -> None:
+            self._actions = np.asarray(actions, dtype=np.float32)
+
+        def step_wait(self):
+            result = self.env.step(self._actions)
+            obs = result.obs.astype(np.float32, copy=False)
+            dones = result.terminated | result.truncated
+            infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+            if result.success is not None:
+                for i, s in enumerate(result.success):
+                    infos[i]["is_success"] = bool(s)
+            if dones.any():
+                if not dones.all():
+                    raise RuntimeError(
+                        f"{spec}: episodes ended in only some envs ({int(dones.sum())} of "
+                        f"{self.num_envs}); this wrapper resets the whole pool at once")
+                for i in range(self.num_envs):
+                    infos[i]["terminal_observation"] = obs[i].copy()
+                    infos[i]["TimeLimit.truncated"] = bool(result.truncated[i]
+                                                           and not result.terminated[i])
+                obs = self.reset()
+            return obs, result.reward.astype(np.float32, copy=False), dones, infos
+
+        def close(self) -> None:
+            self.env.close()
+
+        def get_attr(self, attr_name: str, indices=None) -> list[Any]:
+            value = None if attr_name == "render_mode" else getattr(self.env, attr_name)
+            return [value for _ in self._get_indices(indices)]
+
+        def set_attr(self, attr_name: str, value: Any, indices=None) -> None:
+            setattr(self.env, attr_name, value)
+
+        def env_method(self, method_name: str, *method_args, indices=None, **method_kwargs):
+            raise NotImplementedError(f"{type(self).__name__} has no per-env methods")
+
+        def env_is_wrapped(self, wrapper_class, indices=None) -> list[bool]:
+            return [False for _ in self._get_indices(indices)]
+
+    return MrftSB3VecEnv()
