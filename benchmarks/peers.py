@@ -21,7 +21,7 @@ the table gives each side's median and the ratios of the medians.
    steps, IMPALA CNN, 8 minibatches, 3 epochs) against CleanRL ``ppo_procgen.py``'s
    network and update reproduced here from its public description (IMPALA CNN 16-32-32
    with two residual blocks per stage, 256 hidden units; observations kept as float32
-   ``[steps, envs, 64, 64, 3]`` as that script keeps them; 8 minibatches, 3 epochs, Adam
+   ``[steps, envs, *frame]`` as that script keeps them; 8 minibatches, 3 epochs, Adam
    5e-4, clipped value loss, advantage normalisation), both acting on mrft's
    ``procgen:bigfish`` envs for one rollout and learning from it once. Figures: env
    steps per second of rollout plus update, and the peak resident memory of each process.
@@ -184,7 +184,9 @@ def cleanrl_procgen_agent(actions: int):
             nn.init.zeros_(self.critic.bias)
 
         def features(self, obs):
-            return self.body(obs.permute(0, 3, 1, 2) / 255.0)
+            if obs.shape[-1] == 3:  # frames as height x width x channels
+                obs = obs.permute(0, 3, 1, 2)
+            return self.body(obs / 255.0)
 
         def act(self, obs, action=None):
             hidden = self.features(obs)
