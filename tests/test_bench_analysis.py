@@ -321,10 +321,18 @@ def test_multi_task_transfer_by_hand(tmp_path):
     assert rows["reach-v3"]["transfer"] == "positive" and rows["reach-v3"]["probability"].startswith("1.00")
     assert rows["push-v3"]["transfer"] == "not told apart" and rows["push-v3"]["probability"].startswith("0.50")
     assert transfer["rates"]["ppo"].startswith("0.50 [0.00, 1.00]") and "(1 of 2 tasks)" in transfer["rates"]["ppo"]
+    # the headline measure is the return AUC: here (score + 0) / 2 over the 10-step budget,
+    # so reach .45 vs .05 and push .1 vs .1, as the scores; the second measure is the score
+    assert transfer["measure"] == "return AUC" and rows["reach-v3"]["multi"] == "0.45"
+    by_score = transfer["measures"][1]
+    assert by_score["measure"] == "score before any update"
+    assert {r["task"]: r["multi"] for r in by_score["rows"]} == {"reach-v3": "0.9", "push-v3": "0.2"}
+    assert by_score["rate_intervals"]["ppo"][0] == 0.5
     assert transfer_probability([0.0, 0.0], [1.0, 1.0])[2] == 0.0
     assert transfer_rate([True, True, False, True])[0] == 0.75
     text = write_report(analyze(tmp_path), tmp_path).markdown.read_text()
     assert "## Multi-task transfer" in text and "positive-transfer rate" in text
+    assert "### By return AUC" in text and "### By score before any update" in text
     from mrft.bench.analysis import BenchData, _mean_pretrain_steps
 
     # 20 MT10 instances at the suite's 100 steps, 2 + 2 single-task ones at their own 10

@@ -469,9 +469,30 @@ def _task_rows(data: BenchData, methods: list[str], steps) -> list[dict]:
     return rows
 
 
+def _return_auc(record: dict[str, Any]) -> float:
+    """The area under a run's return curve over its adaptation, per env step (the mean
+    return over the adaptation, by the trapezoid rule); one point: that point's return."""
+    steps = np.array([p["step"] for p in record["curve"]], dtype=np.float64)
+    returns = np.array([p["return"] for p in record["curve"]], dtype=np.float64)
+    if steps.size < 2 or steps[-1] == steps[0]:
+        return float(returns[0])
+    return float(np.trapezoid(returns, steps) / (steps[-1] - steps[0]))
+
+
+TRANSFER_MEASURES = (
+    ("return AUC", _return_auc),
+    ("score before any update", lambda record: float(record["curve"][0]["score"])),
+)
+"""How a multi-task run is compared with a single-task one, the first being the headline:
+the return AUC over the adaptation (sensitive where success rates sit at 0 in both arms, as
+they do at small budgets) and the family's score before any update."""
+
+
 def _transfer(data: BenchData, methods: list[str]) -> dict[str, Any]:
-    """Multi-task against single-task pre-training, per task and method
-    (:mod:`mrft.bench.multitask`); empty without a multi-task family and a single-task one."""
+    """Multi-task against single-task pre-training, per task, method and measure
+    (:data:`TRANSFER_MEASURES`, :mod:`mrft.bench.multitask`); empty without a multi-task
+    family and a single-task one. The top-level ``rows``, ``rates`` and ``rate_intervals``
+    are the first measure's."""
     from mrft.bench.multitask import test_tasks, transfer_pairs, transfer_probability, transfer_rate
 
     if len(data.families) < 2:
@@ -483,30 +504,37 @@ def _transfer(data: BenchData, methods: list[str]) -> dict[str, Any]:
     if not pairs:
         return {}
     counts = {multi.env: len(test_tasks(multi.env)) for multi, *_ in pairs}
-    rows, rates, intervals = [], {}, {}
-    for method in methods:
-        seeds = data.complete_seeds(method)
-        positive = []
-        for multi, k, name, single in pairs:
-            multi_scores = [data.adapt[multi.env, method, s, i]["curve"][0]["score"]
-                            for s in seeds for i in range(multi.instances)
-                            if i % counts[multi.env] == k]
-            single_scores = [data.adapt[single.env, method, s, i]["curve"][0]["score"]
-                             for s in seeds for i in range(single.instances)]
-            if not multi_scores or not single_scores:
-                continue
-            point, low, high = transfer_probability(multi_scores, single_scores, REPS)
-            verdict = "positive" if low > 0.5 else "negative" if high < 0.5 else "not told apart"
-            positive.append(low > 0.5)
-            rows.append({"task": name, "method": method,
-                         "multi": f"{np.mean(multi_scores):.3g}", "single": f"{np.mean(single_scores):.3g}",
-                         "probability": _interval_text(point, low, high, "{:.2f}"), "transfer": verdict})
-        if positive:
-            rate, low, high = transfer_rate(positive)
-            rates[method] = (f"{_interval_text(rate, low, high, '{:.2f}')} "
-                             f"({sum(positive)} of {len(positive)} tasks)")
-            intervals[method] = [rate, low, high]
-    return {"rows": rows, "rates": rates, "rate_intervals": intervals}
+    measures = []
+    for measure, value in TRANSFER_MEASURES:
+        rows, rates, intervals = [], {}, {}
+        for method in methods:
+            seeds = data.complete_seeds(method)
+            positive = []
+            for multi, k, name, single in pairs:
+                multi_scores = [value(data.adapt[multi.env, method, s, i])
+                                for s in seeds for i in range(multi.instances)
+                                if i % counts[multi.env] == k]
+                single_scores = [value(data.adapt[single.env, method, s, i])
+                                 for s in seeds for i in range(single.instances)]
+                if not multi_scores or not single_scores:
+                    continue
+                point, low, high = transfer_probability(multi_scores, single_scores, REPS)
+                verdict = "positive" if low > 0.5 else "negative" if high < 0.5 else "not told apart"
+                positive.append(low > 0.5)
+                rows.append({"task": name, "method": method, "measure": measure,
+                             "multi": f"{np.mean(multi_scores):.3g}",
+                             "single": f"{np.mean(single_scores):.3g}",
+                             "probability": _interval_text(point, low, high, "{:.2f}"),
+                             "transfer": verdict})
+            if positive:
+                rate, low, high = transfer_rate(positive)
+                rates[method] = (f"{_interval_text(rate, low, high, '{:.2f}')} "
+                                 f"({sum(positive)} of {len(positive)} tasks)")
+                intervals[method] = [rate, low, high]
+        measures.append({"measure": measure, "rows": rows, "rates": rates,
+                         "rate_intervals": intervals})
+    return {**{k: measures[0][k] for k in ("rows", "rates", "rate_intervals")},
+            "measure": measures[0]["measure"], "measures": measures}
 
 
 def _exported(data: BenchData, methods: list[str]) -> list[dict[str, str]]:
