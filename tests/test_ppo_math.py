@@ -61,3 +61,41 @@ def test_mujoco_bodies_get_cleanrl_s_continuous_action_update():
     # 16 envs x 128 steps = 2,048 env steps per update, 32 minibatches of 64, 10 epochs
     assert 16 * mujoco["ppo.num_steps"] == 2048 and 2048 // mujoco["ppo.num_minibatches"] == 64
     assert mujoco["ppo.update_epochs"] == 10
+
+
+def test_micro_batches_give_the_minibatch_s_loss_and_gradient():
+    import torch
+
+    from mrft.algos.base import AlgoContext
+    from mrft.algos.ppo import PPO
+    from mrft.config import PPOConfig, RunConfig, TrainConfig
+    from mrft.trainer import resolve_config
+
+    cfg, suite = resolve_config(TrainConfig(ppo=PPOConfig(num_steps=16),
+                                            run=RunConfig(hidden_sizes=(8,))))
+    from mrft.envs.spaces import task_spaces
+
+    spaces = task_spaces(suite.train[0])
+    grads = []
+    for size in (None, 7):
+        torch.manual_seed(0)
+        cfg.ppo.microbatch_size = size
+        policy = PPO.build_policy(cfg, spaces.observation_space, spaces.action_space)
+        algo = PPO(cfg, policy, AlgoContext(tasks=suite.train, num_envs=2, env_seed=0,
+                                           device=torch.device("cpu"), num_train_tasks=1))
+        g = torch.Generator().manual_seed(1)
+        n = 20
+        mb = {"obs": torch.randn(n, *spaces.observation_space.shape, generator=g),
+              "actions": torch.randint(0, 2, (n,), generator=g), "logprobs": -torch.rand(n, generator=g),
+              "values": torch.randn(n, generator=g), "advantages": torch.randn(n, generator=g),
+              "returns": torch.randn(n, generator=g)}
+        policy.zero_grad()
+        out = algo.loss(mb)
+        algo.backward(out)
+        grads.append((out, [p.grad.clone() for p in policy.parameters()]))
+    (whole, whole_grads), (micro, micro_grads) = grads
+    for key in ("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac",
+                "explained_variance"):
+        torch.testing.assert_close(micro[key], whole[key].detach(), rtol=1e-5, atol=1e-6)
+    for a, b in zip(micro_grads, whole_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

@@ -89,6 +89,10 @@ class PPOConfig:
     normalize_reward: bool | None = None
     """Scale rewards by the running std of the discounted return; when unset, the family preset: off
     for classic control, on otherwise."""
+    microbatch_size: int | None = None
+    """Run each minibatch's forward and backward passes in micro-batches of at most this many
+    steps, adding up their gradients: the same update with a fraction of the activation memory
+    (Procgen preset: 512 of a 2,048-frame minibatch); unset: the whole minibatch at once."""
 
 
 @dataclasses.dataclass

@@ -292,6 +292,9 @@ class Trainer:
             epoch_counts: dict[str, int] = defaultdict(int)
             for mb in self._minibatches(data):
                 out = None
+                # cleared before the loss: an algorithm may fill .grad while computing it
+                # (PPO's micro-batches)
+                self.optimizer.zero_grad(set_to_none=True)
                 if mb is not None:
                     with self.autocast():
                         out = self.algo.loss(mb)
@@ -299,7 +302,6 @@ class Trainer:
                 if not self.ranks and not finite:
                     skipped += 1
                     continue
-                self.optimizer.zero_grad(set_to_none=True)
                 extra = self.algo.backward(out) if finite else {}
                 if self.ranks and not self.ranks.average_gradients(params, finite):
                     skipped += 1  # no rank had a finite loss for this step

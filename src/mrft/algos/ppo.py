@@ -148,12 +148,48 @@ class PPO(Algorithm):
         return shuffled_minibatches(data, self.ppo.num_minibatches, generator)
 
     def loss(self, mb: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        size = self.ppo.microbatch_size
+        if size is not None and mb["advantages"].numel() > size and torch.is_grad_enabled():
+            return self._accumulated_loss(mb, size)
+        return self._loss(mb, norm_adv=self.ppo.norm_adv)
+
+    def _loss(self, mb: dict[str, torch.Tensor], norm_adv: bool) -> dict[str, torch.Tensor]:
         ppo = self.ppo
         logp, entropy, values = self.policy.evaluate(mb["obs"], mb["actions"])
         return ppo_loss(logp, mb["logprobs"], entropy, values, mb["values"], mb["returns"],
                         mb["advantages"], clip=ppo.clip_coef,
                         value_clip=ppo.clip_coef if ppo.clip_vloss else None,
-                        ent_coef=ppo.ent_coef, vf_coef=ppo.vf_coef, norm_adv=ppo.norm_adv)
+                        ent_coef=ppo.ent_coef, vf_coef=ppo.vf_coef, norm_adv=norm_adv)
+
+    def _accumulated_loss(self, mb: dict[str, torch.Tensor], size: int) -> dict[str, torch.Tensor]:
+        """The minibatch's loss and gradient, computed ``size`` steps at a time: the advantages
+        are normalised over the whole minibatch first, then each micro-batch's mean loss,
+        weighted by its share of the minibatch, is back-propagated at once (its activations
+        freed before the next). The sum is the minibatch's mean loss and its gradient the
+        minibatch's gradient; :meth:`backward` then has nothing left to do."""
+        mb = dict(mb)
+        if self.ppo.norm_adv:
+            adv = mb["advantages"]
+            mb["advantages"] = (adv - adv.mean()) / (adv.std() + 1e-8)
+        total = mb["advantages"].shape[0]
+        sums: dict[str, torch.Tensor] = {}
+        for start in range(0, total, size):
+            chunk = {k: v[start:start + size] for k, v in mb.items()}
+            share = chunk["advantages"].shape[0] / total
+            out = self._loss(chunk, norm_adv=False)
+            (out["loss"] * share).backward()
+            for key, value in out.items():
+                if key != "explained_variance":
+                    sums[key] = sums.get(key, 0.0) + value.detach() * share
+        sums["explained_variance"] = explained_variance(mb["values"], mb["returns"])
+        self._backward_done = True
+        return sums
+
+    def backward(self, out: dict[str, torch.Tensor]) -> dict[str, float]:
+        if getattr(self, "_backward_done", False):
+            self._backward_done = False  # the micro-batches already filled .grad
+            return {}
+        return super().backward(out)
 
     def state_dict(self) -> dict:
         if self.reward_normalizer is None:
