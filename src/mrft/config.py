@@ -92,7 +92,7 @@ class PPOConfig:
     microbatch_size: int | None = None
     """Run each minibatch's forward and backward passes in micro-batches of at most this many
     steps, adding up their gradients: the same update with a fraction of the activation memory
-    (Procgen preset: 512 of a 2,048-frame minibatch); unset: the whole minibatch at once."""
+    (Procgen preset: 256 of a 2,048-frame minibatch); unset: the whole minibatch at once."""
 
 
 @dataclasses.dataclass

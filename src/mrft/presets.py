@@ -17,7 +17,7 @@ PRESETS: dict[str, dict[str, object]] = {
     "procgen": {"optim.learning_rate": 5e-4, "ppo.num_steps": 256, "ppo.gamma": 0.999,
                 "ppo.num_minibatches": 8, "ppo.update_epochs": 3, "ppo.ent_coef": 0.01,
                 "ppo.normalize_reward": True, "run.normalize_obs": False,
-                "ppo.microbatch_size": 512,
+                "ppo.microbatch_size": 256,
                 "mrft.meta_ent_coef": 0.01, "mrft.meta_iterations": 3,
                 "mrft.meta_minibatch_size": 2048, "rl2.rl2_ent_coef": 0.01},
     "continuous": {"optim.learning_rate": 3e-4, "ppo.num_steps": 256, "ppo.gamma": 0.99,
