@@ -41,14 +41,10 @@ from mrft.atomic import atomic_write_bytes
 from mrft.bench import metrics
 from mrft.bench.methods import METHODS
 from mrft.bench.runner import family_slug
-from mrft.bench.scores import SUCCESS, score_name
+from mrft.bench.scores import training_metric
 from mrft.bench.suite import TaskFamily, load_suite
 from mrft.errors import MrftError
 from mrft.logging import read_metrics
-
-
-def curve_key(env: str) -> str:
-    return "charts/success_rate" if score_name(env) == SUCCESS else "charts/episodic_return"
 
 
 def train_oracle(suite, family: TaskFamily, steps: int, seed: int, folder: Path) -> float:
@@ -77,7 +73,7 @@ def _nan_to_none(value: float) -> float | None:
 
 def summarise(env: str, budget: int, runs: list[tuple[Path, Path]], fraction: float) -> dict:
     """``runs``: ``(budget run, long run)`` folders per seed."""
-    key = curve_key(env)
+    key = training_metric(env)
     rows = []
     for budget_run, long_run in runs:
         steps, values = _curve(long_run, key)

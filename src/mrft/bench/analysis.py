@@ -19,7 +19,7 @@ import numpy as np
 from mrft.bench import metrics
 from mrft.bench.methods import BASELINE, FOCUS, report_order
 from mrft.bench.runner import git_commit, pretrain_source, seed_dir
-from mrft.bench.scores import RETURN, SUCCESS, score_name
+from mrft.bench.scores import RETURN, SUCCESS, score_name, training_metric
 from mrft.bench.suite import Budget, TaskFamily
 from mrft.bench.transfer import (
     EPISODE_MARKS,
@@ -772,7 +772,7 @@ def _pretrain_curves(data: BenchData, methods: list[str], points: int = 40) -> l
 
     panels = []
     for family in data.families:
-        key = "charts/success_rate" if score_name(family.env) == SUCCESS else "charts/episodic_return"
+        key = training_metric(family.env)
         panel = {"env": family.env, "metric": f"training {key.split('/')[1].replace('_', ' ')}",
                  "methods": {}}
         for method in dict.fromkeys(pretrain_source(m) for m in methods):

@@ -29,6 +29,12 @@ def score_name(env: str) -> str:
     return {"metaworld": SUCCESS, "procgen": NORMALISED, "process": REFERENCE}.get(family, RETURN)
 
 
+def training_metric(env: str) -> str:
+    """The key of a training log (``metrics.jsonl``) that follows the family's score: the
+    success rate where the score is one, the episodic return otherwise."""
+    return "charts/success_rate" if score_name(env) == SUCCESS else "charts/episodic_return"
+
+
 def reference_range(env: str, instance: int) -> tuple[float, float]:
     """``(return of doing nothing, reference return)`` on held-out instance seed ``instance``."""
     from mrft.envs import process
