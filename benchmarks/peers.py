@@ -53,6 +53,7 @@ from speed_common import (
     make_sb3_vec_env,
     measure_trainer,
     provenance,
+    raw_stepping,
     run_side,
     since_start,
     timed,
@@ -129,20 +130,7 @@ def side_mrft(steps: int, seed: int, threads: int | None, defaults: bool) -> dic
 
 
 def side_raw(seconds: float, num_envs: int) -> dict:
-    import numpy as np
-
-    from mrft.envs import make_vec_env, parse_env
-
-    env = make_vec_env(parse_env(METAWORLD).train, num_envs, seed=0)
-    env.reset()
-    space = env.action_space
-    rng = np.random.default_rng(0)
-    steps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        env.step(rng.uniform(space.low, space.high, size=(num_envs, *space.shape)).astype(np.float32))
-        steps += num_envs
-    wall = time.perf_counter() - start
-    env.close()
+    steps, wall = raw_stepping(METAWORLD, num_envs, seconds)
     return {"side": "envpool-raw", "env_steps": steps, "train_wall_s": wall, "sps": steps / wall,
             "num_envs": num_envs, "peak_rss_mib": peak_rss_mib()}
 

@@ -224,3 +224,34 @@ def make_sb3_vec_env(spec: str, num_envs: int, seed: int):
             return [False for _ in self._get_indices(indices)]
 
     return MrftSB3VecEnv()
+
+
+def raw_sps(spec: str, num_envs: int, seconds: float = 10.0) -> float:
+    """Random actions, no policy: the ceiling a training loop can approach."""
+    steps, elapsed = raw_stepping(spec, num_envs, seconds)
+    return steps / elapsed
+
+
+def raw_stepping(spec: str, num_envs: int, seconds: float) -> tuple[int, float]:
+    """``(env steps, seconds)`` of stepping ``spec`` with random actions for about ``seconds``."""
+    import numpy as np
+
+    from mrft.envs import make_vec_env, parse_env
+
+    env = make_vec_env(parse_env(spec).train, num_envs, seed=0)
+    env.reset()
+    space = env.action_space
+    rng = np.random.default_rng(0)
+
+    def sample() -> np.ndarray:
+        if hasattr(space, "n"):
+            return rng.integers(0, space.n, size=num_envs, dtype=np.int32)
+        return rng.uniform(space.low, space.high, size=(num_envs, *space.shape)).astype(np.float32)
+
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        env.step(sample())
+        steps += num_envs
+    elapsed = time.perf_counter() - start
+    env.close()
+    return steps, elapsed

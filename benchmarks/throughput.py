@@ -15,33 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
+from speed_common import raw_sps
 
 from mrft.config import EnvConfig, RunConfig, TrainConfig
-from mrft.envs import make_vec_env, parse_env
 from mrft.trainer import Trainer
-
-
-def raw_sps(spec: str, num_envs: int, seconds: float = 10.0) -> float:
-    """Random actions, no policy: the ceiling a training loop can approach."""
-    env = make_vec_env(parse_env(spec).train, num_envs, seed=0)
-    env.reset()
-    space = env.action_space
-    rng = np.random.default_rng(0)
-
-    def sample() -> np.ndarray:
-        if hasattr(space, "n"):
-            return rng.integers(0, space.n, size=num_envs, dtype=np.int32)
-        return rng.uniform(space.low, space.high, size=(num_envs, *space.shape)).astype(np.float32)
-
-    steps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        env.step(sample())
-        steps += num_envs
-    elapsed = time.perf_counter() - start
-    env.close()
-    return steps / elapsed
 
 
 def train_sps(spec: str, updates: int, precision: str) -> dict:
