@@ -145,28 +145,29 @@ def learning_progress(steps: Sequence[float], values: Sequence[float], budget: f
                       tail: float = 0.1, window: float = 0.05) -> Progress:
     """:class:`Progress` of a noisy learning curve (training returns logged as it ran) at
     ``budget`` env steps; ``tail`` and ``window`` are fractions of the curve's last step."""
-    x = np.asarray(steps, dtype=np.float64)
-    y = np.asarray(values, dtype=np.float64)
-    if x.size == 0 or x.size != y.size:
-        raise ValueError(f"{x.size} steps but {y.size} values")
-    end = float(x[-1])
-    width = max(window * end, 1e-9)
+    x, y = _curve(steps, values)
+    width = max(window * float(x[-1]), 1e-9)
 
     def mean_in(low: float, high: float) -> float:
         inside = (x >= low) & (x <= high)
         return float(y[inside].mean()) if inside.any() else float(y[np.argmin(np.abs(x - high))])
 
-    return Progress(start=mean_in(x[0], x[0] + width), asymptote=mean_in(end * (1 - tail), end),
+    return Progress(start=mean_in(x[0], x[0] + width), asymptote=tail_mean(x, y, tail),
                     at_budget=mean_in(budget - width, budget))
 
 
 def tail_mean(steps: Sequence[float], values: Sequence[float], tail: float = 0.1) -> float:
     """Mean of the values logged in the last ``tail`` of the steps: where a run ended."""
+    x, y = _curve(steps, values)
+    return float(y[x >= x[-1] * (1 - tail)].mean())
+
+
+def _curve(steps: Sequence[float], values: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     x = np.asarray(steps, dtype=np.float64)
     y = np.asarray(values, dtype=np.float64)
     if x.size == 0 or x.size != y.size:
         raise ValueError(f"{x.size} steps but {y.size} values")
-    return float(y[x >= x[-1] * (1 - tail)].mean())
+    return x, y
 
 
 def steps_to_progress(steps: Sequence[float], values: Sequence[float], fraction: float,

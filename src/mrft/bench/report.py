@@ -78,12 +78,14 @@ FAMILY_CAPTION = (
     "a method infers from one episode's experience alone. Final: at the end of the adaptation "
     "budget. Fraction of the oracle's: the final score over the oracle's (a policy that is "
     "shown the hidden parameters and pre-trained with the same budget), shown when the "
-    "oracle's mean is above 0 with its whole interval. Means over seeds x held-out instances, 95% bootstrap intervals."
+    "oracle's mean is above 0 with its whole interval. Means over seeds x held-out instances, "
+    "95% bootstrap intervals."
 )
 WITHIN_EPISODE_CAPTION = (
-    "Mean reward per time step through the first episode on a held-out instance (before any "
-    "update), in bins of steps; mean over instances x seeds, band = 95% bootstrap CI of the "
-    "mean. A method that infers the task in context earns more late in the episode than early."
+    "The return step by step through the first episode on a held-out instance (before any "
+    "update): the mean reward per time step, an episode that has ended counting 0, in bins of "
+    "steps; mean over instances x seeds, band = 95% bootstrap CI of the mean. A method that "
+    "infers the task in context earns more late in the episode than early."
 )
 PRETRAIN_CAPTION = (
     "Pre-training curves: training metric against pre-training env steps, "
