@@ -13,6 +13,13 @@ import dataclasses
 
 from mrft.config import TrainConfig
 
+_CONTINUOUS: dict[str, object] = {
+    "optim.learning_rate": 3e-4, "ppo.num_steps": 256, "ppo.gamma": 0.99,
+    "ppo.num_minibatches": 8, "ppo.update_epochs": 5, "ppo.ent_coef": 0.0,
+    "ppo.normalize_reward": True, "run.normalize_obs": True,
+    "mrft.meta_ent_coef": 0.0, "mrft.meta_iterations": 5,
+    "mrft.meta_minibatch_size": 512, "rl2.rl2_ent_coef": 0.005}
+
 PRESETS: dict[str, dict[str, object]] = {
     "procgen": {"optim.learning_rate": 5e-4, "ppo.num_steps": 256, "ppo.gamma": 0.999,
                 "ppo.num_minibatches": 8, "ppo.update_epochs": 3, "ppo.ent_coef": 0.01,
@@ -20,21 +27,15 @@ PRESETS: dict[str, dict[str, object]] = {
                 "ppo.microbatch_size": 256,
                 "mrft.meta_ent_coef": 0.01, "mrft.meta_iterations": 3,
                 "mrft.meta_minibatch_size": 2048, "rl2.rl2_ent_coef": 0.01},
-    "continuous": {"optim.learning_rate": 3e-4, "ppo.num_steps": 256, "ppo.gamma": 0.99,
-                   "ppo.num_minibatches": 8, "ppo.update_epochs": 5, "ppo.ent_coef": 0.0,
-                   "ppo.normalize_reward": True, "run.normalize_obs": True,
-                   "mrft.meta_ent_coef": 0.0, "mrft.meta_iterations": 5,
-                   "mrft.meta_minibatch_size": 512, "rl2.rl2_ent_coef": 0.005},
-    # MuJoCo bodies (shift:*, sim2real:*): CleanRL ppo_continuous_action.py's update, 2,048
-    # env steps (16 envs x 128) in 32 minibatches of 64 for 10 epochs; the "continuous"
-    # update (40 optimiser steps per 4,096 env steps) left PPO near a motionless policy on
-    # Reacher after 150k steps (-43 against -8.2 with this one) and its oracle unable to
-    # balance a pendulum whose motor may be reversed (benchmarks/results/mujoco_preset/)
-    "mujoco": {"optim.learning_rate": 3e-4, "ppo.num_steps": 128, "ppo.gamma": 0.99,
-               "ppo.num_minibatches": 32, "ppo.update_epochs": 10, "ppo.ent_coef": 0.0,
-               "ppo.normalize_reward": True, "run.normalize_obs": True,
-               "mrft.meta_ent_coef": 0.0, "mrft.meta_iterations": 5,
-               "mrft.meta_minibatch_size": 512, "rl2.rl2_ent_coef": 0.005},
+    "continuous": _CONTINUOUS,
+    # MuJoCo bodies (shift:*, sim2real:*): the continuous settings with CleanRL
+    # ppo_continuous_action.py's update, 2,048 env steps (16 envs x 128) in 32 minibatches
+    # of 64 for 10 epochs; the "continuous" update (40 optimiser steps per 4,096 env steps)
+    # left PPO near a motionless policy on Reacher after 150k steps (-43 against -8.2 with
+    # this one) and its oracle unable to balance a pendulum whose motor may be reversed
+    # (benchmarks/results/mujoco_preset/)
+    "mujoco": {**_CONTINUOUS, "ppo.num_steps": 128, "ppo.num_minibatches": 32,
+               "ppo.update_epochs": 10},
     "classic": {"optim.learning_rate": 2.5e-4, "ppo.num_steps": 128, "ppo.gamma": 0.99,
                 "ppo.num_minibatches": 4, "ppo.update_epochs": 4, "ppo.ent_coef": 0.01,
                 "ppo.normalize_reward": False, "run.normalize_obs": False,

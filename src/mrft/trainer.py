@@ -262,12 +262,12 @@ class Trainer:
                     f"{self.run_dir / CHECKPOINT_NAME} or pick another --run-name"
                 )
         self.checkpoint_path = self.run_dir / CHECKPOINT_NAME
-        trained = [*self.algo.modules(), *(v for v in vars(self.algo).values()
-                                             if isinstance(v, torch.nn.Module))]
-        self._statistics = running_statistics(trained)
-        if self.ranks:
+        if self.ranks:  # every rank starts from rank 0's weights and normaliser statistics
+            trained = [*self.algo.modules(), *(v for v in vars(self.algo).values()
+                                                 if isinstance(v, torch.nn.Module))]
             self.ranks.copy_from_main(trained)
-        self._statistics_before = snapshot(self._statistics)
+            self._statistics = running_statistics(trained)
+            self._statistics_before = snapshot(self._statistics)
         self.logger: RunLogger | None = None
         self._evaluation_cache: dict[str, Any] = {}
         """The evaluation env pool, kept between evaluation points."""
@@ -380,7 +380,7 @@ class Trainer:
 
     def _merge_statistics(self) -> None:
         """Running normalisers of all ranks merged after a collection (torchrun only)."""
-        if self.ranks and self._statistics:
+        if self.ranks:
             self.ranks.merge_statistics(self._statistics, self._statistics_before)
             self._statistics_before = snapshot(self._statistics)
 

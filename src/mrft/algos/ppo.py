@@ -85,6 +85,8 @@ class PPO(Algorithm):
         self.update_epochs = int(cfg.ppo.update_epochs)
         self.reward_normalizer = (RewardNormalizer(ctx.num_envs, cfg.ppo.gamma).to(ctx.device)
                                   if cfg.ppo.normalize_reward else None)
+        self._backward_done = False
+        """Set by a micro-batched loss, which fills ``.grad`` itself (:meth:`backward`)."""
 
     @classmethod
     def resolve(cls, cfg: TrainConfig, num_train_tasks: int, default_envs: int) -> TrainConfig:
@@ -186,7 +188,7 @@ class PPO(Algorithm):
         return sums
 
     def backward(self, out: dict[str, torch.Tensor]) -> dict[str, float]:
-        if getattr(self, "_backward_done", False):
+        if self._backward_done:
             self._backward_done = False  # the micro-batches already filled .grad
             return {}
         return super().backward(out)

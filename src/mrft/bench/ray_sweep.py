@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import shutil
 import tempfile
 import time
@@ -70,14 +71,11 @@ class Chain:
 
 def pending_chains(bench: Bench) -> list[Chain]:
     """The sweep's pending units grouped into chains, in the serial sweep's order."""
-    groups: dict[tuple[str, str, int], list[Unit]] = {}
-    families: dict[str, TaskFamily] = {}
+    groups: dict[tuple[TaskFamily, str, int], list[Unit]] = {}
     for unit in bench.pending():
-        key = (unit.family.env, pretrain_source(unit.method), unit.seed)
-        families[unit.family.env] = unit.family
-        groups.setdefault(key, []).append(unit)
-    return [Chain(families[env], source, seed, tuple(units))
-            for (env, source, seed), units in groups.items()]
+        groups.setdefault((unit.family, pretrain_source(unit.method), unit.seed), []).append(unit)
+    return [Chain(family, source, seed, tuple(units))
+            for (family, source, seed), units in groups.items()]
 
 
 def shipped_files(out: Path, chain: Chain) -> dict[str, bytes]:
@@ -86,8 +84,6 @@ def shipped_files(out: Path, chain: Chain) -> dict[str, bytes]:
     record = folder / "pretrain.json"
     if not record.exists():
         return {}
-    import json
-
     checkpoint = folder / json.loads(record.read_text(encoding="utf-8"))["checkpoint"]
     return {str(p.relative_to(out)): p.read_bytes() for p in (record, checkpoint)}
 
