@@ -184,3 +184,23 @@ def test_the_smoke_suite_on_a_local_2_cpu_ray_gives_the_serial_result_files(tmp_
                 for u in sweep(out).units()}
 
     assert results(tmp_path / "ray") == results(tmp_path / "serial")
+
+
+def test_a_ray_that_cannot_start_is_one_line_and_writes_nothing(tiny, tmp_path, monkeypatch, capsys):
+    class NoRay:
+        @staticmethod
+        def is_initialized():
+            return False
+
+        @staticmethod
+        def init(**kwargs):
+            raise ConnectionError("no cluster at 10.0.0.1:6379")
+
+    monkeypatch.setattr(ray_sweep, "import_ray", lambda: NoRay)
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--suite", str(tiny), "--ray", "10.0.0.1:6379", "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and "\n" not in err
+    assert "could not start or join Ray at 10.0.0.1:6379: no cluster" in err
+    assert not (out / "bench.json").exists()

@@ -132,14 +132,18 @@ def run_on_ray(bench: Bench, address: str, cpus_per_run: float = 1.0,
 
     ray = import_ray()
     with FolderLock(bench.out):
-        bench.open()
-        chains = pending_chains(bench)
-        total = sum(len(c.units) for c in chains)
         started_here = not ray.is_initialized()
         if started_here:
-            ray.init(address=None if address == LOCAL else address, log_to_driver=False,
-                     include_dashboard=False, configure_logging=False)
+            try:
+                ray.init(address=None if address == LOCAL else address, log_to_driver=False,
+                         include_dashboard=False, configure_logging=False)
+            except Exception as exc:  # Ray raises several kinds (ConnectionError, ValueError, ...)
+                where = "on this machine" if address == LOCAL else f"at {address}"
+                raise MrftError(f"could not start or join Ray {where}: {exc}") from None
         try:
+            bench.open()
+            chains = pending_chains(bench)
+            total = sum(len(c.units) for c in chains)
             _sweep(ray, bench, chains, total, cpus_per_run, gpus_per_run)
         finally:
             if started_here:
