@@ -23,9 +23,7 @@ class RunningMeanStd(nn.Module):
     def update(self, x: torch.Tensor) -> None:
         if x.shape[0] == 0:
             return
-        x = x.to(torch.float64)
-        batch_mean = x.mean(dim=0)
-        batch_var = x.var(dim=0, unbiased=False)
+        batch_var, batch_mean = torch.var_mean(x.to(torch.float64), dim=0, correction=0)
         batch_count = x.shape[0]
         delta = batch_mean - self.mean
         total = self.count + batch_count

@@ -30,9 +30,12 @@ class StepResult:
 def check_finite(result: StepResult, where: str) -> None:
     """Raise :class:`mrft.errors.NonFiniteEnvError` when a step's reward or float observation
     holds NaN or inf (integer observations, such as Procgen frames, cannot)."""
+    float_obs = np.issubdtype(result.obs.dtype, np.floating)
+    if np.isfinite(result.reward).all() and (not float_obs or np.isfinite(result.obs).all()):
+        return  # the every-step case: two reductions, no per-env bookkeeping
     bad = ~np.isfinite(result.reward)
     what = "reward"
-    if np.issubdtype(result.obs.dtype, np.floating):
+    if float_obs:
         obs_bad = ~np.isfinite(result.obs.reshape(result.obs.shape[0], -1)).all(axis=1)
         if obs_bad.any():
             bad, what = obs_bad, "observation"
