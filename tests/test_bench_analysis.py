@@ -262,6 +262,12 @@ def test_a_family_is_flagged_uninformative_when_the_oracle_does_not_beat_the_con
     curves["context-free"] = curves["oracle"]
     lines = analyze(_bench_folder(tmp_path / "b", curves))["informative"]
     assert lines[0].startswith("nav:point is uninformative") and "0.50" in lines[0]
+    assert "not told apart" in lines[0]
+    worse = {**curves, "oracle": {1: [[.1] * 4, [.1] * 4], 2: [[.1] * 4, [.1] * 4]},
+             "context-free": {1: [[.9] * 4, [.8] * 4], 2: [[.9] * 4, [.9] * 4]}}
+    lines = analyze(_bench_folder(tmp_path / "e", worse))["informative"]
+    assert lines[0].startswith("nav:point is uninformative") and "oracle does worse" in lines[0]
+    assert "0.00 [0.00, 0.00]" in lines[0]
     assert analyze(_bench_folder(tmp_path / "c"))["informative"] == []  # no reference rows
     text = write_report(analyze(_bench_folder(tmp_path / "d", curves)), tmp_path / "d").markdown.read_text()
     assert "Does the family reward adaptation?" in text

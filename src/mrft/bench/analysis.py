@@ -605,8 +605,8 @@ def _ratio_interval(values: list[float], reference: list[float], reps: int = REP
 def _informative(data: BenchData, finals: dict[str, np.ndarray]) -> list[str]:
     """Per family, whether adaptation can buy anything there: the oracle (told the hidden
     parameters) against the context-free policy (PPO's, not adapted), by the probability of
-    improvement with its 95% interval. A family where they are not told apart (or the
-    oracle loses) cannot show a difference between adaptation methods."""
+    improvement with its 95% interval. A family where they are not told apart, or where the
+    oracle does worse, cannot show a difference between adaptation methods."""
     if finals.get(ORACLE) is None or finals.get(CONTEXT_FREE) is None:
         return []
     raw = {m: data.matrix(m, lambda r: final_score(r, "score")) for m in (ORACLE, CONTEXT_FREE)}
@@ -622,6 +622,10 @@ def _informative(data: BenchData, finals: dict[str, np.ndarray]) -> list[str]:
                     f"[{low:.2f}, {high:.2f}]")
         if low > 0.5:
             lines.append(f"{family.env} is informative: knowing the hidden parameters helps ({evidence}).")
+        elif high < 0.5:
+            lines.append(f"{family.env} is uninformative at this budget: the oracle does worse than "
+                         f"the context-free policy ({evidence}), so no adaptation method can show "
+                         "what it is worth here.")
         else:
             lines.append(f"{family.env} is uninformative at this budget: the oracle and the context-free "
                          f"policy are not told apart ({evidence}), so no adaptation method can "
