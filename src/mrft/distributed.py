@@ -65,8 +65,15 @@ class Ranks:
             dist.init_process_group(backend)
         return cls(dist.get_rank(), dist.get_world_size())
 
-    def close(self) -> None:
+    def close(self, wait_for_all: bool = True) -> None:
+        """Leave the job. After a normal end every rank first waits for the others at a
+        barrier: a rank that tears gloo down while another is still finishing its last
+        update can abort the process at exit ("terminate called without an active
+        exception"). After an error there is no barrier, since the other ranks may never
+        reach it."""
         if dist.is_initialized():
+            if wait_for_all:
+                dist.barrier()
             dist.destroy_process_group()
 
     # -- agreement on numbers -------------------------------------------------------------

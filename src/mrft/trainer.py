@@ -451,6 +451,7 @@ class Trainer:
         recent: list[Episode] = []
         start_time, start_step = time.time(), self.global_step
         interrupted = False
+        ended_normally = False
         try:
             with _StopFlag() as stop:
                 if self._evaluation_due() and not self.finished:
@@ -509,11 +510,12 @@ class Trainer:
                     if stop.requested:
                         interrupted = True
                         break
+            ended_normally = True
         finally:
             progress.close()
             self.logger.close()
             if self.ranks:
-                self.ranks.close()
+                self.ranks.close(wait_for_all=ended_normally)
             self.collector.close()
             if self._evaluation_cache.get("collector") is not None:
                 self._evaluation_cache.pop("collector").close()
