@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -36,7 +35,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from speed_common import REPO, command_line, loadavg, machine, provenance
+from speed_common import REPO, checkout_env, command_line, loadavg, machine, provenance
+
+from mrft.bench.runner import TIMING_FIELDS
 
 SUITE = REPO / "benchmarks" / "suites" / "scaling.toml"
 TRAIN = ["train", "--algo", "ppo", "--env", "metaworld:ML1-reach", "--seed", "1", "--no-progress",
@@ -71,10 +72,6 @@ def train_side(ranks: int, steps: int, scratch: Path, env: dict[str, str]) -> di
             "loadavg_before": load}
 
 
-TIMINGS = {"wall_clock_s", "sps", "peak_memory_mib"}
-"""The fields of a result file that depend on when and where it ran."""
-
-
 def result_files(folder: Path) -> dict[str, dict]:
     """Every run's result file (``pretrain.json``, ``adapt/instance<i>.json``) without its
     timings, keyed by its path in the folder."""
@@ -82,7 +79,7 @@ def result_files(folder: Path) -> dict[str, dict]:
     for path in sorted((folder / "runs").rglob("*.json")):
         if path.name == "pretrain.json" or path.parent.name == "adapt":
             row = json.loads(path.read_text())
-            out[str(path.relative_to(folder))] = {k: v for k, v in row.items() if k not in TIMINGS}
+            out[str(path.relative_to(folder))] = {k: v for k, v in row.items() if k not in TIMING_FIELDS}
     return out
 
 
@@ -105,9 +102,7 @@ def main() -> None:
                         help="also time the Ray sweep (needs mrft[ray])")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "scaling.json"))
     args = parser.parse_args()
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO / "src"), env.get("PYTHONPATH")) if p)
-    env["OMP_NUM_THREADS"] = "1"
+    env = {**checkout_env(), "OMP_NUM_THREADS": "1"}
 
     started = time.perf_counter()
     train_rows: dict[int, list[dict]] = {1: [], 2: []}

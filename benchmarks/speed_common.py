@@ -76,13 +76,20 @@ def emit(prefix: str, row: dict) -> None:
     print(prefix + json.dumps(row), flush=True)
 
 
+def checkout_env() -> dict[str, str]:
+    """This process's environment with this checkout's ``src`` first on ``PYTHONPATH``, so a
+    child process runs this checkout's mrft whichever interpreter starts it."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO / "src"), env.get("PYTHONPATH")) if p)
+    return env
+
+
 def run_side(python: str, script: str, side: str, args: Sequence[str], prefix: str,
              label: str | None = None) -> dict:
     """Run ``python script --side SIDE ARGS`` in a fresh process with this checkout's ``src``
     first on ``PYTHONPATH``; return its result row plus ``process_wall_s`` and ``interpreter``."""
     label = label or side
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO / "src"), env.get("PYTHONPATH")) if p)
+    env = checkout_env()
     cmd = [python, str(Path(script).resolve()), "--side", side, *args]
     print(f"[{label}] {' '.join(cmd)}", flush=True)
     start = time.perf_counter()

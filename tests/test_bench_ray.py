@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mrft.bench import ray_sweep
-from mrft.bench.runner import Bench, result_path
+from mrft.bench.runner import TIMING_FIELDS, Bench, result_path
 from mrft.bench.suite import load_suite
 from mrft.cli import _bare_ray_flag, main
 
@@ -39,7 +39,7 @@ run.hidden_sizes = [16, 16]
 run.threads = 1
 """
 METHODS = ["grpo", "ppo", "context-free"]
-TIMINGS = {"wall_clock_s", "sps", "peak_memory_mib"}
+TIMINGS = set(TIMING_FIELDS)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import numpy as np
 
 from mrft.bench import metrics
 from mrft.bench.methods import BASELINE, FOCUS, report_order
-from mrft.bench.runner import git_commit, pretrain_source, seed_dir
+from mrft.bench.runner import TIMING_FIELDS, git_commit, pretrain_source, seed_dir
 from mrft.bench.scores import RETURN, SUCCESS, score_name, training_metric
 from mrft.bench.suite import Budget, TaskFamily
 from mrft.bench.transfer import (
@@ -129,8 +129,8 @@ class BenchData:
         return None
 
 
-PRETRAIN_KEYS = ("wall_clock_s", "sps", "peak_memory_mib")
-ADAPT_KEYS = ("curve", "wall_clock_s", "sps", "peak_memory_mib")
+PRETRAIN_KEYS = TIMING_FIELDS
+ADAPT_KEYS = ("curve", *TIMING_FIELDS)
 
 
 def _problem(path: Path, keys: tuple[str, ...]) -> str | None:

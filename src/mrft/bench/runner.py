@@ -65,6 +65,12 @@ def pretrain_source(method: str) -> str:
     return METHODS[method].pretrain_as or method
 
 
+TIMING_FIELDS = ("wall_clock_s", "sps", "peak_memory_mib")
+"""The fields of a run's result file that depend on when and where it ran: two sweeps of
+the same runs (serial or on Ray, on any machine with the same thread count) agree on all
+the others."""
+
+
 def result_path(out: Path, unit: Unit) -> Path:
     if unit.kind == "pretrain":
         return seed_dir(out, unit.family, unit.method, unit.seed) / "pretrain.json"
