@@ -339,6 +339,11 @@ def test_multi_task_transfer_by_hand(tmp_path):
     text = write_report(analyze(tmp_path), tmp_path).markdown.read_text()
     assert "## Multi-task transfer" in text and "positive-transfer rate" in text
     assert "### By return AUC" in text and "### By score before any update" in text
+    # the budgets name each family's own pre-training budget, not the default for all
+    assert analyze(tmp_path)["budget"]["pretrain_steps_per_family"] == {
+        "metaworld:MT10": 100, "metaworld:reach": 10, "metaworld:push": 10}
+    assert ("- **pre-training env steps**: metaworld:MT10 100; metaworld:reach 10; "
+            "metaworld:push 10") in text
     from mrft.bench.analysis import BenchData, _mean_pretrain_steps
 
     # 20 MT10 instances at the suite's 100 steps, 2 + 2 single-task ones at their own 10

@@ -199,8 +199,7 @@ def analyze(out: Path, skip_broken: bool = False) -> dict[str, Any]:
     return {
         "suite": {"name": data.suite_name, "description": data.description},
         "baseline": baseline, "focus": focus, "methods": methods, "seeds": data.seeds,
-        "budget": {k: getattr(data.budget, k) for k in
-                   ("pretrain_steps", "adapt_steps", "eval_every", "eval_episodes")},
+        "budget": _budget(data),
         "headline": [{k: v for k, v in row.items() if k != "interval"} for row in headline],
         "claims": _claim_figures(headline, focus),
         "verdict": _verdict(headline, baseline, methods, data),
@@ -342,6 +341,17 @@ def _steps_row(steps, baseline: str, budget: int) -> dict[str, Any]:
         never = int((~reached).sum())
         row["values"][method] += f"; {never}/{reached.size} never reached"
     return row
+
+
+def _budget(data: BenchData) -> dict[str, Any]:
+    """The suite's budgets; with ``pretrain_steps_per_family`` when a family has a
+    pre-training budget of its own, so no reader takes the default for every family's."""
+    budget: dict[str, Any] = {k: getattr(data.budget, k) for k in
+                              ("pretrain_steps", "adapt_steps", "eval_every", "eval_episodes")}
+    if any(f.pretrain_steps for f in data.families):
+        budget["pretrain_steps_per_family"] = {
+            f.env: f.pretrain_steps or data.budget.pretrain_steps for f in data.families}
+    return budget
 
 
 def _mean_pretrain_steps(data: BenchData) -> float:

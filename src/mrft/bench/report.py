@@ -208,6 +208,22 @@ def _colours(methods: Sequence[str]) -> dict[str, Any]:
     return colours
 
 
+def _budget_items(budget: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Label and value per budget; families with pre-training budgets of their own are
+    listed by name in place of the suite's default."""
+    per_family = budget.get("pretrain_steps_per_family")
+    items = []
+    for key, value in budget.items():
+        if key == "pretrain_steps_per_family":
+            continue
+        if key == "pretrain_steps" and isinstance(per_family, Mapping):
+            value = "; ".join(f"{env} {_format_int(n)}" for env, n in per_family.items())
+        else:
+            value = _format_int(value)
+        items.append((BUDGET_LABELS.get(key, key), value))
+    return items
+
+
 def _format_int(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return _text(value)
@@ -526,8 +542,7 @@ def _blocks(analysis: Mapping[str, Any], pngs: Mapping[str, bytes]) -> list[Bloc
     budget = analysis.get("budget") or {}
     if budget:
         blocks.append(Heading(2, "Budgets"))
-        blocks.append(Bullets([(BUDGET_LABELS.get(k, k), _format_int(v))
-                               for k, v in budget.items()]))
+        blocks.append(Bullets(_budget_items(budget)))
 
     notes = analysis.get("notes") or []
     if notes:
