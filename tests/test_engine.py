@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from mrft import algos, envs
@@ -151,6 +152,35 @@ def test_grpo_adaptation_keeps_the_pretrained_policy_as_kl_reference(tmp_path):
     lines = (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()
     kls = [json.loads(line).get("losses/kl") for line in lines]
     assert any(k is not None and k > 0 for k in kls)
+
+
+def test_mrft_adapts_without_its_kl_bound_only_when_asked(tmp_path):
+    small = MRFTConfig(tcn_channels=8, tcn_levels=2, meta_d_model=16, meta_layers=1, embed_dim=8,
+                       trial_episodes=1, adapt_kl=1e-9)
+    checkpoint = _pretrain(tmp_path / "mrft", "mrft", mrft=small)
+
+    def halted(run_dir):
+        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+        return [json.loads(line).get("mrft/adapt_halted") for line in lines]
+
+    bounded = adapt(checkpoint, _settings(checkpoint, 160), run_dir=tmp_path / "bounded")
+    free = adapt(checkpoint, _settings(checkpoint, 160, kl_bound=False), run_dir=tmp_path / "free")
+    assert bounded["mrft"]["adapt_kl"] == 1e-9 and free["mrft"]["adapt_kl"] is None
+    # a bound no step can stay within halts every update; no bound halts none
+    assert 1.0 in halted(tmp_path / "bounded") and 1.0 not in halted(tmp_path / "free")
+    ppo = _pretrain(tmp_path / "ppo", "ppo", ppo=PPOConfig(num_steps=20, num_minibatches=2))
+    with pytest.raises(MrftError, match="no-kl-bound"):
+        adapt(ppo, _settings(ppo, 160, kl_bound=False), run_dir=tmp_path / "ppo-free")
+
+
+def test_an_adaptation_saved_before_a_setting_existed_still_resumes():
+    from mrft.adapt import _with_defaults
+    from mrft.config import to_dict
+
+    settings = to_dict(AdaptSettings("x.pt", task=2, steps=100))
+    older = {k: v for k, v in settings.items() if k != "kl_bound"}
+    assert _with_defaults(older) == settings
+    assert _with_defaults({**settings, "from_a_newer_version": 1}) is None
 
 
 def test_adaptation_resume_equals_an_uninterrupted_run(tmp_path):

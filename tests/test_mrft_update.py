@@ -63,3 +63,13 @@ def test_a_pass_within_the_bound_keeps_every_step_and_goes_on():
     algo._batch_kl = lambda: 0.2
     assert algo.stop_early({}) is True and algo.policy.weight.item() == 2.0
     assert algo.batch_stats["mrft/adapt_accepted_steps"] == 2.0
+
+
+def test_without_a_bound_no_kl_halts_the_update():
+    algo = _guarded(adapt_kl=None)
+    algo._batch_kl = lambda: 50.0
+    for kl, value in ((0.0, 1.0), (9.0, 2.0), (40.0, 3.0)):
+        _step(algo, kl, value)
+    assert algo.stop_early({}) is False and algo.policy.weight.item() == 3.0
+    assert algo.batch_stats["mrft/adapt_accepted_steps"] == 3.0
+    assert "mrft/adapt_halted" not in algo.batch_stats

@@ -61,7 +61,9 @@ def adapt(checkpoint: str, settings: AdaptSettings, run_dir: str | Path | None =
     saved = folder / CHECKPOINT_NAME
     if saved.exists():
         previous = load_checkpoint(str(saved), required=("config",))
-        if previous.get("adaptation", {}).get("settings") != to_dict(settings):
+        saved_settings = previous.get("adaptation", {}).get("settings")
+        # filled with today's defaults, so a run saved before a setting existed still matches
+        if not isinstance(saved_settings, dict) or _with_defaults(saved_settings) != to_dict(settings):
             raise MrftError(f"{folder} holds a different adaptation run; pick another folder")
         trainer = Trainer(resume_from=str(saved))
     else:
@@ -84,6 +86,13 @@ def adapt(checkpoint: str, settings: AdaptSettings, run_dir: str | Path | None =
         "wall_clock_s": time.time() - start,
         "run_dir": str(folder), "mrft": dataclasses.asdict(cfg.mrft) if cfg.algo == "mrft" else None,
     }
+
+
+def _with_defaults(saved: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        return to_dict(AdaptSettings(**saved))
+    except TypeError:  # a setting this version does not know
+        return None
 
 
 def summarize(record: dict[str, Any]) -> str:

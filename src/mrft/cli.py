@@ -73,6 +73,9 @@ class AdaptConfig:
     updates: bool = True
     """--no-updates: adapt in context only (the instance is played, no weight changes): what
     a context-based method gets from its memory or belief alone."""
+    kl_bound: bool = True
+    """MRFT only. --no-kl-bound: no --adapt-kl bound on the adaptation's updates (the clipped
+    surrogate alone limits them, as in PPO's adaptation); an ablation of the bound."""
     seed: int = 1
     """Seed of the adaptation run (sampling and env seeds)."""
     out: str | None = None
@@ -252,7 +255,7 @@ def run_adapt(cfg: AdaptConfig) -> int:
     settings = AdaptSettings(
         checkpoint=cfg.checkpoint, task=cfg.task, steps=cfg.steps, eval_every=cfg.eval_every,
         eval_episodes=cfg.eval_episodes, num_envs=cfg.num_envs, learning_rate=cfg.learning_rate,
-        updates=cfg.updates, seed=cfg.seed,
+        updates=cfg.updates, kl_bound=cfg.kl_bound, seed=cfg.seed,
     )
     folder = Path(cfg.out).with_suffix("") if cfg.out else run_folder(cfg.checkpoint, settings)
     out = Path(cfg.out) if cfg.out else folder.with_suffix(".json")

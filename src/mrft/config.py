@@ -180,9 +180,10 @@ class MRFTConfig:
     """Entropy bonus; when unset, the family preset: 0.01 for discrete actions, 0 for continuous."""
     meta_vf_coef: float = 0.5
     """Weight of the critic loss."""
-    adapt_kl: float = 0.02
+    adapt_kl: float | None = 0.02
     """Adaptation: stop an update's passes once the approximate KL to the policy before it
-    exceeds this (the constrained policy search after in-context adaptation)."""
+    exceeds this (the constrained policy search after in-context adaptation); None: no
+    bound, the clipped surrogate alone limits each update (as in PPO's adaptation)."""
     grad_mod_mode: Literal["project", "downweight"] = "project"
     """What happens to a task gradient that conflicts with the meta-gradient."""
     meta_grad_ema: float = 0.9
@@ -305,6 +306,9 @@ class AdaptSettings:
     """None: the checkpoint's learning rate."""
     updates: bool = True
     """False: adapt in context only (play the instance, change no weight)."""
+    kl_bound: bool = True
+    """MRFT: False lifts the adaptation's KL bound (``--adapt-kl``), so only the clipped
+    surrogate limits each update, as in PPO's adaptation: an ablation of the bound."""
     seed: int = 1
     """Seed of the adaptation run; combined with the instance index so each instance's run
     has its own stream."""
@@ -409,7 +413,7 @@ def validate(cfg: TrainConfig) -> None:
     _check(m.belief_coef >= 0, f"--belief-coef must be >= 0, got {m.belief_coef}")
     _check(m.inner_steps >= 0, f"--inner-steps must be >= 0, got {m.inner_steps}")
     _check(m.inner_lr > 0, f"--inner-lr must be > 0, got {m.inner_lr}")
-    _check(m.adapt_kl > 0, f"--adapt-kl must be > 0, got {m.adapt_kl}")
+    _check(m.adapt_kl is None or m.adapt_kl > 0, f"--adapt-kl must be > 0 or None, got {m.adapt_kl}")
     for name in ("embed_dim", "tcn_channels", "tcn_levels", "meta_d_model", "meta_layers"):
         _check(getattr(m, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(m, name)}")
     _check(m.meta_d_model % 4 == 0, f"--meta-d-model must be a multiple of 4 (attention heads), got {m.meta_d_model}")

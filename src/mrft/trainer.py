@@ -595,6 +595,8 @@ def adaptation_config(pretrained: TrainConfig, settings: AdaptSettings) -> Train
     seed, envs and overrides. Every method's adaptation is built the same way."""
     check_adapt_settings(settings)
     cfg = pretrained
+    if not settings.kl_bound and cfg.algo != "mrft":
+        raise MrftError(f"--no-kl-bound lifts MRFT's adaptation bound; this checkpoint is {cfg.algo}'s")
     optim = cfg.optim
     if settings.learning_rate is not None:
         optim = dataclasses.replace(optim, learning_rate=settings.learning_rate)
@@ -602,7 +604,8 @@ def adaptation_config(pretrained: TrainConfig, settings: AdaptSettings) -> Train
                               seed=adaptation_seed(settings.seed, settings.task), progress=False,
                               eval_episodes=0)
     env = dataclasses.replace(cfg.env, num_envs=settings.num_envs or cfg.env.num_envs)
-    return dataclasses.replace(cfg, env=env, optim=optim, run=run, resume=None)
+    mrft = cfg.mrft if settings.kl_bound else dataclasses.replace(cfg.mrft, adapt_kl=None)
+    return dataclasses.replace(cfg, env=env, optim=optim, run=run, mrft=mrft, resume=None)
 
 
 def check_adapt_settings(settings: AdaptSettings) -> None:

@@ -21,6 +21,8 @@ class Method:
     """MRFT options that define an ablation (``MRFTConfig`` field names)."""
     adapt_updates: bool = True
     """False: the adaptation plays the instance without changing a weight (in context only)."""
+    kl_bound: bool = True
+    """MRFT: False adapts without the ``--adapt-kl`` bound (an adaptation-only ablation)."""
     pretrain_as: str | None = None
     """Name of a method whose pre-trained checkpoint this one reuses (an adaptation-only ablation)."""
     oracle: bool = False
@@ -43,6 +45,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("mrft-no-grad-mod", "mrft", (("grad_mod", False),)),
     Method("mrft-inner-loop", "mrft", (("inner_steps", 1),)),
     Method("mrft-in-context", "mrft", adapt_updates=False, pretrain_as="mrft"),
+    Method("mrft-no-kl-bound", "mrft", pretrain_as="mrft", kl_bound=False),
     # reference rows: how much a family rewards knowing the instance, and how far a policy
     # gets without adapting at all (PPO's pre-trained policy, scored without an update)
     Method("oracle", "ppo", adapt_updates=False, oracle=True),

@@ -333,7 +333,8 @@ class Bench:
         settings = AdaptSettings(checkpoint=checkpoint, task=unit.instance, steps=b.adapt_steps,
                                  eval_every=b.eval_every, eval_episodes=b.eval_episodes,
                                  num_envs=b.adapt_envs,
-                                 updates=METHODS[unit.method].adapt_updates, seed=unit.seed)
+                                 updates=METHODS[unit.method].adapt_updates,
+                                 kl_bound=METHODS[unit.method].kl_bound, seed=unit.seed)
         run_dir = result_path(self.out, unit).with_suffix("")
         with PeakMemory() as memory:
             record = adapt(checkpoint, settings, run_dir=run_dir)

@@ -283,12 +283,15 @@ class MRFT(Algorithm):
         is undone by :meth:`stop_early`)."""
         if self._halted:
             return
-        if kl > self.m.adapt_kl:
+        if self._past_bound(kl):
             self._halted = True
         else:
             self._accepted = self._snapshot()
             self._accepted_steps = self._steps
         self._steps += 1
+
+    def _past_bound(self, kl: float) -> bool:
+        return self.m.adapt_kl is not None and kl > self.m.adapt_kl
 
     def stop_early(self, diagnostics: dict[str, float]) -> bool:
         """Pre-training: ``--target-kl`` as every algorithm. Adaptation: a hard bound on the KL
@@ -304,7 +307,7 @@ class MRFT(Algorithm):
             return super().stop_early(diagnostics)
         kl = self._batch_kl()
         self.batch_stats["mrft/adapt_kl"] = kl
-        if self._halted or kl > self.m.adapt_kl:
+        if self._halted or self._past_bound(kl):
             self._restore(self._accepted)
             self.batch_stats["mrft/adapt_halted"] = 1.0
             self.batch_stats["mrft/adapt_accepted_steps"] = float(self._accepted_steps)
