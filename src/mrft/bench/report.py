@@ -362,9 +362,16 @@ def _save(fig: Any) -> bytes:
     return buffer.getvalue()
 
 
+REFERENCE_ROWS = ("oracle", "context-free")
+"""Rows that never adapt (scored as pre-trained): drawn dashed, so the adapting methods'
+curves stand out against them."""
+
+
 def _curve_plot(panels: Sequence[Mapping[str, Any]], order: Sequence[str],
                 colours: Mapping[str, Any], xlabel: str, ylabel_key: str) -> bytes | None:
-    """One subplot per panel, a line with a low..high band per method; None when no data."""
+    """One subplot per panel, a line with a low..high band per method, reference rows dashed;
+    one legend for the figure (in the grid's spare cell, else below it), since every panel
+    has the same methods in the same colours; None when no data."""
     panels = [p for p in panels if any(_series(e) for e in (p.get("methods") or {}).values())]
     if not panels:
         return None
@@ -372,27 +379,46 @@ def _curve_plot(panels: Sequence[Mapping[str, Any]], order: Sequence[str],
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.4 * nrows), squeeze=False)
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
+    handles: dict[str, Any] = {}
     for ax, panel in zip(axes.flat, panels, strict=False):
         entries = panel.get("methods") or {}
+        runs = set()
         for name in [m for m in order if m in entries]:
             series = _series(entries[name])
             if series is None:
                 continue
             steps, mean, low, high = series
-            runs = entries[name].get("runs")
-            label = f"{name} (n={runs})" if runs is not None else name
+            runs.add(entries[name].get("runs"))
             colour = colours[name]
-            ax.plot(steps, mean, color=colour, label=label, linewidth=1.6,
-                    marker="o" if steps.size <= 12 else None, markersize=3)
-            ax.fill_between(steps, low, high, color=colour, alpha=0.2, linewidth=0)
-        ax.set_title(_text(panel.get("env")), fontsize=10)
+            reference = name in REFERENCE_ROWS
+            (line,) = ax.plot(steps, mean, color=colour, label=name, linewidth=1.6,
+                              linestyle="--" if reference else "-",
+                              marker="o" if steps.size <= 12 and not reference else None, markersize=3)
+            ax.fill_between(steps, low, high, color=colour, alpha=0.06 if reference else 0.15,
+                            linewidth=0)
+            handles.setdefault(name, line)
+        title = _text(panel.get("env"))
+        runs.discard(None)
+        if runs:
+            title += f"  (n={min(runs)})" if len(runs) == 1 else f"  (n={min(runs)}-{max(runs)})"
+        ax.set_title(title, fontsize=10)
         ax.set_xlabel(xlabel, fontsize=9)
         ax.xaxis.set_major_formatter(_short_steps)
         ax.set_ylabel(_text(panel.get(ylabel_key)), fontsize=9)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, framealpha=0.8, loc="best")
-    fig.tight_layout()
+    names = [m for m in order if m in handles]
+    lines = [handles[m] for m in names]
+    if len(panels) < nrows * ncols:
+        spare = axes.flat[len(panels)]
+        spare.set_visible(True)
+        spare.axis("off")
+        spare.legend(lines, names, loc="center", fontsize=10, frameon=False)
+        fig.tight_layout()
+    else:
+        fig.tight_layout()
+        fig.legend(lines, names, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                   ncol=min(len(names), 6), fontsize=9, frameon=False)
     return _save(fig)
 
 
