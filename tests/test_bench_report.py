@@ -165,3 +165,29 @@ def test_report_files_are_readable_by_others(analysis, tmp_path):
     files = write_report(analysis, tmp_path)
     for path in (files.markdown, files.html, *files.plots):
         assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_curve_panels_share_one_legend_and_draw_reference_rows_dashed(monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from mrft.bench import report
+
+    figures = []
+    monkeypatch.setattr(report, "_save", lambda fig: figures.append(fig) or b"png")
+    entry = {"steps": [0, 10], "mean": [0.1, 0.5], "low": [0.0, 0.4], "high": [0.2, 0.6], "runs": 3}
+    panels = [{"env": f"toy:{i}", "metric": "return",
+               "methods": {"grpo": entry, "mrft": entry, "oracle": entry}} for i in range(5)]
+    order = ["grpo", "mrft", "oracle"]
+    assert report._curve_plot(panels, order, report._colours(order), "steps", "metric") == b"png"
+    axes = [ax for ax in figures[0].axes if ax.get_visible()]
+    assert len(axes) == 6  # five panels in a 2 x 3 grid; the spare cell holds the only legend
+    assert [ax.get_legend() is not None for ax in axes] == [False] * 5 + [True]
+    assert [t.get_text() for t in axes[5].get_legend().get_texts()] == ["GRPO", "MRFT", "ORACLE"]
+    assert [line.get_linestyle() for line in axes[0].get_lines()] == ["-", "-", "--"]
+    assert axes[0].get_title() == "toy:0  (n=3)"
+
+    # a full grid has no spare cell: one legend for the figure, below the panels
+    report._curve_plot(panels[:3], order, report._colours(order), "steps", "metric")
+    assert all(ax.get_legend() is None for ax in figures[1].axes) and len(figures[1].legends) == 1
+    for fig in figures:
+        plt.close(fig)

@@ -268,3 +268,19 @@ def test_the_sweep_eta_weighs_each_family_by_its_own_budget():
     eta.observe(Unit("pretrain", long, "ppo", 1), 10.0)  # 0.01 s per env step
     assert eta.text(Counter({("pretrain", "ppo", short): 30})) == "30s"  # 30 x 100 x 0.01
     assert eta.text(Counter({("pretrain", "ppo", long): 30})) == "5m00s"
+
+
+def test_the_kl_bound_ablation_adapts_mrfts_own_pretraining_without_the_bound(tiny, tmp_path):
+    suite = load_suite(str(tiny))
+    suite = dataclasses.replace(suite, tasks=tuple(dataclasses.replace(t, instances=1)
+                                                   for t in suite.tasks))
+    with open(os.devnull, "w") as devnull:
+        bench = Bench(suite, ["mrft", "mrft-no-kl-bound"], [1], tmp_path, "test", log=devnull)
+        bench.run()
+    units = list(bench.units())
+    assert [(u.kind, u.method) for u in units if u.kind == "pretrain"] == [("pretrain", "mrft")]
+    records = {u.method: json.loads(result_path(tmp_path, u).read_text())
+               for u in units if u.kind == "adapt"}
+    assert records["mrft"]["mrft"]["adapt_kl"] == 0.02
+    assert records["mrft-no-kl-bound"]["mrft"]["adapt_kl"] is None
+    assert records["mrft-no-kl-bound"]["checkpoint"] == records["mrft"]["checkpoint"]

@@ -90,6 +90,8 @@ def test_options_reach_each_methods_training_config():
      "train.optimizer: unknown section"),
     ('name = "x"\n[[tasks]]\nenv = "nav:point"\n[methods.sac]\nppo.learning_rate = 1.0',
      "methods.sac: unknown method"),
+    ('name = "x"\n[[tasks]]\nenv = "nav:point"\n[methods.context-free]\noptim.learning_rate = 1.0',
+     "methods.context-free: this method adapts ppo's pre-trained checkpoint"),
     ('name = "x"\n[[tasks]]\nenv = "nav:point"\n[train]\nrun.hidden_sizes = 64',
      "train.run.hidden_sizes: expected a list"),
     ('name = "x"\n[[tasks]]\nenv = "nav:point"\n[train]\noptim.learning_rate = -1.0',

@@ -115,6 +115,12 @@ def test_the_gradient_inner_loop_trains_adapts_and_exports(tmp_path):
     assert torch.load(adapted, weights_only=True)["algo"]["context"]["offset"] is not None
     proc = mrft("export", adapted, "--out", tmp_path / "e.pt")
     assert proc.returncode == 0, proc.stderr
+    # the ablation of the KL bound gets a default folder of its own
+    proc = mrft("adapt", tmp_path / "i" / "checkpoint.pt", "--task", 2, "--steps", 160,
+                "--eval-every", 160, "--eval-episodes", 2, "--no-kl-bound")
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads((tmp_path / "i" / "adapt" / "task2__seed1__no-kl-bound.json").read_text())
+    assert record["mrft"]["adapt_kl"] is None
 
 
 def test_adapt_from_grpo(tmp_path):
@@ -127,6 +133,8 @@ def test_adapt_from_grpo(tmp_path):
     assert proc.returncode == 0, proc.stderr
     record = json.loads((tmp_path / "g" / "adapt" / "task0__seed1.json").read_text())
     assert record["method"] == "grpo" and len(record["curve"]) == 3
+    _assert_one_line_error(mrft("adapt", tmp_path / "g" / "checkpoint.pt", "--no-kl-bound"),
+                           "--no-kl-bound")
     _assert_one_line_error(mrft("eval", tmp_path / "g" / "checkpoint.pt", "--probe"),
                            "MRFT's task belief")
     _assert_one_line_error(mrft("export", tmp_path / "g" / "checkpoint.pt"), "grpo run")

@@ -13,7 +13,7 @@ def test_episode_means_average_each_episode_over_its_real_steps():
     assert means.tolist() == [[2.0, 2.0, 15.0, 15.0, 0.0], [4.0, 7.0, 7.0, 0.0, 0.0]]
 
 
-def _guarded(adapt_kl):
+def _guarded(adapt_kl, target_kl=None):
     """An MRFT algorithm reduced to what the adaptation KL guard touches."""
     import types
 
@@ -24,6 +24,7 @@ def _guarded(adapt_kl):
     algo = object.__new__(MRFT)
     algo.policy, algo.agent = nn.Linear(1, 1, bias=False), nn.Linear(1, 1, bias=False)
     algo.m = types.SimpleNamespace(adapt_kl=adapt_kl)
+    algo.cfg = types.SimpleNamespace(optim=types.SimpleNamespace(target_kl=target_kl))
     algo.ctx = types.SimpleNamespace(adapting=True)
     algo.batch_stats = {}
     with torch.no_grad():
@@ -73,3 +74,8 @@ def test_without_a_bound_no_kl_halts_the_update():
     assert algo.stop_early({}) is False and algo.policy.weight.item() == 3.0
     assert algo.batch_stats["mrft/adapt_accepted_steps"] == 3.0
     assert "mrft/adapt_halted" not in algo.batch_stats
+    # --target-kl still ends the epochs, as in PPO's adaptation; nothing is undone
+    algo = _guarded(adapt_kl=None, target_kl=0.01)
+    algo._batch_kl = lambda: 50.0
+    _step(algo, 0.0, 1.0)
+    assert algo.stop_early({"approx_kl": 0.02}) is True and algo.policy.weight.item() == 1.0

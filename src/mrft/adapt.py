@@ -6,7 +6,7 @@ body), learning with its **own** algorithm through the same loop as pre-training
 (:class:`mrft.trainer.Trainer`): PPO with PPO and its critic, GRPO with GRPO (same options,
 the reference KL anchored at the pre-trained policy when ``beta > 0``), MRFT with MRFT (the belief
 adapts in context from the first step and is kept across the adaptation's episodes, then
-KL-bounded actor-critic updates), RL2 with its memory alone (no
+actor-critic updates, KL-bounded unless ``kl_bound`` is off), RL2 with its memory alone (no
 weight changes; :mod:`mrft.algos.rl2`). The adapted policy is scored on
 fresh episodes of the same instance at step 0, every ``eval_every`` steps and at the end.
 This module only picks the instance, names the run folder and shapes the curve record.
@@ -42,8 +42,13 @@ def held_out_instance(suite: envs.Suite, index: int) -> tuple[envs.Task, int]:
 
 
 def run_folder(checkpoint: str, settings: AdaptSettings) -> Path:
-    """Default folder of an adaptation run: next to the pre-trained checkpoint."""
-    return Path(checkpoint).resolve().parent / "adapt" / f"task{settings.task}__seed{settings.seed}"
+    """Default folder of an adaptation run: next to the pre-trained checkpoint, named by
+    instance and seed, and by the ablation when there is one, so an in-context or unbounded
+    run never collides with the plain run of the same instance."""
+    name = f"task{settings.task}__seed{settings.seed}"
+    name += "" if settings.updates else "__in-context"
+    name += "" if settings.kl_bound else "__no-kl-bound"
+    return Path(checkpoint).resolve().parent / "adapt" / name
 
 
 def adapt(checkpoint: str, settings: AdaptSettings, run_dir: str | Path | None = None,

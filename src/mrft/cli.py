@@ -52,7 +52,8 @@ class EvalConfig:
 @dataclasses.dataclass
 class AdaptConfig:
     """Adapt a pre-trained checkpoint to one held-out task instance with the method's own
-    algorithm (PPO with its critic, GRPO, MRFT's belief then KL-bounded policy search, RL2's
+    algorithm (PPO with its critic, GRPO, MRFT's belief then KL-bounded policy search (unless
+    --no-kl-bound), RL2's
     memory alone) through the training engine, and record its evaluation curve. Running the same command again continues an interrupted adaptation."""
 
     checkpoint: tyro.conf.Positional[str]
@@ -114,7 +115,7 @@ class BenchConfig:
     methods: str = "grpo,ppo,mrft"
     """Comma-separated methods: grpo, ppo, mrft, rl2 and the MRFT ablations (mrft-no-meta-learner,
     mrft-no-belief-loss, mrft-no-progress-bonus, mrft-concat, mrft-set-encoder,
-    mrft-no-grad-mod, mrft-inner-loop, mrft-in-context), and the reference rows oracle (PPO that
+    mrft-no-grad-mod, mrft-inner-loop, mrft-in-context, mrft-no-kl-bound), and the reference rows oracle (PPO that
     sees the hidden task parameters) and context-free (PPO's pre-trained policy, not adapted)."""
     seeds: int | None = None
     """Number of seeds (1..S); when unset, the suite's."""

@@ -408,17 +408,19 @@ def _curve_plot(panels: Sequence[Mapping[str, Any]], order: Sequence[str],
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
     names = [m for m in order if m in handles]
-    lines = [handles[m] for m in names]
-    if len(panels) < nrows * ncols:
+    lines, labels = [handles[m] for m in names], [method_label(m) for m in names]
+    if len(panels) < nrows * ncols and len(names) <= 16:
         spare = axes.flat[len(panels)]
         spare.set_visible(True)
         spare.axis("off")
-        spare.legend(lines, names, loc="center", fontsize=10, frameon=False)
+        spare.legend(lines, labels, loc="center", fontsize=10 if len(names) <= 8 else 8,
+                     ncol=math.ceil(len(names) / 8), frameon=False)
         fig.tight_layout()
     else:
         fig.tight_layout()
-        fig.legend(lines, names, loc="upper center", bbox_to_anchor=(0.5, 0.0),
-                   ncol=min(len(names), 6), fontsize=9, frameon=False)
+        # below the panels: outside the axes, kept by _save's bbox_inches="tight"
+        fig.legend(lines, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                   ncol=min(len(names), 2 * ncols), fontsize=9, frameon=False)
     return _save(fig)
 
 

@@ -180,6 +180,12 @@ def parse_suite(text: str, source: str) -> BenchSuite:
     methods_data = where.table(data, "methods")
     methods = {method: _options(where, options, f"methods.{method}")
                for method, options in where.tables(methods_data, METHODS, "methods", "method")}
+    for method, options in methods.items():
+        shared = METHODS[method].pretrain_as
+        if shared and options:  # they would be silently ignored
+            raise MrftError(f"{source}: methods.{method}: this method adapts {shared}'s pre-trained "
+                            f"checkpoint, so its own options would change nothing; set them in "
+                            f"[methods.{shared}]")
     seeds = where.positive_int(data, "seeds", "", LIMITS["seeds"]) if "seeds" in data else 3
     description = where.typed(data, "description", str) or ""
     suite = BenchSuite(name=name, tasks=tuple(tasks), budget=budget, description=description,

@@ -286,7 +286,8 @@ class MRFT(Algorithm):
         if self._past_bound(kl):
             self._halted = True
         else:
-            self._accepted = self._snapshot()
+            # with no bound nothing is ever restored: no copy of the parameters is needed
+            self._accepted = self._snapshot() if self.m.adapt_kl is not None else []
             self._accepted_steps = self._steps
         self._steps += 1
 
@@ -307,6 +308,10 @@ class MRFT(Algorithm):
             return super().stop_early(diagnostics)
         kl = self._batch_kl()
         self.batch_stats["mrft/adapt_kl"] = kl
+        if self.m.adapt_kl is None:  # no bound: the steps all stand, and --target-kl as in pre-training
+            self._accepted_steps = self._steps
+            self.batch_stats["mrft/adapt_accepted_steps"] = float(self._accepted_steps)
+            return super().stop_early(diagnostics)
         if self._halted or self._past_bound(kl):
             self._restore(self._accepted)
             self.batch_stats["mrft/adapt_halted"] = 1.0
