@@ -99,3 +99,18 @@ def test_micro_batches_give_the_minibatch_s_loss_and_gradient():
         torch.testing.assert_close(micro[key], whole[key].detach(), rtol=1e-5, atol=1e-6)
     for a, b in zip(micro_grads, whole_grads, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_explained_variance_by_hand_and_of_a_single_step():
+    import warnings
+
+    import pytest
+
+    from mrft.algos.ppo import explained_variance
+
+    target, pred = torch.tensor([1.0, 3.0]), torch.tensor([1.0, 2.0])
+    # Var(target) = 2, Var(target - pred) = Var([0, 1]) = 0.5 -> 1 - 0.25
+    assert explained_variance(pred, target).item() == pytest.approx(0.75)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "degrees of freedom" warning either
+        assert torch.isnan(explained_variance(torch.ones(1), torch.ones(1)))

@@ -72,6 +72,10 @@ def ppo_loss(logp: torch.Tensor, old_logp: torch.Tensor, entropy: torch.Tensor,
 
 
 def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 - Var(target - pred) / Var(target); NaN where the target has no variance (a batch
+    cut to one step at the end of a budget included)."""
+    if target.numel() < 2:
+        return torch.full((), float("nan"), dtype=target.dtype)
     var = target.var()
     return torch.where(var > 0, 1.0 - (target - pred).var() / var, torch.full_like(var, float("nan")))
 
