@@ -1,11 +1,14 @@
-"""The seed-claim table: the MRFT write-up's numbers beside ours, from committed results.
+"""README's measured tables, from committed results: the headline suite's tables and the
+seed-claim table (the MRFT write-up's numbers beside ours).
 
 Reads the ``analysis.json`` that ``mrft report`` wrote in three bench folders (the headline
 suite, the sim-to-real suite, the multi-task transfer suite), sets each published claim
 beside the measured figure with its 95% interval and a verdict (:mod:`mrft.bench.claims`),
-writes ``claims.md`` and ``claims.json`` next to them, and with ``--readme`` puts the table
-into README.md between the ``<!-- claims:start -->`` and ``<!-- claims:end -->`` markers,
-so README shows exactly what the result files say.
+and writes ``claims.md`` and ``claims.json``. With ``--readme`` it also puts, into
+README.md, the seed-claim table between ``<!-- claims:start -->`` and
+``<!-- claims:end -->``, and the headline suite's quality table, its per-family table and
+its informative-family checks between ``<!-- headline:start -->`` and
+``<!-- headline:end -->``, so README shows exactly what the result files say.
 
     python benchmarks/claims.py --readme
 """
@@ -19,10 +22,34 @@ from pathlib import Path
 
 from mrft.atomic import atomic_write_bytes
 from mrft.bench import claims
+from mrft.bench.report import family_summary_markdown, quality_headline_markdown
 from mrft.errors import MrftError
 
 ROOT = Path(__file__).resolve().parent.parent
-START, END = "<!-- claims:start -->", "<!-- claims:end -->"
+CLAIMS_MARKERS = ("<!-- claims:start -->", "<!-- claims:end -->")
+HEADLINE_MARKERS = ("<!-- headline:start -->", "<!-- headline:end -->")
+
+
+def headline_block(analysis: dict) -> str:
+    """The headline suite's quality table, per-family table and informative-family checks."""
+    parts = [quality_headline_markdown(analysis)]
+    families = family_summary_markdown(analysis)
+    if families:
+        parts.append("Per family, mean over seeds x held-out instances: in context (the first "
+                     "episode on the instance, before any update) -> final score [95% CI]; the "
+                     "oracle and the context-free policy never adapt.\n\n" + families)
+    checks = analysis.get("informative") or []
+    if checks:
+        parts.append("\n".join(f"- {c}" for c in checks))
+    return "\n\n".join(parts)
+
+
+def replace_between(text: str, markers: tuple[str, str], block: str, where: Path) -> str:
+    start, end = markers
+    if start not in text or end not in text:
+        raise MrftError(f"{where} has no {start} ... {end} markers")
+    head, rest = text.split(start, 1)
+    return f"{head}{start}\n{block}\n{end}{rest.split(end, 1)[1]}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,29 +63,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="benchmarks/results",
                         help="folder for claims.md and claims.json (default: %(default)s)")
     parser.add_argument("--readme", action="store_true",
-                        help="also replace the table between the claims markers in README.md")
+                        help="also replace the tables between the claims and headline markers in README.md")
     args = parser.parse_args(argv)
     sources = {"headline": Path(args.headline), "sim_to_real": Path(args.sim_to_real),
                "transfer": Path(args.transfer)}
     try:
         rows = claims.claim_rows(sources)
+        table = claims.markdown(rows)
+        out = Path(args.out)
+        atomic_write_bytes(out / "claims.md", (table + "\n").encode())
+        atomic_write_bytes(out / "claims.json", json.dumps(rows, indent=2).encode())
+        print(table)
+        if args.readme:
+            readme = ROOT / "README.md"
+            headline = json.loads((sources["headline"] / "analysis.json").read_text(encoding="utf-8"))
+            text = readme.read_text(encoding="utf-8")
+            text = replace_between(text, CLAIMS_MARKERS, table, readme)
+            text = replace_between(text, HEADLINE_MARKERS, headline_block(headline), readme)
+            atomic_write_bytes(readme, text.encode())
     except MrftError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    table = claims.markdown(rows)
-    out = Path(args.out)
-    atomic_write_bytes(out / "claims.md", (table + "\n").encode())
-    atomic_write_bytes(out / "claims.json", json.dumps(rows, indent=2).encode())
-    print(table)
-    if args.readme:
-        readme = ROOT / "README.md"
-        text = readme.read_text(encoding="utf-8")
-        if START not in text or END not in text:
-            print(f"error: {readme} has no {START} ... {END} markers", file=sys.stderr)
-            return 2
-        head, rest = text.split(START, 1)
-        tail = rest.split(END, 1)[1]
-        atomic_write_bytes(readme, f"{head}{START}\n{table}\n{END}{tail}".encode())
     return 0
 
 

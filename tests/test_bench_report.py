@@ -191,3 +191,26 @@ def test_curve_panels_share_one_legend_and_draw_reference_rows_dashed(monkeypatc
     assert all(ax.get_legend() is None for ax in figures[1].axes) and len(figures[1].legends) == 1
     for fig in figures:
         plt.close(fig)
+
+
+def test_quality_headline_and_family_summary_for_a_readme(analysis):
+    from mrft.bench.report import family_summary_markdown, quality_headline_markdown
+
+    costly = copy.deepcopy(analysis)
+    costly["headline"].append({"metric": "adaptation wall clock per run (s)",
+                               "values": {"grpo": "1.0", "mrft": "2.0"}, "change": {}})
+    table = quality_headline_markdown(costly)
+    assert "final return (IQM)" in table and "wall clock" not in table
+
+    rows = [{"env": "toy:reach", "score": "success rate", "method": m, "in_context": start,
+             "final": final, "runs": 2}
+            for m, start, final in (("grpo", "0.1 [0, 0.2]", "0.5 [0.4, 0.6]"),
+                                    ("mrft", "0.3 [0.2, 0.4]", "0.7 [0.6, 0.8]"),
+                                    ("oracle", "0.9 [0.8, 1]", "0.9 [0.8, 1]"))]
+    summary = family_summary_markdown({**analysis, "methods": ["grpo", "mrft", "oracle"],
+                                       "families": rows})
+    assert summary.splitlines()[0] == "| family (score) | GRPO | MRFT | ORACLE |"
+    # adapting methods: in context -> final [CI]; a reference row: its one score
+    assert summary.splitlines()[2] == ("| toy:reach (success rate) | 0.1 -> 0.5 [0.4, 0.6] | "
+                                       "0.3 -> 0.7 [0.6, 0.8] | 0.9 [0.8, 1] |")
+    assert family_summary_markdown({**analysis, "families": []}) == ""

@@ -321,6 +321,45 @@ def headline_markdown(analysis: Mapping[str, Any]) -> str:
     return _markdown_table(_headline_table(analysis))
 
 
+COST_METRICS = ("wall clock", "env steps/s", "memory")
+"""Headline rows that measure cost, not quality: they depend on the machine and on what
+else ran beside the sweep, so a summary of quality leaves them to the report."""
+
+
+def quality_headline_markdown(analysis: Mapping[str, Any]) -> str:
+    """The headline table without its cost rows (:data:`COST_METRICS`)."""
+    rows = [r for r in analysis.get("headline") or []
+            if not any(word in str(r.get("metric", "")) for word in COST_METRICS)]
+    return headline_markdown({**analysis, "headline": rows})
+
+
+def family_summary_markdown(analysis: Mapping[str, Any]) -> str:
+    """One row per family, one column per method: the score in context (the first
+    evaluation, before any update) -> the final score with its 95% interval; reference rows
+    that never adapt show their one score. Empty when the analysis has no family rows."""
+    rows = analysis.get("families") or []
+    if not rows:
+        return ""
+    methods = [m for m in _methods(analysis) if any(r.get("method") == m for r in rows)]
+    families = list(dict.fromkeys(str(r.get("env")) for r in rows))
+    header = ["family (score)", *(method_label(m) for m in methods)]
+    table = []
+    for env in families:
+        cells = {r.get("method"): r for r in rows if str(r.get("env")) == env}
+        score = next((str(r.get("score")) for r in cells.values() if r.get("score")), "")
+        row = [f"{env} ({score})" if score else env]
+        for method in methods:
+            r = cells.get(method)
+            if r is None:
+                row.append(MISSING)
+                continue
+            start = str(r.get("in_context", MISSING)).split(" [")[0]
+            final = str(r.get("final", MISSING))
+            row.append(final if method in REFERENCE_ROWS else f"{start} -> {final}")
+        table.append(row)
+    return _markdown_table(Table(header, table))
+
+
 # --------------------------------------------------------------------------- plots
 
 
