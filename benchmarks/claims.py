@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder for claims.md and claims.json (default: %(default)s)")
     parser.add_argument("--readme", action="store_true",
                         help="also replace the tables between the claims and headline markers in README.md")
+    parser.add_argument("--readme-path", default=str(ROOT / "README.md"),
+                        help="the README that --readme rewrites (default: the project's)")
     args = parser.parse_args(argv)
     sources = {"headline": Path(args.headline), "sim_to_real": Path(args.sim_to_real),
                "transfer": Path(args.transfer)}
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write_bytes(out / "claims.json", json.dumps(rows, indent=2).encode())
         print(table)
         if args.readme:
-            readme = ROOT / "README.md"
+            readme = Path(args.readme_path)
             headline = json.loads((sources["headline"] / "analysis.json").read_text(encoding="utf-8"))
             text = readme.read_text(encoding="utf-8")
             text = replace_between(text, CLAIMS_MARKERS, table, readme)

@@ -65,3 +65,48 @@ def test_claim_rows_read_the_analyses(tmp_path):
     assert rows[-1]["measured"] == "not measured" and rows[-1]["source"] == ""
     with pytest.raises(MrftError, match="run mrft report"):
         claims.claim_rows({"headline": tmp_path / "missing"})
+
+
+def test_the_readme_tables_are_written_between_their_markers(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "claims.py"
+    spec = importlib.util.spec_from_file_location("claims_script", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    headline = {"baseline": "grpo", "focus": "mrft", "methods": ["grpo", "mrft"],
+                "claims": {"sample_efficiency": [2.0, 1.5, 2.5]},
+                "headline": [{"metric": "final return (IQM)", "values": {"grpo": "0.4", "mrft": "0.7"},
+                              "change": {"mrft": "+75%"}},
+                             {"metric": "peak memory (MiB)", "values": {"grpo": "9", "mrft": "9"},
+                              "change": {}}],
+                "families": [{"env": "toy:a", "score": "return", "method": m, "in_context": "1 [0, 2]",
+                              "final": "3 [2, 4]", "runs": 5} for m in ("grpo", "mrft")],
+                "informative": ["toy:a is informative: knowing the hidden parameters helps."]}
+    for name, content in (("cpu", headline), ("s2r", {}), ("mt", {})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "analysis.json").write_text(json.dumps(content))
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- headline:start -->\nold\n<!-- headline:end -->\nmiddle\n"
+                      "<!-- claims:start -->\nold\n<!-- claims:end -->\nend\n")
+    args = ["--headline", str(tmp_path / "cpu"), "--sim-to-real", str(tmp_path / "s2r"),
+            "--transfer", str(tmp_path / "mt"), "--out", str(tmp_path), "--readme",
+            "--readme-path", str(readme)]
+    assert module.main(args) == 0
+    text = readme.read_text()
+    assert text.startswith("intro\n") and "\nmiddle\n" in text and text.endswith("end\n")
+    assert "old" not in text and "peak memory" not in text  # cost rows stay in the report
+    assert "| final return (IQM) | 0.4 | 0.7 | +75% |" in text
+    assert "| toy:a (return) | 1 -> 3 [2, 4] | 1 -> 3 [2, 4] |" in text
+    assert "- toy:a is informative" in text
+    assert "| sample efficiency, adaptation (MRFT vs GRPO) | 3.2x | 2.00x [1.50x, 2.50x] |" in text
+    assert (tmp_path / "claims.md").is_file() and (tmp_path / "claims.json").is_file()
+
+    readme.write_text("no markers\n")
+    capsys.readouterr()
+    assert module.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "markers" in err and err.count("\n") == 1
+    assert readme.read_text() == "no markers\n"
