@@ -94,8 +94,10 @@ def adapt(checkpoint: str, settings: AdaptSettings, run_dir: str | Path | None =
 
 
 def _with_defaults(saved: dict[str, Any]) -> dict[str, Any] | None:
+    from mrft.trainer import adapt_settings_from
+
     try:
-        return to_dict(AdaptSettings(**saved))
+        return to_dict(adapt_settings_from(saved))
     except TypeError:  # a setting this version does not know
         return None
 

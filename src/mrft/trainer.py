@@ -165,7 +165,7 @@ class Trainer:
                 saved.run.total_steps = cfg.run.total_steps  # the one flag a resume may change
             cfg = saved
             if "adaptation" in state:
-                adaptation = _adapt_settings_from(state["adaptation"]["settings"])
+                adaptation = adapt_settings_from(state["adaptation"]["settings"])
                 self.curve = list(state["adaptation"]["curve"])
         elif adaptation is not None:
             check_adapt_settings(adaptation)
@@ -622,7 +622,8 @@ def check_adapt_settings(settings: AdaptSettings) -> None:
         raise MrftError(f"--learning-rate must be > 0, got {settings.learning_rate}")
 
 
-def _adapt_settings_from(data: dict[str, Any]) -> AdaptSettings:
+def adapt_settings_from(data: dict[str, Any]) -> AdaptSettings:
+    """Adaptation settings saved in a checkpoint; a setting added since takes its default."""
     return AdaptSettings(**data)
 
 

@@ -349,14 +349,17 @@ def _budget(data: BenchData) -> dict[str, Any]:
     budget: dict[str, Any] = {k: getattr(data.budget, k) for k in
                               ("pretrain_steps", "adapt_steps", "eval_every", "eval_episodes")}
     if any(f.pretrain_steps for f in data.families):
-        budget["pretrain_steps_per_family"] = {
-            f.env: f.pretrain_steps or data.budget.pretrain_steps for f in data.families}
+        budget["pretrain_steps_per_family"] = _pretrain_steps_per_family(data)
     return budget
+
+
+def _pretrain_steps_per_family(data: BenchData) -> dict[str, int]:
+    return {f.env: f.pretrain_steps or data.budget.pretrain_steps for f in data.families}
 
 
 def _mean_pretrain_steps(data: BenchData) -> float:
     """Pre-training env steps per task, averaged over the bench's tasks (instances)."""
-    per_family = {f.env: f.pretrain_steps or data.budget.pretrain_steps for f in data.families}
+    per_family = _pretrain_steps_per_family(data)
     return float(np.mean([per_family[env] for env, _ in data.tasks]))
 
 

@@ -283,16 +283,13 @@ class MRFT(Algorithm):
         is undone by :meth:`stop_early`)."""
         if self._halted:
             return
-        if self._past_bound(kl):
-            self._halted = True
-        else:
-            # with no bound nothing is ever restored: no copy of the parameters is needed
-            self._accepted = self._snapshot() if self.m.adapt_kl is not None else []
-            self._accepted_steps = self._steps
+        if self.m.adapt_kl is not None:  # no bound: every step stands (stop_early counts them)
+            if kl > self.m.adapt_kl:
+                self._halted = True
+            else:
+                self._accepted = self._snapshot()
+                self._accepted_steps = self._steps
         self._steps += 1
-
-    def _past_bound(self, kl: float) -> bool:
-        return self.m.adapt_kl is not None and kl > self.m.adapt_kl
 
     def stop_early(self, diagnostics: dict[str, float]) -> bool:
         """Pre-training: ``--target-kl`` as every algorithm. Adaptation: a hard bound on the KL
@@ -312,7 +309,7 @@ class MRFT(Algorithm):
             self._accepted_steps = self._steps
             self.batch_stats["mrft/adapt_accepted_steps"] = float(self._accepted_steps)
             return super().stop_early(diagnostics)
-        if self._halted or self._past_bound(kl):
+        if self._halted or kl > self.m.adapt_kl:
             self._restore(self._accepted)
             self.batch_stats["mrft/adapt_halted"] = 1.0
             self.batch_stats["mrft/adapt_accepted_steps"] = float(self._accepted_steps)
