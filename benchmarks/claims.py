@@ -6,8 +6,8 @@ suite, the sim-to-real suite, the multi-task transfer suite), sets each publishe
 beside the measured figure with its 95% interval and a verdict (:mod:`mrft.bench.claims`),
 and writes ``claims.md`` and ``claims.json``. With ``--readme`` it also puts, into
 README.md, the seed-claim table between ``<!-- claims:start -->`` and
-``<!-- claims:end -->``, and the headline suite's quality table, its per-family table and
-its informative-family checks between ``<!-- headline:start -->`` and
+``<!-- claims:end -->``, and the headline suite's quality table with its verdict sentences, its
+per-family table and its informative-family checks between ``<!-- headline:start -->`` and
 ``<!-- headline:end -->``, so README shows exactly what the result files say.
 
     python benchmarks/claims.py --readme
@@ -31,8 +31,9 @@ HEADLINE_MARKERS = ("<!-- headline:start -->", "<!-- headline:end -->")
 
 
 def headline_block(analysis: dict) -> str:
-    """The headline suite's quality table, per-family table and informative-family checks."""
-    parts = [quality_headline_markdown(analysis)]
+    """The headline suite's quality table with its verdict sentences, per-family table and
+    informative-family checks."""
+    parts = [quality_headline_markdown(analysis), *(analysis.get("verdict") or [])]
     families = family_summary_markdown(analysis)
     if families:
         parts.append("Per family, mean over seeds x held-out instances: in context (the first "

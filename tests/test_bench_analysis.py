@@ -129,6 +129,18 @@ def test_verdict_reads_the_improvement_interval(tmp_path):
     assert "single seed" in single[-1]
 
 
+def test_verdict_sets_the_focus_against_every_learning_method(tmp_path):
+    # PPO ends as GRPO does and RL2 as MRFT does: MRFT beats PPO as it beats GRPO (0.88) and
+    # ties RL2 on every task (P = 0.5 in every resample); the oracle is a reference row
+    curves = {**CURVES, "ppo": CURVES["grpo"], "rl2": CURVES["mrft"], "oracle": CURVES["mrft"]}
+    verdict = analyze(_bench_folder(tmp_path, curves))["verdict"]
+    ppo = next(line for line in verdict if line.startswith("MRFT beats PPO"))
+    assert "a run of MRFT ends above a run of PPO 0.88 [0.75, 1.00]" in ppo
+    rl2 = next(line for line in verdict if line.startswith("MRFT and RL2 are not told apart"))
+    assert "0.50 [0.50, 0.50]: the interval contains 0.5" in rl2
+    assert not any("MRFT" in line and "ORACLE" in line for line in verdict)
+    assert len(verdict) == 4 + 2  # MRFT, PPO, RL2 and the oracle against GRPO; two focus lines
+
 def test_returns_of_several_families_are_normalised_per_task(tmp_path):
     folder = _bench_folder(tmp_path)
     meta = json.loads((folder / "bench.json").read_text())

@@ -84,7 +84,8 @@ def test_the_readme_tables_are_written_between_their_markers(tmp_path, capsys):
                               "change": {}}],
                 "families": [{"env": "toy:a", "score": "return", "method": m, "in_context": "1 [0, 2]",
                               "final": "3 [2, 4]", "runs": 5} for m in ("grpo", "mrft")],
-                "informative": ["toy:a is informative: knowing the hidden parameters helps."]}
+                "informative": ["toy:a is informative: knowing the hidden parameters helps."],
+                "verdict": ["MRFT beats GRPO on final return here (P 0.9)."]}
     for name, content in (("cpu", headline), ("s2r", {}), ("mt", {})):
         (tmp_path / name).mkdir()
         (tmp_path / name / "analysis.json").write_text(json.dumps(content))
@@ -98,7 +99,7 @@ def test_the_readme_tables_are_written_between_their_markers(tmp_path, capsys):
     text = readme.read_text()
     assert text.startswith("intro\n") and "\nmiddle\n" in text and text.endswith("end\n")
     assert "old" not in text and "peak memory" not in text  # cost rows stay in the report
-    assert "| final return (IQM) | 0.4 | 0.7 | +75% |" in text
+    assert "| final return (IQM) | 0.4 | 0.7 | +75% |\n\nMRFT beats GRPO on final return here" in text
     assert "| toy:a (return) | 1 -> 3 [2, 4] | 1 -> 3 [2, 4] |" in text
     assert "- toy:a is informative" in text
     assert "| sample efficiency, adaptation (MRFT vs GRPO) | 3.2x | 2.00x [1.50x, 2.50x] |" in text

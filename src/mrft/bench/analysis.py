@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from mrft.bench import metrics
-from mrft.bench.methods import BASELINE, FOCUS, report_order
+from mrft.bench.methods import BASELINE, FOCUS, REFERENCE_ROWS, report_order
 from mrft.bench.runner import TIMING_FIELDS, git_commit, pretrain_source, seed_dir
 from mrft.bench.scores import RETURN, SUCCESS, score_name, training_metric
 from mrft.bench.suite import Budget, TaskFamily
@@ -202,7 +202,7 @@ def analyze(out: Path, skip_broken: bool = False) -> dict[str, Any]:
         "budget": _budget(data),
         "headline": [{k: v for k, v in row.items() if k != "interval"} for row in headline],
         "claims": _claim_figures(headline, focus),
-        "verdict": _verdict(headline, baseline, methods, data),
+        "verdict": _verdict(headline, baseline, methods, data, finals, focus),
         "tasks": _task_rows(data, methods, steps),
         "sim_to_real": _sim_to_real(data, methods),
         "families": _family_rows(data, methods),
@@ -434,32 +434,44 @@ def _cost_rows(data: BenchData, methods: list[str], baseline: str) -> list[dict[
 
 
 def _verdict(headline: list[dict[str, Any]], baseline: str, methods: list[str],
-             data: BenchData) -> list[str]:
+             data: BenchData, finals: dict[str, np.ndarray], focus: str) -> list[str]:
     """One plain sentence per method: better, worse or not told apart from the baseline,
-    read off the probability-of-improvement interval (0.5 = no difference)."""
+    read off the probability-of-improvement interval (0.5 = no difference); then the focus
+    method against every other learning method, which the headline only sets side by side."""
     rows = {row["metric"]: row for row in headline}
     improvement = rows["probability of improvement over GRPO"]
-    lines = []
-    for method in methods:
-        if method == baseline or method not in improvement.get("interval", {}):
+    iqm = rows["final return (IQM)"]["values"]
+    lines = [_comparison(method, baseline, improvement["interval"][method], iqm)
+             for method in methods
+             if method != baseline and method in improvement.get("interval", {})]
+    for other in methods:
+        if other in (baseline, focus) or other in REFERENCE_ROWS:
             continue
-        point, low, high = improvement["interval"][method]
-        finals = rows["final return (IQM)"]["values"]
-        evidence = (f"final return IQM {finals[method]} vs {finals[baseline]}; probability of "
-                    f"improvement {point:.2f} [{low:.2f}, {high:.2f}]")
-        if low > 0.5:
-            lines.append(f"{method.upper()} beats {baseline.upper()} on final return here "
-                         f"({evidence}: the interval lies above 0.5).")
-        elif high < 0.5:
-            lines.append(f"{method.upper()} does not beat {baseline.upper()}; it is worse on final "
-                         f"return here ({evidence}: the interval lies below 0.5).")
-        else:
-            lines.append(f"{method.upper()} and {baseline.upper()} are not told apart on final "
-                         f"return here ({evidence}: the interval contains 0.5).")
+        interval = metrics.stratified_bootstrap(
+            [finals[focus], finals[other]], metrics.probability_of_improvement, REPS)
+        lines.append(_comparison(focus, other, interval, iqm))
     if lines and min(len(data.complete_seeds(m)) for m in methods) < 2:
         lines.append("With a single seed the intervals cannot show seed-to-seed variation; "
                      "run --seeds 3 or more before trusting them.")
     return lines
+
+
+def _comparison(method: str, other: str, interval, iqm: dict[str, str]) -> str:
+    """Better, worse or not told apart, from P(a run of ``method`` ends above a run of
+    ``other`` on the same task) and its interval."""
+    point, low, high = interval
+    a, b = method.upper(), other.upper()
+    probability = ("probability of improvement" if other == BASELINE
+                   else f"probability that a run of {a} ends above a run of {b}")
+    evidence = (f"final return IQM {iqm[method]} vs {iqm[other]}; {probability} "
+                f"{point:.2f} [{low:.2f}, {high:.2f}]")
+    if low > 0.5:
+        return f"{a} beats {b} on final return here ({evidence}: the interval lies above 0.5)."
+    if high < 0.5:
+        return (f"{a} does not beat {b}; it is worse on final return here ({evidence}: the "
+                "interval lies below 0.5).")
+    return (f"{a} and {b} are not told apart on final return here ({evidence}: the interval "
+            "contains 0.5).")
 
 
 # ---- per task and curves ---------------------------------------------------------------

@@ -31,6 +31,9 @@ class Method:
 
 BASELINE = "grpo"
 FOCUS = "mrft"
+REFERENCE_ROWS = ("oracle", "context-free")
+"""Rows that never adapt (scored as pre-trained): they bound a family's range, they do not
+compete, so the report compares the focus method with the learning methods only."""
 
 METHODS: dict[str, Method] = {m.name: m for m in (
     Method("grpo", "grpo"),

@@ -37,6 +37,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from mrft.atomic import atomic_write_bytes
+from mrft.bench.methods import REFERENCE_ROWS
 
 __all__ = ["ReportFiles", "headline_markdown", "write_report"]
 
@@ -399,11 +400,6 @@ def _save(fig: Any) -> bytes:
     finally:
         plt.close(fig)
     return buffer.getvalue()
-
-
-REFERENCE_ROWS = ("oracle", "context-free")
-"""Rows that never adapt (scored as pre-trained): drawn dashed, so the adapting methods'
-curves stand out against them."""
 
 
 def _curve_plot(panels: Sequence[Mapping[str, Any]], order: Sequence[str],
