@@ -72,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
                "transfer": Path(args.transfer)}
     try:
         rows = claims.claim_rows(sources)
-        table = claims.markdown(rows)
         out = Path(args.out)
+        table = claims.markdown(rows, links_from=out)
         atomic_write_bytes(out / "claims.md", (table + "\n").encode())
         atomic_write_bytes(out / "claims.json", json.dumps(rows, indent=2).encode())
         print(table)
@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             readme = Path(args.readme_path)
             headline = json.loads((sources["headline"] / "analysis.json").read_text(encoding="utf-8"))
             text = readme.read_text(encoding="utf-8")
-            text = replace_between(text, CLAIMS_MARKERS, table, readme)
+            text = replace_between(text, CLAIMS_MARKERS,
+                                   claims.markdown(rows, links_from=readme.parent), readme)
             text = replace_between(text, HEADLINE_MARKERS, headline_block(headline), readme)
             atomic_write_bytes(readme, text.encode())
     except MrftError as exc:

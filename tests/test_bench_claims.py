@@ -104,6 +104,12 @@ def test_the_readme_tables_are_written_between_their_markers(tmp_path, capsys):
     assert "- toy:a is informative" in text
     assert "| sample efficiency, adaptation (MRFT vs GRPO) | 3.2x | 2.00x [1.50x, 2.50x] |" in text
     assert (tmp_path / "claims.md").is_file() and (tmp_path / "claims.json").is_file()
+    # links resolve from where each table lies: README beside the bench folders, claims.md
+    # one folder down
+    assert f"[{tmp_path / 'cpu'}](cpu) |" in text
+    args[args.index("--out") + 1] = str(tmp_path / "tables")
+    assert module.main(args) == 0
+    assert f"[{tmp_path / 'cpu'}](../cpu) |" in (tmp_path / "tables" / "claims.md").read_text()
 
     readme.write_text("no markers\n")
     capsys.readouterr()

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -148,10 +149,15 @@ def claim_rows(sources: dict[str, Path], method: str = "mrft") -> list[dict[str,
     return rows
 
 
-def markdown(rows: list[dict[str, str]]) -> str:
+def markdown(rows: list[dict[str, str]], links_from: Path | None = None) -> str:
+    """The claims table; each results link points at its folder as seen from ``links_from``
+    (the folder of the file the table goes into), so it resolves wherever it is pasted."""
     lines = ["| claim | write-up | measured (95% CI) | verdict | results |",
              "| --- | --- | --- | --- | --- |"]
     for r in rows:
-        link = f"[{r['source']}]({r['source']})" if r["source"] else "—"
+        target = r["source"]
+        if target and links_from is not None:
+            target = Path(os.path.relpath(Path(target).resolve(), Path(links_from).resolve())).as_posix()
+        link = f"[{r['source']}]({target})" if r["source"] else "—"
         lines.append(f"| {r['metric']} | {r['claimed']} | {r['measured']} | {r['sentence']} | {link} |")
     return "\n".join(lines)
