@@ -141,6 +141,7 @@ def test_verdict_sets_the_focus_against_every_learning_method(tmp_path):
     assert not any("MRFT" in line and "ORACLE" in line for line in verdict)
     assert len(verdict) == 4 + 2  # MRFT, PPO, RL2 and the oracle against GRPO; two focus lines
 
+
 def test_returns_of_several_families_are_normalised_per_task(tmp_path):
     folder = _bench_folder(tmp_path)
     meta = json.loads((folder / "bench.json").read_text())

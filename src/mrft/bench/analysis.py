@@ -441,7 +441,8 @@ def _verdict(headline: list[dict[str, Any]], baseline: str, methods: list[str],
     rows = {row["metric"]: row for row in headline}
     improvement = rows["probability of improvement over GRPO"]
     iqm = rows["final return (IQM)"]["values"]
-    lines = [_comparison(method, baseline, improvement["interval"][method], iqm)
+    lines = [_comparison(method, baseline, improvement["interval"][method], iqm,
+                         "probability of improvement")
              for method in methods
              if method != baseline and method in improvement.get("interval", {})]
     for other in methods:
@@ -449,20 +450,19 @@ def _verdict(headline: list[dict[str, Any]], baseline: str, methods: list[str],
             continue
         interval = metrics.stratified_bootstrap(
             [finals[focus], finals[other]], metrics.probability_of_improvement, REPS)
-        lines.append(_comparison(focus, other, interval, iqm))
+        lines.append(_comparison(focus, other, interval, iqm, f"probability that a run of "
+                                 f"{focus.upper()} ends above a run of {other.upper()}"))
     if lines and min(len(data.complete_seeds(m)) for m in methods) < 2:
         lines.append("With a single seed the intervals cannot show seed-to-seed variation; "
                      "run --seeds 3 or more before trusting them.")
     return lines
 
 
-def _comparison(method: str, other: str, interval, iqm: dict[str, str]) -> str:
+def _comparison(method: str, other: str, interval, iqm: dict[str, str], probability: str) -> str:
     """Better, worse or not told apart, from P(a run of ``method`` ends above a run of
-    ``other`` on the same task) and its interval."""
+    ``other`` on the same task), named ``probability`` in the sentence, and its interval."""
     point, low, high = interval
     a, b = method.upper(), other.upper()
-    probability = ("probability of improvement" if other == BASELINE
-                   else f"probability that a run of {a} ends above a run of {b}")
     evidence = (f"final return IQM {iqm[method]} vs {iqm[other]}; {probability} "
                 f"{point:.2f} [{low:.2f}, {high:.2f}]")
     if low > 0.5:
