@@ -1,0 +1,119 @@
+"""Facts about a finished bench sweep that its report does not state, read from the run files.
+
+- **Run time without pauses.** A sweep that was paused (SIGSTOP while other measurements
+  ran) has runs whose wall clock includes the pause. A run is counted as paused when its
+  wall clock is over 3x the median of its group (family, method, pre-training or
+  adaptation) and over that median by more than a minute; it then counts at the median.
+  The script prints the paused runs, the sum of wall clocks with and without the pauses,
+  and each method's share of the run time.
+- **Adaptation from a dropped start.** For one family (``--family``), the adaptations whose
+  first evaluation scores below ``--dropped-below``: how many end at or above
+  ``--recovered-at``, per method, and for each method the median episode length and the
+  number of updates its own logs show in those runs (one ``losses/policy_loss`` record per
+  update). These are the signed pendulum's figures in README's ``cpu`` section.
+
+Writes ``sweep_facts.json`` in the bench folder and prints it.
+
+    python benchmarks/sweep_facts.py benchmarks/results/cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from mrft.atomic import atomic_write_bytes
+
+PAUSE_FACTOR = 3.0
+PAUSE_MIN_EXCESS_S = 60.0
+
+
+def paused(wall_clock: float, median: float) -> bool:
+    """A run whose wall clock is far above its group's median: it includes a pause."""
+    return wall_clock > PAUSE_FACTOR * median and wall_clock - median > PAUSE_MIN_EXCESS_S
+
+
+def run_time(folder: Path) -> dict:
+    groups: dict[tuple[str, str, str], list[tuple[float, str]]] = collections.defaultdict(list)
+    runs = folder / "runs"
+    for path in sorted(runs.glob("*/*/seed*/pretrain.json")) + sorted(
+            runs.glob("*/*/seed*/adapt/instance*.json")):
+        family, method = path.relative_to(runs).parts[:2]
+        kind = "pretrain" if path.name == "pretrain.json" else "adapt"
+        wall = float(json.loads(path.read_text())["wall_clock_s"])
+        groups[(family, method, kind)].append((wall, str(path.relative_to(folder))))
+    total = 0.0
+    per_method: collections.Counter = collections.Counter()
+    pauses = []
+    for (_, method, _), group in groups.items():
+        median = statistics.median(w for w, _ in group)
+        for wall, name in group:
+            total += wall
+            if paused(wall, median):
+                pauses.append({"run": name, "wall_clock_s": round(wall), "median_s": round(median)})
+                wall = median
+            per_method[method] += wall
+    unpaused = sum(per_method.values())
+    return {"runs": sum(len(g) for g in groups.values()),
+            "wall_clock_sum_h": round(total / 3600, 2),
+            "run_time_without_pauses_h": round(unpaused / 3600, 2),
+            "paused_runs": sorted(pauses, key=lambda p: p["run"]),
+            "share_of_run_time": {m: round(v / unpaused, 3) for m, v in per_method.most_common()}}
+
+
+def dropped_starts(folder: Path, family: str, below: float, recovered_at: float) -> dict:
+    out = {}
+    for method_dir in sorted((folder / "runs" / family).iterdir()):
+        dropped = recovered = 0
+        lengths, updates = [], []
+        for path in sorted(method_dir.glob("seed*/adapt/instance*.json")):
+            curve = json.loads(path.read_text())["curve"]
+            if curve[0]["score"] >= below:
+                continue
+            dropped += 1
+            recovered += curve[-1]["score"] >= recovered_at
+            log = path.with_suffix("") / "metrics.jsonl"
+            if log.is_file():
+                records = [json.loads(line) for line in log.read_text().splitlines() if line]
+                updates.append(sum("losses/policy_loss" in r for r in records))
+                lengths += [r["charts/episodic_length"] for r in records
+                            if "charts/episodic_length" in r]
+        if dropped:
+            out[method_dir.name] = {
+                "dropped": dropped, "recovered": recovered,
+                "median_episode_length": statistics.median(lengths) if lengths else None,
+                "updates_min_max": [min(updates), max(updates)] if updates else None}
+    return {"family": family, "dropped_below": below, "recovered_at": recovered_at,
+            "methods": out}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", help="a bench folder (with runs/)")
+    parser.add_argument("--family", default="shift_inverted-pendulum-signed",
+                        help="folder name of the family under runs/ (default: %(default)s)")
+    parser.add_argument("--dropped-below", type=float, default=200.0,
+                        help="a first evaluation below this is a dropped start (default: %(default)s)")
+    parser.add_argument("--recovered-at", type=float, default=700.0,
+                        help="a final score at or above this is a recovery (default: %(default)s)")
+    args = parser.parse_args(argv)
+    folder = Path(args.folder)
+    if not (folder / "runs").is_dir():
+        print(f"error: {folder} has no runs/ folder; give a bench folder", file=sys.stderr)
+        return 2
+    facts = {"run_time": run_time(folder)}
+    if (folder / "runs" / args.family).is_dir():
+        facts["dropped_starts"] = dropped_starts(folder, args.family, args.dropped_below,
+                                                 args.recovered_at)
+    text = json.dumps(facts, indent=2)
+    atomic_write_bytes(folder / "sweep_facts.json", (text + "\n").encode())
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

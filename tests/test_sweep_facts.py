@@ -1,0 +1,54 @@
+"""benchmarks/sweep_facts.py on a hand-made bench folder: pauses counted at their group's
+median, and the dropped-start counts read off curves and logs."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "sweep_facts.py"
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("sweep_facts", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _write(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+
+
+def test_pauses_and_dropped_starts_by_hand(tmp_path, capsys):
+    runs = tmp_path / "runs" / "fam"
+    _write(runs / "ppo" / "seed1" / "pretrain.json", {"wall_clock_s": 1800.0})
+    # adaptations 10, 10 and 100 s: 100 > 3 x 10 and 90 s over the median -> counted as 10
+    starts_ends = [(5.0, 800.0), (5.0, 100.0), (1000.0, 1000.0)]
+    for i, (wall, (start, end)) in enumerate(zip((10.0, 10.0, 100.0), starts_ends, strict=True)):
+        base = runs / "ppo" / "seed1" / "adapt" / f"instance{i}"
+        _write(base.with_suffix(".json"), {"wall_clock_s": wall, "curve": [
+            {"step": 0, "score": start}, {"step": 16, "score": end}]})
+        base.mkdir(parents=True, exist_ok=True)
+        records = [{"step": 16 * (k + 1), "losses/policy_loss": 0.1,
+                    "charts/episodic_length": 2.0 + i} for k in range(i + 2)]
+        (base / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    module = _module()
+    assert module.main([str(tmp_path), "--family", "fam"]) == 0
+    facts = json.loads((tmp_path / "sweep_facts.json").read_text())
+    time = facts["run_time"]
+    assert time["runs"] == 4
+    assert time["wall_clock_sum_h"] == round(1920 / 3600, 2)
+    assert time["run_time_without_pauses_h"] == round(1830 / 3600, 2)
+    assert [p["run"] for p in time["paused_runs"]] == ["runs/fam/ppo/seed1/adapt/instance2.json"]
+    assert time["share_of_run_time"] == {"ppo": 1.0}
+    dropped = facts["dropped_starts"]["methods"]["ppo"]
+    # instances 0 and 1 start below 200; instance 0 ends at 800 >= 700
+    assert dropped["dropped"] == 2 and dropped["recovered"] == 1
+    assert dropped["updates_min_max"] == [2, 3]  # instance 0 logs 2 updates, instance 1 logs 3
+    assert dropped["median_episode_length"] == 3.0  # median of lengths 2, 2, 3, 3, 3
+
+    capsys.readouterr()
+    assert module.main([str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
