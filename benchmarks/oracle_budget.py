@@ -116,7 +116,7 @@ def markdown(summary: list[dict], fraction: float, steps_note: str) -> str:
 def plot(summary: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
-    from mrft.bench.report import _short_steps  # selects the Agg backend
+    from mrft.bench.plots import short_steps  # selects the Agg backend
 
     cols = min(3, len(summary))
     rows = -(-len(summary) // cols)
@@ -134,7 +134,7 @@ def plot(summary: list[dict], path: Path) -> None:
         ax.axvline(s["budget"], color="black", linestyle="--", linewidth=1,
                    label="budget" + ("" if share is None else f": {share:.0%} of the gain"))
         ax.set_title(s["env"], fontsize=10)
-        ax.xaxis.set_major_formatter(_short_steps)
+        ax.xaxis.set_major_formatter(short_steps)
         ax.set_xlabel("oracle pre-training env steps", fontsize=9)
         ax.set_ylabel(s["metric"].split("/")[1].replace("_", " "), fontsize=9)
         ax.tick_params(labelsize=8)

@@ -105,7 +105,8 @@ def side_sb3(steps: int, seed: int, threads: int | None) -> dict:
 
 
 def side_mrft(steps: int, seed: int, threads: int | None, defaults: bool) -> dict:
-    from mrft.config import EnvConfig, OptimConfig, PPOConfig, RunConfig, TrainConfig
+    from mrft.algos.ppo import PPOConfig
+    from mrft.config import EnvConfig, OptimConfig, RunConfig, TrainConfig
 
     def make_cfg(runs_dir: str) -> TrainConfig:
         run = RunConfig(total_steps=steps, seed=seed, runs_dir=runs_dir, run_name="peers",

@@ -164,7 +164,8 @@ def run_peer(steps: int, seed: int, batch_size: int, threads: int | None) -> dic
 
 
 def run_mrft(steps: int, seed: int, minibatches: int, threads: int | None) -> dict:
-    from mrft.config import EnvConfig, OptimConfig, RL2Config, RunConfig, TrainConfig
+    from mrft.algos.rl2 import RL2Config
+    from mrft.config import EnvConfig, OptimConfig, RunConfig, TrainConfig
 
     def make_cfg(runs_dir: str) -> TrainConfig:
         return TrainConfig(

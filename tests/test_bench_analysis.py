@@ -5,10 +5,8 @@ import json
 
 import numpy as np
 import pytest
-from rliable import metrics as rly_metrics
 
 from mrft.bench.analysis import analyze
-from mrft.bench.metrics import interquartile_mean, probability_of_improvement
 from mrft.bench.report import write_report
 from mrft.errors import MrftError
 from mrft.logging import write_json
@@ -23,7 +21,7 @@ CURVES = {
 }
 
 
-def _bench_folder(tmp_path, curves=CURVES, seeds=(1, 2)):
+def _bench_folder(tmp_path, curves=CURVES, seeds=(1, 2), **settings):
     suite = {"name": "hand", "description": "hand-made curves",
              "tasks": [{"env": "nav:point", "instances": 2}],
              "budget": {"pretrain_steps": 1000, "adapt_steps": 300, "eval_every": 100,
@@ -31,7 +29,8 @@ def _bench_folder(tmp_path, curves=CURVES, seeds=(1, 2)):
              "seeds": 2, "train": {}, "methods": {}, "source": "test"}
     write_json(tmp_path / "bench.json", {"format": 1, "suite": suite, "methods": list(curves),
                                         "seeds": list(seeds), "commands": ["mrft bench --suite x"],
-                                        "machine": {"cores": 2}, "commit": "abc", "started": "t0"})
+                                        "machine": {"cores": 2}, "commit": "abc", "started": "t0",
+                                        **settings})
     for method, by_seed in curves.items():
         for seed, tasks in by_seed.items():
             folder = tmp_path / "runs" / "nav_point" / method / f"seed{seed}"
@@ -108,15 +107,6 @@ def test_partial_bench_uses_complete_seeds_only(tmp_path):
     assert any("mrft: only seeds [1]" in note for note in analysis["notes"])
 
 
-def test_iqm_and_improvement_agree_with_rliable():
-    rng = np.random.default_rng(0)
-    for runs, tasks in ((3, 3), (5, 2), (4, 4)):
-        x, y = rng.normal(size=(runs, tasks)), rng.normal(size=(runs, tasks))
-        assert interquartile_mean(x) == pytest.approx(rly_metrics.aggregate_iqm(x))
-        assert probability_of_improvement(x, y) == pytest.approx(
-            rly_metrics.probability_of_improvement(x, y))
-
-
 def test_verdict_reads_the_improvement_interval(tmp_path):
     verdict = analyze(_bench_folder(tmp_path))["verdict"]
     assert verdict == [verdict[0]] and verdict[0].startswith("MRFT beats GRPO on final return")
@@ -140,6 +130,54 @@ def test_verdict_sets_the_focus_against_every_learning_method(tmp_path):
     assert "0.50 [0.50, 0.50]: the interval contains 0.5" in rl2
     assert not any("MRFT" in line and "ORACLE" in line for line in verdict)
     assert len(verdict) == 4 + 2  # MRFT, PPO, RL2 and the oracle against GRPO; two focus lines
+
+
+def test_baseline_and_focus_are_settings_every_sentence_is_written_from(tmp_path):
+    analysis = analyze(_bench_folder(tmp_path), baseline="mrft", focus="grpo")
+    assert (analysis["baseline"], analysis["focus"], analysis["methods"]) == ("mrft", "grpo",
+                                                                              ["mrft", "grpo"])
+    # MRFT's mean final per task: .7 and 1; 90% targets .63 and .9. MRFT: 300, 0, 300, 100 ->
+    # IQM 200; GRPO reaches .9 once (300), never otherwise -> 300, three censored
+    steps = _row(analysis, "adaptation steps")
+    assert steps["metric"] == "adaptation steps to 90% of MRFT's final (IQM)"
+    assert steps["values"]["mrft"].startswith("200 [") and "3/4 never reached" in steps["values"]["grpo"]
+    improvement = _row(analysis, "probability of improvement")
+    assert improvement["metric"] == "probability of improvement over MRFT"
+    assert improvement["values"]["grpo"].startswith("0.12 [")  # 1 - 0.875
+    assert analysis["verdict"][0].startswith("GRPO does not beat MRFT")
+    assert any("steps to target = mean adaptation steps to 90% of MRFT's final" in n
+               for n in analysis["notes"])
+    text = json.dumps(analysis["headline"])
+    assert "GRPO" not in text and "steps_MRFT / steps_method" in text
+    header = write_report(analysis, tmp_path).markdown.read_text()
+    assert "| metric | MRFT | GRPO | change |" in header
+
+
+def test_settings_come_from_the_argument_then_bench_json_then_the_defaults(tmp_path):
+    recorded = _bench_folder(tmp_path / "recorded", baseline="mrft", focus="grpo")
+    assert (analyze(recorded)["baseline"], analyze(recorded)["focus"]) == ("mrft", "grpo")
+    assert analyze(recorded, baseline="grpo", focus="mrft")["baseline"] == "grpo"
+    plain = analyze(_bench_folder(tmp_path / "plain"))
+    assert (plain["baseline"], plain["focus"]) == ("grpo", "mrft")  # mrft.algos' defaults
+    # a focus that is not in the bench gives way to the next method; the baseline leads
+    other = analyze(_bench_folder(tmp_path / "other"), focus="ppo")
+    assert (other["baseline"], other["focus"]) == ("grpo", "mrft")
+
+
+def test_the_protocol_note_names_how_each_method_in_the_bench_adapts(tmp_path):
+    from mrft.bench.methods import adaptation_note
+
+    notes = analyze(_bench_folder(tmp_path))["notes"]
+    protocol = next(n for n in notes if n.startswith("Every method gets the same"))
+    # in the registry's order, whatever the baseline
+    assert f"({adaptation_note('grpo')}, {adaptation_note('mrft')})" in protocol
+    swapped = analyze(_bench_folder(tmp_path / "swapped"), baseline="mrft", focus="grpo")["notes"]
+    assert protocol in swapped
+    assert adaptation_note("ppo") not in protocol and "without any update" not in protocol
+    curves = {**CURVES, "oracle": CURVES["mrft"], "context-free": CURVES["grpo"]}
+    notes = analyze(_bench_folder(tmp_path / "references", curves))["notes"]
+    protocol = next(n for n in notes if n.startswith("Every method gets the same"))
+    assert protocol.endswith("; the oracle and context-free rows are scored without any update.")
 
 
 def test_returns_of_several_families_are_normalised_per_task(tmp_path):
@@ -169,12 +207,12 @@ def test_returns_of_several_families_are_normalised_per_task(tmp_path):
 
 
 def test_change_is_a_signed_whole_percent():
-    from mrft.bench.analysis import _change
+    from mrft.bench.text import change
 
-    assert _change(0.85, 0.7) == "+21%" and _change(0.0214, 0.259) == "-92%"
-    assert _change(0.999, 1.0) == "+0%"  # rounds to zero: no "-0%"
-    assert _change(1.0, 0.0) == "—" and _change(float("inf"), 1.0) == "—"
-    assert _change(-1.5, -1.0) == "-50%"  # a negative baseline: the sign follows the value
+    assert change(0.85, 0.7) == "+21%" and change(0.0214, 0.259) == "-92%"
+    assert change(0.999, 1.0) == "+0%"  # rounds to zero: no "-0%"
+    assert change(1.0, 0.0) == "—" and change(float("inf"), 1.0) == "—"
+    assert change(-1.5, -1.0) == "-50%"  # a negative baseline: the sign follows the value
 
 
 @pytest.mark.parametrize("content", [b'{"curve": [{"step": 0, "sc', b"\xff\xfe garbage", b"[1, 2, 3]",
@@ -357,10 +395,10 @@ def test_multi_task_transfer_by_hand(tmp_path):
         "metaworld:MT10": 100, "metaworld:reach": 10, "metaworld:push": 10}
     assert ("- **pre-training env steps**: metaworld:MT10 100; metaworld:reach 10; "
             "metaworld:push 10") in text
-    from mrft.bench.analysis import BenchData, _mean_pretrain_steps
+    from mrft.bench.loading import BenchData
 
     # 20 MT10 instances at the suite's 100 steps, 2 + 2 single-task ones at their own 10
-    assert _mean_pretrain_steps(BenchData(tmp_path)) == (20 * 100 + 4 * 10) / 24
+    assert BenchData(tmp_path).mean_pretrain_steps() == (20 * 100 + 4 * 10) / 24
 
 
 def test_per_family_rows_and_within_episode_curves_by_hand(tmp_path):

@@ -67,6 +67,19 @@ def test_claim_rows_read_the_analyses(tmp_path):
         claims.claim_rows({"headline": tmp_path / "missing"})
 
 
+def test_claims_name_the_headline_analysis_focus_and_baseline(tmp_path):
+    headline = {"baseline": "ppo", "focus": "rl2",
+                "claims": {"sample_efficiency": [3.3, 2.0, 4.0], "final_change": [0.2, 0.1, 0.3]}}
+    (tmp_path / "analysis.json").write_text(json.dumps(headline))
+    rows = {c.key: r for c, r in zip(claims.CLAIMS, claims.claim_rows({"headline": tmp_path}),
+                                      strict=True)}
+    assert rows["sample_efficiency"]["metric"] == "sample efficiency, adaptation (RL2 vs PPO)"
+    assert rows["adaptation_steps_change"]["metric"].startswith("adaptation steps to 90% of PPO's")
+    assert rows["final_change"]["sentence"].endswith("excludes no difference from PPO.")
+    assert rows["sim_to_real"]["metric"].startswith("fraction of in-sim return after 200 real "
+                                                    "episodes (RL2;")
+
+
 def test_the_readme_tables_are_written_between_their_markers(tmp_path, capsys):
     import importlib.util
     from pathlib import Path

@@ -170,15 +170,16 @@ def test_report_files_are_readable_by_others(analysis, tmp_path):
 def test_curve_panels_share_one_legend_and_draw_reference_rows_dashed(monkeypatch):
     import matplotlib.pyplot as plt
 
-    from mrft.bench import report
+    from mrft.bench import plots
 
     figures = []
-    monkeypatch.setattr(report, "_save", lambda fig: figures.append(fig) or b"png")
+    monkeypatch.setattr(plots, "_save", lambda fig: figures.append(fig) or b"png")
     entry = {"steps": [0, 10], "mean": [0.1, 0.5], "low": [0.0, 0.4], "high": [0.2, 0.6], "runs": 3}
     panels = [{"env": f"toy:{i}", "metric": "return",
                "methods": {"grpo": entry, "mrft": entry, "oracle": entry}} for i in range(5)]
     order = ["grpo", "mrft", "oracle"]
-    assert report._curve_plot(panels, order, report._colours(order), "steps", "metric") == b"png"
+    palette = plots.colours(order, "grpo", "mrft")
+    assert plots._curve_plot(panels, order, palette, "steps", "metric") == b"png"
     axes = [ax for ax in figures[0].axes if ax.get_visible()]
     assert len(axes) == 6  # five panels in a 2 x 3 grid; the spare cell holds the only legend
     assert [ax.get_legend() is not None for ax in axes] == [False] * 5 + [True]
@@ -187,7 +188,7 @@ def test_curve_panels_share_one_legend_and_draw_reference_rows_dashed(monkeypatc
     assert axes[0].get_title() == "toy:0  (n=3)"
 
     # a full grid has no spare cell: one legend for the figure, below the panels
-    report._curve_plot(panels[:3], order, report._colours(order), "steps", "metric")
+    plots._curve_plot(panels[:3], order, palette, "steps", "metric")
     assert all(ax.get_legend() is None for ax in figures[1].axes) and len(figures[1].legends) == 1
     for fig in figures:
         plt.close(fig)
@@ -214,3 +215,34 @@ def test_quality_headline_and_family_summary_for_a_readme(analysis):
     assert summary.splitlines()[2] == ("| toy:reach (success rate) | 0.1 -> 0.5 [0.4, 0.6] | "
                                        "0.3 -> 0.7 [0.6, 0.8] | 0.9 [0.8, 1] |")
     assert family_summary_markdown({**analysis, "families": []}) == ""
+
+
+def test_colours_follow_the_roles_then_the_registry_then_the_reference_rows():
+    import matplotlib.pyplot as plt
+
+    from mrft import algos
+    from mrft.bench.methods import reference_rows
+    from mrft.bench.plots import colours
+
+    tab10 = plt.get_cmap("tab10").colors
+    others = [a for a in algos.REGISTRY if a not in ("grpo", "mrft")]
+    fixed = ["grpo", "mrft", *others, *reference_rows()]
+    palette = colours(["mrft-concat", *fixed], "grpo", "mrft")
+    assert [palette[m] for m in fixed] == list(tab10[:len(fixed)])
+    assert palette["mrft-concat"] == tab10[len(fixed)]  # an ablation takes the first spare colour
+    # the baseline keeps the first colour whatever its name, the focus the second
+    swapped = colours(["mrft", "grpo"], "mrft", "grpo")
+    assert (swapped["mrft"], swapped["grpo"]) == (tab10[0], tab10[1])
+
+
+def test_method_label_is_read_from_the_report():
+    from mrft.bench.report import method_label
+
+    assert method_label("grpo") == "GRPO" and method_label("rl2") == "RL2"
+    assert method_label("mrft-in-context") == "mrft-in-context"
+
+
+def test_headline_follows_the_analysis_baseline_and_focus(analysis):
+    swapped = {**analysis, "baseline": "mrft", "focus": "grpo"}
+    lines = headline_markdown(swapped).splitlines()
+    assert lines[0] == "| metric | MRFT | GRPO | change | PPO |"

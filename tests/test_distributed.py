@@ -89,7 +89,9 @@ def test_a_two_rank_step_equals_one_step_on_the_concatenated_batch(tmp_path):
 
 TRAIN_JOB = """
     import os, sys, torch
-    from mrft.config import EnvConfig, GRPOConfig, MRFTConfig, RunConfig, TrainConfig
+    from mrft.config import EnvConfig, RunConfig, TrainConfig
+    from mrft.algos.grpo import GRPOConfig
+    from mrft.algos.mrft.options import MRFTConfig
     from mrft.trainer import Trainer
 
     algo, env, total, resume, stop = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])

@@ -10,18 +10,13 @@ import pytest
 import torch
 
 from mrft import algos, envs
-from mrft.adapt import adapt, held_out_instance
-from mrft.algos.base import Algorithm
-from mrft.config import (
-    AdaptSettings,
-    EnvConfig,
-    GRPOConfig,
-    MRFTConfig,
-    OptimConfig,
-    PPOConfig,
-    RunConfig,
-    TrainConfig,
-)
+from mrft.adapt import adapt
+from mrft.algos.base import Algorithm, UpdatePlan
+from mrft.algos.grpo import GRPOConfig
+from mrft.algos.mrft.options import MRFTConfig
+from mrft.algos.ppo import PPOConfig
+from mrft.config import AdaptSettings, EnvConfig, OptimConfig, RunConfig, TrainConfig
+from mrft.envs import held_out_instance
 from mrft.envs.spaces import task_spaces
 from mrft.episodes import Actor, EpisodeCollector
 from mrft.errors import MrftError
@@ -41,8 +36,8 @@ class ReinforceToZero(Algorithm):
     name = "reinforce-test"
 
     def prepare(self, batch):
-        return {"obs": batch.flat("obs"), "actions": batch.flat("actions"),
-                "mask": batch.flat("mask"), "returns": batch.flat("returns")}
+        return UpdatePlan({"obs": batch.flat("obs"), "actions": batch.flat("actions"),
+                           "mask": batch.flat("mask"), "returns": batch.flat("returns")}, epochs=1)
 
     def loss(self, mb):
         logp, _, _ = self.policy.evaluate(mb["obs"][mb["mask"]], mb["actions"][mb["mask"]])
@@ -164,13 +159,14 @@ def test_mrft_adapts_without_its_kl_bound_only_when_asked(tmp_path):
         return [json.loads(line).get("mrft/adapt_halted") for line in lines]
 
     bounded = adapt(checkpoint, _settings(checkpoint, 160), run_dir=tmp_path / "bounded")
-    free = adapt(checkpoint, _settings(checkpoint, 160, kl_bound=False), run_dir=tmp_path / "free")
+    free = adapt(checkpoint, _settings(checkpoint, 160, options={"kl_bound": False}),
+                 run_dir=tmp_path / "free")
     assert bounded["mrft"]["adapt_kl"] == 1e-9 and free["mrft"]["adapt_kl"] is None
     # a bound no step can stay within halts every update; no bound halts none
     assert 1.0 in halted(tmp_path / "bounded") and 1.0 not in halted(tmp_path / "free")
     ppo = _pretrain(tmp_path / "ppo", "ppo", ppo=PPOConfig(num_steps=20, num_minibatches=2))
     with pytest.raises(MrftError, match="no-kl-bound"):
-        adapt(ppo, _settings(ppo, 160, kl_bound=False), run_dir=tmp_path / "ppo-free")
+        adapt(ppo, _settings(ppo, 160, options={"kl_bound": False}), run_dir=tmp_path / "ppo-free")
 
 
 def test_an_adaptation_saved_before_a_setting_existed_still_resumes():
@@ -178,9 +174,12 @@ def test_an_adaptation_saved_before_a_setting_existed_still_resumes():
     from mrft.config import to_dict
 
     settings = to_dict(AdaptSettings("x.pt", task=2, steps=100))
-    older = {k: v for k, v in settings.items() if k != "kl_bound"}
+    older = {k: v for k, v in settings.items() if k != "options"}
     assert _with_defaults(older) == settings
     assert _with_defaults({**settings, "from_a_newer_version": 1}) is None
+    # an algorithm's option saved beside the settings, as older versions did, moves into options
+    assert _with_defaults({**older, "kl_bound": True}) == settings
+    assert _with_defaults({**older, "kl_bound": False})["options"] == {"kl_bound": False}
 
 
 def test_adaptation_resume_equals_an_uninterrupted_run(tmp_path):

@@ -28,7 +28,7 @@ def test_parse_env_gives_a_continuous_train_and_test_suite():
     assert REACHER.train[0].family == "shift"
     assert REACHER.test[0].option("split_seed_offset") == shift.TEST_SEED_OFFSET
     assert envs.action_is_continuous(REACHER.train[0])
-    assert "shift" in envs.FAMILIES
+    assert "shift" in envs.REGISTRY
 
 
 def test_unknown_name_is_a_one_line_error_listing_the_choices():

@@ -8,7 +8,8 @@ import torch
 from conftest import CountdownVecEnv
 
 from mrft import envs
-from mrft.config import EnvConfig, GRPOConfig, OptimConfig, RunConfig, TrainConfig
+from mrft.algos.grpo import GRPOConfig
+from mrft.config import EnvConfig, OptimConfig, RunConfig, TrainConfig
 from mrft.episodes import Actor, EpisodeCollector, play_episode
 from mrft.evaluate import evaluate, load_policy
 from mrft.nets import ActorCritic

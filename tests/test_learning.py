@@ -2,7 +2,8 @@
 
 import pytest
 
-from mrft.config import EnvConfig, OptimConfig, PPOConfig, RunConfig, TrainConfig
+from mrft.algos.ppo import PPOConfig
+from mrft.config import EnvConfig, OptimConfig, RunConfig, TrainConfig
 from mrft.evaluate import evaluate, load_policy
 from mrft.trainer import Trainer
 

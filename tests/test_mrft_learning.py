@@ -11,13 +11,8 @@ seeds, with every MRFT component on.
 import numpy as np
 
 from mrft.adapt import adapt
-from mrft.config import (
-    AdaptSettings,
-    EnvConfig,
-    GRPOConfig,
-    RunConfig,
-    TrainConfig,
-)
+from mrft.algos.grpo import GRPOConfig
+from mrft.config import AdaptSettings, EnvConfig, RunConfig, TrainConfig
 from mrft.trainer import Trainer
 
 PRETRAIN_STEPS = 20_000

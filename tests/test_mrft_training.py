@@ -136,7 +136,7 @@ def test_adapt_from_grpo(tmp_path):
     _assert_one_line_error(mrft("adapt", tmp_path / "g" / "checkpoint.pt", "--no-kl-bound"),
                            "--no-kl-bound")
     _assert_one_line_error(mrft("eval", tmp_path / "g" / "checkpoint.pt", "--probe"),
-                           "MRFT's task belief")
+                           "the context a policy infers (mrft)")
     _assert_one_line_error(mrft("export", tmp_path / "g" / "checkpoint.pt"), "grpo run")
 
 

@@ -42,34 +42,45 @@ def test_value_loss_clipped_and_unclipped():
 
 
 def test_presets_fill_only_unset_fields():
+    from mrft.algos.ppo import PRESETS
     from mrft.config import OptimConfig, TrainConfig
-    from mrft.presets import PRESETS, resolve_presets
+    from mrft.presets import resolve_presets
 
-    cfg = resolve_presets(TrainConfig(optim=OptimConfig(learning_rate=1e-3)), "procgen")
+    cfg = resolve_presets(TrainConfig(optim=OptimConfig(learning_rate=1e-3)), "images")
     assert cfg.optim.learning_rate == 1e-3
-    assert cfg.ppo.gamma == PRESETS["procgen"]["ppo.gamma"] == 0.999
+    assert cfg.ppo.gamma == PRESETS["images"]["gamma"] == 0.999
     assert cfg.ppo.num_minibatches == 8 and cfg.ppo.update_epochs == 3 and cfg.ppo.ent_coef == 0.01
     assert cfg.run.normalize_obs is False and cfg.mrft.meta_ent_coef == 0.01
 
 
 def test_mujoco_bodies_get_cleanrl_s_continuous_action_update():
-    from mrft.presets import PRESETS, preset_name
+    from mrft import envs
+    from mrft.config import TrainConfig
+    from mrft.presets import resolve_presets
 
-    assert preset_name("shift", True) == preset_name("sim2real", True) == "mujoco"
-    assert preset_name("metaworld", True) == "continuous" and preset_name("gym", True) == "continuous"
-    mujoco = PRESETS["mujoco"]
+    def kind(spec):
+        task = envs.parse_env(spec).train[0]
+        return envs.family_of(task).preset_kind(task, envs.action_is_continuous(task))
+
+    assert kind("shift:reacher") == kind("sim2real:reacher") == "mujoco"
+    assert kind("metaworld:reach") == "continuous" and kind("gym:Pendulum-v1") == "continuous"
+    assert kind("gym:CartPole-v1") == "classic" and kind("procgen:bigfish") == "images"
+    mujoco = resolve_presets(TrainConfig(), "mujoco")
     # 16 envs x 128 steps = 2,048 env steps per update, 32 minibatches of 64, 10 epochs
-    assert 16 * mujoco["ppo.num_steps"] == 2048 and 2048 // mujoco["ppo.num_minibatches"] == 64
-    assert mujoco["ppo.update_epochs"] == 10
+    assert 16 * mujoco.ppo.num_steps == 2048 and 2048 // mujoco.ppo.num_minibatches == 64
+    assert mujoco.ppo.update_epochs == 10
+    # what mujoco does not set it takes from continuous: learning rate, MRFT's and RL2's values
+    assert mujoco.optim.learning_rate == 3e-4 and mujoco.run.normalize_obs is True
+    assert mujoco.mrft.meta_minibatch_size == 512 and mujoco.rl2.rl2_ent_coef == 0.005
 
 
 def test_micro_batches_give_the_minibatch_s_loss_and_gradient():
     import torch
 
     from mrft.algos.base import AlgoContext
-    from mrft.algos.ppo import PPO
-    from mrft.config import PPOConfig, RunConfig, TrainConfig
-    from mrft.trainer import resolve_config
+    from mrft.algos.ppo import PPO, PPOConfig
+    from mrft.config import RunConfig, TrainConfig
+    from mrft.resolve import resolve_config
 
     cfg, suite = resolve_config(TrainConfig(ppo=PPOConfig(num_steps=16),
                                             run=RunConfig(hidden_sizes=(8,))))
@@ -81,8 +92,8 @@ def test_micro_batches_give_the_minibatch_s_loss_and_gradient():
         torch.manual_seed(0)
         cfg.ppo.microbatch_size = size
         policy = PPO.build_policy(cfg, spaces.observation_space, spaces.action_space)
-        algo = PPO(cfg, policy, AlgoContext(tasks=suite.train, num_envs=2, env_seed=0,
-                                           device=torch.device("cpu"), num_train_tasks=1))
+        algo = PPO(cfg, policy, AlgoContext(num_envs=2, device=torch.device("cpu"),
+                                           num_train_tasks=1))
         g = torch.Generator().manual_seed(1)
         n = 20
         mb = {"obs": torch.randn(n, *spaces.observation_space.shape, generator=g),
@@ -91,6 +102,8 @@ def test_micro_batches_give_the_minibatch_s_loss_and_gradient():
               "returns": torch.randn(n, generator=g)}
         policy.zero_grad()
         out = algo.loss(mb)
+        # the micro-batched loss filled .grad itself and hands back a loss without a graph
+        assert out["loss"].requires_grad == (size is None)
         algo.backward(out)
         grads.append((out, [p.grad.clone() for p in policy.parameters()]))
     (whole, whole_grads), (micro, micro_grads) = grads

@@ -13,19 +13,12 @@ import torch
 from conftest import CountdownVecEnv
 
 from mrft import envs
-from mrft.algos.rl2 import RecurrentActor
+from mrft.algos.grpo import GRPOConfig
+from mrft.algos.rl2 import RecurrentActor, RL2Config
 from mrft.algos.sequences import gather_steps, trial_gae, trial_sequences
 from mrft.checkpoint import load_checkpoint
 from mrft.cli import main
-from mrft.config import (
-    AdaptSettings,
-    EnvConfig,
-    GRPOConfig,
-    OptimConfig,
-    RL2Config,
-    RunConfig,
-    TrainConfig,
-)
+from mrft.config import AdaptSettings, EnvConfig, OptimConfig, RunConfig, TrainConfig
 from mrft.episodes import play_episode
 from mrft.evaluate import evaluate
 from mrft.nets import RecurrentActorCritic
@@ -78,7 +71,9 @@ def test_the_loss_recomputes_what_was_collected_step_by_step(tmp_path, env):
                                     hidden_sizes=(16,), progress=False))
     trainer = Trainer(cfg)
     batch = trainer.collector.collect()
-    data = trainer.algo.prepare(batch)
+    plan = trainer.algo.prepare(batch)
+    data = plan.data
+    assert plan.epochs == 4 and "rl2/return_episode_0" in plan.stats
     valid = data["mask"]
     assert valid.sum(1).tolist() == batch.mask.sum((1, 2)).tolist()
     with torch.no_grad():
@@ -203,7 +198,6 @@ def test_adapted_policy_continues_the_memory_of_the_latest_adaptation_trial(tmp_
                              num_envs=2)
 
     trainer = Trainer(adaptation=settings(), run_dir=tmp_path / "full")
-    assert trainer.algo.update_epochs == 0
     fresh = trainer.algo.evaluation_actor(False)
     fresh.begin_trial(torch.zeros(3), torch.arange(3))
     assert torch.equal(fresh.memory.hidden, torch.zeros(3, 16))

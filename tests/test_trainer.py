@@ -5,7 +5,8 @@ import json
 import pytest
 import torch
 
-from mrft.config import EnvConfig, PPOConfig, RunConfig, TrainConfig
+from mrft.algos.ppo import PPOConfig
+from mrft.config import EnvConfig, RunConfig, TrainConfig
 from mrft.errors import MrftError
 from mrft.trainer import Trainer
 

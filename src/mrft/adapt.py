@@ -3,11 +3,9 @@
 Every method starts from its pre-trained checkpoint and spends at most ``steps`` env steps
 on one task instance (a hidden Meta-World goal, a Procgen level, a nav goal, a MuJoCo
 body), learning with its **own** algorithm through the same loop as pre-training
-(:class:`mrft.trainer.Trainer`): PPO with PPO and its critic, GRPO with GRPO (same options,
-the reference KL anchored at the pre-trained policy when ``beta > 0``), MRFT with MRFT (the belief
-adapts in context from the first step and is kept across the adaptation's episodes, then
-actor-critic updates, KL-bounded unless ``kl_bound`` is off), RL2 with its memory alone (no
-weight changes; :mod:`mrft.algos.rl2`). The adapted policy is scored on
+(:class:`mrft.trainer.Trainer`); each algorithm says how (its
+:attr:`~mrft.algos.base.Algorithm.adapts_by`), and its own adaptation options
+(:class:`~mrft.config.AdaptSettings` ``options``) are applied to its config. The adapted policy is scored on
 fresh episodes of the same instance at step 0, every ``eval_every`` steps and at the end.
 This module only picks the instance, names the run folder and shapes the curve record.
 """
@@ -19,26 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mrft import envs
-from mrft.config import AdaptSettings, TrainConfig, to_dict
+from mrft import algos, envs
+from mrft.config import AdaptSettings, to_dict
+from mrft.envs import held_out_instance
 from mrft.errors import MrftError
-
-
-def held_out_instance(suite: envs.Suite, index: int) -> tuple[envs.Task, int]:
-    """The ``index``-th held-out task instance: test task ``index % len(test)`` and an
-    instance seed. Families with finitely many instances (``bandit:armsK``) map indices to
-    distinct instances, and refuse an index past the last one."""
-    if index < 0:
-        raise MrftError(f"--task must be >= 0, got {index}")
-    task = suite.test[index % len(suite.test)]
-    rank = index // len(suite.test)
-    count = envs.distinct_instances(task)
-    if count is None:
-        return task, index
-    if rank >= count:
-        raise MrftError(f"{suite.name} has only {count * len(suite.test)} distinct held-out "
-                        f"instances; --task {index} would repeat one")
-    return task, envs.instance_seed(task, rank)
+from mrft.resolve import adapt_settings_from, option_flag
 
 
 def run_folder(checkpoint: str, settings: AdaptSettings) -> Path:
@@ -47,7 +30,8 @@ def run_folder(checkpoint: str, settings: AdaptSettings) -> Path:
     run never collides with the plain run of the same instance."""
     name = f"task{settings.task}__seed{settings.seed}"
     name += "" if settings.updates else "__in-context"
-    name += "" if settings.kl_bound else "__no-kl-bound"
+    for option, value in sorted(settings.options.items()):
+        name += "__" + option_flag(option, value).removeprefix("--").replace(" ", "-")
     return Path(checkpoint).resolve().parent / "adapt" / name
 
 
@@ -78,7 +62,8 @@ def adapt(checkpoint: str, settings: AdaptSettings, run_dir: str | Path | None =
     result = trainer.train()
     if result.interrupted:
         raise KeyboardInterrupt
-    cfg: TrainConfig = trainer.cfg
+    cfg = trainer.cfg
+    options = algos.get(cfg.algo).options(cfg)
     task, instance = held_out_instance(trainer.suite, settings.task)
     return {
         "checkpoint": str(checkpoint), "method": cfg.algo, "algo": cfg.algo,
@@ -89,13 +74,13 @@ def adapt(checkpoint: str, settings: AdaptSettings, run_dir: str | Path | None =
         "num_envs": cfg.env.num_envs, "seed": settings.seed, "run_seed": cfg.run.seed,
         "score_policy": "stochastic", "curve": result.curve,
         "wall_clock_s": time.time() - start,
-        "run_dir": str(folder), "mrft": dataclasses.asdict(cfg.mrft) if cfg.algo == "mrft" else None,
+        "run_dir": str(folder),
+        # the algorithm's options as the adaptation ran with them
+        **({cfg.algo: dataclasses.asdict(options)} if options is not None else {}),
     }
 
 
 def _with_defaults(saved: dict[str, Any]) -> dict[str, Any] | None:
-    from mrft.trainer import adapt_settings_from
-
     try:
         return to_dict(adapt_settings_from(saved))
     except TypeError:  # a setting this version does not know

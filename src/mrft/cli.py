@@ -16,133 +16,20 @@ import re
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import tyro
 
-from mrft.config import TrainConfig
+from mrft.cli_options import (
+    AdaptConfig,
+    BenchConfig,
+    EvalConfig,
+    ExportConfig,
+    ListConfig,
+    ReportConfig,
+)
+from mrft.config import TrainConfigBase, train_config_class
 from mrft.errors import MrftError
-
-
-@dataclasses.dataclass
-class EvalConfig:
-    """Evaluate a checkpoint: mean return (and success rate where defined) with 95% CIs."""
-
-    checkpoint: tyro.conf.Positional[str]
-    """Path of an mrft checkpoint (runs/<run>/checkpoint.pt)."""
-    episodes: int = 20
-    """Number of evaluation episodes."""
-    split: Literal["train", "test"] = "test"
-    """Which tasks of the checkpoint's suite to evaluate on."""
-    num_envs: int = 8
-    """Parallel evaluation envs."""
-    seed: int = 12345
-    """Env seed for evaluation (different from training seeds by default)."""
-    deterministic: bool = False
-    """Take the most likely action instead of sampling."""
-    json_out: str | None = None
-    """Also write the per-episode results and summary to this JSON file."""
-    probe: bool = False
-    """MRFT only: also measure the task belief on held-out instances: R^2 of a linear probe of
-    the hidden task parameters (where the family exposes them), the context gain (next
-    episode with its own belief minus with another instance's) and the return by step. The
-    probe is fitted on half of --episodes trials: give it a few hundred."""
-
-
-@dataclasses.dataclass
-class AdaptConfig:
-    """Adapt a pre-trained checkpoint to one held-out task instance with the method's own
-    algorithm (PPO with its critic, GRPO, MRFT's belief then KL-bounded policy search (unless
-    --no-kl-bound), RL2's
-    memory alone) through the training engine, and record its evaluation curve. Running the same command again continues an interrupted adaptation."""
-
-    checkpoint: tyro.conf.Positional[str]
-    """Path of a checkpoint written by mrft train."""
-    task: int = 0
-    """Held-out task instance K: test task K mod (number of test tasks), instance seed K
-    (a hidden Meta-World goal, a Procgen level, a nav goal from the test seed range)."""
-    steps: int = 20_000
-    """Adaptation budget A in env steps (every step counts; the run never exceeds it)."""
-    eval_every: int = 2_000
-    """Evaluate after every this many adaptation env steps (and at 0 and at the end)."""
-    eval_episodes: int = 16
-    """Evaluation episodes at each point (fresh episodes of the same instance)."""
-    num_envs: int | None = None
-    """Envs per adaptation batch, all on the instance; when unset, the checkpoint's --num-envs."""
-    learning_rate: float | None = None
-    """Adaptation learning rate; when unset, the checkpoint's."""
-    updates: bool = True
-    """--no-updates: adapt in context only (the instance is played, no weight changes): what
-    a context-based method gets from its memory or belief alone."""
-    kl_bound: bool = True
-    """MRFT only. --no-kl-bound: no --adapt-kl bound on the adaptation's updates (the clipped
-    surrogate alone limits them, as in PPO's adaptation); an ablation of the bound."""
-    seed: int = 1
-    """Seed of the adaptation run (sampling and env seeds)."""
-    out: str | None = None
-    """JSON file for the curve; when unset, RUN_DIR/adapt/task<K>__seed<S>.json (the run's logs
-    and checkpoint go to the folder of the same name without .json)."""
-
-
-@dataclasses.dataclass
-class ExportConfig:
-    """Export an MRFT policy adapted to one held-out instance as a context-free network: the
-    belief is folded into the weights (exact for FiLM and the head deltas), so it loads and
-    runs as a plain actor-critic (mrft eval, or any PyTorch code)."""
-
-    checkpoint: tyro.conf.Positional[str]
-    """An mrft adapt checkpoint (its adapted weights and belief), or an MRFT pre-training
-    checkpoint (then one trial on --task adapts the belief in context first)."""
-    task: int = 0
-    """Held-out instance K when exporting from a pre-training checkpoint (an adaptation
-    checkpoint knows its own)."""
-    seed: int = 1
-    """Seed of the in-context trial."""
-    out: str | None = None
-    """Where to write it; when unset, CHECKPOINT_DIR/export/task<K>.pt."""
-
-
-@dataclasses.dataclass
-class BenchConfig:
-    """Run a benchmark suite: pre-train every method on the suite's train tasks, adapt to every
-    held-out task, evaluate on a fixed schedule, for every seed, with the same budgets; then
-    write the report. Resumable: run the same command again after a kill or Ctrl-C."""
-
-    suite: str = "demo"
-    """A built-in suite (smoke, demo, cpu, cpu-quick, procgen, metaworld, market, process,
-    sim2real, mt10-transfer) or a path to a suite .toml file (schema: docs/benchmark.md in the source
-    repository)."""
-    methods: str = "grpo,ppo,mrft"
-    """Comma-separated methods: grpo, ppo, mrft, rl2 and the MRFT ablations (mrft-no-meta-learner,
-    mrft-no-belief-loss, mrft-no-progress-bonus, mrft-concat, mrft-set-encoder,
-    mrft-no-grad-mod, mrft-inner-loop, mrft-in-context, mrft-no-kl-bound), and the reference rows oracle (PPO that
-    sees the hidden task parameters) and context-free (PPO's pre-trained policy, not adapted)."""
-    seeds: int | None = None
-    """Number of seeds (1..S); when unset, the suite's."""
-    out: str | None = None
-    """Bench folder; when unset, bench/<suite name>."""
-    report: bool = True
-    """Write report.md/report.html and print the headline table when the sweep ends."""
-    ray: str | None = None
-    """Run the sweep on Ray, every (family, pre-training, seed) chain one Ray task: a bare
-    --ray (or --ray local) starts Ray on this machine, --ray ADDRESS joins a cluster (started
-    with ray start --head / ray start --address). Needs pip install 'mrft[ray]'."""
-    ray_cpus_per_run: float = 1.0
-    """CPUs each chain asks Ray for (and torch threads it uses)."""
-    ray_gpus_per_run: float | None = None
-    """GPUs each chain asks Ray for; when unset, 1 on a cluster that has GPUs, else 0."""
-
-
-@dataclasses.dataclass
-class ReportConfig:
-    """Write report.md, report.html, analysis.json and the plots of a bench folder (finished or
-    not), and print the headline table."""
-
-    folder: tyro.conf.Positional[str]
-    """Bench folder written by mrft bench."""
-    skip_broken: bool = False
-    """Report without run files that cannot be read (listed in the report's notes) instead of
-    stopping at the first one."""
 
 
 def _doc(cls) -> str:
@@ -150,14 +37,30 @@ def _doc(cls) -> str:
     return " ".join(inspect.cleandoc(cls.__doc__ or "").split())
 
 
-Command = (
-    Annotated[TrainConfig, tyro.conf.subcommand("train", description=_doc(TrainConfig))]
-    | Annotated[AdaptConfig, tyro.conf.subcommand("adapt", description=_doc(AdaptConfig))]
-    | Annotated[EvalConfig, tyro.conf.subcommand("eval", description=_doc(EvalConfig))]
-    | Annotated[ExportConfig, tyro.conf.subcommand("export", description=_doc(ExportConfig))]
-    | Annotated[BenchConfig, tyro.conf.subcommand("bench", description=_doc(BenchConfig))]
-    | Annotated[ReportConfig, tyro.conf.subcommand("report", description=_doc(ReportConfig))]
-)
+def adapt_config_class() -> type:
+    """``mrft adapt``'s options: :class:`AdaptConfig` and one section per registered algorithm
+    with adaptation options of its own (its flags keep their names)."""
+    from mrft import algos
+
+    sections = [(name, algo.AdaptOptions, dataclasses.field(default_factory=algo.AdaptOptions))
+                for name, algo in algos.REGISTRY.items() if algo.AdaptOptions is not None]
+    cls = dataclasses.make_dataclass("AdaptCommand", sections, bases=(AdaptConfig,))
+    cls.__doc__ = AdaptConfig.__doc__
+    return cls
+
+
+def command_type():
+    """The sub-commands, with the options of the algorithms registered now."""
+    train, adapt = train_config_class(), adapt_config_class()
+    return (
+        Annotated[train, tyro.conf.subcommand("train", description=_doc(train))]
+        | Annotated[adapt, tyro.conf.subcommand("adapt", description=_doc(AdaptConfig))]
+        | Annotated[EvalConfig, tyro.conf.subcommand("eval", description=_doc(EvalConfig))]
+        | Annotated[ExportConfig, tyro.conf.subcommand("export", description=_doc(ExportConfig))]
+        | Annotated[BenchConfig, tyro.conf.subcommand("bench", description=_doc(BenchConfig))]
+        | Annotated[ReportConfig, tyro.conf.subcommand("report", description=_doc(ReportConfig))]
+        | Annotated[ListConfig, tyro.conf.subcommand("list", description=_doc(ListConfig))]
+    )
 
 
 def parse(argv: list[str] | None = None):
@@ -166,7 +69,8 @@ def parse(argv: list[str] | None = None):
     buffer = io.StringIO()
     try:
         with contextlib.redirect_stderr(buffer):
-            return tyro.cli(Command, args=argv, prog="mrft", config=(tyro.conf.OmitArgPrefixes,))
+            return tyro.cli(command_type(), args=argv, prog="mrft",
+                            config=(tyro.conf.OmitArgPrefixes,))
     except SystemExit as exc:
         if exc.code in (0, None):
             raise
@@ -219,7 +123,7 @@ def describe_os_error(exc: OSError) -> str:
     return f"cannot use {where}: {hints.get(exc.errno, exc.strerror or str(exc))}"
 
 
-def run_train(cfg: TrainConfig) -> int:
+def run_train(cfg: TrainConfigBase) -> int:
     from mrft.atomic import ensure_writable
     from mrft.trainer import Trainer
 
@@ -256,7 +160,7 @@ def run_adapt(cfg: AdaptConfig) -> int:
     settings = AdaptSettings(
         checkpoint=cfg.checkpoint, task=cfg.task, steps=cfg.steps, eval_every=cfg.eval_every,
         eval_episodes=cfg.eval_episodes, num_envs=cfg.num_envs, learning_rate=cfg.learning_rate,
-        updates=cfg.updates, kl_bound=cfg.kl_bound, seed=cfg.seed,
+        updates=cfg.updates, seed=cfg.seed, options=_adapt_options(cfg),
     )
     folder = Path(cfg.out).with_suffix("") if cfg.out else run_folder(cfg.checkpoint, settings)
     out = Path(cfg.out) if cfg.out else folder.with_suffix(".json")
@@ -278,6 +182,21 @@ def run_adapt(cfg: AdaptConfig) -> int:
     print(summarize(record))
     print(f"curve: {out}")
     return 0
+
+
+def _adapt_options(cfg: AdaptConfig) -> dict:
+    """The algorithms' adaptation options the user set away from their defaults."""
+    own = {f.name for f in dataclasses.fields(AdaptConfig)}
+    options: dict = {}
+    for field in dataclasses.fields(cfg):
+        if field.name in own:
+            continue
+        section = getattr(cfg, field.name)
+        default = type(section)()
+        for option in dataclasses.fields(section):
+            if getattr(section, option.name) != getattr(default, option.name):
+                options[option.name] = getattr(section, option.name)
+    return options
 
 
 def run_eval(cfg: EvalConfig) -> int:
@@ -302,16 +221,19 @@ def run_eval(cfg: EvalConfig) -> int:
         train_cfg, policy, state.get("algo", {}), cfg.checkpoint, cfg.deterministic)
     if trial > 1:
         print(f"({train_cfg.algo}: last episode of trials of {trial} episodes)")
-    if cfg.probe and train_cfg.algo != "mrft":
-        raise MrftError(f"--probe measures MRFT's task belief; {cfg.checkpoint} is a {train_cfg.algo} run")
+    algo = algos.get(train_cfg.algo)
+    if cfg.probe and not algo.supports_probe:
+        probing = ", ".join(name for name, a in algos.REGISTRY.items() if a.supports_probe)
+        raise MrftError(f"--probe measures the context a policy infers ({probing}); "
+                        f"{cfg.checkpoint} is a {train_cfg.algo} run")
     result = evaluate(policy, tasks, cfg.episodes, num_envs=cfg.num_envs, seed=cfg.seed,
                       deterministic=cfg.deterministic, actor=actor, trial_episodes=trial)
     probe = None
     if cfg.probe:
-        from mrft.algos.mrft.probe import belief_probe
+        from mrft.evaluate import trial_player
 
-        probe = belief_probe(actor, tasks, max(cfg.episodes, 4), trial,
-                             train_cfg.env.max_episode_steps, cfg.seed)
+        play = trial_player(tasks, train_cfg.env.max_episode_steps, cfg.seed)
+        probe = algo.probe(actor, play, max(cfg.episodes, 4), trial, cfg.seed)
     print(f"{suite.name} [{cfg.split}], {len(result.returns)} episodes")
     print(f"return:  {result.return_ci}")
     if result.success_ci is not None:
@@ -320,7 +242,7 @@ def run_eval(cfg: EvalConfig) -> int:
         r2 = f"{probe['probe_r2']:.3f}" if "probe_r2" in probe else "n/a (family exposes no parameters)"
         if probe.get("probe_r2_by_step"):
             r2 += " (after " + ", ".join(f"{t} steps {v:.3f}" for t, v in probe["probe_r2_by_step"].items()) + ")"
-        fit_rows, width = probe["trials"] // 2, train_cfg.mrft.embed_dim
+        fit_rows, width = probe["trials"] // 2, probe["belief_dims"]
         r2 += f" on {probe['trials']} held-out trials"
         if "probe_r2" in probe and fit_rows < 4 * width:
             r2 += (f" (unreliable: the probe is fitted on {fit_rows} trials for a belief of {width}"
@@ -356,19 +278,21 @@ def run_export(cfg: ExportConfig) -> int:
 def run_bench(cfg: BenchConfig) -> int:
     import shlex
 
-    from mrft.bench.methods import parse_methods
+    from mrft.bench.methods import check_role, parse_methods
     from mrft.bench.runner import Bench, BenchInterrupted
     from mrft.bench.suite import load_suite
 
     suite = load_suite(cfg.suite)
     methods = parse_methods(cfg.methods)
+    baseline, focus = check_role("baseline", cfg.baseline), check_role("focus", cfg.focus)
     seeds = cfg.seeds if cfg.seeds is not None else suite.seeds
     if seeds < 1:
         raise MrftError(f"--seeds must be >= 1, got {seeds}")
     out = Path(cfg.out or Path("bench") / suite.name)
     command = shlex.join(["mrft", *sys.argv[1:]]) if sys.argv[1:2] == ["bench"] else (
-        f"mrft bench --suite {cfg.suite} --methods {cfg.methods} --seeds {seeds} --out {out}")
-    bench = Bench(suite, methods, list(range(1, seeds + 1)), out, command)
+        f"mrft bench --suite {cfg.suite} --methods {','.join(methods)} --seeds {seeds} --out {out}")
+    bench = Bench(suite, methods, list(range(1, seeds + 1)), out, command, baseline=baseline,
+                  focus=focus)
     try:
         if cfg.ray is None:
             bench.run()
@@ -387,11 +311,14 @@ def run_bench(cfg: BenchConfig) -> int:
 def run_report(cfg: ReportConfig) -> int:
 
     from mrft.bench.analysis import analyze
+    from mrft.bench.methods import check_role
     from mrft.bench.report import headline_markdown, write_report
     from mrft.logging import write_json
 
     folder = Path(cfg.folder)
-    analysis = analyze(folder, skip_broken=cfg.skip_broken)
+    analysis = analyze(folder, skip_broken=cfg.skip_broken,
+                       baseline=check_role("baseline", cfg.baseline),
+                       focus=check_role("focus", cfg.focus))
     write_json(folder / "analysis.json", analysis)
     files = write_report(analysis, folder)
     print(f"\n{analysis['suite']['name']}: {', '.join(analysis['methods'])}, "
@@ -403,10 +330,22 @@ def run_report(cfg: ReportConfig) -> int:
     return 0
 
 
+def run_list(cfg: ListConfig) -> int:
+    from mrft.listing import listing
+
+    print(listing())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
+        from mrft.plugins import load_plugins
+
+        load_plugins()
         cfg = parse(argv)
-        if isinstance(cfg, TrainConfig):
+        if isinstance(cfg, ListConfig):
+            code = run_list(cfg)
+        elif isinstance(cfg, TrainConfigBase):
             code = run_train(cfg)
         elif isinstance(cfg, AdaptConfig):
             code = run_adapt(cfg)

@@ -153,6 +153,29 @@ def evaluate_instance(actor, task: envs.Task, instance: int, episodes: int, num_
     return play_rounds(collector, episodes, seed)
 
 
+def trial_player(tasks: Sequence[envs.Task], max_episode_steps: int, seed: int):
+    """``play(actor, trials, episodes, sample_seed) -> (batch, hidden parameters or None)``:
+    one trial of ``episodes`` episodes on each of ``trials`` fresh instances of ``tasks``,
+    the same instances at every call (env seed ``seed``), actions sampled from a stream
+    seeded by ``sample_seed``; what an algorithm's probe (``mrft eval --probe``) plays."""
+    from mrft.envs import oracle
+    from mrft.episodes import EpisodeCollector
+
+    def play(actor, trials: int, episodes: int, sample_seed: int):
+        collector = EpisodeCollector(tasks, actor, trials, 1, episodes, max_episode_steps, seed,
+                                     torch.device("cpu"), update_normalizer=False)
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(sample_seed)
+                batch = collector.collect()
+            shown = oracle.shows_parameters(tasks[0])
+            return batch, (collector.env.task_parameters() if shown else None)
+        finally:
+            collector.close()
+
+    return play
+
+
 def play_rounds(collector, episodes: int, seed: int) -> EvalResult:
     """``episodes`` episodes from ``collector`` in rounds of its envs (the last round smaller),
     sampling from a stream seeded by ``seed`` that leaves the caller's random state alone.
@@ -193,7 +216,7 @@ def load_policy_and_state(checkpoint: str):
     from mrft.checkpoint import load_checkpoint, load_module_state
     from mrft.config import train_config_from_dict
     from mrft.envs.spaces import task_spaces
-    from mrft.trainer import resolve_config
+    from mrft.resolve import resolve_config
 
     state = load_checkpoint(checkpoint, required=("config", "model"))
     cfg, suite = resolve_config(train_config_from_dict(state["config"]))

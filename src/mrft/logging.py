@@ -101,3 +101,13 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
 def write_json(path: Path, record: dict[str, Any]) -> None:
     """Atomic write: a killed process never leaves half a file."""
     atomic_write_bytes(path, json.dumps(record, indent=2).encode("utf-8"))
+
+
+class SilentLogger:
+    """What ranks other than 0 of a torchrun job log to: nothing."""
+
+    def log(self, step: int, scalars: dict[str, float]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

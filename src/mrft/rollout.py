@@ -7,45 +7,16 @@ Episode statistics are computed here from raw rewards, the same way for every ba
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import torch
 
 from mrft.action_log import ActionLog
+from mrft.batches import Episode, RolloutBatch
 from mrft.envs import VecEnv
 from mrft.envs.vector import check_finite
 from mrft.nets import ActorCritic
 
-
-@dataclasses.dataclass
-class Episode:
-    ret: float
-    length: int
-    success: float | None
-    task_id: int
-    env_index: int
-
-
-@dataclasses.dataclass
-class RolloutBatch:
-    """One rollout; every tensor is ``[T, N, ...]`` except the bootstrap ``next_value [N]``."""
-
-    obs: torch.Tensor
-    actions: torch.Tensor
-    logprobs: torch.Tensor
-    values: torch.Tensor
-    rewards: torch.Tensor
-    terminated: torch.Tensor
-    truncated: torch.Tensor
-    valid: torch.Tensor
-    next_value: torch.Tensor
-    task_ids: torch.Tensor
-    episodes: list[Episode]
-
-    @property
-    def env_steps(self) -> int:
-        return self.valid.numel()
+__all__ = ["Episode", "EpisodeTracker", "RolloutBatch", "RolloutCollector"]
 
 
 class EpisodeTracker:

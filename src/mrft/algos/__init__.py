@@ -1,13 +1,14 @@
 """Algorithms: each implements :class:`mrft.algos.base.Algorithm` and is found by name here.
 
-To add one, write a module with an ``Algorithm`` subclass and add it to :data:`REGISTRY`
-(or call :func:`register`): the trainer, adaptation, ``mrft train --algo`` and the
-benchmark find it by name; nothing else changes.
+To add one, write a module with an ``Algorithm`` subclass (its options, presets, checks,
+adaptation options and bench variants declared on the class) and register it, here or from
+a plugin (:mod:`mrft.plugins`) with :func:`register`: ``mrft train --algo``, adaptation,
+evaluation and the benchmark find it by name; nothing else changes.
 """
 
 from __future__ import annotations
 
-from mrft.algos.base import AlgoContext, Algorithm
+from mrft.algos.base import AlgoContext, Algorithm, Episodes, Rollouts, UpdatePlan, Variant
 from mrft.algos.grpo import GRPO
 from mrft.algos.mrft.algorithm import MRFT
 from mrft.algos.ppo import PPO
@@ -16,9 +17,20 @@ from mrft.errors import MrftError
 
 REGISTRY: dict[str, type[Algorithm]] = {"ppo": PPO, "grpo": GRPO, "mrft": MRFT, "rl2": RL2}
 
+BASELINE = "grpo"
+"""The bench's default baseline: every comparison is against it (``mrft bench --baseline``)."""
+FOCUS = "mrft"
+"""The bench's default focus method: the verdict is about it (``mrft bench --focus``)."""
+BENCH_METHODS = ("grpo", "ppo", "mrft")
+"""The methods ``mrft bench`` compares when none are named."""
+DEFAULT = "ppo"
+"""``mrft train``'s algorithm when none is named."""
+
 
 def register(cls: type[Algorithm]) -> type[Algorithm]:
     """Make ``cls`` available as ``--algo cls.name`` (usable as a class decorator)."""
+    if not cls.name:
+        raise MrftError(f"algorithm class {cls.__name__} has no name")
     REGISTRY[cls.name] = cls
     return cls
 
@@ -30,4 +42,5 @@ def get(name: str) -> type[Algorithm]:
         raise MrftError(f"unknown algorithm {name!r}; choose one of: {', '.join(REGISTRY)}") from None
 
 
-__all__ = ["GRPO", "MRFT", "PPO", "REGISTRY", "RL2", "AlgoContext", "Algorithm", "get", "register"]
+__all__ = ["BASELINE", "BENCH_METHODS", "DEFAULT", "FOCUS", "GRPO", "MRFT", "PPO", "REGISTRY", "RL2", "AlgoContext",
+           "Algorithm", "Episodes", "Rollouts", "UpdatePlan", "Variant", "get", "register"]

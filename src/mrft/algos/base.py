@@ -1,78 +1,172 @@
 """The interface every algorithm implements, so one engine trains and adapts them all.
 
-An algorithm is the math of one method plus how it wants its data: the trainer
-(:mod:`mrft.trainer`) owns seeding, the optimiser step, gradient clipping, non-finite
-guards, autocast, logging, checkpoints, resume, Ctrl-C and the budget, and never names an
-algorithm. Per update it calls::
+An algorithm is the math of one method, the data it wants and the options it owns. The
+engine (:mod:`mrft.trainer`) owns envs and collectors, seeding, the optimiser step, gradient
+clipping, non-finite guards, autocast, logging, checkpoints, resume, Ctrl-C and the budget,
+and never names an algorithm. Per update it calls::
 
-    batch = collector.collect(max_env_steps=budget_left)     # None: budget spent
-    data = algo.prepare(batch)
-    for epoch in range(algo.update_epochs):
-        for mb in algo.minibatches(data, generator):
+    batch = collector.collect(max_env_steps=budget_left)     # built from algo.collection()
+    plan = algo.prepare(batch)                                # UpdatePlan: data, epochs, stats, guard
+    for epoch in range(plan.epochs):
+        for mb in algo.minibatches(plan.data, generator):
             out = algo.loss(mb)                               # {"loss": ..., diagnostics}
+            plan.guard.before_step(out)
             extra = algo.backward(out)                        # default: out["loss"].backward()
             clip, optimiser step
-        if algo.stop_early(epoch means): break
+        if plan.guard.after_epoch(epoch means): break
     algo.after_update(update, batch, diagnostics)
 
-Adding an algorithm means one module with a subclass of :class:`Algorithm` and one line in
-:data:`mrft.algos.REGISTRY`; nothing else changes.
+Each hook returns what the next one needs: nothing is passed through attributes.
+
+An algorithm also owns its options: :attr:`Algorithm.Config` is its section of the train
+config (``mrft train --FIELD``), :attr:`presets` its defaults per kind of family,
+:meth:`validate_options` its checks, :attr:`AdaptOptions` the flags of ``mrft adapt`` that
+only it understands, and :attr:`variants` its bench ablations. Adding an algorithm is one
+module with a subclass of :class:`Algorithm` and one :func:`mrft.algos.register` call.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
 
-from mrft import envs
-from mrft.config import TrainConfig
-from mrft.episodes import Actor, EpisodeCollector
-from mrft.nets import ActorCritic, build_actor_critic
+from mrft.batches import Actor
+from mrft.nets import build_actor_critic
+
+if TYPE_CHECKING:
+    from mrft.config import TrainConfigBase
 
 
 @dataclasses.dataclass
 class AlgoContext:
-    """Where an algorithm runs: what it plays, with which seed, on which device."""
+    """Where an algorithm runs: how many envs feed it, on which device, in which phase."""
 
-    tasks: tuple[envs.Task, ...]
-    """Tasks the collector plays: the train split, or the one held-out task when adapting."""
     num_envs: int
-    env_seed: int
     device: torch.device
     num_train_tasks: int
-    instance: int | None = None
-    """Adaptation: the instance seed every env plays (None in pre-training)."""
-    action_log_limit: int = 0
-    """Env steps of actions a fixed-horizon collector may log for exact resume."""
+    adapting: bool = False
+    """True when adapting a pre-trained policy to one held-out instance."""
+    seed: int = 1
 
-    @property
-    def adapting(self) -> bool:
-        return self.instance is not None
+
+@dataclasses.dataclass(frozen=True)
+class Rollouts:
+    """Fixed-length rollouts: ``num_steps`` steps per env, envs reset as episodes end."""
+
+    num_steps: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Episodes:
+    """Whole episodes: groups of ``group_size`` envs started identically, each env playing a
+    trial of ``trial_episodes`` episodes on one task instance, acted by ``actor`` (default:
+    the policy alone). Adapting, every env plays the held-out instance."""
+
+    group_size: int = 1
+    trial_episodes: int = 1
+    actor: Actor | None = None
+
+
+class UpdateGuard:
+    """Watches an update's optimiser steps. The default ends the epochs early once the
+    approximate KL of an epoch passes ``--target-kl``; an algorithm with a trust region of
+    its own returns another guard from :meth:`Algorithm.prepare`."""
+
+    def __init__(self, target_kl: float | None = None):
+        self.target_kl = target_kl
+
+    def before_step(self, out: dict[str, torch.Tensor]) -> None:
+        """Called with each minibatch's loss output before its optimiser step."""
+
+    def after_epoch(self, diagnostics: dict[str, float]) -> bool:
+        """True ends the update's remaining epochs."""
+        return self.target_kl is not None and diagnostics.get("approx_kl", 0.0) > self.target_kl
+
+    def stats(self) -> dict[str, float]:
+        """Scalars about what the guard did in this update, logged under their own names."""
+        return {}
+
+
+@dataclasses.dataclass
+class UpdatePlan:
+    """What :meth:`Algorithm.prepare` hands the engine for one update."""
+
+    data: dict[str, torch.Tensor]
+    epochs: int
+    """Passes over ``data``; 0 learns nothing (the batch is played, counted and logged)."""
+    stats: dict[str, float] = dataclasses.field(default_factory=dict)
+    """Scalars about the batch, logged under their own names."""
+    guard: UpdateGuard | None = None
+    """None: the default guard (``--target-kl``)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """A bench method built on an algorithm: an ablation, or a reference row."""
+
+    name: str
+    options: tuple[tuple[str, Any], ...] = ()
+    """Fields of the algorithm's config section that define the variant."""
+    adapt_options: tuple[tuple[str, Any], ...] = ()
+    """Adaptation options (fields of :attr:`Algorithm.AdaptOptions`) of every adaptation."""
+    adapt_updates: bool = True
+    """False: adaptation plays the instance without changing a weight (in context only)."""
+    pretrain_as: str | None = None
+    """A method whose pre-trained checkpoint this one reuses (an adaptation-only ablation)."""
+    oracle: bool = False
+    """The policy sees each instance's hidden parameters (``--oracle``)."""
+    reference: bool = False
+    """A reference row: it bounds a family's range (never adapts) and does not compete."""
+    adapts_by: str = ""
+    """How it adapts, in words (empty: the algorithm's :attr:`Algorithm.adapts_by`)."""
 
 
 class Algorithm:
     """Base class: defaults that fit most algorithms; subclasses override what differs."""
 
     name: ClassVar[str] = ""
-    update_epochs: int = 1
-    """Passes over each batch. 0 means the algorithm learns nothing from its batches: they are
-    played, counted and logged, and no parameter changes (an in-context learner adapting)."""
+    Config: ClassVar[type | None] = None
+    """Dataclass of the algorithm's options: its section of the train config, named
+    :attr:`name`; every field is a flag of ``mrft train``."""
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    """Per preset kind (:data:`mrft.presets.KINDS`), values for the fields of :attr:`Config`
+    that are ``None`` until a family's preset fills them."""
+    AdaptOptions: ClassVar[type | None] = None
+    """Dataclass of options of this algorithm's adaptation (flags of ``mrft adapt``)."""
+    variants: ClassVar[tuple[Variant, ...]] = ()
+    """Bench methods built on this algorithm besides the plain one."""
+    adapts_by: ClassVar[str] = ""
+    """How the algorithm adapts to a held-out instance, as a phrase that names it ("PPO with
+    PPO"): the report's notes list one per method."""
+    summary: ClassVar[str] = ""
+    """One line for ``mrft list`` and ``--algo``'s help."""
+    supports_export: ClassVar[bool] = False
+    """``mrft export`` can fold an adapted policy into a context-free network."""
+    supports_probe: ClassVar[bool] = False
+    """``mrft eval --probe`` can measure a task belief."""
 
-    def __init__(self, cfg: TrainConfig, policy: ActorCritic, ctx: AlgoContext):
+    def __init__(self, cfg: TrainConfigBase, policy: nn.Module, ctx: AlgoContext):
         self.cfg = cfg
         self.policy = policy
         self.ctx = ctx
-        self.batch_stats: dict[str, float] = {}
-        """Scalars about the last batch, logged under their own names."""
+
+    @classmethod
+    def options(cls, cfg: TrainConfigBase) -> Any:
+        """This algorithm's section of ``cfg`` (None when it has no options)."""
+        return getattr(cfg, cls.name) if cls.Config is not None else None
 
     # -- configuration --------------------------------------------------------------------
     @classmethod
-    def build_policy(cls, cfg: TrainConfig, observation_space, action_space) -> nn.Module:
-        """The network this algorithm trains: built by the trainer (and by ``mrft eval``),
+    def validate_options(cls, options: Any) -> None:
+        """Reject option values that cannot work, with the flag name in the message."""
+
+    @classmethod
+    def build_policy(cls, cfg: TrainConfigBase, observation_space, action_space) -> nn.Module:
+        """The network this algorithm trains: built by the engine (and by ``mrft eval``),
         saved as the checkpoint's ``model`` and handed to :meth:`create`. Default: the
         feed-forward :class:`ActorCritic`."""
         run = cfg.run
@@ -80,45 +174,54 @@ class Algorithm:
                                   bool(run.normalize_obs))
 
     @classmethod
-    def create(cls, cfg: TrainConfig, policy: ActorCritic, ctx: AlgoContext) -> Algorithm:
-        """Build the algorithm for ``ctx`` (an algorithm may return a different object for
-        adaptation than for pre-training)."""
+    def create(cls, cfg: TrainConfigBase, policy: nn.Module, ctx: AlgoContext) -> Algorithm:
         return cls(cfg, policy, ctx)
 
     @classmethod
-    def resolve(cls, cfg: TrainConfig, num_train_tasks: int, default_envs: int) -> TrainConfig:
+    def resolve(cls, cfg: TrainConfigBase, num_train_tasks: int, default_envs: int) -> TrainConfigBase:
         """Fill ``env.num_envs`` (and anything else this algorithm derives) and check it."""
         num_envs = cfg.env.num_envs if cfg.env.num_envs is not None else default_envs
         return dataclasses.replace(cfg, env=dataclasses.replace(
             cfg.env, num_envs=max(num_envs, num_train_tasks)))
 
-    # -- acting ---------------------------------------------------------------------------
-    def make_collector(self):
-        """The collector this algorithm learns from. By default whole episodes in groups of
-        one (K = 1); adaptation always plays the held-out instance."""
-        return self.episode_collector(group_size=1, trial_episodes=1)
+    @classmethod
+    def adaptation_config(cls, cfg: TrainConfigBase, adapt_options: Any) -> TrainConfigBase:
+        """The train config of an adaptation run under ``adapt_options`` (an
+        :attr:`AdaptOptions` instance); default: unchanged."""
+        return cfg
 
-    def episode_collector(self, group_size: int, trial_episodes: int,
-                          actor: Actor | None = None) -> EpisodeCollector:
-        ctx = self.ctx
-        # adaptation keeps the pre-trained observation statistics: they are part of the network
-        return EpisodeCollector(ctx.tasks, actor or Actor(self.policy), ctx.num_envs, group_size,
-                                trial_episodes, self.cfg.env.max_episode_steps, ctx.env_seed,
-                                ctx.device, instance=ctx.instance,
-                                update_normalizer=not ctx.adapting)
+    # -- acting ---------------------------------------------------------------------------
+    def collection(self) -> Rollouts | Episodes:
+        """The data this algorithm learns from. Default: whole episodes, one per env."""
+        return Episodes()
 
     def evaluation_actor(self, deterministic: bool) -> Actor:
         """What acts when the current policy is scored (the adapted policy)."""
         return Actor(self.policy, deterministic)
 
     @classmethod
-    def checkpoint_evaluation(cls, cfg: TrainConfig, policy: nn.Module, algo_state: dict,
+    def checkpoint_evaluation(cls, cfg: TrainConfigBase, policy: nn.Module, algo_state: dict,
                               source: str, deterministic: bool) -> tuple[Actor, int]:
         """How ``mrft eval`` plays a saved policy on fresh task instances: the actor (built
         from the checkpoint's ``algo`` state ``algo_state`` read from ``source`` where it
         needs more than the policy) and the episodes per trial K (each trial starts afresh;
         its last episode is scored). Default: the plain policy, one episode per trial."""
         return Actor(policy, deterministic), 1
+
+    @classmethod
+    def exporter(cls, cfg: TrainConfigBase, policy: nn.Module, algo_state: dict, source: str) -> Any:
+        """Where :attr:`supports_export`: an object with ``trial_episodes``,
+        ``in_context_actor()`` (an actor whose ``context`` after one trial is the adapted
+        state), ``adapted_context()`` (that state in an adaptation checkpoint) and
+        ``fold(context) -> nn.Module`` (a network that needs no context)."""
+        raise NotImplementedError(f"{cls.name} has no export")
+
+    @classmethod
+    def probe(cls, actor: Actor, play, trials: int, trial_episodes: int, seed: int) -> dict:
+        """Where :attr:`supports_probe`: measures of the context ``actor`` infers, from trials
+        that ``play(actor, trials, episodes, sample_seed) -> (batch, hidden parameters)``
+        plays on the same held-out instances at every call."""
+        raise NotImplementedError(f"{cls.name} has no probe")
 
     def scored_policies(self) -> dict[str, Actor]:
         """Other policies scored (stochastic) at each evaluation point of an adaptation curve,
@@ -133,8 +236,13 @@ class Algorithm:
         """Modules whose parameters the optimiser trains."""
         return [self.policy]
 
+    def state_modules(self) -> list[nn.Module]:
+        """Modules whose state (parameters and running statistics) every rank of a torchrun
+        job shares: the trained modules, plus normalisers an algorithm keeps."""
+        return self.modules()
+
     # -- learning -------------------------------------------------------------------------
-    def prepare(self, batch: Any) -> dict[str, torch.Tensor]:
+    def prepare(self, batch: Any) -> UpdatePlan:
         raise NotImplementedError
 
     def minibatches(self, data: dict[str, torch.Tensor],
@@ -146,15 +254,10 @@ class Algorithm:
         raise NotImplementedError
 
     def backward(self, out: dict[str, torch.Tensor]) -> dict[str, float]:
-        """Fill ``.grad`` from the loss; algorithms that combine gradients themselves override it
-        and may return extra scalars to log."""
+        """Fill ``.grad`` from the loss; algorithms that combine gradients themselves (or fill
+        them in :meth:`loss`) override it and may return extra scalars to log."""
         out["loss"].backward()
         return {}
-
-    def stop_early(self, diagnostics: dict[str, float]) -> bool:
-        """Stop this update's remaining epochs (default: approx KL above ``--target-kl``)."""
-        target = self.cfg.optim.target_kl
-        return target is not None and diagnostics.get("approx_kl", 0.0) > target
 
     def after_update(self, update: int, batch: Any, diagnostics: dict[str, float]) -> None:
         """Called once per update after the optimiser steps."""
@@ -169,3 +272,11 @@ class Algorithm:
 
     def load_pretrained(self, state: dict, source: str) -> None:
         """Adaptation: take what pre-training saved in ``state`` (the checkpoint's ``algo``)."""
+
+
+def check(cond: bool, message: str) -> None:
+    """An option check: ``message`` as one error line when ``cond`` fails."""
+    if not cond:
+        from mrft.errors import MrftError
+
+        raise MrftError(message)

@@ -15,16 +15,43 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
+from typing import Literal
 
 import torch
 
-from mrft.algos.base import AlgoContext, Algorithm
+from mrft.algos.base import AlgoContext, Algorithm, Episodes, UpdatePlan, check
 from mrft.algos.batching import shuffled_minibatches
 from mrft.algos.objectives import approx_kl, clipped_surrogate_per_step
-from mrft.config import TrainConfig
-from mrft.episodes import EpisodeBatch
-from mrft.errors import MrftError
+from mrft.batches import EpisodeBatch
 from mrft.nets import ActorCritic
+
+
+@dataclasses.dataclass
+class GRPOConfig:
+    """GRPO options (names follow Hugging Face TRL's GRPOConfig where one exists; docs/grpo.md in the source repository)."""
+
+    group_size: int = 8
+    """Episodes per group, all started identically (TRL: num_generations)."""
+    beta: float = 0.0
+    """Weight of the k3 KL to the frozen reference policy (TRL: beta)."""
+    loss_type: Literal["grpo", "bnpo", "dapo", "dr_grpo"] = "dapo"
+    """How per-step losses are averaged (TRL: loss_type)."""
+    scale_rewards: Literal["group", "batch", "none"] = "group"
+    """Divide group-centred returns by the group std, the batch std, or not at all (TRL: scale_rewards)."""
+    num_iterations: int = 1
+    """Optimisation passes over each batch (TRL: num_iterations)."""
+    epsilon: float = 0.2
+    """Lower clip range of the ratio, 1 - epsilon (TRL: epsilon)."""
+    epsilon_high: float | None = None
+    """Upper clip range; unset means --epsilon (TRL: epsilon_high, DAPO uses 0.28)."""
+    advantage: Literal["outcome", "process"] = "outcome"
+    """outcome: every step gets its episode's group-normalised return; process: normalised step
+    rewards summed from each step to the episode's end."""
+    ref_reset_every: int = 0
+    """Copy the policy into the reference every K updates (0: never; TRL: ref_model_sync_steps)."""
+    episode_minibatches: int = 1
+    """Optimiser steps per pass: the batch's episodes are split into this many minibatches."""
 
 SCALES = ("group", "batch", "none")
 LOSS_TYPES = ("grpo", "bnpo", "dapo", "dr_grpo")
@@ -187,46 +214,65 @@ class GRPO(Algorithm):
     """
 
     name = "grpo"
+    Config = GRPOConfig
+    summary = "critic-free, group-relative advantages over episodes from one start (TRL names)"
+    adapts_by = "GRPO with GRPO"
 
-    def __init__(self, cfg: TrainConfig, policy: ActorCritic, ctx: AlgoContext):
+    def __init__(self, cfg, policy: ActorCritic, ctx: AlgoContext):
         super().__init__(cfg, policy, ctx)
         self.grpo = cfg.grpo
-        self.update_epochs = int(cfg.grpo.num_iterations)
         self.ref_policy = None
         if cfg.grpo.beta != 0.0:
             self.ref_policy = copy.deepcopy(policy).eval().requires_grad_(False)
 
     @classmethod
-    def resolve(cls, cfg: TrainConfig, num_train_tasks: int, default_envs: int) -> TrainConfig:
+    def validate_options(cls, grpo: GRPOConfig) -> None:
+        check(grpo.group_size >= 2, f"--group-size must be >= 2, got {grpo.group_size}")
+        check(grpo.beta >= 0 and math.isfinite(grpo.beta), f"--beta must be >= 0, got {grpo.beta}")
+        check(grpo.num_iterations > 0, f"--num-iterations must be > 0, got {grpo.num_iterations}")
+        check(grpo.epsilon_high is None or (grpo.epsilon_high > 0 and math.isfinite(grpo.epsilon_high)),
+              f"--epsilon-high must be > 0, got {grpo.epsilon_high}")
+        check(grpo.ref_reset_every >= 0, f"--ref-reset-every must be >= 0, got {grpo.ref_reset_every}")
+        check(grpo.episode_minibatches > 0,
+              f"--episode-minibatches must be > 0, got {grpo.episode_minibatches}")
+        check(grpo.epsilon > 0, f"--epsilon must be > 0, got {grpo.epsilon}")
+
+    @classmethod
+    def resolve(cls, cfg, num_train_tasks: int, default_envs: int):
         group = cfg.grpo.group_size
         if cfg.env.num_envs is None:
             num_envs = max(default_envs, group * num_train_tasks)
             num_envs = -(-num_envs // group) * group
-        elif cfg.env.num_envs % group:
-            raise MrftError(f"--num-envs {cfg.env.num_envs} must be a multiple of --group-size {group}")
         else:
+            check(cfg.env.num_envs % group == 0,
+                  f"--num-envs {cfg.env.num_envs} must be a multiple of --group-size {group}")
             num_envs = cfg.env.num_envs
         return dataclasses.replace(cfg, env=dataclasses.replace(cfg.env, num_envs=num_envs))
 
-    def make_collector(self):
+    def state_modules(self) -> list:
+        """The reference policy too: every rank measures its KL to rank 0's."""
+        extra = [self.ref_policy] if self.ref_policy is not None else []
+        return [*self.modules(), *extra]
+
+    def collection(self) -> Episodes:
         # adapting, every env plays the one held-out instance from the same start: one group
         group = self.ctx.num_envs if self.ctx.adapting else self.grpo.group_size
-        return self.episode_collector(group_size=group, trial_episodes=1)
+        return Episodes(group_size=group)
 
     @torch.no_grad()
-    def prepare(self, batch: EpisodeBatch) -> dict[str, torch.Tensor]:
+    def prepare(self, batch: EpisodeBatch) -> UpdatePlan:
         returns, group_ids = batch.flat("returns"), batch.episode_group_ids
         obs, actions, mask = batch.flat("obs"), batch.flat("actions"), batch.flat("mask")
         if self.grpo.advantage == "process":
             advantages = process_advantages(batch.flat("rewards"), mask, group_ids)
         else:
             advantages = group_advantages(returns, group_ids, self.grpo.scale_rewards)
-        self.batch_stats = group_statistics(returns, group_ids)
         data = {"obs": obs, "actions": actions, "logprobs": batch.flat("logprobs"),
                 "mask": mask, "advantages": advantages}
         if self.ref_policy is not None:
             data["ref_logprobs"] = self._logp(self.ref_policy, obs, actions, mask)[0]
-        return data
+        return UpdatePlan(data, int(self.grpo.num_iterations),
+                          stats=group_statistics(returns, group_ids))
 
     @staticmethod
     def _logp(policy, obs, actions, mask):

@@ -9,19 +9,79 @@ keeps learning the critic (the batch becomes a rollout with one column per episo
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import torch
 from torch import nn
 
-from mrft.algos.base import AlgoContext, Algorithm
+from mrft.algos.base import (
+    AlgoContext,
+    Algorithm,
+    Episodes,
+    Rollouts,
+    UpdatePlan,
+    Variant,
+    check,
+)
 from mrft.algos.batching import shuffled_minibatches
 from mrft.algos.objectives import approx_kl, clipped_surrogate_per_step, gae
-from mrft.config import TrainConfig
-from mrft.episodes import EpisodeBatch
+from mrft.batches import EpisodeBatch, RolloutBatch
 from mrft.nets import ActorCritic
 from mrft.normalize import RewardNormalizer
-from mrft.rollout import RolloutBatch, RolloutCollector
+
+
+@dataclasses.dataclass
+class PPOConfig:
+    """PPO options (CleanRL names; presets per env family)."""
+
+    num_steps: int | None = None
+    """Steps per env per rollout; when unset, the family preset: 256 Procgen and continuous, 128 classic."""
+    gamma: float | None = None
+    """Discount factor; when unset, the family preset: 0.999 Procgen, 0.99 otherwise."""
+    gae_lambda: float = 0.95
+    """GAE lambda."""
+    num_minibatches: int | None = None
+    """Minibatches per epoch; when unset, the family preset: 8 Procgen and continuous, 4 classic."""
+    update_epochs: int | None = None
+    """Passes over each rollout; when unset, the family preset: 3 Procgen, 5 continuous, 4 classic."""
+    norm_adv: bool = True
+    """Normalise advantages inside each minibatch."""
+    clip_coef: float = 0.2
+    """Surrogate clipping range epsilon."""
+    clip_vloss: bool = True
+    """Clip the value update around the old value estimate."""
+    ent_coef: float | None = None
+    """Entropy bonus coefficient; when unset, the family preset: 0.01 discrete, 0.0 continuous."""
+    vf_coef: float = 0.5
+    """Value loss coefficient."""
+    normalize_reward: bool | None = None
+    """Scale rewards by the running std of the discounted return; when unset, the family preset: off
+    for classic control, on otherwise."""
+    microbatch_size: int | None = None
+    """Run each minibatch's forward and backward passes in micro-batches of at most this many
+    steps, adding up their gradients: the same update with a fraction of the activation memory
+    (Procgen preset: 256 of a 2,048-frame minibatch); unset: the whole minibatch at once."""
+
+
+_CONTINUOUS = {"num_steps": 256, "gamma": 0.99, "num_minibatches": 8, "update_epochs": 5,
+               "ent_coef": 0.0, "normalize_reward": True}
+PRESETS = {
+    # CleanRL ppo_procgen.py
+    "images": {"num_steps": 256, "gamma": 0.999, "num_minibatches": 8, "update_epochs": 3,
+                "ent_coef": 0.01, "normalize_reward": True, "microbatch_size": 256},
+    # CleanRL ppo_continuous_action.py's settings scaled to larger vectorised batches
+    "continuous": _CONTINUOUS,
+    # MuJoCo bodies: CleanRL ppo_continuous_action.py's update, 2,048 env steps (16 envs x
+    # 128) in 32 minibatches of 64 for 10 epochs; the "continuous" update (40 optimiser
+    # steps per 4,096 env steps) left PPO near a motionless policy on Reacher after 150k
+    # steps (-43 against -8.2 with this one) and its oracle unable to balance a pendulum
+    # whose motor may be reversed (benchmarks/results/mujoco_preset/)
+    "mujoco": {**_CONTINUOUS, "num_steps": 128, "num_minibatches": 32, "update_epochs": 10},
+    # CleanRL ppo.py
+    "classic": {"num_steps": 128, "gamma": 0.99, "num_minibatches": 4, "update_epochs": 4,
+                "ent_coef": 0.01, "normalize_reward": False},
+}
 
 
 def clipped_surrogate(
@@ -82,38 +142,54 @@ def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor
 
 class PPO(Algorithm):
     name = "ppo"
+    Config = PPOConfig
+    presets = PRESETS
+    summary = "actor-critic with GAE and a clipped surrogate (CleanRL parity)"
+    adapts_by = "PPO with PPO"
+    variants = (
+        # reference rows: how much a family rewards knowing the instance, and how far a policy
+        # gets without adapting at all (PPO's pre-trained policy, scored without an update)
+        Variant("oracle", adapt_updates=False, oracle=True, reference=True,
+                adapts_by="the oracle not at all (it sees the hidden parameters)"),
+        Variant("context-free", adapt_updates=False, pretrain_as="ppo", reference=True,
+                adapts_by="context-free not at all (PPO's pre-trained policy as it is)"),
+    )
 
-    def __init__(self, cfg: TrainConfig, policy: ActorCritic, ctx: AlgoContext):
+    def __init__(self, cfg, policy: ActorCritic, ctx: AlgoContext):
         super().__init__(cfg, policy, ctx)
         self.ppo = cfg.ppo
-        self.update_epochs = int(cfg.ppo.update_epochs)
         self.reward_normalizer = (RewardNormalizer(ctx.num_envs, cfg.ppo.gamma).to(ctx.device)
                                   if cfg.ppo.normalize_reward else None)
-        self._backward_done = False
-        """Set by a micro-batched loss, which fills ``.grad`` itself (:meth:`backward`)."""
 
     @classmethod
-    def resolve(cls, cfg: TrainConfig, num_train_tasks: int, default_envs: int) -> TrainConfig:
-        from mrft.errors import MrftError
+    def validate_options(cls, ppo: PPOConfig) -> None:
+        check(ppo.num_steps is None or ppo.num_steps > 0, f"--num-steps must be > 0, got {ppo.num_steps}")
+        check(ppo.gamma is None or 0.0 < ppo.gamma <= 1.0, f"--gamma must be in (0, 1], got {ppo.gamma}")
+        check(0.0 <= ppo.gae_lambda <= 1.0, f"--gae-lambda must be in [0, 1], got {ppo.gae_lambda}")
+        check(ppo.num_minibatches is None or ppo.num_minibatches > 0,
+              f"--num-minibatches must be > 0, got {ppo.num_minibatches}")
+        check(ppo.update_epochs is None or ppo.update_epochs > 0,
+              f"--update-epochs must be > 0, got {ppo.update_epochs}")
+        check(ppo.clip_coef > 0, f"--clip-coef must be > 0, got {ppo.clip_coef}")
+        check(ppo.ent_coef is None or ppo.ent_coef >= 0, f"--ent-coef must be >= 0, got {ppo.ent_coef}")
+        check(ppo.vf_coef >= 0, f"--vf-coef must be >= 0, got {ppo.vf_coef}")
 
+    @classmethod
+    def resolve(cls, cfg, num_train_tasks: int, default_envs: int):
         cfg = super().resolve(cfg, num_train_tasks, default_envs)
         rollout = cfg.env.num_envs * cfg.ppo.num_steps
-        if cfg.ppo.num_minibatches > rollout:
-            raise MrftError(f"--num-minibatches {cfg.ppo.num_minibatches} exceeds the rollout size "
-                            f"{rollout} (num_envs x num_steps)")
+        check(cfg.ppo.num_minibatches <= rollout,
+              f"--num-minibatches {cfg.ppo.num_minibatches} exceeds the rollout size "
+              f"{rollout} (num_envs x num_steps)")
         return cfg
 
-    def make_collector(self):
-        if self.ctx.adapting:
-            return super().make_collector()
-        from mrft import envs
+    def collection(self) -> Rollouts | Episodes:
+        """Pre-training: fixed-horizon rollouts; adaptation: whole episodes of the instance."""
+        return Episodes() if self.ctx.adapting else Rollouts(self.ppo.num_steps)
 
-        env = envs.make_vec_env(self.ctx.tasks, self.ctx.num_envs, self.ctx.env_seed)
-        return RolloutCollector(env, self.policy, self.ppo.num_steps, self.ctx.device,
-                                action_log_limit=self.ctx.action_log_limit)
-
-    def modules(self) -> list[nn.Module]:
-        return [self.policy]
+    def state_modules(self) -> list[nn.Module]:
+        extra = [self.reward_normalizer] if self.reward_normalizer is not None else []
+        return [*self.modules(), *extra]
 
     @torch.no_grad()
     def _normalized_rewards(self, batch: RolloutBatch) -> torch.Tensor:
@@ -130,7 +206,7 @@ class PPO(Algorithm):
                            for t in range(batch.rewards.shape[0])])
         return torch.where(batch.valid, out, 0.0)
 
-    def prepare(self, batch: RolloutBatch | EpisodeBatch) -> dict[str, torch.Tensor]:
+    def prepare(self, batch: RolloutBatch | EpisodeBatch) -> UpdatePlan:
         if isinstance(batch, EpisodeBatch):
             batch = batch.as_rollout()
         adv, ret = gae(
@@ -146,7 +222,7 @@ class PPO(Algorithm):
             "advantages": adv.reshape(-1),
             "returns": ret.reshape(-1),
         }
-        return {k: v[keep] for k, v in flat.items()}
+        return UpdatePlan({k: v[keep] for k, v in flat.items()}, int(self.ppo.update_epochs))
 
     def minibatches(
         self, data: dict[str, torch.Tensor], generator: torch.Generator
@@ -172,7 +248,8 @@ class PPO(Algorithm):
         are normalised over the whole minibatch first, then each micro-batch's mean loss,
         weighted by its share of the minibatch, is back-propagated at once (its activations
         freed before the next). The sum is the minibatch's mean loss and its gradient the
-        minibatch's gradient; :meth:`backward` then has nothing left to do."""
+        minibatch's gradient; the loss returned is detached, so :meth:`backward` has nothing
+        left to do."""
         mb = dict(mb)
         if self.ppo.norm_adv:
             adv = mb["advantages"]
@@ -188,14 +265,14 @@ class PPO(Algorithm):
                 if key != "explained_variance":
                     sums[key] = sums.get(key, 0.0) + value.detach() * share
         sums["explained_variance"] = explained_variance(mb["values"], mb["returns"])
-        self._backward_done = True
         return sums
 
     def backward(self, out: dict[str, torch.Tensor]) -> dict[str, float]:
-        if self._backward_done:
-            self._backward_done = False  # the micro-batches already filled .grad
-            return {}
-        return super().backward(out)
+        """A micro-batched loss (:meth:`_accumulated_loss`) has filled ``.grad`` already and
+        hands back a loss without a graph: nothing is left to do for it."""
+        if out["loss"].requires_grad:
+            out["loss"].backward()
+        return {}
 
     def state_dict(self) -> dict:
         if self.reward_normalizer is None:

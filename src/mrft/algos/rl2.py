@@ -11,7 +11,7 @@ it); only the trial's end terminates or bootstraps. PPO's clipped surrogate and 
 then train on minibatches of whole trials, recomputing the GRU over each from its zero
 start, so a batch stores no hidden states.
 
-Adaptation changes no weight (``update_epochs = 0``): the held-out instance is played in
+Adaptation changes no weight (its update plans have no epochs): the held-out instance is played in
 trials of K episodes with the memory carried across them, and the adapted policy that is
 scored continues the memory of the latest adaptation trial, as that trial's last episode.
 """
@@ -19,11 +19,12 @@ scored continues the memory of the latest adaptation trial, as that trial's last
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from mrft.algos.base import AlgoContext, Algorithm
+from mrft.algos.base import AlgoContext, Algorithm, Episodes, UpdatePlan, check
 from mrft.algos.batching import shuffled_minibatches
 from mrft.algos.ppo import ppo_loss
 from mrft.algos.sequences import (
@@ -34,11 +35,40 @@ from mrft.algos.sequences import (
     trial_gae,
     trial_sequences,
 )
-from mrft.config import TrainConfig
-from mrft.episodes import Actor, EpisodeBatch
-from mrft.errors import MrftError
+from mrft.batches import Actor, EpisodeBatch
 from mrft.nets import RecurrentActorCritic, build_recurrent_actor_critic
 from mrft.normalize import RewardNormalizer
+
+
+@dataclasses.dataclass
+class RL2Config:
+    """RL2 options (Duan et al. 2016; docs/rl2.md in the source repository): a GRU actor-critic
+    whose memory runs across the episodes of a trial, trained with PPO over whole trials."""
+
+    rl2_trial_episodes: int = 2
+    """Episodes per trial (K) on one task instance; the GRU state is kept across them."""
+    rl2_hidden_size: int = 256
+    """Width of the GRU state (the agent's memory of the trial)."""
+    rl2_gamma: float = 0.99
+    """Discount factor, applied across the episode boundaries inside a trial."""
+    rl2_gae_lambda: float = 0.95
+    """GAE lambda over each trial's whole sequence."""
+    rl2_update_epochs: int = 4
+    """Passes over each batch of trials."""
+    rl2_num_minibatches: int = 4
+    """Minibatches per pass; each holds whole trials (the GRU is recomputed over them)."""
+    rl2_clip_coef: float = 0.2
+    """Clip range of the surrogate and of the value update."""
+    rl2_ent_coef: float | None = None
+    """Entropy bonus coefficient; when unset, the family preset: 0.01 discrete, 0.005 continuous."""
+    rl2_vf_coef: float = 0.5
+    """Value loss coefficient."""
+    rl2_norm_adv: bool = True
+    """Normalise advantages inside each minibatch."""
+    rl2_normalize_reward: bool = True
+    """Scale rewards by the running std of the discounted return over trials (for the
+    advantages only; the GRU sees every raw reward on a symlog scale)."""
+
 
 # -- acting ---------------------------------------------------------------------------------
 
@@ -139,44 +169,64 @@ class RL2(Algorithm):
     """PPO over whole trials with a recurrent actor-critic; adapts in context only."""
 
     name = "rl2"
+    Config = RL2Config
+    presets: ClassVar[dict] = {"images": {"rl2_ent_coef": 0.01}, "continuous": {"rl2_ent_coef": 0.005},
+               "classic": {"rl2_ent_coef": 0.01}}
+    summary = "a GRU actor-critic whose memory runs across a trial's episodes (Duan et al. 2016)"
+    adapts_by = "RL2 by its memory alone, as RL2 is defined"
 
     @classmethod
-    def build_policy(cls, cfg: TrainConfig, observation_space, action_space) -> nn.Module:
+    def validate_options(cls, r: RL2Config) -> None:
+        check(r.rl2_trial_episodes >= 1, f"--rl2-trial-episodes must be >= 1, got {r.rl2_trial_episodes}")
+        check(r.rl2_hidden_size >= 1, f"--rl2-hidden-size must be >= 1, got {r.rl2_hidden_size}")
+        check(0 < r.rl2_gamma <= 1, f"--rl2-gamma must be in (0, 1], got {r.rl2_gamma}")
+        check(0 <= r.rl2_gae_lambda <= 1, f"--rl2-gae-lambda must be in [0, 1], got {r.rl2_gae_lambda}")
+        check(r.rl2_update_epochs >= 1, f"--rl2-update-epochs must be >= 1, got {r.rl2_update_epochs}")
+        check(r.rl2_num_minibatches >= 1,
+              f"--rl2-num-minibatches must be >= 1, got {r.rl2_num_minibatches}")
+        check(r.rl2_clip_coef > 0, f"--rl2-clip-coef must be > 0, got {r.rl2_clip_coef}")
+        check(r.rl2_ent_coef is None or r.rl2_ent_coef >= 0,
+              f"--rl2-ent-coef must be >= 0, got {r.rl2_ent_coef}")
+        check(r.rl2_vf_coef >= 0, f"--rl2-vf-coef must be >= 0, got {r.rl2_vf_coef}")
+
+    @classmethod
+    def build_policy(cls, cfg, observation_space, action_space) -> nn.Module:
         run = cfg.run
         return build_recurrent_actor_critic(observation_space, action_space, run.torso,
                                             run.hidden_sizes, cfg.rl2.rl2_hidden_size,
                                             bool(run.normalize_obs))
 
     @classmethod
-    def resolve(cls, cfg: TrainConfig, num_train_tasks: int, default_envs: int) -> TrainConfig:
+    def resolve(cls, cfg, num_train_tasks: int, default_envs: int):
         cfg = super().resolve(cfg, num_train_tasks, default_envs)
-        if cfg.rl2.rl2_num_minibatches > cfg.env.num_envs:
-            raise MrftError(f"--rl2-num-minibatches {cfg.rl2.rl2_num_minibatches} exceeds --num-envs "
-                            f"{cfg.env.num_envs} (a minibatch holds whole trials, one per env)")
+        check(cfg.rl2.rl2_num_minibatches <= cfg.env.num_envs,
+              f"--rl2-num-minibatches {cfg.rl2.rl2_num_minibatches} exceeds --num-envs "
+              f"{cfg.env.num_envs} (a minibatch holds whole trials, one per env)")
         return cfg
 
     @classmethod
-    def checkpoint_evaluation(cls, cfg: TrainConfig, policy: nn.Module, algo_state: dict,
+    def checkpoint_evaluation(cls, cfg, policy: nn.Module, algo_state: dict,
                               source: str, deterministic: bool) -> tuple[Actor, int]:
         return RecurrentActor(policy, deterministic), cfg.rl2.rl2_trial_episodes
 
-    def __init__(self, cfg: TrainConfig, policy: RecurrentActorCritic, ctx: AlgoContext):
+    def __init__(self, cfg, policy: RecurrentActorCritic, ctx: AlgoContext):
         super().__init__(cfg, policy, ctx)
         self.r = cfg.rl2
         self.trial_episodes = int(cfg.rl2.rl2_trial_episodes)
-        # adapting, RL2 learns by its memory alone: batches are played, no weight changes
-        self.update_epochs = 0 if ctx.adapting else int(cfg.rl2.rl2_update_epochs)
         self.reward_normalizer = None
         if cfg.rl2.rl2_normalize_reward and not ctx.adapting:
             self.reward_normalizer = RewardNormalizer(ctx.num_envs, cfg.rl2.rl2_gamma).to(ctx.device)
         self.actor = RecurrentActor(policy, keep_at=self.trial_episodes - 1 if ctx.adapting else None)
 
     # -- acting ---------------------------------------------------------------------------
-    def make_collector(self):
+    def collection(self) -> Episodes:
         """Every env plays its own trial of K episodes (a fresh instance each in pre-training,
         the held-out one when adapting); no groups: the critic is the baseline."""
-        return self.episode_collector(group_size=1, trial_episodes=self.trial_episodes,
-                                      actor=self.actor)
+        return Episodes(trial_episodes=self.trial_episodes, actor=self.actor)
+
+    def state_modules(self) -> list[nn.Module]:
+        extra = [self.reward_normalizer] if self.reward_normalizer is not None else []
+        return [*self.modules(), *extra]
 
     def evaluation_actor(self, deterministic: bool) -> Actor:
         """The adapted policy: each evaluation episode continues the memory of the latest
@@ -186,10 +236,10 @@ class RL2(Algorithm):
 
     # -- learning -------------------------------------------------------------------------
     @torch.no_grad()
-    def prepare(self, batch: EpisodeBatch) -> dict[str, torch.Tensor]:
-        self.batch_stats = episode_statistics(batch)
-        if self.update_epochs == 0:
-            return {}
+    def prepare(self, batch: EpisodeBatch) -> UpdatePlan:
+        stats = episode_statistics(batch)
+        if self.ctx.adapting:  # RL2 adapts by its memory alone: no weight changes
+            return UpdatePlan({}, 0, stats)
         index, valid = trial_sequences(batch.mask)
         steps = {name: gather_steps(getattr(batch, name), index)
                  for name in ("obs", "actions", "logprobs", "rewards")}
@@ -199,12 +249,13 @@ class RL2(Algorithm):
         advantages, returns = trial_gae(
             scaled_trial_rewards(self.reward_normalizer, steps["rewards"], valid), values, valid, batch.values[:, -1, -1],
             batch.terminated[:, -1], self.r.rl2_gamma, self.r.rl2_gae_lambda)
-        return {
+        data = {
             "obs": steps["obs"], "actions": steps["actions"], "logprobs": steps["logprobs"],
             "values": values, "advantages": advantages, "returns": returns, "mask": valid,
             "prev_action": previous(self.policy.action_features(steps["actions"])),
             "prev_reward": previous(steps["rewards"]), "prev_done": previous(ends.float()),
         }
+        return UpdatePlan(data, int(self.r.rl2_update_epochs), stats)
 
     def minibatches(self, data: dict[str, torch.Tensor], generator: torch.Generator):
         """Minibatches of whole trials."""

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mrft.bench import metrics
+from mrft.bench import statistics
 
 
 @functools.cache
@@ -56,7 +56,7 @@ def transfer_probability(multi: Sequence[float], single: Sequence[float],
     bootstrap interval over both sets of runs."""
     a = np.asarray(multi, dtype=np.float64)[:, None]
     b = np.asarray(single, dtype=np.float64)[:, None]
-    return metrics.stratified_bootstrap([a, b], metrics.probability_of_improvement, reps)
+    return statistics.stratified_bootstrap([a, b], statistics.probability_of_improvement, reps)
 
 
 def transfer_rate(positive: Sequence[bool], reps: int = 2000,

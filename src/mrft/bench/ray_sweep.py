@@ -91,7 +91,12 @@ def shipped_files(out: Path, chain: Chain) -> dict[str, bytes]:
 def run_chain(suite: BenchSuite, methods: list[str], chain: Chain,
               shipped: dict[str, bytes]) -> dict[str, Any]:
     """Run one chain in a scratch folder; returns ``{"files": {relative path: bytes},
-    "log": text, "seconds": wall clock}``. Executed by a Ray worker (or inline in tests)."""
+    "log": text, "seconds": wall clock}``. Executed by a Ray worker (or inline in tests),
+    which first loads the suite's plugins (and ``$MRFT_PLUGINS``) as the driver did."""
+    from mrft.plugins import load_plugins
+
+    load_plugins(list(suite.plugins))
+    load_plugins()
     scratch = Path(tempfile.mkdtemp(prefix="mrft-chain-"))
     start = time.time()
     try:

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mrft.bench.methods import METHODS
+from mrft.bench.methods import method as method_named
 from mrft.bench.suite import BenchSuite, TaskFamily
 from mrft.bench.transfer import in_sim_return, is_sim_to_real
 from mrft.errors import MrftError
@@ -62,7 +62,7 @@ def seed_dir(out: Path, family: TaskFamily, method: str, seed: int) -> Path:
 
 def pretrain_source(method: str) -> str:
     """The method whose pre-training a method uses (itself unless it is an adaptation ablation)."""
-    return METHODS[method].pretrain_as or method
+    return method_named(method).pretrain_as or method
 
 
 TIMING_FIELDS = ("wall_clock_s", "sps", "peak_memory_mib")
@@ -192,6 +192,10 @@ class Bench:
     out: Path
     command: str = ""
     log: Any = dataclasses.field(default=sys.stderr)
+    baseline: str | None = None
+    """The method every comparison is against (None: the bench's, else the default)."""
+    focus: str | None = None
+    """The method the verdict is about (None: the bench's, else the default)."""
 
     def units(self) -> Iterator[Unit]:
         return iter_units(self.suite, self.methods, self.seeds)
@@ -199,15 +203,18 @@ class Bench:
     def _check_methods_fit(self) -> None:
         """Refuse, before any run, a method that cannot run on one of the suite's families
         (the oracle needs hidden parameters to show), instead of failing halfway."""
-        from mrft.envs import oracle
+        from mrft.envs import family_of, oracle, parse_env
 
         for name in self.methods:
-            if not METHODS[name].oracle:
+            if not method_named(name).oracle:
                 continue
             for family in self.suite.tasks:
-                if not oracle.shows_parameters(family.env):
+                spec = family_of(family.env)
+                if spec.oracle is None or (callable(spec.oracle) and not oracle.shows_parameters(
+                        parse_env(family.env).train[0])):
                     raise MrftError(f"method {name} needs hidden task parameters to show, and "
-                                    f"{family.env} has none; oracle families: {', '.join(oracle.FAMILIES)}")
+                                    f"{family.env} has none; families with an oracle: "
+                                    f"{', '.join(oracle.families_with_oracle())}")
 
     # ---- bookkeeping -------------------------------------------------------------------
     def open(self) -> dict[str, Any]:
@@ -223,6 +230,8 @@ class Bench:
             for task in said.get("tasks", []):
                 if task.get("pretrain_steps") is None:
                     task.pop("pretrain_steps", None)
+            if not said.get("plugins"):  # a bench written before suites had plugins
+                said.pop("plugins", None)
             return said
 
         if path.exists():
@@ -240,6 +249,9 @@ class Bench:
             meta = {"format": FORMAT, "suite": suite, "methods": self.methods, "seeds": self.seeds,
                     "commands": [], "started": _now()}
         meta["commands"].append(self.command)
+        for role in ("baseline", "focus"):
+            if getattr(self, role) is not None:
+                meta[role] = getattr(self, role)
         meta["machine"] = machine_info()
         # a bench resumed on other code names every commit its runs came from
         meta["commits"] = list(dict.fromkeys([*meta.get("commits", []), git_commit()]))
@@ -299,7 +311,7 @@ class Bench:
     def _pretrain(self, unit: Unit) -> dict[str, Any]:
         from mrft.trainer import Trainer
 
-        method = METHODS[unit.method]
+        method = method_named(unit.method)
         folder = seed_dir(self.out, unit.family, unit.method, unit.seed)
         train_dir = folder / "train"
         if train_dir.exists():  # a pre-training run that did not finish starts again
@@ -333,8 +345,8 @@ class Bench:
         settings = AdaptSettings(checkpoint=checkpoint, task=unit.instance, steps=b.adapt_steps,
                                  eval_every=b.eval_every, eval_episodes=b.eval_episodes,
                                  num_envs=b.adapt_envs,
-                                 updates=METHODS[unit.method].adapt_updates,
-                                 kl_bound=METHODS[unit.method].kl_bound, seed=unit.seed)
+                                 updates=method_named(unit.method).adapt_updates, seed=unit.seed,
+                                 options=dict(method_named(unit.method).adapt_options))
         run_dir = result_path(self.out, unit).with_suffix("")
         with PeakMemory() as memory:
             record = adapt(checkpoint, settings, run_dir=run_dir)

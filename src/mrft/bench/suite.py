@@ -43,24 +43,21 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from mrft.bench.methods import METHODS, Method
-from mrft.config import (
-    EnvConfig,
-    GRPOConfig,
-    MRFTConfig,
-    OptimConfig,
-    PPOConfig,
-    RL2Config,
-    RunConfig,
-    TrainConfig,
-    validate,
-)
+from mrft.bench.methods import Method, all_methods
+from mrft.config import EnvConfig, TrainConfigBase, train_config_class, validate
 from mrft.errors import MrftError
 
-BUILTIN = ("smoke", "demo", "cpu", "cpu-quick", "procgen", "metaworld", "market", "process",
-           "sim2real", "mt10-transfer")
-SECTIONS = {"env": EnvConfig, "optim": OptimConfig, "ppo": PPOConfig, "grpo": GRPOConfig, "mrft": MRFTConfig,
-            "rl2": RL2Config, "run": RunConfig}
+BUILTIN = tuple(sorted(entry.name.removesuffix(".toml") for entry in
+                       resources.files("mrft.bench").joinpath("builtin_suites").iterdir()
+                       if entry.name.endswith(".toml")))
+"""The suites shipped with mrft (``mrft/bench/builtin_suites/NAME.toml``)."""
+
+
+def sections() -> dict[str, type]:
+    """Config sections a suite may set: the shared ones and one per registered algorithm."""
+    return {f.name: f.default_factory for f in dataclasses.fields(train_config_class())
+            if f.default_factory is not dataclasses.MISSING}
+
 # set by the benchmark itself, so a suite may not override them
 RESERVED = {("env", "env"), ("env", "oracle"), ("run", "total_steps"), ("run", "seed"), ("run", "runs_dir"),
             ("run", "run_name"), ("run", "progress"), ("run", "eval_episodes")}
@@ -102,18 +99,26 @@ class BenchSuite:
     methods: dict[str, dict[str, dict[str, Any]]] = dataclasses.field(default_factory=dict)
     source: str = ""
     """Where the suite came from: ``builtin:NAME`` or a file path."""
+    plugins: tuple[str, ...] = ()
+    """Modules or files (absolute paths) that register the suite's own families or
+    algorithms (:mod:`mrft.plugins`), loaded before the suite is checked."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def train_config(self, family: TaskFamily, method: Method, seed: int, runs_dir: str,
-                     run_name: str) -> TrainConfig:
+                     run_name: str) -> TrainConfigBase:
         """The pre-training config of one (family, method, seed): suite-wide options, then
-        the method's own, then the ablation's MRFT options, then the benchmark's settings."""
-        cfg = TrainConfig(env=EnvConfig(env=family.env, oracle=method.oracle), algo=method.algo)
+        the method's own, then the options that define a variant, then the benchmark's
+        settings."""
+        cfg = train_config_class()(env=EnvConfig(env=family.env, oracle=method.oracle),
+                                   algo=method.algo)
         for options in (self.train, self.methods.get(method.name, {})):
             cfg = _apply(cfg, options)
-        cfg = dataclasses.replace(cfg, mrft=dataclasses.replace(cfg.mrft, **dict(method.mrft_options)))
+        if method.options:
+            section = getattr(cfg, method.algo)
+            cfg = dataclasses.replace(cfg, **{method.algo: dataclasses.replace(
+                section, **dict(method.options))})
         steps = family.pretrain_steps or self.budget.pretrain_steps
         run = dataclasses.replace(cfg.run, total_steps=steps, seed=seed,
                                   runs_dir=runs_dir, run_name=run_name, progress=False,
@@ -147,9 +152,10 @@ def parse_suite(text: str, source: str) -> BenchSuite:
     except tomllib.TOMLDecodeError as exc:
         raise MrftError(f"{source}: not valid TOML: {exc}") from None
     where = _Where(source)
-    known = {"name", "description", "seeds", "budget", "tasks", "train", "methods"}
+    known = {"name", "description", "seeds", "budget", "tasks", "train", "methods", "plugins"}
     where.no_unknown(data, known, "")
     name = where.typed(data, "name", str, required=True)
+    plugins = _plugins(where, data, source)
     budget_data = where.table(data, "budget")
     where.no_unknown(budget_data, {f.name for f in dataclasses.fields(Budget)}, "budget.")
     budget = Budget(**{k: where.positive_int(budget_data, k, "budget.", LIMITS[f"budget.{k}"])
@@ -179,9 +185,9 @@ def parse_suite(text: str, source: str) -> BenchSuite:
     train = _options(where, where.table(data, "train"), "train")
     methods_data = where.table(data, "methods")
     methods = {method: _options(where, options, f"methods.{method}")
-               for method, options in where.tables(methods_data, METHODS, "methods", "method")}
+               for method, options in where.tables(methods_data, all_methods(), "methods", "method")}
     for method, options in methods.items():
-        shared = METHODS[method].pretrain_as
+        shared = all_methods()[method].pretrain_as
         if shared and options:  # they would be silently ignored
             raise MrftError(f"{source}: methods.{method}: this method adapts {shared}'s pre-trained "
                             f"checkpoint, so its own options would change nothing; set them in "
@@ -189,15 +195,29 @@ def parse_suite(text: str, source: str) -> BenchSuite:
     seeds = where.positive_int(data, "seeds", "", LIMITS["seeds"]) if "seeds" in data else 3
     description = where.typed(data, "description", str) or ""
     suite = BenchSuite(name=name, tasks=tuple(tasks), budget=budget, description=description,
-                       seeds=seeds, train=train, methods=methods, source=source)
+                       seeds=seeds, train=train, methods=methods, source=source, plugins=plugins)
     _check_values(suite)
     return suite
+
+
+def _plugins(where: _Where, data: dict[str, Any], source: str) -> tuple[str, ...]:
+    """The suite's ``plugins`` list, files made absolute (relative to the suite file), loaded."""
+    from mrft.plugins import load_plugins
+
+    plugins = where.typed(data, "plugins", list) or []
+    if not all(isinstance(p, str) for p in plugins):
+        raise MrftError(f"{source}: plugins: expected a list of module names or .py paths")
+    base = None if source.startswith("builtin:") else Path(source).resolve().parent
+    resolved = tuple(str(base / p) if base is not None and (p.endswith(".py") or "/" in p)
+                     and not Path(p).is_absolute() else p for p in plugins)
+    load_plugins(list(resolved))
+    return resolved
 
 
 def _check_values(suite: BenchSuite) -> None:
     """Every method's config passes the same checks as ``mrft train``; an error names the
     file and the suite field (``train.optim.learning_rate``) instead of the CLI flag."""
-    for method in METHODS.values():
+    for method in all_methods().values():
         cfg = suite.train_config(suite.tasks[0], method, seed=0, runs_dir="runs", run_name="check")
         try:
             validate(cfg)
@@ -221,12 +241,12 @@ def _as_suite_field(message: str, suite: BenchSuite, method: str) -> str:
 def _check_env(env: str, where: str) -> None:
     """The env must parse as in mrft train; Meta-World's official sets are only checked by
     name, since building one takes minutes (ML45) and the runs build it anyway."""
-    from mrft.envs import metaworld, parse_env
+    from mrft.envs import family_of, parse_env
 
-    family, _, name = env.partition(":")
-    if family.lower() == "metaworld" and name.upper() in metaworld.BENCHMARKS:
-        return
     try:
+        lazily = family_of(env).parse_lazily
+        if lazily is not None and lazily(env.partition(":")[2]):
+            return
         parse_env(env)
     except MrftError as exc:
         raise MrftError(f"{where}: {exc}") from None
@@ -235,8 +255,8 @@ def _check_env(env: str, where: str) -> None:
 def _options(where: _Where, data: dict[str, Any], prefix: str) -> dict[str, dict[str, Any]]:
     """Check ``{section: {field: value}}`` against the config dataclasses' fields and types."""
     out: dict[str, dict[str, Any]] = {}
-    for section, fields in where.tables(data, SECTIONS, prefix, "section"):
-        hints = typing.get_type_hints(SECTIONS[section])
+    for section, fields in where.tables(data, sections(), prefix, "section"):
+        hints = typing.get_type_hints(sections()[section])
         out[section] = {}
         for field, value in fields.items():
             name = f"{prefix}.{section}.{field}"
@@ -287,7 +307,7 @@ def _coerce(value: Any, annotation: Any, name: str) -> Any:
     raise MrftError(f"{name}: options of this type cannot be set from a suite file")
 
 
-def _apply(cfg: TrainConfig, options: dict[str, dict[str, Any]]) -> TrainConfig:
+def _apply(cfg: TrainConfigBase, options: dict[str, dict[str, Any]]) -> TrainConfigBase:
     updates = {section: dataclasses.replace(getattr(cfg, section), **fields)
                for section, fields in options.items()}
     return dataclasses.replace(cfg, **updates)

@@ -1,6 +1,6 @@
 """Sim-to-real metrics: how much of its own in-sim score a method keeps on the real body.
 
-A ``sim2real:`` family pre-trains on randomised simulated bodies and adapts on held-out
+A sim-to-real family (``sim2real:``; :attr:`mrft.envs.family.Family.sim_to_real`) pre-trains on randomised simulated bodies and adapts on held-out
 "real" ones (:mod:`mrft.envs.sim2real`). The question a user asks is how many real episodes
 a method needs to get back to what it did in simulation. So every pre-training run of such
 a family is also scored on the sim (:func:`in_sim_return`, the train split, the policy as
@@ -21,7 +21,10 @@ TARGET = 0.9
 
 
 def is_sim_to_real(env: str) -> bool:
-    return env.partition(":")[0].lower() == "sim2real"
+    """The family pre-trains in simulation and adapts on "real" bodies."""
+    from mrft.envs import family_of
+
+    return family_of(env).sim_to_real
 
 
 EVAL_SEED_OFFSET = 7

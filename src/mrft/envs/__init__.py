@@ -1,5 +1,8 @@
 """Task suites and vectorised environments; the only package that touches env backends.
 
+Families are found through one registry (:mod:`mrft.envs.family`): each built-in family is
+one module with a ``FAMILY`` spec and one line below; a user's family is a
+:func:`register_family` call in a plugin, or any Gymnasium id (``gym:...``).
 ``parse_env("procgen:bigfish")`` gives a :class:`Suite`; ``make_vec_env(tasks, n, seed)``
 gives one vector env over those tasks with ``n`` envs spread evenly among them.
 ``make_task_instances(tasks, seeds, seed)`` gives one env per (task, instance seed), and
@@ -8,39 +11,52 @@ gives one vector env over those tasks with ``n`` envs spread evenly among them.
 
 from __future__ import annotations
 
+import types
 from collections.abc import Sequence
+
+import gymnasium
 
 from mrft.envs import bandit, market, metaworld, nav, process, procgen, shift, sim2real
 from mrft.envs import gym as gym_family
 from mrft.envs import oracle as oracle_obs
-from mrft.envs.instances import distinct_instances, instance_seed
+from mrft.envs.family import REGISTRY, Family, family_of, register_family
+from mrft.envs.instances import distinct_instances, held_out_instance, instance_seed
+from mrft.envs.spaces import TaskSpaces, task_spaces
 from mrft.envs.spec import Suite, Task, make_task
 from mrft.envs.vector import MultiTaskVecEnv, StepResult, VecEnv, split_envs
 from mrft.errors import MrftError
 
-FAMILIES = ("procgen", "metaworld", "gym", "nav", "bandit", "shift", "market", "process",
-            "sim2real")
-
-_MAKERS = {"procgen": procgen.make, "metaworld": metaworld.make, "gym": gym_family.make,
-           "nav": nav.make, "bandit": bandit.make, "shift": shift.make, "market": market.make,
-           "process": process.make, "sim2real": sim2real.make}
+register_family(procgen.FAMILY)
+register_family(metaworld.FAMILY)
+register_family(gym_family.FAMILY)
+register_family(nav.FAMILY)
+register_family(bandit.FAMILY)
+register_family(shift.FAMILY)
+register_family(market.FAMILY)
+register_family(process.FAMILY)
+register_family(sim2real.FAMILY)
 
 __all__ = [
-    "FAMILIES",
+    "REGISTRY",
+    "Family",
     "StepResult",
     "Suite",
     "Task",
+    "TaskSpaces",
     "VecEnv",
     "action_is_continuous",
     "distinct_instances",
+    "family_of",
+    "held_out_instance",
     "instance_seed",
     "make_task",
     "make_task_instances",
     "make_vec_env",
     "parse_env",
+    "register_family",
     "reseed_or_build",
+    "task_spaces",
 ]
-
 
 def parse_env(
     spec: str,
@@ -53,72 +69,36 @@ def parse_env(
 ) -> Suite:
     """Turn ``family:name`` into a suite, with a one-line error for anything unknown.
 
-    ``oracle``: every task shows its hidden parameters (:mod:`mrft.envs.oracle`); a
-    ``sim2real`` oracle also pre-trains on real bodies (train seeds): the reference that was
-    trained on the plant itself."""
-    suite = _parse_env(spec, distribution_mode, num_levels, start_level, hidden_goal)
+    ``oracle``: every task shows its hidden parameters (:mod:`mrft.envs.oracle`); a family
+    may also pre-train its oracle on other tasks (``sim2real``: on real bodies, the
+    reference that was trained on the plant itself)."""
+    _, sep, name = spec.partition(":")
+    if not sep or not name:
+        examples = ", ".join(f.examples[0] for f in REGISTRY.values() if f.examples)
+        raise MrftError(f"bad env {spec!r}: expected FAMILY:NAME such as {examples}")
+    family = family_of(spec)
+    options = types.SimpleNamespace(distribution_mode=distribution_mode, num_levels=num_levels,
+                                    start_level=start_level, hidden_goal=hidden_goal)
+    suite = family.suite(name, options)
     if not oracle:
         return suite
-    family = suite.train[0].family
-    if not oracle_obs.shows_parameters(spec):
+    if not oracle_obs.shows_parameters(suite.train[0]):
         raise MrftError(f"--oracle: {spec} has no hidden task parameters to show; families that "
-                        f"have them: {', '.join(oracle_obs.FAMILIES)}")
-    train = tuple(t.with_options(oracle=True, **({"real": True} if family == "sim2real" else {}))
-                  for t in suite.train)
+                        f"have them: {', '.join(oracle_obs.families_with_oracle())}")
+    extra = dict(family.oracle_train_options)
+    train = tuple(t.with_options(oracle=True, **extra) for t in suite.train)
     return Suite(suite.name, train, tuple(t.with_options(oracle=True) for t in suite.test))
-
-
-def _parse_env(spec: str, distribution_mode: str, num_levels: int, start_level: int,
-               hidden_goal: bool) -> Suite:
-    family, sep, name = spec.partition(":")
-    if not sep or not name:
-        raise MrftError(
-            f"bad env {spec!r}: expected FAMILY:NAME such as procgen:bigfish, "
-            "metaworld:reach, gym:CartPole-v1, nav:point, bandit:arms5, shift:reacher, "
-            "market:regimes, process:changeover or sim2real:reacher"
-        )
-    family = family.lower()
-    if family == "procgen":
-        return procgen.suite(name, distribution_mode, num_levels, start_level)
-    if family == "metaworld":
-        return metaworld.suite(name, hidden_goal)
-    if family == "gym":
-        return gym_family.suite(name)
-    if family == "nav":
-        return nav.suite(name)
-    if family == "bandit":
-        return bandit.suite(name)
-    if family == "shift":
-        return shift.suite(name)
-    if family == "market":
-        return market.suite(name)
-    if family == "process":
-        return process.suite(name)
-    if family == "sim2real":
-        return sim2real.suite(name)
-    raise MrftError(f"unknown env family {family!r} in {spec!r}; choose one of: {', '.join(FAMILIES)}")
 
 
 def action_is_continuous(task: Task) -> bool:
     """Whether a task has a continuous (Box) action space, without building a full pool."""
-    if task.family == "procgen":
-        return False
-    if task.family in ("metaworld", "nav", "shift", "market", "process", "sim2real"):
-        return True
-    if task.family == "bandit":
-        return False
-    import gymnasium
-
-    env = gymnasium.make(task.name)
-    try:
-        return isinstance(env.action_space, gymnasium.spaces.Box)
-    finally:
-        env.close()
+    return isinstance(task_spaces(task).action_space, gymnasium.spaces.Box)
 
 
 def _build(task: Task, num_envs: int, seed: int, env_seeds: list[int] | None) -> VecEnv:
-    env = _MAKERS[task.family](task, num_envs, seed, env_seeds=env_seeds)
-    if task.option("oracle", False) and task.family in oracle_obs.WRAPPED_FAMILIES:
+    family = family_of(task)
+    env = family.make(task, num_envs, seed, env_seeds=env_seeds)
+    if task.option("oracle", False) and family.oracle_kind(task) == "wrap":
         env = oracle_obs.OracleObservation(env)
     return env
 
@@ -139,8 +119,6 @@ def make_vec_env(tasks: Sequence[Task], num_envs: int, seed: int, group_size: in
     envs = []
     offset = 0
     for task, count in zip(tasks, counts, strict=True):
-        if task.family not in _MAKERS:
-            raise MrftError(f"unknown env family {task.family!r}")
         env_seeds = None
         if group_size > 1:
             env_seeds = [seed + (offset + i) // group_size for i in range(count)]
@@ -169,8 +147,6 @@ def make_task_instances(tasks: Sequence[Task], task_seeds: Sequence[int], seed: 
         while stop < len(tasks) and tasks[stop] == tasks[start]:
             stop += 1
         task = tasks[start]
-        if task.family not in _MAKERS:
-            raise MrftError(f"unknown env family {task.family!r}")
         seeds = [int(s) for s in task_seeds[start:stop]]
         envs.append(_build(task, stop - start, seed + start, seeds))
         start = stop

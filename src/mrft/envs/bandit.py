@@ -26,6 +26,8 @@ from collections.abc import Sequence
 import gymnasium as gym
 import numpy as np
 
+from mrft.envs.family import Family
+from mrft.envs.spaces import TaskSpaces
 from mrft.envs.spec import Suite, Task, make_task
 from mrft.envs.vector import StepResult, check_seed_count
 from mrft.errors import MrftError
@@ -111,3 +113,24 @@ def make(task: Task, num_envs: int, seed: int,
         env_seeds = [seed + i for i in range(num_envs)]
     return HiddenArmBanditVecEnv(num_envs, int(task.option("arms")), [s + offset for s in env_seeds],
                                  seed_offset=offset)
+
+
+def _paying_arm(task: Task, seed: int) -> int:
+    env = make(task, 1, 0, env_seeds=[seed])
+    env.reset()
+    return int(env.best[0])
+
+
+FAMILY = Family(
+    name="bandit",
+    summary="K arms, one pays; which one is the hidden task (numpy; K distinct instances)",
+    examples=("bandit:arms5",),
+    suite=lambda name, o: suite(name),
+    make=make,
+    spaces=lambda task: TaskSpaces(gym.spaces.Box(0.0, 1.0, (1,), np.float32),
+                                   gym.spaces.Discrete(int(task.option("arms"))), PULLS),
+    hidden_parameters=("paying arm",),
+    oracle="wrap",
+    distinct_instances=lambda task: int(task.option("arms")),
+    instance_key=_paying_arm,
+)

@@ -3,30 +3,23 @@
 Most families have a continuum of instances (goals, bodies, levels), so instance seeds
 ``0, 1, 2, ...`` give distinct tasks. ``bandit:armsK`` has only K: seeds would repeat arms,
 and a benchmark that adapted to "instances" 2 and 5 with the same paying arm would count
-one task twice and report intervals that are too narrow. For such families the ``r``-th
-distinct instance is the ``r``-th new one met along seeds ``0, 1, 2, ...``.
+one task twice and report intervals that are too narrow. For such families (a
+:class:`~mrft.envs.family.Family` with ``distinct_instances``) the ``r``-th distinct instance
+is the ``r``-th new one met along seeds ``0, 1, 2, ...``, told apart by the family's
+``instance_key``.
 """
 
 from __future__ import annotations
 
-from mrft.envs.spec import Task
+from mrft.envs.family import family_of
+from mrft.envs.spec import Suite, Task
+from mrft.errors import MrftError
 
 
 def distinct_instances(task: Task) -> int | None:
     """Number of distinct instances of ``task`` (None: unbounded)."""
-    if task.family == "bandit":
-        return int(task.option("arms"))
-    return None
-
-
-def _instance_key(task: Task, seed: int) -> object:
-    if task.family == "bandit":
-        from mrft.envs import bandit
-
-        env = bandit.make(task, 1, 0, env_seeds=[seed])
-        env.reset()
-        return int(env.best[0])
-    return seed
+    count = family_of(task).distinct_instances
+    return None if count is None else count(task)
 
 
 def instance_seed(task: Task, rank: int) -> int:
@@ -36,12 +29,30 @@ def instance_seed(task: Task, rank: int) -> int:
         return rank
     if not 0 <= rank < count:
         raise ValueError(f"rank {rank} outside the {count} distinct instances")
+    key = family_of(task).instance_key or (lambda t, s: s)
     seen: set[object] = set()
     seed = 0
     while True:
-        key = _instance_key(task, seed)
-        if key not in seen:
+        value = key(task, seed)
+        if value not in seen:
             if len(seen) == rank:
                 return seed
-            seen.add(key)
+            seen.add(value)
         seed += 1
+
+
+def held_out_instance(suite: Suite, index: int) -> tuple[Task, int]:
+    """The ``index``-th held-out task instance: test task ``index % len(test)`` and an
+    instance seed. Families with finitely many instances (``bandit:armsK``) map indices to
+    distinct instances, and refuse an index past the last one."""
+    if index < 0:
+        raise MrftError(f"--task must be >= 0, got {index}")
+    task = suite.test[index % len(suite.test)]
+    rank = index // len(suite.test)
+    count = distinct_instances(task)
+    if count is None:
+        return task, index
+    if rank >= count:
+        raise MrftError(f"{suite.name} has only {count * len(suite.test)} distinct held-out "
+                        f"instances; --task {index} would repeat one")
+    return task, instance_seed(task, rank)

@@ -48,6 +48,8 @@ from collections.abc import Sequence
 import gymnasium as gym
 import numpy as np
 
+from mrft.envs.family import Family
+from mrft.envs.spaces import built_spaces
 from mrft.envs.spec import Suite, Task, make_task
 from mrft.envs.vector import StepResult, check_seed_count
 from mrft.errors import MrftError
@@ -240,3 +242,16 @@ def reference_return(task: Task, instance_seed: int, episodes: int = 8,
                 totals[j] += float(env.step(band_policy(env, grid[j:j + 1])).reward[0])
     best = int(np.argmax(totals))
     return float(totals[best] / episodes), float(grid[best])
+
+
+FAMILY = Family(
+    name="market",
+    summary="trading under a hidden return regime (regimes) or one that switches mid-episode "
+            "(switching); synthetic, numpy",
+    examples=("market:regimes", "market:switching"),
+    suite=lambda name, o: suite(name),
+    make=make,
+    spaces=lambda task: built_spaces(make, task),
+    hidden_parameters=("drift", "volatility", "autocorrelation"),
+    oracle="wrap",
+)

@@ -16,6 +16,8 @@ import functools
 
 import numpy as np
 
+from mrft.envs.family import SUCCESS, Family
+from mrft.envs.spaces import envpool_spaces
 from mrft.envs.spec import Suite, Task, make_task
 from mrft.envs.vector import EnvpoolVecEnv
 from mrft.errors import MrftError
@@ -143,3 +145,18 @@ def make(task: Task, num_envs: int, seed: int, env_seeds: list[int] | None = Non
         kwargs["env_seed"] = [int(goal_seed)] * num_envs
     seed = seed + offset
     return MetaWorldVecEnv(envpool_id(task.name), num_envs, seed, seed_offset=offset, **kwargs)
+
+
+FAMILY = Family(
+    name="metaworld",
+    summary="Meta-World v3 (envpool): a task with goals drawn per episode, ML1-TASK hidden goals, "
+            "the official ML10/ML45/MT10/MT50 task sets",
+    examples=("metaworld:ML1-reach", "metaworld:reach", "metaworld:ML10"),
+    suite=lambda name, o: suite(name, o.hidden_goal),
+    make=make,
+    spaces=lambda task: envpool_spaces(envpool_id(task.name)),
+    hidden_parameters=("goal position",),
+    oracle="native",
+    score_name=SUCCESS,
+    parse_lazily=lambda name: name.upper() in BENCHMARKS,
+)

@@ -26,6 +26,8 @@ from collections.abc import Sequence
 import gymnasium as gym
 import numpy as np
 
+from mrft.envs.family import Family
+from mrft.envs.spaces import TaskSpaces
 from mrft.envs.spec import Suite, Task, make_task
 from mrft.envs.vector import StepResult, check_seed_count
 from mrft.errors import MrftError
@@ -120,3 +122,16 @@ def make(task: Task, num_envs: int, seed: int, env_seeds: list[int] | None = Non
     if env_seeds is None:
         env_seeds = [seed + i for i in range(num_envs)]
     return PointNavVecEnv(num_envs, [s + offset for s in env_seeds], seed_offset=offset)
+
+
+FAMILY = Family(
+    name="nav",
+    summary="2-D point navigation to a hidden goal (numpy)",
+    examples=("nav:point",),
+    suite=lambda name, o: suite(name),
+    make=make,
+    spaces=lambda task: TaskSpaces(gym.spaces.Box(-np.inf, np.inf, (2,), np.float32),
+                                   gym.spaces.Box(-1.0, 1.0, (2,), np.float32), HORIZON),
+    hidden_parameters=("goal x", "goal y"),
+    oracle="wrap",
+)

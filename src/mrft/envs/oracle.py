@@ -6,8 +6,10 @@ is not. :class:`OracleObservation` makes that reference policy out of any algori
 appending ``env.task_parameters()`` to what the env returns, so it is trained and scored
 with the same budgets as every method and needs no adaptation.
 
-Meta-World shows its goal instead (its own observation has a slot for it, zeroed when the
-goal is hidden); Procgen and plain Gymnasium ids have no hidden parameters to show.
+Which families have an oracle, and how, is each family's own declaration
+(:attr:`mrft.envs.family.Family.oracle`): Meta-World shows its goal itself (its own
+observation has a slot for it, zeroed when the goal is hidden); Procgen has no hidden
+parameters to show; a user's Gymnasium env has an oracle when it has ``task_parameters()``.
 """
 
 from __future__ import annotations
@@ -17,16 +19,20 @@ from collections.abc import Sequence
 import gymnasium as gym
 import numpy as np
 
+from mrft.envs.family import REGISTRY, family_of
+from mrft.envs.spec import Task
 from mrft.envs.vector import StepResult, VecEnv
 
-WRAPPED_FAMILIES = ("nav", "bandit", "shift", "market", "process", "sim2real")
-"""Families whose ``task_parameters()`` is cheap enough to read at every step."""
-FAMILIES = (*WRAPPED_FAMILIES, "metaworld")
+
+def shows_parameters(task: Task) -> bool:
+    """Whether ``task`` has hidden parameters an oracle can see."""
+    return family_of(task).oracle_kind(task) is not None
 
 
-def shows_parameters(spec: str) -> bool:
-    """Whether env ``spec`` (``family:name``) has hidden task parameters an oracle can see."""
-    return spec.partition(":")[0].lower() in FAMILIES
+def families_with_oracle() -> list[str]:
+    """Names of the registered families that may have an oracle (a user's Gymnasium env:
+    where it has ``task_parameters()``)."""
+    return [name for name, family in REGISTRY.items() if family.oracle is not None]
 
 
 class OracleObservation:

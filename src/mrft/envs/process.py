@@ -52,6 +52,8 @@ from collections.abc import Sequence
 import gymnasium as gym
 import numpy as np
 
+from mrft.envs.family import REFERENCE, Family
+from mrft.envs.spaces import built_spaces
 from mrft.envs.spec import Suite, Task, make_task
 from mrft.envs.vector import StepResult, check_seed_count
 from mrft.errors import MrftError
@@ -305,3 +307,25 @@ def tuned_pid(task: Task, instance_seed: int, grid: PidGrid | None = None) -> Pi
 def reference_return(task: Task, instance_seed: int, grid: PidGrid | None = None) -> float:
     """Episode return of :func:`tuned_pid` on instance ``instance_seed``."""
     return tuned_pid(task, instance_seed, grid).episode_return
+
+
+def _fraction_of_reference(task: Task, instance: int):
+    """``(R - R_nothing) / (R_pid - R_nothing)``: 0 is a resting actuator, 1 the PID tuned
+    for the instance, whatever the product's scale."""
+    low = float(pid_returns(task, instance, [0.0], [0.0], [0.0])[0])
+    high = reference_return(task, instance)
+    return lambda ret, success: (float(ret) - low) / max(high - low, 1e-6)
+
+
+FAMILY = Family(
+    name="process",
+    summary="setpoint tracking on a production line whose plant (gain, lags, dead time) is hidden",
+    examples=("process:changeover",),
+    suite=lambda name, o: suite(name),
+    make=make,
+    spaces=lambda task: built_spaces(make, task),
+    hidden_parameters=TASK_PARAMETER_NAMES,
+    oracle="wrap",
+    score_name=REFERENCE,
+    scorer=_fraction_of_reference,
+)

@@ -7,6 +7,8 @@ every env of the pool to one identical level, which is what a GRPO group needs.
 
 from __future__ import annotations
 
+from mrft.envs.family import NORMALISED, Family
+from mrft.envs.spaces import envpool_spaces
 from mrft.envs.spec import Suite, Task, make_task
 from mrft.envs.vector import EnvpoolVecEnv
 from mrft.errors import MrftError
@@ -78,3 +80,19 @@ def make(task: Task, num_envs: int, seed: int, env_seeds: list[int] | None = Non
 def normalized_return(game: str, mode: str, ret: float) -> float:
     lo, hi = RETURN_RANGE[mode][game]
     return (ret - lo) / (hi - lo)
+
+
+FAMILY = Family(
+    name="procgen",
+    summary="Procgen games (envpool), easy or hard; a held-out instance is a level never trained on",
+    examples=("procgen:bigfish", "procgen:coinrun"),
+    suite=lambda name, o: suite(name, o.distribution_mode, o.num_levels, o.start_level),
+    make=make,
+    spaces=lambda task: envpool_spaces(env_id(task)),
+    default_num_envs=64,
+    preset=lambda task, continuous: "images",
+    hidden_parameters=("level layout",),
+    score_name=NORMALISED,
+    scorer=lambda task, instance: (
+        lambda ret, success: normalized_return(task.name, task.option("mode", "easy"), ret)),
+)

@@ -33,6 +33,8 @@ from collections.abc import Callable, Sequence
 import gymnasium as gym
 import numpy as np
 
+from mrft.envs.family import Family
+from mrft.envs.spaces import gym_spaces
 from mrft.envs.spec import Suite, Task, make_task
 from mrft.envs.vector import StepResult, check_seed_count
 from mrft.errors import MrftError
@@ -205,3 +207,17 @@ def make(task: Task, num_envs: int, seed: int,
     signed = task.name.endswith(SIGNED)
     return DynamicsShiftVecEnv(env_id(task.name), [s + offset for s in env_seeds], offset,
                                body=lambda gym_id, s: ShiftedBody(gym_id, s, signed))
+
+
+FAMILY = Family(
+    name="shift",
+    summary="a MuJoCo body whose masses and joint damping are hidden and random "
+            f"({', '.join(ENV_IDS)}; NAME-signed also reverses the motors at random)",
+    examples=("shift:inverted-pendulum", "shift:reacher"),
+    suite=lambda name, o: suite(name),
+    make=make,
+    spaces=lambda task: gym_spaces(env_id(task.name)),
+    preset=lambda task, continuous: "mujoco",
+    hidden_parameters=("mass scales", "damping scales"),
+    oracle="wrap",
+)

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from mrft.envs.family import Family
 from mrft.envs.shift import ENV_IDS, DynamicsShiftVecEnv, ShiftedBody, draw_scales
+from mrft.envs.spaces import gym_spaces
 from mrft.envs.spec import Suite, Task, make_task
 from mrft.errors import MrftError
 
@@ -107,3 +109,19 @@ def make(task: Task, num_envs: int, seed: int,
     real = bool(task.option("real", False))
     return DynamicsShiftVecEnv(ENV_IDS[task.name], [s + offset for s in env_seeds], offset,
                                body=lambda env_id, s: TransferBody(env_id, s, real))
+
+
+FAMILY = Family(
+    name="sim2real",
+    summary="pre-train on randomised simulated MuJoCo bodies, adapt on held-out 'real' ones with "
+            "delay, bias and noise the simulator lacks",
+    examples=("sim2real:reacher",),
+    suite=lambda name, o: suite(name),
+    make=make,
+    spaces=lambda task: gym_spaces(ENV_IDS[task.name]),
+    preset=lambda task, continuous: "mujoco",
+    hidden_parameters=("mass, damping and gear scales", "friction", "actuator bias"),
+    oracle="wrap",
+    oracle_train_options=(("real", True),),
+    sim_to_real=True,
+)

@@ -1,9 +1,10 @@
 """Observation/action spaces and episode horizon of a task, without building an env pool.
 
-The trainer needs the spaces to build a network before any collector exists, and the
+The engine needs the spaces to build a network before any collector exists, and the
 whole-episode collector needs the horizon to know whether an episode still fits in the
-budget. envpool answers both from its spec; the numpy families are static; Gymnasium and
-MuJoCo ids are read from one throw-away single env (cheap next to a pool).
+budget. Each family answers through its :attr:`~mrft.envs.family.Family.spaces`; the helpers
+here serve the usual cases: envpool answers from its spec, Gymnasium ids from one throw-away
+single env, numpy families from a one-env instance.
 """
 
 from __future__ import annotations
@@ -31,69 +32,58 @@ def task_spaces(task: Task) -> TaskSpaces:
 
 @functools.cache
 def _spaces(task: Task) -> TaskSpaces:
-    family = task.family
-    if task.option("oracle", False):
+    from mrft.envs.family import family_of
+
+    family = family_of(task)
+    if task.option("oracle", False) and family.oracle_kind(task) == "wrap":
         return _oracle_spaces(task)
-    if family in ("metaworld", "procgen"):
-        import envpool
-
-        from mrft.envs import metaworld, procgen
-
-        env_id = metaworld.envpool_id(task.name) if family == "metaworld" else procgen.env_id(task)
-        spec = envpool.make_spec(env_id)
-        obs = spec.observation_space
-        if np.issubdtype(obs.dtype, np.floating):
-            obs = gym.spaces.Box(obs.low.astype(np.float32), obs.high.astype(np.float32),
-                                 obs.shape, np.float32)
-        return TaskSpaces(obs, spec.action_space, int(spec.config.max_episode_steps))
-    if family == "nav":
-        from mrft.envs import nav
-
-        return TaskSpaces(gym.spaces.Box(-np.inf, np.inf, (2,), np.float32),
-                          gym.spaces.Box(-1.0, 1.0, (2,), np.float32), nav.HORIZON)
-    if family == "bandit":
-        from mrft.envs import bandit
-
-        return TaskSpaces(gym.spaces.Box(0.0, 1.0, (1,), np.float32),
-                          gym.spaces.Discrete(int(task.option("arms"))), bandit.PULLS)
-    if family in ("market", "process"):
-        env = _numpy_family(family).make(task, 1, 0)
-        return TaskSpaces(env.observation_space, env.action_space, env.horizon)
-    if family in ("gym", "shift", "sim2real"):
-        from mrft.envs import shift
-
-        env_id = task.name if family == "gym" else shift.env_id(task.name)
-        env = gym.make(env_id, disable_env_checker=True)
-        try:
-            obs = env.observation_space
-            if isinstance(obs, gym.spaces.Box) and np.issubdtype(obs.dtype, np.floating):
-                obs = gym.spaces.Box(obs.low.astype(np.float32), obs.high.astype(np.float32),
-                                     obs.shape, np.float32)
-            limit = env.spec.max_episode_steps if env.spec is not None else None
-            return TaskSpaces(obs, env.action_space, limit)
-        finally:
-            env.close()
-    from mrft.errors import MrftError
-
-    raise MrftError(f"unknown env family {family!r}")
+    return family.spaces(task)
 
 
-def _numpy_family(family: str):
-    import importlib
+def float32_box(space: gym.Space) -> gym.Space:
+    """``space`` with float bounds as float32 (what the collectors hand the network)."""
+    if isinstance(space, gym.spaces.Box) and np.issubdtype(space.dtype, np.floating):
+        return gym.spaces.Box(space.low.astype(np.float32), space.high.astype(np.float32),
+                              space.shape, np.float32)
+    return space
 
-    return importlib.import_module(f"mrft.envs.{family}")
+
+def envpool_spaces(env_id: str) -> TaskSpaces:
+    import envpool
+
+    spec = envpool.make_spec(env_id)
+    return TaskSpaces(float32_box(spec.observation_space), spec.action_space,
+                      int(spec.config.max_episode_steps))
+
+
+def gym_spaces(env_id: str) -> TaskSpaces:
+    env = gym.make(env_id, disable_env_checker=True)
+    try:
+        limit = env.spec.max_episode_steps if env.spec is not None else None
+        return TaskSpaces(float32_box(env.observation_space), env.action_space, limit)
+    finally:
+        env.close()
+
+
+def built_spaces(make, task: Task) -> TaskSpaces:
+    """Spaces of a vector env that is cheap to build: one env of it (``env.horizon``)."""
+    env = make(task, 1, 0)
+    try:
+        return TaskSpaces(env.observation_space, env.action_space, getattr(env, "horizon", None))
+    finally:
+        env.close()
 
 
 def _oracle_spaces(task: Task) -> TaskSpaces:
     """The task's spaces with its hidden parameters appended to the observation
-    (:mod:`mrft.envs.oracle`); Meta-World fills the goal slot its observation already has."""
+    (:mod:`mrft.envs.oracle`)."""
+    from mrft.envs.family import family_of
+
     plain = Task(task.family, task.name, tuple(kv for kv in task.options if kv[0] != "oracle"))
     spaces = _spaces(plain)
-    if task.family == "metaworld":
-        return spaces
-    env = _numpy_family(task.family).make(plain, 1, 0)
+    env = family_of(task).make(plain, 1, 0)
     try:
-        extra = env.task_parameters().shape[1]
+        extra = np.asarray(env.task_parameters()).shape[1]
     finally:
         env.close()
     obs = gym.spaces.Box(-np.inf, np.inf, (spaces.observation_space.shape[0] + extra,), np.float32)

@@ -171,10 +171,11 @@ class GymVecEnv(_GymnasiumApiVecEnv):
     """Gymnasium ``SyncVectorEnv`` for any registered id (next-step auto-reset)."""
 
     def __init__(self, env_id: str, num_envs: int, seed: int, env_seeds: list[int] | None = None,
-                 seed_offset: int = 0, **kwargs: Any):
+                 seed_offset: int = 0, wrappers: Sequence[Any] = (), **kwargs: Any):
         self._env = gym.make_vec(
             env_id, num_envs=num_envs, vectorization_mode="sync",
-            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP}, **kwargs,
+            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP},
+            wrappers=list(wrappers) or None, **kwargs,
         )
         self._seed = seed
         self._env_seeds = env_seeds
@@ -202,6 +203,12 @@ class GymVecEnv(_GymnasiumApiVecEnv):
         seeds = check_seed_count(env_seeds, self.num_envs)
         self._env_seeds = [s + self._seed_offset for s in seeds]
         self._resets = 0
+
+    def task_parameters(self) -> np.ndarray:
+        """``[num_envs, P]``: each env's ``task_parameters()`` (the hidden parameters of the
+        instance it plays), for the oracle and the belief probe."""
+        return np.stack([np.asarray(env.get_wrapper_attr("task_parameters")(), dtype=np.float32).ravel()
+                         for env in self._env.envs])
 
 
 class MultiTaskVecEnv:

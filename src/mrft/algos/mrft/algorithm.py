@@ -36,10 +36,10 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from mrft.algos.base import AlgoContext, Algorithm
+from mrft.algos.base import AlgoContext, Algorithm, Episodes, UpdatePlan
 from mrft.algos.mrft.belief import BeliefState, belief_loss
 from mrft.algos.mrft.belief_actor import BeliefActor, cycled_rows
-from mrft.algos.mrft.belief_agent import BeliefAgent, observation_features
+from mrft.algos.mrft.belief_agent import build_agent, load_agent, observation_features
 from mrft.algos.mrft.fold import fold_belief
 from mrft.algos.mrft.grad_mod import (
     GradientModulator,
@@ -50,12 +50,13 @@ from mrft.algos.mrft.grad_mod import (
 from mrft.algos.mrft.meta_policy import entropy as policy_entropy
 from mrft.algos.mrft.meta_policy import log_prob
 from mrft.algos.mrft.monitor import TaskFeatureMonitor
+from mrft.algos.mrft.options import PRESETS, VARIANTS, MRFTAdaptOptions, MRFTConfig, validate
 from mrft.algos.mrft.progress_bonus import potential_bonus
 from mrft.algos.mrft.trial_sequences import TrialSequences
+from mrft.algos.mrft.trust_region import KLTrustRegion
 from mrft.algos.objectives import approx_kl, clipped_surrogate_per_step
 from mrft.algos.sequences import scaled_trial_rewards, trial_gae
-from mrft.config import TrainConfig
-from mrft.episodes import Actor, EpisodeBatch
+from mrft.batches import Actor, EpisodeBatch
 from mrft.nets import ActorCritic
 from mrft.normalize import RewardNormalizer, symlog
 
@@ -75,31 +76,21 @@ def episode_means(x: torch.Tensor, episode_index: torch.Tensor, mask: torch.Tens
     return torch.where(mask, means.gather(1, index), 0.0)
 
 
-def build_agent(m, policy: ActorCritic) -> BeliefAgent:
-    conditioning = m.conditioning if m.meta_learner else "none"
-    return BeliefAgent(policy, m.embed_dim, m.belief_encoder, m.tcn_channels, m.tcn_levels,
-                       conditioning, m.head_rank, m.meta_d_model, m.meta_layers,
-                       inner_steps=m.inner_steps if m.meta_learner else 0, inner_lr=m.inner_lr)
-
-
-def load_agent(agent: BeliefAgent, algo_state: dict, source: str) -> None:
-    from mrft.checkpoint import load_module_state
-    from mrft.errors import MrftError
-
-    if "agent" not in algo_state:
-        raise MrftError(f"checkpoint {source} holds no MRFT belief model; was it trained with "
-                        "--algo mrft by this version?")
-    load_module_state(agent, algo_state["agent"], source)
-
-
 class MRFT(Algorithm):
     name = "mrft"
+    Config = MRFTConfig
+    AdaptOptions = MRFTAdaptOptions
+    presets = PRESETS
+    variants = VARIANTS
+    summary = "meta-training over trials with a task belief that conditions the actor-critic"
+    adapts_by = "MRFT in context and with its own bounded updates"
+    supports_export = True
+    supports_probe = True
 
-    def __init__(self, cfg: TrainConfig, policy: ActorCritic, ctx: AlgoContext):
+    def __init__(self, cfg, policy: ActorCritic, ctx: AlgoContext):
         super().__init__(cfg, policy, ctx)
         m = self.m = cfg.mrft
         self.agent = build_agent(m, policy).to(ctx.device)
-        self.update_epochs = int(m.meta_iterations)
         self.reward_normalizer = RewardNormalizer(1, m.meta_gamma).to(ctx.device)
         self.actor = BeliefActor(self.agent, policy,
                                  keep_at=m.trial_episodes - 1 if ctx.adapting else None)
@@ -115,6 +106,30 @@ class MRFT(Algorithm):
                                     noise_eta=m.grad_noise_eta, noise_gamma=m.grad_noise_gamma)
             self.modulator = GradientModulator(sum(p.numel() for p in self.shared), mod_cfg,
                                                seed=cfg.run.seed, device=ctx.device)
+
+    @classmethod
+    def validate_options(cls, options: MRFTConfig) -> None:
+        validate(options)
+
+    @classmethod
+    def adaptation_config(cls, cfg, adapt_options: MRFTAdaptOptions):
+        """--no-kl-bound lifts the adaptation's KL bound (``--adapt-kl``)."""
+        if adapt_options.kl_bound:
+            return cfg
+        return dataclasses.replace(cfg, mrft=dataclasses.replace(cfg.mrft, adapt_kl=None))
+
+    @classmethod
+    def exporter(cls, cfg, policy: ActorCritic, algo_state: dict, source: str):
+        from mrft.algos.mrft.export import BeliefExporter
+
+        return BeliefExporter(cfg, policy, algo_state, source)
+
+    @classmethod
+    def probe(cls, actor: Actor, play, trials: int, trial_episodes: int, seed: int) -> dict:
+        """``mrft eval --probe``: :func:`mrft.algos.mrft.probe.belief_probe`."""
+        from mrft.algos.mrft.probe import belief_probe
+
+        return belief_probe(actor, play, trials, trial_episodes, seed)
 
     def scored_policies(self) -> dict[str, Actor]:
         """``export``: the context-free network with the adapted belief folded into its weights
@@ -132,7 +147,7 @@ class MRFT(Algorithm):
         return {"export": Actor(fold_belief(self.policy, params))}
 
     @classmethod
-    def checkpoint_evaluation(cls, cfg: TrainConfig, policy: ActorCritic, algo_state: dict,
+    def checkpoint_evaluation(cls, cfg, policy: ActorCritic, algo_state: dict,
                               source: str, deterministic: bool) -> tuple[Actor, int]:
         """Trials of K episodes from the prior belief, as in pre-training; an exported policy
         (``mrft export``: the belief folded into the weights) plays alone, one episode."""
@@ -146,8 +161,11 @@ class MRFT(Algorithm):
     def modules(self) -> list[nn.Module]:
         return [self.policy, self.agent]
 
-    def make_collector(self):
-        return self.episode_collector(1, self.m.trial_episodes, self.actor)
+    def collection(self) -> Episodes:
+        return Episodes(trial_episodes=self.m.trial_episodes, actor=self.actor)
+
+    def state_modules(self) -> list[nn.Module]:
+        return [*self.modules(), self.reward_normalizer]
 
     def evaluation_actor(self, deterministic: bool) -> Actor:
         """The adapted policy: each evaluation episode continues the belief of the latest
@@ -157,7 +175,7 @@ class MRFT(Algorithm):
 
     # -- data -----------------------------------------------------------------------------
     @torch.no_grad()
-    def prepare(self, batch: EpisodeBatch) -> dict[str, torch.Tensor]:
+    def prepare(self, batch: EpisodeBatch) -> UpdatePlan:
         m = self.m
         seq = TrialSequences.from_batch(batch)
         n, length = seq.mask.shape
@@ -186,12 +204,12 @@ class MRFT(Algorithm):
                  "beliefs": seq.beliefs[:, :length], "potential_targets": targets,
                  "task_ids": task_ids}
         data = {key: value[seq.mask] for key, value in steps.items()}
+        guard = None
         if self.ctx.adapting:
-            self._kl_data = {key: data[key] for key in ("obs", "actions", "logprobs", "beliefs")}
-            self._accepted = self._snapshot()
-            self._halted = False
-            self._steps = 0  # optimiser steps of this update so far (each follows one check)
-            self._accepted_steps = 0
+            kl_data = {key: data[key] for key in ("obs", "actions", "logprobs", "beliefs")}
+            guard = KLTrustRegion([p for module in self.modules() for p in module.parameters()],
+                                  m.adapt_kl, lambda: self._batch_kl(kl_data),
+                                  self.cfg.optim.target_kl)
         data.update({"trial_transitions": transitions, "trial_obs_features": obs_features,
                      "trial_actions": self.agent.action_encoding(seq.actions),
                      "trial_rewards": symlog(seq.rewards), "trial_lengths": seq.lengths,
@@ -200,8 +218,7 @@ class MRFT(Algorithm):
             stats[f"mrft/return_episode_{j}"] = float(batch.returns[:, j].mean())
             if batch.successes is not None:
                 stats[f"mrft/success_episode_{j}"] = float(batch.successes[:, j].mean())
-        self.batch_stats = stats
-        return data
+        return UpdatePlan(data, int(m.meta_iterations), stats, guard)
 
     def minibatches(self, data: dict[str, torch.Tensor],
                     generator: torch.Generator) -> Iterator[dict[str, torch.Tensor]]:
@@ -236,8 +253,6 @@ class MRFT(Algorithm):
         with torch.no_grad():
             out["approx_kl"] = approx_kl(ratio, log_ratio).mean()
             out["clipfrac"] = ((ratio - 1.0).abs() > m.meta_clip).float().mean()
-        if self.ctx.adapting:
-            self._guard(float(out["approx_kl"]))
         if self.modulator is not None:
             keys = mb["task_ids"].unique()
             out["task_losses"] = torch.stack([per_step[mb["task_ids"] == key].mean() for key in keys])
@@ -276,61 +291,9 @@ class MRFT(Algorithm):
         result["mrft/grad_noise_std"] = stats["noise_std"]
         return result
 
-    def _guard(self, kl: float) -> None:
-        """Adaptation, before every optimiser step: ``kl`` is the current policy's KL to the
-        one that collected the batch, on this minibatch. Within ``--adapt-kl`` the current
-        parameters become the accepted ones; past it the update halts (the rest of the pass
-        is undone by :meth:`stop_early`)."""
-        if self._halted:
-            return
-        if self.m.adapt_kl is not None:  # no bound: every step stands (stop_early counts them)
-            if kl > self.m.adapt_kl:
-                self._halted = True
-            else:
-                self._accepted = self._snapshot()
-                self._accepted_steps = self._steps
-        self._steps += 1
-
-    def stop_early(self, diagnostics: dict[str, float]) -> bool:
-        """Pre-training: ``--target-kl`` as every algorithm. Adaptation: a hard bound on the KL
-        to the policy that collected the batch, checked before every optimiser step on its
-        minibatch (:meth:`_guard`) and after every pass on the whole batch. Once it is
-        crossed, the parameters go back to the last ones within the bound and the update
-        ends. A fresh optimiser's first steps move every parameter by about the learning
-        rate whatever its gradient, and on a nearly deterministic policy that can flip an
-        action the belief had right; the bound makes adaptation unable to do that, while the
-        steps before the bound is reached are kept (a pass of many minibatches can cross it
-        long before its end)."""
-        if not self.ctx.adapting:
-            return super().stop_early(diagnostics)
-        kl = self._batch_kl()
-        self.batch_stats["mrft/adapt_kl"] = kl
-        if self.m.adapt_kl is None:  # no bound: the steps all stand, and --target-kl as in pre-training
-            self._accepted_steps = self._steps
-            self.batch_stats["mrft/adapt_accepted_steps"] = float(self._accepted_steps)
-            return super().stop_early(diagnostics)
-        if self._halted or kl > self.m.adapt_kl:
-            self._restore(self._accepted)
-            self.batch_stats["mrft/adapt_halted"] = 1.0
-            self.batch_stats["mrft/adapt_accepted_steps"] = float(self._accepted_steps)
-            return True
-        self._accepted = self._snapshot()
-        self._accepted_steps = self._steps
-        self.batch_stats["mrft/adapt_accepted_steps"] = float(self._accepted_steps)
-        return False
-
-    def _snapshot(self) -> list[torch.Tensor]:
-        return [p.detach().clone() for module in self.modules() for p in module.parameters()]
-
     @torch.no_grad()
-    def _restore(self, values: list[torch.Tensor]) -> None:
-        params = [p for module in self.modules() for p in module.parameters()]
-        for param, value in zip(params, values, strict=True):
-            param.copy_(value)
-
-    @torch.no_grad()
-    def _batch_kl(self) -> float:
-        data = self._kl_data
+    def _batch_kl(self, data: dict[str, torch.Tensor]) -> float:
+        """The approximate KL of the current policy to the one that collected ``data``."""
         dist, _ = self.agent.forward_policy(self.policy, data["obs"], data["beliefs"])
         log_ratio = log_prob(self.policy, dist, data["actions"][:, None]).squeeze(1) - data["logprobs"]
         return float(approx_kl(log_ratio.exp(), log_ratio).mean())

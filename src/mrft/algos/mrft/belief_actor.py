@@ -23,7 +23,7 @@ import torch
 from mrft.algos.mrft.belief import BeliefState
 from mrft.algos.mrft.belief_agent import BeliefAgent, observation_features
 from mrft.algos.mrft.meta_policy import log_prob
-from mrft.episodes import Actor, EpisodeRun
+from mrft.batches import Actor, EpisodeRun
 from mrft.nets import ActorCritic
 from mrft.normalize import symlog
 

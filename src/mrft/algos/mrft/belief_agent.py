@@ -173,3 +173,23 @@ class BeliefAgent(nn.Module):
         dist, hidden = actor_forward(policy, obs.unsqueeze(1), params)
         value = critic_forward(policy, obs.unsqueeze(1), params, hidden)
         return dist, value.squeeze(1)
+
+
+def build_agent(m, policy: ActorCritic) -> BeliefAgent:
+    """The belief model that MRFT options ``m`` describe, over ``policy`` (without the
+    meta-learner: no conditioner and no inner loop)."""
+    conditioning = m.conditioning if m.meta_learner else "none"
+    return BeliefAgent(policy, m.embed_dim, m.belief_encoder, m.tcn_channels, m.tcn_levels,
+                       conditioning, m.head_rank, m.meta_d_model, m.meta_layers,
+                       inner_steps=m.inner_steps if m.meta_learner else 0, inner_lr=m.inner_lr)
+
+
+def load_agent(agent: BeliefAgent, algo_state: dict, source: str) -> None:
+    """The belief model saved in a checkpoint's ``algo`` state, or one error line."""
+    from mrft.checkpoint import load_module_state
+    from mrft.errors import MrftError
+
+    if "agent" not in algo_state:
+        raise MrftError(f"checkpoint {source} holds no MRFT belief model; was it trained with "
+                        "--algo mrft by this version?")
+    load_module_state(agent, algo_state["agent"], source)

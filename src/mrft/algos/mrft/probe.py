@@ -19,7 +19,6 @@ import torch
 
 from mrft.algos.mrft.belief_actor import BeliefActor, select_rows
 from mrft.algos.mrft.trial_sequences import TrialSequences
-from mrft.episodes import EpisodeCollector
 
 
 def ridge_r2(features: np.ndarray, targets: np.ndarray, l2: float = 1.0) -> float:
@@ -44,49 +43,36 @@ def ridge_r2(features: np.ndarray, targets: np.ndarray, l2: float = 1.0) -> floa
 
 
 @torch.no_grad()
-def belief_probe(actor: BeliefActor, tasks, trials: int, trial_episodes: int,
-                 max_episode_steps: int, seed: int) -> dict:
-    """Play ``trials`` trials on fresh instances of ``tasks`` and measure the belief (see the
-    module docstring). Needs ``trial_episodes >= 2`` for the context gain."""
-    device = torch.device("cpu")
+def belief_probe(actor: BeliefActor, play, trials: int, trial_episodes: int, seed: int) -> dict:
+    """Play ``trials`` trials on fresh instances and measure the belief (see the module
+    docstring). ``play(actor, trials, episodes, sample_seed)`` plays one trial of ``episodes``
+    episodes on each of ``trials`` instances, the same instances at every call, sampling
+    actions from a stream seeded by ``sample_seed``, and returns the batch and the
+    instances' hidden parameters (None where the family has none). Needs
+    ``trial_episodes >= 2`` for the context gain."""
     agent, policy = actor.agent, actor.policy
     keeper = BeliefActor(agent, policy, actor.deterministic, keep_at=1)
-    collector = EpisodeCollector(tasks, keeper, trials, 1, max(2, trial_episodes), max_episode_steps,
-                                 seed, device, update_normalizer=False)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            batch = collector.collect()
-        parameters = getattr(collector.env, "task_parameters", None)
-        seq = TrialSequences.from_batch(batch)
-        first = batch.mask[:, 0].sum(1)
-        beliefs = seq.beliefs[torch.arange(trials), first].numpy()
-        result: dict = {
-            "trials": trials,
-            "return_by_step": (batch.rewards[:, 0].sum(0) / batch.mask[:, 0].sum(0).clamp_min(1)).tolist(),
-            "return_episode": batch.returns.mean(0).tolist(),
-        }
-        if parameters is not None:
-            targets = parameters()
-            result["probe_r2"] = ridge_r2(beliefs, targets)
-            shortest = int(first.min())
-            result["probe_r2_by_step"] = {
-                t: ridge_r2(seq.beliefs[:, t].numpy(), targets) for t in (1, 10, 100) if t <= shortest}
-        own = keeper.context
-        rolled = select_rows(own, torch.roll(torch.arange(trials), 1))
-        scores = {}
-        for name, start in (("own", own), ("other", rolled)):
-            follower = BeliefActor(agent, policy, actor.deterministic, start=start)
-            replay = EpisodeCollector(tasks, follower, trials, 1, 1, max_episode_steps, seed, device,
-                                      update_normalizer=False)
-            try:
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(seed + 1)
-                    scores[name] = float(replay.collect().returns.mean())
-            finally:
-                replay.close()
-        result["context_gain"] = scores["own"] - scores["other"]
-        result["return_own_belief"], result["return_other_belief"] = scores["own"], scores["other"]
-        return result
-    finally:
-        collector.close()
+    batch, targets = play(keeper, trials, max(2, trial_episodes), seed)
+    seq = TrialSequences.from_batch(batch)
+    first = batch.mask[:, 0].sum(1)
+    beliefs = seq.beliefs[torch.arange(trials), first].numpy()
+    result: dict = {
+        "trials": trials,
+        "belief_dims": int(beliefs.shape[1]),
+        "return_by_step": (batch.rewards[:, 0].sum(0) / batch.mask[:, 0].sum(0).clamp_min(1)).tolist(),
+        "return_episode": batch.returns.mean(0).tolist(),
+    }
+    if targets is not None:
+        result["probe_r2"] = ridge_r2(beliefs, targets)
+        shortest = int(first.min())
+        result["probe_r2_by_step"] = {
+            t: ridge_r2(seq.beliefs[:, t].numpy(), targets) for t in (1, 10, 100) if t <= shortest}
+    own = keeper.context
+    rolled = select_rows(own, torch.roll(torch.arange(trials), 1))
+    scores = {}
+    for name, start in (("own", own), ("other", rolled)):
+        follower = BeliefActor(agent, policy, actor.deterministic, start=start)
+        scores[name] = float(play(follower, trials, 1, seed + 1)[0].returns.mean())
+    result["context_gain"] = scores["own"] - scores["other"]
+    result["return_own_belief"], result["return_other_belief"] = scores["own"], scores["other"]
+    return result

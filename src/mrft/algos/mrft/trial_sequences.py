@@ -8,7 +8,7 @@ import dataclasses
 import torch
 
 from mrft.algos.sequences import episode_ends, gather_steps, trial_sequences
-from mrft.episodes import EpisodeBatch
+from mrft.batches import EpisodeBatch
 
 
 @dataclasses.dataclass

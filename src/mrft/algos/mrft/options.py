@@ -1,0 +1,143 @@
+"""MRFT's options: its section of the train config, its presets, its checks, the options of
+its adaptation and its bench ablations (docs/mrft.md in the source repository gives each
+component's equation and why its default)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Literal
+
+from mrft.algos.base import Variant, check
+
+
+@dataclasses.dataclass
+class MRFTConfig:
+    """MRFT options (docs/mrft.md in the source repository gives each component's equation and why its default)."""
+
+    meta_learner: bool = True
+    """Task belief + conditioner; --no-meta-learner leaves the base actor-critic acting alone
+    (multi-task PPO over the same trials)."""
+    grad_mod: bool = True
+    """Combine per-task-class gradients with dynamic gradient modulation when a batch holds
+    several task classes (ML10, MT10, ...); with one class there is nothing to modulate."""
+    progress_bonus: bool = True
+    """Add the progress bonus alpha * (gamma J(z_(t+1)) - J(z_t)) to every step's reward."""
+    progress_alpha: float = 1.0
+    """Weight alpha of the progress bonus."""
+    trial_episodes: int = 2
+    """Episodes per trial (K) on one task instance; the belief is kept across them."""
+    belief_encoder: Literal["tcn", "set"] = "tcn"
+    """tcn: causal temporal conv net plus a running mean over the trial; set: a
+    permutation-invariant mean of per-transition features (PEARL-style ablation)."""
+    conditioning: Literal["meta-policy", "concat"] = "meta-policy"
+    """meta-policy: a Transformer maps the belief to FiLM and low-rank head deltas of the actor
+    and critic; concat: the belief joins the observation at the input (ablation)."""
+    belief_coef: float = 1.0
+    """Weight of the belief loss (predict the rewards of the trial's transitions from z);
+    0 leaves the belief untrained."""
+    inner_steps: int = 0
+    """Gradient inner loop: at the start of each of a trial's later episodes, this many gradient
+    steps on an offset of the belief that lower the reward decoder's error on the trial so far
+    (CAVIA context parameters); 0: the belief is inferred by the encoder alone."""
+    inner_lr: float = 0.1
+    """Initial per-dimension step size of the inner loop, learned with the belief (Meta-SGD)."""
+    embed_dim: int = 32
+    """Belief width."""
+    tcn_channels: int = 64
+    """Channels of the belief encoder."""
+    tcn_levels: int = 4
+    """Residual blocks of the TCN encoder (dilations 1, 2, ..., 2^(levels-1))."""
+    meta_d_model: int = 64
+    """Meta-policy Transformer width."""
+    meta_layers: int = 2
+    """Meta-policy Transformer layers."""
+    head_rank: int = 4
+    """Rank of the adapted action-head delta (0: FiLM only)."""
+    meta_gamma: float = 0.99
+    """Discount, applied across the episode boundaries inside a trial."""
+    meta_gae_lambda: float = 0.95
+    """GAE lambda over each trial."""
+    meta_clip: float = 0.2
+    """Clip range of the surrogate."""
+    meta_iterations: int | None = None
+    """Passes over each batch; when unset, the family preset (as PPO's epochs)."""
+    meta_minibatch_size: int | None = None
+    """Env steps per minibatch; when unset, the family preset (as PPO's), so MRFT takes as
+    many optimiser steps per env step as PPO."""
+    meta_ent_coef: float | None = None
+    """Entropy bonus; when unset, the family preset: 0.01 for discrete actions, 0 for continuous."""
+    meta_vf_coef: float = 0.5
+    """Weight of the critic loss."""
+    adapt_kl: float | None = 0.02
+    """Adaptation: stop an update's passes once the approximate KL to the policy before it
+    exceeds this (the constrained policy search after in-context adaptation); None: no
+    bound, the clipped surrogate alone limits each update (as in PPO's adaptation)."""
+    grad_mod_mode: Literal["project", "downweight"] = "project"
+    """What happens to a task gradient that conflicts with the meta-gradient."""
+    meta_grad_ema: float = 0.9
+    """EMA factor of the meta-gradient that task gradients are compared with."""
+    grad_noise_eta: float = 1e-8
+    """Annealed gradient noise: per-coordinate variance eta / (1 + t)^gamma (0: off)."""
+    grad_noise_gamma: float = 0.55
+    """Annealing exponent gamma of the gradient noise."""
+
+
+@dataclasses.dataclass
+class MRFTAdaptOptions:
+    """Options of MRFT's adaptation (``mrft adapt``)."""
+
+    kl_bound: bool = True
+    """MRFT only. --no-kl-bound: no --adapt-kl bound on the adaptation's updates (the clipped
+    surrogate alone limits them, as in PPO's adaptation); an ablation of the bound."""
+
+
+PRESETS = {
+    "images": {"meta_ent_coef": 0.01, "meta_iterations": 3, "meta_minibatch_size": 2048},
+    "continuous": {"meta_ent_coef": 0.0, "meta_iterations": 5, "meta_minibatch_size": 512},
+    "classic": {"meta_ent_coef": 0.01, "meta_iterations": 4, "meta_minibatch_size": 256},
+}
+
+VARIANTS = (
+    Variant("mrft-no-meta-learner", (("meta_learner", False),)),
+    Variant("mrft-no-belief-loss", (("belief_coef", 0.0),)),
+    Variant("mrft-no-progress-bonus", (("progress_bonus", False),)),
+    Variant("mrft-concat", (("conditioning", "concat"),)),
+    Variant("mrft-set-encoder", (("belief_encoder", "set"),)),
+    Variant("mrft-no-grad-mod", (("grad_mod", False),)),
+    Variant("mrft-inner-loop", (("inner_steps", 1),)),
+    Variant("mrft-in-context", adapt_updates=False, pretrain_as="mrft",
+            adapts_by="mrft-in-context in context only (its belief, no weight changes)"),
+    Variant("mrft-no-kl-bound", adapt_options=(("kl_bound", False),), pretrain_as="mrft",
+            adapts_by="mrft-no-kl-bound in context and with its own updates, without the KL bound"),
+)
+
+
+def validate(m: MRFTConfig) -> None:
+    """Reject MRFT options that cannot work, with the flag name in the message."""
+    check(m.trial_episodes >= 1, f"--trial-episodes must be >= 1, got {m.trial_episodes}")
+    check(m.meta_clip > 0, f"--meta-clip must be > 0, got {m.meta_clip}")
+    check(m.meta_iterations is None or m.meta_iterations > 0,
+          f"--meta-iterations must be > 0, got {m.meta_iterations}")
+    check(m.meta_minibatch_size is None or m.meta_minibatch_size > 0,
+          f"--meta-minibatch-size must be > 0, got {m.meta_minibatch_size}")
+    check(m.meta_ent_coef is None or m.meta_ent_coef >= 0,
+          f"--meta-ent-coef must be >= 0, got {m.meta_ent_coef}")
+    check(0 < m.meta_gamma <= 1, f"--meta-gamma must be in (0, 1], got {m.meta_gamma}")
+    check(0 <= m.meta_gae_lambda <= 1, f"--meta-gae-lambda must be in [0, 1], got {m.meta_gae_lambda}")
+    check(m.meta_vf_coef >= 0, f"--meta-vf-coef must be >= 0, got {m.meta_vf_coef}")
+    check(m.belief_coef >= 0, f"--belief-coef must be >= 0, got {m.belief_coef}")
+    check(m.inner_steps >= 0, f"--inner-steps must be >= 0, got {m.inner_steps}")
+    check(m.inner_lr > 0, f"--inner-lr must be > 0, got {m.inner_lr}")
+    check(m.adapt_kl is None or m.adapt_kl > 0, f"--adapt-kl must be > 0 or None, got {m.adapt_kl}")
+    for name in ("embed_dim", "tcn_channels", "tcn_levels", "meta_d_model", "meta_layers"):
+        check(getattr(m, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(m, name)}")
+    check(m.meta_d_model % 4 == 0,
+          f"--meta-d-model must be a multiple of 4 (attention heads), got {m.meta_d_model}")
+    check(m.head_rank >= 0, f"--head-rank must be >= 0, got {m.head_rank}")
+    check(m.progress_alpha >= 0 and math.isfinite(m.progress_alpha),
+          f"--progress-alpha must be >= 0, got {m.progress_alpha}")
+    check(0 <= m.meta_grad_ema < 1, f"--meta-grad-ema must be in [0, 1), got {m.meta_grad_ema}")
+    check(m.grad_noise_eta >= 0 and math.isfinite(m.grad_noise_eta),
+          f"--grad-noise-eta must be >= 0, got {m.grad_noise_eta}")
+    check(m.grad_noise_gamma >= 0, f"--grad-noise-gamma must be >= 0, got {m.grad_noise_gamma}")

@@ -1,0 +1,83 @@
+"""MRFT's adaptation trust region: every update bounded in KL to the policy before it.
+
+A fresh optimiser's first steps move every parameter by about the learning rate whatever
+its gradient, and on a nearly deterministic policy that can flip an action the belief had
+right. The bound makes adaptation unable to do that, while the steps taken before the bound
+is reached are kept (a pass of many minibatches can cross it long before its end).
+
+One :class:`KLTrustRegion` lives for one update: MRFT's ``prepare`` makes it (the batch's
+KL data and the parameters before the update are its state) and hands it to the engine as
+the update's guard, which consults it around every optimiser step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from mrft.algos.base import UpdateGuard
+
+
+class KLTrustRegion(UpdateGuard):
+    """The adaptation's constrained policy search.
+
+    Before every optimiser step, ``out["approx_kl"]`` is the current policy's KL to the one
+    that collected the batch, on that step's minibatch; after every pass, ``batch_kl()`` is
+    the same on the whole batch. Within ``bound`` the current parameters become the accepted
+    ones; once it is crossed the parameters go back to the last accepted ones and the update
+    ends. ``bound=None``: no bound, every step stands, and ``target_kl`` ends the epochs as
+    in PPO's adaptation.
+    """
+
+    def __init__(self, params: list[torch.nn.Parameter], bound: float | None,
+                 batch_kl: Callable[[], float], target_kl: float | None = None):
+        super().__init__(target_kl)
+        self.params = params
+        self.bound = bound
+        self.batch_kl = batch_kl
+        self.accepted = self._snapshot()
+        self.halted = False
+        self.steps = 0
+        """Optimiser steps of this update so far (each follows one check)."""
+        self.accepted_steps = 0
+        self._stats: dict[str, float] = {}
+
+    def before_step(self, out: dict[str, torch.Tensor]) -> None:
+        if self.halted:
+            return
+        if self.bound is not None:  # no bound: every step stands (after_epoch counts them)
+            if float(out["approx_kl"]) > self.bound:
+                self.halted = True
+            else:
+                self.accepted = self._snapshot()
+                self.accepted_steps = self.steps
+        self.steps += 1
+
+    def after_epoch(self, diagnostics: dict[str, float]) -> bool:
+        kl = self.batch_kl()
+        self._stats["mrft/adapt_kl"] = kl
+        if self.bound is None:
+            self.accepted_steps = self.steps
+            self._stats["mrft/adapt_accepted_steps"] = float(self.accepted_steps)
+            return super().after_epoch(diagnostics)
+        if self.halted or kl > self.bound:
+            self._restore(self.accepted)
+            self._stats["mrft/adapt_halted"] = 1.0
+            self._stats["mrft/adapt_accepted_steps"] = float(self.accepted_steps)
+            return True
+        self.accepted = self._snapshot()
+        self.accepted_steps = self.steps
+        self._stats["mrft/adapt_accepted_steps"] = float(self.accepted_steps)
+        return False
+
+    def stats(self) -> dict[str, float]:
+        return dict(self._stats)
+
+    def _snapshot(self) -> list[torch.Tensor]:
+        return [p.detach().clone() for p in self.params]
+
+    @torch.no_grad()
+    def _restore(self, values: list[torch.Tensor]) -> None:
+        for param, value in zip(self.params, values, strict=True):
+            param.copy_(value)

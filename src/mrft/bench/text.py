@@ -1,0 +1,62 @@
+"""How methods and numbers read in a bench's analysis and report: method labels, intervals,
+signed percentages. Every sentence and table of the bench writes them through here, so a
+figure reads the same wherever it appears."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+MISSING = "—"
+"""What a table cell or a figure shows where there is no value."""
+
+
+def method_label(name: str) -> str:
+    """Column header of a method: ``grpo`` -> ``GRPO``; compound names (ablations) unchanged."""
+    return name.upper() if re.fullmatch(r"[A-Za-z0-9]+", name) else name
+
+
+def sentence_name(name: str) -> str:
+    """A method as the verdict sentences name it: in capitals, compound names too
+    (``MRFT-CONCAT``, ``CONTEXT-FREE``), as every committed report reads."""
+    return name.upper()
+
+
+def cell_text(value: Any) -> str:
+    """A value as a table cell: stripped text, :data:`MISSING` for ``None`` or blank."""
+    if value is None:
+        return MISSING
+    text = str(value).strip()
+    return text if text else MISSING
+
+
+def fmt(value: float, pattern: str) -> str:
+    """``pattern.format(value)``; ``inf`` for +inf, :data:`MISSING` for other non-finite values."""
+    if value is None or not math.isfinite(value):
+        return "inf" if value == math.inf else MISSING
+    return pattern.format(value)
+
+
+def interval_text(point: float, low: float, high: float, pattern: str) -> str:
+    return f"{fmt(point, pattern)} [{fmt(low, pattern)}, {fmt(high, pattern)}]"
+
+
+def readable_interval(point: float, low: float, high: float) -> str:
+    """Three significant digits below 100, whole numbers above (returns of 1,000, not 1e+03)."""
+    pattern = "{:,.0f}" if max(abs(point), abs(low), abs(high)) >= 100 else "{:.3g}"
+    return interval_text(point, low, high, pattern)
+
+
+def percent(value: float) -> str:
+    """Signed whole percent; a change that rounds to zero reads +0%, never -0%."""
+    if not math.isfinite(value):
+        return MISSING
+    return f"{round(value) or 0:+d}%"
+
+
+def change(value: float, base: float) -> str:
+    """``value`` against ``base`` as a signed whole percent of ``|base|``."""
+    if base == 0 or not math.isfinite(value) or not math.isfinite(base):
+        return MISSING
+    return percent((value - base) / abs(base) * 100)

@@ -1,0 +1,141 @@
+"""The options of ``mrft adapt``, ``eval``, ``export``, ``bench``, ``report`` and ``list``: one
+dataclass per sub-command, each field a flag whose docstring is its help (``mrft train``'s
+options are the train config itself, :mod:`mrft.config`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import tyro
+
+
+@dataclasses.dataclass
+class EvalConfig:
+    """Evaluate a checkpoint: mean return (and success rate where defined) with 95% CIs."""
+
+    checkpoint: tyro.conf.Positional[str]
+    """Path of an mrft checkpoint (runs/<run>/checkpoint.pt)."""
+    episodes: int = 20
+    """Number of evaluation episodes."""
+    split: Literal["train", "test"] = "test"
+    """Which tasks of the checkpoint's suite to evaluate on."""
+    num_envs: int = 8
+    """Parallel evaluation envs."""
+    seed: int = 12345
+    """Env seed for evaluation (different from training seeds by default)."""
+    deterministic: bool = False
+    """Take the most likely action instead of sampling."""
+    json_out: str | None = None
+    """Also write the per-episode results and summary to this JSON file."""
+    probe: bool = False
+    """Also measure the context the policy infers (algorithms that support it, mrft list; MRFT's
+    task belief): R^2 of a linear probe of the hidden task parameters (where the family
+    exposes them), the context gain (next episode with its own context minus with another
+    instance's) and the return by step. The probe is fitted on half of --episodes trials:
+    give it a few hundred."""
+
+
+@dataclasses.dataclass
+class AdaptConfig:
+    """Adapt a pre-trained checkpoint to one held-out task instance with the method's own
+    algorithm through the training engine, and record its evaluation curve. Running the same
+    command again continues an interrupted adaptation."""
+
+    checkpoint: tyro.conf.Positional[str]
+    """Path of a checkpoint written by mrft train."""
+    task: int = 0
+    """Held-out task instance K: test task K mod (number of test tasks), instance seed K
+    (a hidden Meta-World goal, a Procgen level, a nav goal from the test seed range)."""
+    steps: int = 20_000
+    """Adaptation budget A in env steps (every step counts; the run never exceeds it)."""
+    eval_every: int = 2_000
+    """Evaluate after every this many adaptation env steps (and at 0 and at the end)."""
+    eval_episodes: int = 16
+    """Evaluation episodes at each point (fresh episodes of the same instance)."""
+    num_envs: int | None = None
+    """Envs per adaptation batch, all on the instance; when unset, the checkpoint's --num-envs."""
+    learning_rate: float | None = None
+    """Adaptation learning rate; when unset, the checkpoint's."""
+    updates: bool = True
+    """--no-updates: adapt in context only (the instance is played, no weight changes): what
+    a context-based method gets from its memory or belief alone."""
+    seed: int = 1
+    """Seed of the adaptation run (sampling and env seeds)."""
+    out: str | None = None
+    """JSON file for the curve; when unset, RUN_DIR/adapt/task<K>__seed<S>.json (the run's logs
+    and checkpoint go to the folder of the same name without .json)."""
+
+
+@dataclasses.dataclass
+class ExportConfig:
+    """Export a policy adapted to one held-out instance as a context-free network (algorithms
+    that support it, mrft list; MRFT: its belief folded into the weights, exact for FiLM and
+    the head deltas), so it loads and runs as a plain actor-critic (mrft eval, or any
+    PyTorch code)."""
+
+    checkpoint: tyro.conf.Positional[str]
+    """An mrft adapt checkpoint (its adapted weights and belief), or an MRFT pre-training
+    checkpoint (then one trial on --task adapts the belief in context first)."""
+    task: int = 0
+    """Held-out instance K when exporting from a pre-training checkpoint (an adaptation
+    checkpoint knows its own)."""
+    seed: int = 1
+    """Seed of the in-context trial."""
+    out: str | None = None
+    """Where to write it; when unset, CHECKPOINT_DIR/export/task<K>.pt."""
+
+
+@dataclasses.dataclass
+class BenchConfig:
+    """Run a benchmark suite: pre-train every method on the suite's train tasks, adapt to every
+    held-out task, evaluate on a fixed schedule, for every seed, with the same budgets; then
+    write the report. Resumable: run the same command again after a kill or Ctrl-C."""
+
+    suite: str = "demo"
+    """A built-in suite (smoke, demo, cpu, cpu-quick, procgen, metaworld, market, process,
+    sim2real, mt10-transfer) or a path to a suite .toml file (schema: docs/benchmark.md in the source
+    repository)."""
+    methods: str | None = None
+    """Comma-separated methods: every registered algorithm, its ablations and the reference rows
+    (mrft list prints them); when unset, the default set (mrft list)."""
+    baseline: str | None = None
+    """The method every comparison is against; when unset, the default baseline (mrft list)."""
+    focus: str | None = None
+    """The method the verdict is about; when unset, the default focus method (mrft list)."""
+    seeds: int | None = None
+    """Number of seeds (1..S); when unset, the suite's."""
+    out: str | None = None
+    """Bench folder; when unset, bench/<suite name>."""
+    report: bool = True
+    """Write report.md/report.html and print the headline table when the sweep ends."""
+    ray: str | None = None
+    """Run the sweep on Ray, every (family, pre-training, seed) chain one Ray task: a bare
+    --ray (or --ray local) starts Ray on this machine, --ray ADDRESS joins a cluster (started
+    with ray start --head / ray start --address). Needs pip install 'mrft[ray]'."""
+    ray_cpus_per_run: float = 1.0
+    """CPUs each chain asks Ray for (and torch threads it uses)."""
+    ray_gpus_per_run: float | None = None
+    """GPUs each chain asks Ray for; when unset, 1 on a cluster that has GPUs, else 0."""
+
+
+@dataclasses.dataclass
+class ReportConfig:
+    """Write report.md, report.html, analysis.json and the plots of a bench folder (finished or
+    not), and print the headline table."""
+
+    folder: tyro.conf.Positional[str]
+    """Bench folder written by mrft bench."""
+    skip_broken: bool = False
+    """Report without run files that cannot be read (listed in the report's notes) instead of
+    stopping at the first one."""
+    baseline: str | None = None
+    """The method every comparison is against; when unset, the bench's."""
+    focus: str | None = None
+    """The method the verdict is about; when unset, the bench's."""
+
+
+@dataclasses.dataclass
+class ListConfig:
+    """Print the task families (their hidden parameters and whether an oracle exists), the
+    algorithms, the bench methods and the built-in suites, one line each."""
