@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Procgen (through envpool) needs Debian's Qt5 runtime.
+# Procgen (through envpool) needs Debian's Qt5 runtime; the test of report.html opens it in
+# headless Chromium.
 system-deps:
 	@if ! ldconfig -p 2>/dev/null | grep -q libQt5Gui.so.5; then \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
@@ -21,6 +22,15 @@ system-deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libqt5gui5 >/dev/null; \
 	  else \
 	    echo "error: Procgen needs the Debian package libqt5gui5; install it with: sudo apt-get install libqt5gui5" >&2; \
+	    exit 2; \
+	  fi; \
+	fi
+	@if ! command -v chromium >/dev/null; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian package chromium (headless browser for the report.html test)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "error: the report.html test needs the Debian package chromium; install it with: sudo apt-get install chromium" >&2; \
 	    exit 2; \
 	  fi; \
 	fi

@@ -1,6 +1,7 @@
 """Sweeps on Ray: chains run anywhere, the driver alone writes, and the folder ends exactly as
 a serial sweep leaves it (timings aside); a killed driver is resumed by the same command."""
 
+import io
 import json
 import os
 import signal
@@ -117,6 +118,33 @@ def test_chains_run_elsewhere_and_written_back_equal_the_serial_sweep(tiny, tmp_
     assert _results(out) == _results(serial)
     assert (out / "runs" / "nav_point" / "ppo" / "seed1" / "train" / "metrics.jsonl").is_file()
     assert list(_bench(tiny, out).pending()) == []
+
+
+def test_a_chain_reports_each_run_as_it_ends(tiny, tmp_path):
+    class Queue(list):  # what a Ray queue offers the chain and the driver
+        put = list.append
+
+        def empty(self):
+            return not self
+
+        def get(self):
+            return self.pop(0)
+
+    out = tmp_path / "out"
+    bench = _bench(tiny, out)
+    bench.log = io.StringIO()
+    bench.open()
+    chain = ray_sweep.pending_chains(bench)[0]
+    queue = Queue()
+    ray_sweep.run_chain(bench.suite, METHODS, chain, {}, queue)
+    assert [unit for unit, _, _ in queue] == list(chain.units)
+    total = sum(len(c.units) for c in ray_sweep.pending_chains(bench))
+    progress = ray_sweep.RunProgress(bench, total, slots=2)
+    progress.drain(queue)
+    lines = bench.log.getvalue().splitlines()
+    assert len(lines) == len(chain.units) and not queue
+    assert lines[0].startswith(f"[1/{total}] pretrain ") and "env steps/s" in lines[0]
+    assert all("sweep ETA" in line for line in lines)
 
 
 def test_result_files_are_written_last(tmp_path):

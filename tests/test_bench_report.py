@@ -133,7 +133,44 @@ def test_write_report_files_and_content(analysis, tmp_path):
     assert "steps < budget" not in page
     assert page.count("data:image/png;base64,") == 3
     assert "<pre><code>mrft bench --suite tiny" in page
-    assert "toy:reach #0" in page and "0.50 [0.40, 0.60] (-31%)" in page
+    # a cell's intervals and short parentheses are kept on one line
+    assert ('<td>0.50 <span class="nw">[0.40, 0.60]</span> <span class="nw">(-31%)</span></td>'
+            in page)
+    assert "toy:reach #0" in page
+
+
+def test_html_puts_the_verdict_and_the_lead_plots_first_and_the_markdown_keeps_its_order(
+        analysis, tmp_path):
+    verdict = ["MRFT does not beat GRPO; it is worse on final return here (IQM 0.06 vs 0.73).",
+               "A sentence without evidence."]
+    files = write_report({**analysis, "verdict": verdict}, tmp_path)
+    page = files.html.read_text()
+    md = files.markdown.read_text()
+
+    claim = "<li><strong>MRFT does not beat GRPO; it is worse on final return here</strong>"
+    marks = ("<h1>", claim, "<li>A sentence without evidence.</li>", 'class="key"',
+             'alt="Adaptation curves"', "<h2>Headline", "<h2>Per-task results", "<h2>Plots",
+             'alt="Pre-training curves"')
+    order = [page.index(mark) for mark in marks]
+    assert order == sorted(order)
+    assert page.count('alt="Adaptation curves"') == 1
+    assert md.index("## Headline") < md.index(verdict[0]) < md.index("## Plots") < md.index(
+        "![Adaptation curves](adaptation.png)")
+
+    # the plots' colour for each method, a reference row's dashed as in the plots
+    from mrft.bench.plots import hex_colours
+    colours = hex_colours(analysis, ["grpo", "mrft", "ppo"])
+    assert (f'<i style="border-top-color: {colours["grpo"]}; border-top-style: solid"></i>GRPO'
+            in page)
+
+    # wide tables scroll in their own box with the first column kept in view
+    assert page.count('<div class="table-wrap">') == page.count("<table>")
+    assert "position: sticky" in page
+    # the per-task table: one column per method, the steps under the final score
+    assert "<th>task (score)</th><th>GRPO</th><th>MRFT</th><th>PPO</th>" in page
+    assert ('<td>0.94 <span class="nw">[0.8, 1.0]</span><br><span class="sub">1,000 '
+            '<span class="nw">(2/2 reached)</span></span></td>') in page
+    assert "| task | score | GRPO final | GRPO steps to target |" in md
 
 
 def test_empty_curves_write_no_plots(analysis, tmp_path):

@@ -20,6 +20,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.colors import to_hex
 
 from mrft import algos
 from mrft.bench.methods import reference_rows
@@ -42,6 +43,15 @@ def colours(methods: Sequence[str], baseline: str, focus: str) -> dict[str, Any]
     return assigned
 
 
+def _palette(analysis: Mapping[str, Any], order: Sequence[str]) -> dict[str, Any]:
+    return colours(order, analysis.get("baseline") or algos.BASELINE,
+                   analysis.get("focus") or algos.FOCUS)
+
+
+def hex_colours(analysis: Mapping[str, Any], order: Sequence[str]) -> dict[str, str]:
+    """Each method's colour in the plots of :func:`render_plots`, as ``#rrggbb``."""
+    return {name: to_hex(c) for name, c in _palette(analysis, order).items()
+            if name in order}
 
 
 def _series(entry: Mapping[str, Any] | None) -> tuple[np.ndarray, ...] | None:
@@ -179,8 +189,7 @@ def _interval_plot(panels: Sequence[Mapping[str, Any]], order: Sequence[str],
 def render_plots(analysis: Mapping[str, Any], order: Sequence[str]) -> dict[str, bytes]:
     """PNG bytes by filename, for the plots that have data; ``order`` is every method the
     plots may show, in legend order."""
-    palette = colours(order, analysis.get("baseline") or algos.BASELINE,
-                      analysis.get("focus") or algos.FOCUS)
+    palette = _palette(analysis, order)
     curves = analysis.get("curves") or {}
     pngs = {
         "adaptation.png": _curve_plot(curves.get("adaptation") or [], order, palette,

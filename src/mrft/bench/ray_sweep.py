@@ -35,7 +35,16 @@ from pathlib import Path
 from typing import Any
 
 from mrft.atomic import atomic_write_bytes
-from mrft.bench.runner import Bench, BenchInterrupted, Unit, pretrain_source, result_path, seed_dir
+from mrft.bench.runner import (
+    Bench,
+    BenchInterrupted,
+    EtaModel,
+    Unit,
+    count_units,
+    pretrain_source,
+    result_path,
+    seed_dir,
+)
 from mrft.bench.suite import BenchSuite, TaskFamily
 from mrft.errors import MrftError
 
@@ -89,10 +98,12 @@ def shipped_files(out: Path, chain: Chain) -> dict[str, bytes]:
 
 
 def run_chain(suite: BenchSuite, methods: list[str], chain: Chain,
-              shipped: dict[str, bytes]) -> dict[str, Any]:
+              shipped: dict[str, bytes], progress: Any = None) -> dict[str, Any]:
     """Run one chain in a scratch folder; returns ``{"files": {relative path: bytes},
     "log": text, "seconds": wall clock}``. Executed by a Ray worker (or inline in tests),
-    which first loads the suite's plugins (and ``$MRFT_PLUGINS``) as the driver did."""
+    which first loads the suite's plugins (and ``$MRFT_PLUGINS``) as the driver did.
+    ``progress`` (a queue: ``put``) receives ``(unit, seconds, record)`` as each run ends, so
+    the driver reports runs, not whole chains."""
     from mrft.plugins import load_plugins
 
     load_plugins(list(suite.plugins))
@@ -108,7 +119,11 @@ def run_chain(suite: BenchSuite, methods: list[str], chain: Chain,
         bench = Bench(suite, methods, [chain.seed], scratch, log=log)
         for unit in chain.units:
             if not result_path(scratch, unit).exists():
-                bench.run_unit(unit)
+                began = time.time()
+                record = bench.run_unit(unit)
+                if progress is not None:
+                    progress.put((unit, time.time() - began,
+                                  {k: record[k] for k in ("sps", "peak_memory_mib")}))
         files = {}
         for folder in chain.folders(scratch, methods):
             for path in sorted(folder.rglob("*")) if folder.exists() else ():
@@ -160,25 +175,37 @@ def _sweep(ray, bench: Bench, chains: list[Chain], total: int, cpus: float,
            gpus: float | None) -> None:
     if gpus is None:  # one GPU per chain where the cluster has any
         gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+    from ray.util.queue import Queue
+
     remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(run_chain)
     suite = bench.suite
     bench.say(f"bench {bench.suite.name} on Ray: {total} runs in {len(chains)} chains, "
                f"{cpus:g} CPU and {gpus:g} GPU each, cluster {ray.cluster_resources().get('CPU', 0):g} "
                f"CPUs -> {bench.out}")
-    waiting = {remote.remote(suite, bench.methods, c, shipped_files(bench.out, c)): c for c in chains}
+    progress = Queue(actor_options={"num_cpus": 0})
+    waiting = {remote.remote(suite, bench.methods, c, shipped_files(bench.out, c), progress): c
+               for c in chains}
     done = 0
+    slots = int(ray.cluster_resources().get("CPU", 1) // cpus) if cpus > 0 else 1
+    runs = RunProgress(bench, total, slots)
     try:
         while waiting:
-            ready, _ = ray.wait(list(waiting), num_returns=1)
+            ready, _ = ray.wait(list(waiting), num_returns=1, timeout=1.0)
+            runs.drain(progress)
+            if not ready:
+                continue
             chain = waiting.pop(ready[0])
+            runs.chains_left = len(waiting)
             try:
                 result = ray.get(ready[0])
             except ray.exceptions.RayTaskError as exc:
                 raise MrftError(f"chain {chain.describe()} failed on a Ray worker: "
                                 f"{exc.cause if exc.cause is not None else exc}") from None
             write_back(bench.out, result["files"], [result_path(bench.out, u) for u in chain.units])
+            runs.drain(progress)
             done += len(chain.units)
-            bench.say(f"[{done}/{total}] {chain.describe()} done in {result['seconds']:,.0f} s")
+            bench.say(f"        chain {chain.describe()} written back "
+                      f"({done}/{total} runs saved)")
     except KeyboardInterrupt:
         for ref in waiting:
             ray.cancel(ref, force=True)
@@ -188,3 +215,37 @@ def _sweep(ray, bench: Bench, chains: list[Chain], total: int, cpus: float,
         for ref in waiting:
             ray.cancel(ref, force=True)
         raise
+
+
+class RunProgress:
+    """The serial sweep's progress lines for runs that finish on Ray workers: one line per run
+    as it ends, numbered in order of arrival, with the sweep's ETA from the runs seen so far
+    (the run time left, shared by as many chains as run at once: ``slots``, or fewer when
+    fewer chains are left)."""
+
+    def __init__(self, bench: Bench, total: int, slots: int = 1):
+        self.bench = bench
+        self.total = total
+        self.slots = slots
+        self.chains_left: int | None = None
+        self.finished = 0
+        self.left = count_units(bench.suite, bench.methods, bench.seeds)
+        for unit in bench.units():
+            if result_path(bench.out, unit).exists():
+                self.left[unit.kind, unit.method, unit.family] -= 1
+        self.eta = EtaModel(bench.suite)
+
+    def drain(self, queue: Any) -> None:
+        while not queue.empty():
+            unit, seconds, record = queue.get()
+            self.report(unit, seconds, record)
+
+    def report(self, unit: Unit, seconds: float, record: dict[str, float]) -> None:
+        self.eta.observe(unit, seconds)
+        self.left[unit.kind, unit.method, unit.family] -= 1
+        self.finished += 1
+        parallel = self.slots if self.chains_left is None else min(self.slots, self.chains_left + 1)
+        self.bench.say(f"[{self.finished}/{self.total}] {unit.describe()} done in {seconds:,.0f} s, "
+                       f"{record['sps']:,.0f} env steps/s, peak memory "
+                       f"{record['peak_memory_mib']:,.0f} MiB  (sweep ETA "
+                       f"{self.eta.text(+self.left, parallel)})")

@@ -4,9 +4,9 @@ headline tables that README and the claims script set into other documents.
 The analysis dict (:func:`mrft.bench.analysis.analyze`, JSON-safe) already holds every
 number, computed and formatted. :mod:`mrft.bench.report_blocks` arranges it into blocks,
 :mod:`mrft.bench.plots` draws the figures and :mod:`mrft.bench.render` writes the blocks
-as Markdown and as a self-contained HTML file. Every file is written atomically (a
-temporary file in the same folder, then :func:`os.replace`), so a reader never sees a
-half-written report.
+as Markdown and as a self-contained HTML file, whose first screen holds the verdict and the
+lead plots. Every file is written atomically (a temporary file in the same folder, then
+:func:`os.replace`), so a reader never sees a half-written report.
 """
 
 from __future__ import annotations
@@ -17,9 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from mrft.atomic import atomic_write_bytes
-from mrft.bench.plots import PLOT_FILES, render_plots
+from mrft.bench.plots import PLOT_FILES, hex_colours, render_plots
 from mrft.bench.render import Heading, markdown_table, render_html, render_markdown
-from mrft.bench.report_blocks import blocks, family_summary_table, headline_table, plotted_methods
+from mrft.bench.report_blocks import (
+    blocks,
+    family_summary_table,
+    headline_table,
+    page_blocks,
+    plotted_methods,
+)
 from mrft.bench.text import method_label
 
 __all__ = ["ReportFiles", "family_summary_markdown", "headline_markdown", "method_label",
@@ -67,7 +73,8 @@ def write_report(analysis: Mapping[str, Any], out_dir: Path) -> ReportFiles:
     """Write report.md, report.html and the plots that have data into ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    pngs = render_plots(analysis, plotted_methods(analysis))
+    order = plotted_methods(analysis)
+    pngs = render_plots(analysis, order)
     for stale in PLOT_FILES:
         if stale not in pngs:  # a plot left over from an earlier report of this folder
             (out_dir / stale).unlink(missing_ok=True)
@@ -81,5 +88,6 @@ def write_report(analysis: Mapping[str, Any], out_dir: Path) -> ReportFiles:
     markdown_path = out_dir / "report.md"
     html_path = out_dir / "report.html"
     atomic_write_bytes(markdown_path, render_markdown(document).encode("utf-8"))
-    atomic_write_bytes(html_path, render_html(document, title).encode("utf-8"))
+    page = render_html(page_blocks(analysis, pngs, hex_colours(analysis, order)), title)
+    atomic_write_bytes(html_path, page.encode("utf-8"))
     return ReportFiles(markdown=markdown_path, html=html_path, plots=plots)

@@ -5,16 +5,22 @@ blocks as Markdown and HTML.
 
 Columns are in report order: the analysis's baseline, its focus method, then the other
 methods; headers are :func:`~mrft.bench.text.method_label` of each.
+
+:func:`blocks` is report.md, read top to bottom as a record. :func:`page_blocks` is
+report.html, read first on a screen: the same sections, with the verdict and the two plots a
+newcomer needs (adaptation curves, the first episode) right under the summary, and the
+per-task table one column per method, so it fits a browser window.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from mrft.bench.methods import reference_rows
-from mrft.bench.render import Block, Bullets, Code, Heading, Image, Paragraph, Table
+from mrft.bench.render import Block, Bullets, Code, Heading, Image, Key, Paragraph, Table
 from mrft.bench.text import MISSING, cell_text, method_label
 
 ADAPTATION_CAPTION = (
@@ -75,6 +81,12 @@ BUDGET_LABELS = {
     "eval_every": "evaluation every (env steps)",
     "eval_episodes": "evaluation episodes per point",
 }
+LEAD_FIGURES = ("adaptation.png", "within_episode.png")
+"""The plots report.html shows first, under the summary."""
+TASK_CELL_NOTE = (
+    "Each cell: the final score with its 95% interval; below it, the adaptation env steps to "
+    "the target, with how many runs reached it."
+)
 FIGURES = (
     ("adaptation.png", "Adaptation curves", ADAPTATION_CAPTION),
     ("within_episode.png", "Within the first episode", WITHIN_EPISODE_CAPTION),
@@ -198,6 +210,24 @@ def _task_table(analysis: Mapping[str, Any]) -> Table:
     return Table(header, rows)
 
 
+def _compact_task_table(analysis: Mapping[str, Any]) -> Table:
+    """:func:`_task_table` with one column per method: the final score, and the steps to
+    the target on a line of its own."""
+    methods = report_methods(analysis)
+    rows = []
+    for row in analysis.get("tasks") or []:
+        per_method = row.get("methods") or {}
+        score = cell_text(row.get("score"))
+        cells = [f"{cell_text(row.get('task'))}\n({score})" if score != MISSING
+                 else cell_text(row.get("task"))]
+        for name in methods:
+            entry = per_method.get(name) or {}
+            final, steps = cell_text(entry.get("final")), cell_text(entry.get("steps"))
+            cells.append(MISSING if final == steps == MISSING else f"{final}\n{steps}")
+        rows.append(cells)
+    return Table(["task (score)", *(method_label(m) for m in methods)], rows)
+
+
 def _sim_to_real_table(analysis: Mapping[str, Any]) -> Table:
     rows = analysis["sim_to_real"]
     marks = list((rows[0].get("fractions") or {}).keys())
@@ -254,6 +284,42 @@ def blocks(analysis: Mapping[str, Any], pngs: Mapping[str, bytes]) -> list[Block
             *_provenance_blocks(analysis)]
 
 
+def page_blocks(analysis: Mapping[str, Any], pngs: Mapping[str, bytes],
+                colours: Mapping[str, str] | None = None) -> list[Block]:
+    """The report as report.html lays it out: the summary, the verdict, the lead plots under
+    a key of their ``colours`` (CSS colour by method), then the sections of :func:`blocks`
+    in their order, with the other plots in their place."""
+    lead: list[Block] = [Image(name, title, caption, pngs[name]) for name, title, caption
+                         in FIGURES if name in LEAD_FIGURES and name in pngs]
+    if lead and colours:
+        lead.insert(0, _lead_key(analysis, colours))
+    verdict = [_verdict_item(str(line)) for line in analysis.get("verdict") or []
+               if analysis.get("headline")]
+    rest = {name: data for name, data in pngs.items() if name not in LEAD_FIGURES}
+    return [*_summary_blocks(analysis), *([Bullets(verdict)] if verdict else []), *lead,
+            *_headline_blocks(analysis, verdict=False), *_task_blocks(analysis, compact=True),
+            *_transfer_blocks(analysis), *_family_blocks(analysis), *_sim_to_real_blocks(analysis),
+            *_figure_blocks(rest), *_budget_and_note_blocks(analysis),
+            *_provenance_blocks(analysis)]
+
+
+def _lead_key(analysis: Mapping[str, Any], colours: Mapping[str, str]) -> Key:
+    """The colours of the methods the lead plots draw, in legend order."""
+    curves = analysis.get("curves") or {}
+    drawn = {name for kind in ("adaptation", "within_episode") for panel in curves.get(kind) or []
+             for name in panel.get("methods") or {}}
+    references = reference_rows()
+    return Key([(method_label(m), colours[m], m in references)
+                for m in plotted_methods(analysis) if m in drawn and m in colours])
+
+
+def _verdict_item(line: str) -> tuple[str, str]:
+    """A verdict sentence as a list item: its claim as the term and its evidence, the
+    closing parenthesis, as the text, so the claims can be read down the list."""
+    match = re.fullmatch(r"(.+?) \((.+)\)\.", line)
+    return (match.group(1), match.group(2)) if match else ("", line)
+
+
 def _summary_blocks(analysis: Mapping[str, Any]) -> list[Block]:
     suite = analysis.get("suite") or {}
     out: list[Block] = [Heading(1, f"Benchmark report: {cell_text(suite.get('name'))}")]
@@ -268,12 +334,15 @@ def _summary_blocks(analysis: Mapping[str, Any]) -> list[Block]:
     return [*out, Paragraph(summary)]
 
 
-def _headline_blocks(analysis: Mapping[str, Any]) -> list[Block]:
+def _headline_blocks(analysis: Mapping[str, Any], verdict: bool = True) -> list[Block]:
+    """The headline table, the verdict under it unless ``verdict`` is False (report.html
+    shows it first), and what each metric means."""
     out: list[Block] = [Heading(2, "Headline")]
     headline = analysis.get("headline") or []
     if headline:
         out.append(headline_table(analysis))
-        out += [Paragraph(str(line)) for line in analysis.get("verdict") or []]
+        if verdict:
+            out += [Paragraph(str(line)) for line in analysis.get("verdict") or []]
         if analysis.get("focus"):
             out.append(Paragraph(
                 f"Change is relative to the baseline ({cell_text(analysis.get('baseline'))})."))
@@ -291,7 +360,10 @@ def _headline_blocks(analysis: Mapping[str, Any]) -> list[Block]:
     return out
 
 
-def _task_blocks(analysis: Mapping[str, Any]) -> list[Block]:
+def _task_blocks(analysis: Mapping[str, Any], compact: bool = False) -> list[Block]:
+    if analysis.get("tasks") and compact:
+        return [Heading(2, "Per-task results"), Paragraph(TASK_CELL_NOTE),
+                _compact_task_table(analysis)]
     if analysis.get("tasks"):
         return [Heading(2, "Per-task results"), _task_table(analysis)]
     return [Heading(2, "Per-task results"), Paragraph("No per-task results.")]

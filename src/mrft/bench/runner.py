@@ -279,7 +279,7 @@ class Bench:
         done = total - sum(left.values())
         self.say(f"bench {self.suite.name}: {total} runs ({done} already done), methods "
                   f"{','.join(self.methods)}, seeds {','.join(map(str, self.seeds))} -> {self.out}")
-        eta = _EtaModel(self.suite)
+        eta = EtaModel(self.suite)
         for unit in self.pending():
             self.say(f"[{done + 1}/{total}] {unit.describe()}  (sweep ETA {eta.text(left)})")
             start = time.time()
@@ -366,7 +366,7 @@ class Bench:
         print(text, file=self.log, flush=True)
 
 
-class _EtaModel:
+class EtaModel:
     """Seconds per env step learned from the runs finished in this session, per (kind,
     method) since methods differ several-fold in cost; an unseen pair borrows the mean rate
     of its kind, then the mean of all."""
@@ -394,12 +394,18 @@ class _EtaModel:
         pool = same_kind or list(rates.values())
         return sum(pool) / len(pool)
 
-    def text(self, left: Counter[tuple[str, str, TaskFamily]]) -> str:
-        """The time the ``left`` units (counted by kind, method and family) should take."""
+    def time_left(self, left: Counter[tuple[str, str, TaskFamily]]) -> float | None:
+        """The run time the ``left`` units (counted by kind, method and family) should take
+        (None before any run has finished)."""
         if not self.steps:
-            return "after the first run"
-        return _duration(sum(n * self.weight(kind, family) * self.rate(kind, method)
-                             for (kind, method, family), n in left.items()))
+            return None
+        return sum(n * self.weight(kind, family) * self.rate(kind, method)
+                   for (kind, method, family), n in left.items())
+
+    def text(self, left: Counter[tuple[str, str, TaskFamily]], parallel: int = 1) -> str:
+        """The time the ``left`` units should take, ``parallel`` of them at a time."""
+        seconds = self.time_left(left)
+        return "after the first run" if seconds is None else _duration(seconds / max(parallel, 1))
 
 
 def _duration(seconds: float) -> str:
