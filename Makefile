@@ -35,10 +35,11 @@ system-deps:
 	  fi; \
 	fi
 
-# the demo benchmark suite: GRPO, PPO and MRFT, 3 seeds; prints the headline table and the
-# report's path (running it again reuses the finished runs in bench/demo)
+# the demo benchmark suite: GRPO, PPO and MRFT with the oracle and context-free rows, 3 seeds;
+# prints each method's score in context and after adaptation, the verdict and the report's
+# path (running it again reuses the finished runs in bench/demo)
 demo: system-deps $(STAMP)
-	$(BIN)/mrft bench --suite demo --out bench/demo
+	$(BIN)/mrft bench --suite demo --methods grpo,ppo,mrft,oracle,context-free --out bench/demo
 
 test: system-deps $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -1,33 +1,41 @@
-"""README's measured tables, from committed results: the headline suite's tables and the
-seed-claim table (the MRFT write-up's numbers beside ours).
+"""The measured tables of docs/results.md and README's verdict, from committed results: the
+headline suite's tables, the seed-claim table (the MRFT write-up's numbers beside ours) and
+a short verdict block.
 
 Reads the ``analysis.json`` that ``mrft report`` wrote in three bench folders (the headline
 suite, the sim-to-real suite, the multi-task transfer suite), sets each published claim
 beside the measured figure with its 95% interval and a verdict (:mod:`mrft.bench.claims`),
-and writes ``claims.md`` and ``claims.json``. With ``--readme`` it also puts, into
-README.md, the seed-claim table between ``<!-- claims:start -->`` and
-``<!-- claims:end -->``, and the headline suite's quality table with its verdict sentences, its
-per-family table and its informative-family checks between ``<!-- headline:start -->`` and
-``<!-- headline:end -->``, so README shows exactly what the result files say.
+and writes ``claims.md`` and ``claims.json``. With ``--results-doc [PATH]`` (default
+docs/results.md) it also puts, into that document, the seed-claim table between
+``<!-- claims:start -->`` and ``<!-- claims:end -->``, and the headline suite's quality table
+with its verdict sentences, its per-family table and its informative-family checks between
+``<!-- headline:start -->`` and ``<!-- headline:end -->``. With ``--readme`` it puts into
+README.md, between ``<!-- verdict:start -->`` and ``<!-- verdict:end -->``, the headline
+suite's final score and probability of improvement per method and one sentence on the focus
+method against the baseline, with a link to the results document. So both show exactly what
+the result files say.
 
-    python benchmarks/claims.py --readme
+    python benchmarks/claims.py --readme --results-doc docs/results.md
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from mrft.atomic import atomic_write_bytes
 from mrft.bench import claims
 from mrft.bench.report import family_summary_markdown, quality_headline_markdown
+from mrft.bench.text import MISSING, method_label, sentence_name
 from mrft.errors import MrftError
 
 ROOT = Path(__file__).resolve().parent.parent
 CLAIMS_MARKERS = ("<!-- claims:start -->", "<!-- claims:end -->")
 HEADLINE_MARKERS = ("<!-- headline:start -->", "<!-- headline:end -->")
+VERDICT_MARKERS = ("<!-- verdict:start -->", "<!-- verdict:end -->")
 
 
 def headline_block(analysis: dict) -> str:
@@ -43,6 +51,38 @@ def headline_block(analysis: dict) -> str:
     if checks:
         parts.append("\n".join(f"- {c}" for c in checks))
     return "\n\n".join(parts)
+
+
+def verdict_block(analysis: dict, results_link: str) -> str:
+    """README's verdict: a table of the final score IQM [95% CI] and the probability of
+    improvement over the baseline, one column per method, and one sentence saying whether
+    the focus method beats the baseline, linking ``results_link``."""
+    baseline = analysis["baseline"]
+    methods = analysis["methods"]
+    rows = {r["metric"]: r for r in analysis["headline"]}
+    final = next(r for m, r in rows.items() if m.startswith("final"))
+    improvement = next((r for m, r in rows.items() if m.startswith("probability of improvement")),
+                       {"metric": f"probability of improvement over {method_label(baseline)}",
+                        "values": {}})
+    lines = [f"| `{analysis['suite']['name']}` suite | " + " | ".join(map(method_label, methods)) + " |",
+             "| --- |" + " --- |" * len(methods)]
+    for label, row in ((f"{final['metric']} [95% CI]", final), (improvement["metric"], improvement)):
+        lines.append(f"| {label} | " + " | ".join(row["values"].get(m, MISSING) for m in methods) + " |")
+    return "\n".join(lines) + "\n\n" + verdict_sentence(analysis, results_link)
+
+
+def verdict_sentence(analysis: dict, results_link: str) -> str:
+    """Whether the focus method beats the baseline, in the words of the analysis's verdict."""
+    baseline, focus = analysis["baseline"], analysis["focus"]
+    a, b = sentence_name(focus), sentence_name(baseline)
+    openings = (f"{a} beats {b} ", f"{a} does not beat {b};", f"{a} and {b} are not told apart ")
+    said = next((line.split(" here (", 1)[0] for line in analysis.get("verdict") or []
+                 if line.startswith(openings)), None)
+    if said is None:
+        said = f"{a} is not compared with {b} (no complete seed of both)"
+    return (f"On the `{analysis['suite']['name']}` suite, {said} ({method_label(baseline)} is the "
+            f"baseline every method is compared with, {method_label(focus)} the method in "
+            f"focus; [all results]({results_link})).")
 
 
 def replace_between(text: str, markers: tuple[str, str], block: str, where: Path) -> str:
@@ -63,8 +103,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="bench folder of the multi-task transfer suite (default: %(default)s)")
     parser.add_argument("--out", default="benchmarks/results",
                         help="folder for claims.md and claims.json (default: %(default)s)")
+    parser.add_argument("--results-doc", nargs="?", const=str(ROOT / "docs" / "results.md"),
+                        help="replace the tables between the claims and headline markers in "
+                             "this document (default: docs/results.md)")
     parser.add_argument("--readme", action="store_true",
-                        help="also replace the tables between the claims and headline markers in README.md")
+                        help="replace the block between the verdict markers in README.md")
     parser.add_argument("--readme-path", default=str(ROOT / "README.md"),
                         help="the README that --readme rewrites (default: the project's)")
     args = parser.parse_args(argv)
@@ -74,21 +117,40 @@ def main(argv: list[str] | None = None) -> int:
         rows = claims.claim_rows(sources)
         out = Path(args.out)
         table = claims.markdown(rows, links_from=out)
+        edits = documents(args, rows, sources["headline"])  # every marker checked before writing
         atomic_write_bytes(out / "claims.md", (table + "\n").encode())
         atomic_write_bytes(out / "claims.json", json.dumps(rows, indent=2).encode())
+        for path, text in edits.items():
+            atomic_write_bytes(path, text.encode())
         print(table)
-        if args.readme:
-            readme = Path(args.readme_path)
-            headline = json.loads((sources["headline"] / "analysis.json").read_text(encoding="utf-8"))
-            text = readme.read_text(encoding="utf-8")
-            text = replace_between(text, CLAIMS_MARKERS,
-                                   claims.markdown(rows, links_from=readme.parent), readme)
-            text = replace_between(text, HEADLINE_MARKERS, headline_block(headline), readme)
-            atomic_write_bytes(readme, text.encode())
     except MrftError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def documents(args: argparse.Namespace, rows: list[dict[str, str]], headline: Path) -> dict[Path, str]:
+    """The new text of the results document and of README, as asked for."""
+    if not (args.results_doc or args.readme):
+        return {}
+    path = headline / "analysis.json"
+    try:
+        analysis = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise MrftError(f"{path}: cannot read the headline analysis ({exc}); run mrft report") from None
+    edits = {}
+    results = Path(args.results_doc or ROOT / "docs" / "results.md")
+    if args.results_doc:
+        text = results.read_text(encoding="utf-8")
+        text = replace_between(text, CLAIMS_MARKERS,
+                               claims.markdown(rows, links_from=results.parent), results)
+        edits[results] = replace_between(text, HEADLINE_MARKERS, headline_block(analysis), results)
+    if args.readme:
+        readme = Path(args.readme_path)
+        link = Path(os.path.relpath(results.resolve(), readme.parent.resolve())).as_posix()
+        edits[readme] = replace_between(readme.read_text(encoding="utf-8"), VERDICT_MARKERS,
+                                        verdict_block(analysis, link), readme)
+    return edits
 
 
 if __name__ == "__main__":

@@ -20,7 +20,9 @@ Outputs in ``--out``: ``budget.json``, ``budget.md``, ``budget.png`` (one panel 
 both curves, the plateau and the budget), and each run's ``metrics.jsonl`` and
 ``config.json``. Finished runs are kept (``done.json``), so rerunning the same command
 resumes; a finished budget run of another length is refused, not mixed in (a long run
-longer than asked for is kept: it only sees more of the plateau).
+longer than asked for is kept: it only sees more of the plateau). Finished runs are read
+from ``--out`` or from its ``runs.tar.xz`` (:class:`mrft.bench.archive.RunFiles`), so the
+summary can be made again from a packed folder.
 
     python benchmarks/oracle_budget.py --suite cpu --out benchmarks/results/oracle_budget/cpu
 """
@@ -39,12 +41,12 @@ import numpy as np
 
 from mrft.atomic import atomic_write_bytes
 from mrft.bench import metrics
+from mrft.bench.archive import RunFiles
 from mrft.bench.methods import METHODS
 from mrft.bench.runner import family_slug
 from mrft.bench.scores import training_metric
 from mrft.bench.suite import TaskFamily, load_suite
 from mrft.errors import MrftError
-from mrft.logging import read_metrics
 
 
 def train_oracle(suite, family: TaskFamily, steps: int, seed: int, folder: Path) -> float:
@@ -62,8 +64,8 @@ def train_oracle(suite, family: TaskFamily, steps: int, seed: int, folder: Path)
     return time.time() - start
 
 
-def _curve(run: Path, key: str) -> tuple[list[float], list[float]]:
-    records = [r for r in read_metrics(run) if key in r]
+def _curve(files: RunFiles, run: str, key: str) -> tuple[list[float], list[float]]:
+    records = [r for r in files.read_jsonl(f"{run}/metrics.jsonl") if key in r]
     return [r["step"] for r in records], [r[key] for r in records]
 
 
@@ -71,13 +73,14 @@ def _nan_to_none(value: float) -> float | None:
     return None if not np.isfinite(value) else float(value)
 
 
-def summarise(env: str, budget: int, runs: list[tuple[Path, Path]], fraction: float) -> dict:
-    """``runs``: ``(budget run, long run)`` folders per seed."""
+def summarise(env: str, budget: int, files: RunFiles, runs: list[tuple[str, str]],
+              fraction: float) -> dict:
+    """``runs``: ``(budget run, long run)`` folders per seed, by their names in ``files``."""
     key = training_metric(env)
     rows = []
     for budget_run, long_run in runs:
-        steps, values = _curve(long_run, key)
-        short_steps, short_values = _curve(budget_run, key)
+        steps, values = _curve(files, long_run, key)
+        short_steps, short_values = _curve(files, budget_run, key)
         long = metrics.learning_progress(steps, values, budget)
         progress = metrics.Progress(long.start, long.asymptote,
                                     metrics.tail_mean(short_steps, short_values))
@@ -162,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out)
+    files = RunFiles(out)
     wanted = {e.strip() for e in args.families.split(",") if e.strip()}
     families = [f for f in suite.tasks if not wanted or f.env in wanted]
     summary = []
@@ -172,22 +176,22 @@ def main(argv: list[str] | None = None) -> int:
         for seed in range(1, args.seeds + 1):
             pair = []
             for name, length in ((f"budget-seed{seed}", budget), (f"seed{seed}", steps)):
-                folder = out / "runs" / family_slug(family.env) / name
-                done = folder / "done.json"
-                if done.exists():
-                    made = json.loads(done.read_text(encoding="utf-8"))["steps"]
+                run = f"runs/{family_slug(family.env)}/{name}"
+                if files.exists(f"{run}/done.json"):
+                    made = json.loads(files.read_text(f"{run}/done.json"))["steps"]
                     # a budget run must be the bench's; a longer long run only sees more plateau
                     if made != length and not (name.startswith("seed") and made > length):
-                        print(f"error: {folder} holds a run of {made:,} steps, not {length:,}; "
-                              "use another --out or delete it", file=sys.stderr)
+                        print(f"error: {files.where(run)} holds a run of {made:,} steps, not "
+                              f"{length:,}; use another --out or delete it", file=sys.stderr)
                         return 2
                 else:
                     print(f"oracle {family.env} seed {seed}: {length:,} env steps", file=sys.stderr, flush=True)
-                    seconds = train_oracle(suite, family, length, seed, folder)
-                    atomic_write_bytes(done, json.dumps({"steps": length, "wall_clock_s": seconds}).encode())
-                pair.append(folder)
+                    seconds = train_oracle(suite, family, length, seed, out / run)
+                    atomic_write_bytes(out / run / "done.json",
+                                       json.dumps({"steps": length, "wall_clock_s": seconds}).encode())
+                pair.append(run)
             runs.append(tuple(pair))
-        summary.append(summarise(family.env, budget, runs, args.fraction))
+        summary.append(summarise(family.env, budget, files, runs, args.fraction))
     note = (f"Oracle = PPO with the hidden parameters shown, the `oracle` method of suite "
             f"`{suite.name}` with its settings, trained once for the family's budget (as the bench "
             "trains it) and once for the long run; curves are its training metric on the train "

@@ -1,5 +1,8 @@
 """Plot a run's training curves (return and, where logged, success rate) from metrics.jsonl.
 
+The log is read from RUN_DIR, or from the ``runs.tar.xz`` of a folder above it where the
+run's files are packed (:func:`mrft.bench.archive.find`).
+
 Usage:  python benchmarks/plot_run.py RUN_DIR [OUT.png]
 """
 
@@ -13,7 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from mrft.logging import read_metrics
+from mrft.bench.archive import find
 
 
 def series(records: list[dict], key: str) -> tuple[list[int], list[float]]:
@@ -24,7 +27,8 @@ def series(records: list[dict], key: str) -> tuple[list[int], list[float]]:
 def main() -> None:
     run_dir = Path(sys.argv[1])
     out = Path(sys.argv[2]) if len(sys.argv) > 2 else run_dir / "curves.png"
-    records = read_metrics(run_dir)
+    files, name = find(run_dir / "metrics.jsonl")
+    records = files.read_jsonl(name)
     keys = [k for k in ("charts/episodic_return", "charts/success_rate")
             if any(r.get(k) is not None for r in records)]
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.5), squeeze=False)

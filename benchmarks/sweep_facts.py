@@ -10,9 +10,11 @@
   first evaluation scores below ``--dropped-below``: how many end at or above
   ``--recovered-at``, per method, and for each method the median episode length and the
   number of updates its own logs show in those runs (one ``losses/policy_loss`` record per
-  update). These are the signed pendulum's figures in README's ``cpu`` section.
+  update). These are the signed pendulum's figures in docs/results.md's ``cpu`` section.
 
-Writes ``sweep_facts.json`` in the bench folder and prints it.
+Reads the run files from ``runs/`` or from the folder's ``runs.tar.xz``
+(:class:`mrft.bench.archive.RunFiles`). Writes ``sweep_facts.json`` in the bench folder and
+prints it.
 
     python benchmarks/sweep_facts.py benchmarks/results/cpu
 """
@@ -24,9 +26,10 @@ import collections
 import json
 import statistics
 import sys
-from pathlib import Path
 
 from mrft.atomic import atomic_write_bytes
+from mrft.bench.archive import RunFiles
+from mrft.errors import MrftError
 
 PAUSE_FACTOR = 3.0
 PAUSE_MIN_EXCESS_S = 60.0
@@ -37,15 +40,14 @@ def paused(wall_clock: float, median: float) -> bool:
     return wall_clock > PAUSE_FACTOR * median and wall_clock - median > PAUSE_MIN_EXCESS_S
 
 
-def run_time(folder: Path) -> dict:
+def run_time(files: RunFiles) -> dict:
     groups: dict[tuple[str, str, str], list[tuple[float, str]]] = collections.defaultdict(list)
-    runs = folder / "runs"
-    for path in sorted(runs.glob("*/*/seed*/pretrain.json")) + sorted(
-            runs.glob("*/*/seed*/adapt/instance*.json")):
-        family, method = path.relative_to(runs).parts[:2]
-        kind = "pretrain" if path.name == "pretrain.json" else "adapt"
-        wall = float(json.loads(path.read_text())["wall_clock_s"])
-        groups[(family, method, kind)].append((wall, str(path.relative_to(folder))))
+    for name in files.glob("runs/*/*/seed*/pretrain.json") + files.glob(
+            "runs/*/*/seed*/adapt/instance*.json"):
+        family, method = name.split("/")[1:3]
+        kind = "pretrain" if name.endswith("/pretrain.json") else "adapt"
+        wall = float(json.loads(files.read_text(name))["wall_clock_s"])
+        groups[(family, method, kind)].append((wall, name))
     total = 0.0
     per_method: collections.Counter = collections.Counter()
     pauses = []
@@ -65,25 +67,25 @@ def run_time(folder: Path) -> dict:
             "share_of_run_time": {m: round(v / unpaused, 3) for m, v in per_method.most_common()}}
 
 
-def dropped_starts(folder: Path, family: str, below: float, recovered_at: float) -> dict:
+def dropped_starts(files: RunFiles, family: str, below: float, recovered_at: float) -> dict:
     out = {}
-    for method_dir in sorted((folder / "runs" / family).iterdir()):
+    for method in sorted({name.split("/")[2] for name in files.names(f"runs/{family}")}):
         dropped = recovered = 0
         lengths, updates = [], []
-        for path in sorted(method_dir.glob("seed*/adapt/instance*.json")):
-            curve = json.loads(path.read_text())["curve"]
+        for name in files.glob(f"runs/{family}/{method}/seed*/adapt/instance*.json"):
+            curve = json.loads(files.read_text(name))["curve"]
             if curve[0]["score"] >= below:
                 continue
             dropped += 1
             recovered += curve[-1]["score"] >= recovered_at
-            log = path.with_suffix("") / "metrics.jsonl"
-            if log.is_file():
-                records = [json.loads(line) for line in log.read_text().splitlines() if line]
+            log = name.removesuffix(".json") + "/metrics.jsonl"
+            if files.exists(log):
+                records = files.read_jsonl(log)
                 updates.append(sum("losses/policy_loss" in r for r in records))
                 lengths += [r["charts/episodic_length"] for r in records
                             if "charts/episodic_length" in r]
         if dropped:
-            out[method_dir.name] = {
+            out[method] = {
                 "dropped": dropped, "recovered": recovered,
                 "median_episode_length": statistics.median(lengths) if lengths else None,
                 "updates_min_max": [min(updates), max(updates)] if updates else None}
@@ -93,7 +95,7 @@ def dropped_starts(folder: Path, family: str, below: float, recovered_at: float)
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", help="a bench folder (with runs/)")
+    parser.add_argument("folder", help="a bench folder (with runs/ or runs.tar.xz), or its archive")
     parser.add_argument("--family", default="shift_inverted-pendulum-signed",
                         help="folder name of the family under runs/ (default: %(default)s)")
     parser.add_argument("--dropped-below", type=float, default=200.0,
@@ -101,16 +103,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recovered-at", type=float, default=700.0,
                         help="a final score at or above this is a recovery (default: %(default)s)")
     args = parser.parse_args(argv)
-    folder = Path(args.folder)
-    if not (folder / "runs").is_dir():
-        print(f"error: {folder} has no runs/ folder; give a bench folder", file=sys.stderr)
+    files = RunFiles(args.folder)
+    try:
+        found = files.names("runs")
+    except MrftError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
-    facts = {"run_time": run_time(folder)}
-    if (folder / "runs" / args.family).is_dir():
-        facts["dropped_starts"] = dropped_starts(folder, args.family, args.dropped_below,
+    if not found:
+        print(f"error: {files.folder} has no runs/ folder or {files.archive.name}; give a bench "
+              "folder", file=sys.stderr)
+        return 2
+    facts = {"run_time": run_time(files)}
+    if files.names(f"runs/{args.family}"):
+        facts["dropped_starts"] = dropped_starts(files, args.family, args.dropped_below,
                                                  args.recovered_at)
     text = json.dumps(facts, indent=2)
-    atomic_write_bytes(folder / "sweep_facts.json", (text + "\n").encode())
+    atomic_write_bytes(files.folder / "sweep_facts.json", (text + "\n").encode())
     print(text)
     return 0
 

@@ -80,7 +80,7 @@ def test_claims_name_the_headline_analysis_focus_and_baseline(tmp_path):
                                                     "episodes (RL2;")
 
 
-def test_the_readme_tables_are_written_between_their_markers(tmp_path, capsys):
+def _claims_script():
     import importlib.util
     from pathlib import Path
 
@@ -88,45 +88,86 @@ def test_the_readme_tables_are_written_between_their_markers(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("claims_script", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
 
-    headline = {"baseline": "grpo", "focus": "mrft", "methods": ["grpo", "mrft"],
-                "claims": {"sample_efficiency": [2.0, 1.5, 2.5]},
-                "headline": [{"metric": "final return (IQM)", "values": {"grpo": "0.4", "mrft": "0.7"},
-                              "change": {"mrft": "+75%"}},
-                             {"metric": "peak memory (MiB)", "values": {"grpo": "9", "mrft": "9"},
-                              "change": {}}],
-                "families": [{"env": "toy:a", "score": "return", "method": m, "in_context": "1 [0, 2]",
-                              "final": "3 [2, 4]", "runs": 5} for m in ("grpo", "mrft")],
-                "informative": ["toy:a is informative: knowing the hidden parameters helps."],
-                "verdict": ["MRFT beats GRPO on final return here (P 0.9)."]}
-    for name, content in (("cpu", headline), ("s2r", {}), ("mt", {})):
+
+HEADLINE = {"suite": {"name": "toy"}, "baseline": "grpo", "focus": "mrft",
+            "methods": ["grpo", "mrft", "context-free"],
+            "claims": {"sample_efficiency": [2.0, 1.5, 2.5]},
+            "headline": [{"metric": "final return (IQM)",
+                          "values": {"grpo": "0.4 [0.3, 0.5]", "mrft": "0.7 [0.6, 0.8]",
+                                     "context-free": "0.1 [0, 0.2]"},
+                          "change": {"mrft": "+75%", "context-free": "-75%"}},
+                         {"metric": "probability of improvement over GRPO",
+                          "values": {"mrft": "0.9 [0.8, 1]", "context-free": "0.1 [0, 0.2]"},
+                          "change": {}},
+                         {"metric": "peak memory (MiB)", "values": {"grpo": "9", "mrft": "9"},
+                          "change": {}}],
+            "families": [{"env": "toy:a", "score": "return", "method": m, "in_context": "1 [0, 2]",
+                          "final": "3 [2, 4]", "runs": 5} for m in ("grpo", "mrft")],
+            "informative": ["toy:a is informative: knowing the hidden parameters helps."],
+            "verdict": ["MRFT beats GRPO on final return here (P 0.9).",
+                        "CONTEXT-FREE does not beat GRPO; it is worse on final return here (P 0.1)."]}
+
+
+def test_the_results_tables_and_the_readme_verdict_are_written_between_their_markers(tmp_path, capsys):
+    module = _claims_script()
+    for name, content in (("cpu", HEADLINE), ("s2r", {}), ("mt", {})):
         (tmp_path / name).mkdir()
         (tmp_path / name / "analysis.json").write_text(json.dumps(content))
+    (tmp_path / "docs").mkdir()
+    results = tmp_path / "docs" / "results.md"
+    results.write_text("intro\n<!-- headline:start -->\nold\n<!-- headline:end -->\nmiddle\n"
+                       "<!-- claims:start -->\nold\n<!-- claims:end -->\nend\n")
     readme = tmp_path / "README.md"
-    readme.write_text("intro\n<!-- headline:start -->\nold\n<!-- headline:end -->\nmiddle\n"
-                      "<!-- claims:start -->\nold\n<!-- claims:end -->\nend\n")
+    readme.write_text("top\n<!-- verdict:start -->\n<!-- verdict:end -->\nbottom\n")
     args = ["--headline", str(tmp_path / "cpu"), "--sim-to-real", str(tmp_path / "s2r"),
-            "--transfer", str(tmp_path / "mt"), "--out", str(tmp_path), "--readme",
-            "--readme-path", str(readme)]
+            "--transfer", str(tmp_path / "mt"), "--out", str(tmp_path), "--results-doc",
+            str(results), "--readme", "--readme-path", str(readme)]
     assert module.main(args) == 0
-    text = readme.read_text()
+    text = results.read_text()
     assert text.startswith("intro\n") and "\nmiddle\n" in text and text.endswith("end\n")
     assert "old" not in text and "peak memory" not in text  # cost rows stay in the report
-    assert "| final return (IQM) | 0.4 | 0.7 | +75% |\n\nMRFT beats GRPO on final return here" in text
+    assert "| final return (IQM) | 0.4 [0.3, 0.5] | 0.7 [0.6, 0.8] | +75% |" in text
+    assert "\n\nMRFT beats GRPO on final return here" in text
     assert "| toy:a (return) | 1 -> 3 [2, 4] | 1 -> 3 [2, 4] |" in text
     assert "- toy:a is informative" in text
     assert "| sample efficiency, adaptation (MRFT vs GRPO) | 3.2x | 2.00x [1.50x, 2.50x] |" in text
     assert (tmp_path / "claims.md").is_file() and (tmp_path / "claims.json").is_file()
-    # links resolve from where each table lies: README beside the bench folders, claims.md
-    # one folder down
-    assert f"[{tmp_path / 'cpu'}](cpu) |" in text
-    args[args.index("--out") + 1] = str(tmp_path / "tables")
-    assert module.main(args) == 0
-    assert f"[{tmp_path / 'cpu'}](../cpu) |" in (tmp_path / "tables" / "claims.md").read_text()
+    # links resolve from where each table lies: docs/ one folder below the bench folders,
+    # claims.md beside them
+    assert f"[{tmp_path / 'cpu'}](../cpu) |" in text
+    assert f"[{tmp_path / 'cpu'}](cpu) |" in (tmp_path / "claims.md").read_text()
 
-    readme.write_text("no markers\n")
+    block = readme.read_text().split("<!-- verdict:start -->\n")[1].split("<!-- verdict:end -->")[0]
+    assert readme.read_text().startswith("top\n") and readme.read_text().endswith("-->\nbottom\n")
+    assert block.count("\n") <= 8
+    assert block.splitlines()[:4] == [
+        "| `toy` suite | GRPO | MRFT | context-free |", "| --- | --- | --- | --- |",
+        "| final return (IQM) [95% CI] | 0.4 [0.3, 0.5] | 0.7 [0.6, 0.8] | 0.1 [0, 0.2] |",
+        "| probability of improvement over GRPO | — | 0.9 [0.8, 1] | 0.1 [0, 0.2] |"]
+    assert block.splitlines()[5] == (
+        "On the `toy` suite, MRFT beats GRPO on final return (GRPO is the baseline every method "
+        "is compared with, MRFT the method in focus; [all results](docs/results.md)).")
+
+
+@pytest.mark.parametrize("missing", ["results", "readme"])
+def test_a_missing_marker_is_one_line_and_nothing_is_written(tmp_path, capsys, missing):
+    module = _claims_script()
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "analysis.json").write_text(json.dumps(HEADLINE))
+    results, readme = tmp_path / "results.md", tmp_path / "README.md"
+    results.write_text("<!-- headline:start -->\n<!-- headline:end -->\n"
+                       "<!-- claims:start -->\n<!-- claims:end -->\n")
+    readme.write_text("<!-- verdict:start -->\n<!-- verdict:end -->\n")
+    broken = {"results": results, "readme": readme}[missing]
+    broken.write_text("no markers\n")
+    before = {path: path.read_text() for path in (results, readme)}
+    args = ["--headline", str(tmp_path / "cpu"), "--out", str(tmp_path / "out"),
+            "--results-doc", str(results), "--readme", "--readme-path", str(readme)]
     capsys.readouterr()
     assert module.main(args) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and "markers" in err and err.count("\n") == 1
-    assert readme.read_text() == "no markers\n"
+    assert err.startswith(f"error: {broken} has no ") and "markers" in err and err.count("\n") == 1
+    assert {path: path.read_text() for path in (results, readme)} == before
+    assert not (tmp_path / "out").exists()

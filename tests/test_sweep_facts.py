@@ -48,6 +48,14 @@ def test_pauses_and_dropped_starts_by_hand(tmp_path, capsys):
     assert dropped["updates_min_max"] == [2, 3]  # instance 0 logs 2 updates, instance 1 logs 3
     assert dropped["median_episode_length"] == 3.0  # median of lengths 2, 2, 3, 3, 3
 
+    # the same facts from the run files packed into the folder's archive
+    from mrft.bench.archive import ARCHIVE, pack
+
+    pack(tmp_path, remove=True)
+    assert not (tmp_path / "runs").exists()
+    assert module.main([str(tmp_path / ARCHIVE), "--family", "fam"]) == 0
+    assert json.loads((tmp_path / "sweep_facts.json").read_text()) == facts
+
     capsys.readouterr()
     assert module.main([str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err

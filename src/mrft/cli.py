@@ -311,22 +311,30 @@ def run_bench(cfg: BenchConfig) -> int:
 def run_report(cfg: ReportConfig) -> int:
 
     from mrft.bench.analysis import analyze
+    from mrft.bench.archive import ARCHIVE, locate, pack
+    from mrft.bench.lock import FolderLock
     from mrft.bench.methods import check_role
     from mrft.bench.report import headline_markdown, write_report
+    from mrft.bench.terminal import summary_text
     from mrft.logging import write_json
 
-    folder = Path(cfg.folder)
-    analysis = analyze(folder, skip_broken=cfg.skip_broken,
+    folder, _ = locate(cfg.folder)
+    analysis = analyze(Path(cfg.folder), skip_broken=cfg.skip_broken,
                        baseline=check_role("baseline", cfg.baseline),
                        focus=check_role("focus", cfg.focus))
     write_json(folder / "analysis.json", analysis)
     files = write_report(analysis, folder)
     print(f"\n{analysis['suite']['name']}: {', '.join(analysis['methods'])}, "
           f"seeds {analysis['seeds']}\n")
-    print(headline_markdown(analysis))
-    for line in analysis["verdict"]:
+    # per family, in context and final; the full headline table is in the report
+    print(summary_text(analysis) or headline_markdown(analysis))
+    for line in [*analysis["verdict"], *(analysis.get("informative") or [])]:
         print(f"\n{line}")
-    print(f"\nreport: {files.markdown}\n        {files.html}")
+    print(f"\nreport: {files.html.resolve()}\n        {files.markdown.resolve()}")
+    if cfg.pack:
+        with FolderLock(folder):  # never while a sweep writes into runs/
+            packed = pack(Path(cfg.folder), remove=True)
+        print(f"packed {len(packed)} run files into {folder / ARCHIVE}")
     return 0
 
 

@@ -125,7 +125,8 @@ class ReportConfig:
     not), and print the headline table."""
 
     folder: tyro.conf.Positional[str]
-    """Bench folder written by mrft bench."""
+    """Bench folder written by mrft bench, or its run archive (FOLDER/runs.tar.xz); the
+    report is written into the folder."""
     skip_broken: bool = False
     """Report without run files that cannot be read (listed in the report's notes) instead of
     stopping at the first one."""
@@ -133,6 +134,10 @@ class ReportConfig:
     """The method every comparison is against; when unset, the bench's."""
     focus: str | None = None
     """The method the verdict is about; when unset, the bench's."""
+    pack: bool = False
+    """After the report, pack the run files under runs/ into FOLDER/runs.tar.xz (with what
+    the archive already held) and delete them once the archive reads back the same;
+    checkpoints and TensorBoard files stay in runs/."""
 
 
 @dataclasses.dataclass

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from mrft.bench.loading import BenchData
-from mrft.bench.runner import pretrain_source, seed_dir
+from mrft.bench.loading import BenchData, run_folder
+from mrft.bench.runner import pretrain_source
 from mrft.bench.scores import score_name, training_metric
 from mrft.bench.statistics import band
 
@@ -81,8 +81,6 @@ def pretrain_curves(data: BenchData, methods: list[str], points: int = 40) -> li
     """Per family: the training metric that follows the family's score against
     pre-training env steps, over seeds, on ``points`` steps the runs share; one band per
     pre-training (an adaptation-only method shows under the method it reuses)."""
-    from mrft.logging import read_metrics
-
     panels = []
     for family in data.families:
         key = training_metric(family.env)
@@ -93,9 +91,9 @@ def pretrain_curves(data: BenchData, methods: list[str], points: int = 40) -> li
             for seed in data.seeds:
                 if (family.env, method, seed) not in data.pretrain:
                     continue
-                folder = seed_dir(data.out, family, method, seed) / "train"
+                log = f"{run_folder(family, method, seed)}/train/metrics.jsonl"
                 try:
-                    records = [r for r in read_metrics(folder) if key in r]
+                    records = [r for r in data.files.read_jsonl(log) if key in r]
                 except OSError:
                     continue
                 if records:

@@ -1,9 +1,10 @@
 """Reading a bench folder: ``bench.json`` and the run files, checked, indexed by
 (env, method, seed[, instance]), with every evaluation point given its aggregate score.
 
-A run file that has not been written yet is an unfinished run. One that cannot be read or
-has the wrong shape stops the analysis with a one-line error, or, when the caller skips
-broken files, is listed and counted as unfinished.
+The run files are read from ``runs/`` or from the folder's archive
+(:class:`mrft.bench.archive.RunFiles`). A run file that has not been written yet is an
+unfinished run. One that cannot be read or has the wrong shape stops the analysis with a
+one-line error, or, when the caller skips broken files, is listed and counted as unfinished.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from mrft import algos
+from mrft.bench.archive import RunFiles
 from mrft.bench.methods import report_order
 from mrft.bench.runner import TIMING_FIELDS, pretrain_source, seed_dir
 from mrft.bench.scores import RETURN, score_name
@@ -36,13 +38,15 @@ def setting(given: str | None, meta: dict[str, Any], key: str, default: str) -> 
 class BenchData:
     """Everything a bench folder holds, indexed by (env, method, seed[, instance]).
 
-    ``baseline`` and ``focus`` are the settings the report is written from (see
-    :func:`setting`); the methods are in report order, baseline first and focus second.
+    ``out`` is the bench folder or its run archive. ``baseline`` and ``focus`` are the
+    settings the report is written from (see :func:`setting`); the methods are in report
+    order, baseline first and focus second.
     """
 
     def __init__(self, out: Path, skip_broken: bool = False, baseline: str | None = None,
                  focus: str | None = None):
-        self.out = Path(out)
+        self.files = RunFiles(out)
+        self.out = self.files.folder
         self.skipped: list[dict[str, str]] = []
         """Run files that could not be read, when ``skip_broken`` lets the report go on."""
         self.skip_broken = skip_broken
@@ -81,13 +85,13 @@ class BenchData:
         # (pretrain_source), whether or not that method was benched too
         source = pretrain_source(method)
         if (family.env, source, seed) not in self.pretrain:
-            record = self._read(seed_dir(self.out, family, source, seed) / "pretrain.json",
+            record = self._read(f"{run_folder(family, source, seed)}/pretrain.json",
                                 PRETRAIN_KEYS)
             if record:
                 self.pretrain[family.env, source, seed] = record
-        folder = seed_dir(self.out, family, method, seed)
+        folder = run_folder(family, method, seed)
         for i in range(family.instances):
-            record = self._read(folder / "adapt" / f"instance{i}.json", ADAPT_KEYS)
+            record = self._read(f"{folder}/adapt/instance{i}.json", ADAPT_KEYS)
             if record:
                 self.adapt[family.env, method, seed, i] = record
 
@@ -130,44 +134,53 @@ class BenchData:
         per_family = self.pretrain_steps_per_family()
         return float(np.mean([per_family[env] for env, _ in self.tasks]))
 
-    def _read(self, path: Path, keys: tuple[str, ...]) -> dict[str, Any] | None:
-        """A run record, ``None`` when the run has not finished, and for a file that cannot be
-        read or has the wrong shape: one-line error, or (``skip_broken``) a listed skip."""
-        if not path.exists():
+    def _read(self, name: str, keys: tuple[str, ...]) -> dict[str, Any] | None:
+        """A run record (``name``: its path in the folder), ``None`` when the run has not
+        finished, and for a file that cannot be read or has the wrong shape: one-line error,
+        or (``skip_broken``) a listed skip."""
+        if not self.files.exists(name):
             return None
-        reason = _problem(path, keys)
+        record, reason = _parse(self.files, name, keys)
         if reason is None:
-            return json.loads(path.read_text(encoding="utf-8"))
+            return record
         if not self.skip_broken:
-            raise MrftError(f"{path}: broken run file ({reason}); delete it and run the same "
-                            "mrft bench command again to redo that run, or report without it "
-                            "with mrft report --skip-broken")
-        self.skipped.append({"file": str(path.relative_to(self.out)), "reason": reason})
+            redo = ("delete it" if self.files.on_disk(name) else
+                    f"unpack the archive into its folder (tar -xJf {self.files.archive} -C "
+                    f"{self.out}), delete the file")
+            raise MrftError(f"{self.files.where(name)}: broken run file ({reason}); {redo} and "
+                            "run the same mrft bench command again to redo that run, or report "
+                            "without it with mrft report --skip-broken")
+        self.skipped.append({"file": name, "reason": reason})
         return None
 
 
-def _problem(path: Path, keys: tuple[str, ...]) -> str | None:
-    """Why a run file cannot be used, or ``None``."""
+def run_folder(family: TaskFamily, method: str, seed: int) -> str:
+    """A run's folder relative to the bench folder: ``runs/<family>/<method>/seed<k>``."""
+    return seed_dir(Path(), family, method, seed).as_posix()
+
+
+def _parse(files: RunFiles, name: str, keys: tuple[str, ...]) -> tuple[Any, str | None]:
+    """A run file's record, and why it cannot be used (``None`` when it can)."""
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record = json.loads(files.read_text(name))
     except UnicodeDecodeError:
-        return "not UTF-8 text"
+        return None, "not UTF-8 text"
     except json.JSONDecodeError as exc:
-        return f"not valid JSON: {exc.msg} at line {exc.lineno}"
+        return None, f"not valid JSON: {exc.msg} at line {exc.lineno}"
     except OSError as exc:
-        return f"unreadable: {exc.strerror}"
+        return None, f"unreadable: {exc.strerror}"
     if not isinstance(record, dict):
-        return "not a JSON object"
+        return None, "not a JSON object"
     missing = [k for k in keys if k not in record]
     if missing:
-        return f"missing {', '.join(missing)}"
+        return None, f"missing {', '.join(missing)}"
     if "curve" in keys:
         curve = record["curve"]
         if not isinstance(curve, list) or not curve or not all(
                 isinstance(p, dict) and isinstance(p.get("step"), (int, float))
                 and isinstance(p.get("score"), (int, float)) for p in curve):
-            return "curve is not a list of points with step and score"
-    return None
+            return None, "curve is not a list of points with step and score"
+    return record, None
 
 
 def final_score(record: dict[str, Any], key: str = "norm") -> float:

@@ -131,6 +131,8 @@ pre { background: #f5f5f5; padding: 0.7rem; overflow-x: auto; }
 code { font-family: ui-monospace, "SFMono-Regular", Menlo, monospace; }
 figure { margin: 1rem 0; }
 figure img { max-width: 100%; height: auto; }
+.figures { display: flex; flex-wrap: wrap; gap: 0 1.5rem; align-items: flex-start; }
+.figures figure { flex: 1 1 26rem; min-width: 0; margin: 0.5rem 0; }
 figcaption { font-style: italic; color: #555; font-size: 0.9rem; }
 .key span { display: inline-block; margin-right: 1.1rem; white-space: nowrap; }
 .key i { display: inline-block; width: 1.6rem; margin-right: 0.35rem; vertical-align: middle;
@@ -161,9 +163,15 @@ def _html_table(table: Table) -> str:
 
 
 def render_html(blocks: Sequence[Block], title: str) -> str:
+    """One self-contained page; figures that follow each other share a row where the window
+    is wide enough (the adaptation and within-episode plots side by side on the first screen)."""
     esc = html.escape
     body = []
+    in_row = False
     for block in blocks:
+        if isinstance(block, Image) != in_row:
+            body.append('<div class="figures">' if not in_row else "</div>")
+            in_row = not in_row
         match block:
             case Heading(level, text):
                 body.append(f"<h{level}>{esc(text)}</h{level}>")
@@ -187,6 +195,8 @@ def render_html(blocks: Sequence[Block], title: str) -> str:
                     f'{"dashed" if dashed else "solid"}"></i>{esc(label)}</span>'
                     for label, colour, dashed in items)
                 body.append(f'<p class="key">{swatches}</p>')
+    if in_row:
+        body.append("</div>")
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f"<title>{esc(title)}</title>\n<style>\n{CSS}\n</style>\n</head>\n<body>\n"

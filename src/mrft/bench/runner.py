@@ -220,6 +220,7 @@ class Bench:
     def open(self) -> dict[str, Any]:
         """Create or check OUT/bench.json; a folder of another suite is refused, not mixed."""
         self._check_methods_fit()
+        self._unpack_runs()
         path = self.out / "bench.json"
         suite = self.suite.to_dict()
 
@@ -258,6 +259,23 @@ class Bench:
         meta["commit"] = ", ".join(meta["commits"])
         write_json(path, meta)
         return meta
+
+    def _unpack_runs(self) -> None:
+        """A packed bench (``mrft report --pack``) continues from its archive: run files that
+        are only in ``runs.tar.xz`` are written back under ``runs/`` first, so no finished run
+        is redone."""
+        from mrft.bench.archive import ARCHIVE, read_archive
+
+        archive = self.out / ARCHIVE
+        if not archive.is_file():
+            return
+        for name, data in read_archive(archive).items():
+            if ".." in Path(name).parts or Path(name).is_absolute():
+                continue
+            target = self.out / name
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
 
     def pending(self) -> Iterator[Unit]:
         return (u for u in self.units() if not result_path(self.out, u).exists())
