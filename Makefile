@@ -13,27 +13,25 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# $(call debian,CHECK,PACKAGE,WHAT NEEDS IT): install a Debian package when CHECK fails, as
+# root with apt-get; otherwise one error line that names it
+define debian
+	@if ! $(1) >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian package $(2) ($(3))"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; \
+	  else \
+	    echo "error: $(3) needs the Debian package $(2); install it with: sudo apt-get install $(2)" >&2; \
+	    exit 2; \
+	  fi; \
+	fi
+endef
+
 # Procgen (through envpool) needs Debian's Qt5 runtime; the test of report.html opens it in
 # headless Chromium.
 system-deps:
-	@if ! ldconfig -p 2>/dev/null | grep -q libQt5Gui.so.5; then \
-	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
-	    echo "installing Debian package libqt5gui5 (Qt5 runtime for Procgen)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libqt5gui5 >/dev/null; \
-	  else \
-	    echo "error: Procgen needs the Debian package libqt5gui5; install it with: sudo apt-get install libqt5gui5" >&2; \
-	    exit 2; \
-	  fi; \
-	fi
-	@if ! command -v chromium >/dev/null; then \
-	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
-	    echo "installing Debian package chromium (headless browser for the report.html test)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else \
-	    echo "error: the report.html test needs the Debian package chromium; install it with: sudo apt-get install chromium" >&2; \
-	    exit 2; \
-	  fi; \
-	fi
+	$(call debian,sh -c 'ldconfig -p | grep -q libQt5Gui.so.5',libqt5gui5,Procgen's Qt5 runtime)
+	$(call debian,command -v chromium,chromium,the report.html browser test)
 
 # the demo benchmark suite: GRPO, PPO and MRFT with the oracle and context-free rows, 3 seeds;
 # prints each method's score in context and after adaptation, the verdict and the report's
