@@ -158,6 +158,7 @@ def test_report_of_a_bench_with_no_finished_seed_is_an_error(tiny, tmp_path):
         analyze(Path(out))
 
 
+@pytest.mark.slow  # about a minute; `make test-slow`
 def test_smoke_suite_runs_every_method_on_procgen_and_metaworld(tmp_path, capsys):
     out = tmp_path / "smoke"
     with pytest.raises(SystemExit) as exit_info:
@@ -229,6 +230,7 @@ def test_a_sim_to_real_bench_scores_the_sim_and_reports_real_fractions(tmp_path)
     assert write_report(analysis, out).markdown.read_text().count("## Sim to real") == 1
 
 
+@pytest.mark.slow  # about a minute; `make test-slow`
 @pytest.mark.parametrize("name", ["market", "process"])
 def test_the_scenario_suites_run_every_method_and_reference_row_at_smoke_budgets(name, tmp_path):
     suite = load_suite(name)
