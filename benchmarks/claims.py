@@ -8,10 +8,11 @@ beside the measured figure with its 95% interval and a verdict (:mod:`mrft.bench
 and writes ``claims.md`` and ``claims.json``. With ``--results-doc [PATH]`` (default
 docs/results.md) it also puts, into that document, the seed-claim table between
 ``<!-- claims:start -->`` and ``<!-- claims:end -->``, and the headline suite's quality table
-with its verdict sentences, its per-family table and its informative-family checks between
-``<!-- headline:start -->`` and ``<!-- headline:end -->``. With ``--readme`` it puts into
-README.md, between ``<!-- verdict:start -->`` and ``<!-- verdict:end -->``, the headline
-suite's final score and probability of improvement per method and one sentence on the focus
+with its verdict sentences, its per-family table, its cumulative regret table and its
+informative-family checks between ``<!-- headline:start -->`` and ``<!-- headline:end -->``.
+With ``--readme`` it puts into README.md, between ``<!-- verdict:start -->`` and
+``<!-- verdict:end -->``, the headline suite's final score, probability of improvement and
+(where measured) cumulative regret per method and one sentence on the focus
 method against the baseline, with a link to the results document. So both show exactly what
 the result files say.
 
@@ -28,7 +29,8 @@ from pathlib import Path
 
 from mrft.atomic import atomic_write_bytes
 from mrft.bench import claims
-from mrft.bench.report import family_summary_markdown, quality_headline_markdown
+from mrft.bench.headline import REGRET
+from mrft.bench.report import family_summary_markdown, quality_headline_markdown, regret_markdown
 from mrft.bench.text import MISSING, method_label, sentence_name
 from mrft.errors import MrftError
 
@@ -39,14 +41,19 @@ VERDICT_MARKERS = ("<!-- verdict:start -->", "<!-- verdict:end -->")
 
 
 def headline_block(analysis: dict) -> str:
-    """The headline suite's quality table with its verdict sentences, per-family table and
-    informative-family checks."""
+    """The headline suite's quality table with its verdict sentences, per-family table,
+    cumulative regret table and informative-family checks."""
     parts = [quality_headline_markdown(analysis), *(analysis.get("verdict") or [])]
     families = family_summary_markdown(analysis)
     if families:
         parts.append("Per family, mean over seeds x held-out instances: in context (the first "
                      "episode on the instance, before any update) -> final score [95% CI]; the "
                      "oracle and the context-free policy never adapt.\n\n" + families)
+    regret = regret_markdown(analysis)
+    if regret:
+        parts.append("Cumulative regret over adaptation and the in-context score, each held-out "
+                     "instance scaled so that the context-free policy is 0 and the oracle 1:\n\n"
+                     + regret)
     checks = analysis.get("informative") or []
     if checks:
         parts.append("\n".join(f"- {c}" for c in checks))
@@ -54,9 +61,10 @@ def headline_block(analysis: dict) -> str:
 
 
 def verdict_block(analysis: dict, results_link: str) -> str:
-    """README's verdict: a table of the final score IQM [95% CI] and the probability of
-    improvement over the baseline, one column per method, and one sentence saying whether
-    the focus method beats the baseline, linking ``results_link``."""
+    """README's verdict: a table of the final score IQM [95% CI], the probability of
+    improvement over the baseline and, where measured, the cumulative regret IQM [95% CI],
+    one column per method, and one sentence saying whether the focus method beats the
+    baseline, linking ``results_link``."""
     baseline = analysis["baseline"]
     methods = analysis["methods"]
     rows = {r["metric"]: r for r in analysis["headline"]}
@@ -66,7 +74,10 @@ def verdict_block(analysis: dict, results_link: str) -> str:
                         "values": {}})
     lines = [f"| `{analysis['suite']['name']}` suite | " + " | ".join(map(method_label, methods)) + " |",
              "| --- |" + " --- |" * len(methods)]
-    for label, row in ((f"{final['metric']} [95% CI]", final), (improvement["metric"], improvement)):
+    shown = [(f"{final['metric']} [95% CI]", final), (improvement["metric"], improvement)]
+    if REGRET in rows:
+        shown.append((f"{REGRET} [95% CI]", rows[REGRET]))
+    for label, row in shown:
         lines.append(f"| {label} | " + " | ".join(row["values"].get(m, MISSING) for m in methods) + " |")
     return "\n".join(lines) + "\n\n" + verdict_sentence(analysis, results_link)
 

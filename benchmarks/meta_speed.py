@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shutil
 import statistics
 import sys
 import time
@@ -68,22 +69,50 @@ def _optimizer_steps(algo: str, cfg, steps_per_update: int) -> tuple[int, int]:
     if algo == "ppo":
         return cfg.ppo.update_epochs * cfg.ppo.num_minibatches, cfg.env.num_envs * cfg.ppo.num_steps
     if algo == "mrft":
-        per_pass = max(1, -(-steps_per_update // cfg.mrft.meta_minibatch_size))
-        return cfg.mrft.meta_iterations * per_pass, steps_per_update
+        return cfg.mrft.meta_iterations * cfg.mrft.meta_minibatches, cfg.env.num_envs * cfg.mrft.meta_num_steps
     return cfg.rl2.rl2_update_epochs * cfg.rl2.rl2_num_minibatches, steps_per_update
 
 
-def run_algo(algo: str, steps: int, seed: int, threads: int | None) -> dict:
-    """One algorithm at its family defaults (the child process)."""
+def measure_adaptation(checkpoint: str, steps: int, seed: int) -> dict:
+    """Env steps/s of adapting ``checkpoint`` to held-out instance 0 for ``steps`` env steps
+    with the method's own updates (8 envs, as the benchmark suites adapt), the evaluation of
+    the adapted policy excluded (every method's is the same episodes)."""
+    import tempfile
+
+    from mrft.config import AdaptSettings
+    from mrft.trainer import Trainer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = AdaptSettings(checkpoint, task=0, steps=steps, eval_every=steps, eval_episodes=2,
+                                 num_envs=8, seed=seed)
+        trainer = Trainer(adaptation=settings, run_dir=tmp)
+        start = time.perf_counter()
+        result = trainer.train()
+        wall = time.perf_counter() - start - result.timings.get("evaluation", 0.0)
+    return {"adapt_env_steps": result.global_step, "adapt_updates": result.updates,
+            "adapt_wall_s": wall, "adapt_sps": result.global_step / wall}
+
+
+def run_algo(algo: str, steps: int, seed: int, threads: int | None, env: str = ENV_SPEC,
+             adapt_steps: int = 0) -> dict:
+    """One algorithm at its family defaults (the child process): pre-training, then (with
+    ``adapt_steps``) an adaptation of the result."""
+    import tempfile
+
     from mrft.config import EnvConfig, RunConfig, TrainConfig, to_dict
 
+    keep = tempfile.mkdtemp()
+
     def make_cfg(runs_dir: str) -> TrainConfig:
-        return TrainConfig(algo=algo, env=EnvConfig(env=ENV_SPEC),
+        return TrainConfig(algo=algo, env=EnvConfig(env=env),
                            run=RunConfig(total_steps=steps, seed=seed, runs_dir=runs_dir,
                                          run_name=f"meta-speed-{algo}", progress=False,
                                          threads=threads))
 
-    measured, resolved = measure_trainer(make_cfg)
+    measured, resolved = measure_trainer(lambda _runs_dir: make_cfg(keep))
+    if adapt_steps:
+        measured.update(measure_adaptation(f"{keep}/meta-speed-{algo}/checkpoint.pt", adapt_steps, seed))
+    shutil.rmtree(keep, ignore_errors=True)
     opt_steps, batch_steps = _optimizer_steps(algo, resolved, measured["env_steps_per_update"])
     settings = {"num_envs": resolved.env.num_envs, **to_dict(resolved.optim),
                 "hidden_sizes": list(resolved.run.hidden_sizes),
@@ -126,14 +155,20 @@ def _summary(rows: list[dict]) -> dict:
             p: statistics.median(_phases(r)[p] / r["train_wall_s"] for r in rows) for p in PHASES},
         "rollout_sps_median": statistics.median(
             r["env_steps"] / r["trainer_phase_s"]["rollout"] for r in rows),
+        **({"adapt_sps_median": statistics.median(r["adapt_sps"] for r in rows),
+            "adapt_sps_runs": [r["adapt_sps"] for r in rows],
+            "adapt_updates": first["adapt_updates"]} if "adapt_sps" in first else {}),
     }
 
 
 def _ratios(summary: dict, algo: str, base: str = "ppo") -> dict:
     a, b = summary[algo], summary[base]
-    return {"sps": a["sps_median"] / b["sps_median"],
-            "per_cpu_second": b["cpu_s_per_1k_steps_median"] / a["cpu_s_per_1k_steps_median"],
-            "rollout_sps": a["rollout_sps_median"] / b["rollout_sps_median"]}
+    ratios = {"sps": a["sps_median"] / b["sps_median"],
+              "per_cpu_second": b["cpu_s_per_1k_steps_median"] / a["cpu_s_per_1k_steps_median"],
+              "rollout_sps": a["rollout_sps_median"] / b["rollout_sps_median"]}
+    if "adapt_sps_median" in a and "adapt_sps_median" in b:
+        ratios["adapt_sps"] = a["adapt_sps_median"] / b["adapt_sps_median"]
+    return ratios
 
 
 def _print_table(summary: dict, ratios: dict) -> None:
@@ -148,7 +183,8 @@ def _print_table(summary: dict, ratios: dict) -> None:
               f"{ph['rollout']:9.1f} {ph['update']:8.1f} {ph['other']:7.1f}")
     for algo, r in ratios.items():
         print(f"{algo} / ppo: {r['sps']:.2f}x env steps/s wall clock, {r['per_cpu_second']:.2f}x per "
-              f"CPU second, {r['rollout_sps']:.2f}x in the rollout phase alone")
+              f"CPU second, {r['rollout_sps']:.2f}x in the rollout phase alone"
+              + (f"; adapting {r['adapt_sps']:.2f}x" if "adapt_sps" in r else ""))
     print("(medians over each algorithm's runs; train s: wall clock of Trainer.train(); other s: "
           "train s - rollout s - update s, i.e. logging, checkpoints and loop overhead)")
 
@@ -162,6 +198,10 @@ def main() -> None:
                         help="rounds; each round runs every algorithm once, in --algos order")
     parser.add_argument("--algos", nargs="+", choices=ALGOS, default=list(ALGOS))
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--env", default=ENV_SPEC, help=f"the family (default {ENV_SPEC})")
+    parser.add_argument("--adapt-steps", type=int, default=0,
+                        help="also adapt each pre-trained policy for this many env steps and "
+                             "report adaptation env steps/s (0: pre-training only)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads in every run (default 1, for a shared machine; "
                              "0: torch's choice, one per core)")
@@ -173,13 +213,15 @@ def main() -> None:
     threads = args.threads or None
 
     if args.side is not None:  # a child process: one run, one JSON line
-        emit(RESULT_PREFIX, run_algo(args.side, args.steps, args.seed, threads))
+        emit(RESULT_PREFIX, run_algo(args.side, args.steps, args.seed, threads, args.env,
+                                     args.adapt_steps))
         return
 
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     wall_start = time.perf_counter()
     before, src_before = provenance(), _src_state()
-    child = ["--steps", str(args.steps), "--seed", str(args.seed), "--threads", str(args.threads)]
+    child = ["--steps", str(args.steps), "--seed", str(args.seed), "--threads", str(args.threads),
+             "--env", args.env, "--adapt-steps", str(args.adapt_steps)]
     runs: list[dict] = []
     for round_ in range(args.repeats):
         for algo in args.algos:
@@ -192,9 +234,9 @@ def main() -> None:
     _print_table(summary, ratios)
 
     report = {
-        "what": f"pre-training env steps/s of mrft's {', '.join(args.algos)} on {ENV_SPEC} at "
+        "what": f"pre-training env steps/s of mrft's {', '.join(args.algos)} on {args.env} at "
                 "each algorithm's family defaults, same machine, one run",
-        "env": ENV_SPEC,
+        "env": args.env,
         "command": command_line("benchmarks/meta_speed.py", vars(args),
                                 skip=("out", "side", "python")),
         "interpreter": args.python, **before,

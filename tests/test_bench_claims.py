@@ -171,3 +171,25 @@ def test_a_missing_marker_is_one_line_and_nothing_is_written(tmp_path, capsys, m
     assert err.startswith(f"error: {broken} has no ") and "markers" in err and err.count("\n") == 1
     assert {path: path.read_text() for path in (results, readme)} == before
     assert not (tmp_path / "out").exists()
+
+
+def test_the_results_tables_and_the_readme_verdict_carry_the_cumulative_regret():
+    from mrft.bench.headline import REGRET
+
+    module = _claims_script()
+    regret_row = {"metric": REGRET, "values": {"grpo": "0.6 [0.5, 0.7]", "mrft": "0.3 [0.2, 0.4]"},
+                  "change": {"mrft": "-50%"}}
+    entries = {"grpo": {"regret_text": "0.6 [0.5, 0.7]", "in_context_text": "0.1 [0, 0.2]",
+                        "focus_lower_regret_text": "0.90 [0.80, 1.00]"},
+               "mrft": {"regret_text": "0.3 [0.2, 0.4]", "in_context_text": "0.5 [0.4, 0.6]"}}
+    analysis = {**HEADLINE, "headline": [*HEADLINE["headline"][:2], regret_row],
+                "regret": {"focus": "mrft", "methods": entries}}
+    block = module.headline_block(analysis)
+    assert "| cumulative regret (IQM; lower is better) | 0.6 [0.5, 0.7] | 0.3 [0.2, 0.4] | -50% |" in block
+    assert "| GRPO | 0.6 [0.5, 0.7] | 0.1 [0, 0.2] | 0.90 [0.80, 1.00] |" in block
+    assert "| MRFT | 0.3 [0.2, 0.4] | 0.5 [0.4, 0.6] | — |" in block
+    readme = module.verdict_block(analysis, "docs/results.md").splitlines()
+    assert readme[4] == ("| cumulative regret (IQM; lower is better) [95% CI] | 0.6 [0.5, 0.7] | "
+                         "0.3 [0.2, 0.4] | — |")
+    needs = {**HEADLINE, "regret": {"unavailable": "These metrics need the reference rows."}}
+    assert module.headline_block(needs).count("These metrics need the reference rows.") == 1

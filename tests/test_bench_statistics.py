@@ -92,3 +92,14 @@ def test_relative_change_band_and_ratio_of_means_by_hand():
     assert ratio_of_means([2.0, 4.0], [2.0, 2.0]) == pytest.approx((1.5, 1.0, 2.0))
     with np.errstate(divide="ignore"):
         assert all(map(math.isnan, ratio_of_means([1.0], [0.0])[1:]))
+
+
+def test_interquartile_mean_is_scipys_trimmed_mean():
+    from scipy.stats import trim_mean
+
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 3, 4, 5, 7, 8, 13, 40):
+        values = rng.normal(size=n) * 10.0 ** rng.integers(-3, 4)
+        assert interquartile_mean(values) == pytest.approx(trim_mean(values, 0.25), rel=1e-12)
+    assert interquartile_mean([1.0, math.inf, 2.0, 3.0]) == trim_mean([1.0, math.inf, 2.0, 3.0], 0.25)
+    assert math.isnan(interquartile_mean([1.0, math.nan, 2.0]))

@@ -69,9 +69,12 @@ def test_mujoco_bodies_get_cleanrl_s_continuous_action_update():
     # 16 envs x 128 steps = 2,048 env steps per update, 32 minibatches of 64, 10 epochs
     assert 16 * mujoco.ppo.num_steps == 2048 and 2048 // mujoco.ppo.num_minibatches == 64
     assert mujoco.ppo.update_epochs == 10
+    # MRFT takes PPO's update: rollout length, minibatches and passes
+    assert (mujoco.mrft.meta_num_steps, mujoco.mrft.meta_minibatches, mujoco.mrft.meta_iterations) \
+        == (128, 32, 10)
     # what mujoco does not set it takes from continuous: learning rate, MRFT's and RL2's values
     assert mujoco.optim.learning_rate == 3e-4 and mujoco.run.normalize_obs is True
-    assert mujoco.mrft.meta_minibatch_size == 512 and mujoco.rl2.rl2_ent_coef == 0.005
+    assert mujoco.mrft.meta_ent_coef == 0.0 and mujoco.rl2.rl2_ent_coef == 0.005
 
 
 def test_micro_batches_give_the_minibatch_s_loss_and_gradient():

@@ -1,9 +1,10 @@
 """The data that flows from collectors to algorithms, free of any env: finished episodes'
 records, a fixed-horizon rollout (:class:`RolloutBatch`), whole episodes in trials
-(:class:`EpisodeBatch`), and the :class:`Actor` interface a collector asks for actions.
+(:class:`EpisodeBatch`), a fixed-length chunk of trials (:class:`StreamBatch`), and the
+:class:`Actor` interface a collector asks for actions.
 
 Algorithms import these and nothing that steps an env; the collectors that fill them live
-in :mod:`mrft.rollout` and :mod:`mrft.episodes`.
+in :mod:`mrft.rollout`, :mod:`mrft.episodes` and :mod:`mrft.trial_stream`.
 """
 
 from __future__ import annotations
@@ -104,6 +105,15 @@ class Actor:
         """Per-trial tensors the algorithm needs besides the episodes (e.g. context windows)."""
         return {}
 
+    def begin_chunk(self) -> None:
+        """A fixed-length chunk of steps starts (:mod:`mrft.trial_stream`); trials and
+        episodes may have started before it and may go on after it."""
+
+    def end_chunk(self) -> dict:
+        """What the algorithm needs besides the chunk's steps: for a stateful actor, its
+        state where the chunk started and what each action was conditioned on."""
+        return {}
+
     @torch.no_grad()
     def act(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(action, log_prob, value)`` for normalised observations ``[n, ...]``."""
@@ -175,6 +185,43 @@ class EpisodeBatch:
             terminated=term.T, truncated=trunc.T, valid=mask.T, next_value=values[:, T],
             task_ids=self.task_ids.repeat_interleave(self.trial_episodes), episodes=self.episodes,
         )
+
+
+@dataclasses.dataclass
+class StreamBatch:
+    """``T`` lockstep ticks of ``N`` envs playing trials (:mod:`mrft.trial_stream`); per-step
+    tensors are ``[N, T, ...]``. A tick where an env waits for its neighbours to finish their
+    episode is not a step (``valid`` False): nothing learns from it and the budget does not
+    pay for it."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    logprobs: torch.Tensor
+    values: torch.Tensor
+    rewards: torch.Tensor
+    valid: torch.Tensor
+    episode_end: torch.Tensor
+    """The step ended its episode."""
+    trial_end: torch.Tensor
+    """The step ended the last episode of its trial."""
+    terminated: torch.Tensor
+    """The step ended its episode in a terminal state."""
+    final_values: torch.Tensor
+    """Where a step ended a trial by truncation: the value of the observation after it."""
+    next_value: torch.Tensor
+    """``[N]`` the value of each env's next step (the bootstrap of a trial the chunk cuts)."""
+    task_ids: torch.Tensor
+    """``[N, T]`` the train task of each step."""
+    episodes: list[Episode]
+    episode_index: list[int]
+    """For each finished episode, its place in its trial (0 for the first)."""
+    extras: dict
+    trial_episodes: int | None
+    """Episodes per trial; None: one endless trial (adapting to one instance)."""
+
+    @property
+    def env_steps(self) -> int:
+        return int(self.valid.sum())
 
 
 def pad_time(x: torch.Tensor, length: int, repeat_last: bool = False) -> torch.Tensor:

@@ -270,7 +270,19 @@ def run_export(cfg: ExportConfig) -> int:
         raise MrftError(f"--task must be >= 0, got {cfg.task}")
     if cfg.seed < 0:
         raise MrftError(f"--seed must be >= 0, got {cfg.seed}")
-    record = export(cfg.checkpoint, cfg.task, cfg.seed, cfg.out)
+    if cfg.distill_steps < 0:
+        raise MrftError(f"--distill-steps must be >= 0, got {cfg.distill_steps}")
+    from mrft.distillation import parse_stages
+
+    record = export(cfg.checkpoint, cfg.task, cfg.seed, cfg.out, cfg.distill_steps,
+                    parse_stages(cfg.distill_stages))
+    distilled = record.get("distillation")
+    if distilled is not None:
+        for stage in distilled["stages"]:
+            if f"{stage}/loss_before" in distilled:
+                print(f"{stage}: loss {distilled[f'{stage}/loss_before']:.4g} -> "
+                      f"{distilled[f'{stage}/loss_after']:.4g} "
+                      f"({int(distilled[f'{stage}/env_steps']):,} env steps)")
     print(f"context-free policy for {record['task']} instance {record['instance']}: {record['path']}")
     return 0
 

@@ -71,8 +71,8 @@ class AdaptConfig:
 class ExportConfig:
     """Export a policy adapted to one held-out instance as a context-free network (algorithms
     that support it, mrft list; MRFT: its belief folded into the weights, exact for FiLM and
-    the head deltas), so it loads and runs as a plain actor-critic (mrft eval, or any
-    PyTorch code)."""
+    the head deltas, then with --distill-steps distilled from the adapted policy), so it
+    loads and runs as a plain actor-critic (mrft eval, or any PyTorch code)."""
 
     checkpoint: tyro.conf.Positional[str]
     """An mrft adapt checkpoint (its adapted weights and belief), or an MRFT pre-training
@@ -81,9 +81,18 @@ class ExportConfig:
     """Held-out instance K when exporting from a pre-training checkpoint (an adaptation
     checkpoint knows its own)."""
     seed: int = 1
-    """Seed of the in-context trial."""
+    """Seed of the in-context trial and of the distillation."""
     out: str | None = None
     """Where to write it; when unset, CHECKPOINT_DIR/export/task<K>.pt."""
+    distill_steps: int = 0
+    """Env steps on the instance for progressive distillation of the adapted policy (belief in
+    the loop) into the exported network, starting from the fold (MRFT); spent exactly, split
+    25/25/50% over the stages that run (a skipped stage's share goes to the others). 0: the
+    fold alone."""
+    distill_stages: str = "align,kl,search"
+    """The stages of the distillation, comma-separated: align (hidden activations matched to
+    the teacher's on its states), kl (KL(teacher || student) on the student's own states
+    too, DAgger), search (clipped-surrogate updates bounded in KL to the student kl left)."""
 
 
 @dataclasses.dataclass

@@ -10,7 +10,9 @@ weights and the context the scored policy starts from. From a pre-training check
 first adapts in context: one trial of ``K`` episodes on held-out instance ``--task``, and
 the context as the trial's last episode starts. What a frozen context cannot keep is the
 adaptation *within* an episode; the adaptation curve's ``export/return`` next to ``return``
-shows what that costs.
+shows what that costs. With ``distill_steps > 0`` the export is instead the student of
+progressive distillation (:mod:`mrft.distillation`), which starts from that fold and learns
+from the adapted policy, context in the loop, on that many env steps of the instance.
 """
 
 from __future__ import annotations
@@ -23,7 +25,11 @@ import torch
 from mrft.errors import MrftError
 
 
-def export(checkpoint: str, task: int, seed: int, out: str | None = None) -> dict[str, Any]:
+def export(checkpoint: str, task: int, seed: int, out: str | None = None, distill_steps: int = 0,
+           distill_stages: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Write the context-free network of ``checkpoint``'s adapted policy (the fold, or with
+    ``distill_steps`` the distilled student, over ``distill_stages``: all when None); returns
+    what it wrote, with the path."""
     from mrft import algos
     from mrft.checkpoint import save_checkpoint
     from mrft.config import to_dict
@@ -59,11 +65,22 @@ def export(checkpoint: str, task: int, seed: int, out: str | None = None) -> dic
         finally:
             collector.close()
         context = actor.context
-    folded = exporter.fold(context)
     task_spec, instance = held_out_instance(suite, task)
-    path = Path(out) if out else Path(checkpoint).resolve().parent / "export" / f"task{task}.pt"
     record = {"source": str(checkpoint), "task": task_spec.name, "instance": instance,
               "instance_index": task, "from_adaptation": adaptation is not None}
-    save_checkpoint(path, {"config": to_dict(cfg), "model": folded.state_dict(),
+    if distill_steps > 0:
+        from mrft.algos.base import DISTILL_STAGES
+        from mrft.distillation import distill
+
+        stages = DISTILL_STAGES if distill_stages is None else tuple(distill_stages)
+        result = distill(exporter.distillation(context, distill_steps, stages), task_spec,
+                         instance, cfg.env.max_episode_steps, seed)
+        network = result.student
+        record["distillation"] = {"stages": list(stages), "env_steps": result.env_steps,
+                                  **result.stats}
+    else:
+        network = exporter.fold(context)
+    path = Path(out) if out else Path(checkpoint).resolve().parent / "export" / f"task{task}.pt"
+    save_checkpoint(path, {"config": to_dict(cfg), "model": network.state_dict(),
                            "algo": {"folded": record}})
     return {**record, "path": str(path)}

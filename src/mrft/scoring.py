@@ -37,10 +37,12 @@ class AdaptationCurve:
         every = self.settings.eval_every
         return global_step // every > self.points[-1]["step"] // every
 
-    def evaluate(self, algo, global_step: int) -> dict[str, Any]:
+    def evaluate(self, algo, global_step: int, final: bool = False) -> dict[str, Any]:
         """Score the current adapted policy, stochastic (the headline) and deterministic (mean
-        action / argmax), and the algorithm's other scored policies. Evaluation changes
-        nothing: no normaliser update, its own RNG stream, its own envs."""
+        action / argmax), and the algorithm's other scored policies; at the ``final`` point
+        also the student of the algorithm's :meth:`~mrft.algos.base.Algorithm.final_distillation`
+        (:meth:`distilled`). Evaluation changes nothing: no normaliser update, its own RNG
+        stream, its own envs."""
         point: dict[str, Any] = {"step": int(global_step)}
         for deterministic in (False, True):
             result = self._play(algo.evaluation_actor(deterministic))
@@ -56,9 +58,33 @@ class AdaptationCurve:
             point[f"{name}/return"] = float(np.mean(result.returns))
             if result.successes is not None:
                 point[f"{name}/success"] = float(np.mean(result.successes))
+        if final:
+            point.update(self.distilled(algo))
         point.update(algo.evaluation_stats())
         self.points.append(point)
         return point
+
+    def distilled(self, algo) -> dict[str, float]:
+        """``distilled/return`` (and ``distilled/success``) of the context-free student that
+        progressive distillation (:mod:`mrft.distillation`) trains from the adapted policy,
+        scored on the same evaluation episodes, and ``distilled/env_steps``, the steps it
+        played on the instance (the export's, outside the adaptation's budget); nothing when
+        the algorithm asks for no distillation."""
+        from mrft.batches import Actor
+        from mrft.distillation import distill
+        from mrft.resolve import adapt_options
+
+        request = algo.final_distillation(adapt_options(type(algo), self.settings.options))
+        if request is None:
+            return {}
+        result = distill(request, self.task, self.instance, self.max_episode_steps,
+                         seed=self.seed + 1, device=self.device)
+        scores = self._play(Actor(result.student))
+        out = {"distilled/return": float(np.mean(scores.returns)),
+               "distilled/env_steps": result.env_steps}
+        if scores.successes is not None:
+            out["distilled/success"] = float(np.mean(scores.successes))
+        return out
 
     def _play(self, actor):
         return evaluate_instance(actor, self.task, self.instance, self.settings.eval_episodes,

@@ -320,7 +320,7 @@ class Trainer:
     def evaluate_now(self) -> dict[str, Any]:
         """Score the current adapted policy on fresh episodes of the instance
         (:class:`mrft.scoring.AdaptationCurve`) and log the point."""
-        point = self.scoring.evaluate(self.algo, self.global_step)
+        point = self.scoring.evaluate(self.algo, self.global_step, final=self.finished)
         if self.logger is not None:
             self.logger.log(self.global_step, {f"eval/{k}": v for k, v in point.items()
                                                if k != "step" and np.isscalar(v)})

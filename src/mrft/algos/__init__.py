@@ -8,7 +8,15 @@ evaluation and the benchmark find it by name; nothing else changes.
 
 from __future__ import annotations
 
-from mrft.algos.base import AlgoContext, Algorithm, Episodes, Rollouts, UpdatePlan, Variant
+from mrft.algos.base import (
+    AlgoContext,
+    Algorithm,
+    Episodes,
+    Rollouts,
+    TrialStream,
+    UpdatePlan,
+    Variant,
+)
 from mrft.algos.grpo import GRPO
 from mrft.algos.mrft.algorithm import MRFT
 from mrft.algos.ppo import PPO
@@ -43,4 +51,4 @@ def get(name: str) -> type[Algorithm]:
 
 
 __all__ = ["BASELINE", "BENCH_METHODS", "DEFAULT", "FOCUS", "GRPO", "MRFT", "PPO", "REGISTRY", "RL2", "AlgoContext",
-           "Algorithm", "Episodes", "Rollouts", "UpdatePlan", "Variant", "get", "register"]
+           "Algorithm", "Episodes", "Rollouts", "TrialStream", "UpdatePlan", "Variant", "get", "register"]

@@ -71,6 +71,19 @@ class Episodes:
     actor: Actor | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class TrialStream:
+    """Fixed-length chunks of ``num_steps`` steps per env of trials of ``trial_episodes``
+    episodes (None: one endless trial on the held-out instance), acted by ``actor``, whose
+    state carries over from chunk to chunk (:mod:`mrft.trial_stream`). ``episode_chunks``
+    also ends a chunk where an episode ends."""
+
+    num_steps: int
+    trial_episodes: int | None
+    actor: Actor
+    episode_chunks: bool = False
+
+
 class UpdateGuard:
     """Watches an update's optimiser steps. The default ends the epochs early once the
     approximate KL of an epoch passes ``--target-kl``; an algorithm with a trust region of
@@ -89,6 +102,56 @@ class UpdateGuard:
     def stats(self) -> dict[str, float]:
         """Scalars about what the guard did in this update, logged under their own names."""
         return {}
+
+
+DISTILL_STAGES = ("align", "kl", "search")
+"""The stages of progressive distillation, in the order they run (:mod:`mrft.distillation`)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DistillConfig:
+    """The budget and settings of progressive distillation (:mod:`mrft.distillation`)."""
+
+    steps: int
+    """Env steps on the instance for the whole distillation, spent exactly."""
+    stages: tuple[str, ...] = DISTILL_STAGES
+    """The stages that run (of :data:`DISTILL_STAGES`; a stage left out is skipped)."""
+    fractions: tuple[float, float, float] = (0.25, 0.25, 0.5)
+    """Shares of ``steps`` for align, kl and search; the shares of skipped stages go to the
+    stages that run, in proportion."""
+    epochs: int = 4
+    """Passes: align and kl take ``epochs x ceil(new states / minibatch_size)`` optimiser
+    steps on everything gathered so far after each collection; search takes ``epochs``
+    passes over each batch, as PPO does."""
+    minibatch_size: int = 64
+    """States per optimiser step."""
+    learning_rate: float = 3e-4
+    """Adam's learning rate, every stage."""
+    max_grad_norm: float = 0.5
+    """Gradient clipping, as the engine's."""
+    num_envs: int = 8
+    """Envs per collection, all on the instance."""
+    gamma: float = 0.99
+    """Search: discount of GAE."""
+    gae_lambda: float = 0.95
+    """Search: lambda of GAE."""
+    clip: float = 0.2
+    """Search: clip range of the surrogate."""
+    vf_coef: float = 0.5
+    """Search: weight of the critic loss."""
+    search_kl: float | None = 0.05
+    """Search: bound on KL(student after kl || student); an optimiser step that crosses it is
+    undone and ends the update of that batch. None: no bound."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Distillation:
+    """A request to distil an adapted policy into a context-free network on env steps of its
+    own (:func:`mrft.distillation.distill` runs it). ``source`` holds what is specific to the
+    algorithm (:class:`mrft.distillation.DistillSource`)."""
+
+    source: Any
+    config: DistillConfig
 
 
 @dataclasses.dataclass
@@ -212,8 +275,10 @@ class Algorithm:
     def exporter(cls, cfg: TrainConfigBase, policy: nn.Module, algo_state: dict, source: str) -> Any:
         """Where :attr:`supports_export`: an object with ``trial_episodes``,
         ``in_context_actor()`` (an actor whose ``context`` after one trial is the adapted
-        state), ``adapted_context()`` (that state in an adaptation checkpoint) and
-        ``fold(context) -> nn.Module`` (a network that needs no context)."""
+        state), ``adapted_context()`` (that state in an adaptation checkpoint),
+        ``fold(context) -> nn.Module`` (a network that needs no context) and
+        ``distillation(context, steps, stages) -> Distillation`` (progressive distillation of
+        the policy acting from ``context`` with ``steps`` env steps over ``stages``)."""
         raise NotImplementedError(f"{cls.name} has no export")
 
     @classmethod
@@ -227,6 +292,14 @@ class Algorithm:
         """Other policies scored (stochastic) at each evaluation point of an adaptation curve,
         beside the adapted one, as ``NAME/return`` (and ``NAME/success``)."""
         return {}
+
+    def final_distillation(self, adapt_options: Any) -> Distillation | None:
+        """At the final evaluation point of an adaptation only: a :class:`Distillation` of the
+        adapted policy under ``adapt_options`` (an :attr:`AdaptOptions` instance, or None).
+        The engine runs it on env steps that the adaptation's budget does not count, scores
+        the student beside the adapted policy as ``distilled/return`` (and
+        ``distilled/success``) and records ``distilled/env_steps``. Default: None (nothing)."""
+        return None
 
     def evaluation_stats(self) -> dict[str, float]:
         """Scalars recorded with each evaluation point of an adaptation curve."""

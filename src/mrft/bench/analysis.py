@@ -8,9 +8,11 @@ every task finished, so a partial bench still gives a consistent, if wider, answ
 
 The modules behind it, one concern each: :mod:`~mrft.bench.loading` reads the folder,
 :mod:`~mrft.bench.headline` builds the headline rows, :mod:`~mrft.bench.breakdowns` the
-tables below them, :mod:`~mrft.bench.curves` the curves and :mod:`~mrft.bench.verdict`
-the sentences. Every comparison is against the bench's baseline and every verdict about
-its focus method, both settings (:func:`analyze`).
+tables below them, :mod:`~mrft.bench.regret_section` the cumulative regret and the
+normalised in-context score (with the oracle and context-free reference rows),
+:mod:`~mrft.bench.curves` the curves and :mod:`~mrft.bench.verdict` the sentences. Every
+comparison is against the bench's baseline and every verdict about its focus method, both
+settings (:func:`analyze`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from mrft.bench import breakdowns, curves, headline, verdict
 from mrft.bench.loading import BenchData, final_score
+from mrft.bench.regret_section import regret_analysis
 from mrft.bench.runner import git_commit
 from mrft.errors import MrftError
 
@@ -52,18 +55,20 @@ def analyze(out: Path, skip_broken: bool = False, baseline: str | None = None,
     baseline_final = finals[baseline].mean(axis=0)
     steps = {m: headline.steps_matrix(data, m, baseline_final, headline.FRACTION) for m in methods}
     full_steps = {m: headline.steps_matrix(data, m, baseline_final, 1.0) for m in methods}
-    rows = headline.headline_rows(data, methods, baseline, finals, steps, full_steps)
+    regret, regret_rows = regret_analysis(data, methods, baseline, focus)
+    rows = headline.headline_rows(data, methods, baseline, finals, steps, full_steps, regret_rows)
     return {
         "suite": {"name": data.suite_name, "description": data.description},
         "baseline": baseline, "focus": focus, "methods": methods, "seeds": data.seeds,
         "budget": _budget(data),
         "headline": [{k: v for k, v in row.items() if k != "interval"} for row in rows],
         "claims": headline.claim_figures(rows, focus),
-        "verdict": verdict.verdict(rows, baseline, methods, data, finals, focus),
+        "verdict": verdict.verdict(rows, baseline, methods, data, finals, focus, regret),
         "tasks": breakdowns.task_rows(data, methods, steps),
         "sim_to_real": breakdowns.sim_to_real(data, methods),
         "families": breakdowns.family_rows(data, methods),
         "informative": verdict.informative(data, finals),
+        "regret": regret,
         "exported": breakdowns.exported(data, methods),
         "transfer": breakdowns.transfer(data, methods),
         "curves": {"adaptation": curves.adaptation_curves(data, methods),

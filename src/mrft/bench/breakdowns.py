@@ -149,27 +149,35 @@ def _sim_to_real_row(data: BenchData, family: TaskFamily, method: str, horizon: 
 
 def exported(data: BenchData, methods: list[str]) -> list[dict[str, str]]:
     """Per method whose adaptation also scored an exported policy (``mrft export``: the
-    network alone, its belief folded into the weights): the adapted policy's final score
-    beside the exported one's, mean over seeds x tasks with a bootstrap interval. Records
-    written before ``export/score`` existed fall back to the raw success or return when
-    that is the family's score."""
-    def exported_score(record: dict[str, Any], env: str) -> float | None:
+    network alone, its belief folded into the weights, and, where the adaptation asked for
+    it, the student progressive distillation trained from it): the adapted policy's final
+    score beside the exported ones', mean over seeds x tasks with a bootstrap interval.
+    Records written before ``export/score`` existed fall back to the raw success or return
+    when that is the family's score."""
+    def exported_score(record: dict[str, Any], env: str, name: str) -> float | None:
         point = record["curve"][-1]
-        if "export/score" in point:
-            return float(point["export/score"])
-        raw = {SUCCESS: "export/success", RETURN: "export/return"}.get(score_name(env))
+        if f"{name}/score" in point:
+            return float(point[f"{name}/score"])
+        raw = {SUCCESS: f"{name}/success", RETURN: f"{name}/return"}.get(score_name(env))
         return float(point[raw]) if raw in point else None
 
     rows = []
     for method in methods:
-        pairs = [(final_score(r, "score"), exported_score(r, env))
-                 for (env, m, s, i), r in data.adapt.items()
-                 if m == method and s in data.complete_seeds(method)]
-        pairs = [(a, e) for a, e in pairs if e is not None]
+        runs = [(r, env) for (env, m, s, i), r in data.adapt.items()
+                if m == method and s in data.complete_seeds(method)]
+        pairs = [(final_score(r, "score"), exported_score(r, env, "export"),
+                  exported_score(r, env, "distilled")) for r, env in runs]
+        pairs = [p for p in pairs if p[1] is not None]
         if not pairs:
             continue
-        adapted, export = (mean_text(values) for values in zip(*pairs, strict=True))
-        rows.append({"method": method, "adapted": adapted, "exported": export, "runs": str(len(pairs))})
+        adapted, export = (mean_text(values) for values in list(zip(*pairs, strict=True))[:2])
+        distilled = [p[2] for p in pairs if p[2] is not None]
+        steps = sorted({int(r["curve"][-1]["distilled/env_steps"]) for r, _ in runs
+                        if "distilled/env_steps" in r["curve"][-1]})
+        rows.append({"method": method, "adapted": adapted, "exported": export,
+                     "distilled": mean_text(distilled) if distilled else MISSING,
+                     "distill_steps": ", ".join(f"{s:,}" for s in steps) or MISSING,
+                     "runs": str(len(pairs))})
     return rows
 
 

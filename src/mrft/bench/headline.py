@@ -10,6 +10,7 @@ plot) and ``change_interval`` or ``bounds`` (for the claims).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,8 @@ FRACTION = 0.9
 """The adaptation-steps target: this fraction of the baseline's final score on the task."""
 FINAL = "final return (IQM)"
 IMPROVEMENT = "probability of improvement over"
+REGRET = "cumulative regret (IQM; lower is better)"
+IN_CONTEXT = "in-context score, normalised (IQM)"
 
 
 def _iqm(x: np.ndarray) -> float:
@@ -49,10 +52,12 @@ def steps_matrix(data: BenchData, method: str, baseline_final: np.ndarray,
 
 
 def headline_rows(data: BenchData, methods: list[str], baseline: str,
-                  finals: dict[str, np.ndarray], steps, full_steps) -> list[dict[str, Any]]:
+                  finals: dict[str, np.ndarray], steps, full_steps,
+                  extra: Sequence[dict[str, Any]] = ()) -> list[dict[str, Any]]:
     """Every headline row: final score, adaptation steps, the two sample efficiencies, the
-    probability of improvement, then the cost rows. ``steps`` and ``full_steps`` are
-    :func:`steps_matrix` per method at :data:`FRACTION` and at the baseline's final itself."""
+    probability of improvement, the ``extra`` quality rows, then the cost rows. ``steps``
+    and ``full_steps`` are :func:`steps_matrix` per method at :data:`FRACTION` and at the
+    baseline's final itself."""
     name = method_label(baseline)
     return [
         _row(FINAL, _final_definition(data), finals, baseline, _iqm, None),
@@ -67,6 +72,7 @@ def headline_rows(data: BenchData, methods: list[str], baseline: str,
                         "P the pre-training env steps, equal for every method (the mean over "
                         "tasks when families have budgets of their own)."),
         _improvement_row(finals, baseline),
+        *extra,
         *_cost_rows(data, methods, baseline),
     ]
 
@@ -75,7 +81,9 @@ def claim_figures(headline: list[dict[str, Any]], focus: str) -> dict[str, list[
     """The focus method's figures that :mod:`mrft.bench.claims` sets beside the published
     claims, each ``[point, low, high]``: sample efficiency (x; ``None`` for an unbounded end,
     when a resample needs no adaptation step at all), the relative change of the adaptation
-    steps and of the final score against the baseline."""
+    steps and of the final score against the baseline; and, where the bench has the reference
+    rows, the cumulative regret (lower is better), its relative change against the baseline
+    and the normalised in-context score."""
     def row(prefix: str) -> dict[str, Any]:
         return next((r for r in headline if r["metric"].startswith(prefix)), {})
 
@@ -83,6 +91,9 @@ def claim_figures(headline: list[dict[str, Any]], focus: str) -> dict[str, list[
         "sample_efficiency": (row("sample efficiency, adaptation").get("bounds") or {}).get(focus),
         "adaptation_steps_change": (row("adaptation steps").get("change_interval") or {}).get(focus),
         "final_change": (row("final return").get("change_interval") or {}).get(focus),
+        "regret": (row(REGRET).get("interval") or {}).get(focus),
+        "regret_change": (row(REGRET).get("change_interval") or {}).get(focus),
+        "in_context_normalised": (row(IN_CONTEXT).get("interval") or {}).get(focus),
     }
     return {name: list(v) for name, v in figures.items() if v}
 
@@ -97,8 +108,18 @@ def _final_definition(data: BenchData) -> str:
     return text
 
 
-def _row(metric: str, definition: str, matrices: dict[str, np.ndarray], baseline: str,
+def iqm_row(metric: str, definition: str, matrices: dict[str, np.ndarray],
+            baseline: str | None) -> dict[str, Any]:
+    """A headline row of the IQM of each method's ``[runs, tasks]`` matrix with its 95%
+    stratified bootstrap interval, and its relative change against ``baseline`` where that
+    is among the methods (``None``: no change column, for a score whose zero is a reference
+    point, so that a ratio to it says nothing)."""
+    return _row(metric, definition, matrices, baseline, _iqm, None)
+
+
+def _row(metric: str, definition: str, matrices: dict[str, np.ndarray], baseline: str | None,
          statistic, pattern: str | None) -> dict[str, Any]:
+    """One quality row; no change column where ``baseline`` has no matrix."""
     values, interval, points = {}, {}, {}
     for method, x in matrices.items():
         point, low, high = statistics.stratified_bootstrap([x], statistic, REPS)
@@ -106,6 +127,9 @@ def _row(metric: str, definition: str, matrices: dict[str, np.ndarray], baseline
         values[method] = (readable_interval(point, low, high) if pattern is None
                           else interval_text(point, low, high, pattern))
         interval[method] = [point, low, high]
+    if baseline not in matrices:
+        return {"metric": metric, "definition": definition, "values": values, "change": {},
+                "interval": interval, "change_interval": {}}
     changes = {m: change(p, points[baseline]) for m, p in points.items() if m != baseline}
     return {"metric": metric, "definition": definition, "values": values, "change": changes,
             "interval": interval,

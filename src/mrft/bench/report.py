@@ -18,6 +18,7 @@ from typing import Any
 
 from mrft.atomic import atomic_write_bytes
 from mrft.bench.plots import PLOT_FILES, hex_colours, render_plots
+from mrft.bench.regret_blocks import regret_table
 from mrft.bench.render import Heading, markdown_table, render_html, render_markdown
 from mrft.bench.report_blocks import (
     blocks,
@@ -29,7 +30,7 @@ from mrft.bench.report_blocks import (
 from mrft.bench.text import method_label
 
 __all__ = ["ReportFiles", "family_summary_markdown", "headline_markdown", "method_label",
-           "quality_headline_markdown", "write_report"]
+           "quality_headline_markdown", "regret_markdown", "write_report"]
 
 COST_METRICS = ("wall clock", "env steps/s", "memory")
 """Headline rows that measure cost, not quality: they depend on the machine and on what
@@ -67,6 +68,17 @@ def family_summary_markdown(analysis: Mapping[str, Any]) -> str:
     that never adapt show their one score. Empty when the analysis has no family rows."""
     table = family_summary_table(analysis)
     return markdown_table(table) if table else ""
+
+
+def regret_markdown(analysis: Mapping[str, Any]) -> str:
+    """One row per adapting method: the cumulative regret (lower is better) and the
+    normalised in-context score, each IQM [95% CI], and the probability that a run of the
+    focus method has lower regret; the one line saying what they need where the bench lacks
+    the reference rows; empty for an analysis without these metrics."""
+    table = regret_table(analysis)
+    if table is not None:
+        return markdown_table(table)
+    return str((analysis.get("regret") or {}).get("unavailable") or "")
 
 
 def write_report(analysis: Mapping[str, Any], out_dir: Path) -> ReportFiles:

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mrft.bench.methods import reference_rows
+from mrft.bench.regret_blocks import regret_blocks
 from mrft.bench.render import Block, Bullets, Code, Heading, Image, Key, Paragraph, Table
 from mrft.bench.text import MISSING, cell_text, method_label
 
@@ -37,10 +38,13 @@ TRANSFER_CAPTION = (
     "below it. The rate's interval resamples tasks."
 )
 EXPORT_CAPTION = (
-    "The exported policy is what `mrft export` writes: the network alone, with the belief the "
-    "adapted policy starts its scored episodes from folded into its weights, so it deploys "
-    "without a belief model; it scores lower where the belief learns within an episode. Mean "
-    "over seeds x held-out instances at the end of adaptation, 95% bootstrap interval."
+    "The exported policies are what `mrft export` writes: the network alone, with the belief the "
+    "adapted policy starts its scored episodes from folded into its weights (exact at zero env "
+    "steps, but it cannot learn within an episode), and, where the adaptation asked for one "
+    "(`--distill-steps`), the context-free student progressive distillation trained from the "
+    "adapted policy with the env steps shown (feature alignment, KL distillation, constrained "
+    "policy search). Both deploy without a belief model. Mean over seeds x held-out instances "
+    "at the end of adaptation, 95% bootstrap interval."
 )
 SIM_TO_REAL_CAPTION = (
     "In-sim return: each method's pre-trained policy on fresh simulated bodies (the train "
@@ -279,8 +283,8 @@ def family_summary_table(analysis: Mapping[str, Any]) -> Table | None:
 def blocks(analysis: Mapping[str, Any], pngs: Mapping[str, bytes]) -> list[Block]:
     """The whole report, in order; ``pngs`` holds the plots that have data, by file name."""
     return [*_summary_blocks(analysis), *_headline_blocks(analysis), *_task_blocks(analysis),
-            *_transfer_blocks(analysis), *_family_blocks(analysis), *_sim_to_real_blocks(analysis),
-            *_figure_blocks(pngs), *_budget_and_note_blocks(analysis),
+            *_transfer_blocks(analysis), *_family_blocks(analysis), *regret_blocks(analysis),
+            *_sim_to_real_blocks(analysis), *_figure_blocks(pngs), *_budget_and_note_blocks(analysis),
             *_provenance_blocks(analysis)]
 
 
@@ -298,8 +302,8 @@ def page_blocks(analysis: Mapping[str, Any], pngs: Mapping[str, bytes],
     rest = {name: data for name, data in pngs.items() if name not in LEAD_FIGURES}
     return [*_summary_blocks(analysis), *([Bullets(verdict)] if verdict else []), *lead,
             *_headline_blocks(analysis, verdict=False), *_task_blocks(analysis, compact=True),
-            *_transfer_blocks(analysis), *_family_blocks(analysis), *_sim_to_real_blocks(analysis),
-            *_figure_blocks(rest), *_budget_and_note_blocks(analysis),
+            *_transfer_blocks(analysis), *_family_blocks(analysis), *regret_blocks(analysis),
+            *_sim_to_real_blocks(analysis), *_figure_blocks(rest), *_budget_and_note_blocks(analysis),
             *_provenance_blocks(analysis)]
 
 
@@ -390,10 +394,11 @@ def _family_blocks(analysis: Mapping[str, Any]) -> list[Block]:
     """Exported policies, per-family rows and the informative-family checks, where present."""
     out: list[Block] = []
     if analysis.get("exported"):
-        rows = [[method_label(r["method"]), r["adapted"], r["exported"], r["runs"]]
-                for r in analysis["exported"]]
+        rows = [[method_label(r["method"]), r["adapted"], r["exported"], r.get("distilled", MISSING),
+                 r.get("distill_steps", MISSING), r["runs"]] for r in analysis["exported"]]
         out += [Heading(2, "Exported policies"),
-                Table(["method", "adapted policy, final score", "exported policy, final score", "runs"], rows),
+                Table(["method", "adapted policy, final score", "folded belief, final score",
+                       "distilled student, final score", "distillation env steps", "runs"], rows),
                 Paragraph(EXPORT_CAPTION)]
     if analysis.get("families"):
         rows = [[r["env"], method_label(r["method"]), r["in_context"], r["final"], r["of_oracle"], str(r["runs"])]

@@ -71,6 +71,20 @@ the same runs (serial or on Ray, on any machine with the same thread count) agre
 the others."""
 
 
+def adaptation_options(method, budget) -> dict[str, Any]:
+    """The adaptation options of a method's runs: its variant's, plus the suite's export
+    budget (``budget.export_steps``) for an algorithm whose adaptation can distil its adapted
+    policy (an adaptation option ``distill_steps``)."""
+    from mrft import algos
+
+    options = dict(method.adapt_options)
+    adapt_class = algos.get(method.algo).AdaptOptions
+    fields = {f.name for f in dataclasses.fields(adapt_class)} if adapt_class is not None else set()
+    if budget.export_steps and "distill_steps" in fields:
+        options.setdefault("distill_steps", budget.export_steps)
+    return options
+
+
 def result_path(out: Path, unit: Unit) -> Path:
     if unit.kind == "pretrain":
         return seed_dir(out, unit.family, unit.method, unit.seed) / "pretrain.json"
@@ -233,6 +247,8 @@ class Bench:
                     task.pop("pretrain_steps", None)
             if not said.get("plugins"):  # a bench written before suites had plugins
                 said.pop("plugins", None)
+            if not said.get("budget", {}).get("export_steps"):  # ... or an export budget
+                said.get("budget", {}).pop("export_steps", None)
             return said
 
         if path.exists():
@@ -360,11 +376,11 @@ class Bench:
         pretrain = json.loads((source / "pretrain.json").read_text(encoding="utf-8"))
         b = self.suite.budget
         checkpoint = str(source / pretrain["checkpoint"])
+        method = method_named(unit.method)
         settings = AdaptSettings(checkpoint=checkpoint, task=unit.instance, steps=b.adapt_steps,
                                  eval_every=b.eval_every, eval_episodes=b.eval_episodes,
-                                 num_envs=b.adapt_envs,
-                                 updates=method_named(unit.method).adapt_updates, seed=unit.seed,
-                                 options=dict(method_named(unit.method).adapt_options))
+                                 num_envs=b.adapt_envs, updates=method.adapt_updates, seed=unit.seed,
+                                 options=adaptation_options(method, b))
         run_dir = result_path(self.out, unit).with_suffix("")
         with PeakMemory() as memory:
             record = adapt(checkpoint, settings, run_dir=run_dir)

@@ -32,8 +32,9 @@ def training_metric(env: str) -> str:
 
 
 def score_curve(env: str, curve: list[dict[str, Any]], instance: int | None = None) -> str:
-    """Add ``score`` to every evaluation point of an adaptation curve (and ``export/score``
-    where the point also scored an exported, context-free policy: ``export/return``);
+    """Add ``score`` to every evaluation point of an adaptation curve (and ``export/score`` or
+    ``distilled/score`` where the point also scored an exported, context-free policy: the
+    fold, ``export/return``, or the distilled student, ``distilled/return``);
     returns the score's name. ``instance`` (the held-out instance seed) is needed by families
     scored against a per-instance reference."""
     family = family_of(env)
@@ -42,6 +43,7 @@ def score_curve(env: str, curve: list[dict[str, Any]], instance: int | None = No
     score = family.score(parse_env(env).test[0], instance)
     for point in curve:
         point["score"] = score(point["return"], point.get("success"))
-        if "export/return" in point:
-            point["export/score"] = score(point["export/return"], point.get("export/success"))
+        for name in ("export", "distilled"):
+            if f"{name}/return" in point:
+                point[f"{name}/score"] = score(point[f"{name}/return"], point.get(f"{name}/success"))
     return family.score_name

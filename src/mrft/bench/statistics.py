@@ -10,6 +10,7 @@ plain percentile bootstrap.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -20,13 +21,16 @@ REPS = 2000
 
 def interquartile_mean(values: Sequence[float]) -> float:
     """Mean of the middle 50% (IQM, a 25% trimmed mean: ``floor(n / 4)`` values cut from each
-    end of the sorted values): robust to a few outlier runs, less noisy than the median."""
-    from scipy.stats import trim_mean
-
-    x = np.asarray(values, dtype=np.float64).ravel()
+    end of the sorted values): robust to a few outlier runs, less noisy than the median.
+    The same as ``scipy.stats.trim_mean(values, 0.25)`` (a NaN gives NaN), without its
+    per-call overhead, which dominated every bootstrap of the analysis."""
+    x = np.sort(np.asarray(values, dtype=np.float64).ravel())
     if x.size == 0:
         raise ValueError("IQM of no values")
-    return float(trim_mean(x, proportiontocut=0.25))
+    if np.isnan(x[-1]):  # np.sort puts NaN last
+        return math.nan
+    cut = x.size // 4
+    return float(x[cut:x.size - cut].mean())
 
 
 def _as_matrix(scores) -> np.ndarray:

@@ -65,7 +65,8 @@ RESERVED = {("env", "env"), ("env", "oracle"), ("run", "total_steps"), ("run", "
 
 LIMITS = {
     "budget.pretrain_steps": 10**10, "budget.adapt_steps": 10**9, "budget.eval_every": 10**9,
-    "budget.eval_episodes": 100_000, "budget.adapt_envs": 4096, "instances": 1000, "seeds": 100,
+    "budget.eval_episodes": 100_000, "budget.adapt_envs": 4096, "budget.export_steps": 10**9,
+    "instances": 1000, "seeds": 100,
 }
 """Upper bounds of a suite's numbers: far beyond any real benchmark, low enough that a typo
 (an extra few zeros) is refused at once instead of planning billions of runs."""
@@ -78,6 +79,10 @@ class Budget:
     eval_every: int = 2_000
     eval_episodes: int = 16
     adapt_envs: int = 16
+    export_steps: int = 0
+    """Env steps of progressive distillation at the end of every adaptation of a method that
+    distils its adapted policy into a context-free network (its adaptation option
+    ``distill_steps``), outside the adaptation's budget; 0: none."""
 
 
 @dataclasses.dataclass(frozen=True)

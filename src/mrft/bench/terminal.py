@@ -1,7 +1,8 @@
 """What ``mrft bench`` and ``mrft report`` print at the end: per family, each method's score in
 context (the first evaluation on a held-out instance, before any update) and its final
-score after adaptation, each with its 95% interval, in plain columns a terminal shows
-without wrapping; the full tables are in the report."""
+score after adaptation, each with its 95% interval; then each adapting method's cumulative
+regret and normalised in-context score (or the one line saying what they need), in plain
+columns a terminal shows without wrapping; the full tables are in the report."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from mrft.bench.methods import reference_rows
+from mrft.bench.regret_blocks import regret_summary_lines
 from mrft.bench.text import method_label
 
 
 def summary_text(analysis: Mapping[str, Any]) -> str:
-    """One block per family; empty when the analysis has no family rows yet."""
+    """One block per family, then one for the regret; empty when the analysis has no family
+    rows yet."""
     rows = analysis.get("families") or []
     seeds = len(analysis.get("seeds") or [])
     blocks = []
@@ -29,4 +32,7 @@ def summary_text(analysis: Mapping[str, Any]) -> str:
         lines += ["  " + "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
                   .rstrip() for cells in table]
         blocks.append("\n".join(lines))
+    regret = regret_summary_lines(analysis)
+    if blocks and regret:
+        blocks.append("\n".join(regret))
     return "\n\n".join(blocks)

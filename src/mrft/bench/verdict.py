@@ -24,10 +24,13 @@ from mrft.bench.text import method_label, sentence_name
 
 
 def verdict(headline: list[dict[str, Any]], baseline: str, methods: list[str],
-            data: BenchData, finals: dict[str, np.ndarray], focus: str) -> list[str]:
+            data: BenchData, finals: dict[str, np.ndarray], focus: str,
+            regret: dict[str, Any] | None = None) -> list[str]:
     """One plain sentence per method: better, worse or not told apart from the baseline,
     read off the probability-of-improvement interval; then the focus method against every
-    other learning method, which the headline only sets side by side."""
+    other learning method, which the headline only sets side by side; then, where the
+    ``regret`` section (:mod:`mrft.bench.regret_section`) has figures, whether the focus
+    method has the lowest cumulative regret (:func:`regret_verdict`)."""
     improvement = next(row for row in headline if row["metric"].startswith(IMPROVEMENT))
     iqm = next(row for row in headline if row["metric"] == FINAL)["values"]
     lines = [comparison(method, baseline, improvement["interval"][method], iqm,
@@ -41,10 +44,49 @@ def verdict(headline: list[dict[str, Any]], baseline: str, methods: list[str],
             [finals[focus], finals[other]], statistics.probability_of_improvement, REPS)
         lines.append(comparison(focus, other, interval, iqm, f"probability that a run of "
                                 f"{sentence_name(focus)} ends above a run of {sentence_name(other)}"))
+    lines += regret_verdict(regret or {})
     if lines and min(len(data.complete_seeds(m)) for m in methods) < 2:
         lines.append("With a single seed the intervals cannot show seed-to-seed variation; "
                      "run --seeds 3 or more before trusting them.")
     return lines
+
+
+def regret_verdict(regret: dict[str, Any]) -> list[str]:
+    """Whether the focus method has the lowest cumulative regret of the adapting methods (by
+    IQM), and which others it is told apart from: P(a run of the focus method has *lower*
+    regret than a run of the other) with its interval above 0.5 means less regret, below 0.5
+    more. Empty without regret figures or without another adapting method."""
+    entries = regret.get("methods") or {}
+    focus = regret.get("focus")
+    lower = {m: e["focus_lower_regret"] for m, e in entries.items() if e.get("focus_lower_regret")}
+    if focus not in entries or not lower:
+        return []
+    name = sentence_name(focus)
+    best = min(entries, key=lambda m: entries[m]["regret"][0])
+    groups = (("lower than", [m for m, (_, low, _) in lower.items() if low > 0.5]),
+              ("higher than", [m for m, (_, _, high) in lower.items() if high < 0.5]),
+              ("not told apart from", [m for m, (_, low, high) in lower.items()
+                                       if low <= 0.5 <= high]))
+    details = [f"{words} {_names([sentence_name(m) + POSSESSIVE for m in group])}"
+               for words, group in groups if group]
+    if best == focus:
+        claim = (f"{name} has the lowest cumulative regret of the methods that adapt here: its "
+                 f"regret is {_names(details)}")
+    else:
+        claim = (f"{name} does not have the lowest cumulative regret of the methods that adapt "
+                 f"here; {sentence_name(best)} does, and {name}'s regret is {_names(details)}")
+    iqms = ", ".join(f"{sentence_name(m)} {e['regret_text']}" for m, e in entries.items())
+    odds = ", ".join(f"than {sentence_name(m)} {p:.2f} [{low:.2f}, {high:.2f}]"
+                     for m, (p, low, high) in lower.items())
+    return [f"{claim} (cumulative regret IQM, lower is better: {iqms}; probability that a run "
+            f"of {name} has lower regret {odds}, 0.5 meaning no difference)."]
+
+
+POSSESSIVE = "'s"
+
+
+def _names(methods: list[str]) -> str:
+    return methods[0] if len(methods) == 1 else ", ".join(methods[:-1]) + " and " + methods[-1]
 
 
 def comparison(method: str, other: str, interval, iqm: dict[str, str], probability: str) -> str:

@@ -1,30 +1,33 @@
 """MRFT as an actor-critic meta-learner over trials, with a task belief updated every step.
 
-Pre-training plays, in every env, a trial of ``K = --trial-episodes`` episodes on a fresh
-task instance; the belief ``z_t`` (:mod:`mrft.algos.mrft.belief`) is updated after every
-step and carried across the trial's episodes, and the base actor-critic acts under the
-parameters the conditioner reads out of ``z_t``. The update is PPO's, per step, with credit
-over the whole trial:
+Every env plays trials of ``K = --trial-episodes`` episodes on fresh task instances; the
+belief ``z_t`` (:mod:`mrft.algos.mrft.belief`) is updated after every step and carried
+across the trial's episodes, and the base actor-critic acts under the parameters the
+conditioner reads out of ``z_t``. Data comes as PPO's does, in chunks of ``--meta-num-steps``
+steps per env that trials simply continue across (:mod:`mrft.trial_stream`); each chunk is
+cut into rows at trial ends (:mod:`mrft.algos.mrft.stream_rows`), and each row's beliefs can
+be recomputed from the state stored where it starts. The update is PPO's, per step, with
+credit over the trial:
 
     A_t = GAE over the trial (its episodes back to back; only the trial's end is terminal)
           of r_t + alpha (gamma J(z_{t+1}) - J(z_t))          (the progress bonus)
     L   = clipped surrogate(A) - c_ent H + c_v (V(s_t, z_t) - R_t)^2     (policy, critic)
-        + c_b  E[(D(z_t, o_j, a_j) - r_j)^2]                  (belief: predict the trial's rewards;
-                                                                with --inner-steps, z_t of a later
-                                                                episode includes the inner loop's
-                                                                offset, which trains its step sizes)
+        + c_b  E[(D(z_t, o_j, a_j) - r_j)^2]                  (belief: predict the trial's rewards,
+                                                                and next observations with
+                                                                --decode rewards+obs)
         + (J(z_t) - mean reward of the episode)^2             (the potential J)
 
-The policy reads the belief each action was taken with (detached, like the old
-log-probabilities), so the policy gradient does not reach the encoder: the belief is
-learnt from what it predicts. Minibatches are of steps, as in PPO, so an update takes as
-many optimiser steps per env step as PPO does; each minibatch also carries whole trials
-for the belief loss.
+What trains the belief is ``--belief-gradient``: its decoder alone (the policy reads the
+belief each action was taken with, detached like the old log-probabilities), the policy
+gradient alone (RL2, AMAGO) or both (the policy then reads beliefs recomputed with gradients
+from each row's stored start). An update takes PPO's minibatches and passes for the family,
+so MRFT learns as often per env step as PPO does.
 
-Adaptation to a held-out instance runs the same algorithm: the belief adapts in context
-from the first step of every trial, and every update is bounded in KL to the policy before
-it (``--adapt-kl``), a constrained policy search with the belief in the loop. The scored
-policy continues the belief of the latest adaptation trial (see
+Adaptation to a held-out instance runs the same algorithm: one endless trial on the
+instance, the belief adapting in context from the first step and kept for the whole
+instance, chunks ending where episodes end, and every update bounded in KL to the policy
+before it (``--adapt-kl``), a constrained policy search with the belief in the loop. The
+scored policy continues the belief of every complete adaptation episode (see
 :class:`~mrft.algos.mrft.belief_actor.BeliefActor`).
 """
 
@@ -33,14 +36,23 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 from torch import nn
 
-from mrft.algos.base import AlgoContext, Algorithm, Episodes, UpdatePlan
+from mrft.algos.base import (
+    DISTILL_STAGES,
+    AlgoContext,
+    Algorithm,
+    Distillation,
+    TrialStream,
+    UpdatePlan,
+    check,
+)
 from mrft.algos.mrft.belief import BeliefState, belief_loss
-from mrft.algos.mrft.belief_actor import BeliefActor, cycled_rows
+from mrft.algos.mrft.belief_actor import BeliefActor
 from mrft.algos.mrft.belief_agent import build_agent, load_agent, observation_features
-from mrft.algos.mrft.fold import fold_belief
+from mrft.algos.mrft.export import BeliefDistillSource, BeliefExporter, distill_config, fold_context
 from mrft.algos.mrft.grad_mod import (
     GradientModulator,
     GradModConfig,
@@ -52,16 +64,13 @@ from mrft.algos.mrft.meta_policy import log_prob
 from mrft.algos.mrft.monitor import TaskFeatureMonitor
 from mrft.algos.mrft.options import PRESETS, VARIANTS, MRFTAdaptOptions, MRFTConfig, validate
 from mrft.algos.mrft.progress_bonus import potential_bonus
-from mrft.algos.mrft.trial_sequences import TrialSequences
+from mrft.algos.mrft.stream_rows import StreamRows, columns_state, row_start_states, state_columns
 from mrft.algos.mrft.trust_region import KLTrustRegion
 from mrft.algos.objectives import approx_kl, clipped_surrogate_per_step
 from mrft.algos.sequences import scaled_trial_rewards, trial_gae
-from mrft.batches import Actor, EpisodeBatch
+from mrft.batches import Actor, StreamBatch
 from mrft.nets import ActorCritic
 from mrft.normalize import RewardNormalizer, symlog
-
-STEP_KEYS = ("obs", "actions", "logprobs", "values", "advantages", "returns", "beliefs",
-             "potential_targets", "task_ids")
 
 
 def episode_means(x: torch.Tensor, episode_index: torch.Tensor, mask: torch.Tensor,
@@ -74,6 +83,14 @@ def episode_means(x: torch.Tensor, episode_index: torch.Tensor, mask: torch.Tens
     counts = torch.zeros_like(sums).scatter_add_(1, index, weights)
     means = sums / counts.clamp_min(1)
     return torch.where(mask, means.gather(1, index), 0.0)
+
+
+STEP_KEYS = ("obs", "actions", "logprobs", "advantages", "returns", "beliefs", "potential_targets",
+             "task_ids")
+"""Per-step data of an update (``[R, L, ...]`` by rows in :meth:`MRFT.prepare`)."""
+ROW_KEYS = ("mask", "transitions", "obs_features", "encoded_actions", "symlog_rewards",
+            "episode_index", "episode_end")
+"""Per-row data the belief is recomputed and trained on."""
 
 
 class MRFT(Algorithm):
@@ -92,13 +109,14 @@ class MRFT(Algorithm):
         m = self.m = cfg.mrft
         self.agent = build_agent(m, policy).to(ctx.device)
         self.reward_normalizer = RewardNormalizer(1, m.meta_gamma).to(ctx.device)
-        self.actor = BeliefActor(self.agent, policy,
-                                 keep_at=m.trial_episodes - 1 if ctx.adapting else None)
+        self.actor = BeliefActor(self.agent, policy, keep_at=1 if ctx.adapting else None)
         self.use_bonus = m.meta_learner and m.progress_bonus and m.progress_alpha > 0
         self.belief_coef = m.belief_coef if m.meta_learner else 0.0
         self.generator = torch.Generator().manual_seed(cfg.run.seed)
         conditioner = self.agent.conditioner
         self.shared = [*policy.parameters(), *(conditioner.parameters() if conditioner else ())]
+        if m.belief_gradient != "decoder" and conditioner is not None:
+            self.shared += list(self.agent.encoder.parameters())  # the policy gradient reaches it
         self.features = TaskFeatureMonitor(ctx.num_train_tasks, m.embed_dim)
         self.modulator = None
         if m.grad_mod and ctx.num_train_tasks > 1 and not ctx.adapting:
@@ -114,14 +132,14 @@ class MRFT(Algorithm):
     @classmethod
     def adaptation_config(cls, cfg, adapt_options: MRFTAdaptOptions):
         """--no-kl-bound lifts the adaptation's KL bound (``--adapt-kl``)."""
+        check(adapt_options.distill_steps >= 0,
+              f"--distill-steps must be >= 0, got {adapt_options.distill_steps}")
         if adapt_options.kl_bound:
             return cfg
         return dataclasses.replace(cfg, mrft=dataclasses.replace(cfg.mrft, adapt_kl=None))
 
     @classmethod
     def exporter(cls, cfg, policy: ActorCritic, algo_state: dict, source: str):
-        from mrft.algos.mrft.export import BeliefExporter
-
         return BeliefExporter(cfg, policy, algo_state, source)
 
     @classmethod
@@ -139,12 +157,18 @@ class MRFT(Algorithm):
         episode."""
         if not self.ctx.adapting or self.agent.conditioner is None:
             return {}
-        state = self.actor.context
-        if state is None:
-            state = self.agent.encoder.initial_state(1, self.ctx.device)
-        with torch.no_grad():
-            params = self.agent.params(self.agent.belief(cycled_rows(state, 1)))
-        return {"export": Actor(fold_belief(self.policy, params))}
+        return {"export": Actor(fold_context(self.agent, self.policy, self.actor.context))}
+
+    def final_distillation(self, adapt_options: MRFTAdaptOptions | None) -> Distillation | None:
+        """``--distill-steps N``: progressive distillation (:mod:`mrft.distillation`) of the
+        adapted policy, teacher and student starting from the belief the scored policy starts
+        from, into a context-free network, with N env steps outside the adaptation's budget."""
+        steps = 0 if adapt_options is None else adapt_options.distill_steps
+        if not self.ctx.adapting or steps <= 0 or self.agent.conditioner is None:
+            return None
+        scale = float(torch.sqrt(self.reward_normalizer.rms.var + 1e-8))
+        source = BeliefDistillSource(self.agent, self.policy, self.actor.context, scale)
+        return Distillation(source, distill_config(self.cfg, steps, DISTILL_STAGES))
 
     @classmethod
     def checkpoint_evaluation(cls, cfg, policy: ActorCritic, algo_state: dict,
@@ -161,9 +185,6 @@ class MRFT(Algorithm):
     def modules(self) -> list[nn.Module]:
         return [self.policy, self.agent]
 
-    def collection(self) -> Episodes:
-        return Episodes(trial_episodes=self.m.trial_episodes, actor=self.actor)
-
     def state_modules(self) -> list[nn.Module]:
         return [*self.modules(), self.reward_normalizer]
 
@@ -174,71 +195,139 @@ class MRFT(Algorithm):
         return BeliefActor(self.agent, self.policy, deterministic, start=self.actor.context)
 
     # -- data -----------------------------------------------------------------------------
+    def collection(self) -> TrialStream:
+        """Chunks of ``--meta-num-steps`` steps per env of trials that go on across chunks, so
+        MRFT updates as often as PPO. Pre-training, each env plays trials of ``K`` episodes on
+        fresh instances; adapting, one endless trial on the held-out instance (the belief is
+        kept for the whole instance), a chunk ending where an episode ends."""
+        if self.ctx.adapting:
+            return TrialStream(int(self.m.meta_num_steps), None, self.actor, episode_chunks=True)
+        return TrialStream(int(self.m.meta_num_steps), self.m.trial_episodes, self.actor)
+
     @torch.no_grad()
-    def prepare(self, batch: EpisodeBatch) -> UpdatePlan:
+    def prepare(self, batch: StreamBatch) -> UpdatePlan:
         m = self.m
-        seq = TrialSequences.from_batch(batch)
+        seq = StreamRows.from_batch(batch)
         n, length = seq.mask.shape
+        rows = torch.arange(n, device=seq.mask.device)
+        starts = row_start_states(batch.extras["start"], seq,
+                                  self.agent.encoder.initial_state(n, seq.mask.device))
+        obs_features = observation_features(self.policy, seq.obs)
+        transitions = self.agent.transitions(obs_features, seq.actions, seq.rewards, seq.episode_end)
+        # the belief after each row's last step, recomputed from the row's stored start
+        final = self.agent.sequence(transitions, starts)[rows, seq.lengths]
+        after = ~torch.cat([seq.mask, torch.zeros_like(seq.mask[:, :1])], dim=1)
+        beliefs = torch.where(after[:, :, None], final[:, None, :],
+                              torch.cat([seq.beliefs, final[:, None, :]], dim=1))
         rewards = scaled_trial_rewards(self.reward_normalizer, seq.rewards, seq.mask)
-        potentials = self.agent.value_of_belief(seq.beliefs)
-        shaped = rewards
         stats: dict[str, float] = {}
-        final = seq.beliefs[torch.arange(n), seq.lengths]
         distance = self.features.distance(final)
         if distance is not None:
             stats["monitor/task_feature_distance"] = distance
-        self.features.update(final, batch.task_ids)
+        self.features.update(final, seq.task_ids)
+        shaped = rewards
         if self.use_bonus:
-            bonus = potential_bonus(potentials, seq.mask, m.meta_gamma, m.progress_alpha)
+            bonus = potential_bonus(self.agent.value_of_belief(beliefs), seq.mask, m.meta_gamma,
+                                    m.progress_alpha)
             shaped = rewards + bonus
             stats["mrft/progress_bonus"] = float(bonus[seq.mask].mean())
         adv, ret = trial_gae(shaped, seq.values, seq.mask, seq.final_value, seq.terminated,
                              m.meta_gamma, m.meta_gae_lambda)
-        k = batch.trial_episodes
-        targets = episode_means(rewards, seq.episode_index, seq.mask, k)
-        obs_features = observation_features(self.policy, seq.obs)
-        transitions = self.agent.transitions(obs_features, seq.actions, seq.rewards, seq.episode_end)
-        task_ids = batch.task_ids[:, None].expand(n, length)
-        steps = {"obs": seq.obs, "actions": seq.actions, "logprobs": seq.logprobs,
-                 "values": seq.values, "advantages": adv, "returns": ret,
-                 "beliefs": seq.beliefs[:, :length], "potential_targets": targets,
-                 "task_ids": task_ids}
-        data = {key: value[seq.mask] for key, value in steps.items()}
+        episodes = int(seq.episode_index.max()) + 1 if length else 1
+        targets = episode_means(rewards, seq.episode_index, seq.mask, episodes)
+        data = {"obs": seq.obs, "actions": seq.actions, "logprobs": seq.logprobs,
+                "advantages": adv, "returns": ret, "beliefs": seq.beliefs,
+                "potential_targets": targets, "mask": seq.mask,
+                "task_ids": seq.task_ids[:, None].expand(n, length),
+                "transitions": transitions, "obs_features": obs_features,
+                "encoded_actions": self.agent.action_encoding(seq.actions),
+                "symlog_rewards": symlog(seq.rewards), "lengths": seq.lengths,
+                "episode_index": seq.episode_index, "episode_end": seq.episode_end,
+                **state_columns(starts)}
         guard = None
         if self.ctx.adapting:
-            kl_data = {key: data[key] for key in ("obs", "actions", "logprobs", "beliefs")}
+            kl_data = {key: data[key][seq.mask] for key in ("obs", "actions", "logprobs", "beliefs")}
             guard = KLTrustRegion([p for module in self.modules() for p in module.parameters()],
                                   m.adapt_kl, lambda: self._batch_kl(kl_data),
                                   self.cfg.optim.target_kl)
-        data.update({"trial_transitions": transitions, "trial_obs_features": obs_features,
-                     "trial_actions": self.agent.action_encoding(seq.actions),
-                     "trial_rewards": symlog(seq.rewards), "trial_lengths": seq.lengths,
-                     "trial_episode_index": seq.episode_index})
-        for j in range(k):
-            stats[f"mrft/return_episode_{j}"] = float(batch.returns[:, j].mean())
-            if batch.successes is not None:
-                stats[f"mrft/success_episode_{j}"] = float(batch.successes[:, j].mean())
+        for j in sorted(set(batch.episode_index)):
+            picked = [e for e, i in zip(batch.episodes, batch.episode_index, strict=True) if i == j]
+            stats[f"mrft/return_episode_{j}"] = float(np.mean([e.ret for e in picked]))
+            successes = [e.success for e in picked if e.success is not None]
+            if successes:
+                stats[f"mrft/success_episode_{j}"] = float(np.mean(successes))
         return UpdatePlan(data, int(m.meta_iterations), stats, guard)
 
     def minibatches(self, data: dict[str, torch.Tensor],
                     generator: torch.Generator) -> Iterator[dict[str, torch.Tensor]]:
-        """Shuffled minibatches of about ``--meta-minibatch-size`` steps; minibatch ``i`` of
-        ``M`` also carries trials ``i, i + M, ...`` for the belief loss, so each pass sees
-        every trial once (with fewer trials than minibatches, the last ones carry none)."""
-        steps = data["obs"].shape[0]
-        count = max(1, -(-steps // int(self.m.meta_minibatch_size)))
-        order = torch.randperm(steps, generator=generator).to(data["obs"].device)
-        trials = data["trial_lengths"].shape[0]
+        """``--meta-minibatches`` minibatches per pass (or of about ``--meta-minibatch-size``
+        steps), as PPO's. Where the policy gradient reaches the belief (``--belief-gradient``
+        policy or both, pre-training), a minibatch is whole rows, as recurrent PPO forms them,
+        and the rows' beliefs are recomputed from their stored starts. Otherwise the policy
+        reads the stored beliefs: a minibatch is shuffled steps, and minibatch ``i`` of ``M``
+        also carries rows ``i, i + M, ...`` for the belief loss, so each pass sees every row
+        once (with fewer rows than minibatches, the last ones carry none)."""
+        lengths = data["lengths"]
+        steps = int(lengths.sum())
+        if self.m.meta_minibatch_size:
+            count = -(-steps // int(self.m.meta_minibatch_size))
+        else:
+            count = int(self.m.meta_minibatches)
+        rows = lengths.shape[0]
+        if self._policy_reads_recomputed_beliefs():
+            order = torch.randperm(rows, generator=generator).to(lengths.device)
+            for index in order.tensor_split(max(1, min(count, rows))):
+                yield self._minibatch(data, index, index)
+            return
+        count = max(1, min(count, steps))
+        order = torch.randperm(steps, generator=generator).to(lengths.device)
         for i, index in enumerate(order.tensor_split(count)):
-            rows = torch.arange(trials, device=index.device)[i::count]
-            mb = {key: data[key][index] for key in STEP_KEYS}
-            mb.update({key: value[rows] for key, value in data.items() if key.startswith("trial_")})
-            yield mb
+            yield self._minibatch(data, torch.arange(rows, device=lengths.device)[i::count], index)
+
+    def _policy_reads_recomputed_beliefs(self) -> bool:
+        return (not self.ctx.adapting and self.agent.conditioner is not None
+                and self.m.belief_gradient != "decoder")
+
+    @staticmethod
+    def _minibatch(data: dict[str, torch.Tensor], rows: torch.Tensor,
+                   steps: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Steps (``steps`` indexes the batch's real steps, row after row; with whole rows,
+        ``steps`` is ``rows`` and the minibatch's steps are theirs) and rows (``row_*``,
+        ``start_*``) of an update's data, each row cut to the longest one picked."""
+        length = max(int(data["lengths"][rows].max()), 1) if len(rows) else 1
+        mb = {f"row_{key}": data[key][rows, :length] for key in ROW_KEYS}
+        mb["row_lengths"] = data["lengths"][rows]
+        mb.update({key: value[rows] for key, value in data.items() if key.startswith("start_")})
+        if steps is rows:
+            mb.update({key: data[key][rows, :length][mb["row_mask"]] for key in STEP_KEYS})
+        else:
+            mb.update({key: data[key][data["mask"]][steps] for key in STEP_KEYS})
+        return mb
 
     # -- loss -----------------------------------------------------------------------------
+    def _step_beliefs(self, mb: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The belief each step of the minibatch acts on (``[B, E]``) and, when the belief
+        learns in this update, the beliefs of the minibatch's rows (``[r, L + 1, E]``)
+        recomputed from their stored starts, which its losses reach; where
+        ``--belief-gradient`` lets the policy gradient in, the steps read them too (equal to
+        what acting held, tested)."""
+        m = self.m
+        learns = not self.ctx.adapting and self.agent.conditioner is not None and (
+            m.belief_gradient != "decoder" or self.belief_coef > 0)
+        if not learns or not mb["row_lengths"].numel():
+            return mb["beliefs"], None
+        beliefs = self.agent.refine_trials(
+            self.agent.sequence(mb["row_transitions"], columns_state(mb)), mb["row_obs_features"],
+            mb["row_encoded_actions"], mb["row_symlog_rewards"], mb["row_episode_index"],
+            mb["row_lengths"], m.trial_episodes)
+        if self._policy_reads_recomputed_beliefs():
+            return beliefs[:, :-1][mb["row_mask"]], beliefs
+        return mb["beliefs"], beliefs
+
     def loss(self, mb: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         m = self.m
-        dist, values = self.agent.forward_policy(self.policy, mb["obs"], mb["beliefs"])
+        z, trial_beliefs = self._step_beliefs(mb)
+        dist, values = self.agent.forward_policy(self.policy, mb["obs"], z)
         logp = log_prob(self.policy, dist, mb["actions"][:, None]).squeeze(1)
         entropy = policy_entropy(self.policy, dist).squeeze(1)
         adv = mb["advantages"]
@@ -254,24 +343,32 @@ class MRFT(Algorithm):
             out["approx_kl"] = approx_kl(ratio, log_ratio).mean()
             out["clipfrac"] = ((ratio - 1.0).abs() > m.meta_clip).float().mean()
         if self.modulator is not None:
-            keys = mb["task_ids"].unique()
-            out["task_losses"] = torch.stack([per_step[mb["task_ids"] == key].mean() for key in keys])
+            task_ids = mb["task_ids"]
+            keys = task_ids.unique()
+            out["task_losses"] = torch.stack([per_step[task_ids == key].mean() for key in keys])
             out["task_keys"] = keys
-        aux = (self.agent.value_of_belief(mb["beliefs"]) - mb["potential_targets"]).pow(2).mean()
+        aux = (self.agent.value_of_belief(z.detach()) - mb["potential_targets"]).pow(2).mean()
         out["potential_loss"] = aux.detach()
-        if not self.ctx.adapting and self.belief_coef > 0 and mb["trial_lengths"].numel():
-            beliefs = self.agent.refine_trials(
-                self.agent.sequence(mb["trial_transitions"]), mb["trial_obs_features"],
-                mb["trial_actions"], mb["trial_rewards"], mb["trial_episode_index"],
-                mb["trial_lengths"], m.trial_episodes)
-            b_loss = belief_loss(self.agent.decoder, beliefs, mb["trial_obs_features"],
-                                 mb["trial_actions"], mb["trial_rewards"], mb["trial_lengths"],
-                                 self.generator)
+        if trial_beliefs is not None and self.belief_coef > 0 and m.belief_gradient != "policy":
+            b_loss = belief_loss(self.agent.decoder, trial_beliefs, mb["row_obs_features"],
+                                 mb["row_encoded_actions"], mb["row_symlog_rewards"], mb["row_lengths"],
+                                 self.generator, obs_decoder=self.agent.obs_decoder,
+                                 next_obs=self._next_obs_targets(mb))
             out["monitor/belief_loss"] = b_loss.detach()
             aux = aux + self.belief_coef * b_loss
         out["aux_loss"] = aux
         out["loss"] = per_step.mean() + aux
         return out
+
+    def _next_obs_targets(self, mb: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """With ``--decode rewards+obs``: each step's next observation features and where one
+        exists (a step inside the row that does not end an episode)."""
+        if self.m.decode != "rewards+obs":
+            return None
+        features = mb["row_obs_features"]
+        following = torch.cat([features[:, 1:], torch.zeros_like(features[:, :1])], dim=1)
+        within = torch.arange(features.shape[1], device=features.device)[None, :] < mb["row_lengths"][:, None] - 1
+        return following, within & ~mb["row_episode_end"]
 
     def backward(self, out: dict[str, torch.Tensor]) -> dict[str, float]:
         """Per-task-class gradients through the modulator when a batch holds several classes;
@@ -304,6 +401,9 @@ class MRFT(Algorithm):
                        "reward_normalizer": self.reward_normalizer.state_dict()}
         if self.actor.context is not None:
             state["context"] = dataclasses.asdict(self.actor.context)
+        stream = self.actor.stream_state()
+        if stream:
+            state["stream"] = stream
         if self.modulator is not None:
             state["modulator"] = self.modulator.state_dict()
         return state
@@ -314,6 +414,8 @@ class MRFT(Algorithm):
         self.features.load_state_dict(state.get("features", {}))
         if "context" in state:
             self.actor.context = BeliefState(**state["context"])
+        if "stream" in state:
+            self.actor.load_stream_state(state["stream"])
         if "reward_normalizer" in state:
             saved = state["reward_normalizer"]
             self.reward_normalizer.returns = torch.zeros_like(saved["returns"])

@@ -75,26 +75,38 @@ class BeliefEncoder(nn.Module):
         """``z_0``: the belief before the trial's first transition."""
 
     # -- whole trials -----------------------------------------------------------------------
-    def sequence(self, x: torch.Tensor) -> torch.Tensor:
+    def sequence(self, x: torch.Tensor, start: BeliefState | None = None) -> torch.Tensor:
         """Beliefs for every step of trials ``x`` ``[B, L, in_dim]`` (transitions, left-aligned;
-        steps after a row's end are padding and cannot affect earlier steps). Returns
-        ``[B, L + 1, embed_dim]``: ``[:, t]`` is the belief after ``t`` transitions."""
+        steps after a row's end are padding and cannot affect earlier steps), continuing
+        ``start`` (what :meth:`step` carried up to the first of them; None: the trial's
+        start). Returns ``[B, L + 1, embed_dim]``: ``[:, t]`` is the belief after ``t`` more
+        transitions, so ``[:, 0]`` is ``belief(start)``. A chunk of a trial encoded from its
+        stored start equals the whole trial encoded at once (R2D2's stored state, exact here
+        because every convolution's cached inputs are part of the state)."""
         batch, length = x.shape[0], x.shape[1]
-        prior = self.prior.to(x.dtype).expand(batch, 1, self.embed_dim)
+        if start is None:
+            start = self.initial_state(batch, x.device)
+        first = self.belief(start)[:, None, :]
         if length == 0:
-            return prior.clone()
-        h = self._features(x)  # [B, L, C]
-        counts = torch.arange(1, length + 1, device=x.device, dtype=h.dtype)[None, :, None]
-        mean = h.cumsum(dim=1) / counts
+            return first
+        h = self._features(x, start.windows)  # [B, L, C]
+        counts = start.count[:, None, None] + torch.arange(1, length + 1, device=x.device,
+                                                            dtype=h.dtype)[None, :, None]
+        mean = (start.total[:, None, :] + h.cumsum(dim=1)) / counts
         z = self.proj(torch.cat([self._local(h), mean], dim=-1))
-        return torch.cat([prior, z], dim=1)
+        return torch.cat([first, z], dim=1)
 
-    def _features(self, x: torch.Tensor) -> torch.Tensor:
+    def _features(self, x: torch.Tensor, windows: list[torch.Tensor]) -> torch.Tensor:
         if self.kind == "set":
             return self.features(x)
         out = x.transpose(1, 2)
+        convs = iter(windows)
         for block in self.blocks:
-            out = block(out)
+            inputs = out
+            for conv in (block.conv1, block.conv2):
+                # the cached inputs stand where a fresh trial's left padding (zeros) would be
+                out = F.relu(conv.conv(torch.cat([next(convs).to(out.dtype), out], dim=2)))
+            out = F.relu(out + block.skip(inputs))
         return out.transpose(1, 2)
 
     def _local(self, h: torch.Tensor) -> torch.Tensor:
@@ -179,11 +191,29 @@ class RewardDecoder(nn.Module):
         return self.net(torch.cat([z, obs, action], dim=-1)).squeeze(-1)
 
 
+class ObservationDecoder(nn.Module):
+    """``o_hat' = o + D_o(z, o, a)``: the next observation a transition of the task would
+    reach, given the belief (VariBAD's state decoder), for tasks whose hidden parameters show
+    in the dynamics before they show in the rewards."""
+
+    def __init__(self, embed_dim: int, obs_dim: int, action_dim: int, hidden: int = 64):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(embed_dim + obs_dim + action_dim, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, obs_dim))
+
+    def forward(self, z: torch.Tensor, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        return obs + self.net(torch.cat([z, obs, action], dim=-1))
+
+
 def belief_loss(decoder: RewardDecoder, beliefs: torch.Tensor, obs: torch.Tensor,
                 actions: torch.Tensor, rewards: torch.Tensor, lengths: torch.Tensor,
-                generator: torch.Generator | None = None, targets_per_belief: int = 8) -> torch.Tensor:
+                generator: torch.Generator | None = None, targets_per_belief: int = 8,
+                obs_decoder: ObservationDecoder | None = None,
+                next_obs: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """Mean squared error of the rewards of random transitions of the same trial, predicted
-    from every belief of the trial (before and after the transition).
+    from every belief of the trial (before and after the transition); with ``obs_decoder``
+    and ``next_obs = (features [B, L, O], valid [B, L])``, plus the mean squared error of
+    their next observations where one exists.
 
     ``beliefs`` ``[B, L + 1, E]`` (from :meth:`BeliefEncoder.sequence`), ``obs`` ``[B, L, O]``
     and ``actions`` ``[B, L, A]`` are the trial's transitions, ``rewards`` ``[B, L]`` their
@@ -199,8 +229,15 @@ def belief_loss(decoder: RewardDecoder, beliefs: torch.Tensor, obs: torch.Tensor
     targets = (u * lengths[:, None, None]).long().clamp_max(length - 1)  # [B, L, M]
     rows = torch.arange(batch, device=rewards.device)[:, None, None]
     z = beliefs[:, :length, None, :].expand(-1, -1, targets_per_belief, -1)
-    predicted = decoder(z, obs[rows, targets], actions[rows, targets])
+    target_obs, target_actions = obs[rows, targets], actions[rows, targets]
+    predicted = decoder(z, target_obs, target_actions)
     error = (predicted - rewards[rows, targets]) ** 2
     valid = torch.arange(length, device=rewards.device)[None, :] < lengths[:, None]
     weights = valid[:, :, None].to(error.dtype).expand_as(error)
-    return (error * weights).sum() / weights.sum()
+    loss = (error * weights).sum() / weights.sum()
+    if obs_decoder is not None and next_obs is not None:
+        following, exists = next_obs
+        obs_error = (obs_decoder(z, target_obs, target_actions) - following[rows, targets]).pow(2).mean(-1)
+        obs_weights = weights * exists[rows, targets].to(weights.dtype)
+        loss = loss + (obs_error * obs_weights).sum() / obs_weights.sum().clamp_min(1.0)
+    return loss

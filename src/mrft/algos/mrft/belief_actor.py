@@ -3,15 +3,16 @@ next action, so the policy adapts *within* an episode with no gradient step.
 
 Per env the actor keeps a :class:`~mrft.algos.mrft.belief.BeliefState`. It starts at the
 prior (or at rows of a ``start`` state) when a trial starts and is carried across the
-trial's episodes. Adapting to one instance, ``keep_at = K - 1`` keeps a copy of the belief
-as it is when the last episode of each trial starts (:attr:`BeliefActor.context`): the
-adapted policy that is scored continues it, so it acts as the K-th episode of a trial whose
-first K - 1 episodes the adaptation paid for. A longer memory would put the policy where
-pre-training never took it (more episodes in its belief than a trial holds).
+trial's episodes, and across the chunks of a streamed trial (:mod:`mrft.trial_stream`).
+With ``keep_at = k`` it keeps a copy of the belief as it is when episode ``k`` or a later
+one of a trial starts (:attr:`BeliefActor.context`): adapting to one instance in one endless
+trial, the adapted policy that is scored continues the belief of every complete episode the
+adaptation paid for.
 
-The collector gets, per trial (``extras``), the belief each action was taken with
-(``beliefs [n, K, T, E]``) and the belief after the trial's last step (``final_belief``):
-the update then learns the policy on exactly the inputs it acted on.
+The collector gets the belief each action was taken with: per trial of whole episodes
+(``beliefs [n, K, T, E]`` and ``final_belief``), or per chunk of a stream (``beliefs [N, T, E]``
+and ``start``, the state each env's chunk began from). The update then learns the policy on
+exactly the inputs it acted on and recomputes the belief from the stored start.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class BeliefActor(Actor):
         self._trial: list[torch.Tensor] = []
         self._seen: list[tuple[torch.Tensor, ...]] = []
         """The trial's transitions so far, for the gradient inner loop (kept only with one)."""
+        self._chunk: list[torch.Tensor] | None = None
+        self._chunk_start: BeliefState | None = None
 
     def begin_trial(self, group_ids: torch.Tensor, env_rows: torch.Tensor) -> None:
         n = len(env_rows)
@@ -69,14 +72,14 @@ class BeliefActor(Actor):
         self.episode += 1
         if self.agent.inner_steps and self._seen:
             self._refine()
-        if self.episode == self.keep_at:
+        if self.keep_at is not None and self.episode >= self.keep_at:
             self.context = self.state
         self._episode = []
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor):
         z = self.agent.belief(self.state)
-        self._episode.append(z)
+        (self._episode if self._chunk is None else self._chunk).append(z)
         self._obs_features = observation_features(self.policy, obs)
         dist, value = self.agent.forward_policy(self.policy, obs, z)
         if self.deterministic:
@@ -114,3 +117,28 @@ class BeliefActor(Actor):
         padded = [torch.cat([b, b.new_zeros(b.shape[0], horizon - b.shape[1], b.shape[2])], dim=1)
                   for b in self._trial]
         return {"beliefs": torch.stack(padded, dim=1), "final_belief": self.agent.belief(self.state)}
+
+    def begin_chunk(self) -> None:
+        self._chunk = []
+        self._chunk_start = self.state
+        self._episode = []
+
+    def end_chunk(self) -> dict:
+        """``beliefs [N, T, E]`` each step acted on, and ``start``, the state each env's chunk
+        began from (None before the first trial: every env starts one in the chunk)."""
+        beliefs = torch.stack(self._chunk, dim=1)
+        start = self._chunk_start
+        self._chunk = None
+        return {"beliefs": beliefs, "start": start}
+
+    def stream_state(self) -> dict:
+        """What a resumed stream needs to act on exactly as before: the current belief state
+        and the episode count of the current trial."""
+        if self.state is None:
+            return {}
+        return {"state": dataclasses.asdict(self.state), "episode": self.episode}
+
+    def load_stream_state(self, saved: dict) -> None:
+        if "state" in saved:
+            self.state = BeliefState(**saved["state"])
+            self.episode = int(saved["episode"])

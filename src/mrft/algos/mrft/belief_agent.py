@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Distribution
 
-from mrft.algos.mrft.belief import BeliefEncoder, BeliefState, RewardDecoder
+from mrft.algos.mrft.belief import BeliefEncoder, BeliefState, ObservationDecoder, RewardDecoder
 from mrft.algos.mrft.encoder import context_dim, context_features
 from mrft.algos.mrft.meta_policy import (
     AdaptedParams,
@@ -62,7 +62,7 @@ class BeliefAgent(nn.Module):
     def __init__(self, policy: ActorCritic, embed_dim: int = 32, encoder: str = "tcn",
                  channels: int = 64, levels: int = 4, conditioning: str = "meta-policy",
                  head_rank: int = 4, d_model: int = 64, num_layers: int = 2,
-                 inner_steps: int = 0, inner_lr: float = 0.1):
+                 inner_steps: int = 0, inner_lr: float = 0.1, decode_obs: bool = False):
         super().__init__()
         self.inner_steps = inner_steps
         # Meta-SGD: one learned step size per belief dimension (only when there is an inner loop,
@@ -73,6 +73,8 @@ class BeliefAgent(nn.Module):
         self.encoder = BeliefEncoder(context_dim(obs_dim, policy.action_dim), embed_dim, encoder,
                                      channels, levels)
         self.decoder = RewardDecoder(embed_dim, obs_dim, policy.action_dim)
+        # built only when used, so checkpoints without one keep their layout
+        self.obs_decoder = ObservationDecoder(embed_dim, obs_dim, policy.action_dim) if decode_obs else None
         if conditioning == "meta-policy":
             self.conditioner: nn.Module = build_meta_policy(policy, embed_dim, head_rank, d_model, 4,
                                                             num_layers, critic=True)
@@ -152,9 +154,11 @@ class BeliefAgent(nn.Module):
             offsets = offsets + torch.where(within[:, :, None], delta[:, None, :], 0.0)
         return beliefs + torch.cat([offsets, offsets.new_zeros(batch, 1, offsets.shape[-1])], dim=1)
 
-    def sequence(self, x: torch.Tensor) -> torch.Tensor:
-        """Normalised beliefs ``[B, L + 1, E]`` of whole trials ``x [B, L, D]``."""
-        return self.normalized(self.encoder.sequence(x))
+    def sequence(self, x: torch.Tensor, start: BeliefState | None = None) -> torch.Tensor:
+        """Normalised beliefs ``[B, L + 1, E]`` of trials ``x [B, L, D]`` continuing ``start``
+        (None: from the trial's start). The inner loop's offset, which the acting belief may
+        carry, is not part of it (:meth:`refine_trials` adds it)."""
+        return self.normalized(self.encoder.sequence(x, start))
 
     def value_of_belief(self, z: torch.Tensor) -> torch.Tensor:
         """``J(z)``: potential of the progress bonus."""
@@ -181,7 +185,8 @@ def build_agent(m, policy: ActorCritic) -> BeliefAgent:
     conditioning = m.conditioning if m.meta_learner else "none"
     return BeliefAgent(policy, m.embed_dim, m.belief_encoder, m.tcn_channels, m.tcn_levels,
                        conditioning, m.head_rank, m.meta_d_model, m.meta_layers,
-                       inner_steps=m.inner_steps if m.meta_learner else 0, inner_lr=m.inner_lr)
+                       inner_steps=m.inner_steps if m.meta_learner else 0, inner_lr=m.inner_lr,
+                       decode_obs=m.meta_learner and m.decode == "rewards+obs")
 
 
 def load_agent(agent: BeliefAgent, algo_state: dict, source: str) -> None:

@@ -35,7 +35,13 @@ class MRFTConfig:
     and critic; concat: the belief joins the observation at the input (ablation)."""
     belief_coef: float = 1.0
     """Weight of the belief loss (predict the rewards of the trial's transitions from z);
-    0 leaves the belief untrained."""
+    0 leaves the belief untrained by it."""
+    belief_gradient: Literal["decoder", "policy", "both"] = "decoder"
+    """What trains the belief encoder: the belief loss alone (the policy reads a detached
+    belief, VariBAD), the policy gradient alone (RL2, AMAGO; no belief loss), or both."""
+    decode: Literal["rewards", "rewards+obs"] = "rewards"
+    """What the belief loss predicts of the trial's transitions: their rewards, or their
+    rewards and next observations (VariBAD's full decoder)."""
     inner_steps: int = 0
     """Gradient inner loop: at the start of each of a trial's later episodes, this many gradient
     steps on an offset of the belief that lower the reward decoder's error on the trial so far
@@ -60,11 +66,17 @@ class MRFTConfig:
     """GAE lambda over each trial."""
     meta_clip: float = 0.2
     """Clip range of the surrogate."""
+    meta_num_steps: int | None = None
+    """Steps per env per update (a chunk of the envs' trials, which go on in the next one);
+    when unset, the family preset (PPO's --num-steps), so MRFT updates as often as PPO.
+    Adapting, a chunk also ends where an episode ends."""
     meta_iterations: int | None = None
-    """Passes over each batch; when unset, the family preset (as PPO's epochs)."""
+    """Passes over each batch; when unset, the family preset (PPO's --update-epochs)."""
+    meta_minibatches: int | None = None
+    """Minibatches per pass; when unset, the family preset (PPO's --num-minibatches), so MRFT
+    takes as many optimiser steps per env step as PPO."""
     meta_minibatch_size: int | None = None
-    """Env steps per minibatch; when unset, the family preset (as PPO's), so MRFT takes as
-    many optimiser steps per env step as PPO."""
+    """Env steps per minibatch instead of --meta-minibatches (unset: by count)."""
     meta_ent_coef: float | None = None
     """Entropy bonus; when unset, the family preset: 0.01 for discrete actions, 0 for continuous."""
     meta_vf_coef: float = 0.5
@@ -90,12 +102,18 @@ class MRFTAdaptOptions:
     kl_bound: bool = True
     """MRFT only. --no-kl-bound: no --adapt-kl bound on the adaptation's updates (the clipped
     surrogate alone limits them, as in PPO's adaptation); an ablation of the bound."""
+    distill_steps: int = 0
+    """MRFT only. At the adaptation's final evaluation point, also distil the adapted policy
+    into a context-free network (progressive distillation: feature alignment, KL
+    distillation, constrained policy search) with this many env steps of its own, which
+    --steps does not count, and score it as distilled/return; 0: no distillation."""
 
 
-PRESETS = {
-    "images": {"meta_ent_coef": 0.01, "meta_iterations": 3, "meta_minibatch_size": 2048},
-    "continuous": {"meta_ent_coef": 0.0, "meta_iterations": 5, "meta_minibatch_size": 512},
-    "classic": {"meta_ent_coef": 0.01, "meta_iterations": 4, "meta_minibatch_size": 256},
+PRESETS = {  # PPO's rollout length, passes and minibatches per family kind (algos/ppo.py)
+    "images": {"meta_ent_coef": 0.01, "meta_num_steps": 256, "meta_iterations": 3, "meta_minibatches": 8},
+    "continuous": {"meta_ent_coef": 0.0, "meta_num_steps": 256, "meta_iterations": 5, "meta_minibatches": 8},
+    "mujoco": {"meta_num_steps": 128, "meta_iterations": 10, "meta_minibatches": 32},
+    "classic": {"meta_ent_coef": 0.01, "meta_num_steps": 128, "meta_iterations": 4, "meta_minibatches": 4},
 }
 
 VARIANTS = (
@@ -106,6 +124,9 @@ VARIANTS = (
     Variant("mrft-set-encoder", (("belief_encoder", "set"),)),
     Variant("mrft-no-grad-mod", (("grad_mod", False),)),
     Variant("mrft-inner-loop", (("inner_steps", 1),)),
+    Variant("mrft-policy-gradient-belief", (("belief_gradient", "policy"),)),
+    Variant("mrft-both-gradients-belief", (("belief_gradient", "both"),)),
+    Variant("mrft-decode-obs", (("decode", "rewards+obs"),)),
     Variant("mrft-in-context", adapt_updates=False, pretrain_as="mrft",
             adapts_by="mrft-in-context in context only (its belief, no weight changes)"),
     Variant("mrft-no-kl-bound", adapt_options=(("kl_bound", False),), pretrain_as="mrft",
@@ -119,6 +140,10 @@ def validate(m: MRFTConfig) -> None:
     check(m.meta_clip > 0, f"--meta-clip must be > 0, got {m.meta_clip}")
     check(m.meta_iterations is None or m.meta_iterations > 0,
           f"--meta-iterations must be > 0, got {m.meta_iterations}")
+    check(m.meta_num_steps is None or m.meta_num_steps > 0,
+          f"--meta-num-steps must be > 0, got {m.meta_num_steps}")
+    check(m.meta_minibatches is None or m.meta_minibatches > 0,
+          f"--meta-minibatches must be > 0, got {m.meta_minibatches}")
     check(m.meta_minibatch_size is None or m.meta_minibatch_size > 0,
           f"--meta-minibatch-size must be > 0, got {m.meta_minibatch_size}")
     check(m.meta_ent_coef is None or m.meta_ent_coef >= 0,

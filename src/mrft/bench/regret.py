@@ -1,0 +1,85 @@
+"""Cumulative regret over adaptation and the normalised in-context score, as pure functions
+of evaluation curves and reference scores (BENCHMARK.md).
+
+Each held-out instance (of one family, under one seed) is put on a common scale by its two
+reference rows: the context-free policy (pre-trained, never adapted) maps to 0 and the
+oracle (told the hidden parameters) to 1,
+
+    s_norm(t) = (score(t) - context_free) / (oracle - context_free),
+
+so families scored in different units can be compared. Where the oracle does not score
+above the context-free policy the scale is undefined, and the instance is left out.
+
+The cumulative regret of one adaptation curve is the mean shortfall from the oracle over
+the adaptation budget A (MRT's measure, Qu et al. 2025):
+
+    regret = (1 / A) * integral over [0, A] of (1 - s_norm(t)) dt,
+
+by the trapezoid rule over the curve's evaluation points. 0 means the oracle's score from
+the first step on; 1 means the context-free policy's throughout; lower is better. The
+normalised in-context score is ``s_norm`` at the curve's first point (step 0: the first
+episodes on the instance, before any update); higher is better.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from mrft.bench.statistics import probability_of_improvement
+
+__all__ = ["cumulative_regret", "gap_is_positive", "normalise", "probability_of_lower",
+           "reference_by_seed"]
+
+
+def gap_is_positive(context_free: float, oracle: float) -> bool:
+    """Whether the oracle scores above the context-free policy, so that :func:`normalise`
+    is defined (a gap of 0 or below has no scale, or one that runs backwards)."""
+    return bool(oracle - context_free > 0)
+
+
+def normalise(scores: Sequence[float] | float, context_free: float, oracle: float) -> np.ndarray:
+    """``(score - context_free) / (oracle - context_free)``: the context-free policy's score
+    maps to 0 and the oracle's to 1. Raises ``ValueError`` when the gap is not positive."""
+    if not gap_is_positive(context_free, oracle):
+        raise ValueError(f"the oracle ({oracle}) must score above the context-free policy "
+                         f"({context_free}) to normalise by them")
+    return (np.asarray(scores, dtype=np.float64) - context_free) / (oracle - context_free)
+
+
+def cumulative_regret(steps: Sequence[float], normalised: Sequence[float], budget: float) -> float:
+    """``(1 / budget) * integral over [0, budget] of (1 - s_norm(t)) dt`` of a curve of
+    normalised scores at adaptation env ``steps`` (increasing, starting at 0), by the
+    trapezoid rule over its points. A curve that ends before ``budget`` keeps its last
+    value to the budget; points beyond it are cut at the budget (interpolated there)."""
+    x = np.asarray(steps, dtype=np.float64)
+    y = np.asarray(normalised, dtype=np.float64)
+    if x.size == 0 or x.size != y.size:
+        raise ValueError(f"{x.size} steps but {y.size} scores")
+    if budget <= 0:
+        raise ValueError(f"the adaptation budget must be > 0, got {budget}")
+    if x[0] != 0 or (np.diff(x) < 0).any():
+        raise ValueError("an adaptation curve's steps must increase from 0")
+    grid = np.concatenate([x[x < budget], [budget]])
+    shortfall = 1.0 - np.interp(grid, x, y)  # np.interp holds the last value past the end
+    return float(np.trapezoid(shortfall, grid) / budget)
+
+
+def reference_by_seed(scores: Mapping[int, float], seeds: Iterable[int]) -> dict[int, float]:
+    """A reference row's score on one instance for each of ``seeds``: the seed's own run
+    where ``scores`` has it, else the mean over the seeds that have one. Empty when no seed
+    has a run."""
+    if not scores:
+        return {}
+    mean = float(np.mean(list(scores.values())))
+    return {seed: float(scores.get(seed, mean)) for seed in seeds}
+
+
+def probability_of_lower(method_values, other_values) -> float:
+    """P(a run of the method has a *lower* value than a run of the other on the same task),
+    ties counting one half, averaged over tasks: the probability of improvement for a
+    measure where lower is better, such as the regret (both ``[runs, tasks]`` matrices)."""
+    lower_is_better = -1.0
+    return probability_of_improvement(lower_is_better * np.asarray(method_values, dtype=np.float64),
+                                      lower_is_better * np.asarray(other_values, dtype=np.float64))

@@ -1,0 +1,65 @@
+"""MRFT learns from an env step as often as PPO: the same updates and optimiser steps per env
+step, counted in short runs, in pre-training and in adaptation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mrft.adapt import adapt
+from mrft.algos.mrft.options import MRFTConfig
+from mrft.config import AdaptSettings, EnvConfig, OptimConfig, RunConfig, TrainConfig
+from mrft.trainer import Trainer
+
+SMALL = MRFTConfig(tcn_channels=8, tcn_levels=2, meta_d_model=16, meta_layers=1, embed_dim=8)
+
+
+def _counting(monkeypatch) -> dict[str, int]:
+    """Counts every optimiser step any trainer takes."""
+    counts = {"steps": 0}
+    original = torch.optim.Adam.step
+
+    def step(self, *args, **kwargs):
+        counts["steps"] += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    return counts
+
+
+def _pretrain(tmp_path, algo: str, env: str, total: int):
+    run = RunConfig(total_steps=total, seed=3, runs_dir=str(tmp_path), run_name=algo,
+                    progress=False, hidden_sizes=(16, 16))
+    cfg = TrainConfig(env=EnvConfig(env=env, num_envs=8), algo=algo, run=run,
+                      optim=OptimConfig(learning_rate=1e-3), mrft=SMALL)
+    return Trainer(cfg).train()
+
+
+@pytest.mark.parametrize(("env", "num_steps", "minibatches", "epochs"), [
+    ("nav:point", 256, 8, 5),  # the continuous-control preset
+    ("bandit:arms3", 128, 4, 4),  # the classic-control preset
+])
+def test_pre_training_updates_and_optimiser_steps_per_env_step_equal_ppos(
+        tmp_path, monkeypatch, env, num_steps, minibatches, epochs):
+    counts = _counting(monkeypatch)
+    seen = {}
+    for algo in ("ppo", "mrft"):
+        counts["steps"] = 0
+        result = _pretrain(tmp_path, algo, env, 3 * 8 * num_steps)  # three rollouts of 8 envs
+        seen[algo] = (result.global_step, result.updates, counts["steps"])
+    assert seen["mrft"] == seen["ppo"] == (3 * 8 * num_steps, 3, 3 * minibatches * epochs)
+
+
+def test_adaptation_updates_and_optimiser_steps_per_env_step_equal_ppos(tmp_path, monkeypatch):
+    counts = _counting(monkeypatch)
+    seen = {}
+    for algo in ("ppo", "mrft"):
+        checkpoint = str(_pretrain(tmp_path / algo, algo, "nav:point", 1024).checkpoint)
+        counts["steps"] = 0
+        # without MRFT's KL bound, which may end an update's passes early (a trust region)
+        settings = AdaptSettings(checkpoint, task=1, steps=480, eval_every=480, eval_episodes=2,
+                                 num_envs=4, options={"kl_bound": False} if algo == "mrft" else {})
+        record = adapt(checkpoint, settings, run_dir=tmp_path / algo / "a")
+        seen[algo] = (record["adapt_env_steps"], counts["steps"])
+    # 6 batches of 4 nav episodes (20 steps), each 8 minibatches x 5 epochs
+    assert seen["mrft"] == seen["ppo"] == (480, 6 * 8 * 5)

@@ -1,0 +1,144 @@
+"""Fixed-length chunks of trials: the belief carried across chunk boundaries equals the
+whole-trial recompute, rows restart at trial ends, waiting ticks are not steps, the budget
+is never exceeded and a resumed stream continues exactly."""
+
+import itertools
+
+import pytest
+import torch
+
+from mrft import envs
+from mrft.algos.mrft.belief_actor import BeliefActor
+from mrft.algos.mrft.belief_agent import BeliefAgent, observation_features
+from mrft.algos.mrft.stream_rows import StreamRows, row_start_states
+from mrft.envs.spaces import task_spaces
+from mrft.nets import ActorCritic
+from mrft.trial_stream import TrialStreamCollector
+
+
+def _stream(spec, num_steps=7, trial_episodes=2, num_envs=3, max_episode_steps=15, seed=3):
+    torch.manual_seed(0)
+    tasks = envs.parse_env(spec).train
+    spaces = task_spaces(tasks[0])
+    policy = ActorCritic(spaces.observation_space, spaces.action_space, "auto", (8,))
+    agent = BeliefAgent(policy, embed_dim=4, channels=8, levels=2, head_rank=2, d_model=8,
+                        num_layers=1)
+    with torch.no_grad():  # a belief that actually moves the policy
+        for p in agent.conditioner.parameters():
+            p.normal_(0, 0.3)
+    actor = BeliefActor(agent, policy)
+    collector = TrialStreamCollector(tasks, actor, num_envs, num_steps, trial_episodes,
+                                     max_episode_steps, seed, torch.device("cpu"))
+    return policy, agent, actor, collector
+
+
+def _transitions(policy, agent, rows):
+    return agent.transitions(observation_features(policy, rows.obs), rows.actions, rows.rewards,
+                             rows.episode_end)
+
+
+def test_beliefs_carried_across_chunks_equal_the_whole_trial_recompute():
+    policy, agent, _, collector = _stream("nav:point", num_steps=7)
+    batches = [collector.collect() for _ in range(9)]  # 63 ticks: three trials of 2 x 15 steps
+    for env in range(3):
+        steps = {key: torch.cat([getattr(b, key)[env] for b in batches]) for key in
+                 ("obs", "actions", "rewards", "episode_end", "trial_end", "valid")}
+        beliefs = torch.cat([b.extras["beliefs"][env] for b in batches])
+        assert steps["valid"].all() and int(steps["trial_end"].sum()) == 2
+        ends = [0, *(steps["trial_end"].nonzero().flatten() + 1).tolist(), len(beliefs)]
+        for a, b in itertools.pairwise(ends):
+            x = agent.transitions(observation_features(policy, steps["obs"][a:b]), steps["actions"][a:b],
+                                  steps["rewards"][a:b], steps["episode_end"][a:b])
+            whole = agent.sequence(x[None])[0, :-1]
+            assert torch.allclose(whole, beliefs[a:b], atol=1e-5)
+
+
+def test_each_chunk_recomputed_from_its_stored_start_equals_what_was_acted_on():
+    policy, agent, _, collector = _stream("nav:point", num_steps=11)
+    for _ in range(5):
+        batch = collector.collect()
+        rows = StreamRows.from_batch(batch)
+        starts = row_start_states(batch.extras["start"], rows,
+                                  agent.encoder.initial_state(len(rows.env)))
+        recomputed = agent.sequence(_transitions(policy, agent, rows), starts)
+        for r, n in enumerate(rows.lengths.tolist()):
+            assert torch.allclose(recomputed[r, :n], rows.beliefs[r, :n], atol=1e-5)
+        # a row is the part of one trial: it starts fresh only after a trial end in the chunk
+        assert int(rows.fresh.sum()) == int(batch.trial_end.sum() - batch.trial_end[:, -1].sum())
+
+
+def test_rows_end_where_trials_end_and_bootstrap_where_the_chunk_cuts_them():
+    _, _, _, collector = _stream("nav:point", num_steps=25, max_episode_steps=15)
+    batch = collector.collect()  # ticks 0-24: the first trial ends at tick 29, not in this chunk
+    rows = StreamRows.from_batch(batch)
+    assert len(rows.env) == 3 and not rows.terminated.any()
+    assert torch.equal(rows.final_value, batch.next_value)
+    batch = collector.collect()  # ticks 25-49: the trial ends at tick 29 (truncated)
+    rows = StreamRows.from_batch(batch)
+    assert len(rows.env) == 6 and rows.lengths.tolist() == [5, 20] * 3
+    ended = rows.lengths == 5
+    assert torch.equal(rows.final_value[ended], batch.final_values[:, 4])
+    assert (batch.final_values[:, 4] != 0).all() and not rows.terminated.any()
+    assert rows.fresh.tolist() == [False, True] * 3
+
+
+def test_waiting_ticks_are_not_steps_and_the_budget_is_never_exceeded():
+    _, _, _, collector = _stream("shift:inverted-pendulum", num_steps=64, trial_episodes=2,
+                                 num_envs=4, max_episode_steps=200, seed=5)
+    total = waited = 0
+    while (batch := collector.collect(max_env_steps=700 - total)) is not None:
+        assert batch.env_steps == int(batch.valid.sum())
+        total += batch.env_steps
+        waited += int((~batch.valid).sum())
+        # an env that ended its episode waits until every env has ended theirs
+        waiting = ~batch.valid[:, 1:] & batch.valid[:, :-1]
+        assert torch.equal(waiting, batch.episode_end[:, :-1] & ~batch.valid[:, 1:])
+        for e, j in zip(batch.episodes, batch.episode_index, strict=True):
+            assert j in (0, 1) and e.length >= 1
+    assert 700 - 4 < total <= 700 and waited > 0
+
+
+def test_a_resumed_stream_continues_exactly():
+    _, agent, actor, collector = _stream("nav:point", num_steps=9)
+    for _ in range(3):
+        collector.collect()
+    saved, saved_actor, rng = collector.state_dict(), actor.stream_state(), torch.get_rng_state()
+    expected = collector.collect()
+    _, agent2, actor2, fresh = _stream("nav:point", num_steps=9)
+    agent2.load_state_dict(agent.state_dict())
+    actor2.load_stream_state(saved_actor)
+    assert fresh.load_state_dict(saved)
+    torch.set_rng_state(rng)
+    got = fresh.collect()
+    for key in ("obs", "actions", "rewards", "valid", "trial_end", "next_value"):
+        assert torch.equal(getattr(got, key), getattr(expected, key)), key
+    assert torch.allclose(got.extras["beliefs"], expected.extras["beliefs"])
+
+
+@pytest.mark.parametrize("gradient", ["decoder", "both"])
+def test_the_update_reads_the_beliefs_acting_held_and_takes_ppos_minibatches(tmp_path, gradient):
+    """Steps minibatches with stored beliefs (the decoder alone trains the belief) or whole
+    rows whose beliefs are recomputed from their stored starts (the policy gradient reaches
+    the belief): either way the policy sees what it acted on, and the loss is finite."""
+    from mrft.algos.mrft.options import MRFTConfig
+    from mrft.config import EnvConfig, RunConfig, TrainConfig
+    from mrft.trainer import Trainer
+
+    cfg = TrainConfig(env=EnvConfig(env="nav:point", num_envs=4), algo="mrft",
+                      run=RunConfig(total_steps=10_000, runs_dir=str(tmp_path), progress=False,
+                                    hidden_sizes=(16, 16)),
+                      mrft=MRFTConfig(tcn_channels=8, tcn_levels=2, meta_d_model=16, meta_layers=1,
+                                      embed_dim=8, meta_num_steps=50, meta_minibatches=4,
+                                      belief_gradient=gradient))
+    trainer = Trainer(cfg)
+    algo = trainer.algo
+    for _ in range(2):  # the second chunk continues trials the first one started
+        plan = algo.prepare(trainer.collector.collect())
+    minibatches = list(algo.minibatches(plan.data, torch.Generator().manual_seed(0)))
+    assert len(minibatches) == 4 and sum(len(mb["obs"]) for mb in minibatches) == 200
+    for mb in minibatches:
+        z, rows = algo._step_beliefs(mb)
+        assert rows is not None and torch.allclose(z, mb["beliefs"], atol=1e-5)
+        assert z.requires_grad == (gradient == "both")
+        assert torch.isfinite(algo.loss(mb)["loss"])
+    trainer.collector.close()
