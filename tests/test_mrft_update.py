@@ -24,19 +24,22 @@ def _guarded(bound, target_kl=None):
     return KLTrustRegion([weight], bound, lambda: kl["batch"], target_kl), weight, kl
 
 
-def _step(guard, weight, kl, value):
-    """One minibatch: the guard sees ``kl`` for the current parameters, then a step sets them."""
-    guard.before_step({"approx_kl": torch.tensor(kl)})
+def _step(guard, weight, kl, value, batch=None):
+    """One minibatch: the guard sees the whole batch's KL ``kl`` for the current parameters,
+    then a step sets them (``batch``: the guard's KL measurement, set to ``kl``)."""
+    if batch is not None:
+        batch["batch"] = kl
+    guard.before_step({"approx_kl": torch.tensor(0.0)})
     with torch.no_grad():
         weight.fill_(value)
 
 
 def test_the_adaptation_guard_keeps_the_steps_taken_within_the_bound():
     guard, weight, kl = _guarded(bound=0.05)
-    kl["batch"] = 0.01
     for step_kl, value in ((0.0, 1.0), (0.02, 2.0), (0.04, 3.0), (0.09, 4.0), (0.01, 5.0)):
-        _step(guard, weight, step_kl, value)
-    # the 4th check saw the parameters after 3 steps past the bound: back to those after 2
+        _step(guard, weight, step_kl, value, kl)
+    # the 4th check saw the parameters after 3 steps past the bound (on the whole batch): back
+    # to those after 2, whatever a later step would have measured
     assert guard.after_epoch({}) is True
     assert weight.item() == 2.0
     assert guard.stats()["mrft/adapt_accepted_steps"] == 2.0
@@ -45,13 +48,13 @@ def test_the_adaptation_guard_keeps_the_steps_taken_within_the_bound():
 
 def test_a_pass_within_the_bound_keeps_every_step_and_goes_on():
     guard, weight, kl = _guarded(bound=0.05)
-    kl["batch"] = 0.03
     for step_kl, value in ((0.0, 1.0), (0.02, 2.0)):
-        _step(guard, weight, step_kl, value)
+        _step(guard, weight, step_kl, value, kl)
+    kl["batch"] = 0.03
     assert guard.after_epoch({}) is False and weight.item() == 2.0
     assert guard.stats()["mrft/adapt_accepted_steps"] == 2.0
     # the whole-batch check after the next pass crosses the bound: back to the end of pass 1
-    _step(guard, weight, 0.04, 7.0)
+    _step(guard, weight, 0.04, 7.0, kl)
     kl["batch"] = 0.2
     assert guard.after_epoch({}) is True and weight.item() == 2.0
     assert guard.stats()["mrft/adapt_accepted_steps"] == 2.0

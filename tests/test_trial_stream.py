@@ -63,8 +63,8 @@ def test_each_chunk_recomputed_from_its_stored_start_equals_what_was_acted_on():
         recomputed = agent.sequence(_transitions(policy, agent, rows), starts)
         for r, n in enumerate(rows.lengths.tolist()):
             assert torch.allclose(recomputed[r, :n], rows.beliefs[r, :n], atol=1e-5)
-        # a row is the part of one trial: it starts fresh only after a trial end in the chunk
-        assert int(rows.fresh.sum()) == int(batch.trial_end.sum() - batch.trial_end[:, -1].sum())
+        # a row is the part of one trial: it starts fresh where a trial starts in the chunk
+        assert int(rows.fresh.sum()) == int(batch.trial_start.sum())
 
 
 def test_rows_end_where_trials_end_and_bootstrap_where_the_chunk_cuts_them():

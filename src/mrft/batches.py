@@ -203,7 +203,9 @@ class StreamBatch:
     episode_end: torch.Tensor
     """The step ended its episode."""
     trial_end: torch.Tensor
-    """The step ended the last episode of its trial."""
+    """The step ended the last episode of its trial (where credit stops)."""
+    trial_start: torch.Tensor
+    """The step is the first of a trial (the actor's context starts afresh)."""
     terminated: torch.Tensor
     """The step ended its episode in a terminal state."""
     final_values: torch.Tensor

@@ -35,7 +35,7 @@ from mrft.envs.vector import check_finite
 from mrft.rollout import EpisodeTracker
 
 STEP_FIELDS = ("obs", "actions", "logprobs", "values", "rewards", "valid", "episode_end",
-               "trial_end", "terminated", "final_values", "task_ids")
+               "trial_end", "trial_start", "terminated", "final_values", "task_ids")
 
 
 class TrialStreamCollector:
@@ -46,7 +46,8 @@ class TrialStreamCollector:
     def __init__(self, tasks: Sequence[envs.Task], actor: Actor, num_envs: int, num_steps: int,
                  trial_episodes: int | None, max_episode_steps: int, seed: int,
                  device: torch.device, instance: int | None = None,
-                 update_normalizer: bool = True, episode_chunks: bool = False):
+                 update_normalizer: bool = True, episode_chunks: bool = False,
+                 credit_episodes: int | None = None):
         if trial_episodes is not None and trial_episodes < 1:
             raise ValueError(f"trial_episodes must be >= 1 or None, got {trial_episodes}")
         self.tasks = tuple(tasks)
@@ -61,6 +62,8 @@ class TrialStreamCollector:
         self.instance = instance
         self.update_normalizer = update_normalizer
         self.episode_chunks = episode_chunks
+        self.credit_episodes = credit_episodes or trial_episodes
+        """Episodes credit runs across: a trial's end is marked after every this many."""
         self.rng = np.random.default_rng(seed)
         self.trials_drawn = 0
         self.task_index = [0] * num_envs
@@ -77,6 +80,8 @@ class TrialStreamCollector:
         self.tracker = EpisodeTracker(num_envs)
         self.env: envs.VecEnv | None = None
         self._success: np.ndarray | None = None
+        self._trial_starts = False
+        """The next tick is the first of a trial in every env."""
 
     # -- trials and episodes ----------------------------------------------------------------
     def _draw_trial(self) -> None:
@@ -92,6 +97,7 @@ class TrialStreamCollector:
         rows = torch.arange(n, device=self.device)
         self.actor.begin_trial(rows, rows)
         self.episode = -1
+        self._trial_starts = True
 
     def _trial_over(self) -> bool:
         return self.episode < 0 or (self.trial_episodes is not None
@@ -160,8 +166,10 @@ class TrialStreamCollector:
         self._success = result.success
         ended = self.active & (result.terminated | result.truncated
                                | (self.tick + 1 >= self.max_episode_steps))
-        last_episode = self.trial_episodes is not None and self.episode == self.trial_episodes - 1
-        trial_end = ended & last_episode
+        credit = self.credit_episodes
+        trial_end = ended & (credit is not None and self.episode % credit == credit - 1)
+        trial_start = np.full(self.num_envs, self._trial_starts)
+        self._trial_starts = False
         terminated = self.active & result.terminated
         reward = torch.as_tensor(np.where(self.active, result.reward, 0.0), dtype=torch.float32,
                                  device=device)
@@ -169,8 +177,8 @@ class TrialStreamCollector:
         final = torch.zeros(self.num_envs, device=device)
         if (trial_end & ~terminated).any():  # the value of the observation a truncation cut off
             final = self.actor.value(policy.normalize(torch.as_tensor(result.obs, device=device))).float()
-        tensors = (obs, action, logprob, value.float(), reward, active, ended, trial_end, terminated,
-                   final, torch.as_tensor(self.task_index, device=device))
+        tensors = (obs, action, logprob, value.float(), reward, active, ended, trial_end, trial_start,
+                   terminated, final, torch.as_tensor(self.task_index, device=device))
         for key, value_t in zip(STEP_FIELDS, tensors, strict=True):
             steps[key].append(torch.as_tensor(value_t, device=device))
         self.obs_np = result.obs

@@ -76,12 +76,15 @@ class TrialStream:
     """Fixed-length chunks of ``num_steps`` steps per env of trials of ``trial_episodes``
     episodes (None: one endless trial on the held-out instance), acted by ``actor``, whose
     state carries over from chunk to chunk (:mod:`mrft.trial_stream`). ``episode_chunks``
-    also ends a chunk where an episode ends."""
+    also ends a chunk where an episode ends. ``credit_episodes`` (None: ``trial_episodes``)
+    is how many episodes credit runs across before a step is marked as a trial's end: an
+    endless trial can keep its context while its returns keep the span they were learnt on."""
 
     num_steps: int
     trial_episodes: int | None
     actor: Actor
     episode_chunks: bool = False
+    credit_episodes: int | None = None
 
 
 class UpdateGuard:

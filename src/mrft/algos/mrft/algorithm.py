@@ -199,9 +199,11 @@ class MRFT(Algorithm):
         """Chunks of ``--meta-num-steps`` steps per env of trials that go on across chunks, so
         MRFT updates as often as PPO. Pre-training, each env plays trials of ``K`` episodes on
         fresh instances; adapting, one endless trial on the held-out instance (the belief is
-        kept for the whole instance), a chunk ending where an episode ends."""
-        if self.ctx.adapting:
-            return TrialStream(int(self.m.meta_num_steps), None, self.actor, episode_chunks=True)
+        kept for the whole instance), a chunk ending where an episode ends, and credit still
+        running over K episodes (the span the critic was trained on)."""
+        if self.ctx.adapting:  # credit still spans K episodes, as the critic learnt it
+            return TrialStream(int(self.m.meta_num_steps), None, self.actor, episode_chunks=True,
+                               credit_episodes=self.m.trial_episodes)
         return TrialStream(int(self.m.meta_num_steps), self.m.trial_episodes, self.actor)
 
     @torch.no_grad()
@@ -331,7 +333,7 @@ class MRFT(Algorithm):
         logp = log_prob(self.policy, dist, mb["actions"][:, None]).squeeze(1)
         entropy = policy_entropy(self.policy, dist).squeeze(1)
         adv = mb["advantages"]
-        if adv.numel() > 1:
+        if adv.numel() > 1 and not self.ctx.adapting:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         per_step, ratio, log_ratio = clipped_surrogate_per_step(logp, mb["logprobs"], adv, m.meta_clip)
         value_loss = 0.5 * (values - mb["returns"]).pow(2)

@@ -6,8 +6,10 @@ it. The update needs, per piece of a trial, its real steps back to back (waiting
 dropped), the belief each action was taken with, where its credit ends, and the belief
 state it started from, so the belief can be recomputed exactly (:meth:`BeliefEncoder.sequence`
 from a stored start, as R2D2 stores recurrent states). A *row* is the steps of one env
-between trial ends: its first row continues the state the env's chunk started from, later
-rows start a fresh trial from the prior.
+between trial ends: a row whose first step starts a trial starts from the prior, any other
+continues the state the env's chunk started from. (Adapting, credit ends every ``K``
+episodes while the belief goes on; chunks then end with episodes, so a row that does not
+start a trial is always the chunk's first.)
 
 A row ends where its trial ends (terminal if that episode ended in a terminal state, else
 bootstrapped from the value of the observation the truncation cut off) or where the chunk
@@ -47,7 +49,7 @@ class StreamRows:
     env: torch.Tensor
     """``[R]`` the env the row was played in."""
     fresh: torch.Tensor
-    """``[R]`` the row starts a trial (its start state is the prior's)."""
+    """``[R]`` the row's first step starts a trial (its start state is the prior's)."""
 
     @property
     def lengths(self) -> torch.Tensor:
@@ -63,7 +65,6 @@ class StreamRows:
         masks = (valid[:, None, :] & (part[:, None, :] == which)).reshape(n * parts, t)
         keep = masks.any(1)
         env = torch.arange(n, device=valid.device).repeat_interleave(parts)[keep]
-        piece = torch.arange(parts, device=valid.device).repeat(n)[keep]
         index, mask = trial_sequences(masks[keep][:, None, :])
 
         def gather(x: torch.Tensor) -> torch.Tensor:
@@ -83,7 +84,8 @@ class StreamRows:
                    rewards=gather(batch.rewards), mask=mask, episode_end=episode_end,
                    episode_index=episode_index, beliefs=gather(batch.extras["beliefs"]),
                    final_value=torch.where(terminated, 0.0, final_value), terminated=terminated,
-                   task_ids=batch.task_ids[env, last], env=env, fresh=piece > 0)
+                   task_ids=batch.task_ids[env, last], env=env,
+                   fresh=batch.trial_start[env, index[:, 0]])
 
 
 def row_start_states(start: BeliefState | None, rows: StreamRows, initial: BeliefState) -> BeliefState:

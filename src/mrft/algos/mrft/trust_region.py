@@ -22,12 +22,12 @@ from mrft.algos.base import UpdateGuard
 class KLTrustRegion(UpdateGuard):
     """The adaptation's constrained policy search.
 
-    Before every optimiser step, ``out["approx_kl"]`` is the current policy's KL to the one
-    that collected the batch, on that step's minibatch; after every pass, ``batch_kl()`` is
-    the same on the whole batch. Within ``bound`` the current parameters become the accepted
-    ones; once it is crossed the parameters go back to the last accepted ones and the update
-    ends. ``bound=None``: no bound, every step stands, and ``target_kl`` ends the epochs as
-    in PPO's adaptation.
+    Before every optimiser step, ``batch_kl()`` is the current policy's KL to the one that
+    collected the batch, on the whole batch (an adaptation batch is small: one forward pass).
+    Within ``bound`` the current parameters become the accepted ones; once it is crossed the
+    parameters go back to the last accepted ones and the update ends, so every update ends
+    within the bound on the batch it learnt from. ``bound=None``: no bound, every step
+    stands, and ``target_kl`` ends the epochs as in PPO's adaptation.
     """
 
     def __init__(self, params: list[torch.nn.Parameter], bound: float | None,
@@ -47,7 +47,9 @@ class KLTrustRegion(UpdateGuard):
         if self.halted:
             return
         if self.bound is not None:  # no bound: every step stands (after_epoch counts them)
-            if float(out["approx_kl"]) > self.bound:
+            kl = self.batch_kl()
+            self._stats["mrft/adapt_kl"] = kl
+            if kl > self.bound:
                 self.halted = True
             else:
                 self.accepted = self._snapshot()
