@@ -11,16 +11,23 @@ from mrft.episodes import EpisodeCollector
 from mrft.nets import ActorCritic
 
 
-def _collect(spec, trial_episodes=2, num_envs=3, keep_at=None, calls=1, start=None):
+def small_agent(spec):
+    """The train tasks of ``spec``, a tiny policy and a belief model whose belief actually
+    moves it (seeded)."""
     torch.manual_seed(0)
     tasks = envs.parse_env(spec).train
     spaces = task_spaces(tasks[0])
     policy = ActorCritic(spaces.observation_space, spaces.action_space, "auto", (8,))
     agent = BeliefAgent(policy, embed_dim=4, channels=8, levels=2, head_rank=2, d_model=8,
                         num_layers=1)
-    with torch.no_grad():  # a belief that actually moves the policy
+    with torch.no_grad():
         for p in agent.conditioner.parameters():
             p.normal_(0, 0.3)
+    return tasks, policy, agent
+
+
+def _collect(spec, trial_episodes=2, num_envs=3, keep_at=None, calls=1, start=None):
+    tasks, policy, agent = small_agent(spec)
     actor = BeliefActor(agent, policy, keep_at=keep_at, start=start)
     collector = EpisodeCollector(tasks, actor, num_envs, group_size=1,
                                  trial_episodes=trial_episodes, max_episode_steps=15, seed=3,

@@ -6,26 +6,16 @@ import itertools
 
 import pytest
 import torch
+from test_mrft_belief_actor import small_agent
 
-from mrft import envs
 from mrft.algos.mrft.belief_actor import BeliefActor
-from mrft.algos.mrft.belief_agent import BeliefAgent, observation_features
+from mrft.algos.mrft.belief_agent import observation_features
 from mrft.algos.mrft.stream_rows import StreamRows, row_start_states
-from mrft.envs.spaces import task_spaces
-from mrft.nets import ActorCritic
 from mrft.trial_stream import TrialStreamCollector
 
 
 def _stream(spec, num_steps=7, trial_episodes=2, num_envs=3, max_episode_steps=15, seed=3):
-    torch.manual_seed(0)
-    tasks = envs.parse_env(spec).train
-    spaces = task_spaces(tasks[0])
-    policy = ActorCritic(spaces.observation_space, spaces.action_space, "auto", (8,))
-    agent = BeliefAgent(policy, embed_dim=4, channels=8, levels=2, head_rank=2, d_model=8,
-                        num_layers=1)
-    with torch.no_grad():  # a belief that actually moves the policy
-        for p in agent.conditioner.parameters():
-            p.normal_(0, 0.3)
+    tasks, policy, agent = small_agent(spec)
     actor = BeliefActor(agent, policy)
     collector = TrialStreamCollector(tasks, actor, num_envs, num_steps, trial_episodes,
                                      max_episode_steps, seed, torch.device("cpu"))
