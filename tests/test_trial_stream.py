@@ -132,3 +132,29 @@ def test_the_update_reads_the_beliefs_acting_held_and_takes_ppos_minibatches(tmp
         assert z.requires_grad == (gradient == "both")
         assert torch.isfinite(algo.loss(mb)["loss"])
     trainer.collector.close()
+
+
+def test_an_mrft_run_resumed_mid_trial_equals_the_uninterrupted_one(tmp_path):
+    """Chunks of 30 steps cut nav's 40-step trials anywhere: the resumed run replays the env
+    to the saved tick and carries on with the saved belief, bit for bit."""
+    from mrft.algos.mrft.options import MRFTConfig
+    from mrft.config import EnvConfig, RunConfig, TrainConfig
+    from mrft.trainer import Trainer
+
+    def cfg(name):
+        return TrainConfig(env=EnvConfig(env="nav:point", num_envs=4), algo="mrft",
+                           run=RunConfig(total_steps=4 * 30 * 5, runs_dir=str(tmp_path), run_name=name,
+                                         progress=False, hidden_sizes=(16, 16), threads=1),
+                           mrft=MRFTConfig(tcn_channels=8, tcn_levels=2, meta_d_model=16, meta_layers=1,
+                                           embed_dim=8, meta_num_steps=30, meta_minibatches=2,
+                                           meta_iterations=1))
+
+    full = Trainer(cfg("full")).train()
+    first = Trainer(cfg("split")).train(max_updates=2)
+    resumed = Trainer(cfg("ignored"), resume_from=str(first.checkpoint))
+    assert resumed.resumed_exactly is True
+    second = resumed.train()
+    assert second.updates == full.updates == 5
+    a = torch.load(full.checkpoint, weights_only=True)["model"]
+    b = torch.load(second.checkpoint, weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)

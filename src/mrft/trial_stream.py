@@ -208,7 +208,7 @@ class TrialStreamCollector:
         state = {"exact": True, "trials_drawn": self.trials_drawn, "episode": self.episode,
                  "task_index": torch.tensor(self.task_index), "seeds": torch.tensor(self.seeds),
                  "active": torch.from_numpy(self.active.copy()), "tick": self.tick,
-                 "tracker": self.tracker.state_dict()}
+                 "trial_starts": self._trial_starts, "tracker": self.tracker.state_dict()}
         if self.obs_np is not None:
             state["obs"] = torch.as_tensor(np.asarray(self.obs_np)).clone()
             state["sent"] = [torch.as_tensor(a).clone() for a in self.sent]
@@ -242,6 +242,7 @@ class TrialStreamCollector:
             return False
         self.active = state["active"].numpy().copy()
         self.tick = int(state["tick"])
+        self._trial_starts = bool(state.get("trial_starts", False))
         if "first_obs" in state:
             self.first_obs = state["first_obs"].to(self.device)
         self.tracker.load_state_dict(state["tracker"])

@@ -400,7 +400,8 @@ class MRFT(Algorithm):
     # -- checkpoints ----------------------------------------------------------------------
     def state_dict(self) -> dict:
         state: dict = {"agent": self.agent.state_dict(), "features": self.features.state_dict(),
-                       "reward_normalizer": self.reward_normalizer.state_dict()}
+                       "reward_normalizer": self.reward_normalizer.state_dict(),
+                       "generator": self.generator.get_state()}
         if self.actor.context is not None:
             state["context"] = dataclasses.asdict(self.actor.context)
         stream = self.actor.stream_state()
@@ -418,6 +419,8 @@ class MRFT(Algorithm):
             self.actor.context = BeliefState(**state["context"])
         if "stream" in state:
             self.actor.load_stream_state(state["stream"])
+        if "generator" in state:  # the belief loss's draws of target transitions
+            self.generator.set_state(state["generator"])
         if "reward_normalizer" in state:
             saved = state["reward_normalizer"]
             self.reward_normalizer.returns = torch.zeros_like(saved["returns"])
