@@ -16,7 +16,19 @@ from collections.abc import Sequence
 
 import gymnasium
 
-from mrft.envs import bandit, market, metaworld, nav, process, procgen, shift, sim2real
+from mrft.envs import (
+    bandit,
+    current,
+    market,
+    metaworld,
+    nav,
+    process,
+    procgen,
+    recsys,
+    shift,
+    sim2real,
+    vehicle,
+)
 from mrft.envs import gym as gym_family
 from mrft.envs import oracle as oracle_obs
 from mrft.envs.family import REGISTRY, Family, family_of, register_family
@@ -35,6 +47,9 @@ register_family(shift.FAMILY)
 register_family(market.FAMILY)
 register_family(process.FAMILY)
 register_family(sim2real.FAMILY)
+register_family(current.FAMILY)
+register_family(recsys.FAMILY)
+register_family(vehicle.FAMILY)
 
 __all__ = [
     "REGISTRY",
