@@ -42,8 +42,9 @@ one stream per vector env, seeded by ``make``'s ``seed``, so the envs of a group
 user but not the clicks, and :meth:`rewind` restarts the stream (evaluation rounds then play
 the same uniforms). Next-step auto-reset as in the other backends.
 
-Speed: about 450k raw env steps per second with 16 envs on one core (random actions,
-``step`` alone, auto-resets included).
+Speed: about 600k raw env steps per second with 16 envs on one core of the project's
+2-core machine (random actions, ``step`` alone, auto-resets included; best of five
+repeats of 5,000 steps, benchmarks/results/eval_calibration.md).
 """
 
 from __future__ import annotations
