@@ -48,7 +48,9 @@ def test_train_tiny_run_writes_logs_and_checkpoint(tmp_path, env):
     assert json.loads((run / "config.json").read_text())["env"]["env"] == env
 
 
-@pytest.mark.parametrize("env", ["procgen:bigfish", "metaworld:reach", "gym:CartPole-v1"])
+@pytest.mark.parametrize("env", [
+    pytest.param("procgen:bigfish", marks=pytest.mark.slow),  # images: covered by the tiny run too
+    "metaworld:reach", "gym:CartPole-v1"])
 def test_train_grpo_with_every_option(tmp_path, env):
     proc = mrft("train", "--algo", "grpo", "--env", env, "--group-size", 4, "--num-envs", 8,
                 "--beta", 0.04, "--loss-type", "dapo", "--scale-rewards", "group",

@@ -52,6 +52,7 @@ def test_eval_probe_measures_the_belief(mrft_run, tmp_path):
     assert len(probe["return_by_step"]) == 20  # nav episodes
 
 
+@pytest.mark.slow  # resume through the CLI; tests/test_trial_stream.py checks it is bit for bit
 def test_resume_continues_an_mrft_run(mrft_run, tmp_path):
     run, _ = mrft_run
     proc = mrft("train", "--resume", run / "checkpoint.pt", "--total-steps", 2400)
