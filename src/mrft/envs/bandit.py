@@ -21,15 +21,15 @@ auto-reset as elsewhere.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 import gymnasium as gym
 import numpy as np
 
 from mrft.envs.family import Family
+from mrft.envs.seed_streams import SeedStreams
 from mrft.envs.spaces import TaskSpaces
 from mrft.envs.spec import Suite, Task, make_task
-from mrft.envs.vector import StepResult, check_seed_count
+from mrft.envs.vector import StepResult
 from mrft.errors import MrftError
 
 TEST_SEED_OFFSET = 1_000_003
@@ -44,7 +44,7 @@ def suite(name: str) -> Suite:
     return Suite(f"bandit:{name}", (task,), (task.with_options(split_seed_offset=TEST_SEED_OFFSET),))
 
 
-class HiddenArmBanditVecEnv:
+class HiddenArmBanditVecEnv(SeedStreams):
     """``env_seeds`` already include ``seed_offset`` (the split's), which :meth:`reseed` adds."""
 
     def __init__(self, num_envs: int, arms: int, env_seeds: list[int], pulls: int = PULLS,
@@ -68,23 +68,6 @@ class HiddenArmBanditVecEnv:
         for i in np.flatnonzero(which):
             self.best[i] = self._rngs[i].integers(self.arms)
         self.t[which] = 0
-
-    def reseed(self, env_seeds: Sequence[int]) -> None:
-        """New env seeds (without the split offset); restarts the explicit-reset count."""
-        seeds = check_seed_count(env_seeds, self.num_envs)
-        self._env_seeds = [s + self._seed_offset for s in seeds]
-        self._explicit_resets = 0
-        self._rngs = [np.random.default_rng([s, 0]) for s in self._env_seeds]
-
-    def reset(self) -> np.ndarray:
-        """Explicit reset ``k``: env ``i`` draws from ``default_rng([env_seeds[i], k])``, a
-        stream its auto-resets then continue until the next explicit reset."""
-        k = self._explicit_resets
-        self._rngs = [np.random.default_rng([s, k]) for s in self._env_seeds]
-        self._explicit_resets += 1
-        self._reset_envs(np.ones(self.num_envs, dtype=bool))
-        self._needs_reset[:] = False
-        return self._obs()
 
     def step(self, actions: np.ndarray) -> StepResult:
         resetting = self._needs_reset.copy()

@@ -37,15 +37,15 @@ repeats of 5,000 steps, benchmarks/results/eval_calibration.md).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import gymnasium as gym
 import numpy as np
 
 from mrft.envs.family import Family
+from mrft.envs.seed_streams import SeedStreams
 from mrft.envs.spaces import TaskSpaces
 from mrft.envs.spec import Suite, Task, make_task
-from mrft.envs.vector import StepResult, check_seed_count
+from mrft.envs.vector import StepResult
 from mrft.errors import MrftError
 
 TEST_SEED_OFFSET = 1_000_003
@@ -77,7 +77,7 @@ def draw_instance(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return goal, current
 
 
-class CurrentVecEnv:
+class CurrentVecEnv(SeedStreams):
     """``num_envs`` boats; env ``i`` draws its goals and currents from streams seeded by
     ``env_seeds[i]``, which already include ``seed_offset`` (the split's, which :meth:`reseed`
     adds). ``goals`` and ``currents`` are plain arrays read at every step, so a test may
@@ -101,26 +101,9 @@ class CurrentVecEnv:
         self.t = np.zeros(num_envs, dtype=np.int64)
         self._needs_reset = np.zeros(num_envs, dtype=bool)
 
-    def reseed(self, env_seeds: Sequence[int]) -> None:
-        """New env seeds (without the split offset); restarts the explicit-reset count."""
-        seeds = check_seed_count(env_seeds, self.num_envs)
-        self._env_seeds = [s + self._seed_offset for s in seeds]
-        self._explicit_resets = 0
-        self._rngs = [np.random.default_rng([s, 0]) for s in self._env_seeds]
-
     def rewind(self) -> None:
         """Restart the noise stream: what follows plays the noise of a freshly built env."""
         self._noise_rng = np.random.default_rng([self._noise_seed, self._seed_offset])
-
-    def reset(self) -> np.ndarray:
-        """Explicit reset ``k``: env ``i`` draws from ``default_rng([env_seeds[i], k])``, a
-        stream its auto-resets then continue until the next explicit reset."""
-        k = self._explicit_resets
-        self._rngs = [np.random.default_rng([s, k]) for s in self._env_seeds]
-        self._explicit_resets += 1
-        self._reset_envs(np.ones(self.num_envs, dtype=bool))
-        self._needs_reset[:] = False
-        return self._obs()
 
     def _reset_envs(self, which: np.ndarray) -> None:
         for i in np.flatnonzero(which):

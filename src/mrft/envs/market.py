@@ -49,9 +49,10 @@ import gymnasium as gym
 import numpy as np
 
 from mrft.envs.family import Family
+from mrft.envs.seed_streams import SeedStreams
 from mrft.envs.spaces import built_spaces
 from mrft.envs.spec import Suite, Task, make_task
-from mrft.envs.vector import StepResult, check_seed_count
+from mrft.envs.vector import StepResult
 from mrft.errors import MrftError
 
 TEST_SEED_OFFSET = 1_000_003
@@ -84,7 +85,7 @@ def draw_regime(rng: np.random.Generator) -> np.ndarray:
     return np.array([mu, sigma, phi], dtype=np.float64)
 
 
-class MarketRegimeVecEnv:
+class MarketRegimeVecEnv(SeedStreams):
     """``num_envs`` traders; env ``i`` draws its regimes from streams seeded by ``env_seeds[i]``.
 
     ``env_seeds`` already include ``seed_offset`` (the split's), which :meth:`reseed` adds;
@@ -112,14 +113,6 @@ class MarketRegimeVecEnv:
         self._needs_reset = np.zeros(num_envs, dtype=bool)
 
     # -- instances and paths --------------------------------------------------------------
-    def reseed(self, env_seeds: Sequence[int]) -> None:
-        """New env seeds (without the split offset); restarts the explicit-reset count (the
-        regimes replay; the paths do not, see the module docstring)."""
-        seeds = check_seed_count(env_seeds, self.num_envs)
-        self._env_seeds = [s + self._seed_offset for s in seeds]
-        self._explicit_resets = 0
-        self._rngs = [np.random.default_rng([s, 0]) for s in self._env_seeds]
-
     def reset(self) -> np.ndarray:
         """Explicit reset ``k``: env ``i`` draws its regime from ``default_rng([env_seeds[i], k])``,
         a stream its auto-resets then continue until the next explicit reset."""

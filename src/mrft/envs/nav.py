@@ -21,15 +21,15 @@ auto-reset convention as the other backends.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import gymnasium as gym
 import numpy as np
 
 from mrft.envs.family import Family
+from mrft.envs.seed_streams import SeedStreams
 from mrft.envs.spaces import TaskSpaces
 from mrft.envs.spec import Suite, Task, make_task
-from mrft.envs.vector import StepResult, check_seed_count
+from mrft.envs.vector import StepResult
 from mrft.errors import MrftError
 
 TEST_SEED_OFFSET = 1_000_003
@@ -51,7 +51,7 @@ def goal_from_rng(rng: np.random.Generator) -> np.ndarray:
     return np.array([math.cos(angle), math.sin(angle)], dtype=np.float32)
 
 
-class PointNavVecEnv:
+class PointNavVecEnv(SeedStreams):
     """``num_envs`` point robots; env ``i`` draws its goals from streams seeded by ``env_seeds[i]``.
 
     ``env_seeds`` already include ``seed_offset`` (the split's), which :meth:`reseed` adds.
@@ -77,21 +77,7 @@ class PointNavVecEnv:
         self.pos[which] = 0.0
         self.t[which] = 0
 
-    def reseed(self, env_seeds: Sequence[int]) -> None:
-        """New env seeds (without the split offset); restarts the explicit-reset count."""
-        seeds = check_seed_count(env_seeds, self.num_envs)
-        self._env_seeds = [s + self._seed_offset for s in seeds]
-        self._explicit_resets = 0
-        self._rngs = [np.random.default_rng([s, 0]) for s in self._env_seeds]
-
-    def reset(self) -> np.ndarray:
-        """Explicit reset ``k``: env ``i`` draws from ``default_rng([env_seeds[i], k])``, a
-        stream its auto-resets then continue until the next explicit reset."""
-        k = self._explicit_resets
-        self._rngs = [np.random.default_rng([s, k]) for s in self._env_seeds]
-        self._explicit_resets += 1
-        self._reset_envs(np.ones(self.num_envs, dtype=bool))
-        self._needs_reset[:] = False
+    def _obs(self) -> np.ndarray:
         return self.pos.copy()
 
     def step(self, actions: np.ndarray) -> StepResult:

@@ -53,9 +53,10 @@ import gymnasium as gym
 import numpy as np
 
 from mrft.envs.family import REFERENCE, Family
+from mrft.envs.seed_streams import SeedStreams
 from mrft.envs.spaces import built_spaces
 from mrft.envs.spec import Suite, Task, make_task
-from mrft.envs.vector import StepResult, check_seed_count
+from mrft.envs.vector import StepResult
 from mrft.errors import MrftError
 
 TEST_SEED_OFFSET = 1_000_003
@@ -95,7 +96,7 @@ def _log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float
     return math.exp(rng.uniform(math.log(bounds[0]), math.log(bounds[1])))
 
 
-class ProcessLineVecEnv:
+class ProcessLineVecEnv(SeedStreams):
     """``num_envs`` control loops; env ``i`` draws its plants from streams seeded by ``env_seeds[i]``.
 
     ``env_seeds`` already include ``seed_offset`` (the split's), which :meth:`reseed` adds.
@@ -152,23 +153,6 @@ class ProcessLineVecEnv:
     def _obs(self) -> np.ndarray:
         sp = self._setpoint()
         return np.stack([sp, self.y, sp - self.y, self.u_prev, self.dy], axis=1).astype(np.float32)
-
-    def reseed(self, env_seeds: Sequence[int]) -> None:
-        """New env seeds (without the split offset); restarts the explicit-reset count."""
-        seeds = check_seed_count(env_seeds, self.num_envs)
-        self._env_seeds = [s + self._seed_offset for s in seeds]
-        self._explicit_resets = 0
-        self._rngs = [np.random.default_rng([s, 0]) for s in self._env_seeds]
-
-    def reset(self) -> np.ndarray:
-        """Explicit reset ``k``: env ``i`` draws from ``default_rng([env_seeds[i], k])``, a
-        stream its auto-resets then continue until the next explicit reset."""
-        k = self._explicit_resets
-        self._rngs = [np.random.default_rng([s, k]) for s in self._env_seeds]
-        self._explicit_resets += 1
-        self._reset_envs(np.ones(self.num_envs, dtype=bool))
-        self._needs_reset[:] = False
-        return self._obs()
 
     def step(self, actions: np.ndarray) -> StepResult:
         resetting = self._needs_reset.copy()

@@ -49,15 +49,14 @@ repeats of 5,000 steps, benchmarks/results/eval_calibration.md).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import gymnasium as gym
 import numpy as np
 
 from mrft.envs.family import Family
+from mrft.envs.seed_streams import SeedStreams
 from mrft.envs.spaces import TaskSpaces
 from mrft.envs.spec import Suite, Task, make_task
-from mrft.envs.vector import StepResult, check_seed_count
+from mrft.envs.vector import StepResult
 from mrft.errors import MrftError
 
 TEST_SEED_OFFSET = 1_000_003
@@ -90,7 +89,7 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-class RecommenderVecEnv:
+class RecommenderVecEnv(SeedStreams):
     """``num_envs`` users; env ``i`` draws its users from streams seeded by ``env_seeds[i]``,
     which already include ``seed_offset`` (the split's, which :meth:`reseed` adds).
     ``taste``, ``fatigue_cost`` and ``fatigue`` are plain arrays read at every step, so a test
@@ -114,26 +113,9 @@ class RecommenderVecEnv:
         self._rows = np.arange(num_envs)
         self._needs_reset = np.zeros(num_envs, dtype=bool)
 
-    def reseed(self, env_seeds: Sequence[int]) -> None:
-        """New env seeds (without the split offset); restarts the explicit-reset count."""
-        seeds = check_seed_count(env_seeds, self.num_envs)
-        self._env_seeds = [s + self._seed_offset for s in seeds]
-        self._explicit_resets = 0
-        self._rngs = [np.random.default_rng([s, 0]) for s in self._env_seeds]
-
     def rewind(self) -> None:
         """Restart the click stream: what follows plays the uniforms of a freshly built env."""
         self._click_rng = np.random.default_rng([self._click_seed, self._seed_offset])
-
-    def reset(self) -> np.ndarray:
-        """Explicit reset ``k``: env ``i`` draws from ``default_rng([env_seeds[i], k])``, a
-        stream its auto-resets then continue until the next explicit reset."""
-        k = self._explicit_resets
-        self._rngs = [np.random.default_rng([s, k]) for s in self._env_seeds]
-        self._explicit_resets += 1
-        self._reset_envs(np.ones(self.num_envs, dtype=bool))
-        self._needs_reset[:] = False
-        return self._obs()
 
     def _reset_envs(self, which: np.ndarray) -> None:
         for i in np.flatnonzero(which):

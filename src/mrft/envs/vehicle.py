@@ -49,15 +49,15 @@ repeats of 5,000 steps, benchmarks/results/eval_calibration.md).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import gymnasium as gym
 import numpy as np
 
 from mrft.envs.family import Family
+from mrft.envs.seed_streams import SeedStreams
 from mrft.envs.spaces import TaskSpaces
 from mrft.envs.spec import Suite, Task, make_task
-from mrft.envs.vector import StepResult, check_seed_count
+from mrft.envs.vector import StepResult
 from mrft.errors import MrftError
 
 TEST_SEED_OFFSET = 1_000_003
@@ -113,7 +113,7 @@ def acceleration(u: np.ndarray, gain: np.ndarray, grip: np.ndarray) -> np.ndarra
     return np.clip(gain * u, -limit, limit)
 
 
-class VehicleVecEnv:
+class VehicleVecEnv(SeedStreams):
     """``num_envs`` cars; env ``i`` draws its cars and profiles from streams seeded by
     ``env_seeds[i]``, which already include ``seed_offset`` (the split's, which :meth:`reseed`
     adds). ``gain``, ``grip``, ``grade``, ``speed`` and ``targets`` are plain arrays read at
@@ -140,23 +140,6 @@ class VehicleVecEnv:
         self._ahead = 1 + np.concatenate([[0], np.asarray(PREVIEW) - 1])
         """Steps from ``t`` to the targets the observation shows: ``t + 1`` and the preview."""
         self._needs_reset = np.zeros(num_envs, dtype=bool)
-
-    def reseed(self, env_seeds: Sequence[int]) -> None:
-        """New env seeds (without the split offset); restarts the explicit-reset count."""
-        seeds = check_seed_count(env_seeds, self.num_envs)
-        self._env_seeds = [s + self._seed_offset for s in seeds]
-        self._explicit_resets = 0
-        self._rngs = [np.random.default_rng([s, 0]) for s in self._env_seeds]
-
-    def reset(self) -> np.ndarray:
-        """Explicit reset ``k``: env ``i`` draws from ``default_rng([env_seeds[i], k])``, a
-        stream its auto-resets then continue until the next explicit reset."""
-        k = self._explicit_resets
-        self._rngs = [np.random.default_rng([s, k]) for s in self._env_seeds]
-        self._explicit_resets += 1
-        self._reset_envs(np.ones(self.num_envs, dtype=bool))
-        self._needs_reset[:] = False
-        return self._obs()
 
     def _reset_envs(self, which: np.ndarray) -> None:
         low, high = GAIN_RANGE
