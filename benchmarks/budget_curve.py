@@ -48,7 +48,7 @@ def scaled_suite(suite: BenchSuite, families: list[str], scale: float) -> BenchS
 def run_scale(suite: BenchSuite, methods: list[str], seeds: int, out: Path, ray: str | None) -> None:
     from mrft.bench.runner import Bench
 
-    command = f"python benchmarks/budget_curve.py ... (scale folder {out})"
+    command = "python benchmarks/budget_curve.py " + " ".join(sys.argv[1:])
     bench = Bench(suite, methods, list(range(1, seeds + 1)), out, command)
     if ray is None:
         bench.run()
