@@ -6,7 +6,7 @@ import torch
 from mrft.algos.mrft.belief import BeliefEncoder, RewardDecoder, belief_loss
 
 
-@pytest.mark.parametrize("kind", ["tcn", "set"])
+@pytest.mark.parametrize("kind", ["tcn", "gru", "set"])
 def test_streaming_belief_equals_the_whole_trial_pass(kind):
     torch.manual_seed(0)
     encoder = BeliefEncoder(in_dim=5, embed_dim=6, kind=kind, channels=8, levels=3)

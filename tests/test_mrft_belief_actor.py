@@ -11,15 +11,15 @@ from mrft.episodes import EpisodeCollector
 from mrft.nets import ActorCritic
 
 
-def small_agent(spec):
-    """The train tasks of ``spec``, a tiny policy and a belief model whose belief actually
-    moves it (seeded)."""
+def small_agent(spec, encoder="tcn"):
+    """The train tasks of ``spec``, a tiny policy and a belief model (``encoder``) whose
+    belief actually moves it (seeded)."""
     torch.manual_seed(0)
     tasks = envs.parse_env(spec).train
     spaces = task_spaces(tasks[0])
     policy = ActorCritic(spaces.observation_space, spaces.action_space, "auto", (8,))
-    agent = BeliefAgent(policy, embed_dim=4, channels=8, levels=2, head_rank=2, d_model=8,
-                        num_layers=1)
+    agent = BeliefAgent(policy, embed_dim=4, encoder=encoder, channels=8, levels=2, head_rank=2,
+                        d_model=8, num_layers=1)
     with torch.no_grad():
         for p in agent.conditioner.parameters():
             p.normal_(0, 0.3)

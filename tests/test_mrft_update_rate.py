@@ -63,3 +63,42 @@ def test_adaptation_updates_and_optimiser_steps_per_env_step_equal_ppos(tmp_path
         seen[algo] = (record["adapt_env_steps"], counts["steps"])
     # 6 batches of 4 nav episodes (20 steps), each 8 minibatches x 5 epochs
     assert seen["mrft"] == seen["ppo"] == (480, 6 * 8 * 5)
+
+
+@pytest.mark.parametrize(("passes", "expected"), [(None, [2, 2, 2]), (1, [2, 0, 0]), (2, [2, 2, 0])])
+def test_the_belief_trains_in_the_first_belief_passes_of_an_update(tmp_path, monkeypatch, passes,
+                                                                    expected):
+    """``--belief-passes k``: the belief loss is in every minibatch of the update's first ``k``
+    passes and in none after them, while the policy still takes every pass."""
+    import dataclasses
+
+    from mrft.algos.mrft import belief
+
+    calls = []
+    original = belief.belief_loss
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr("mrft.algos.mrft.algorithm.belief_loss", counted)
+    counts = _counting(monkeypatch)
+    run = RunConfig(total_steps=8 * 64, seed=3, runs_dir=str(tmp_path), run_name="m",
+                    progress=False, hidden_sizes=(16, 16))
+    m = dataclasses.replace(SMALL, meta_num_steps=64, meta_iterations=3, meta_minibatches=2,
+                            belief_passes=passes)
+    cfg = TrainConfig(env=EnvConfig(env="nav:point", num_envs=8), algo="mrft", run=run, mrft=m)
+    trainer = Trainer(cfg)
+    per_pass = []
+    steps_before = 0
+    original_minibatches = trainer.algo.minibatches
+
+    def minibatches(data, generator):
+        nonlocal steps_before
+        steps_before = len(calls)
+        yield from original_minibatches(data, generator)
+        per_pass.append(len(calls) - steps_before)
+
+    trainer.algo.minibatches = minibatches
+    trainer.train()
+    assert per_pass == expected and counts["steps"] == 3 * 2

@@ -14,8 +14,9 @@ from mrft.algos.mrft.stream_rows import StreamRows, row_start_states
 from mrft.trial_stream import TrialStreamCollector
 
 
-def _stream(spec, num_steps=7, trial_episodes=2, num_envs=3, max_episode_steps=15, seed=3):
-    tasks, policy, agent = small_agent(spec)
+def _stream(spec, num_steps=7, trial_episodes=2, num_envs=3, max_episode_steps=15, seed=3,
+            encoder="tcn"):
+    tasks, policy, agent = small_agent(spec, encoder)
     actor = BeliefActor(agent, policy)
     collector = TrialStreamCollector(tasks, actor, num_envs, num_steps, trial_episodes,
                                      max_episode_steps, seed, torch.device("cpu"))
@@ -27,8 +28,9 @@ def _transitions(policy, agent, rows):
                              rows.episode_end)
 
 
-def test_beliefs_carried_across_chunks_equal_the_whole_trial_recompute():
-    policy, agent, _, collector = _stream("nav:point", num_steps=7)
+@pytest.mark.parametrize("encoder", ["tcn", "gru"])
+def test_beliefs_carried_across_chunks_equal_the_whole_trial_recompute(encoder):
+    policy, agent, _, collector = _stream("nav:point", num_steps=7, encoder=encoder)
     batches = [collector.collect() for _ in range(9)]  # 63 ticks: three trials of 2 x 15 steps
     for env in range(3):
         steps = {key: torch.cat([getattr(b, key)[env] for b in batches]) for key in
@@ -43,8 +45,9 @@ def test_beliefs_carried_across_chunks_equal_the_whole_trial_recompute():
             assert torch.allclose(whole, beliefs[a:b], atol=1e-5)
 
 
-def test_each_chunk_recomputed_from_its_stored_start_equals_what_was_acted_on():
-    policy, agent, _, collector = _stream("nav:point", num_steps=11)
+@pytest.mark.parametrize("encoder", ["tcn", "gru"])
+def test_each_chunk_recomputed_from_its_stored_start_equals_what_was_acted_on(encoder):
+    policy, agent, _, collector = _stream("nav:point", num_steps=11, encoder=encoder)
     for _ in range(5):
         batch = collector.collect()
         rows = StreamRows.from_batch(batch)

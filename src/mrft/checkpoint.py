@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.metadata
 import os
 import pickle
 import platform
@@ -32,9 +33,10 @@ FORMAT_VERSION = 1
 def library_versions() -> dict[str, str]:
     versions = {"mrft": __version__, "torch": str(torch.__version__), "numpy": str(np.__version__),
                 "python": platform.python_version()}
+    # read from the installed metadata: importing envpool to ask it costs more than a second
     for name in ("gymnasium", "envpool"):
-        with contextlib.suppress(ImportError, AttributeError):
-            versions[name] = str(__import__(name).__version__)
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            versions[name] = importlib.metadata.version(name)
     return versions
 
 

@@ -118,6 +118,8 @@ class MRFT(Algorithm):
         if m.belief_gradient != "decoder" and conditioner is not None:
             self.shared += list(self.agent.encoder.parameters())  # the policy gradient reaches it
         self.features = TaskFeatureMonitor(ctx.num_train_tasks, m.embed_dim)
+        self._passes = 0
+        """Passes begun over the current update's data (:meth:`minibatches` counts them)."""
         self.modulator = None
         if m.grad_mod and ctx.num_train_tasks > 1 and not ctx.adapting:
             mod_cfg = GradModConfig(mode=m.grad_mod_mode, meta_ema=m.meta_grad_ema,
@@ -258,6 +260,7 @@ class MRFT(Algorithm):
             successes = [e.success for e in picked if e.success is not None]
             if successes:
                 stats[f"mrft/success_episode_{j}"] = float(np.mean(successes))
+        self._passes = 0
         return UpdatePlan(data, int(m.meta_iterations), stats, guard)
 
     def minibatches(self, data: dict[str, torch.Tensor],
@@ -269,6 +272,7 @@ class MRFT(Algorithm):
         reads the stored beliefs: a minibatch is shuffled steps, and minibatch ``i`` of ``M``
         also carries rows ``i, i + M, ...`` for the belief loss, so each pass sees every row
         once (with fewer rows than minibatches, the last ones carry none)."""
+        self._passes += 1
         lengths = data["lengths"]
         steps = int(lengths.sum())
         if self.m.meta_minibatch_size:
@@ -285,6 +289,12 @@ class MRFT(Algorithm):
         order = torch.randperm(steps, generator=generator).to(lengths.device)
         for i, index in enumerate(order.tensor_split(count)):
             yield self._minibatch(data, torch.arange(rows, device=lengths.device)[i::count], index)
+
+    def _belief_learns(self) -> bool:
+        """Whether this pass trains the belief on its loss (``--belief-passes``)."""
+        passes = self.m.belief_passes
+        return self.belief_coef > 0 and self.m.belief_gradient != "policy" and (
+            passes is None or self._passes <= passes)
 
     def _policy_reads_recomputed_beliefs(self) -> bool:
         return (not self.ctx.adapting and self.agent.conditioner is not None
@@ -315,7 +325,7 @@ class MRFT(Algorithm):
         what acting held, tested)."""
         m = self.m
         learns = not self.ctx.adapting and self.agent.conditioner is not None and (
-            m.belief_gradient != "decoder" or self.belief_coef > 0)
+            m.belief_gradient != "decoder" or self._belief_learns())
         if not learns or not mb["row_lengths"].numel():
             return mb["beliefs"], None
         beliefs = self.agent.refine_trials(
@@ -351,7 +361,7 @@ class MRFT(Algorithm):
             out["task_keys"] = keys
         aux = (self.agent.value_of_belief(z.detach()) - mb["potential_targets"]).pow(2).mean()
         out["potential_loss"] = aux.detach()
-        if trial_beliefs is not None and self.belief_coef > 0 and m.belief_gradient != "policy":
+        if trial_beliefs is not None and self._belief_learns():
             b_loss = belief_loss(self.agent.decoder, trial_beliefs, mb["row_obs_features"],
                                  mb["row_encoded_actions"], mb["row_symlog_rewards"], mb["row_lengths"],
                                  self.generator, obs_decoder=self.agent.obs_decoder,

@@ -8,6 +8,9 @@ current trial (``z_0`` is a learned prior) by one of two encoders:
   :mod:`mrft.algos.mrft.encoder` gives local features ``h_s`` of the recent steps, and a
   running mean of ``h`` over the whole trial gives a memory that never forgets (the TCN
   alone sees only its receptive field). ``z_t = W [h_{t-1}, mean_{s<t} h_s]``.
+- ``gru``: a gated recurrent unit over the trial (VariBAD's encoder, Zintgraf et al. 2020)
+  in place of the TCN's features, with the same running mean beside it. Its whole state is
+  one hidden vector, so a step is one fused cell, where the TCN runs eight convolutions.
 - ``set``: a permutation-invariant encoder (PEARL, Rakelly et al. 2019): an MLP per
   transition, averaged over the trial. Order-blind, the ablation of the TCN.
 
@@ -33,7 +36,7 @@ from torch import nn
 
 from mrft.algos.mrft.encoder import CausalConv1d, TemporalBlock
 
-ENCODERS = ("tcn", "set")
+ENCODERS = ("tcn", "gru", "set")
 
 
 @dataclasses.dataclass
@@ -41,9 +44,11 @@ class BeliefState:
     """What :meth:`BeliefEncoder.step` carries between env steps, per env row."""
 
     windows: list[torch.Tensor]
-    """Per causal convolution, its last ``left_pad`` inputs ``[B, C_in, left_pad]``."""
+    """Per causal convolution, its last ``left_pad`` inputs ``[B, C_in, left_pad]`` (none
+    for the other encoders)."""
     last: torch.Tensor
-    """``[B, C]`` features of the latest transition (zeros before the first)."""
+    """``[B, C]`` features of the latest transition (zeros before the first); for ``gru``
+    also its hidden state."""
     total: torch.Tensor
     """``[B, C]`` sum of the features of the trial's transitions."""
     count: torch.Tensor
@@ -67,6 +72,8 @@ class BeliefEncoder(nn.Module):
             self.blocks = nn.ModuleList(
                 TemporalBlock(in_dim if i == 0 else channels, channels, kernel_size, 2**i, 0.0)
                 for i in range(levels))
+        elif kind == "gru":
+            self.gru = nn.GRU(in_dim, channels, batch_first=True)
         else:
             self.features = nn.Sequential(nn.Linear(in_dim, channels), nn.ReLU(),
                                           nn.Linear(channels, channels), nn.ReLU())
@@ -89,18 +96,20 @@ class BeliefEncoder(nn.Module):
         first = self.belief(start)[:, None, :]
         if length == 0:
             return first
-        h = self._features(x, start.windows)  # [B, L, C]
+        h = self._features(x, start)  # [B, L, C]
         counts = start.count[:, None, None] + torch.arange(1, length + 1, device=x.device,
                                                             dtype=h.dtype)[None, :, None]
         mean = (start.total[:, None, :] + h.cumsum(dim=1)) / counts
         z = self.proj(torch.cat([self._local(h), mean], dim=-1))
         return torch.cat([first, z], dim=1)
 
-    def _features(self, x: torch.Tensor, windows: list[torch.Tensor]) -> torch.Tensor:
+    def _features(self, x: torch.Tensor, start: BeliefState) -> torch.Tensor:
         if self.kind == "set":
             return self.features(x)
+        if self.kind == "gru":
+            return self.gru(x, start.last[None].to(x.dtype).contiguous())[0]
         out = x.transpose(1, 2)
-        convs = iter(windows)
+        convs = iter(start.windows)
         for block in self.blocks:
             inputs = out
             for conv in (block.conv1, block.conv2):
@@ -111,7 +120,7 @@ class BeliefEncoder(nn.Module):
 
     def _local(self, h: torch.Tensor) -> torch.Tensor:
         """The order-aware part of the belief; the set encoder has none (zeros keep shapes)."""
-        return h if self.kind == "tcn" else torch.zeros_like(h)
+        return torch.zeros_like(h) if self.kind == "set" else h
 
     # -- one step at a time -----------------------------------------------------------------
     def initial_state(self, batch: int, device: torch.device | None = None) -> BeliefState:
@@ -137,6 +146,8 @@ class BeliefEncoder(nn.Module):
         False (envs whose episode already ended) keep their state."""
         if self.kind == "set":
             h, windows = self.features(x), state.windows
+        elif self.kind == "gru":
+            h, windows = self.gru(x[:, None], state.last[None].contiguous())[0][:, 0], state.windows
         else:
             h, windows = self._tcn_step(state.windows, x)
         if bool(stepped.all()):  # the usual case: every env stepped, nothing to hold back

@@ -27,15 +27,21 @@ class MRFTConfig:
     """Weight alpha of the progress bonus."""
     trial_episodes: int = 2
     """Episodes per trial (K) on one task instance; the belief is kept across them."""
-    belief_encoder: Literal["tcn", "set"] = "tcn"
-    """tcn: causal temporal conv net plus a running mean over the trial; set: a
-    permutation-invariant mean of per-transition features (PEARL-style ablation)."""
+    belief_encoder: Literal["tcn", "gru", "set"] = "tcn"
+    """tcn: causal temporal conv net plus a running mean over the trial; gru: a recurrent cell
+    (VariBAD's encoder) plus the same mean; set: a permutation-invariant mean of
+    per-transition features (PEARL-style ablation)."""
     conditioning: Literal["meta-policy", "concat"] = "meta-policy"
     """meta-policy: a Transformer maps the belief to FiLM and low-rank head deltas of the actor
     and critic; concat: the belief joins the observation at the input (ablation)."""
     belief_coef: float = 1.0
     """Weight of the belief loss (predict the rewards of the trial's transitions from z);
     0 leaves the belief untrained by it."""
+    belief_passes: int | None = None
+    """How many of an update's passes also train the belief on its loss (the first ones);
+    None: every pass. The belief's loss is a regression on the batch that the policy's
+    passes do not change, so later passes over the same rows add little to it and cost an
+    encoding of every row."""
     belief_gradient: Literal["decoder", "policy", "both"] = "decoder"
     """What trains the belief encoder: the belief loss alone (the policy reads a detached
     belief, VariBAD), the policy gradient alone (RL2, AMAGO; no belief loss), or both."""
@@ -51,7 +57,7 @@ class MRFTConfig:
     embed_dim: int = 32
     """Belief width."""
     tcn_channels: int = 64
-    """Channels of the belief encoder."""
+    """Channels of the belief encoder (the GRU's hidden width)."""
     tcn_levels: int = 4
     """Residual blocks of the TCN encoder (dilations 1, 2, ..., 2^(levels-1))."""
     meta_d_model: int = 64
@@ -122,6 +128,10 @@ VARIANTS = (
     Variant("mrft-no-progress-bonus", (("progress_bonus", False),)),
     Variant("mrft-concat", (("conditioning", "concat"),)),
     Variant("mrft-set-encoder", (("belief_encoder", "set"),)),
+    Variant("mrft-gru-encoder", (("belief_encoder", "gru"),)),
+    Variant("mrft-belief-first-pass", (("belief_passes", 1),)),
+    Variant("mrft-gru-concat-first-pass",
+            (("belief_encoder", "gru"), ("conditioning", "concat"), ("belief_passes", 1))),
     Variant("mrft-no-grad-mod", (("grad_mod", False),)),
     Variant("mrft-inner-loop", (("inner_steps", 1),)),
     Variant("mrft-policy-gradient-belief", (("belief_gradient", "policy"),)),
@@ -144,6 +154,8 @@ def validate(m: MRFTConfig) -> None:
           f"--meta-num-steps must be > 0, got {m.meta_num_steps}")
     check(m.meta_minibatches is None or m.meta_minibatches > 0,
           f"--meta-minibatches must be > 0, got {m.meta_minibatches}")
+    check(m.belief_passes is None or m.belief_passes >= 1,
+          f"--belief-passes must be >= 1, got {m.belief_passes}")
     check(m.meta_minibatch_size is None or m.meta_minibatch_size > 0,
           f"--meta-minibatch-size must be > 0, got {m.meta_minibatch_size}")
     check(m.meta_ent_coef is None or m.meta_ent_coef >= 0,
