@@ -9,6 +9,7 @@ from mrft import envs
 from mrft.algos.mrft.meta_policy import (
     ConcatConditioner,
     actor_forward,
+    build_hyper_conditioner,
     build_meta_policy,
     critic_forward,
 )
@@ -22,12 +23,16 @@ def make_policy(continuous: bool, hidden=(16, 16), obs_dim=3) -> ActorCritic:
     return ActorCritic(obs, act, "mlp", hidden)
 
 
+@pytest.mark.parametrize("kind", ["meta-policy", "hyper"])
 @pytest.mark.parametrize("continuous", [True, False])
-def test_zero_initialised_meta_policy_leaves_base_policy_unchanged(continuous):
+def test_zero_initialised_meta_policy_leaves_base_policy_unchanged(continuous, kind):
     torch.manual_seed(0)
     policy = make_policy(continuous)
-    meta = build_meta_policy(policy, embed_dim=8, rank=2, d_model=16, num_heads=4, num_layers=2,
-                             critic=True)
+    if kind == "hyper":  # the same adapted parameters from one small MLP
+        meta = build_hyper_conditioner(policy, embed_dim=8, rank=2, d_model=16)
+    else:
+        meta = build_meta_policy(policy, embed_dim=8, rank=2, d_model=16, num_heads=4,
+                                 num_layers=2, critic=True)
     z = torch.randn(5, 8) * 3
     params = meta(z)
     assert params["head_a"].abs().sum() > 0  # the random factor; B = 0 keeps the delta at zero
@@ -51,6 +56,9 @@ def test_adapted_parameters_change_the_policy_per_trial():
     torch.manual_seed(0)
     policy = make_policy(True)
     meta = build_meta_policy(policy, 8, 2, 16, 4, 1)
+    hyper = build_hyper_conditioner(policy, 8, 2, 16)
+    assert set(hyper(torch.randn(2, 8))) == set(build_meta_policy(policy, 8, 2, 16, 4, 1,
+                                                                  critic=True)(torch.randn(2, 8)))
     params = {k: v.detach().clone() for k, v in meta(torch.randn(2, 8)).items()}
     params["beta.0"][1] += 1.0
     dist, _ = actor_forward(policy, torch.zeros(2, 1, 3), params)

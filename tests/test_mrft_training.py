@@ -63,6 +63,7 @@ def test_resume_continues_an_mrft_run(mrft_run, tmp_path):
 @pytest.mark.parametrize("flags", [
     ["--no-meta-learner"],
     ["--no-progress-bonus", "--belief-coef", 0, "--conditioning", "concat", "--belief-encoder", "set"],
+    ["--conditioning", "hyper", "--belief-encoder", "gru", "--belief-passes", 1],
 ])
 def test_ablation_flags_train(tmp_path, flags):
     proc = mrft("train", "--algo", "mrft", "--env", "nav:point", "--total-steps", 320,

@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from mrft.bench.methods import all_methods
 from mrft.bench.methods import method as method_named
 from mrft.bench.suite import BenchSuite, TaskFamily
 from mrft.bench.transfer import in_sim_return, is_sim_to_real
@@ -61,8 +62,10 @@ def seed_dir(out: Path, family: TaskFamily, method: str, seed: int) -> Path:
 
 
 def pretrain_source(method: str) -> str:
-    """The method whose pre-training a method uses (itself unless it is an adaptation ablation)."""
-    return method_named(method).pretrain_as or method
+    """The method whose pre-training a method uses (itself unless it is an adaptation
+    ablation, or a method this version no longer has, whose runs a stored bench still holds)."""
+    known = all_methods().get(method)
+    return (known.pretrain_as if known is not None else None) or method
 
 
 TIMING_FIELDS = ("wall_clock_s", "sps", "peak_memory_mib")

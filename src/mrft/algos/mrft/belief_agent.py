@@ -7,8 +7,9 @@
 - the reward decoder that trains it (self-supervised);
 - the conditioner that turns a belief into adapted parameters of the base actor *and*
   critic: the meta-policy Transformer (FiLM, low-rank head deltas, log-std shift; zero-init,
-  so the adapted network starts as the base network) or, as the ablation, plain
-  concatenation of ``z`` to the input, or none at all (the base network acts alone);
+  so the adapted network starts as the base network), the same parameters from one small
+  MLP (a hypernetwork), plain concatenation of ``z`` to the input, or none at all (the base
+  network acts alone);
 - ``J(z)``, the value of a belief: the mean (scaled) reward per step the current policy
   earns on the task given that belief, the potential of the progress bonus;
 - optionally, the gradient inner loop (:meth:`BeliefAgent.refine`): at the start of each of a
@@ -34,6 +35,7 @@ from mrft.algos.mrft.meta_policy import (
     AdaptedParams,
     ConcatConditioner,
     actor_forward,
+    build_hyper_conditioner,
     build_meta_policy,
     critic_forward,
 )
@@ -78,12 +80,15 @@ class BeliefAgent(nn.Module):
         if conditioning == "meta-policy":
             self.conditioner: nn.Module = build_meta_policy(policy, embed_dim, head_rank, d_model, 4,
                                                             num_layers, critic=True)
+        elif conditioning == "hyper":
+            self.conditioner = build_hyper_conditioner(policy, embed_dim, head_rank, d_model)
         elif conditioning == "concat":
             self.conditioner = ConcatConditioner(embed_dim, policy)
         elif conditioning == "none":
             self.conditioner = None
         else:
-            raise ValueError(f"conditioning must be 'meta-policy', 'concat' or 'none', got {conditioning!r}")
+            raise ValueError("conditioning must be 'meta-policy', 'hyper', 'concat' or 'none', "
+                             f"got {conditioning!r}")
         self.potential = nn.Sequential(nn.Linear(embed_dim, 64), nn.Tanh(), nn.Linear(64, 1))
 
     # -- transitions and beliefs ------------------------------------------------------------

@@ -17,6 +17,8 @@ a leading per-trial dimension, which is what :mod:`torch.func` needs for the inn
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 from torch.distributions import Categorical, Distribution, Normal
@@ -162,28 +164,14 @@ class TokenBlock(nn.Module):
         return x + self.ff(self.ff_norm(x))
 
 
-class MetaPolicy(nn.Module):
-    """``z [n, embed_dim] -> AdaptedParams``: one Transformer token per adapted layer.
+class ParameterReadout(nn.Module):
+    """The adapted parameters read out of per-layer features: one linear read-out per adapted
+    layer (FiLM ``gamma`` and ``beta``), and from the head's features the action bias, the
+    low-rank head factors and the log-std shift. Every read-out that produces a delta starts
+    at zero, so the adapted policy equals the base policy until training moves them."""
 
-    Each token starts from its own projection of ``z``; self-attention lets the layers'
-    adaptations depend on one another (a FiLM shift in layer 1 wants a matching one in
-    layer 2). Per-token linear read-outs produce the parameters; they are zero-initialised
-    so the adapted policy equals the base policy until training moves them.
-    """
-
-    def __init__(
-        self,
-        embed_dim: int,
-        widths: list[int],
-        feature_dim: int,
-        action_dim: int,
-        continuous: bool,
-        rank: int = 4,
-        d_model: int = 64,
-        num_heads: int = 4,
-        num_layers: int = 2,
-        critic_widths: list[int] = (),
-    ):
+    def __init__(self, d_model: int, widths: list[int], critic_widths: list[int], feature_dim: int,
+                 action_dim: int, continuous: bool, rank: int):
         super().__init__()
         self.widths = list(widths)
         self.critic_widths = list(critic_widths)
@@ -191,13 +179,6 @@ class MetaPolicy(nn.Module):
         self.continuous = continuous
         self.feature_dim = feature_dim
         self.action_dim = action_dim
-        self.num_tokens = len(widths) + len(self.critic_widths) + 1
-        self.d_model = d_model
-        self.token_in = nn.Linear(embed_dim, d_model * self.num_tokens)
-        self.token_pos = nn.Parameter(torch.randn(self.num_tokens, d_model) * 0.02)
-        self.blocks = nn.ModuleList(TokenBlock(d_model, num_heads) for _ in range(num_layers))
-        # the final norm bounds what the read-outs see, whatever the residual stream carries
-        self.final_norm = nn.LayerNorm(d_model)
         self.film_out = nn.ModuleList(nn.Linear(d_model, 2 * w) for w in widths)
         self.critic_film_out = nn.ModuleList(nn.Linear(d_model, 2 * w) for w in self.critic_widths)
         self.bias_out = nn.Linear(d_model, action_dim)
@@ -215,23 +196,25 @@ class MetaPolicy(nn.Module):
             nn.init.zeros_(linear.weight)
             nn.init.zeros_(linear.bias)
 
-    def forward(self, z: torch.Tensor) -> AdaptedParams:
-        n = z.shape[0]
-        tokens = self.token_in(z).reshape(n, self.num_tokens, self.d_model) + self.token_pos
-        for block in self.blocks:
-            tokens = block(tokens)
-        tokens = self.final_norm(tokens)
+    @property
+    def num_slots(self) -> int:
+        """Feature vectors :meth:`forward` reads: one per adapted layer, one for the head."""
+        return len(self.widths) + len(self.critic_widths) + 1
+
+    def forward(self, slot: Callable[[int], torch.Tensor]) -> AdaptedParams:
+        """``slot(i)`` is the ``[n, d_model]`` features of slot ``i``."""
         params: AdaptedParams = {}
         for i, (out, width) in enumerate(zip(self.film_out, self.widths, strict=True)):
-            gamma, beta = out(tokens[:, i]).split(width, dim=-1)
+            gamma, beta = out(slot(i)).split(width, dim=-1)
             params[f"gamma.{i}"] = gamma
             params[f"beta.{i}"] = beta
         offset = len(self.widths)
         for i, (out, width) in enumerate(zip(self.critic_film_out, self.critic_widths, strict=True)):
-            gamma, beta = out(tokens[:, offset + i]).split(width, dim=-1)
+            gamma, beta = out(slot(offset + i)).split(width, dim=-1)
             params[f"critic_gamma.{i}"] = gamma
             params[f"critic_beta.{i}"] = beta
-        head = tokens[:, -1]
+        head = slot(self.num_slots - 1)
+        n = head.shape[0]
         params["head_bias"] = self.bias_out(head)
         if self.rank > 0:
             params["head_a"] = self.head_a_out(head).reshape(n, self.feature_dim, self.rank)
@@ -241,6 +224,65 @@ class MetaPolicy(nn.Module):
         return params
 
 
+class MetaPolicy(nn.Module):
+    """``z [n, embed_dim] -> AdaptedParams``: one Transformer token per adapted layer.
+
+    Each token starts from its own projection of ``z``; self-attention lets the layers'
+    adaptations depend on one another (a FiLM shift in layer 1 wants a matching one in
+    layer 2). Per-token linear read-outs (:class:`ParameterReadout`) produce the parameters.
+    """
+
+    def __init__(
+        self,
+        embed_dim: int,
+        widths: list[int],
+        feature_dim: int,
+        action_dim: int,
+        continuous: bool,
+        rank: int = 4,
+        d_model: int = 64,
+        num_heads: int = 4,
+        num_layers: int = 2,
+        critic_widths: list[int] = (),
+    ):
+        super().__init__()
+        self.readout = ParameterReadout(d_model, widths, list(critic_widths), feature_dim,
+                                        action_dim, continuous, rank)
+        self.num_tokens = self.readout.num_slots
+        self.d_model = d_model
+        self.token_in = nn.Linear(embed_dim, d_model * self.num_tokens)
+        self.token_pos = nn.Parameter(torch.randn(self.num_tokens, d_model) * 0.02)
+        self.blocks = nn.ModuleList(TokenBlock(d_model, num_heads) for _ in range(num_layers))
+        # the final norm bounds what the read-outs see, whatever the residual stream carries
+        self.final_norm = nn.LayerNorm(d_model)
+
+    def forward(self, z: torch.Tensor) -> AdaptedParams:
+        n = z.shape[0]
+        tokens = self.token_in(z).reshape(n, self.num_tokens, self.d_model) + self.token_pos
+        for block in self.blocks:
+            tokens = block(tokens)
+        tokens = self.final_norm(tokens)
+        return self.readout(lambda i: tokens[:, i])
+
+
+class HyperConditioner(nn.Module):
+    """``z -> AdaptedParams`` by one small MLP (a hypernetwork): the meta-policy's adapted
+    parameters (FiLM on every hidden layer of the actor and critic, the low-rank head delta,
+    the action bias and log-std shift) read out of one shared hidden vector instead of a
+    Transformer's tokens, at a fraction of its cost per sample."""
+
+    def __init__(self, embed_dim: int, widths: list[int], feature_dim: int, action_dim: int,
+                 continuous: bool, rank: int = 4, d_model: int = 64, critic_widths: list[int] = ()):
+        super().__init__()
+        self.trunk = nn.Sequential(nn.Linear(embed_dim, d_model), nn.ReLU(), nn.LayerNorm(d_model))
+        self.readout = ParameterReadout(d_model, widths, list(critic_widths), feature_dim,
+                                        action_dim, continuous, rank)
+
+    def forward(self, z: torch.Tensor) -> AdaptedParams:
+        hidden = self.trunk(z)
+        return self.readout(lambda _slot: hidden)
+
+
 def build_meta_policy(policy: ActorCritic, embed_dim: int, rank: int, d_model: int,
                       num_heads: int, num_layers: int, critic: bool = False) -> MetaPolicy:
     """The meta-policy for ``policy``; ``critic`` also conditions the critic's own layers."""
@@ -248,6 +290,14 @@ def build_meta_policy(policy: ActorCritic, embed_dim: int, rank: int, d_model: i
     return MetaPolicy(embed_dim, widths, widths[-1], policy.action_dim, policy.continuous,
                       rank=rank, d_model=d_model, num_heads=num_heads, num_layers=num_layers,
                       critic_widths=critic_film_widths(policy) if critic else [])
+
+
+def build_hyper_conditioner(policy: ActorCritic, embed_dim: int, rank: int,
+                            d_model: int) -> HyperConditioner:
+    """The hypernetwork conditioner of ``policy``'s actor and critic."""
+    widths = film_widths(policy)
+    return HyperConditioner(embed_dim, widths, widths[-1], policy.action_dim, policy.continuous,
+                            rank=rank, d_model=d_model, critic_widths=critic_film_widths(policy))
 
 
 class ConcatConditioner(nn.Module):

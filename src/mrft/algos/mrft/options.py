@@ -31,9 +31,10 @@ class MRFTConfig:
     """tcn: causal temporal conv net plus a running mean over the trial; gru: a recurrent cell
     (VariBAD's encoder) plus the same mean; set: a permutation-invariant mean of
     per-transition features (PEARL-style ablation)."""
-    conditioning: Literal["meta-policy", "concat"] = "meta-policy"
+    conditioning: Literal["meta-policy", "hyper", "concat"] = "meta-policy"
     """meta-policy: a Transformer maps the belief to FiLM and low-rank head deltas of the actor
-    and critic; concat: the belief joins the observation at the input (ablation)."""
+    and critic; hyper: one small MLP (a hypernetwork) maps it to the same parameters; concat:
+    the belief joins the observation at the input of the actor and the critic."""
     belief_coef: float = 1.0
     """Weight of the belief loss (predict the rewards of the trial's transitions from z);
     0 leaves the belief untrained by it."""
@@ -126,12 +127,16 @@ VARIANTS = (
     Variant("mrft-no-meta-learner", (("meta_learner", False),)),
     Variant("mrft-no-belief-loss", (("belief_coef", 0.0),)),
     Variant("mrft-no-progress-bonus", (("progress_bonus", False),)),
+    Variant("mrft-hyper", (("conditioning", "hyper"),)),
     Variant("mrft-concat", (("conditioning", "concat"),)),
     Variant("mrft-set-encoder", (("belief_encoder", "set"),)),
     Variant("mrft-gru-encoder", (("belief_encoder", "gru"),)),
     Variant("mrft-belief-first-pass", (("belief_passes", 1),)),
-    Variant("mrft-gru-concat-first-pass",
-            (("belief_encoder", "gru"), ("conditioning", "concat"), ("belief_passes", 1))),
+    # the two faster designs, each as a whole: the same update, a cheaper belief and conditioner
+    Variant("mrft-hyper-gru-first-pass",
+            (("conditioning", "hyper"), ("belief_encoder", "gru"), ("belief_passes", 1))),
+    Variant("mrft-concat-gru-first-pass",
+            (("conditioning", "concat"), ("belief_encoder", "gru"), ("belief_passes", 1))),
     Variant("mrft-no-grad-mod", (("grad_mod", False),)),
     Variant("mrft-inner-loop", (("inner_steps", 1),)),
     Variant("mrft-policy-gradient-belief", (("belief_gradient", "policy"),)),
