@@ -7,6 +7,11 @@ The dense reward ``-|position - goal|`` reveals the goal only through experience
 policy that cannot use its context can at best head for the middle of the arc. An
 episode succeeds once the point comes within ``GOAL_RADIUS`` of the goal.
 
+``nav:point-reversed`` trains on the same tasks and holds out the same goals behind a
+reversed motor (every action moves the point the opposite way): the plant changed after
+training, so a policy that acts as it was trained walks away from the goal, and adaptation
+has to recover it (a fast stand-in for ``shift:*-signed``).
+
 Each env draws a new goal at every reset. The ``k``-th explicit :meth:`reset` of an env
 with env seed ``s`` draws from ``default_rng([s, k])`` and the auto-resets after it
 continue that stream, so an explicit reset depends only on ``(s, k)`` and auto-reset
@@ -36,14 +41,17 @@ TEST_SEED_OFFSET = 1_000_003
 STEP_SIZE = 0.1
 GOAL_RADIUS = 0.2
 HORIZON = 20
-TASKS = ("point",)
+TASKS = ("point", "point-reversed")
 
 
 def suite(name: str) -> Suite:
     if name not in TASKS:
         raise MrftError(f"unknown nav task {name!r}; choose one of: {', '.join(TASKS)}")
     task = make_task("nav", name)
-    return Suite(f"nav:{name}", (task,), (task.with_options(split_seed_offset=TEST_SEED_OFFSET),))
+    held_out = task.with_options(split_seed_offset=TEST_SEED_OFFSET)
+    if name == "point-reversed":
+        held_out = held_out.with_options(motor_sign=-1.0)
+    return Suite(f"nav:{name}", (task,), (held_out,))
 
 
 def goal_from_rng(rng: np.random.Generator) -> np.ndarray:
@@ -58,8 +66,9 @@ class PointNavVecEnv(SeedStreams):
     """
 
     def __init__(self, num_envs: int, env_seeds: list[int], horizon: int = HORIZON,
-                 seed_offset: int = 0):
+                 seed_offset: int = 0, motor_sign: float = 1.0):
         self.num_envs = num_envs
+        self.motor_sign = motor_sign
         self.horizon = horizon
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
@@ -83,7 +92,7 @@ class PointNavVecEnv(SeedStreams):
     def step(self, actions: np.ndarray) -> StepResult:
         resetting = self._needs_reset.copy()
         moving = ~resetting
-        step = STEP_SIZE * np.clip(np.asarray(actions, dtype=np.float32), -1.0, 1.0)
+        step = (self.motor_sign * STEP_SIZE) * np.clip(np.asarray(actions, dtype=np.float32), -1.0, 1.0)
         self.pos[moving] += step[moving]
         self.t[moving] += 1
         dist = np.linalg.norm(self.pos - self.goals, axis=1)
@@ -107,13 +116,14 @@ def make(task: Task, num_envs: int, seed: int, env_seeds: list[int] | None = Non
     offset = int(task.option("split_seed_offset", 0))
     if env_seeds is None:
         env_seeds = [seed + i for i in range(num_envs)]
-    return PointNavVecEnv(num_envs, [s + offset for s in env_seeds], seed_offset=offset)
+    return PointNavVecEnv(num_envs, [s + offset for s in env_seeds], seed_offset=offset,
+                          motor_sign=float(task.option("motor_sign", 1.0)))
 
 
 FAMILY = Family(
     name="nav",
     summary="2-D point navigation to a hidden goal (numpy)",
-    examples=("nav:point",),
+    examples=("nav:point", "nav:point-reversed"),
     suite=lambda name, o: suite(name),
     make=make,
     spaces=lambda task: TaskSpaces(gym.spaces.Box(-np.inf, np.inf, (2,), np.float32),
