@@ -32,6 +32,8 @@ torch its own choice.
 How to run (from the repository root)::
 
     .venv/bin/python benchmarks/meta_speed.py            # 64,000 env steps, 3 rounds, 1 thread
+    .venv/bin/python benchmarks/meta_speed.py --env nav:point --algos ppo mrft mrft-hyper
+                                                         # a bench variant is its options on MRFT
 
 Writes ``benchmarks/results/meta_speed.json`` and prints a table.
 """
@@ -93,21 +95,30 @@ def measure_adaptation(checkpoint: str, steps: int, seed: int) -> dict:
             "adapt_wall_s": wall, "adapt_sps": result.global_step / wall}
 
 
-def run_algo(algo: str, steps: int, seed: int, threads: int | None, env: str = ENV_SPEC,
+def run_algo(name: str, steps: int, seed: int, threads: int | None, env: str = ENV_SPEC,
              adapt_steps: int = 0) -> dict:
-    """One algorithm at its family defaults (the child process): pre-training, then (with
+    """One algorithm, or one of its bench variants (``mrft-hyper``: MRFT with the options
+    that define it), at its family defaults (the child process): pre-training, then (with
     ``adapt_steps``) an adaptation of the result."""
+    import dataclasses
     import tempfile
 
+    from mrft.bench.methods import method
     from mrft.config import EnvConfig, RunConfig, TrainConfig, to_dict
 
     keep = tempfile.mkdtemp()
+    variant = method(name)
+    algo = variant.algo
 
     def make_cfg(runs_dir: str) -> TrainConfig:
-        return TrainConfig(algo=algo, env=EnvConfig(env=env),
-                           run=RunConfig(total_steps=steps, seed=seed, runs_dir=runs_dir,
-                                         run_name=f"meta-speed-{algo}", progress=False,
-                                         threads=threads))
+        cfg = TrainConfig(algo=algo, env=EnvConfig(env=env),
+                          run=RunConfig(total_steps=steps, seed=seed, runs_dir=runs_dir,
+                                        run_name=f"meta-speed-{algo}", progress=False,
+                                        threads=threads))
+        if variant.options:
+            section = dataclasses.replace(getattr(cfg, algo), **dict(variant.options))
+            cfg = dataclasses.replace(cfg, **{algo: section})
+        return cfg
 
     measured, resolved = measure_trainer(lambda _runs_dir: make_cfg(keep))
     if adapt_steps:
@@ -118,7 +129,7 @@ def run_algo(algo: str, steps: int, seed: int, threads: int | None, env: str = E
                 "hidden_sizes": list(resolved.run.hidden_sizes),
                 "normalize_obs": resolved.run.normalize_obs,
                 algo: to_dict(getattr(resolved, algo))}
-    return {"algo": algo, **measured, "env_steps_per_full_update": batch_steps,
+    return {"algo": name, **measured, "env_steps_per_full_update": batch_steps,
             "optimizer_steps_per_update": opt_steps,
             "optimizer_steps_per_1k_env_steps": 1000 * opt_steps / batch_steps,
             "settings": settings}
@@ -173,11 +184,12 @@ def _ratios(summary: dict, algo: str, base: str = "ppo") -> dict:
 
 def _print_table(summary: dict, ratios: dict) -> None:
     print()
-    print(f"{'algo':5s} {'envs':>4s} {'steps/upd':>9s} {'upd':>3s} {'opt/1k':>6s} {'steps/s':>8s} "
+    width = max(5, *(len(a) for a in summary))
+    print(f"{'algo':{width}s} {'envs':>4s} {'steps/upd':>9s} {'upd':>3s} {'opt/1k':>6s} {'steps/s':>8s} "
           f"{'CPU s/1k':>8s} {'train s':>7s} {'rollout s':>9s} {'update s':>8s} {'other s':>7s}")
     for algo, s in summary.items():
         ph = s["phase_s_median"]
-        print(f"{algo:5s} {s['num_envs']:4d} {s['env_steps_per_full_update']:9,d} {s['updates']:3d} "
+        print(f"{algo:{width}s} {s['num_envs']:4d} {s['env_steps_per_full_update']:9,d} {s['updates']:3d} "
               f"{s['optimizer_steps_per_1k_env_steps']:6.1f} {s['sps_median']:8.1f} "
               f"{s['cpu_s_per_1k_steps_median']:8.2f} {s['train_wall_s_median']:7.1f} "
               f"{ph['rollout']:9.1f} {ph['update']:8.1f} {ph['other']:7.1f}")
@@ -196,7 +208,9 @@ def main() -> None:
                              "and RL2 batches whole)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="rounds; each round runs every algorithm once, in --algos order")
-    parser.add_argument("--algos", nargs="+", choices=ALGOS, default=list(ALGOS))
+    parser.add_argument("--algos", nargs="+", default=list(ALGOS),
+                        help=f"algorithms ({', '.join(ALGOS)}) or their bench variants "
+                             "(mrft list names them: mrft-hyper, ...)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--env", default=ENV_SPEC, help=f"the family (default {ENV_SPEC})")
     parser.add_argument("--adapt-steps", type=int, default=0,
@@ -208,7 +222,7 @@ def main() -> None:
     parser.add_argument("--python", default=sys.executable,
                         help="interpreter for the runs (default: this one)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "meta_speed.json"))
-    parser.add_argument("--side", choices=ALGOS, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--side", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     threads = args.threads or None
 
