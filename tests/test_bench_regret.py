@@ -51,8 +51,8 @@ def test_normalisation_maps_the_context_free_policy_to_0_and_the_oracle_to_1():
 
 
 def test_a_seed_without_a_reference_run_takes_the_mean_over_the_seeds_that_have_one():
-    assert regret.reference_by_seed({1: 2.0, 3: 4.0}, [1, 2, 3]) == {1: 2.0, 2: 3.0, 3: 4.0}
-    assert regret.reference_by_seed({}, [1, 2]) == {}
+    assert regret.instance_reference({1: 2.0, 3: 4.0}) == 3.0
+    assert regret.instance_reference({}) is None
 
 
 def test_lower_regret_is_the_improvement():
@@ -66,19 +66,19 @@ def test_lower_regret_is_the_improvement():
 
 
 # Two instances of nav:point (scores at steps 0, 100, 200, 300; A = 300), seeds 1 and 2.
-# Instance 0 is scaled by context-free 0 (seed 1's run; seed 2 has none, so the mean over
-# seeds: 0) and the oracle's 1 (seed 1) or 2 (seed 2). Instance 1 has no scale under seed 1
+# Each instance has one scale, its reference rows' means over seeds: instance 0 context-free
+# 0 (seed 1's run; seed 2 has none) and oracle (1 + 2) / 2 = 1.5. Instance 1 has no scale
 # (oracle 0 = context-free 0): it is left out.
 REFERENCES = {
-    "oracle": {1: [[1.0] * 4, [0.0] * 4], 2: [[2.0] * 4, [1.0] * 4]},
+    "oracle": {1: [[1.0] * 4, [0.0] * 4], 2: [[2.0] * 4, [0.0] * 4]},
     "context-free": {1: [[0.0] * 4, [0.0] * 4]},
 }
-# instance 0's regret by hand (trapezoid over steps of 100, / 300):
-# GRPO seed 1: s = 0 .2 .4 .6 -> 1 - s = 1 .8 .6 .4 -> (.9 + .7 + .5) / 3 = .7
-# GRPO seed 2: s = 0 .1 .2 .2 (scores / 2) -> 1 .9 .8 .8 -> (.95 + .85 + .8) / 3 = .8667
-# MRFT seed 1: s = .5 .6 .6 .7 -> .5 .4 .4 .3 -> (.45 + .4 + .35) / 3 = .4
-# MRFT seed 2: s = .05 .25 .3 .35 -> .95 .75 .7 .65 -> (.85 + .725 + .675) / 3 = .75
-GRPO_REGRET, MRFT_REGRET = [0.7, 2.6 / 3], [0.4, 0.75]
+# instance 0's regret by hand (s = score / 1.5; trapezoid over steps of 100, / 300):
+# GRPO seed 1: scores 0 .2 .4 .6 -> 1 - s = 1 .8667 .7333 .6 -> (.9333 + .8 + .6667) / 3 = .8
+# GRPO seed 2: scores 0 .2 .4 .4 -> 1 .8667 .7333 .7333 -> (.9333 + .8 + .7333) / 3 = 7.4 / 9
+# MRFT seed 1: scores .5 .6 .6 .7 -> .6667 .6 .6 .5333 -> (.6333 + .6 + .5667) / 3 = .6
+# MRFT seed 2: scores .1 .5 .6 .7 -> .9333 .6667 .6 .5333 -> (.8 + .6333 + .5667) / 3 = .6667
+GRPO_REGRET, MRFT_REGRET = [0.8, 7.4 / 9], [0.6, 2.0 / 3]
 
 
 def _analysis(tmp_path, curves=None):
@@ -94,30 +94,30 @@ def test_regret_and_in_context_score_of_a_bench_by_hand(tmp_path):
     # two runs: the IQM is their mean
     assert grpo["regret"][0] == pytest.approx(np.mean(GRPO_REGRET))
     assert mrft["regret"][0] == pytest.approx(np.mean(MRFT_REGRET))
-    # in context: the first point, scaled: GRPO 0 and 0, MRFT .5 and .1 / 2
+    # in context: the first point, scaled: GRPO 0 and 0, MRFT .5 / 1.5 and .1 / 1.5
     assert grpo["in_context"][0] == pytest.approx(0.0)
-    assert mrft["in_context"][0] == pytest.approx((0.5 + 0.05) / 2)
-    # P(a run of MRFT has lower regret than a run of GRPO): .4 < .7, .4 < .87, .75 > .7,
-    # .75 < .87 -> 3/4; the focus's own entry has none
+    assert mrft["in_context"][0] == pytest.approx((0.5 + 0.1) / 1.5 / 2)
+    # P(a run of MRFT has lower regret than a run of GRPO): .6 and .67 both below .8 and .82
+    # -> 1; the focus's own entry has none
     point, low, high = grpo["focus_lower_regret"]
-    assert point == pytest.approx(0.75) and low <= point <= high
+    assert point == pytest.approx(1.0) and low <= point <= high
     assert "focus_lower_regret" not in mrft
     family = {r["method"]: r for r in section["families"]}
     assert family["mrft"]["regret"].startswith(f"{np.mean(MRFT_REGRET):.3g} [")
     assert family["mrft"]["runs"] == 2
     assert any(n.startswith("nav:point #1: the oracle does not score above the context-free")
-               and "seed 1: 0 vs 0" in n for n in section["notes"])
+               and "(0 vs 0, means over seeds)" in n for n in section["notes"])
     rows = {r["metric"]: r for r in analysis["headline"]}
     assert rows[REGRET]["values"]["mrft"].startswith(f"{np.mean(MRFT_REGRET):.3g} [")
     assert "oracle" not in rows[REGRET]["values"] and "lower is better" in rows[REGRET]["definition"]
-    assert rows[IN_CONTEXT]["values"]["mrft"].startswith("0.275 [")
-    # regret against GRPO's: .575 / .7833 - 1 = -27%; a normalised score has no ratio
-    assert rows[REGRET]["change"]["mrft"] == "-27%" and rows[IN_CONTEXT]["change"] == {}
+    assert rows[IN_CONTEXT]["values"]["mrft"].startswith("0.2 [")
+    # regret against GRPO's: .6333 / .8111 - 1 = -22%; a normalised score has no ratio
+    assert rows[REGRET]["change"]["mrft"] == "-22%" and rows[IN_CONTEXT]["change"] == {}
     assert analysis["claims"]["regret"][0] == pytest.approx(np.mean(MRFT_REGRET))
-    assert analysis["claims"]["in_context_normalised"][0] == pytest.approx(0.275)
+    assert analysis["claims"]["in_context_normalised"][0] == pytest.approx(0.2)
     line = next(v for v in analysis["verdict"] if "cumulative regret" in v)
     assert line.startswith("MRFT has the lowest cumulative regret of the methods that adapt here")
-    assert "probability that a run of MRFT has lower regret than GRPO 0.75 [" in line
+    assert "probability that a run of MRFT has lower regret than GRPO 1.00 [" in line
     json.dumps(analysis)
 
 

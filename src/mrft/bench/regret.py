@@ -23,14 +23,19 @@ episodes on the instance, before any update); higher is better.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from mrft.bench.statistics import probability_of_improvement
 
-__all__ = ["cumulative_regret", "gap_is_positive", "normalise", "probability_of_lower",
-           "reference_by_seed"]
+__all__ = [
+    "cumulative_regret",
+    "gap_is_positive",
+    "instance_reference",
+    "normalise",
+    "probability_of_lower",
+]
 
 
 def gap_is_positive(context_free: float, oracle: float) -> bool:
@@ -66,14 +71,14 @@ def cumulative_regret(steps: Sequence[float], normalised: Sequence[float], budge
     return float(np.trapezoid(shortfall, grid) / budget)
 
 
-def reference_by_seed(scores: Mapping[int, float], seeds: Iterable[int]) -> dict[int, float]:
-    """A reference row's score on one instance for each of ``seeds``: the seed's own run
-    where ``scores`` has it, else the mean over the seeds that have one. Empty when no seed
-    has a run."""
+def instance_reference(scores: Mapping[int, float]) -> float | None:
+    """A reference row's score on one instance: its mean over the seeds that have a run (None
+    when none has). One scale per instance for every seed: a method's seed has nothing to do
+    with a reference row's seed, and a single seed's gap between the two rows can be near zero
+    by chance, which would blow that seed's normalised scores up."""
     if not scores:
-        return {}
-    mean = float(np.mean(list(scores.values())))
-    return {seed: float(scores.get(seed, mean)) for seed in seeds}
+        return None
+    return float(np.mean(list(scores.values())))
 
 
 def probability_of_lower(method_values, other_values) -> float:

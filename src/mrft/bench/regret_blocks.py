@@ -15,7 +15,7 @@ from mrft.bench.text import cell_text, method_label
 TITLE = "Cumulative regret and in-context score, normalised"
 CAPTION = (
     "Each held-out instance is put on the scale of its reference rows: the context-free policy "
-    "0, the oracle 1 (their final scores on the same instance and seed). Cumulative regret: 1 "
+    "0, the oracle 1 (their final scores on the same instance, means over seeds). Cumulative regret: 1 "
     "minus the scaled score, averaged over the adaptation budget by the trapezoid rule over "
     "the evaluation points; 0 is the oracle's score from the first step, 1 the context-free "
     "policy's throughout (below 0: above the oracle, above 1: below the context-free policy); "

@@ -95,7 +95,7 @@ def regret_definition(used: int, tasks: int) -> str:
         "A (MRT's measure, Qu et al. 2025): (1/A) x the integral over [0, A] of 1 - s_norm(t), "
         "by the trapezoid rule over the evaluation points from step 0, where s_norm = (score - "
         "context-free) / (oracle - context-free) with the reference rows' final scores on the "
-        "same instance and seed (else their means over seeds). 0: the oracle's score from the "
+        "same instance (means over seeds). 0: the oracle's score from the "
         "first step; 1: the context-free policy's throughout; below 0: above the oracle; lower "
         "is better. IQM over tasks x "
         f"seeds with a 95% stratified bootstrap CI; methods that adapt only, on {used} of "
@@ -103,31 +103,28 @@ def regret_definition(used: int, tasks: int) -> str:
 
 
 def task_scales(data: BenchData) -> tuple[Scales, list[str]]:
-    """The task columns that can be scaled, with their per-seed (context-free, oracle)
-    scores (:func:`mrft.bench.regret.reference_by_seed` over the bench's seeds), and a
-    note per task left out."""
+    """The task columns that can be scaled, with their (context-free, oracle) scores
+    (:func:`mrft.bench.regret.instance_reference`: means over the bench's seeds) for every
+    seed, and a note per task left out."""
     scales: Scales = {}
     notes = []
     for t, (env, i) in enumerate(data.tasks):
-        refs = {row: regret.reference_by_seed(
+        refs = {row: regret.instance_reference(
                     {s: final_score(data.adapt[env, row, s, i], "score") for s in data.seeds
-                     if (env, row, s, i) in data.adapt}, data.seeds)
+                     if (env, row, s, i) in data.adapt})
                 for row in (CONTEXT_FREE, ORACLE)}
-        absent = [row for row, by_seed in refs.items() if not by_seed]
+        absent = [row for row, value in refs.items() if value is None]
         if absent:
             notes.append(f"{env} #{i}: no {' or '.join(absent)} run, so no scale; left out of the "
                          "cumulative regret and the normalised in-context score.")
             continue
-        flat = [s for s in data.seeds if not regret.gap_is_positive(refs[CONTEXT_FREE][s],
-                                                                     refs[ORACLE][s])]
-        if flat:
-            pairs = ", ".join(f"seed {s}: {_number(refs[ORACLE][s])} vs "
-                              f"{_number(refs[CONTEXT_FREE][s])}" for s in flat)
+        if not regret.gap_is_positive(refs[CONTEXT_FREE], refs[ORACLE]):
             notes.append(f"{env} #{i}: the {ORACLE} does not score above the {CONTEXT_FREE} "
-                         f"policy ({pairs}), so the regret is undefined there; left out of the "
+                         f"policy ({_number(refs[ORACLE])} vs {_number(refs[CONTEXT_FREE])}, "
+                         "means over seeds), so the regret is undefined there; left out of the "
                          "cumulative regret and the normalised in-context score.")
             continue
-        scales[t] = {s: (refs[CONTEXT_FREE][s], refs[ORACLE][s]) for s in data.seeds}
+        scales[t] = {s: (refs[CONTEXT_FREE], refs[ORACLE]) for s in data.seeds}
     return scales, notes
 
 
