@@ -95,6 +95,24 @@ def measure_adaptation(checkpoint: str, steps: int, seed: int) -> dict:
             "adapt_wall_s": wall, "adapt_sps": result.global_step / wall}
 
 
+def measurable(name: str):
+    """The bench method ``name`` if this script measures it as the bench would run it: an
+    algorithm or a variant that only sets options of it (an oracle, an adaptation-only
+    variant or one with adaptation options needs what only the bench sets up)."""
+    from mrft.bench.methods import method
+    from mrft.errors import MrftError
+
+    try:
+        variant = method(name)
+    except MrftError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    if (variant.oracle or variant.reference or variant.pretrain_as or variant.adapt_options
+            or not variant.adapt_updates or variant.algo not in ALGOS):
+        raise SystemExit(f"error: {name} is not a pre-training variant of {', '.join(ALGOS)}; "
+                         "meta_speed.py measures those only")
+    return variant
+
+
 def run_algo(name: str, steps: int, seed: int, threads: int | None, env: str = ENV_SPEC,
              adapt_steps: int = 0) -> dict:
     """One algorithm, or one of its bench variants (``mrft-hyper``: MRFT with the options
@@ -103,11 +121,10 @@ def run_algo(name: str, steps: int, seed: int, threads: int | None, env: str = E
     import dataclasses
     import tempfile
 
-    from mrft.bench.methods import method
     from mrft.config import EnvConfig, RunConfig, TrainConfig, to_dict
 
     keep = tempfile.mkdtemp()
-    variant = method(name)
+    variant = measurable(name)
     algo = variant.algo
 
     def make_cfg(runs_dir: str) -> TrainConfig:
@@ -231,6 +248,7 @@ def main() -> None:
                                      args.adapt_steps))
         return
 
+    variants = {name: measurable(name).options for name in args.algos}
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     wall_start = time.perf_counter()
     before, src_before = provenance(), _src_state()
@@ -259,7 +277,9 @@ def main() -> None:
         "machine": machine(),
         "settings": {"env_steps": args.steps, "seed": args.seed, "torch_threads": args.threads,
                      "repeats": args.repeats, "order": list(args.algos) * args.repeats,
-                     "overrides": "none beyond --total-steps, --seed, --threads (family defaults)"},
+                     "overrides": "none beyond --total-steps, --seed, --threads (family defaults)",
+                     "variant_options": {name: dict(options) for name, options in variants.items()
+                                         if options}},
         "timing": "sps = env steps / wall clock of Trainer.train(), each run in a fresh process "
                   "after imports and after building the trainer; phases are the trainer's own "
                   "timings (rollout: acting and env stepping; update: learning)",

@@ -150,3 +150,26 @@ def test_a_folded_belief_reproduces_the_conditioned_actor_and_critic(continuous)
     assert torch.allclose(folded.value(obs[0]), values[0], atol=1e-5)
     # the original network is untouched
     assert not torch.allclose(policy.value(obs[0]), values[0], atol=1e-3)
+
+
+def test_a_checkpoint_written_before_the_readout_module_still_loads():
+    """Older checkpoints hold the meta-policy's read-outs under ``conditioner.`` itself
+    (``conditioner.film_out.0.weight``); they load into ``conditioner.readout.`` unchanged."""
+    from mrft.algos.mrft.belief_agent import BeliefAgent, load_agent
+
+    torch.manual_seed(0)
+    policy = make_policy(True)
+    saved = BeliefAgent(policy, embed_dim=4, channels=8, levels=2, head_rank=2, d_model=8,
+                        num_layers=1)
+    with torch.no_grad():
+        for p in saved.parameters():
+            p.normal_()
+    old = {key.replace("conditioner.readout.", "conditioner."): value
+           for key, value in saved.state_dict().items()}
+    assert "conditioner.film_out.0.weight" in old
+    fresh = BeliefAgent(policy, embed_dim=4, channels=8, levels=2, head_rank=2, d_model=8,
+                        num_layers=1)
+    load_agent(fresh, {"agent": old}, "old.pt")
+    z = torch.randn(3, 4)
+    assert all(torch.equal(a, b) for a, b in zip(fresh.params(z).values(), saved.params(z).values(),
+                                                 strict=True))

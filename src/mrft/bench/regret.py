@@ -1,7 +1,7 @@
 """Cumulative regret over adaptation and the normalised in-context score, as pure functions
 of evaluation curves and reference scores (BENCHMARK.md).
 
-Each held-out instance (of one family, under one seed) is put on a common scale by its two
+Each held-out instance of a family is put on a common scale by its two
 reference rows: the context-free policy (pre-trained, never adapted) maps to 0 and the
 oracle (told the hidden parameters) to 1,
 

@@ -4,9 +4,9 @@ per family a mean, and the probability that a run of the focus method has lower 
 than a run of each other adapting method.
 
 The math is :mod:`mrft.bench.regret`; this module reads the runs of a bench folder. Each
-held-out instance under each seed is scaled by the bench's reference rows on it (the
-context-free policy 0, the oracle 1: their final scores for that instance and seed, else
-their means over seeds); an instance where the oracle does not score above the
+held-out instance is scaled by the bench's reference rows on it (the context-free policy 0,
+the oracle 1: their final scores on that instance, means over seeds), the same scale for
+every seed; an instance where the oracle does not score above the
 context-free policy has no scale, and is left out of both metrics with a note. Only methods
 that adapt get a regret: the reference rows define the scale.
 """

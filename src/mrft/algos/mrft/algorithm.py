@@ -51,7 +51,12 @@ from mrft.algos.base import (
 )
 from mrft.algos.mrft.belief import BeliefState, belief_loss
 from mrft.algos.mrft.belief_actor import BeliefActor
-from mrft.algos.mrft.belief_agent import build_agent, load_agent, observation_features
+from mrft.algos.mrft.belief_agent import (
+    build_agent,
+    load_agent,
+    observation_features,
+    upgraded_agent_state,
+)
 from mrft.algos.mrft.export import BeliefDistillSource, BeliefExporter, distill_config, fold_context
 from mrft.algos.mrft.grad_mod import (
     GradientModulator,
@@ -423,7 +428,7 @@ class MRFT(Algorithm):
 
     def load_state_dict(self, state: dict) -> None:
         if "agent" in state:
-            self.agent.load_state_dict(state["agent"])
+            self.agent.load_state_dict(upgraded_agent_state(state["agent"]))
         self.features.load_state_dict(state.get("features", {}))
         if "context" in state:
             self.actor.context = BeliefState(**state["context"])

@@ -107,7 +107,7 @@ class BeliefEncoder(nn.Module):
         if self.kind == "set":
             return self.features(x)
         if self.kind == "gru":
-            return self.gru(x, start.last[None].to(x.dtype).contiguous())[0]
+            return self.gru(x, start.last[None].to(x.dtype).contiguous())[0].float()
         out = x.transpose(1, 2)
         convs = iter(start.windows)
         for block in self.blocks:
@@ -147,7 +147,9 @@ class BeliefEncoder(nn.Module):
         if self.kind == "set":
             h, windows = self.features(x), state.windows
         elif self.kind == "gru":
-            h, windows = self.gru(x[:, None], state.last[None].contiguous())[0][:, 0], state.windows
+            # the stored hidden state may come from autocast (cuDNN's GRU returns float16)
+            hidden = state.last[None].to(x.dtype).contiguous()
+            h, windows = self.gru(x[:, None], hidden)[0][:, 0].to(state.total.dtype), state.windows
         else:
             h, windows = self._tcn_step(state.windows, x)
         if bool(stepped.all()):  # the usual case: every env stepped, nothing to hold back

@@ -194,6 +194,23 @@ def build_agent(m, policy: ActorCritic) -> BeliefAgent:
                        decode_obs=m.meta_learner and m.decode == "rewards+obs")
 
 
+READOUTS = ("film_out.", "critic_film_out.", "bias_out.", "head_a_out.", "head_b_out.",
+            "log_std_out.")
+"""The meta-policy's read-outs, which checkpoints written before
+:class:`~mrft.algos.mrft.meta_policy.ParameterReadout` hold under ``conditioner.`` itself."""
+
+
+def upgraded_agent_state(state: dict) -> dict:
+    """A saved belief model's weights under this version's names: an older meta-policy's
+    read-outs move to ``conditioner.readout.`` (the same tensors)."""
+    if not isinstance(state, dict) or "conditioner.token_in.weight" not in state:
+        return state
+    prefix = "conditioner."
+    return {(f"{prefix}readout.{key[len(prefix):]}" if key.startswith(prefix)
+             and key[len(prefix):].startswith(READOUTS) else key): value
+            for key, value in state.items()}
+
+
 def load_agent(agent: BeliefAgent, algo_state: dict, source: str) -> None:
     """The belief model saved in a checkpoint's ``algo`` state, or one error line."""
     from mrft.checkpoint import load_module_state
@@ -202,4 +219,4 @@ def load_agent(agent: BeliefAgent, algo_state: dict, source: str) -> None:
     if "agent" not in algo_state:
         raise MrftError(f"checkpoint {source} holds no MRFT belief model; was it trained with "
                         "--algo mrft by this version?")
-    load_module_state(agent, algo_state["agent"], source)
+    load_module_state(agent, upgraded_agent_state(algo_state["agent"]), source)
