@@ -137,6 +137,7 @@ VARIANTS = (
             (("conditioning", "hyper"), ("belief_encoder", "gru"), ("belief_passes", 1))),
     Variant("mrft-concat-gru-first-pass",
             (("conditioning", "concat"), ("belief_encoder", "gru"), ("belief_passes", 1))),
+    Variant("mrft-one-episode-trials", (("trial_episodes", 1),)),
     Variant("mrft-no-grad-mod", (("grad_mod", False),)),
     Variant("mrft-inner-loop", (("inner_steps", 1),)),
     Variant("mrft-policy-gradient-belief", (("belief_gradient", "policy"),)),
