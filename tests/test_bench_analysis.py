@@ -422,6 +422,10 @@ def test_per_family_rows_and_within_episode_curves_by_hand(tmp_path):
     # GRPO finals .6 1 .4 .8 -> .7 of .9
     assert rows["grpo"]["of_oracle"].startswith(f"{0.7 / 0.9:.3g} [") and rows["oracle"]["of_oracle"] == "—"
     assert rows["mrft"]["runs"] == 4
+    # spread over seeds: std of the per-seed means of the finals. GRPO: seed 1 (.6 + 1) / 2 = .8,
+    # seed 2 (.4 + .8) / 2 = .6 -> .2 / sqrt(2); MRFT: .85 and .85 -> 0
+    assert rows["grpo"]["seed_spread"] == pytest.approx(0.2 / 2**0.5)
+    assert rows["mrft"]["seed_spread"] == pytest.approx(0.0)
     panel = analysis["curves"]["within_episode"][0]
     assert set(panel["methods"]) == {"grpo", "mrft"}  # the oracle's runs hold no profile
     # the grid: bin centres of the longest profile (horizon 20): 5 and 15. Seed 2's profiles
@@ -431,6 +435,7 @@ def test_per_family_rows_and_within_episode_curves_by_hand(tmp_path):
     files = write_report(analysis, tmp_path)
     text = files.markdown.read_text()
     assert "## Per family: in context, after adaptation, against the oracle" in text
+    assert "| spread over seeds (std) |" in text and f"| {0.2 / 2**0.5:.3g} |" in text
     assert (tmp_path / "within_episode.png").is_file() and "within_episode.png" in text
 
 

@@ -62,10 +62,20 @@ def family_rows(data: BenchData, methods: list[str]) -> list[dict[str, Any]]:
     played there), the final score, and the final score as a fraction of the oracle's
     (when the bench has an oracle whose final score is above 0 with its whole interval: a
     ratio to a mean that may be 0 says nothing); each a mean over seeds x instances with a
-    95% bootstrap interval."""
+    95% bootstrap interval. And the spread over seeds: the standard deviation, across seeds,
+    of each seed's mean final score over the family's instances (how much the outcome
+    depends on the seed a user happens to run; None with fewer than two seeds)."""
     def scores(family: TaskFamily, method: str, index: int) -> list[float]:
         return [data.adapt[family.env, method, s, i]["curve"][index]["score"]
                 for s in data.complete_seeds(method) for i in range(family.instances)]
+
+    def seed_spread(family: TaskFamily, method: str) -> float | None:
+        seeds = data.complete_seeds(method)
+        if len(seeds) < 2:
+            return None
+        means = [np.mean([data.adapt[family.env, method, s, i]["curve"][-1]["score"]
+                          for i in range(family.instances)]) for s in seeds]
+        return float(np.std(means, ddof=1))
 
     rows = []
     for family in data.families:
@@ -80,7 +90,7 @@ def family_rows(data: BenchData, methods: list[str]) -> list[dict[str, Any]]:
             rows.append({"env": family.env, "score": score_name(family.env), "method": method,
                          "in_context": mean_text(scores(family, method, 0)),
                          "final": mean_text(finals), "of_oracle": of_oracle,
-                         "runs": len(finals)})
+                         "seed_spread": seed_spread(family, method), "runs": len(finals)})
     return rows
 
 

@@ -64,7 +64,8 @@ FAMILY_CAPTION = (
     "budget. Fraction of the oracle's: the final score over the oracle's (a policy that is "
     "shown the hidden parameters and pre-trained with the same budget), shown when the "
     "oracle's mean is above 0 with its whole interval. Means over seeds x held-out instances, "
-    "95% bootstrap intervals."
+    "95% bootstrap intervals. Spread over seeds: the standard deviation across seeds of each "
+    "seed's mean final score over the family's instances."
 )
 WITHIN_EPISODE_CAPTION = (
     "The return step by step through the first episode on a held-out instance (before any "
@@ -390,6 +391,13 @@ def _transfer_blocks(analysis: Mapping[str, Any]) -> list[Block]:
     return [*out, Paragraph(TRANSFER_CAPTION)]
 
 
+def _spread(value: float | None) -> str:
+    """A seed spread as the family tables write it (absent in analyses written before it)."""
+    if value is None:
+        return MISSING
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
 def _family_blocks(analysis: Mapping[str, Any]) -> list[Block]:
     """Exported policies, per-family rows and the informative-family checks, where present."""
     out: list[Block] = []
@@ -401,11 +409,11 @@ def _family_blocks(analysis: Mapping[str, Any]) -> list[Block]:
                        "distilled student, final score", "distillation env steps", "runs"], rows),
                 Paragraph(EXPORT_CAPTION)]
     if analysis.get("families"):
-        rows = [[r["env"], method_label(r["method"]), r["in_context"], r["final"], r["of_oracle"], str(r["runs"])]
-                for r in analysis["families"]]
+        rows = [[r["env"], method_label(r["method"]), r["in_context"], r["final"], r["of_oracle"],
+                 _spread(r.get("seed_spread")), str(r["runs"])] for r in analysis["families"]]
         out += [Heading(2, "Per family: in context, after adaptation, against the oracle"),
                 Table(["family", "method", "in context (first episode)", "final",
-                       "final, fraction of the oracle's", "runs"], rows),
+                       "final, fraction of the oracle's", "spread over seeds (std)", "runs"], rows),
                 Paragraph(FAMILY_CAPTION)]
     if analysis.get("informative"):
         out += [Heading(2, "Does the family reward adaptation?"),
