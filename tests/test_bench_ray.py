@@ -232,3 +232,48 @@ def test_a_ray_that_cannot_start_is_one_line_and_writes_nothing(tiny, tmp_path, 
     assert exit_info.value.code == 2 and "\n" not in err
     assert "could not start or join Ray at 10.0.0.1:6379: no cluster" in err
     assert not (out / "bench.json").exists()
+
+
+def _descends_from(pid: int, ancestor: int) -> bool:
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return False
+    return False
+
+
+def test_a_chain_whose_ray_worker_dies_runs_again(tiny, tmp_path):
+    """A worker killed mid-chain (out of memory, a stray kill) costs that attempt, not the
+    sweep: the chain runs again and the folder ends as the serial sweep leaves it."""
+    pytest.importorskip("ray")
+    serial = tmp_path / "serial"
+    _bench(tiny, serial).run()
+    out = tmp_path / "ray"
+    command = [sys.executable, "-m", "mrft", "bench", "--suite", str(tiny), "--methods", ",".join(METHODS),
+               "--seeds", "1", "--out", str(out), "--ray", "--no-report"]
+    env = {**os.environ, "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0"}
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    killed = False
+    try:
+        deadline = time.time() + 240
+        while not killed and proc.poll() is None and time.time() < deadline:
+            workers = [pid for pid in subprocess.run(["pgrep", "-f", "ray::run_chain"],
+                                                     capture_output=True, text=True).stdout.split()
+                       if _descends_from(int(pid), proc.pid)]  # this sweep's Ray only
+            if workers:
+                time.sleep(0.5)  # inside the chain
+                for pid in workers:
+                    os.kill(int(pid), signal.SIGKILL)
+                killed = True
+            time.sleep(0.05)
+        _, stderr = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert killed
+    assert proc.returncode == 0, stderr
+    assert "its Ray worker died" in stderr and "running the chain again" in stderr
+    assert _results(out) == _results(serial)

@@ -144,6 +144,11 @@ def write_back(out: Path, files: dict[str, bytes], results: Iterable[Path]) -> N
         atomic_write_bytes(out / name, files[name])
 
 
+WORKER_RETRIES = 2
+"""Times a chain whose Ray worker died (killed, out of memory) is run again before the sweep
+stops; its finished runs are saved either way, and nothing of the lost attempt is kept."""
+
+
 def run_on_ray(bench: Bench, address: str, cpus_per_run: float = 1.0,
                gpus_per_run: float | None = None) -> None:
     """``bench``'s pending chains as Ray tasks; results written into ``bench.out`` by this
@@ -186,6 +191,7 @@ def _sweep(ray, bench: Bench, chains: list[Chain], total: int, cpus: float,
     waiting = {remote.remote(suite, bench.methods, c, shipped_files(bench.out, c), progress): c
                for c in chains}
     done = 0
+    crashes: dict[str, int] = {}
     slots = int(ray.cluster_resources().get("CPU", 1) // cpus) if cpus > 0 else 1
     runs = RunProgress(bench, total, slots)
     try:
@@ -201,6 +207,19 @@ def _sweep(ray, bench: Bench, chains: list[Chain], total: int, cpus: float,
             except ray.exceptions.RayTaskError as exc:
                 raise MrftError(f"chain {chain.describe()} failed on a Ray worker: "
                                 f"{exc.cause if exc.cause is not None else exc}") from None
+            except ray.exceptions.RayError as exc:  # the worker died: killed, out of memory, ...
+                key = chain.describe()
+                crashes[key] = crashes.get(key, 0) + 1
+                if crashes[key] > WORKER_RETRIES:
+                    raise MrftError(
+                        f"chain {chain.describe()}: its Ray worker died {crashes[key]} times "
+                        f"({type(exc).__name__}); {done} of {total} runs are saved in "
+                        f"{bench.out}; run the same command again to continue") from None
+                bench.say(f"        chain {chain.describe()}: its Ray worker died "
+                          f"({type(exc).__name__}); running the chain again")
+                waiting[remote.remote(suite, bench.methods, chain,
+                                      shipped_files(bench.out, chain), progress)] = chain
+                continue
             write_back(bench.out, result["files"], [result_path(bench.out, u) for u in chain.units])
             runs.drain(progress)
             done += len(chain.units)
