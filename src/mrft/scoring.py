@@ -38,30 +38,42 @@ class AdaptationCurve:
         return global_step // every > self.points[-1]["step"] // every
 
     def evaluate(self, algo, global_step: int, final: bool = False) -> dict[str, Any]:
-        """Score the current adapted policy, stochastic (the headline) and deterministic (mean
-        action / argmax), and the algorithm's other scored policies; at the ``final`` point
-        also the student of the algorithm's :meth:`~mrft.algos.base.Algorithm.final_distillation`
-        (:meth:`distilled`). Evaluation changes nothing: no normaliser update, its own RNG
-        stream, its own envs."""
+        """Score the current adapted policy, stochastic (the headline), as a new point; a
+        ``final`` point also gets :meth:`finalise`'s scores. Evaluation changes nothing: no
+        normaliser update, its own RNG stream, its own envs."""
         point: dict[str, Any] = {"step": int(global_step)}
-        for deterministic in (False, True):
-            result = self._play(algo.evaluation_actor(deterministic))
-            prefix = "deterministic/" if deterministic else ""
-            point[f"{prefix}return"] = float(np.mean(result.returns))
-            if result.successes is not None:
-                point[f"{prefix}success"] = float(np.mean(result.successes))
-            if not self.points and not deterministic:
-                # before any update: how the first episode on the new instance unfolds
-                point["reward_by_step"] = result.reward_by_step()
+        result = self._play(algo.evaluation_actor(False))
+        point["return"] = float(np.mean(result.returns))
+        if result.successes is not None:
+            point["success"] = float(np.mean(result.successes))
+        if not self.points:  # before any update: how the first episode on the new instance unfolds
+            point["reward_by_step"] = result.reward_by_step()
+        point.update(algo.evaluation_stats())
+        self.points.append(point)
+        if final:
+            self.finalise(algo)
+        return point
+
+    def finalise(self, algo) -> dict[str, Any]:
+        """Add to the last point, once, what is scored at the end only: the deterministic
+        policy (mean action / argmax), the algorithm's other scored policies and the student
+        of its :meth:`~mrft.algos.base.Algorithm.final_distillation` (:meth:`distilled`).
+        The curve is the stochastic score; these are read at the end, where scoring them at
+        every point would cost several times the adaptation's own env steps."""
+        point = self.points[-1]
+        if point.get("final"):
+            return point
+        result = self._play(algo.evaluation_actor(True))
+        point["deterministic/return"] = float(np.mean(result.returns))
+        if result.successes is not None:
+            point["deterministic/success"] = float(np.mean(result.successes))
         for name, actor in algo.scored_policies().items():
             result = self._play(actor)
             point[f"{name}/return"] = float(np.mean(result.returns))
             if result.successes is not None:
                 point[f"{name}/success"] = float(np.mean(result.successes))
-        if final:
-            point.update(self.distilled(algo))
-        point.update(algo.evaluation_stats())
-        self.points.append(point)
+        point.update(self.distilled(algo))
+        point["final"] = True
         return point
 
     def distilled(self, algo) -> dict[str, float]:

@@ -321,10 +321,17 @@ class Trainer:
         """Score the current adapted policy on fresh episodes of the instance
         (:class:`mrft.scoring.AdaptationCurve`) and log the point."""
         point = self.scoring.evaluate(self.algo, self.global_step, final=self.finished)
+        self._log_point(point)
+        return point
+
+    def _finalise_scoring(self) -> None:
+        """The end-only scores of a last point scored before the run knew it was the last."""
+        self._log_point(self.scoring.finalise(self.algo))
+
+    def _log_point(self, point: dict[str, Any]) -> None:
         if self.logger is not None:
             self.logger.log(self.global_step, {f"eval/{k}": v for k, v in point.items()
-                                               if k != "step" and np.isscalar(v)})
-        return point
+                                               if k not in ("step", "final") and np.isscalar(v)})
 
     def _evaluation_due(self) -> bool:
         return self.scoring is not None and self.is_main and self.scoring.due(self.global_step)
@@ -370,8 +377,11 @@ class Trainer:
         batch = self._collect()
         if batch is None:  # the budget left cannot pay for another batch
             self.finished = True
-            if self.scoring is not None and self.is_main and self.curve[-1]["step"] != self.global_step:
-                self.evaluate_now()
+            if self.scoring is not None and self.is_main:
+                if self.curve[-1]["step"] != self.global_step:
+                    self.evaluate_now()
+                else:
+                    self._finalise_scoring()
             self.save()
             return False
         t1 = time.perf_counter()

@@ -358,7 +358,7 @@ def _headline_blocks(analysis: Mapping[str, Any], verdict: bool = True) -> list[
         out += [Heading(2, "What the metrics mean"), Bullets(definitions)]
         out.append(Paragraph(
             "Scores are those of the stochastic policy (sampled actions), the policy each method "
-            "trains and acts with; every evaluation point of the raw curves also holds the "
+            "trains and acts with; the final evaluation point of each raw curve also holds the "
             "deterministic policy's score (mean action or argmax) under deterministic/return "
             "and deterministic/success. Evaluation changes nothing: no learning, no "
             "normaliser update, its own random stream."))
