@@ -35,3 +35,27 @@ def test_meta_speed_refuses_what_it_cannot_measure_as_the_bench_would(tmp_path):
                        "--out", str(tmp_path / "speed.json"))
         assert proc.returncode != 0 and says in proc.stderr, proc.stderr
         assert proc.stderr.strip().startswith("error:") and not (tmp_path / "speed.json").exists()
+
+
+def test_the_ablation_table_reads_a_bench_analysis_into_a_document(tmp_path):
+    import test_bench_analysis as bench_helpers
+
+    from mrft.bench.analysis import analyze
+
+    folder = bench_helpers._bench_folder(tmp_path, bench_helpers.CURVES)
+    (folder / "analysis.json").write_text(json.dumps(analyze(folder)))
+    doc = tmp_path / "doc.md"
+    doc.write_text("before\n<!-- ablation:start -->\nold\n<!-- ablation:end -->\nafter\n")
+    proc = _script("ablation_table.py", str(folder), "--doc", str(doc))
+    assert proc.returncode == 0, proc.stderr
+    text = doc.read_text()
+    assert text.startswith("before\n<!-- ablation:start -->\n| method | nav:point in context |")
+    assert "old" not in text and text.endswith("<!-- ablation:end -->\nafter\n")
+    # MRFT: first points .5 .9 .1 .2 -> .425, finals .7 1 .7 1 -> .85; seeds .85 and .85 -> 0
+    row = next(line for line in text.splitlines() if line.startswith("| MRFT |"))
+    assert "| 0.425 [" in row and "| 0.85 [" in row and "| 0 |" in row
+    missing = tmp_path / "plain.md"
+    missing.write_text("no markers\n")
+    proc = _script("ablation_table.py", str(folder), "--doc", str(missing))
+    assert proc.returncode == 2 and proc.stderr.startswith("error:") and "markers" in proc.stderr
+    assert missing.read_text() == "no markers\n"
