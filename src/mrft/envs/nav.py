@@ -10,7 +10,9 @@ episode succeeds once the point comes within ``GOAL_RADIUS`` of the goal.
 ``nav:point-reversed`` trains on the same tasks and holds out the same goals behind a
 reversed motor (every action moves the point the opposite way): the plant changed after
 training, so a policy that acts as it was trained walks away from the goal, and adaptation
-has to recover it (a fast stand-in for ``shift:*-signed``).
+has to recover it (a fast stand-in for ``shift:*-signed``). Its oracle is shown the goal
+only: the motor's sign is the same on every instance of a split, a shift between training
+and deployment rather than a parameter a policy could be shown.
 
 Each env draws a new goal at every reset. The ``k``-th explicit :meth:`reset` of an env
 with env seed ``s`` draws from ``default_rng([s, k])`` and the auto-resets after it
