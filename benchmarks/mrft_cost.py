@@ -66,7 +66,7 @@ def measure(env: str, calls: int, repeats: int) -> dict:
     torch.manual_seed(0)
     cfg = TrainConfig(algo="mrft", env=EnvConfig(env=env),
                       run=RunConfig(total_steps=1, runs_dir=tempfile.mkdtemp(), run_name="cost",
-                                    progress=False, threads=1))
+                                    progress=False, threads=1, device="cpu"))
     trainer = Trainer(cfg)  # resolves the family's presets and builds its policy
     resolved, policy = trainer.cfg, trainer.policy
     m = resolved.mrft
@@ -77,7 +77,7 @@ def measure(env: str, calls: int, repeats: int) -> dict:
     tick_obs = torch.randn(envs, *obs_dim)
     batch_obs = torch.randn(steps, *obs_dim)
     row_length = int(m.meta_num_steps)
-    result = {"env": env, "num_envs": envs, "minibatch_steps": steps,
+    result = {"env": env, "torch": torch.__version__, "num_envs": envs, "minibatch_steps": steps,
               "belief_rows_per_minibatch": rows_per_minibatch, "row_length": row_length,
               "hidden_sizes": list(resolved.run.hidden_sizes)}
 
