@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from mrft.atomic import atomic_write_bytes
-from mrft.bench.text import MISSING, method_label
+from mrft.bench.text import MISSING, method_label, replace_between
 from mrft.errors import MrftError
 
 MARKERS = ("<!-- ablation:start -->", "<!-- ablation:end -->")
@@ -57,14 +57,6 @@ def ablation_table(analysis: dict) -> str:
     return "\n".join(lines) + f"\n\nSeeds {seeds}; `{analysis['suite']['name']}` suite."
 
 
-def replace_between(text: str, block: str, where: Path) -> str:
-    start, end = MARKERS
-    if start not in text or end not in text:
-        raise MrftError(f"{where} has no {start} ... {end} markers")
-    head, rest = text.split(start, 1)
-    return f"{head}{start}\n{block}\n{end}{rest.split(end, 1)[1]}"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bench", help="bench folder holding analysis.json (mrft report writes it)")
@@ -79,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         table = ablation_table(analysis)
         if args.doc:
             doc = Path(args.doc)
-            atomic_write_bytes(doc, replace_between(doc.read_text(encoding="utf-8"), table,
-                                                    doc).encode())
+            text = replace_between(doc.read_text(encoding="utf-8"), MARKERS, table, doc)
+            atomic_write_bytes(doc, text.encode())
         print(table)
     except MrftError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -31,7 +31,7 @@ from mrft.atomic import atomic_write_bytes
 from mrft.bench import claims
 from mrft.bench.headline import REGRET
 from mrft.bench.report import family_summary_markdown, quality_headline_markdown, regret_markdown
-from mrft.bench.text import MISSING, method_label, sentence_name
+from mrft.bench.text import MISSING, method_label, replace_between, sentence_name
 from mrft.errors import MrftError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,14 +94,6 @@ def verdict_sentence(analysis: dict, results_link: str) -> str:
     return (f"On the `{analysis['suite']['name']}` suite, {said} ({method_label(baseline)} is the "
             f"baseline every method is compared with, {method_label(focus)} the method in "
             f"focus; [all results]({results_link})).")
-
-
-def replace_between(text: str, markers: tuple[str, str], block: str, where: Path) -> str:
-    start, end = markers
-    if start not in text or end not in text:
-        raise MrftError(f"{where} has no {start} ... {end} markers")
-    head, rest = text.split(start, 1)
-    return f"{head}{start}\n{block}\n{end}{rest.split(end, 1)[1]}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -60,3 +60,16 @@ def change(value: float, base: float) -> str:
     if base == 0 or not math.isfinite(value) or not math.isfinite(base):
         return MISSING
     return percent((value - base) / abs(base) * 100)
+
+
+def replace_between(text: str, markers: tuple[str, str], block: str, where: object) -> str:
+    """``text`` with what stands between the two ``markers`` replaced by ``block`` (the
+    markers kept), so a document shows what a result file says; an ``MrftError`` naming
+    ``where`` when either marker is missing."""
+    from mrft.errors import MrftError
+
+    start, end = markers
+    if start not in text or end not in text:
+        raise MrftError(f"{where} has no {start} ... {end} markers")
+    head, rest = text.split(start, 1)
+    return f"{head}{start}\n{block}\n{end}{rest.split(end, 1)[1]}"
