@@ -18,17 +18,11 @@ import sys
 from pathlib import Path
 
 from mrft.atomic import atomic_write_bytes
-from mrft.bench.text import MISSING, method_label, replace_between
+from mrft.bench.text import MISSING, method_label, readable_number, replace_between
 from mrft.errors import MrftError
 
 MARKERS = ("<!-- ablation:start -->", "<!-- ablation:end -->")
 SPEED = "pre-training env steps/s"
-
-
-def _spread(value) -> str:
-    if value is None:
-        return MISSING
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
 def ablation_table(analysis: dict) -> str:
@@ -49,7 +43,7 @@ def ablation_table(analysis: dict) -> str:
         for env in families:
             cell = cells.get((env, method))
             row += [cell["in_context"], cell["final"]] if cell else [MISSING, MISSING]
-        row.append(" / ".join(_spread((cells.get((env, method)) or {}).get("seed_spread"))
+        row.append(" / ".join(readable_number((cells.get((env, method)) or {}).get("seed_spread"))
                               for env in families))
         row.append(str(speed.get(method, MISSING)).split(" (")[0])
         lines.append("| " + " | ".join(row) + " |")

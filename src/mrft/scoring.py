@@ -42,10 +42,7 @@ class AdaptationCurve:
         ``final`` point also gets :meth:`finalise`'s scores. Evaluation changes nothing: no
         normaliser update, its own RNG stream, its own envs."""
         point: dict[str, Any] = {"step": int(global_step)}
-        result = self._play(algo.evaluation_actor(False))
-        point["return"] = float(np.mean(result.returns))
-        if result.successes is not None:
-            point["success"] = float(np.mean(result.successes))
+        result = self._score(point, "", algo.evaluation_actor(False))
         if not self.points:  # before any update: how the first episode on the new instance unfolds
             point["reward_by_step"] = result.reward_by_step()
         point.update(algo.evaluation_stats())
@@ -59,22 +56,27 @@ class AdaptationCurve:
         policy (mean action / argmax), the algorithm's other scored policies and the student
         of its :meth:`~mrft.algos.base.Algorithm.final_distillation` (:meth:`distilled`).
         The curve is the stochastic score; these are read at the end, where scoring them at
-        every point would cost several times the adaptation's own env steps."""
+        every point would cost several times the adaptation's own env steps. Returns what
+        was added (nothing when the point already has it)."""
         point = self.points[-1]
-        if point.get("final"):
-            return point
-        result = self._play(algo.evaluation_actor(True))
-        point["deterministic/return"] = float(np.mean(result.returns))
-        if result.successes is not None:
-            point["deterministic/success"] = float(np.mean(result.successes))
+        if "deterministic/return" in point:
+            return {}
+        added: dict[str, Any] = {}
+        self._score(added, "deterministic/", algo.evaluation_actor(True))
         for name, actor in algo.scored_policies().items():
-            result = self._play(actor)
-            point[f"{name}/return"] = float(np.mean(result.returns))
-            if result.successes is not None:
-                point[f"{name}/success"] = float(np.mean(result.successes))
-        point.update(self.distilled(algo))
-        point["final"] = True
-        return point
+            self._score(added, f"{name}/", actor)
+        added.update(self.distilled(algo))
+        point.update(added)
+        return added
+
+    def _score(self, point: dict[str, Any], prefix: str, actor):
+        """``actor``'s mean return (and success) on the evaluation episodes into ``point``
+        under ``prefix``; returns the evaluation."""
+        result = self._play(actor)
+        point[f"{prefix}return"] = float(np.mean(result.returns))
+        if result.successes is not None:
+            point[f"{prefix}success"] = float(np.mean(result.successes))
+        return result
 
     def distilled(self, algo) -> dict[str, float]:
         """``distilled/return`` (and ``distilled/success``) of the context-free student that
@@ -91,11 +93,8 @@ class AdaptationCurve:
             return {}
         result = distill(request, self.task, self.instance, self.max_episode_steps,
                          seed=self.seed + 1, device=self.device)
-        scores = self._play(Actor(result.student))
-        out = {"distilled/return": float(np.mean(scores.returns)),
-               "distilled/env_steps": result.env_steps}
-        if scores.successes is not None:
-            out["distilled/success"] = float(np.mean(scores.successes))
+        out = {"distilled/env_steps": result.env_steps}
+        self._score(out, "distilled/", Actor(result.student))
         return out
 
     def _play(self, actor):

@@ -331,7 +331,7 @@ class Trainer:
     def _log_point(self, point: dict[str, Any]) -> None:
         if self.logger is not None:
             self.logger.log(self.global_step, {f"eval/{k}": v for k, v in point.items()
-                                               if k not in ("step", "final") and np.isscalar(v)})
+                                               if k != "step" and np.isscalar(v)})
 
     def _evaluation_due(self) -> bool:
         return self.scoring is not None and self.is_main and self.scoring.due(self.global_step)

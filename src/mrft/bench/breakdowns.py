@@ -69,13 +69,10 @@ def family_rows(data: BenchData, methods: list[str]) -> list[dict[str, Any]]:
         return [data.adapt[family.env, method, s, i]["curve"][index]["score"]
                 for s in data.complete_seeds(method) for i in range(family.instances)]
 
-    def seed_spread(family: TaskFamily, method: str) -> float | None:
-        seeds = data.complete_seeds(method)
-        if len(seeds) < 2:
-            return None
-        means = [np.mean([data.adapt[family.env, method, s, i]["curve"][-1]["score"]
-                          for i in range(family.instances)]) for s in seeds]
-        return float(np.std(means, ddof=1))
+    def seed_spread(finals: list[float], family: TaskFamily) -> float | None:
+        """``finals`` as :func:`scores` orders them, seed after seed."""
+        per_seed = np.reshape(finals, (-1, family.instances)).mean(axis=1)
+        return float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else None
 
     rows = []
     for family in data.families:
@@ -90,7 +87,7 @@ def family_rows(data: BenchData, methods: list[str]) -> list[dict[str, Any]]:
             rows.append({"env": family.env, "score": score_name(family.env), "method": method,
                          "in_context": mean_text(scores(family, method, 0)),
                          "final": mean_text(finals), "of_oracle": of_oracle,
-                         "seed_spread": seed_spread(family, method), "runs": len(finals)})
+                         "seed_spread": seed_spread(finals, family), "runs": len(finals)})
     return rows
 
 

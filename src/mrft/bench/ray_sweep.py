@@ -188,8 +188,11 @@ def _sweep(ray, bench: Bench, chains: list[Chain], total: int, cpus: float,
                f"{cpus:g} CPU and {gpus:g} GPU each, cluster {ray.cluster_resources().get('CPU', 0):g} "
                f"CPUs -> {bench.out}")
     progress = Queue(actor_options={"num_cpus": 0})
-    waiting = {remote.remote(suite, bench.methods, c, shipped_files(bench.out, c), progress): c
-               for c in chains}
+
+    def submit(chain: Chain):
+        return remote.remote(suite, bench.methods, chain, shipped_files(bench.out, chain), progress)
+
+    waiting = {submit(c): c for c in chains}
     done = 0
     crashes: dict[str, int] = {}
     slots = int(ray.cluster_resources().get("CPU", 1) // cpus) if cpus > 0 else 1
@@ -217,8 +220,7 @@ def _sweep(ray, bench: Bench, chains: list[Chain], total: int, cpus: float,
                         f"{bench.out}; run the same command again to continue") from None
                 bench.say(f"        chain {chain.describe()}: its Ray worker died "
                           f"({type(exc).__name__}); running the chain again")
-                waiting[remote.remote(suite, bench.methods, chain,
-                                      shipped_files(bench.out, chain), progress)] = chain
+                waiting[submit(chain)] = chain
                 continue
             write_back(bench.out, result["files"], [result_path(bench.out, u) for u in chain.units])
             runs.drain(progress)

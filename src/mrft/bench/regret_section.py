@@ -23,7 +23,7 @@ from mrft.bench.headline import IN_CONTEXT, REGRET, iqm_row
 from mrft.bench.loading import BenchData, final_score
 from mrft.bench.methods import reference_rows
 from mrft.bench.statistics import REPS
-from mrft.bench.text import interval_text
+from mrft.bench.text import interval_text, readable_number
 
 Scales = dict[int, dict[int, tuple[float, float]]]
 """Per task column kept: per seed, the (context-free, oracle) scores that scale it."""
@@ -120,17 +120,13 @@ def task_scales(data: BenchData) -> tuple[Scales, list[str]]:
             continue
         if not regret.gap_is_positive(refs[CONTEXT_FREE], refs[ORACLE]):
             notes.append(f"{env} #{i}: the {ORACLE} does not score above the {CONTEXT_FREE} "
-                         f"policy ({_number(refs[ORACLE])} vs {_number(refs[CONTEXT_FREE])}, "
+                         f"policy ({readable_number(refs[ORACLE])} vs "
+                         f"{readable_number(refs[CONTEXT_FREE])}, "
                          "means over seeds), so the regret is undefined there; left out of the "
                          "cumulative regret and the normalised in-context score.")
             continue
         scales[t] = {s: (refs[CONTEXT_FREE], refs[ORACLE]) for s in data.seeds}
     return scales, notes
-
-
-def _number(value: float) -> str:
-    """A score as the report's intervals write it: whole numbers from 100 on."""
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
 def run_matrices(data: BenchData, method: str, scales: Scales) -> tuple[np.ndarray, np.ndarray]:

@@ -22,7 +22,7 @@ from typing import Any
 from mrft.bench.methods import reference_rows
 from mrft.bench.regret_blocks import regret_blocks
 from mrft.bench.render import Block, Bullets, Code, Heading, Image, Key, Paragraph, Table
-from mrft.bench.text import MISSING, cell_text, method_label
+from mrft.bench.text import MISSING, cell_text, method_label, readable_number
 
 ADAPTATION_CAPTION = (
     "Adaptation curves: evaluation score against adaptation env steps, "
@@ -391,13 +391,6 @@ def _transfer_blocks(analysis: Mapping[str, Any]) -> list[Block]:
     return [*out, Paragraph(TRANSFER_CAPTION)]
 
 
-def _spread(value: float | None) -> str:
-    """A seed spread as the family tables write it (absent in analyses written before it)."""
-    if value is None:
-        return MISSING
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
-
-
 def _family_blocks(analysis: Mapping[str, Any]) -> list[Block]:
     """Exported policies, per-family rows and the informative-family checks, where present."""
     out: list[Block] = []
@@ -410,7 +403,7 @@ def _family_blocks(analysis: Mapping[str, Any]) -> list[Block]:
                 Paragraph(EXPORT_CAPTION)]
     if analysis.get("families"):
         rows = [[r["env"], method_label(r["method"]), r["in_context"], r["final"], r["of_oracle"],
-                 _spread(r.get("seed_spread")), str(r["runs"])] for r in analysis["families"]]
+                 readable_number(r.get("seed_spread")), str(r["runs"])] for r in analysis["families"]]
         out += [Heading(2, "Per family: in context, after adaptation, against the oracle"),
                 Table(["family", "method", "in context (first episode)", "final",
                        "final, fraction of the oracle's", "spread over seeds (std)", "runs"], rows),

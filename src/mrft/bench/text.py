@@ -42,6 +42,13 @@ def interval_text(point: float, low: float, high: float, pattern: str) -> str:
     return f"{fmt(point, pattern)} [{fmt(low, pattern)}, {fmt(high, pattern)}]"
 
 
+def readable_number(value: float | None) -> str:
+    """One value as :func:`readable_interval` writes its numbers; :data:`MISSING` for None."""
+    if value is None:
+        return MISSING
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
 def readable_interval(point: float, low: float, high: float) -> str:
     """Three significant digits below 100, whole numbers above (returns of 1,000, not 1e+03)."""
     pattern = "{:,.0f}" if max(abs(point), abs(low), abs(high)) >= 100 else "{:.3g}"
