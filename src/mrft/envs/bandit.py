@@ -55,8 +55,7 @@ class HiddenArmBanditVecEnv(SeedStreams):
         self.observation_space = gym.spaces.Box(0.0, 1.0, (1,), np.float32)
         self.action_space = gym.spaces.Discrete(arms)
         self.task_ids = np.zeros(num_envs, dtype=np.int64)
-        self._seed_offset = seed_offset
-        self.reseed([s - seed_offset for s in env_seeds])
+        self.start_streams(env_seeds, seed_offset)
         self.best = np.zeros(num_envs, dtype=np.int64)
         self.t = np.zeros(num_envs, dtype=np.int64)
         self._needs_reset = np.zeros(num_envs, dtype=bool)

@@ -91,9 +91,8 @@ class CurrentVecEnv(SeedStreams):
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
         self.task_ids = np.zeros(num_envs, dtype=np.int64)
         self.noise = NOISE
-        self._seed_offset = seed_offset
         self._noise_seed = noise_seed
-        self.reseed([s - seed_offset for s in env_seeds])
+        self.start_streams(env_seeds, seed_offset)
         self.rewind()
         self.goals = np.zeros((num_envs, 2))
         self.currents = np.zeros((num_envs, 2))

@@ -100,10 +100,9 @@ class MarketRegimeVecEnv(SeedStreams):
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (WINDOW + 1,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
         self.task_ids = np.zeros(num_envs, dtype=np.int64)
-        self._seed_offset = seed_offset
         self._path_seed = int(path_seed)
         self._paths_drawn = 0
-        self.reseed([s - seed_offset for s in env_seeds])
+        self.start_streams(env_seeds, seed_offset)
         self.regimes = np.zeros((num_envs, 2, 3))  # [first, after the switch] x (mu, sigma, phi)
         self.regimes[:, :, 1] = math.sqrt(SIGMA_RANGE[0] * SIGMA_RANGE[1])  # until the first reset
         self.switch_at = np.full(num_envs, horizon + 1, dtype=np.int64)

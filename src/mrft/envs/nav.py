@@ -75,8 +75,7 @@ class PointNavVecEnv(SeedStreams):
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
         self.task_ids = np.zeros(num_envs, dtype=np.int64)
-        self._seed_offset = seed_offset
-        self.reseed([s - seed_offset for s in env_seeds])
+        self.start_streams(env_seeds, seed_offset)
         self.goals = np.zeros((num_envs, 2), dtype=np.float32)
         self.pos = np.zeros((num_envs, 2), dtype=np.float32)
         self.t = np.zeros(num_envs, dtype=np.int64)

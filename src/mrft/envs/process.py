@@ -114,8 +114,7 @@ class ProcessLineVecEnv(SeedStreams):
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (5,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
         self.task_ids = np.zeros(num_envs, dtype=np.int64)
-        self._seed_offset = seed_offset
-        self.reseed([s - seed_offset for s in env_seeds])
+        self.start_streams(env_seeds, seed_offset)
         levels = -(-horizon // SETPOINT_PERIOD)
         self.gain = np.ones(num_envs)
         self.tau1 = np.full(num_envs, TAU_RANGE[0])

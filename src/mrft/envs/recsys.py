@@ -102,9 +102,8 @@ class RecommenderVecEnv(SeedStreams):
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (OBS_WIDTH,), np.float32)
         self.action_space = gym.spaces.Discrete(N_ITEMS)
         self.task_ids = np.zeros(num_envs, dtype=np.int64)
-        self._seed_offset = seed_offset
         self._click_seed = click_seed
-        self.reseed([s - seed_offset for s in env_seeds])
+        self.start_streams(env_seeds, seed_offset)
         self.rewind()
         self.taste = np.zeros((num_envs, TASTE_DIMS))
         self.fatigue_cost = np.zeros(num_envs)

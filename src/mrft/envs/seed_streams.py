@@ -19,12 +19,18 @@ from mrft.envs.vector import check_seed_count
 
 
 class SeedStreams:
-    """Mixed into a numpy vector env that has ``num_envs``, ``_seed_offset`` (the split's),
-    ``_needs_reset``, ``_reset_envs(which)`` (draw rows ``which`` from ``_rngs``) and
-    ``_obs()``."""
+    """Mixed into a numpy vector env that has ``num_envs``, ``_needs_reset``,
+    ``_reset_envs(which)`` (draw rows ``which`` from ``_rngs``) and ``_obs()``, and that calls
+    :meth:`start_streams` when it is built."""
 
     num_envs: int
     _seed_offset: int
+
+    def start_streams(self, env_seeds: Sequence[int], seed_offset: int) -> None:
+        """At construction: the split's ``seed_offset`` and env seeds that already include
+        it (as ``make`` passes them)."""
+        self._seed_offset = seed_offset
+        self.reseed([s - seed_offset for s in env_seeds])
 
     def reseed(self, env_seeds: Sequence[int]) -> None:
         """New env seeds (without the split offset); restarts the explicit-reset count."""

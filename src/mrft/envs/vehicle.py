@@ -126,8 +126,7 @@ class VehicleVecEnv(SeedStreams):
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (5,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
         self.task_ids = np.zeros(num_envs, dtype=np.int64)
-        self._seed_offset = seed_offset
-        self.reseed([s - seed_offset for s in env_seeds])
+        self.start_streams(env_seeds, seed_offset)
         self._length = horizon + max(PREVIEW) + 1
         self._waypoints = -(-self._length // SEGMENT) + 1
         self.gain = np.ones(num_envs)
