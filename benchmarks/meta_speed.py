@@ -104,12 +104,13 @@ def measurable(name: str):
 
     try:
         variant = method(name)
+        if (variant.oracle or variant.reference or variant.pretrain_as or variant.adapt_options
+                or not variant.adapt_updates or variant.algo not in ALGOS):
+            raise MrftError(f"{name} is not a pre-training variant of {', '.join(ALGOS)}; "
+                            "meta_speed.py measures those only")
     except MrftError as exc:
-        raise SystemExit(f"error: {exc}") from None
-    if (variant.oracle or variant.reference or variant.pretrain_as or variant.adapt_options
-            or not variant.adapt_updates or variant.algo not in ALGOS):
-        raise SystemExit(f"error: {name} is not a pre-training variant of {', '.join(ALGOS)}; "
-                         "meta_speed.py measures those only")
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
     return variant
 
 

@@ -33,7 +33,7 @@ def test_meta_speed_refuses_what_it_cannot_measure_as_the_bench_would(tmp_path):
                        ("nope", "unknown method 'nope'")):
         proc = _script("meta_speed.py", "--algos", "ppo", name, "--steps", "100",
                        "--out", str(tmp_path / "speed.json"))
-        assert proc.returncode != 0 and says in proc.stderr, proc.stderr
+        assert proc.returncode == 2 and says in proc.stderr, proc.stderr
         assert proc.stderr.strip().startswith("error:") and not (tmp_path / "speed.json").exists()
 
 
