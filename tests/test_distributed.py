@@ -19,7 +19,7 @@ def _torchrun(tmp_path, body: str, *args: str) -> None:
     script.write_text(textwrap.dedent(body))
     proc = subprocess.run([*TORCHRUN, str(script), *args], capture_output=True, text=True,
                           env=ENV, timeout=600, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0, proc.stderr[:3000] + "\n...\n" + proc.stderr[-3000:]
 
 
 def test_a_two_rank_step_equals_one_step_on_the_concatenated_batch(tmp_path):

@@ -27,6 +27,7 @@ checkpoint on every rank (the other ranks continue with fresh episodes).
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterable, Sequence
 
@@ -70,11 +71,14 @@ class Ranks:
         barrier: a rank that tears gloo down while another is still finishing its last
         update can abort the process at exit ("terminate called without an active
         exception"). After an error there is no barrier, since the other ranks may never
-        reach it."""
+        reach it. The group's last Python references are collected at once, so no gloo
+        object outlives it into interpreter shutdown, where freeing it can abort the
+        process the same way."""
         if dist.is_initialized():
             if wait_for_all:
                 dist.barrier()
             dist.destroy_process_group()
+            gc.collect()
 
     # -- agreement on numbers -------------------------------------------------------------
     def _reduce(self, values: Sequence[float], op, dtype=torch.float64) -> list[float]:
