@@ -3,6 +3,8 @@ step, counted in short runs, in pre-training and in adaptation."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -102,3 +104,36 @@ def test_the_belief_trains_in_the_first_belief_passes_of_an_update(tmp_path, mon
     trainer.algo.minibatches = minibatches
     trainer.train()
     assert per_pass == expected and counts["steps"] == 3 * 2
+
+
+def test_where_envs_wait_for_their_neighbours_mrft_keeps_ppos_optimiser_steps_per_env_step(
+        tmp_path, monkeypatch):
+    """On a family whose episodes end at different ticks (a pendulum that falls), lockstep
+    envs wait, so a chunk holds fewer steps than ticks; MRFT then takes fewer minibatches, as
+    many optimiser steps per env step as PPO's update (up to rounding each count up), not as
+    many per chunk."""
+    counts = _counting(monkeypatch)
+    run = RunConfig(total_steps=3 * 8 * 128, seed=3, runs_dir=str(tmp_path), run_name="m",
+                    progress=False, hidden_sizes=(16, 16))
+    cfg = TrainConfig(env=EnvConfig(env="shift:inverted-pendulum-signed", num_envs=8), algo="mrft",
+                      run=run, optim=OptimConfig(learning_rate=1e-3), mrft=SMALL)
+    trainer = Trainer(cfg)
+    chunks = []  # (steps, ticks, optimiser steps before its update)
+    prepare = trainer.algo.prepare
+
+    def recording(batch):
+        chunks.append((int(batch.valid.sum()), batch.valid.shape[1], counts["steps"]))
+        return prepare(batch)
+
+    trainer.algo.prepare = recording
+    trainer.train()
+    marks = [c[2] for c in chunks[1:]] + [counts["steps"]]
+    preset = 32 * 10 / (8 * 128)  # the MuJoCo preset's update: 32 minibatches, 10 passes
+    waited = False
+    for (steps, ticks, before), after in zip(chunks, marks, strict=True):
+        taken = after - before
+        assert taken == 10 * min(math.ceil(32 * steps / (8 * ticks)), steps)  # (a minibatch holds a step)
+        if ticks == 128:
+            assert preset <= taken / steps <= preset + 10 / steps
+            waited |= steps < 8 * 128
+    assert waited and len(chunks) > 3  # updates more often than PPO's 3: a chunk is ticks

@@ -34,6 +34,7 @@ scored policy continues the belief of every complete adaptation episode (see
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -125,6 +126,8 @@ class MRFT(Algorithm):
         self.features = TaskFeatureMonitor(ctx.num_train_tasks, m.embed_dim)
         self._passes = 0
         """Passes begun over the current update's data (:meth:`minibatches` counts them)."""
+        self._played_share = 1.0
+        """The share of the current update's env ticks that were steps (not waits)."""
         self.modulator = None
         if m.grad_mod and ctx.num_train_tasks > 1 and not ctx.adapting:
             mod_cfg = GradModConfig(mode=m.grad_mod_mode, meta_ema=m.meta_grad_ema,
@@ -266,6 +269,7 @@ class MRFT(Algorithm):
             if successes:
                 stats[f"mrft/success_episode_{j}"] = float(np.mean(successes))
         self._passes = 0
+        self._played_share = float(batch.valid.float().mean())
         return UpdatePlan(data, int(m.meta_iterations), stats, guard)
 
     def minibatches(self, data: dict[str, torch.Tensor],
@@ -276,14 +280,18 @@ class MRFT(Algorithm):
         and the rows' beliefs are recomputed from their stored starts. Otherwise the policy
         reads the stored beliefs: a minibatch is shuffled steps, and minibatch ``i`` of ``M``
         also carries rows ``i, i + M, ...`` for the belief loss, so each pass sees every row
-        once (with fewer rows than minibatches, the last ones carry none)."""
+        once (with fewer rows than minibatches, the last ones carry none). Envs play in
+        lockstep, so where episodes end at different ticks some of a chunk's ticks are waits,
+        not steps; the count shrinks with them (``M`` times the share of ticks that were
+        steps, rounded up), keeping PPO's minibatch size and so its optimiser steps per env
+        step."""
         self._passes += 1
         lengths = data["lengths"]
         steps = int(lengths.sum())
         if self.m.meta_minibatch_size:
             count = -(-steps // int(self.m.meta_minibatch_size))
-        else:
-            count = int(self.m.meta_minibatches)
+        else:  # PPO's minibatch size: fewer minibatches where envs waited for their neighbours
+            count = math.ceil(int(self.m.meta_minibatches) * self._played_share)
         rows = lengths.shape[0]
         if self._policy_reads_recomputed_beliefs():
             order = torch.randperm(rows, generator=generator).to(lengths.device)
