@@ -1,7 +1,8 @@
 """The ``mrft`` command: ``mrft train``, ``adapt``, ``eval``, ``export``, ``bench`` and ``report``.
 
 Every flag comes from a config dataclass field and its docstring (``mrft train --help``).
-Bad input of any kind ends in one ``error: ...`` line on stderr and exit code 2.
+Bad input of any kind ends in one ``error: ...`` line on stderr and exit code 2 (a run that
+fails on the way, exit code 1); ``--debug`` or ``MRFT_DEBUG=1`` also prints the traceback.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import re
 import signal
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated
 
@@ -357,7 +359,16 @@ def run_list(cfg: ListConfig) -> int:
     return 0
 
 
+def debugging(argv: list[str]) -> tuple[bool, list[str]]:
+    """Whether ``--debug`` (anywhere on the line) or ``MRFT_DEBUG=1`` asks for the full
+    traceback behind an ``error:`` line (a user's env that raised: the user's own frames),
+    and the arguments without the flag."""
+    wanted = "--debug" in argv or os.environ.get("MRFT_DEBUG", "") not in ("", "0")
+    return wanted, [a for a in argv if a != "--debug"]
+
+
 def main(argv: list[str] | None = None) -> None:
+    debug, argv = debugging(list(sys.argv[1:] if argv is None else argv))
     try:
         from mrft.plugins import load_plugins
 
@@ -378,6 +389,8 @@ def main(argv: list[str] | None = None) -> None:
         else:
             code = run_eval(cfg)
     except MrftError as exc:
+        if debug:
+            traceback.print_exception(exc, file=sys.stderr)
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except OSError as exc:

@@ -47,6 +47,10 @@ class EnvConfig:
     max_episode_steps: int = 1000
     """Whole-episode collection (GRPO, MRFT trials, evaluation, adaptation) cuts episodes longer
     than this (they end as truncated)."""
+    env_step_timeout: float | None = None
+    """Seconds one reset or step of a Gymnasium env (gym:ID, your own) may take before the run
+    stops with an error and a checkpoint; unset: no limit. Enforced by a SIGALRM timer, which
+    interrupts Python code and blocking calls, not a C extension that never returns."""
 
 
 @dataclasses.dataclass

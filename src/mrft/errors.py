@@ -12,8 +12,14 @@ class MrftError(Exception):
         self.exit_code = exit_code
 
 
-class NonFiniteEnvError(MrftError):
-    """An environment returned NaN or inf: nothing learned from it could be trusted."""
+class EnvFaultError(MrftError):
+    """An environment failed (raised, hung past ``--env-step-timeout``) or broke its contract
+    (an observation of another shape or type, a reward that is not a number): the run stops,
+    and the trainer saves the weights learned so far before the one line reaches the user."""
 
     def __init__(self, message: str):
         super().__init__(message, exit_code=1)
+
+
+class NonFiniteEnvError(EnvFaultError):
+    """An environment returned NaN or inf: nothing learned from it could be trusted."""

@@ -38,7 +38,8 @@ from mrft.collectors import build_collector
 from mrft.config import AdaptSettings, RunConfig, TrainConfigBase, to_dict
 from mrft.device import pick_device, seed_everything
 from mrft.distributed import SEED_STRIDE, Ranks, running_statistics, snapshot
-from mrft.errors import MrftError, NonFiniteEnvError
+from mrft.envs.guard import set_step_timeout
+from mrft.errors import EnvFaultError, MrftError
 from mrft.interrupt import StopFlag
 from mrft.logging import RunLogger, SilentLogger
 from mrft.metrics import EntropyChangeRate
@@ -75,6 +76,7 @@ class Trainer:
         cfg, adaptation, state, pretrained, curve = starting_point(cfg, resume_from, adaptation)
         self.adaptation = adaptation
         self.cfg, self.suite = resolve_config(cfg, adapting=adaptation is not None)
+        set_step_timeout(self.cfg.env.env_step_timeout)
         run = self.cfg.run
         self.device = pick_device(run.device)
         if run.threads is not None:
@@ -361,6 +363,14 @@ class Trainer:
                     if not self._iterate(loop, progress, stop, stop_at):
                         break
             ended_normally = True
+        except EnvFaultError as exc:  # collecting or scoring: the weights are an update's
+            path = self.save()
+            rank = f"rank {self.ranks.rank}: " if self.ranks else ""
+            if self.suite.name in str(exc):  # a guarded env names itself (mrft.envs.guard)
+                what = f"{exc} (at env step {self.global_step:,} of the run)"
+            else:
+                what = f"{self.suite.name} at env step {self.global_step:,}, {exc}"
+            raise type(exc)(f"{rank}{what}; weights learned so far are in {path}") from exc
         finally:
             progress.close()
             self.logger.close()
@@ -422,16 +432,10 @@ class Trainer:
         return not stop.requested
 
     def _collect(self):
-        """The next batch (None: the budget is spent, on any rank of a torchrun job); a
-        non-finite observation saves what was learned and ends in one line."""
-        try:
-            with self.autocast():
-                batch = self.collector.collect(max_env_steps=self._share_of_budget())
-        except NonFiniteEnvError as exc:
-            path = self.save()
-            raise NonFiniteEnvError(
-                f"{self.suite.name} at env step {self.global_step:,}, {exc}; weights "
-                f"learned so far are in {path}") from None
+        """The next batch (None: the budget is spent, on any rank of a torchrun job); an env
+        fault (:class:`EnvFaultError`) reaches :meth:`train`, which saves what was learned."""
+        with self.autocast():
+            batch = self.collector.collect(max_env_steps=self._share_of_budget())
         if self.ranks and self.ranks.any(batch is None):
             return None  # one rank's share cannot pay for a batch: the job ends
         return batch

@@ -146,7 +146,7 @@ def make(task: Task, num_envs: int, seed: int, env_seeds: list[int] | None = Non
         env_seeds = [s + offset for s in env_seeds]
     wrappers = (TaskSampling,) if samples_tasks(task.name) else ()
     return GymVecEnv(task.name, num_envs, seed + offset, env_seeds=env_seeds, seed_offset=offset,
-                     wrappers=wrappers)
+                     wrappers=wrappers, guard_as=f"gym:{task.name}")
 
 
 def _spaces(task: Task) -> TaskSpaces:

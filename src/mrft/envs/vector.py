@@ -171,12 +171,19 @@ class GymVecEnv(_GymnasiumApiVecEnv):
     """Gymnasium ``SyncVectorEnv`` for any registered id (next-step auto-reset)."""
 
     def __init__(self, env_id: str, num_envs: int, seed: int, env_seeds: list[int] | None = None,
-                 seed_offset: int = 0, wrappers: Sequence[Any] = (), **kwargs: Any):
+                 seed_offset: int = 0, wrappers: Sequence[Any] = (), guard_as: str | None = None,
+                 **kwargs: Any):
+        """``guard_as``: each env in an :class:`mrft.envs.guard.EnvGuard` that names it so (a
+        user's env, whose faults must end a run in one line)."""
         self._env = gym.make_vec(
             env_id, num_envs=num_envs, vectorization_mode="sync",
             vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.NEXT_STEP},
             wrappers=list(wrappers) or None, **kwargs,
         )
+        if guard_as is not None:
+            from mrft.envs.guard import EnvGuard
+
+            self._env.envs = [EnvGuard(env, guard_as, i) for i, env in enumerate(self._env.envs)]
         self._seed = seed
         self._env_seeds = env_seeds
         self._seed_offset = seed_offset
