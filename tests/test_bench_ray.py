@@ -277,3 +277,100 @@ def test_a_chain_whose_ray_worker_dies_runs_again(tiny, tmp_path):
     assert proc.returncode == 0, stderr
     assert "its Ray worker died" in stderr and "running the chain again" in stderr
     assert _results(out) == _results(serial)
+
+
+class _FakeRay:
+    """Just enough of Ray for :func:`ray_sweep._sweep`: each chain runs at once in this
+    process, except chains whose description contains ``dying``, whose worker dies every
+    time."""
+
+    class exceptions:  # noqa: N801 - Ray's own layout
+        class RayError(Exception):
+            pass
+
+        class RayTaskError(RayError):
+            cause = None
+
+    def __init__(self, dying: str):
+        self.dying = dying
+        self.attempts: dict[str, int] = {}
+
+    def remote(self, **options):
+        def wrap(function):
+            fake = self
+
+            class Remote:
+                @staticmethod
+                def remote(suite, methods, chain, files, progress):
+                    key = chain.describe()
+                    fake.attempts[key] = fake.attempts.get(key, 0) + 1
+                    if fake.dying in key:
+                        return _Ref(fake.exceptions.RayError("worker died"))
+                    return _Ref(function(suite, methods, chain, files, progress))
+
+            return Remote
+
+        return wrap
+
+    def cluster_resources(self):
+        return {"CPU": 2}
+
+    def wait(self, refs, num_returns, timeout):
+        return refs[:1], refs[1:]
+
+    def get(self, ref):
+        if isinstance(ref.value, Exception):
+            raise ref.value
+        return ref.value
+
+    def cancel(self, ref, force):
+        pass
+
+
+class _Ref:
+    """An object ref: hashable, whatever it holds."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+class _ListQueue(list):
+    def put(self, item):
+        self.append(item)
+
+    def empty(self):
+        return not self
+
+    def get(self):
+        return self.pop(0)
+
+
+def test_a_chain_whose_worker_keeps_dying_is_given_up_while_the_others_finish(tiny, tmp_path,
+                                                                             monkeypatch):
+    """After WORKER_RETRIES more attempts a chain is given up: the other chains finish, the sweep
+    ends in one error line (exit code 1), bench.json and the report's notes name the chain,
+    and the same command, once workers live, runs it and clears the note."""
+    from mrft.bench.analysis import analyze
+    from mrft.errors import MrftError
+
+    monkeypatch.setattr(ray_sweep, "progress_queue", _ListQueue)
+    out = tmp_path / "ray"
+    bench = _bench(tiny, out)
+    bench.open()
+    fake = _FakeRay(dying="nav:point ppo")
+    with pytest.raises(MrftError) as info:
+        ray_sweep._sweep(fake, bench, ray_sweep.pending_chains(bench), 9, 1.0, 0.0)
+    message = str(info.value)
+    assert info.value.exit_code == 1 and "\n" not in message
+    assert "1 chain given up (nav:point ppo seed 1" in message and "died 3 times" in message
+    chain = "nav:point ppo seed 1 (3 runs)"  # its pre-training, ppo's and context-free's adaptation
+    assert fake.attempts[chain] == 1 + ray_sweep.WORKER_RETRIES
+    assert [c.describe() for c in ray_sweep.pending_chains(bench)] == [chain]
+    given_up = json.loads((out / "bench.json").read_text())["given_up"]
+    assert given_up == [{"chain": chain, "runs": 3, "reason": "its Ray worker died 3 times (RayError)"}]
+    notes = analyze(out)["notes"]
+    assert any(n.startswith(f"Missing: chain {chain} was given up") for n in notes)
+    # the same sweep again, its workers alive: the chain runs and the note goes
+    ray_sweep._sweep(_FakeRay(dying="nothing"), bench, ray_sweep.pending_chains(bench), 2, 1.0, 0.0)
+    assert not list(bench.pending()) and "given_up" not in json.loads((out / "bench.json").read_text())
+    assert not any(n.startswith("Missing:") for n in analyze(out)["notes"])

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 import torch
@@ -154,3 +155,48 @@ def test_the_cli_under_torchrun_trains_and_reports_once(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("checkpoint:") == 1 and proc.stdout.count("return:") == 1
     assert (tmp_path / "cli" / "eval.json").is_file()
+
+
+def _faulty_job(tmp_path, kind: str, *extra: str, mended: bool = False):
+    """``mrft train`` on two ranks whose env breaks on rank 1 (tests/test_env_faults.py)."""
+    from test_env_faults import FAULTY_ENVS
+
+    (tmp_path / "faulty_envs_for_test.py").write_text(FAULTY_ENVS)
+    env = {**ENV, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    if mended:
+        env["FAULTS_MENDED"] = "1"
+    args = extra or ("--env", f"gym:faulty_envs_for_test:Faulty{kind.title()}-v0", "--algo", "ppo",
+                     "--num-envs", "2", "--num-steps", "16", "--num-minibatches", "2",
+                     "--total-steps", "2048", "--hidden-sizes", "8", "--runs-dir", str(tmp_path),
+                     "--run-name", "job", "--checkpoint-every", "1", "--eval-episodes", "0")
+    start = time.monotonic()
+    proc = subprocess.run([*TORCHRUN, "-m", "mrft", "train", *args, "--no-progress", "--threads", "1"],
+                          capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
+    return proc, time.monotonic() - start
+
+
+def _mrft_lines(stderr: str) -> dict[str, str]:
+    """Each rank's ``error:`` line (the launcher's own report aside)."""
+    lines = [line for line in stderr.splitlines() if line.startswith("error: rank ")]
+    return {line.split(":")[1].strip(): line for line in lines}
+
+
+@pytest.mark.parametrize("kind", ["step", "kill"])
+def test_a_rank_that_fails_or_dies_stops_every_rank_in_one_line_each_and_the_run_resumes(
+        tmp_path, kind):
+    proc, seconds = _faulty_job(tmp_path, kind)
+    assert proc.returncode != 0 and seconds < 120
+    lines = _mrft_lines(proc.stderr)
+    assert "Traceback" not in "".join(lines.values())
+    if kind == "step":  # the rank that failed says why, in the user's words
+        assert "lost the connection to the simulator" in lines["rank 1"], proc.stderr
+    else:  # a rank killed outright says nothing; the launcher's summary names it
+        assert "rank 1" not in lines and "SIGKILL" in proc.stderr
+    assert "stopped" in lines["rank 0"] and "another rank" in lines["rank 0"], proc.stderr
+    checkpoint = tmp_path / "job" / "checkpoint.pt"
+    assert f"--resume {checkpoint}" in lines["rank 0"] or "checkpoint" in lines["rank 0"]
+    before = torch.load(checkpoint, weights_only=True)["counters"]["global_step"]
+    assert 0 < before < 2048
+    resumed, _ = _faulty_job(tmp_path, kind, "--resume", str(checkpoint), mended=True)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert torch.load(checkpoint, weights_only=True)["counters"]["global_step"] == 2048

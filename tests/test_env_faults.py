@@ -16,6 +16,7 @@ from mrft.trainer import Trainer
 
 FAULTY_ENVS = '''
 import os
+import signal
 import time
 
 import gymnasium
@@ -27,7 +28,7 @@ FAULT_AT = 40  # the step (counted over this env's life) where the fault happens
 class Faulty(gymnasium.Env):
     """Stays still and pays 1 a step; the env made last (env 1 of a vector of 2) breaks at its
     FAULT_AT-th step in the way ``kind`` names, unless the environment variable FAULTS_MENDED
-    is set."""
+    is set; in a torchrun job, on rank 1 only."""
 
     observation_space = gymnasium.spaces.Box(-1.0, 1.0, (3,), np.float32)
     action_space = gymnasium.spaces.Discrete(2)
@@ -40,7 +41,8 @@ class Faulty(gymnasium.Env):
         self.resets = 0
 
     def _broken(self):
-        return self is Faulty.made[-1] and not os.environ.get("FAULTS_MENDED")
+        return (self is Faulty.made[-1] and not os.environ.get("FAULTS_MENDED")
+                and os.environ.get("RANK", "1") == "1")
 
     def reset(self, seed=None, options=None):
         super().reset(seed=seed)
@@ -65,10 +67,12 @@ class Faulty(gymnasium.Env):
                 reward = "1.0"
             if self.kind == "hang":
                 time.sleep(60)
+            if self.kind == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)
         return obs, reward, False, self.t >= 10, {}
 
 
-for kind in ("step", "reset", "shape", "type", "reward", "hang"):
+for kind in ("step", "reset", "shape", "type", "reward", "hang", "kill"):
     gymnasium.register(f"Faulty{kind.title()}-v0", entry_point=Faulty, kwargs={"kind": kind})
 '''
 

@@ -31,6 +31,7 @@ from mrft.cli_options import (
     ReportConfig,
 )
 from mrft.config import TrainConfigBase, train_config_class
+from mrft.distributed import error_said
 from mrft.errors import MrftError
 
 
@@ -391,6 +392,7 @@ def main(argv: list[str] | None = None) -> None:
     except MrftError as exc:
         if debug:
             traceback.print_exception(exc, file=sys.stderr)
+        error_said()
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except OSError as exc:

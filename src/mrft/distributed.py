@@ -27,18 +27,86 @@ checkpoint on every rank (the other ranks continue with fresh episodes).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import gc
 import os
-from collections.abc import Iterable, Sequence
+import re
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
+from mrft.errors import RankLostError
 from mrft.normalize import RunningMeanStd
 
 SEED_STRIDE = 1_000_003
 """Seed offset between ranks, so no two ranks play the same episodes."""
+
+
+_error_said = False
+
+
+def error_said() -> None:
+    """This process has printed its ``error:`` line: a SIGTERM from the launcher, arriving
+    while it exits, adds no second one."""
+    global _error_said
+    _error_said = True
+
+
+def _collective(method: Callable) -> Callable:
+    """A collective that fails because a peer is gone (gloo: "Connection closed by peer")
+    becomes :class:`RankLostError`, one line instead of a traceback from the backend."""
+
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except RuntimeError as exc:
+            cause = _backend_cause(exc)
+            raise RankLostError(f"rank {self.rank}: stopped because another rank left the job "
+                                f"({cause})") from exc
+
+    return run
+
+
+def _backend_cause(exc: BaseException) -> str:
+    """The gist of a backend's error: its first line without the source location in front
+    (``[.../pair.cc:553] ``) or the advice after it."""
+    lines = str(exc).strip().splitlines()
+    text = re.sub(r"^\[[^\]]*\]\s*", "", lines[0]) if lines else type(exc).__name__
+    return text.split(". ")[0].rstrip(".")
+
+
+def stop_quietly_when_the_launcher_ends_the_job(rank: int, checkpoint: Path) -> None:
+    """Under torchrun, when one rank fails (an error, a crash, a kill) the launcher ends the
+    others with SIGTERM. Each then says so in one line, with the checkpoint to resume from,
+    and exits at once: a handler that unwound the stack could block in a collective with the
+    rank that is gone, and the checkpoint is written atomically, so stopping mid-write leaves
+    the previous one whole. Python runs the handler between bytecodes, so a rank blocked in
+    a collective runs it as soon as the collective fails on the lost connection."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def stopped(signum, frame) -> None:
+        if _error_said:
+            os._exit(128 + signum)
+        saved = (f"the last checkpoint is {checkpoint} (continue with --resume {checkpoint})"
+                 if checkpoint.is_file() else "no checkpoint was written yet")
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.write(f"error: rank {rank}: stopped by the launcher because another rank "
+                             f"ended (its own line, or the launcher's summary for a rank that was "
+                             f"killed, says why); {saved}\n")
+            sys.stderr.flush()
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stopped)
 
 
 class Ranks:
@@ -76,11 +144,12 @@ class Ranks:
         process the same way."""
         if dist.is_initialized():
             if wait_for_all:
-                dist.barrier()
+                _collective(lambda _self: dist.barrier())(self)
             dist.destroy_process_group()
             gc.collect()
 
     # -- agreement on numbers -------------------------------------------------------------
+    @_collective
     def _reduce(self, values: Sequence[float], op, dtype=torch.float64) -> list[float]:
         x = torch.tensor(list(values), dtype=dtype, device=self._device())
         dist.all_reduce(x, op=op)
@@ -98,6 +167,7 @@ class Ranks:
     def any(self, flag: bool) -> bool:
         return self.largest(int(flag)) > 0
 
+    @_collective
     def mean_scalars(self, scalars: dict[str, float]) -> dict[str, float]:
         """The ranks' mean of each scalar (a key some rank lacks counts only where present)."""
         gathered: list[dict[str, float]] = [{} for _ in range(self.world)]
@@ -105,6 +175,7 @@ class Ranks:
         keys = dict.fromkeys(k for g in gathered for k in g)
         return {k: sum(g[k] for g in gathered if k in g) / sum(k in g for g in gathered) for k in keys}
 
+    @_collective
     def from_main(self, value):
         """Rank 0's ``value`` (any picklable object) on every rank."""
         box = [value]
@@ -112,6 +183,7 @@ class Ranks:
         return box[0]
 
     # -- agreement on tensors -------------------------------------------------------------
+    @_collective
     def copy_from_main(self, modules: Iterable[nn.Module]) -> None:
         """Every parameter and buffer set to rank 0's."""
         with torch.no_grad():
@@ -119,6 +191,7 @@ class Ranks:
                 for tensor in [*module.parameters(), *module.buffers()]:
                     dist.broadcast(tensor.data, src=0)
 
+    @_collective
     def average_gradients(self, params: Sequence[torch.Tensor], contributes: bool) -> bool:
         """Replace each parameter's gradient by the mean over the ranks that ``contributes``
         (one all-reduce of the flattened gradients, which parameters had one, and a count);
@@ -141,6 +214,7 @@ class Ranks:
             offset += n
         return True
 
+    @_collective
     def merge_statistics(self, stats: Sequence[RunningMeanStd], before: Sequence[dict]) -> None:
         """Each running mean/variance set to the merge of every rank's new data onto the
         common state ``before`` (taken with :func:`snapshot` after the last merge): sums of

@@ -23,3 +23,12 @@ class EnvFaultError(MrftError):
 
 class NonFiniteEnvError(EnvFaultError):
     """An environment returned NaN or inf: nothing learned from it could be trusted."""
+
+
+class RankLostError(MrftError):
+    """A collective of a torchrun job failed because another rank is gone (it crashed, was
+    killed or failed with its own error): this rank stops too, leaving the last checkpoint
+    as it was."""
+
+    def __init__(self, message: str):
+        super().__init__(message, exit_code=1)

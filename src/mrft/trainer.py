@@ -37,9 +37,15 @@ from mrft.checkpoint import (
 from mrft.collectors import build_collector
 from mrft.config import AdaptSettings, RunConfig, TrainConfigBase, to_dict
 from mrft.device import pick_device, seed_everything
-from mrft.distributed import SEED_STRIDE, Ranks, running_statistics, snapshot
+from mrft.distributed import (
+    SEED_STRIDE,
+    Ranks,
+    running_statistics,
+    snapshot,
+    stop_quietly_when_the_launcher_ends_the_job,
+)
 from mrft.envs.guard import set_step_timeout
-from mrft.errors import EnvFaultError, MrftError
+from mrft.errors import EnvFaultError, MrftError, RankLostError
 from mrft.interrupt import StopFlag
 from mrft.logging import RunLogger, SilentLogger
 from mrft.metrics import EntropyChangeRate
@@ -98,6 +104,8 @@ class Trainer:
         else:
             self._open_run_dir(run, run_dir)
         self.checkpoint_path = self.run_dir / CHECKPOINT_NAME
+        if self.ranks:
+            stop_quietly_when_the_launcher_ends_the_job(self.ranks.rank, self.checkpoint_path)
         if self.ranks:  # every rank starts from rank 0's weights and normaliser statistics
             shared = self.algo.state_modules()
             self.ranks.copy_from_main(shared)
@@ -370,7 +378,18 @@ class Trainer:
                 what = f"{exc} (at env step {self.global_step:,} of the run)"
             else:
                 what = f"{self.suite.name} at env step {self.global_step:,}, {exc}"
-            raise type(exc)(f"{rank}{what}; weights learned so far are in {path}") from exc
+            if self.is_main:
+                saved = f"weights learned so far are in {path}"
+            elif path.is_file():
+                saved = f"the last checkpoint (rank 0 writes them) is {path}"
+            else:
+                saved = "no checkpoint was written yet"
+            raise type(exc)(f"{rank}{what}; {saved}") from exc
+        except RankLostError as exc:  # mid-update: the last checkpoint stays the one to resume
+            path = self.checkpoint_path
+            saved = (f"the last checkpoint is {path} (continue with --resume {path})"
+                     if path.is_file() else "no checkpoint was written yet")
+            raise RankLostError(f"{exc}; {saved}") from exc
         finally:
             progress.close()
             self.logger.close()

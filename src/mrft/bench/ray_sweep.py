@@ -145,8 +145,17 @@ def write_back(out: Path, files: dict[str, bytes], results: Iterable[Path]) -> N
 
 
 WORKER_RETRIES = 2
-"""Times a chain whose Ray worker died (killed, out of memory) is run again before the sweep
-stops; its finished runs are saved either way, and nothing of the lost attempt is kept."""
+"""Times a chain whose Ray worker died (killed, out of memory) is run again before it is given
+up; the other chains go on, the sweep then ends in one error line, ``bench.json`` and the
+report's notes name the chains given up, and the same command runs them again. Nothing of a
+lost attempt is kept."""
+
+
+def progress_queue() -> Any:
+    """Where chains report each run as it ends (a Ray queue: workers put, the driver reads)."""
+    from ray.util.queue import Queue
+
+    return Queue(actor_options={"num_cpus": 0})
 
 
 def run_on_ray(bench: Bench, address: str, cpus_per_run: float = 1.0,
@@ -180,14 +189,12 @@ def _sweep(ray, bench: Bench, chains: list[Chain], total: int, cpus: float,
            gpus: float | None) -> None:
     if gpus is None:  # one GPU per chain where the cluster has any
         gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
-    from ray.util.queue import Queue
-
     remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(run_chain)
     suite = bench.suite
     bench.say(f"bench {bench.suite.name} on Ray: {total} runs in {len(chains)} chains, "
                f"{cpus:g} CPU and {gpus:g} GPU each, cluster {ray.cluster_resources().get('CPU', 0):g} "
                f"CPUs -> {bench.out}")
-    progress = Queue(actor_options={"num_cpus": 0})
+    progress = progress_queue()
 
     def submit(chain: Chain):
         return remote.remote(suite, bench.methods, chain, shipped_files(bench.out, chain), progress)
@@ -195,6 +202,7 @@ def _sweep(ray, bench: Bench, chains: list[Chain], total: int, cpus: float,
     waiting = {submit(c): c for c in chains}
     done = 0
     crashes: dict[str, int] = {}
+    given_up: list[dict[str, Any]] = []
     slots = int(ray.cluster_resources().get("CPU", 1) // cpus) if cpus > 0 else 1
     runs = RunProgress(bench, total, slots)
     try:
@@ -214,10 +222,12 @@ def _sweep(ray, bench: Bench, chains: list[Chain], total: int, cpus: float,
                 key = chain.describe()
                 crashes[key] = crashes.get(key, 0) + 1
                 if crashes[key] > WORKER_RETRIES:
-                    raise MrftError(
-                        f"chain {chain.describe()}: its Ray worker died {crashes[key]} times "
-                        f"({type(exc).__name__}); {done} of {total} runs are saved in "
-                        f"{bench.out}; run the same command again to continue") from None
+                    bench.say(f"        chain {key}: its Ray worker died {crashes[key]} times "
+                              f"({type(exc).__name__}); given up, the other chains go on")
+                    given_up.append({"chain": key, "runs": len(chain.units),
+                                     "reason": f"its Ray worker died {crashes[key]} times "
+                                               f"({type(exc).__name__})"})
+                    continue
                 bench.say(f"        chain {chain.describe()}: its Ray worker died "
                           f"({type(exc).__name__}); running the chain again")
                 waiting[submit(chain)] = chain
@@ -227,6 +237,13 @@ def _sweep(ray, bench: Bench, chains: list[Chain], total: int, cpus: float,
             done += len(chain.units)
             bench.say(f"        chain {chain.describe()} written back "
                       f"({done}/{total} runs saved)")
+        bench.record_given_up(given_up)
+        if given_up:
+            names = "; ".join(f"{g['chain']}: {g['reason']}" for g in given_up)
+            raise MrftError(f"{len(given_up)} chain{'s' if len(given_up) > 1 else ''} given up ("
+                            f"{names}); the other {done} of {total} runs are saved in {bench.out} "
+                            "and the report's notes name what is missing; run the same command "
+                            "again to run them", exit_code=1)
     except KeyboardInterrupt:
         for ref in waiting:
             ray.cancel(ref, force=True)

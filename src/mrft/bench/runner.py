@@ -337,6 +337,17 @@ class Bench:
         """Mark the sweep finished in ``bench.json``."""
         meta = json.loads((self.out / "bench.json").read_text(encoding="utf-8"))
         meta["finished"] = _now()
+        meta.pop("given_up", None)
+        write_json(self.out / "bench.json", meta)
+
+    def record_given_up(self, chains: list[dict[str, Any]]) -> None:
+        """Name in ``bench.json`` the chains this sweep gave up (a Ray worker that kept
+        dying), for the report's notes; an empty list clears an earlier sweep's."""
+        meta = json.loads((self.out / "bench.json").read_text(encoding="utf-8"))
+        if chains:
+            meta["given_up"] = chains
+        else:
+            meta.pop("given_up", None)
         write_json(self.out / "bench.json", meta)
 
     def run_unit(self, unit: Unit) -> dict[str, Any]:

@@ -169,6 +169,9 @@ def notes(data: BenchData, methods: list[str], baseline: str) -> list[str]:
         "final score on that task (censored at A), with how many runs reached it.",
         "Wall clock in 'How this was made' is the sum of the runs' own wall clocks.",
     ]
+    for chain in data.meta.get("given_up", []):
+        lines.append(f"Missing: chain {chain['chain']} was given up ({chain['reason']}); its "
+                     "runs are not in this report. Running the bench command again runs them.")
     for env in dict.fromkeys(env for env, _ in data.ranges):
         spans = ", ".join(f"#{i}: {lo:,.3g} .. {hi:,.3g}" for (e, i), (lo, hi) in data.ranges.items()
                           if e == env)
