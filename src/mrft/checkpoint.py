@@ -93,6 +93,28 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     return atomic_write(path, lambda f: torch.save(data, f))
 
 
+MILESTONES = "checkpoints"
+"""The folder beside a run's checkpoint.pt where ``--keep-checkpoints`` keeps milestones."""
+
+
+def keep_milestone(checkpoint: Path, step: int, keep: int) -> Path:
+    """Keep the checkpoint just written as ``checkpoints/step-<step>.pt`` and delete all but the
+    ``keep`` latest milestones. A hard link where the file system allows it (no copy: the
+    next checkpoint.pt is a new file, renamed over this name, so the link keeps this one),
+    else a copy written atomically."""
+    folder = checkpoint.parent / MILESTONES
+    folder.mkdir(exist_ok=True)
+    milestone = folder / f"step-{step:012d}.pt"
+    if not milestone.exists():
+        try:
+            os.link(checkpoint, milestone)
+        except OSError:
+            atomic_write(milestone, lambda f: f.write(checkpoint.read_bytes()))
+    for old in sorted(folder.glob("step-*.pt"))[:-keep]:
+        old.unlink(missing_ok=True)
+    return milestone
+
+
 def _unpickler_reason(message: str) -> str:
     """The line of torch's refusal that names the object it would not unpickle."""
     for line in message.splitlines():

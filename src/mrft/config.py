@@ -86,6 +86,10 @@ class RunConfig:
     """Run folder name; when unset, ENV__ALGO__SEED__TIMESTAMP."""
     checkpoint_every: int = 10
     """Write the checkpoint every N updates (and always at the end and on Ctrl-C)."""
+    keep_checkpoints: int = 0
+    """Also keep the N latest checkpoints written every --checkpoint-every updates as milestones
+    (checkpoints/step-<env step>.pt beside checkpoint.pt; older ones are deleted); 0: only
+    checkpoint.pt, overwritten atomically."""
     device: str = "auto"
     """Torch device: auto, cpu, cuda, cuda:N."""
     threads: int | None = None
@@ -243,6 +247,7 @@ def validate(cfg: TrainConfigBase) -> None:
     _check(env.num_levels >= 0, f"--num-levels must be >= 0, got {env.num_levels}")
     _check(env.start_level >= 0, f"--start-level must be >= 0, got {env.start_level}")
     _check(run.checkpoint_every > 0, f"--checkpoint-every must be > 0, got {run.checkpoint_every}")
+    _check(run.keep_checkpoints >= 0, f"--keep-checkpoints must be >= 0, got {run.keep_checkpoints}")
     _check(run.max_nonfinite_updates > 0, "--max-nonfinite-updates must be > 0")
     _check(all(h > 0 for h in run.hidden_sizes) and len(run.hidden_sizes) > 0,
            f"--hidden-sizes must be positive widths, got {run.hidden_sizes}")

@@ -29,6 +29,8 @@ import torch
 from mrft import algos, envs
 from mrft.algos.base import AlgoContext, UpdateGuard
 from mrft.checkpoint import (
+    MILESTONES,
+    keep_milestone,
     load_module_state,
     rng_state,
     save_checkpoint,
@@ -173,6 +175,8 @@ class Trainer:
 
     def _resume(self, state: dict[str, Any], resume_from: str) -> None:
         self.run_dir = Path(resume_from).resolve().parent
+        if self.run_dir.name == MILESTONES:  # a --keep-checkpoints milestone: its run's folder
+            self.run_dir = self.run_dir.parent
         load_module_state(self.policy, state["model"], resume_from)
         try:
             self.optimizer.load_state_dict(state["optimizer"])
@@ -442,10 +446,12 @@ class Trainer:
             loop.timings["evaluation"] += time.perf_counter() - t4
         if self.ranks:  # a Ctrl-C on any rank stops every rank after this update
             stop.requested = self.ranks.any(stop.requested)
-        if stop.requested or self.finished or self.update >= stop_at \
-                or self.update % self.cfg.run.checkpoint_every == 0:
+        periodic = self.update % self.cfg.run.checkpoint_every == 0
+        if stop.requested or self.finished or self.update >= stop_at or periodic:
             t4 = time.perf_counter()
-            self.save()
+            path = self.save()
+            if (periodic or self.finished) and self.cfg.run.keep_checkpoints and self.is_main:
+                keep_milestone(path, self.global_step, self.cfg.run.keep_checkpoints)
             loop.timings["checkpoint"] += time.perf_counter() - t4
         loop.interrupted = stop.requested
         return not stop.requested
