@@ -284,7 +284,7 @@ class _FakeRay:
     process, except chains whose description contains ``dying``, whose worker dies every
     time."""
 
-    class exceptions:  # noqa: N801 - Ray's own layout
+    class exceptions:
         class RayError(Exception):
             pass
 

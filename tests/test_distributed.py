@@ -192,7 +192,7 @@ def test_a_rank_that_fails_or_dies_stops_every_rank_in_one_line_each_and_the_run
         assert "lost the connection to the simulator" in lines["rank 1"], proc.stderr
     else:  # a rank killed outright says nothing; the launcher's summary names it
         assert "rank 1" not in lines and "SIGKILL" in proc.stderr
-    assert "stopped" in lines["rank 0"] and "another rank" in lines["rank 0"], proc.stderr
+    assert "stopped" in lines["rank 0"] and "because rank 1 " in lines["rank 0"], proc.stderr
     checkpoint = tmp_path / "job" / "checkpoint.pt"
     assert f"--resume {checkpoint}" in lines["rank 0"] or "checkpoint" in lines["rank 0"]
     before = torch.load(checkpoint, weights_only=True)["counters"]["global_step"]

@@ -83,8 +83,9 @@ def test_a_report_over_ten_thousand_runs_takes_under_a_minute_and_two_gigabytes(
     suite = tmp_path / "tiny.toml"
     suite.write_text(TINY)
     base = tmp_path / "base"
-    Bench(load_suite(str(suite)), ["grpo", "ppo", "context-free"], [1], base, "test",
-          log=open(os.devnull, "w")).run()
+    with open(os.devnull, "w") as quiet:
+        Bench(load_suite(str(suite)), ["grpo", "ppo", "context-free"], [1], base, "test",
+              log=quiet).run()
     big = tmp_path / "big"
     assert synthetic_bench(base, big, seeds=33, instances=50) >= 10_000
     # the report in a fresh process that writes its own peak memory when it ends

@@ -33,8 +33,10 @@ import gc
 import os
 import re
 import signal
+import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -44,6 +46,7 @@ from torch import nn
 
 from mrft.errors import RankLostError
 from mrft.normalize import RunningMeanStd
+from mrft.run_faults import resume_hint
 
 SEED_STRIDE = 1_000_003
 """Seed offset between ranks, so no two ranks play the same episodes."""
@@ -69,8 +72,8 @@ def _collective(method: Callable) -> Callable:
             return method(self, *args, **kwargs)
         except RuntimeError as exc:
             cause = _backend_cause(exc)
-            raise RankLostError(f"rank {self.rank}: stopped because another rank left the job "
-                                f"({cause})") from exc
+            raise RankLostError(f"rank {self.rank}: stopped because {self.who_left(wait=5.0)} "
+                                f"left the job ({cause})") from exc
 
     return run
 
@@ -83,7 +86,7 @@ def _backend_cause(exc: BaseException) -> str:
     return text.split(". ")[0].rstrip(".")
 
 
-def stop_quietly_when_the_launcher_ends_the_job(rank: int, checkpoint: Path) -> None:
+def stop_quietly_when_the_launcher_ends_the_job(ranks: Ranks, checkpoint: Path) -> None:
     """Under torchrun, when one rank fails (an error, a crash, a kill) the launcher ends the
     others with SIGTERM. Each then says so in one line, with the checkpoint to resume from,
     and exits at once: a handler that unwound the stack could block in a collective with the
@@ -96,13 +99,12 @@ def stop_quietly_when_the_launcher_ends_the_job(rank: int, checkpoint: Path) -> 
     def stopped(signum, frame) -> None:
         if _error_said:
             os._exit(128 + signum)
-        saved = (f"the last checkpoint is {checkpoint} (continue with --resume {checkpoint})"
-                 if checkpoint.is_file() else "no checkpoint was written yet")
+        saved = resume_hint(checkpoint)
         with contextlib.suppress(Exception):
             sys.stdout.flush()
-            sys.stderr.write(f"error: rank {rank}: stopped by the launcher because another rank "
-                             f"ended (its own line, or the launcher's summary for a rank that was "
-                             f"killed, says why); {saved}\n")
+            sys.stderr.write(f"error: rank {ranks.rank}: stopped by the launcher because "
+                             f"{ranks.who_left()} ended (its own line, or the launcher's summary "
+                             f"for a rank that was killed, says why); {saved}\n")
             sys.stderr.flush()
         os._exit(128 + signum)
 
@@ -112,9 +114,38 @@ def stop_quietly_when_the_launcher_ends_the_job(rank: int, checkpoint: Path) -> 
 class Ranks:
     """This process's place in a torchrun job."""
 
-    def __init__(self, rank: int, world: int):
+    def __init__(self, rank: int, world: int, processes: Sequence[tuple[str, int]] = ()):
         self.rank = rank
         self.world = world
+        self.processes = list(processes)
+        """Each rank's (host name, process id), to name a rank whose process has ended."""
+
+    def departed(self) -> list[int]:
+        """The ranks on this host whose process has ended (a zombie not yet reaped counts)."""
+        host = socket.gethostname()
+        gone = []
+        for rank, (where, pid) in enumerate(self.processes):
+            if rank == self.rank or where != host:
+                continue
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                state = "gone"
+            if state in ("gone", "Z", "X"):
+                gone.append(rank)
+        return gone
+
+    def who_left(self, wait: float = 0.0) -> str:
+        """``rank 1`` (or ``ranks 1, 3``) where this host can tell, else ``another rank``;
+        ``wait``: seconds to give a rank that dropped its connections to end its process."""
+        deadline = time.monotonic() + wait
+        gone = self.departed()
+        while not gone and time.monotonic() < deadline:
+            time.sleep(0.1)
+            gone = self.departed()
+        if not gone:
+            return "another rank"
+        return f"rank{'s' if len(gone) > 1 else ''} {', '.join(map(str, gone))}"
 
     @property
     def is_main(self) -> bool:
@@ -132,7 +163,9 @@ class Ranks:
             if backend == "nccl":
                 torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
             dist.init_process_group(backend)
-        return cls(dist.get_rank(), dist.get_world_size())
+        processes: list = [None] * dist.get_world_size()
+        dist.all_gather_object(processes, (socket.gethostname(), os.getpid()))
+        return cls(dist.get_rank(), dist.get_world_size(), [tuple(p) for p in processes])
 
     def close(self, wait_for_all: bool = True) -> None:
         """Leave the job. After a normal end every rank first waits for the others at a

@@ -54,6 +54,7 @@ from mrft.metrics import EntropyChangeRate
 from mrft.progress import ProgressDisplay
 from mrft.resolve import resolve_config, starting_point
 from mrft.rollout import Episode
+from mrft.run_faults import env_fault, resume_hint
 from mrft.run_scalars import progress_stats, update_scalars
 from mrft.scoring import AdaptationCurve
 
@@ -107,7 +108,7 @@ class Trainer:
             self._open_run_dir(run, run_dir)
         self.checkpoint_path = self.run_dir / CHECKPOINT_NAME
         if self.ranks:
-            stop_quietly_when_the_launcher_ends_the_job(self.ranks.rank, self.checkpoint_path)
+            stop_quietly_when_the_launcher_ends_the_job(self.ranks, self.checkpoint_path)
         if self.ranks:  # every rank starts from rank 0's weights and normaliser statistics
             shared = self.algo.state_modules()
             self.ranks.copy_from_main(shared)
@@ -376,24 +377,10 @@ class Trainer:
                         break
             ended_normally = True
         except EnvFaultError as exc:  # collecting or scoring: the weights are an update's
-            path = self.save()
-            rank = f"rank {self.ranks.rank}: " if self.ranks else ""
-            if self.suite.name in str(exc):  # a guarded env names itself (mrft.envs.guard)
-                what = f"{exc} (at env step {self.global_step:,} of the run)"
-            else:
-                what = f"{self.suite.name} at env step {self.global_step:,}, {exc}"
-            if self.is_main:
-                saved = f"weights learned so far are in {path}"
-            elif path.is_file():
-                saved = f"the last checkpoint (rank 0 writes them) is {path}"
-            else:
-                saved = "no checkpoint was written yet"
-            raise type(exc)(f"{rank}{what}; {saved}") from exc
+            raise env_fault(exc, self.suite.name, self.global_step,
+                            self.ranks.rank if self.ranks else None, self.save()) from exc
         except RankLostError as exc:  # mid-update: the last checkpoint stays the one to resume
-            path = self.checkpoint_path
-            saved = (f"the last checkpoint is {path} (continue with --resume {path})"
-                     if path.is_file() else "no checkpoint was written yet")
-            raise RankLostError(f"{exc}; {saved}") from exc
+            raise RankLostError(f"{exc}; {resume_hint(self.checkpoint_path)}") from exc
         finally:
             progress.close()
             self.logger.close()
