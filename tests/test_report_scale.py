@@ -11,31 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+from test_bench_ray import TINY
+
 from mrft.bench.runner import Bench
 from mrft.bench.suite import load_suite
-
-TINY = """
-name = "tiny"
-seeds = 1
-[budget]
-pretrain_steps = 640
-adapt_steps = 40
-eval_every = 20
-eval_episodes = 4
-adapt_envs = 4
-[[tasks]]
-env = "bandit:arms3"
-instances = 2
-[[tasks]]
-env = "nav:point"
-instances = 1
-pretrain_steps = 320
-[train]
-env.num_envs = 8
-grpo.group_size = 4
-run.hidden_sizes = [16, 16]
-run.threads = 1
-"""
 
 
 def _moved(record, shift: float):
