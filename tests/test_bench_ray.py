@@ -374,3 +374,51 @@ def test_a_chain_whose_worker_keeps_dying_is_given_up_while_the_others_finish(ti
     ray_sweep._sweep(_FakeRay(dying="nothing"), bench, ray_sweep.pending_chains(bench), 2, 1.0, 0.0)
     assert not list(bench.pending()) and "given_up" not in json.loads((out / "bench.json").read_text())
     assert not any(n.startswith("Missing:") for n in analyze(out)["notes"])
+
+
+KILLING_SUITE = """
+name = "killing"
+seeds = 1
+[budget]
+pretrain_steps = 640
+adapt_steps = 40
+eval_every = 20
+eval_episodes = 4
+adapt_envs = 2
+[[tasks]]
+env = "bandit:arms3"
+instances = 1
+[[tasks]]
+env = "gym:faulty_envs_for_test:FaultyKill-v0"
+instances = 1
+[train]
+env.num_envs = 2
+run.hidden_sizes = [8]
+run.threads = 1
+"""
+
+
+@pytest.mark.slow
+def test_on_a_local_ray_a_chain_whose_worker_always_dies_is_given_up_and_the_rest_finish(tmp_path):
+    """A real local Ray with two workers: the chain on an env that kills its own process (a
+    worker lost for good) runs three times, is given up and named; the other chain finishes;
+    the sweep ends in one error line, exit code 1 (slow: three Ray workers started in turn;
+    the same path with Ray's calls stood in for runs in the default suite, above)."""
+    pytest.importorskip("ray")
+    from test_env_faults import FAULTY_ENVS
+
+    (tmp_path / "faulty_envs_for_test.py").write_text(FAULTY_ENVS)
+    (tmp_path / "killing.toml").write_text(KILLING_SUITE)
+    out = tmp_path / "out"
+    env = {**os.environ, "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    proc = subprocess.run([sys.executable, "-m", "mrft", "bench", "--suite", "killing.toml",
+                           "--methods", "ppo", "--out", str(out), "--ray", "--no-report"],
+                          capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "1 chain given up (gym:faulty_envs_for_test:FaultyKill-v0 ppo" \
+        in errors[0] and "died 3 times" in errors[0], proc.stderr
+    assert (out / "runs" / "bandit_arms3" / "ppo" / "seed1" / "adapt" / "instance0.json").is_file()
+    given_up = json.loads((out / "bench.json").read_text())["given_up"]
+    assert [g["chain"].split(" ppo")[0] for g in given_up] == ["gym:faulty_envs_for_test:FaultyKill-v0"]
