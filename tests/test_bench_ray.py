@@ -376,26 +376,9 @@ def test_a_chain_whose_worker_keeps_dying_is_given_up_while_the_others_finish(ti
     assert not any(n.startswith("Missing:") for n in analyze(out)["notes"])
 
 
-KILLING_SUITE = """
-name = "killing"
-seeds = 1
-[budget]
-pretrain_steps = 640
-adapt_steps = 40
-eval_every = 20
-eval_episodes = 4
-adapt_envs = 2
-[[tasks]]
-env = "bandit:arms3"
-instances = 1
-[[tasks]]
-env = "gym:faulty_envs_for_test:FaultyKill-v0"
-instances = 1
-[train]
-env.num_envs = 2
-run.hidden_sizes = [8]
-run.threads = 1
-"""
+# the tiny suite with its second family an env that kills its own process at its 40th step
+KILLING_SUITE = TINY.replace('env = "nav:point"', 'env = "gym:faulty_envs_for_test:FaultyKill-v0"') \
+    .replace("pretrain_steps = 320", "pretrain_steps = 640")
 
 
 @pytest.mark.slow
