@@ -200,3 +200,29 @@ def test_a_rank_that_fails_or_dies_stops_every_rank_in_one_line_each_and_the_run
     resumed, _ = _faulty_job(tmp_path, kind, "--resume", str(checkpoint), mended=True)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert torch.load(checkpoint, weights_only=True)["counters"]["global_step"] == 2048
+
+
+def test_a_collective_that_loses_its_peer_is_one_line_and_any_other_error_stays_itself(monkeypatch):
+    """Only a backend's lost-peer error becomes RankLostError; a bug of this rank is not
+    reported as another rank's departure."""
+    from mrft.distributed import Ranks
+    from mrft.errors import RankLostError
+
+    ranks = Ranks(0, 2, [])
+    monkeypatch.setattr(Ranks, "_device", lambda self: torch.device("cpu"))  # no process group here
+
+    def fails(message):
+        def all_reduce(*args, **kwargs):
+            raise RuntimeError(message)
+        return all_reduce
+
+    monkeypatch.setattr(torch.distributed, "all_reduce", fails(
+        "[/__w/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by peer "
+        "[127.0.0.1]:29596. This is typically caused by a remote worker crashing."))
+    with pytest.raises(RankLostError) as info:
+        ranks.total(1.0)
+    assert str(info.value) == ("rank 0: stopped because another rank left the job (Connection "
+                               "closed by peer [127.0.0.1]:29596)")
+    monkeypatch.setattr(torch.distributed, "all_reduce", fails("shape mismatch in my own code"))
+    with pytest.raises(RuntimeError, match="shape mismatch in my own code"):
+        ranks.total(1.0)

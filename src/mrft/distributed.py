@@ -71,11 +71,27 @@ def _collective(method: Callable) -> Callable:
         try:
             return method(self, *args, **kwargs)
         except RuntimeError as exc:
+            if not _lost_peer(exc):
+                raise  # a fault of this rank's own, not of the job
             cause = _backend_cause(exc)
             raise RankLostError(f"rank {self.rank}: stopped because {self.who_left(wait=5.0)} "
                                 f"left the job ({cause})") from exc
 
     return run
+
+
+PEER_LOST = ("connection closed", "connection reset", "broken pipe", "timed out", "gloo",
+             "nccl")
+"""What the backends' errors say when a peer is gone or silent (gloo: "Connection closed by
+peer"; both: timeouts)."""
+
+
+def _lost_peer(exc: RuntimeError) -> bool:
+    """Whether a collective's error means the job lost a rank, rather than a bug of this one."""
+    dist_error = getattr(dist, "DistError", None)
+    text = str(exc).lower()
+    return (dist_error is not None and isinstance(exc, dist_error)) or any(
+        mark in text for mark in PEER_LOST)
 
 
 def _backend_cause(exc: BaseException) -> str:
