@@ -19,6 +19,7 @@ from pathlib import Path
 
 from mrft.atomic import atomic_write_bytes
 from mrft.bench.text import MISSING, method_label, readable_number, replace_between
+from mrft.cli import describe_os_error
 from mrft.errors import MrftError
 
 MARKERS = ("<!-- ablation:start -->", "<!-- ablation:end -->")
@@ -70,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         print(table)
     except MrftError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
     return 0
 

@@ -59,3 +59,6 @@ def test_the_ablation_table_reads_a_bench_analysis_into_a_document(tmp_path):
     proc = _script("ablation_table.py", str(folder), "--doc", str(missing))
     assert proc.returncode == 2 and proc.stderr.startswith("error:") and "markers" in proc.stderr
     assert missing.read_text() == "no markers\n"
+    proc = _script("ablation_table.py", str(folder), "--doc", str(tmp_path / "absent.md"))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: ") and "absent.md" in proc.stderr

@@ -193,9 +193,13 @@ class Ranks:
         process the same way."""
         if dist.is_initialized():
             if wait_for_all:
-                _collective(lambda _self: dist.barrier())(self)
+                self._barrier()
             dist.destroy_process_group()
             gc.collect()
+
+    @_collective
+    def _barrier(self) -> None:
+        dist.barrier()
 
     # -- agreement on numbers -------------------------------------------------------------
     @_collective

@@ -19,16 +19,12 @@ def env_fault(exc: EnvFaultError, suite: str, global_step: int, rank: int | None
               saved: Path) -> EnvFaultError:
     """``exc`` (raised while collecting or scoring) as the run's last line: the rank, the
     family (unless a guarded env already named it, :mod:`mrft.envs.guard`), the run's env
-    step, and ``saved``, the checkpoint rank 0 (or the one process) has just written."""
+    step, and ``saved``, the checkpoint rank 0 (or the one process) has just written (on
+    another rank, the last one rank 0 wrote, to resume from)."""
     prefix = f"rank {rank}: " if rank is not None else ""
     if suite in str(exc):
         what = f"{exc} (at env step {global_step:,} of the run)"
     else:
         what = f"{suite} at env step {global_step:,}, {exc}"
-    if not rank:
-        where = f"weights learned so far are in {saved}"
-    elif saved.is_file():
-        where = f"the last checkpoint (rank 0 writes them) is {saved}"
-    else:
-        where = "no checkpoint was written yet"
+    where = f"weights learned so far are in {saved}" if not rank else resume_hint(saved)
     return type(exc)(f"{prefix}{what}; {where}")

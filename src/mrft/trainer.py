@@ -107,9 +107,8 @@ class Trainer:
         else:
             self._open_run_dir(run, run_dir)
         self.checkpoint_path = self.run_dir / CHECKPOINT_NAME
-        if self.ranks:
-            stop_quietly_when_the_launcher_ends_the_job(self.ranks, self.checkpoint_path)
         if self.ranks:  # every rank starts from rank 0's weights and normaliser statistics
+            stop_quietly_when_the_launcher_ends_the_job(self.ranks, self.checkpoint_path)
             shared = self.algo.state_modules()
             self.ranks.copy_from_main(shared)
             self._statistics = running_statistics(shared)

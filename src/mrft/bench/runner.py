@@ -333,22 +333,24 @@ class Bench:
                       f"peak memory {record['peak_memory_mib']:,.0f} MiB")
         self.finish()
 
-    def finish(self) -> None:
-        """Mark the sweep finished in ``bench.json``."""
+    def _edit_meta(self, **fields: Any) -> None:
+        """Set ``fields`` in ``bench.json``; a field set to None is removed."""
         meta = json.loads((self.out / "bench.json").read_text(encoding="utf-8"))
-        meta["finished"] = _now()
-        meta.pop("given_up", None)
+        for key, value in fields.items():
+            if value is None:
+                meta.pop(key, None)
+            else:
+                meta[key] = value
         write_json(self.out / "bench.json", meta)
+
+    def finish(self) -> None:
+        """Mark the sweep finished in ``bench.json`` (no chain is missing any more)."""
+        self._edit_meta(finished=_now(), given_up=None)
 
     def record_given_up(self, chains: list[dict[str, Any]]) -> None:
         """Name in ``bench.json`` the chains this sweep gave up (a Ray worker that kept
         dying), for the report's notes; an empty list clears an earlier sweep's."""
-        meta = json.loads((self.out / "bench.json").read_text(encoding="utf-8"))
-        if chains:
-            meta["given_up"] = chains
-        else:
-            meta.pop("given_up", None)
-        write_json(self.out / "bench.json", meta)
+        self._edit_meta(given_up=chains or None)
 
     def run_unit(self, unit: Unit) -> dict[str, Any]:
         path = result_path(self.out, unit)
