@@ -21,6 +21,7 @@ from mrft.envs import (
     current,
     market,
     metaworld,
+    metaworld_official,
     nav,
     process,
     procgen,
@@ -40,6 +41,7 @@ from mrft.errors import MrftError
 
 register_family(procgen.FAMILY)
 register_family(metaworld.FAMILY)
+register_family(metaworld_official.FAMILY)
 register_family(gym_family.FAMILY)
 register_family(nav.FAMILY)
 register_family(bandit.FAMILY)
