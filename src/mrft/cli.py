@@ -217,6 +217,8 @@ def run_eval(cfg: EvalConfig) -> int:
         ensure_writable(Path(cfg.json_out).parent)  # before the work, not after it
     from mrft import algos
 
+    if cfg.protocol is not None:
+        return _run_protocol(cfg)
     policy, train_cfg, suite, state = load_policy_and_state(cfg.checkpoint)
     policy.eval()
     tasks = suite.split(cfg.split)
@@ -263,6 +265,26 @@ def run_eval(cfg: EvalConfig) -> int:
         }
         with open(cfg.json_out, "w", encoding="utf-8") as f:
             json.dump(summary, f, indent=2)
+    return 0
+
+
+def _run_protocol(cfg: EvalConfig) -> int:
+    """``mrft eval --protocol``: :func:`mrft.metatest.score_checkpoint`."""
+    from mrft.metatest import MetaTestProtocol, score_checkpoint
+
+    protocol = MetaTestProtocol(cfg.protocol, cfg.adaptation_episodes, cfg.evaluation_episodes)
+    result = score_checkpoint(cfg.checkpoint, protocol, cfg.goals, seed=cfg.seed)
+    print(f"{result['suite']} [test], {cfg.protocol} meta-test protocol: {cfg.adaptation_episodes} "
+          f"adaptation and {cfg.evaluation_episodes} evaluation episodes per test task, "
+          f"{cfg.goals} goals per class")
+    for name, rate in result["per_class"].items():
+        print(f"  {name}: {rate:.3f}")
+    classes = len(result["per_class"])
+    print(f"meta-test success (mean over {classes} class{'es' if classes > 1 else ''}): "
+          f"{result['mean']:.3f}")
+    if cfg.json_out:
+        with open(cfg.json_out, "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=2)
     return 0
 
 

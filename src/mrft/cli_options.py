@@ -34,6 +34,18 @@ class EvalConfig:
     exposes them), the context gain (next episode with its own context minus with another
     instance's) and the return by step. The probe is fitted on half of --episodes trials:
     give it a few hundred."""
+    protocol: Literal["official"] | None = None
+    """Score by Meta-World's official meta-test protocol instead (docs/metaworld-official.md): on
+    --goals goals of every test class, --adaptation-episodes episodes adapted to in the
+    checkpoint's algorithm's own way, then --evaluation-episodes episodes with the most likely
+    action, success if any step succeeds; per-class rates and their mean. Each test task's run is
+    kept beside the checkpoint, so the same command continues an interrupted scoring."""
+    goals: int = 10
+    """With --protocol: goals of each test class to score (at most the benchmark's 50)."""
+    adaptation_episodes: int = 10
+    """With --protocol: adaptation episodes per test task (Farama's 10)."""
+    evaluation_episodes: int = 3
+    """With --protocol: evaluation episodes per test task (Farama's 3)."""
 
 
 @dataclasses.dataclass

@@ -100,6 +100,10 @@ def adaptation_config(pretrained: TrainConfigBase, settings: AdaptSettings) -> T
     method's adaptation is built the same way."""
     check_adapt_settings(settings)
     algo = algos.get(pretrained.algo)
+    envs = settings.num_envs or pretrained.env.num_envs
+    if algo.adapts_in_groups and envs < 2:
+        raise MrftError(f"--num-envs must be >= 2 for {algo.name}, whose adaptation learns from a "
+                        f"group of episodes, got {envs}")
     options = adapt_options(algo, settings.options)
     cfg = algo.adaptation_config(pretrained, options) if options is not None else pretrained
     optim = cfg.optim
@@ -120,8 +124,8 @@ def check_adapt_settings(settings: AdaptSettings) -> None:
         raise MrftError(f"--task must be >= 0, got {settings.task}")
     if settings.seed < 0:
         raise MrftError(f"--seed must be >= 0, got {settings.seed}")
-    if settings.num_envs is not None and settings.num_envs < 2:
-        raise MrftError(f"--num-envs must be >= 2 (a group), got {settings.num_envs}")
+    if settings.num_envs is not None and settings.num_envs < 1:
+        raise MrftError(f"--num-envs must be >= 1, got {settings.num_envs}")
     if settings.learning_rate is not None and not settings.learning_rate > 0:
         raise MrftError(f"--learning-rate must be > 0, got {settings.learning_rate}")
 

@@ -214,6 +214,10 @@ class Algorithm:
     """``mrft export`` can fold an adapted policy into a context-free network."""
     supports_probe: ClassVar[bool] = False
     """``mrft eval --probe`` can measure a task belief."""
+    adapts_in_groups: ClassVar[bool] = False
+    """Its adaptation learns from a group of episodes started alike (GRPO), so a budget of N
+    episodes on a test task is played as one group of N envs (:mod:`mrft.metatest`); otherwise
+    one after another in one env."""
 
     def __init__(self, cfg: TrainConfigBase, policy: nn.Module, ctx: AlgoContext):
         self.cfg = cfg

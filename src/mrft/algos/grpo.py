@@ -217,6 +217,7 @@ class GRPO(Algorithm):
     Config = GRPOConfig
     summary = "critic-free, group-relative advantages over episodes from one start (TRL names)"
     adapts_by = "GRPO with GRPO"
+    adapts_in_groups = True
 
     def __init__(self, cfg, policy: ActorCritic, ctx: AlgoContext):
         super().__init__(cfg, policy, ctx)

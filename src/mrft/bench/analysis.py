@@ -22,6 +22,7 @@ from typing import Any
 
 from mrft.bench import breakdowns, curves, headline, verdict
 from mrft.bench.loading import BenchData, final_score
+from mrft.bench.metatest_section import meta_test
 from mrft.bench.regret_section import regret_analysis
 from mrft.bench.runner import git_commit
 from mrft.errors import MrftError
@@ -71,6 +72,7 @@ def analyze(out: Path, skip_broken: bool = False, baseline: str | None = None,
         "regret": regret,
         "exported": breakdowns.exported(data, methods),
         "transfer": breakdowns.transfer(data, methods),
+        "meta_test": meta_test(data, methods),
         "curves": {"adaptation": curves.adaptation_curves(data, methods),
                    "pretrain": curves.pretrain_curves(data, methods),
                    "within_episode": curves.within_episode_curves(data, methods)},

@@ -284,7 +284,8 @@ def family_summary_table(analysis: Mapping[str, Any]) -> Table | None:
 def blocks(analysis: Mapping[str, Any], pngs: Mapping[str, bytes]) -> list[Block]:
     """The whole report, in order; ``pngs`` holds the plots that have data, by file name."""
     return [*_summary_blocks(analysis), *_headline_blocks(analysis), *_task_blocks(analysis),
-            *_transfer_blocks(analysis), *_family_blocks(analysis), *regret_blocks(analysis),
+            *_meta_test_blocks(analysis), *_transfer_blocks(analysis), *_family_blocks(analysis),
+            *regret_blocks(analysis),
             *_sim_to_real_blocks(analysis), *_figure_blocks(pngs), *_budget_and_note_blocks(analysis),
             *_provenance_blocks(analysis)]
 
@@ -303,7 +304,8 @@ def page_blocks(analysis: Mapping[str, Any], pngs: Mapping[str, bytes],
     rest = {name: data for name, data in pngs.items() if name not in LEAD_FIGURES}
     return [*_summary_blocks(analysis), *([Bullets(verdict)] if verdict else []), *lead,
             *_headline_blocks(analysis, verdict=False), *_task_blocks(analysis, compact=True),
-            *_transfer_blocks(analysis), *_family_blocks(analysis), *regret_blocks(analysis),
+            *_meta_test_blocks(analysis), *_transfer_blocks(analysis), *_family_blocks(analysis),
+            *regret_blocks(analysis),
             *_sim_to_real_blocks(analysis), *_figure_blocks(rest), *_budget_and_note_blocks(analysis),
             *_provenance_blocks(analysis)]
 
@@ -389,6 +391,25 @@ def _transfer_blocks(analysis: Mapping[str, Any]) -> list[Block]:
                 Bullets([(f"{method_label(m)} positive-transfer rate", rate)
                          for m, rate in measure["rates"].items()])]
     return [*out, Paragraph(TRANSFER_CAPTION)]
+
+
+def _meta_test_blocks(analysis: Mapping[str, Any]) -> list[Block]:
+    """The official meta-test protocol's figure (:mod:`mrft.bench.metatest_section`), where the
+    suite scores by it."""
+    section = analysis.get("meta_test")
+    if not section or not section.get("rows"):
+        return []
+    protocol = section["protocol"]
+    rows = [[r["env"], method_label(r["method"]), r["success"], r["before"],
+             ", ".join(f"{c.removesuffix('-v3')} {v:.2f}" for c, v in r["per_class"].items()),
+             ", ".join(str(n) for n in sorted(set(r["goals"].values()))), str(r["seeds"])]
+            for r in section["rows"]]
+    title = (f"Meta-test success ({protocol['name']} protocol: {protocol['adaptation_episodes']} "
+             f"adaptation and {protocol['evaluation_episodes']} evaluation episodes per test task)")
+    return [Heading(2, title),
+            Table(["family", "method", "success after adaptation", "before adaptation",
+                   "per test class", "goals per class", "seeds"], rows),
+            Paragraph(section["caption"])]
 
 
 def _family_blocks(analysis: Mapping[str, Any]) -> list[Block]:

@@ -28,6 +28,11 @@ Schema (every key but ``name`` and ``[[tasks]]`` is optional)::
     [methods.mrft]                      # options for one method only, same layout
     mrft.inner_lr = 5.0
 
+    [protocol]                          # optional: Meta-World's official meta-test protocol
+    name = "official"                   # (mrft.metatest); the adaptation budget, evaluation
+    adaptation_episodes = 10            # points and episodes follow from it, so [budget]
+    evaluation_episodes = 3             # may not set them
+
 Sections of ``[train]`` and ``[methods.NAME]`` are the config sections of ``mrft train``
 (env, optim, ppo, grpo, mrft, rl2, run) with their field names. Anything malformed is an ``MrftError``
 naming the file and the field.
@@ -46,6 +51,7 @@ from typing import Any, Literal
 from mrft.bench.methods import Method, all_methods
 from mrft.config import EnvConfig, TrainConfigBase, train_config_class, validate
 from mrft.errors import MrftError
+from mrft.metatest import MetaTestProtocol
 
 BUILTIN = tuple(sorted(entry.name.removesuffix(".toml") for entry in
                        resources.files("mrft.bench").joinpath("builtin_suites").iterdir()
@@ -107,6 +113,8 @@ class BenchSuite:
     plugins: tuple[str, ...] = ()
     """Modules or files (absolute paths) that register the suite's own families or
     algorithms (:mod:`mrft.plugins`), loaded before the suite is checked."""
+    protocol: MetaTestProtocol | None = None
+    """Meta-World's official meta-test protocol, when the suite scores by it."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -157,7 +165,7 @@ def parse_suite(text: str, source: str) -> BenchSuite:
     except tomllib.TOMLDecodeError as exc:
         raise MrftError(f"{source}: not valid TOML: {exc}") from None
     where = _Where(source)
-    known = {"name", "description", "seeds", "budget", "tasks", "train", "methods", "plugins"}
+    known = {"name", "description", "seeds", "budget", "tasks", "train", "methods", "plugins", "protocol"}
     where.no_unknown(data, known, "")
     name = where.typed(data, "name", str, required=True)
     plugins = _plugins(where, data, source)
@@ -165,6 +173,12 @@ def parse_suite(text: str, source: str) -> BenchSuite:
     where.no_unknown(budget_data, {f.name for f in dataclasses.fields(Budget)}, "budget.")
     budget = Budget(**{k: where.positive_int(budget_data, k, "budget.", LIMITS[f"budget.{k}"])
                        for k in budget_data})
+    protocol = _protocol(where, data, budget_data, source)
+    if protocol is not None:
+        budget = dataclasses.replace(budget, adapt_steps=protocol.adaptation_steps,
+                                     eval_every=protocol.adaptation_steps,
+                                     eval_episodes=protocol.evaluation_episodes,
+                                     adapt_envs=max(2, protocol.adaptation_episodes))
     if budget.eval_every > budget.adapt_steps:
         raise MrftError(f"{source}: budget.eval_every ({budget.eval_every}) must be <= "
                         f"budget.adapt_steps ({budget.adapt_steps})")
@@ -200,9 +214,51 @@ def parse_suite(text: str, source: str) -> BenchSuite:
     seeds = where.positive_int(data, "seeds", "", LIMITS["seeds"]) if "seeds" in data else 3
     description = where.typed(data, "description", str) or ""
     suite = BenchSuite(name=name, tasks=tuple(tasks), budget=budget, description=description,
-                       seeds=seeds, train=train, methods=methods, source=source, plugins=plugins)
+                       seeds=seeds, train=train, methods=methods, source=source, plugins=plugins,
+                       protocol=protocol)
     _check_values(suite)
+    if protocol is not None:
+        _check_protocol_families(suite, source)
     return suite
+
+
+PROTOCOL_FIXES = ("adapt_steps", "eval_every", "eval_episodes", "adapt_envs")
+"""Budget keys that a [protocol] sets itself."""
+
+
+def _protocol(where: _Where, data: dict[str, Any], budget_data: dict[str, Any],
+              source: str) -> MetaTestProtocol | None:
+    """The suite's ``[protocol]`` table, or None."""
+    if "protocol" not in data:
+        return None
+    table = where.table(data, "protocol")
+    fields = {f.name for f in dataclasses.fields(MetaTestProtocol)}
+    where.no_unknown(table, fields, "protocol.")
+    clash = [key for key in PROTOCOL_FIXES if key in budget_data]
+    if clash:
+        raise MrftError(f"{source}: budget.{clash[0]} follows from [protocol] (adaptation_episodes "
+                        f"and evaluation_episodes); remove it")
+    values: dict[str, Any] = {}
+    if "name" in table:
+        values["name"] = where.typed(table, "name", str)
+    for key in ("adaptation_episodes", "evaluation_episodes"):
+        if key in table:
+            values[key] = where.positive_int(table, key, "protocol.", LIMITS["budget.eval_episodes"])
+    try:
+        return MetaTestProtocol(**values)
+    except MrftError as exc:
+        raise MrftError(f"{source}: {exc}") from None
+
+
+def _check_protocol_families(suite: BenchSuite, source: str) -> None:
+    """A meta-test protocol counts successes: every family must score them."""
+    from mrft.envs import family_of
+    from mrft.envs.family import SUCCESS
+
+    for i, task in enumerate(suite.tasks):
+        if family_of(task.env).score_name != SUCCESS:
+            raise MrftError(f"{source}: tasks[{i}].env {task.env}: the {suite.protocol.name} protocol "
+                            f"counts successes, and this family scores its {family_of(task.env).score_name}")
 
 
 def _plugins(where: _Where, data: dict[str, Any], source: str) -> tuple[str, ...]:

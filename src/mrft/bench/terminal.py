@@ -1,7 +1,8 @@
 """What ``mrft bench`` and ``mrft report`` print at the end: per family, each method's score in
 context (the first evaluation on a held-out instance, before any update) and its final
 score after adaptation, each with its 95% interval; then each adapting method's cumulative
-regret and normalised in-context score (or the one line saying what they need), in plain
+regret and normalised in-context score (or the one line saying what they need), and the
+official meta-test figure where the suite scores by a protocol, in plain
 columns a terminal shows without wrapping; the full tables are in the report."""
 
 from __future__ import annotations
@@ -31,6 +32,15 @@ def summary_text(analysis: Mapping[str, Any]) -> str:
         widths = [max(len(cells[i]) for cells in table) for i in range(3)]
         lines += ["  " + "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
                   .rstrip() for cells in table]
+        blocks.append("\n".join(lines))
+    meta_test = analysis.get("meta_test") or {}
+    if meta_test.get("rows"):
+        protocol = meta_test["protocol"]
+        lines = [f"meta-test success ({protocol['name']} protocol: {protocol['adaptation_episodes']} "
+                 f"adaptation, {protocol['evaluation_episodes']} evaluation episodes per test task), "
+                 f"mean over classes, then seeds [95% CI]"]
+        lines += [f"  {row['env']}  {method_label(row['method'])}  {row['success']}"
+                  for row in meta_test["rows"]]
         blocks.append("\n".join(lines))
     regret = regret_summary_lines(analysis)
     if blocks and regret:

@@ -1,0 +1,164 @@
+"""Meta-World's official meta-test protocol: adapt on each test task, then count successes.
+
+Published meta-RL numbers on Meta-World (Yu et al. 2019; Farama's ``metaworld-algorithms``
+and its ``metaworld.evaluation.metalearning_evaluation``) score a method on the benchmark's
+test tasks like this: on each test task (a task class with one of its goals), the method
+plays ``adaptation_episodes`` episodes (10) and adapts in its own way, then plays
+``evaluation_episodes`` episodes (3) with the mode of its policy; an episode succeeds if the
+success flag is 1 at *any* step; a class's success rate is the share of successful
+evaluation episodes over its goals, and the benchmark's figure is the mean over test classes.
+
+Here every method adapts with its own algorithm (:mod:`mrft.adapt`) on a budget of
+``adaptation_episodes`` whole episodes:
+
+- a method that learns from a group of episodes started alike (GRPO,
+  :attr:`~mrft.algos.base.Algorithm.adapts_in_groups`) plays them as one group in parallel;
+- every other method plays them one after another in one env, as Farama's protocol does, so
+  a method that adapts in context (MRFT's belief, RL2's memory) carries what it learnt from
+  episode to episode, and a method that adapts by gradient steps (PPO) updates on them;
+- a method that does not adapt (the context-free policy, the oracle) plays them unchanged.
+
+Each evaluation episode starts from the adapted state (the weights after the updates, the
+context kept by an in-context method) and never from another evaluation episode's, as
+Farama's RL2 agent resets its memory to the adapted state at every episode end.
+
+Where Farama's helper (``metaworld.evaluation.evaluation``, metaworld 3.1.1) counts
+differently, and why the figures here follow the definition instead:
+
+1. It counts, per task *class*, the first ``evaluation_episodes`` episodes to *finish* in any
+   env of that class, and ends an episode at its first success. Envs whose episodes succeed
+   early therefore finish more episodes and fill the count: with one env that always
+   succeeds at once and one that never does, its score is 1.0, where every goal's episodes
+   counted once give 0.5 (``metaworld-algorithms`` issue 10; Metaworld PR 577, open).
+   Here each goal's ``evaluation_episodes`` episodes are counted, once each.
+2. Its episodes end at the first success, so its returns are shorter; the success flag is
+   the same (any step), and returns are not part of the figure.
+3. Its registered ``Meta-World/ML1-train`` id builds the *test* goals in 3.1.1 (Metaworld PR
+   573, open); the ``metaworld-official`` family reads the benchmark objects directly, so
+   pre-training plays the train goals.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from mrft.errors import MrftError
+
+PROTOCOLS = ("official",)
+EPISODE_STEPS = {"official": 500}
+"""Episode length of each protocol's tasks (Meta-World's ``max_path_length``)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class MetaTestProtocol:
+    """The official protocol's sizes (Farama's defaults: 10 adaptation and 3 evaluation
+    episodes per test task)."""
+
+    name: str = "official"
+    adaptation_episodes: int = 10
+    evaluation_episodes: int = 3
+
+    def __post_init__(self) -> None:
+        if self.name not in PROTOCOLS:
+            raise MrftError(f"unknown meta-test protocol {self.name!r}; choose {', '.join(PROTOCOLS)}")
+        for field in ("adaptation_episodes", "evaluation_episodes"):
+            if getattr(self, field) < 1:
+                raise MrftError(f"protocol {field} must be >= 1, got {getattr(self, field)}")
+
+    @property
+    def adaptation_steps(self) -> int:
+        """The env steps of a test task's adaptation episodes."""
+        return self.adaptation_episodes * EPISODE_STEPS[self.name]
+
+
+@dataclasses.dataclass(frozen=True)
+class AdaptationPlan:
+    """What one test task's adaptation gets under the protocol (:class:`mrft.config.AdaptSettings` fields)."""
+
+    steps: int
+    eval_every: int
+    eval_episodes: int
+    num_envs: int
+
+
+def adaptation_plan(protocol: MetaTestProtocol, adapts_in_groups: bool,
+                    horizon: int | None) -> AdaptationPlan:
+    """The adaptation budget of one test task: ``adaptation_episodes`` whole episodes (in
+    one group, or one after another in one env), scored at the start and after the last of
+    them on ``evaluation_episodes`` episodes. ``horizon`` is the task's episode length, which
+    must be the protocol's."""
+    if horizon != EPISODE_STEPS[protocol.name]:
+        raise MrftError(f"the {protocol.name} meta-test protocol scores episodes of "
+                        f"{EPISODE_STEPS[protocol.name]} steps; this task's last {horizon}")
+    steps = protocol.adaptation_steps
+    envs = protocol.adaptation_episodes if adapts_in_groups else 1
+    return AdaptationPlan(steps, steps, protocol.evaluation_episodes, envs)
+
+
+def episode_succeeded(success_flags: Sequence[float]) -> bool:
+    """An episode succeeds if its success flag is 1 at any step."""
+    return bool(np.any(np.asarray(success_flags, dtype=float) >= 1.0))
+
+
+def goal_success_rate(episodes: Sequence[Sequence[float]]) -> float:
+    """The share of a goal's evaluation episodes (each its success flag at every step) that
+    succeeded."""
+    if not episodes:
+        raise ValueError("a goal needs at least one evaluation episode")
+    return float(np.mean([episode_succeeded(flags) for flags in episodes]))
+
+
+def meta_test_success(goal_rates: Mapping[str, Sequence[float]]) -> dict:
+    """``{class: [success rate of each of its goals]}`` -> the protocol's figure: ``per_class``
+    (the mean over a class's goals, every goal counted once), ``mean`` (the mean over classes,
+    each class weighing the same whatever its number of goals) and ``goals`` per class."""
+    if not goal_rates or any(len(rates) == 0 for rates in goal_rates.values()):
+        raise ValueError("every test class needs at least one scored goal")
+    per_class = {name: float(np.mean(rates)) for name, rates in goal_rates.items()}
+    return {"per_class": per_class, "mean": float(np.mean(list(per_class.values()))),
+            "goals": {name: len(rates) for name, rates in goal_rates.items()}}
+
+
+def score_checkpoint(checkpoint: str, protocol: MetaTestProtocol, goals: int, seed: int = 1,
+                     progress=print) -> dict:
+    """The protocol's figure for a pre-trained ``checkpoint`` on its suite's test tasks:
+    ``goals`` goals of every test class, each adapted to by the checkpoint's algorithm in its
+    own way (:func:`mrft.adapt.adapt`) and scored after it. Each test task's run lives in
+    ``<checkpoint folder>/metatest/<protocol and sizes>/task<K>`` (K: the held-out instance
+    index), so an interrupted scoring continues where it stopped when run again."""
+    from pathlib import Path
+
+    from mrft import algos, envs
+    from mrft.adapt import adapt
+    from mrft.config import AdaptSettings
+    from mrft.evaluate import load_policy_and_state
+
+    _, train_cfg, suite, _ = load_policy_and_state(checkpoint)
+    classes = len(suite.test)
+    available = envs.distinct_instances(suite.test[0])
+    if goals < 1 or (available is not None and goals > available):
+        raise MrftError(f"--goals must be between 1 and {available} (the test goals of a class), got {goals}")
+    folder = (Path(checkpoint).resolve().parent / "metatest" /
+              f"{protocol.name}__adapt{protocol.adaptation_episodes}__eval{protocol.evaluation_episodes}"
+              f"__seed{seed}")
+    rates: dict[str, list[float]] = {}
+    adapts_in_groups = algos.get(train_cfg.algo).adapts_in_groups
+    for goal in range(goals):
+        for c in range(classes):
+            index = goal * classes + c
+            task, _ = envs.held_out_instance(suite, index)
+            plan = adaptation_plan(protocol, adapts_in_groups, envs.task_spaces(task).horizon)
+            settings = AdaptSettings(checkpoint=checkpoint, task=index, steps=plan.steps,
+                                     eval_every=plan.eval_every, eval_episodes=plan.eval_episodes,
+                                     num_envs=plan.num_envs, seed=seed)
+            record = adapt(checkpoint, settings, run_dir=folder / f"task{index}")
+            final = record["curve"][-1]
+            rates.setdefault(task.name, []).append(float(final["deterministic/success"]))
+            progress(f"{task.name} goal {goal}: success {final['deterministic/success']:.2f} "
+                     f"after {protocol.adaptation_episodes} adaptation episodes "
+                     f"({len(rates[task.name])}/{goals} goals of this class)")
+    return {"checkpoint": checkpoint, "suite": suite.name, "protocol": dataclasses.asdict(protocol),
+            "algo": train_cfg.algo, **meta_test_success(rates)}

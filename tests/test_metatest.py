@@ -1,0 +1,204 @@
+"""Meta-World's official meta-test protocol on hand-made episodes, and where Farama's helper
+counts differently."""
+
+import numpy as np
+import pytest
+
+from mrft.bench.suite import parse_suite
+from mrft.errors import MrftError
+from mrft.metatest import (
+    MetaTestProtocol,
+    adaptation_plan,
+    episode_succeeded,
+    goal_success_rate,
+    meta_test_success,
+)
+
+
+def test_an_episode_succeeds_if_any_step_succeeds():
+    assert episode_succeeded([0, 0, 1, 0, 0])  # the flag fell back: still a success
+    assert episode_succeeded([1])
+    assert not episode_succeeded([0, 0, 0])
+    assert not episode_succeeded([0.5, 0.9])  # Meta-World's flag is 0 or 1
+
+
+def test_per_goal_then_per_class_then_the_mean_over_classes():
+    # class A: goal 1 succeeds in 2 of its 3 evaluation episodes, goal 2 in 1 of 3
+    a1 = goal_success_rate([[0, 1, 0], [0, 0, 0], [1, 1, 1]])
+    a2 = goal_success_rate([[0, 0, 0], [0, 0, 1], [0, 0, 0]])
+    # class B: one goal, never
+    b1 = goal_success_rate([[0, 0], [0, 0], [0, 0]])
+    assert (a1, a2, b1) == (pytest.approx(2 / 3), pytest.approx(1 / 3), 0.0)
+    result = meta_test_success({"a-v3": [a1, a2], "b-v3": [b1]})
+    assert result["per_class"] == {"a-v3": pytest.approx(0.5), "b-v3": 0.0}
+    # each class weighs the same whatever its number of goals: (0.5 + 0) / 2, not 3/9 pooled
+    assert result["mean"] == pytest.approx(0.25)
+    assert result["goals"] == {"a-v3": 2, "b-v3": 1}
+    with pytest.raises(ValueError):
+        meta_test_success({"a-v3": []})
+
+
+class ScriptedEvalEnvs:
+    """Two envs of one class in Farama's vector-env interface: env 0 succeeds at its first
+    step (and, with terminate-on-success, ends there), env 1 never succeeds and truncates
+    after five steps."""
+
+    num_envs = 2
+
+    def __init__(self, class_name):
+        self.class_name = class_name
+        self.t = np.zeros(2, dtype=int)
+
+    def get_attr(self, name):
+        return [True, True] if name == "terminate_on_success" else [self.class_name] * 2
+
+    def call(self, *args):
+        return None
+
+    def reset(self):
+        self.t[:] = 0
+        return np.zeros((2, 39)), {}
+
+    def step(self, actions):
+        self.t += 1
+        success = np.array([1.0, 0.0])
+        terminated = np.array([True, False])
+        truncated = np.array([False, self.t[1] >= 5])
+        ended = terminated | truncated
+        self.t[ended] = 0
+        info = {"final_info": {"episode": {"r": np.array([10.0, 0.0])}, "success": success}}
+        return np.zeros((2, 39)), np.zeros(2), terminated, truncated, info
+
+
+class ModeAgent:
+    def eval_action(self, obs):
+        return np.zeros((len(obs), 4))
+
+    def reset(self, mask):
+        pass
+
+
+def test_farama_helper_counts_early_finishers_first_ours_counts_each_goal_once():
+    from metaworld.env_dict import ALL_V3_ENVIRONMENTS
+    from metaworld.evaluation import evaluation
+
+    envs = ScriptedEvalEnvs(ALL_V3_ENVIRONMENTS["reach-v3"].__name__)
+    farama_success, *_ = evaluation(ModeAgent(), envs, num_episodes=3)
+    # the env that succeeds at once finishes three episodes before the other finishes one,
+    # and those three fill the class's count
+    assert farama_success == 1.0
+    ours = meta_test_success({"reach-v3": [goal_success_rate([[1]] * 3),
+                                           goal_success_rate([[0] * 5] * 3)]})
+    assert ours["mean"] == 0.5
+
+
+def test_the_adaptation_budget_is_whole_episodes_in_one_env_or_one_group():
+    protocol = MetaTestProtocol()
+    assert (protocol.adaptation_episodes, protocol.evaluation_episodes) == (10, 3)
+    one_env = adaptation_plan(protocol, adapts_in_groups=False, horizon=500)
+    group = adaptation_plan(protocol, adapts_in_groups=True, horizon=500)
+    assert (one_env.steps, one_env.num_envs, one_env.eval_every, one_env.eval_episodes) == (5000, 1, 5000, 3)
+    assert (group.steps, group.num_envs) == (5000, 10)
+    with pytest.raises(MrftError, match="500 steps"):
+        adaptation_plan(protocol, False, horizon=200)
+    with pytest.raises(MrftError):
+        MetaTestProtocol(adaptation_episodes=0)
+    with pytest.raises(MrftError):
+        MetaTestProtocol(name="procgen")
+
+
+SUITE = """
+name = "official"
+[budget]
+pretrain_steps = 1000
+{budget}
+[[tasks]]
+env = "{env}"
+instances = 2
+[protocol]
+adaptation_episodes = 4
+evaluation_episodes = 2
+"""
+
+
+def test_a_suite_protocol_sets_the_adaptation_budget_and_refuses_a_clash():
+    suite = parse_suite(SUITE.format(budget="", env="metaworld-official:ML1-reach"), "s.toml")
+    b = suite.budget
+    assert suite.protocol == MetaTestProtocol("official", 4, 2)
+    assert (b.adapt_steps, b.eval_every, b.eval_episodes) == (2000, 2000, 2)
+    with pytest.raises(MrftError, match=r"budget\.adapt_steps follows from"):
+        parse_suite(SUITE.format(budget="adapt_steps = 100", env="metaworld-official:ML1-reach"), "s.toml")
+    with pytest.raises(MrftError, match="counts successes"):
+        parse_suite(SUITE.format(budget="", env="nav:point"), "s.toml")
+
+
+OFFICIAL_BENCH = """
+name = "official-smoke"
+seeds = 1
+[budget]
+pretrain_steps = 512
+[[tasks]]
+env = "metaworld-official:ML1-reach"
+instances = 2
+[train]
+env.num_envs = 4
+grpo.group_size = 2
+run.hidden_sizes = [16, 16]
+run.threads = 1
+[protocol]
+adaptation_episodes = 2
+evaluation_episodes = 1
+"""
+
+
+def test_a_bench_scores_by_the_protocol_each_method_in_its_own_way(tmp_path):
+    """GRPO adapts in one group of the adaptation episodes, PPO on them one after another in
+    one env; the report gives the protocol's figure per method."""
+    import json
+
+    from mrft.cli import main
+
+    suite = tmp_path / "official.toml"
+    suite.write_text(OFFICIAL_BENCH)
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--suite", str(suite), "--methods", "grpo,ppo", "--out", str(out)])
+    assert exit_info.value.code == 0
+    for method, envs in (("grpo", 2), ("ppo", 1)):
+        record = json.loads((out / "runs" / "metaworld-official_ML1-reach" / method / "seed1" / "adapt"
+                             / "instance1.json").read_text())
+        assert record["num_envs"] == envs and record["adapt_env_steps"] == 1000
+        assert [p["step"] for p in record["curve"]] == [0, 1000]
+        assert "deterministic/success" in record["curve"][-1]
+    analysis = json.loads((out / "analysis.json").read_text())
+    rows = {r["method"]: r for r in analysis["meta_test"]["rows"]}
+    assert set(rows) == {"grpo", "ppo"} and rows["ppo"]["goals"] == {"reach-v3": 2}
+    assert "Meta-test success (official protocol" in (out / "report.md").read_text()
+
+
+def test_eval_scores_a_checkpoint_by_the_protocol_and_continues_where_it_stopped(tmp_path, capsys):
+    import json
+
+    from mrft.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["train", "--env", "metaworld-official:ML1-reach", "--algo", "ppo", "--total-steps", "256",
+              "--num-envs", "2", "--hidden-sizes", "16", "16", "--runs-dir", str(tmp_path),
+              "--run-name", "r", "--no-progress"])
+    argv = ["eval", str(tmp_path / "r" / "checkpoint.pt"), "--protocol", "official", "--goals", "2",
+            "--adaptation-episodes", "1", "--evaluation-episodes", "1",
+            "--json-out", str(tmp_path / "m.json")]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 0
+    assert "meta-test success (mean over 1 class): " in capsys.readouterr().out
+    result = json.loads((tmp_path / "m.json").read_text())
+    assert result["goals"] == {"reach-v3": 2} and 0.0 <= result["mean"] <= 1.0
+    runs = sorted((tmp_path / "r" / "metatest").glob("*/task*"))
+    assert [r.name for r in runs] == ["task0", "task1"]
+    with pytest.raises(SystemExit):  # again: every test task is found finished, nothing is redone
+        main(argv)
+    assert json.loads((tmp_path / "m.json").read_text()) == result
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv[:4], "--goals", "51"])
+    assert exit_info.value.code != 0
