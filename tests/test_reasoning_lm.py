@@ -1,0 +1,95 @@
+"""The small language model, its cached sampler, the episode budget and a smoke run of SFT
+and of each RL method."""
+
+import pytest
+import torch
+
+from mrft.algos.token_rl import METHODS, SequenceRLOptions
+from mrft.reasoning import countdown as cd
+from mrft.reasoning.lm import LMConfig, TinyLM, left_pad, sample
+from mrft.reasoning.rl import RLConfig, train_rl
+from mrft.reasoning.rollout import _token_episodes, budget_injector, prefix_tokens
+from mrft.reasoning.sft import SFTConfig, train_sft
+from mrft.reasoning.traces import INDEX, VOCAB, encode, prompt
+
+
+def tiny_model(seed=0):
+    torch.manual_seed(seed)
+    return TinyLM(LMConfig(len(VOCAB), width=32, layers=2, heads=2, context=256))
+
+
+def test_cached_sampling_gives_the_full_forwards_choices_whatever_shares_the_batch():
+    model = tiny_model()
+    prompts = [encode("3,5,7/22:"), encode("12,5,20,9/113:")]
+    out = sample(model, prompts, 30, stop=INDEX["."], temperature=0.0)
+    assert out.tokens.shape[0] == 2 and out.sampled[:, out.prompt_length:].any()
+    with torch.no_grad():
+        logits = model(out.tokens)
+    for row in range(2):
+        for t in range(out.prompt_length, out.tokens.shape[1]):
+            if out.sampled[row, t]:
+                assert int(logits[row, t - 1].argmax()) == int(out.tokens[row, t])
+    alone = sample(model, prompts[:1], 30, stop=INDEX["."], temperature=0.0)
+    width = alone.tokens.shape[1] - alone.prompt_length
+    assert torch.equal(alone.tokens[0, alone.prompt_length:],
+                       out.tokens[0, out.prompt_length:out.prompt_length + width])
+
+
+def test_left_padding_changes_no_logit():
+    model = tiny_model()
+    tokens = torch.tensor(encode("3,5,7/22:5*3=15|"))
+    padded = left_pad([tokens.tolist(), encode("12,5,20,9/113:1")])
+    with torch.no_grad():
+        alone = model.token_logprobs(tokens[None])
+        batch = model.token_logprobs(padded)
+    assert torch.allclose(alone[0, 1:], batch[0, -len(tokens) + 1:], atol=1e-5)
+
+
+def test_the_budget_forces_an_answer_right_after_the_kth_delimiter():
+    inject = budget_injector(2, episodes=2)
+    d, x = INDEX["|"], INDEX["5"]
+    stream = [x, d, x, d, x, x]  # both rows sample the same tokens
+    placed = []
+    for t, token in enumerate(stream):
+        out = inject(t, torch.tensor([token, token]))
+        placed.append(int(out[0]) if out[0] >= 0 else token)
+    assert placed == [x, d, x, d, INDEX["!"], x]
+
+
+def test_tokens_are_assigned_to_their_episodes_and_the_answer_to_none():
+    text = "3,5,7/22:" + "7*3=21|5*3=15,15+7=22|#5*3=15,15+7=22."
+    tokens = torch.tensor([encode(text)])
+    start = len(encode("3,5,7/22:"))
+    episodes = _token_episodes(tokens, start)[0, start:].tolist()
+    assert episodes == [1] * 7 + [2] * 15 + [0] * 16
+
+
+def test_sft_and_every_rl_method_run_on_their_budget():
+    """The warm start lowers its loss; each method spends its token budget, the MRT forms on
+    forced terminations too."""
+    train = [p for p, _ in cd.problems("train", "easy", 50)]
+    model = tiny_model()
+    losses = []
+    train_sft(model, cd.problems("train", "easy", 50), SFTConfig(steps=30, batch=8, warmup=5),
+              progress=lambda d: losses.append(d["loss"]))
+    assert losses[-1] < losses[0]
+    for method in METHODS:
+        logged = []
+        cfg = RLConfig(options=SequenceRLOptions(method), token_budget=600, problems_per_update=2,
+                       group=3, episodes=2, max_tokens=40)
+        state, _ = train_rl(model, train, cfg, progress=logged.append)
+        assert state.tokens >= 600 and state.update == len(logged)
+        assert all(0.0 <= row["accuracy"] <= 1.0 for row in logged)
+        assert (sum(row["forced_tokens"] for row in logged) > 0) == method.startswith("mrt")
+
+
+def test_a_forced_prefix_is_the_prompt_and_the_first_episodes_then_force():
+    from mrft.reasoning.rollout import Traces
+
+    problem = cd.Problem((3, 5, 7), 22, "easy")
+    traces = Traces([problem], None, ["7*3=21|5*3=15,15+7=22|#5*3=15,15+7=22."], torch.tensor([1.0]),
+                    torch.tensor([2]), None, torch.tensor([0]))
+    assert prefix_tokens(traces, 0, 0) == encode(prompt(problem) + "!")
+    assert prefix_tokens(traces, 0, 1) == encode(prompt(problem) + "7*3=21|!")
+    with pytest.raises(ValueError):
+        TinyLM(LMConfig(len(VOCAB), context=8))(torch.ones(1, 9, dtype=torch.long))

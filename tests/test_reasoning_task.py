@@ -1,0 +1,80 @@
+"""Countdown problems, the checker and the trace format, on hand-made answers."""
+
+import numpy as np
+import pytest
+import torch
+
+from mrft.reasoning import countdown as cd
+from mrft.reasoning.traces import (
+    VOCAB,
+    answer_of,
+    best_attempt,
+    decode,
+    encode,
+    episodes_of,
+    forced_trace,
+    prompt,
+    search_trace,
+)
+
+PROBLEM = cd.Problem((3, 5, 7), 22, "easy")
+
+
+@pytest.mark.parametrize("answer, right", [
+    ("5*3=15,15+7=22", True),
+    ("3*5=15,15+7=22", True),
+    ("7+3=10,10*5=50", False),         # a valid chain to another value
+    ("5*3=15,15+7=23", False),         # wrong arithmetic
+    ("5*3=15,16+6=22", False),         # does not continue from the step before
+    ("5*3=15,15+7=22,22-7=15", False),  # 7 used twice, and the last value is not the target
+    ("5*5=25,25-3=22", False),         # 5 used twice
+    ("22", False),                     # no step
+    ("5*3=15,", False),                # malformed
+    ("", False),
+])
+def test_the_checker_accepts_exactly_the_chains_that_reach_the_target(answer, right):
+    assert cd.check(PROBLEM, answer) is right
+
+
+def test_a_number_that_appears_twice_may_be_used_twice():
+    assert cd.check(cd.Problem((4, 4, 9), 16, "easy"), "4*4=16")
+    assert not cd.check(cd.Problem((4, 2, 9), 16, "easy"), "4*4=16")
+
+
+def test_generated_problems_are_solved_by_their_solution_and_splits_never_share_a_problem():
+    for difficulty, (count, used) in cd.DIFFICULTIES.items():
+        train = cd.problems("train", difficulty, 300)
+        test = cd.problems("test", difficulty, 60)
+        for problem, solution in train + test:
+            assert len(problem.numbers) == count and len(solution) == used - 1
+            assert cd.check(problem, cd.chain_text(solution))
+            assert problem.target not in problem.numbers
+        assert not {p.key for p, _ in train} & {p.key for p, _ in test}
+        assert all(cd.split_of(p) == "test" for p, _ in test)
+    assert cd.problems("test", "easy", 5) == cd.problems("test", "easy", 5)  # seeded
+
+
+def test_a_search_trace_stops_at_the_first_correct_attempt_and_answers_it():
+    problem, solution = cd.generate(3, "easy")
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        text, attempts = search_trace(problem, solution, rng, max_attempts=6, hit=0.3)
+        assert episodes_of(text) == attempts and 1 <= len(attempts) <= 6
+        correct = [cd.check(problem, a) for a in attempts]
+        assert not any(correct[:-1])  # nothing after a success
+        assert answer_of(text) == best_attempt(problem, attempts)
+        assert cd.check(problem, answer_of(text)) == correct[-1]
+
+
+def test_forced_termination_answers_the_best_attempt_so_far():
+    attempts = ["7+3=10,10*5=50", "7*3=21", "5*3=15,15+7=22"]
+    assert forced_trace(PROBLEM, attempts, 2) == "7+3=10,10*5=50|7*3=21|!#7*3=21."  # 21 is closest
+    assert forced_trace(PROBLEM, attempts, 3).endswith("|!#5*3=15,15+7=22.")
+    assert episodes_of("7*3=21|!#7*3=21.") == ["7*3=21"]
+
+
+def test_text_round_trips_through_tokens():
+    text = prompt(PROBLEM) + "5*3=15,15+7=22|#5*3=15,15+7=22."
+    tokens = encode(text)
+    assert tokens[0] == 1 and decode(tokens) == text and max(tokens) < len(VOCAB)
+    assert decode(torch.tensor([0, 0, *tokens, 0])) == text
