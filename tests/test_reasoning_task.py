@@ -78,3 +78,27 @@ def test_text_round_trips_through_tokens():
     tokens = encode(text)
     assert tokens[0] == 1 and decode(tokens) == text and max(tokens) < len(VOCAB)
     assert decode(torch.tensor([0, 0, *tokens, 0])) == text
+
+
+def test_accuracy_against_tokens_and_regret_on_a_hand_made_profile():
+    from mrft.reasoning.metrics import ForcedProfile, accuracy_at_budgets, boundary_tokens, normalised_regret
+
+    assert boundary_tokens("7*3=21|5*3=15,15+7=22|#5*3=15,15+7=22.", 2) == [0, 7, 22]
+    # problem 0: wrong after 0 and 1 episodes, right after 2 (at 20 tokens); its trace ends at 30
+    # problem 1: never right; its trace ends at 10 tokens
+    profile = ForcedProfile(accuracy=np.array([[0.0, 0.0, 1.0], [0.0, 0.0, 0.0]]),
+                            tokens=np.array([[0, 10, 20], [0, 10, 10]]),
+                            final=np.array([1.0, 0.0]), final_tokens=np.array([30, 10]))
+    assert accuracy_at_budgets(profile, np.array([0, 10, 19, 20, 30])).tolist() == [0, 0, 0, 0.5, 0.5]
+    # budgets 0, 10, 20, 30: accuracies 0, 0, 0.5, 0.5 -> regret 1 - 0.25
+    assert normalised_regret(profile, 30, step=10) == 0.75
+
+
+def test_majority_vote_over_answer_values():
+    from mrft.reasoning.metrics import majority_correct
+
+    right, wrong = "#5*3=15,15+7=22.", "#7*3=21."
+    assert majority_correct(PROBLEM, [right, right, wrong])
+    assert not majority_correct(PROBLEM, [wrong, wrong, right])
+    assert not majority_correct(PROBLEM, ["#5*3=15,15+7=23.", "#bad."])  # no checked answer
+    assert majority_correct(PROBLEM, ["#7+3=10,10*5=50.", right, "#3*5=15,15+7=22."])
