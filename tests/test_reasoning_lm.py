@@ -1,10 +1,13 @@
 """The small language model, its cached sampler, the episode budget and a smoke run of SFT
 and of each RL method."""
 
+import json
+
 import pytest
 import torch
 
 from mrft.algos.token_rl import METHODS, SequenceRLOptions
+from mrft.errors import MrftError
 from mrft.reasoning import countdown as cd
 from mrft.reasoning.lm import LMConfig, TinyLM, left_pad, sample
 from mrft.reasoning.rl import RLConfig, train_rl
@@ -93,3 +96,38 @@ def test_a_forced_prefix_is_the_prompt_and_the_first_episodes_then_force():
     assert prefix_tokens(traces, 0, 1) == encode(prompt(problem) + "7*3=21|!")
     with pytest.raises(ValueError):
         TinyLM(LMConfig(len(VOCAB), context=8))(torch.ones(1, 9, dtype=torch.long))
+
+
+def test_a_warm_start_and_an_rl_run_stopped_midway_continue_to_the_same_weights(tmp_path, monkeypatch):
+    from mrft.reasoning import runs, sft
+
+    lm = LMConfig(len(VOCAB), width=32, layers=2, heads=2, context=256)
+    cfg = SFTConfig(steps=6, batch=4, warmup=2)
+    monkeypatch.setattr(runs, "TRAIN_PROBLEMS", 40)
+    whole = runs.run_sft(tmp_path / "whole", lm, cfg, "easy", checkpoint_every=3)
+    real = sft.train_sft
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runs, "train_sft", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        runs.run_sft(tmp_path / "cut", lm, cfg, "easy", checkpoint_every=3)
+    monkeypatch.setattr(runs, "train_sft", real)
+    cut = runs.run_sft(tmp_path / "cut", lm, cfg, "easy", checkpoint_every=3)
+    a, b = runs.load_model(whole)[0].state_dict(), runs.load_model(cut)[0].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+    rl = runs.rl_config("mrt", alpha=0.5, token_budget=700, problems_per_update=2, group=2, episodes=2,
+                        max_tokens=30)
+    done = runs.run_rl(tmp_path / "rl", whole, rl, checkpoint_every=1)
+    again = runs.run_rl(tmp_path / "rl", whole, rl, checkpoint_every=1)  # finished: nothing redone
+    assert runs.load_model(done)[1]["reasoning"]["state"] == runs.load_model(again)[1]["reasoning"]["state"]
+    with pytest.raises(MrftError, match="another RL run"):
+        runs.run_rl(tmp_path / "rl", whole, runs.rl_config("grpo", token_budget=700), checkpoint_every=1)

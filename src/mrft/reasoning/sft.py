@@ -68,13 +68,15 @@ def sft_loss(model: TinyLM, tokens: torch.Tensor, learned: torch.Tensor) -> torc
 
 def train_sft(model: TinyLM, train: list[tuple[Problem, list[Step]]], cfg: SFTConfig,
               progress: Callable[[dict], None] | None = None, start_step: int = 0,
-              optimizer: torch.optim.Optimizer | None = None) -> torch.optim.Optimizer:
-    """``cfg.steps`` optimiser steps (from ``start_step``, for a resumed run) of AdamW with a
-    linear warm-up and a cosine decay; ``progress`` gets ``{step, loss, seconds}`` every step."""
+              optimizer: torch.optim.Optimizer | None = None,
+              stop_step: int | None = None) -> torch.optim.Optimizer:
+    """Optimiser steps ``start_step .. stop_step`` (default: to ``cfg.steps``) of AdamW with a
+    linear warm-up and a cosine decay over ``cfg.steps``; ``progress`` gets ``{step, loss,
+    seconds}`` every step."""
     optimizer = optimizer or torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.01)
     model.train()
     start = time.time()
-    for step in range(start_step, cfg.steps):
+    for step in range(start_step, cfg.steps if stop_step is None else stop_step):
         rng = np.random.default_rng([cfg.seed, step])  # the stream depends on the step alone
         picks = rng.integers(len(train), size=cfg.batch)
         tokens, learned = batch_tensors([example(*train[i], rng, cfg) for i in picks])
