@@ -131,3 +131,24 @@ def test_a_warm_start_and_an_rl_run_stopped_midway_continue_to_the_same_weights(
     assert runs.load_model(done)[1]["reasoning"]["state"] == runs.load_model(again)[1]["reasoning"]["state"]
     with pytest.raises(MrftError, match="another RL run"):
         runs.run_rl(tmp_path / "rl", whole, runs.rl_config("grpo", token_budget=700), checkpoint_every=1)
+
+
+def test_the_study_in_small_scores_every_method_and_sets_the_papers_claims_beside_ours(tmp_path, monkeypatch):
+    """The smoke version of the study: a tiny warm start, each RL method on a few hundred
+    tokens, 12 held-out problems; the report has every row and the claims table."""
+    from mrft.reasoning import runs
+    from mrft.reasoning.study import StudyConfig, run_study
+
+    monkeypatch.setattr(runs, "TRAIN_PROBLEMS", 60)
+    cfg = StudyConfig(seeds=1, lm=LMConfig(len(VOCAB), width=32, layers=2, heads=2, context=256),
+                      sft=SFTConfig(steps=20, batch=8, warmup=5), token_budget=400, episodes=2,
+                      max_tokens=40, problems=12, majority_problems=4)
+    summary = run_study(tmp_path / "study", cfg)
+    assert set(summary["methods"]) == set(METHODS)
+    assert len(summary["claims"]) == 2
+    report = (tmp_path / "study" / "report.md").read_text()
+    assert "| claim | paper | ours | verdict |" in report and "mrt-episode" in report
+    scores = json.loads((tmp_path / "study" / "scores" / "mrt-seed1.json").read_text())
+    assert len(scores["accuracy_by_episode"]) == 3 and len(scores["accuracy_by_episode_2k"]) == 5
+    assert len(scores["per_problem"]["final"]) == 12
+    assert run_study(tmp_path / "study", cfg) == summary  # everything found done: nothing redone

@@ -81,7 +81,12 @@ def test_text_round_trips_through_tokens():
 
 
 def test_accuracy_against_tokens_and_regret_on_a_hand_made_profile():
-    from mrft.reasoning.metrics import ForcedProfile, accuracy_at_budgets, boundary_tokens, normalised_regret
+    from mrft.reasoning.metrics import (
+        ForcedProfile,
+        accuracy_at_budgets,
+        boundary_tokens,
+        normalised_regret,
+    )
 
     assert boundary_tokens("7*3=21|5*3=15,15+7=22|#5*3=15,15+7=22.", 2) == [0, 7, 22]
     # problem 0: wrong after 0 and 1 episodes, right after 2 (at 20 tokens); its trace ends at 30

@@ -9,6 +9,8 @@ from typing import Literal
 
 import tyro
 
+from mrft.algos.token_rl import METHODS
+
 
 @dataclasses.dataclass
 class EvalConfig:
@@ -165,3 +167,42 @@ class ReportConfig:
 class ListConfig:
     """Print the task families (their hidden parameters and whether an oracle exists), the
     algorithms, the bench methods and the built-in suites, one line each."""
+
+
+@dataclasses.dataclass
+class ReasonConfig:
+    """Reasoning with a small language model on Countdown (docs/sequences.md): the supervised
+    warm start (sft), RL fine-tuning of it (rl), scoring a model on held-out problems (eval),
+    or the whole study of every RL method over seeds with its report (study). Every stage
+    continues where it stopped when run again on the same folder."""
+
+    stage: tyro.conf.Positional[Literal["sft", "rl", "eval", "study"]]
+    out: str = "runs/reasoning"
+    """Folder of the run (sft, rl, study); eval writes nothing unless --json-out is given."""
+    init: str | None = None
+    """rl: the warm start's checkpoint; eval: the checkpoint to score."""
+    difficulty: Literal["easy", "hard"] = "easy"
+    """sft, study: easy (3 numbers, 2 used) or hard (4 numbers, 3 used)."""
+    method: str = METHODS[0]
+    """rl: grpo, mrt (MRT's progress from a drawn prefix, one scalar per trace), mrt-episode
+    (each episode's progress as a dense bonus) or length-penalty."""
+    alpha: float = 1.0
+    """rl: weight of MRT's progress term."""
+    length_coef: float = 0.5
+    """rl, length-penalty: weight of the penalty per whole token budget."""
+    token_budget: int = 1_500_000
+    """rl, study: sampled tokens per RL run, forced-termination answers included."""
+    episodes: int = 6
+    """rl, eval, study: episodes (attempts) before the answer is forced; eval also scores 2x."""
+    max_tokens: int = 200
+    """rl, eval, study: tokens a trace may sample."""
+    sft_steps: int = 3000
+    """sft, study: optimiser steps of the warm start."""
+    problems: int = 500
+    """eval, study: held-out problems scored."""
+    seeds: int = 3
+    """study: RL seeds per method."""
+    seed: int = 1
+    """sft, rl, eval: the run's seed."""
+    json_out: str | None = None
+    """eval: write the record to this JSON file."""
