@@ -22,6 +22,8 @@ import re
 
 import numpy as np
 
+from mrft.errors import MrftError
+
 OPS = ("+", "-", "*")
 DIFFICULTIES = {"easy": (3, 2), "hard": (4, 3)}
 """``difficulty: (numbers in the problem, numbers the generated solution uses)``."""
@@ -118,8 +120,8 @@ def problems(split: str, difficulty: str, count: int, start_seed: int = 0) -> li
             last_new = seed
         seed += 1
         if seed - last_new > 100_000:
-            raise ValueError(f"only {len(found)} distinct {difficulty} {split} problems were found; "
-                             f"asked for {count}")
+            raise MrftError(f"only {len(found)} distinct {difficulty} {split} problems were found; "
+                            f"asked for {count}")
     return list(found.values())
 
 

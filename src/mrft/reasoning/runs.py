@@ -25,7 +25,7 @@ from mrft.reasoning.rl import RLConfig, RLState, train_rl
 from mrft.reasoning.sft import SFTConfig, train_sft
 
 CHECKPOINT = "checkpoint.pt"
-TRAIN_PROBLEMS = 20_000
+TRAIN_PROBLEMS = 8_000
 """Distinct train problems each run draws its examples from."""
 
 
