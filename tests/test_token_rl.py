@@ -102,3 +102,13 @@ def test_the_paper_form_is_one_group_normalised_scalar_per_trace():
 def test_an_unknown_method_is_refused():
     with pytest.raises(ValueError):
         SequenceRLOptions("ppo-for-tokens")
+
+
+def test_traces_without_any_episode_get_the_outcome_alone():
+    correct = torch.tensor([1.0, 0.0])
+    mask = torch.ones(2, 3, dtype=torch.bool)
+    adv = token_advantages(SequenceRLOptions("mrt-episode"), correct, torch.tensor([0, 0]),
+                           torch.zeros(2, 3, dtype=torch.long), mask, lengths=torch.tensor([3, 3]),
+                           max_tokens=3, forced=torch.zeros(2, 1), episodes=torch.tensor([0, 0]))
+    outcome = 0.5 / (math.sqrt(0.5) + 1e-4)
+    assert adv.flatten().tolist() == pytest.approx([outcome] * 3 + [-outcome] * 3)

@@ -98,7 +98,7 @@ def token_advantages(options: SequenceRLOptions, correct: torch.Tensor, group_id
     else:
         rewards = correct.float()
     advantages = group_advantages(rewards, group_ids, "group", eps)[:, None].expand_as(mask).clone()
-    if method == "mrt-episode":
+    if method == "mrt-episode" and forced.shape[1] > 1:  # any trace with an episode to pay
         _, inverse = torch.unique(group_ids, return_inverse=True)
         _, std = _group_stats(correct.float(), inverse, int(inverse.max()) + 1, torch.ones_like(mask[:, 0]))
         scale = torch.where(std > 0, std + eps, 1.0)  # a group that all agree: progress as it is
