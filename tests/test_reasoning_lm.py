@@ -38,6 +38,17 @@ def test_cached_sampling_gives_the_full_forwards_choices_whatever_shares_the_bat
                        out.tokens[0, out.prompt_length:out.prompt_length + width])
 
 
+def test_the_sampler_never_chooses_padding_or_bos_and_refuses_what_exceeds_the_context():
+    model = tiny_model()
+    plain = model._logits
+    model._logits = lambda h: plain(h).index_fill(-1, torch.tensor([0, 1]), 100.0)  # padding, BOS likeliest
+    out = sample(model, [encode("3,5,7/22:")] * 8, 20, stop=INDEX["."], generator=torch.Generator().manual_seed(0))
+    chosen = out.tokens[out.sampled]
+    assert chosen.numel() and (chosen > 1).all()
+    with pytest.raises(ValueError, match="context"):
+        sample(model, [encode("3,5,7/22:")], 256, stop=INDEX["."])
+
+
 def test_left_padding_changes_no_logit():
     model = tiny_model()
     tokens = torch.tensor(encode("3,5,7/22:5*3=15|"))

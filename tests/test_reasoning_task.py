@@ -70,6 +70,7 @@ def test_forced_termination_answers_the_best_attempt_so_far():
     attempts = ["7+3=10,10*5=50", "7*3=21", "5*3=15,15+7=22"]
     assert forced_trace(PROBLEM, attempts, 2) == "7+3=10,10*5=50|7*3=21|!#7*3=21."  # 21 is closest
     assert forced_trace(PROBLEM, attempts, 3).endswith("|!#5*3=15,15+7=22.")
+    assert forced_trace(PROBLEM, attempts, 0) == "!#7+3=10,10*5=50."  # at once: the first guess
     assert episodes_of("7*3=21|!#7*3=21.") == ["7*3=21"]
 
 

@@ -51,8 +51,8 @@ def _batch():
     token_episode = torch.tensor([[1, 1, 2, 2, 0],
                                   [1, 1, 1, 0, 0],
                                   [1, 2, 2, 0, 0],
-                                  [1, 1, 0, 0, 0]])
-    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0], [1, 1, 1, 1, 0], [1, 1, 1, 0, 0]], dtype=torch.bool)
+                                  [1, 1, 2, 0, 0]])
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0], [1, 1, 1, 1, 0], [1, 1, 1, 1, 0]], dtype=torch.bool)
     forced = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.5, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
     episodes = torch.tensor([2, 1, 2, 1])
     return correct, groups, token_episode, mask, forced, episodes
@@ -82,9 +82,10 @@ def test_the_episode_form_adds_each_episodes_own_progress_to_its_tokens():
                                              outcome])
     # trace 1: its one episode made 0.5
     assert adv[1, :3].tolist() == pytest.approx([-outcome + 0.25 / scale] * 3)
-    # group 1 agrees on the outcome (std 0): progress enters unscaled
+    # group 1 agrees on the outcome (std 0): progress enters unscaled; trace 3's episode-2 tokens
+    # are an unfinished tail (it has 1 complete episode): no bonus
     assert adv[2].tolist() == pytest.approx([0.0, 0.5, 0.5, 0.0, 0.0])
-    assert adv[3].tolist() == pytest.approx([0.5, 0.5, 0.0, 0.0, 0.0])
+    assert adv[3].tolist() == pytest.approx([0.5, 0.5, 0.0, 0.0, 0.0])  # the tail at index 2 gets none
 
 
 def test_the_paper_form_is_one_group_normalised_scalar_per_trace():

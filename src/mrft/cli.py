@@ -417,7 +417,8 @@ def run_reason(cfg: ReasonConfig) -> int:
 
         summary = run_study(cfg.out, StudyConfig(
             difficulty=cfg.difficulty, seeds=cfg.seeds, sft=sft, token_budget=cfg.token_budget,
-            episodes=cfg.episodes, max_tokens=cfg.max_tokens, alpha=cfg.alpha, problems=cfg.problems))
+            episodes=cfg.episodes, max_tokens=cfg.max_tokens, alpha=cfg.alpha, length_coef=cfg.length_coef,
+            problems=cfg.problems))
         print(report_markdown(summary))
         path = Path(cfg.out) / "report.md"
     print(f"done: {path}")

@@ -134,9 +134,13 @@ def score_checkpoint(checkpoint: str, protocol: MetaTestProtocol, goals: int, se
     from mrft import algos, envs
     from mrft.adapt import adapt
     from mrft.config import AdaptSettings
+    from mrft.envs.family import SUCCESS
     from mrft.evaluate import load_policy_and_state
 
     _, train_cfg, suite, _ = load_policy_and_state(checkpoint)
+    if envs.family_of(suite.test[0]).score_name != SUCCESS:
+        raise MrftError(f"the {protocol.name} meta-test protocol counts successes, and {suite.name} "
+                        f"scores its {envs.family_of(suite.test[0]).score_name}")
     classes = len(suite.test)
     available = envs.distinct_instances(suite.test[0])
     if goals < 1 or (available is not None and goals > available):

@@ -20,7 +20,8 @@ and sequences.
 - ``mrt-episode``: per-episode progress as a dense bonus, token-level advantages: every token
   gets the trace's outcome advantage, and the tokens of episode ``i`` also ``alpha * (J_i -
   J_(i-1))``, divided by the group's outcome std like the outcome term (by 1 where the group's
-  outcomes all agree); the answer's tokens get the outcome advantage alone.
+  outcomes all agree); the answer's tokens, and those of an episode cut off unfinished, get the
+  outcome advantage alone.
 """
 
 from __future__ import annotations
@@ -104,7 +105,8 @@ def token_advantages(options: SequenceRLOptions, correct: torch.Tensor, group_id
         scale = torch.where(std > 0, std + eps, 1.0)  # a group that all agree: progress as it is
         progress = episode_progress(forced, episodes) / scale[:, None]
         index = (token_episode - 1).clamp(0, progress.shape[1] - 1)
-        bonus = torch.where(token_episode > 0, progress.gather(1, index), 0.0)
+        paid = (token_episode > 0) & (token_episode <= episodes[:, None])  # not an unfinished tail
+        bonus = torch.where(paid, progress.gather(1, index), 0.0)
         advantages = advantages + options.alpha * bonus
     return torch.where(mask, advantages, 0.0)
 

@@ -17,6 +17,7 @@ from typing import Any
 from mrft.bench import statistics
 from mrft.bench.loading import BenchData
 from mrft.bench.text import readable_interval
+from mrft.errors import MrftError
 from mrft.metatest import meta_test_success
 
 CAPTION = (
@@ -37,7 +38,10 @@ def _seed_figure(data: BenchData, env: str, instances: int, method: str, seed: i
     for i in range(instances):
         record = data.adapt[env, method, seed, i]
         scored = record["curve"][point]
-        rates[record["task"]].append(float(scored.get(key, scored.get("success", 0.0))))
+        if key not in scored:
+            raise MrftError(f"{env} {method} seed {seed} instance {i}: the run has no {key} to count "
+                            "(was it made without the suite's protocol?)")
+        rates[record["task"]].append(float(scored[key]))
     return meta_test_success(rates)
 
 

@@ -220,9 +220,15 @@ class Bench:
     def _check_methods_fit(self) -> None:
         """Refuse, before any run, a method that cannot run on one of the suite's families
         (the oracle needs hidden parameters to show), instead of failing halfway."""
+        from mrft import algos
         from mrft.envs import family_of, oracle, parse_env
 
+        protocol = self.suite.protocol
         for name in self.methods:
+            grouped = algos.get(method_named(name).algo).adapts_in_groups
+            if protocol is not None and grouped and protocol.adaptation_episodes < 2:
+                raise MrftError(f"method {name} adapts on a group of episodes, and the suite's protocol "
+                                f"gives {protocol.adaptation_episodes}; set adaptation_episodes >= 2")
             if not method_named(name).oracle:
                 continue
             for family in self.suite.tasks:

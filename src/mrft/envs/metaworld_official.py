@@ -7,8 +7,8 @@ benchmark objects ``metaworld.ML1/ML10/ML45/MT10/MT50`` hand out (50 goals per t
 set on an env with ``set_task``): pre-training samples the benchmark's *train* tasks,
 held-out instances are its *test* tasks, and ML benchmarks hide the goal
 (``partially_observable``). This family plays exactly those tasks, one Python MuJoCo env per
-vector slot. It is several times slower than envpool (``benchmarks/throughput.py
---metaworld-official`` measures both), so ``metaworld`` stays the fast default for
+vector slot. It is several times slower than envpool (``benchmarks/metaworld_backends.py``
+measures both), so ``metaworld`` stays the fast default for
 development, and ``metaworld-official`` is the one to use for numbers set beside published
 ones.
 

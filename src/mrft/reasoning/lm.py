@@ -1,6 +1,6 @@
 """A small decoder-only transformer language model and a sampler with a key-value cache.
 
-About a million parameters at the defaults (width 128, 4 layers, 4 heads, a context of 256
+About a million parameters at the defaults (width 128, 4 layers, 4 heads, a context of 512
 tokens), small enough to train from scratch and fine-tune with RL on a CPU. Pre-norm blocks,
 learned positions, a tied output embedding. Sequences in a batch may have prompts of different
 lengths: prompts are left-padded, positions count real tokens only and padding is never
@@ -28,7 +28,7 @@ class LMConfig:
     width: int = 128
     layers: int = 4
     heads: int = 4
-    context: int = 256
+    context: int = 512
 
 
 class Block(nn.Module):
@@ -131,7 +131,10 @@ def sample(model: TinyLM, prompts: list[list[int]], max_new: int, stop: int,
     device = model.embed.weight.device
     prompt = left_pad(prompts).to(device)
     b, p = prompt.shape
-    total = min(p + max_new, model.cfg.context)
+    if p + max_new > model.cfg.context:
+        raise ValueError(f"a prompt of {p} tokens and {max_new} new ones exceed the model's context of "
+                         f"{model.cfg.context} tokens")
+    total = p + max_new
     tokens = torch.zeros(b, total, dtype=torch.long, device=device)
     tokens[:, :p] = prompt
     sampled = torch.zeros(b, total, dtype=torch.bool, device=device)
@@ -152,6 +155,7 @@ def sample(model: TinyLM, prompts: list[list[int]], max_new: int, stop: int,
     done = torch.zeros(b, dtype=torch.bool, device=device)
     lengths = valid[:, :p].sum(1)
     for t in range(p, total):
+        logits[:, :2] = float("-inf")  # padding and BOS are never the model's choice
         if temperature == 0:
             nxt = logits.argmax(-1)
         else:

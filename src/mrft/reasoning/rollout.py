@@ -13,6 +13,7 @@ import dataclasses
 
 import torch
 
+from mrft.errors import MrftError
 from mrft.reasoning.countdown import Problem, check
 from mrft.reasoning.lm import Samples, TinyLM, sample
 from mrft.reasoning.traces import (
@@ -29,6 +30,16 @@ from mrft.reasoning.traces import (
 
 ANSWER_TOKENS = 40
 """Longest forced answer sampled (a chain of three steps is under 30 characters)."""
+PROMPT_TOKENS = 17
+"""Longest prompt (``20,20,20,20/999:`` and BOS)."""
+
+
+def check_fits(model: TinyLM, max_tokens: int) -> None:
+    """A prompt, ``max_tokens`` of trace, the forced ``!`` and an answer must fit the context."""
+    need = PROMPT_TOKENS + max_tokens + 1 + ANSWER_TOKENS
+    if need > model.cfg.context:
+        raise MrftError(f"traces of {max_tokens} tokens need a context of {need} with a prompt and a forced "
+                        f"answer; the model has {model.cfg.context} (scoring with 2K episodes doubles it)")
 
 
 @dataclasses.dataclass
@@ -54,18 +65,21 @@ class Traces:
 
 def budget_injector(batch: int, episodes: int):
     """``inject`` for :func:`mrft.reasoning.lm.sample`: ``!`` right after each sequence's
-    ``episodes``-th delimiter."""
+    ``episodes``-th delimiter (delimiters inside an answer do not count)."""
     delimiter, force = INDEX[DELIMITER], INDEX[FORCE]
+    answer = INDEX[ANSWER]
     counts = torch.zeros(batch, dtype=torch.long)
     forced = torch.zeros(batch, dtype=torch.bool)
     pending = torch.zeros(batch, dtype=torch.bool)
+    answering = torch.zeros(batch, dtype=torch.bool)
 
     def inject(t: int, sampled: torch.Tensor) -> torch.Tensor:
-        out = torch.where(pending & ~forced, force, -1)
+        out = torch.where(pending & ~forced & ~answering, force, -1)
         placed = torch.where(out >= 0, out, sampled)
         forced.logical_or_(out >= 0)
+        answering.logical_or_((placed == answer) | (placed == force))
         pending.zero_()
-        counts.add_((placed == delimiter).long())
+        counts.add_(((placed == delimiter) & ~answering).long())
         pending.logical_or_((counts >= episodes) & ~forced & (placed == delimiter))
         return out
 
@@ -94,7 +108,8 @@ def _token_episodes(tokens: torch.Tensor, start: int) -> torch.Tensor:
 def play(model: TinyLM, problems: list[Problem], group: int, episodes: int, max_tokens: int,
          generator: torch.Generator | None = None, temperature: float = 1.0) -> Traces:
     """``group`` traces per problem, each forced to answer after ``episodes`` episodes and cut
-    after ``max_tokens`` sampled tokens."""
+    after ``max_tokens`` tokens."""
+    check_fits(model, max_tokens)
     repeated = [p for p in problems for _ in range(group)]
     prompts = [encode(prompt(p)) for p in repeated]
     samples = sample(model, prompts, max_tokens, INDEX[END], generator, temperature,
@@ -123,7 +138,8 @@ def forced_rewards(model: TinyLM, traces: Traces, requests: list[tuple[int, int]
     if not requests:
         return torch.zeros(0), 0
     prompts = [prefix_tokens(traces, row, j) for row, j in requests for _ in range(samples_each)]
-    out = sample(model, prompts, ANSWER_TOKENS, INDEX[END], generator)
+    room = model.cfg.context - max(len(p) for p in prompts)
+    out = sample(model, prompts, min(ANSWER_TOKENS, room), INDEX[END], generator)
     rights = []
     for i, (row, _) in enumerate(r for r in requests for _ in range(samples_each)):
         text = ANSWER + decode(out.tokens[i, out.prompt_length:]).removeprefix(ANSWER)

@@ -50,9 +50,13 @@ class _Log:
                  done_share: Callable[[dict[str, Any]], float]):
         self.path = folder / "metrics.jsonl"
         kept = []
-        if self.path.exists():
-            kept = [line for line in self.path.read_text(encoding="utf-8").splitlines()
-                    if line.strip() and json.loads(line)[unit] <= keep_upto]
+        if self.path.exists():  # a line cut by a kill comes after the checkpoint: dropped
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    if json.loads(line)[unit] <= keep_upto:
+                        kept.append(line)
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    continue
         self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
         self.every, self.what, self.unit, self.done_share = every, what, unit, done_share
         self.start, self.first_share = time.time(), None

@@ -42,7 +42,7 @@ def example(problem: Problem, solution: list[Step], rng: np.random.Generator,
     """Tokens of one training trace and the length of its prompt (with the BOS token)."""
     text, attempts = search_trace(problem, solution, rng, cfg.max_attempts, cfg.hit)
     if rng.random() < cfg.forced:
-        text = forced_trace(problem, attempts, int(rng.integers(1, len(attempts) + 1)))
+        text = forced_trace(problem, attempts, int(rng.integers(0, len(attempts) + 1)))
     head = prompt(problem)
     return encode(head + text), len(encode(head))
 

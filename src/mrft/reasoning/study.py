@@ -21,6 +21,7 @@ import numpy as np
 from mrft.algos.token_rl import METHODS
 from mrft.bench.statistics import mean_interval, ratio_of_means
 from mrft.bench.text import readable_interval
+from mrft.errors import MrftError
 from mrft.logging import write_json
 from mrft.reasoning.lm import LMConfig
 from mrft.reasoning.runs import load_model, rl_config, run_rl, run_sft
@@ -49,13 +50,23 @@ class StudyConfig:
     episodes: int = 6
     max_tokens: int = 200
     alpha: float = 1.0
+    length_coef: float = 0.5
     problems: int = 500
     majority_problems: int = 100
 
 
+SCORED_WITH = ("difficulty", "problems", "episodes", "max_tokens", "seed")
+"""A saved score is reused only where these settings are the study's."""
+
+
 def _score(path: Path, model_path: Path, cfg: StudyConfig, seed: int, target: float) -> dict:
     if path.exists():
-        return json.loads(path.read_text(encoding="utf-8"))
+        record = json.loads(path.read_text(encoding="utf-8"))
+        wanted = {"difficulty": cfg.difficulty, "problems": cfg.problems, "episodes": cfg.episodes,
+                  "max_tokens": cfg.max_tokens, "seed": seed}
+        if {k: record.get(k) for k in SCORED_WITH} != wanted:
+            raise MrftError(f"{path} was scored with other settings; give the study another --out")
+        return record
     model, _ = load_model(model_path)
     record = score_model(model, cfg.difficulty, cfg.problems, cfg.episodes, cfg.max_tokens, seed,
                          target, cfg.majority_problems)
@@ -76,7 +87,8 @@ def run_study(out: str | Path, cfg: StudyConfig) -> dict:
     for seed in range(1, cfg.seeds + 1):
         for method in cfg.methods:
             print(f"study: {method} seed {seed}", file=sys.stderr, flush=True)
-            rl = rl_config(method, alpha=cfg.alpha, token_budget=cfg.token_budget, episodes=cfg.episodes,
+            rl = rl_config(method, alpha=cfg.alpha, length_coef=cfg.length_coef,
+                           token_budget=cfg.token_budget, episodes=cfg.episodes,
                            max_tokens=cfg.max_tokens, seed=seed)
             model = run_rl(out / "rl" / method / f"seed{seed}", warm, rl)
             records.setdefault(method, []).append(_score(scores / f"{method}-seed{seed}.json", model, cfg,

@@ -81,9 +81,11 @@ def best_attempt(problem: Problem, attempts: list[str]) -> str:
 
 def forced_trace(problem: Problem, attempts: list[str], after: int) -> str:
     """The text after the prompt of a trace cut after its first ``after`` attempts and forced
-    to answer."""
+    to answer: with the best of them, or, forced before any (``after == 0``), with the attempt
+    it would have made first."""
     kept = attempts[:after]
-    return "".join(t + DELIMITER for t in kept) + FORCE + ANSWER + best_attempt(problem, kept) + END
+    answer = best_attempt(problem, kept) if kept else attempts[0]
+    return "".join(t + DELIMITER for t in kept) + FORCE + ANSWER + answer + END
 
 
 def episodes_of(text: str) -> list[str]:
