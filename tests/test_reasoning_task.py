@@ -108,3 +108,15 @@ def test_majority_vote_over_answer_values():
     assert not majority_correct(PROBLEM, [wrong, wrong, right])
     assert not majority_correct(PROBLEM, ["#5*3=15,15+7=23.", "#bad."])  # no checked answer
     assert majority_correct(PROBLEM, ["#7+3=10,10*5=50.", right, "#3*5=15,15+7=22."])
+
+
+def test_the_warm_start_never_learns_to_write_the_forced_termination_token():
+    from mrft.reasoning.sft import batch_tensors
+    from mrft.reasoning.traces import INDEX
+
+    head = encode(prompt(PROBLEM))
+    forced = encode(prompt(PROBLEM) + "7*3=21|!#7*3=21.")
+    tokens, learned = batch_tensors([(forced, len(head))])
+    at = forced.index(INDEX["!"])
+    assert not learned[0, at] and learned[0, at + 1]  # what follows the token is learned
+    assert not learned[0, :len(head)].any() and learned[0, len(head):at].all()

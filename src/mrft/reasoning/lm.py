@@ -121,8 +121,10 @@ class Samples:
 @torch.no_grad()
 def sample(model: TinyLM, prompts: list[list[int]], max_new: int, stop: int,
            generator: torch.Generator | None = None, temperature: float = 1.0,
-           inject: Callable[[int, torch.Tensor], torch.Tensor | None] | None = None) -> Samples:
-    """Generate up to ``max_new`` tokens after each prompt, stopping a sequence at ``stop``.
+           inject: Callable[[int, torch.Tensor], torch.Tensor | None] | None = None,
+           banned: tuple[int, ...] = (0, 1)) -> Samples:
+    """Generate up to ``max_new`` tokens after each prompt, stopping a sequence at ``stop``;
+    ``banned`` tokens (padding and BOS, and whatever only the caller writes) are never sampled.
 
     ``inject(t, sampled)`` is called with step ``t`` and the tokens just sampled ``[B]``; it
     returns ``[B]`` tokens to feed instead (``-1``: keep the sampled one) or None. Greedy
@@ -155,7 +157,7 @@ def sample(model: TinyLM, prompts: list[list[int]], max_new: int, stop: int,
     done = torch.zeros(b, dtype=torch.bool, device=device)
     lengths = valid[:, :p].sum(1)
     for t in range(p, total):
-        logits[:, :2] = float("-inf")  # padding and BOS are never the model's choice
+        logits[:, list(banned)] = float("-inf")
         if temperature == 0:
             nxt = logits.argmax(-1)
         else:

@@ -18,10 +18,12 @@ from mrft.reasoning.countdown import Problem, check
 from mrft.reasoning.lm import Samples, TinyLM, sample
 from mrft.reasoning.traces import (
     ANSWER,
+    BOS,
     DELIMITER,
     END,
     FORCE,
     INDEX,
+    PAD,
     answer_of,
     decode,
     encode,
@@ -113,7 +115,7 @@ def play(model: TinyLM, problems: list[Problem], group: int, episodes: int, max_
     repeated = [p for p in problems for _ in range(group)]
     prompts = [encode(prompt(p)) for p in repeated]
     samples = sample(model, prompts, max_tokens, INDEX[END], generator, temperature,
-                     inject=budget_injector(len(prompts), episodes))
+                     inject=budget_injector(len(prompts), episodes), banned=(PAD, BOS, INDEX[FORCE]))
     texts = [decode(samples.tokens[i, samples.prompt_length:]) for i in range(len(prompts))]
     correct = torch.tensor([float(bool((a := answer_of(text)) and check(p, a)))
                             for p, text in zip(repeated, texts, strict=True)])
@@ -139,7 +141,8 @@ def forced_rewards(model: TinyLM, traces: Traces, requests: list[tuple[int, int]
         return torch.zeros(0), 0
     prompts = [prefix_tokens(traces, row, j) for row, j in requests for _ in range(samples_each)]
     room = model.cfg.context - max(len(p) for p in prompts)
-    out = sample(model, prompts, min(ANSWER_TOKENS, room), INDEX[END], generator)
+    out = sample(model, prompts, min(ANSWER_TOKENS, room), INDEX[END], generator,
+                 banned=(PAD, BOS, INDEX[FORCE]))
     rights = []
     for i, (row, _) in enumerate(r for r in requests for _ in range(samples_each)):
         text = ANSWER + decode(out.tokens[i, out.prompt_length:]).removeprefix(ANSWER)

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from mrft.reasoning.countdown import Problem, Step
 from mrft.reasoning.lm import TinyLM
-from mrft.reasoning.traces import encode, forced_trace, prompt, search_trace
+from mrft.reasoning.traces import FORCE, INDEX, encode, forced_trace, prompt, search_trace
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,14 +48,16 @@ def example(problem: Problem, solution: list[Step], rng: np.random.Generator,
 
 
 def batch_tensors(examples: list[tuple[list[int], int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded tokens ``[B, T]`` and the mask ``[B, T]`` of the tokens that are learned
-    (after the prompt, not padding)."""
+    """Right-padded tokens ``[B, T]`` and the mask ``[B, T]`` of the tokens that are learned:
+    after the prompt, not padding, and not the forced-termination token, which the sampler
+    writes and the model never chooses (it learns what to do after it, not to write it)."""
     longest = max(len(t) for t, _ in examples)
     tokens = torch.zeros(len(examples), longest, dtype=torch.long)
     learned = torch.zeros(len(examples), longest, dtype=torch.bool)
     for i, (toks, head) in enumerate(examples):
         tokens[i, :len(toks)] = torch.tensor(toks)
         learned[i, head:len(toks)] = True
+    learned &= tokens != INDEX[FORCE]
     return tokens, learned
 
 
