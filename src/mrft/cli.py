@@ -285,8 +285,9 @@ def _run_protocol(cfg: EvalConfig) -> int:
     print(f"meta-test success (mean over {classes} class{'es' if classes > 1 else ''}): "
           f"{result['mean']:.3f}")
     if cfg.json_out:
-        with open(cfg.json_out, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=2)
+        from mrft.logging import write_json
+
+        write_json(Path(cfg.json_out), result)
     return 0
 
 
@@ -405,7 +406,7 @@ def run_reason(cfg: ReasonConfig) -> int:
 
         model, data = runs.load_model(cfg.init)
         record = score_model(model, data["reasoning"]["difficulty"], cfg.problems, cfg.episodes,
-                             cfg.max_tokens, cfg.seed, majority_target=1.01)
+                             cfg.max_tokens, cfg.seed)
         print(f"accuracy {record['accuracy']:.3f} with {cfg.episodes} episodes, {record['accuracy_2k']:.3f} "
               f"with {2 * cfg.episodes}; {record['tokens']:.0f} tokens per problem; normalised regret "
               + ", ".join(f"{v:.3f} at {b} tokens" for b, v in record["regret"].items()))

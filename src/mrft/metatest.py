@@ -98,6 +98,28 @@ def adaptation_plan(protocol: MetaTestProtocol, adapts_in_groups: bool,
     return AdaptationPlan(steps, steps, protocol.evaluation_episodes, envs)
 
 
+def protocol_settings(settings, protocol: MetaTestProtocol, task, adapts_in_groups: bool):
+    """Adaptation settings (:class:`mrft.config.AdaptSettings`) with the budget, envs and
+    evaluation that :func:`adaptation_plan` gives one test ``task``."""
+    from mrft.envs import task_spaces
+
+    plan = adaptation_plan(protocol, adapts_in_groups, task_spaces(task).horizon)
+    return dataclasses.replace(settings, steps=plan.steps, eval_every=plan.eval_every,
+                               eval_episodes=plan.eval_episodes, num_envs=plan.num_envs)
+
+
+def refusal(protocol: MetaTestProtocol, spec) -> str | None:
+    """Why ``protocol`` cannot score the family of ``spec`` (an env id or a task): it counts
+    successes, and the family scores something else; None when it can."""
+    from mrft.envs import family_of
+    from mrft.envs.family import SUCCESS
+
+    score = family_of(spec).score_name
+    if score == SUCCESS:
+        return None
+    return f"the {protocol.name} meta-test protocol counts successes, and this family scores its {score}"
+
+
 def episode_succeeded(success_flags: Sequence[float]) -> bool:
     """An episode succeeds if its success flag is 1 at any step."""
     return bool(np.any(np.asarray(success_flags, dtype=float) >= 1.0))
@@ -134,13 +156,12 @@ def score_checkpoint(checkpoint: str, protocol: MetaTestProtocol, goals: int, se
     from mrft import algos, envs
     from mrft.adapt import adapt
     from mrft.config import AdaptSettings
-    from mrft.envs.family import SUCCESS
     from mrft.evaluate import load_policy_and_state
 
     _, train_cfg, suite, _ = load_policy_and_state(checkpoint)
-    if envs.family_of(suite.test[0]).score_name != SUCCESS:
-        raise MrftError(f"the {protocol.name} meta-test protocol counts successes, and {suite.name} "
-                        f"scores its {envs.family_of(suite.test[0]).score_name}")
+    refused = refusal(protocol, suite.test[0])
+    if refused:
+        raise MrftError(f"{suite.name}: {refused}")
     classes = len(suite.test)
     available = envs.distinct_instances(suite.test[0])
     if goals < 1 or (available is not None and goals > available):
@@ -154,10 +175,8 @@ def score_checkpoint(checkpoint: str, protocol: MetaTestProtocol, goals: int, se
         for c in range(classes):
             index = goal * classes + c
             task, _ = envs.held_out_instance(suite, index)
-            plan = adaptation_plan(protocol, adapts_in_groups, envs.task_spaces(task).horizon)
-            settings = AdaptSettings(checkpoint=checkpoint, task=index, steps=plan.steps,
-                                     eval_every=plan.eval_every, eval_episodes=plan.eval_episodes,
-                                     num_envs=plan.num_envs, seed=seed)
+            settings = protocol_settings(AdaptSettings(checkpoint=checkpoint, task=index, seed=seed),
+                                         protocol, task, adapts_in_groups)
             record = adapt(checkpoint, settings, run_dir=folder / f"task{index}")
             final = record["curve"][-1]
             rates.setdefault(task.name, []).append(float(final["deterministic/success"]))

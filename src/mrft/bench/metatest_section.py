@@ -14,9 +14,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from mrft.bench import statistics
+from mrft.bench.breakdowns import mean_text
 from mrft.bench.loading import BenchData
-from mrft.bench.text import readable_interval
 from mrft.errors import MrftError
 from mrft.metatest import meta_test_success
 
@@ -30,6 +29,12 @@ CAPTION = (
     "(actions sampled). docs/metaworld-official.md says what is counted and where Farama's own "
     "evaluation helper counts differently."
 )
+
+
+def protocol_title(protocol: dict[str, Any]) -> str:
+    """``official protocol: 10 adaptation and 3 evaluation episodes per test task``."""
+    return (f"{protocol['name']} protocol: {protocol['adaptation_episodes']} adaptation and "
+            f"{protocol['evaluation_episodes']} evaluation episodes per test task")
 
 
 def _seed_figure(data: BenchData, env: str, instances: int, method: str, seed: int,
@@ -63,9 +68,8 @@ def meta_test(data: BenchData, methods: list[str]) -> dict[str, Any] | None:
             classes = sorted(after[0]["per_class"])
             rows.append({
                 "env": family.env, "method": method, "seeds": len(seeds),
-                "success": readable_interval(*statistics.mean_interval([f["mean"] for f in after])),
-                "success_mean": sum(f["mean"] for f in after) / len(after),
-                "before": readable_interval(*statistics.mean_interval([f["mean"] for f in before])),
+                "success": mean_text([f["mean"] for f in after]),
+                "before": mean_text([f["mean"] for f in before]),
                 "per_class": {c: sum(f["per_class"][c] for f in after) / len(after) for c in classes},
                 "goals": after[0]["goals"],
             })

@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from mrft.bench.metatest_section import protocol_title
 from mrft.bench.methods import reference_rows
 from mrft.bench.regret_blocks import regret_blocks
 from mrft.bench.render import Block, Bullets, Code, Heading, Image, Key, Paragraph, Table
@@ -404,9 +405,7 @@ def _meta_test_blocks(analysis: Mapping[str, Any]) -> list[Block]:
              ", ".join(f"{c.removesuffix('-v3')} {v:.2f}" for c, v in r["per_class"].items()),
              ", ".join(str(n) for n in sorted(set(r["goals"].values()))), str(r["seeds"])]
             for r in section["rows"]]
-    title = (f"Meta-test success ({protocol['name']} protocol: {protocol['adaptation_episodes']} "
-             f"adaptation and {protocol['evaluation_episodes']} evaluation episodes per test task)")
-    return [Heading(2, title),
+    return [Heading(2, f"Meta-test success ({protocol_title(protocol)})"),
             Table(["family", "method", "success after adaptation", "before adaptation",
                    "per test class", "goals per class", "seeds"], rows),
             Paragraph(section["caption"])]

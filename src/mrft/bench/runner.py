@@ -404,7 +404,12 @@ class Bench:
                                  num_envs=b.adapt_envs, updates=method.adapt_updates, seed=unit.seed,
                                  options=adaptation_options(method, b))
         if self.suite.protocol is not None:
-            settings = protocol_settings(settings, self.suite.protocol, unit.family.env, method.algo)
+            from mrft import algos, envs
+            from mrft.metatest import protocol_settings
+
+            task, _ = envs.held_out_instance(envs.parse_env(unit.family.env), unit.instance)
+            settings = protocol_settings(settings, self.suite.protocol, task,
+                                         algos.get(method.algo).adapts_in_groups)
         run_dir = result_path(self.out, unit).with_suffix("")
         with PeakMemory() as memory:
             record = adapt(checkpoint, settings, run_dir=run_dir)
@@ -422,18 +427,6 @@ class Bench:
 
     def say(self, text: str) -> None:
         print(text, file=self.log, flush=True)
-
-
-def protocol_settings(settings, protocol, env: str, algo: str):
-    """``settings`` with the adaptation budget, envs and evaluation of the suite's meta-test
-    protocol (:func:`mrft.metatest.adaptation_plan`) for held-out instance ``settings.task``."""
-    from mrft import algos, envs
-    from mrft.metatest import adaptation_plan
-
-    task, _ = envs.held_out_instance(envs.parse_env(env), settings.task)
-    plan = adaptation_plan(protocol, algos.get(algo).adapts_in_groups, envs.task_spaces(task).horizon)
-    return dataclasses.replace(settings, steps=plan.steps, eval_every=plan.eval_every,
-                               eval_episodes=plan.eval_episodes, num_envs=plan.num_envs)
 
 
 class EtaModel:

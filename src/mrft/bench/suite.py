@@ -51,7 +51,7 @@ from typing import Any, Literal
 from mrft.bench.methods import Method, all_methods
 from mrft.config import EnvConfig, TrainConfigBase, train_config_class, validate
 from mrft.errors import MrftError
-from mrft.metatest import MetaTestProtocol
+from mrft.metatest import MetaTestProtocol, refusal
 
 BUILTIN = tuple(sorted(entry.name.removesuffix(".toml") for entry in
                        resources.files("mrft.bench").joinpath("builtin_suites").iterdir()
@@ -252,13 +252,10 @@ def _protocol(where: _Where, data: dict[str, Any], budget_data: dict[str, Any],
 
 def _check_protocol_families(suite: BenchSuite, source: str) -> None:
     """A meta-test protocol counts successes: every family must score them."""
-    from mrft.envs import family_of
-    from mrft.envs.family import SUCCESS
-
     for i, task in enumerate(suite.tasks):
-        if family_of(task.env).score_name != SUCCESS:
-            raise MrftError(f"{source}: tasks[{i}].env {task.env}: the {suite.protocol.name} protocol "
-                            f"counts successes, and this family scores its {family_of(task.env).score_name}")
+        refused = refusal(suite.protocol, task.env)
+        if refused:
+            raise MrftError(f"{source}: tasks[{i}].env {task.env}: {refused}")
 
 
 def _plugins(where: _Where, data: dict[str, Any], source: str) -> tuple[str, ...]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mrft.bench.metatest_section import protocol_title
 from mrft.bench.methods import reference_rows
 from mrft.bench.regret_blocks import regret_summary_lines
 from mrft.bench.text import method_label
@@ -35,10 +36,8 @@ def summary_text(analysis: Mapping[str, Any]) -> str:
         blocks.append("\n".join(lines))
     meta_test = analysis.get("meta_test") or {}
     if meta_test.get("rows"):
-        protocol = meta_test["protocol"]
-        lines = [f"meta-test success ({protocol['name']} protocol: {protocol['adaptation_episodes']} "
-                 f"adaptation, {protocol['evaluation_episodes']} evaluation episodes per test task), "
-                 f"mean over classes, then seeds [95% CI]"]
+        lines = [f"meta-test success ({protocol_title(meta_test['protocol'])}), mean over classes, "
+                 f"then seeds [95% CI]"]
         lines += [f"  {row['env']}  {method_label(row['method'])}  {row['success']}"
                   for row in meta_test["rows"]]
         blocks.append("\n".join(lines))

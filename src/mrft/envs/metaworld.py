@@ -72,14 +72,24 @@ def goal_task(name: str, goal_seed: int | None = None, hidden_goal: bool = True)
     return make_task("metaworld", canonical_name(name), **opts)
 
 
-def official_task_set(benchmark: str, seed: int = 0) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Train and test task names of a Farama benchmark (ML10, ML45, MT10, MT50)."""
+@functools.cache
+def farama_benchmark(name: str, seed: int = 0):
+    """Farama's benchmark object ``name`` (``ML10``, ``ML45``, ``MT10``, ``MT50`` or
+    ``ML1-<task>-v3``) for ``seed``, built once per process (ML45 instantiates every class's env
+    to draw its goals: several seconds)."""
     import metaworld as farama
 
+    if name.startswith("ML1-"):
+        return farama.ML1(name[4:], seed=seed)
+    return getattr(farama, name)(seed=seed)
+
+
+def official_task_set(benchmark: str, seed: int = 0) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Train and test task names of a Farama benchmark (ML10, ML45, MT10, MT50)."""
     key = benchmark.upper()
     if key not in BENCHMARKS:
         raise MrftError(f"unknown Meta-World benchmark {benchmark!r}; choose {', '.join(BENCHMARKS)}")
-    bench = getattr(farama, key)(seed=seed)
+    bench = farama_benchmark(key, seed)
     train = tuple(bench.train_classes)
     test = tuple(getattr(bench, "test_classes", {}) or ())
     return train, test

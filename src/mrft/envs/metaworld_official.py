@@ -34,7 +34,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from mrft.envs.family import SUCCESS, Family
-from mrft.envs.metaworld import canonical_name
+from mrft.envs.metaworld import canonical_name, farama_benchmark
 from mrft.envs.spaces import TaskSpaces, float32_box
 from mrft.envs.spec import Suite, Task, make_task
 from mrft.envs.vector import StepResult, check_seed_count
@@ -44,25 +44,24 @@ FAMILY_NAME = "metaworld-official"
 BENCHMARKS = ("ML10", "ML45", "MT10", "MT50")
 BENCHMARK_SEED = 0
 """Seed of the benchmark objects (the goals of every train and test task)."""
-GOALS_PER_CLASS = 50
-"""Tasks per class that Meta-World's benchmark objects make (``metaworld._N_GOALS``)."""
 
 
-@functools.cache
 def benchmark(name: str):
-    """The Farama benchmark object of ``name`` (``ML1-reach-v3``, ``ML10``, ...), built once per
-    process (ML45 instantiates every class's env to draw goals: several seconds)."""
-    import metaworld as farama
+    """The Farama benchmark object of ``name`` (``ML1-reach-v3``, ``ML10``, ...) with
+    :data:`BENCHMARK_SEED`."""
+    return farama_benchmark(name, BENCHMARK_SEED)
 
-    if name.startswith("ML1-"):
-        return farama.ML1(name[4:], seed=BENCHMARK_SEED)
-    return getattr(farama, name)(seed=BENCHMARK_SEED)
+
+def _reads_train_side(bench_name: str, split: str) -> bool:
+    """Whether ``split`` reads the benchmark's train side: the train split, and every split of
+    a multi-task benchmark (MT10, MT50), whose test tasks are its train tasks."""
+    return split == "train" or bench_name.startswith("MT")
 
 
 def official_tasks(bench_name: str, split: str, class_name: str) -> list:
     """The benchmark's tasks of ``class_name`` in ``split`` ('train' or 'test'), in its order."""
     bench = benchmark(bench_name)
-    tasks = bench.train_tasks if split == "train" or bench_name.startswith("MT") else bench.test_tasks
+    tasks = bench.train_tasks if _reads_train_side(bench_name, split) else bench.test_tasks
     chosen = [t for t in tasks if t.env_name == class_name]
     if not chosen:
         raise MrftError(f"{bench_name} has no {split} task of class {class_name}")
@@ -71,8 +70,7 @@ def official_tasks(bench_name: str, split: str, class_name: str) -> list:
 
 def class_names(bench_name: str, split: str) -> tuple[str, ...]:
     bench = benchmark(bench_name)
-    classes = bench.train_classes if split == "train" or bench_name.startswith("MT") else bench.test_classes
-    return tuple(classes)
+    return tuple(bench.train_classes if _reads_train_side(bench_name, split) else bench.test_classes)
 
 
 def _task(bench_name: str, class_name: str, split: str) -> Task:
@@ -106,6 +104,15 @@ def _shown(task, show_goal: bool):
     return type(task)(env_name=task.env_name, data=pickle.dumps(data))
 
 
+def played_tasks(task: Task) -> list:
+    """The benchmark's tasks that envs of ``task`` play (its class and split), the goal shown
+    to an oracle and on the multi-task benchmarks."""
+    bench_name = str(task.option("benchmark"))
+    show_goal = bool(task.option("oracle", False)) or bench_name.startswith("MT")
+    return [_shown(t, show_goal)
+            for t in official_tasks(bench_name, str(task.option("split", "train")), task.name)]
+
+
 class OfficialMetaWorldVecEnv:
     """``num_envs`` Meta-World envs of one class stepped in turn, each on a task the benchmark
     made (module docstring), with next-step auto-reset like every vector env here."""
@@ -113,10 +120,7 @@ class OfficialMetaWorldVecEnv:
     def __init__(self, task: Task, num_envs: int, seed: int, env_seeds: list[int] | None = None):
         import metaworld as farama
 
-        self.bench_name = str(task.option("benchmark"))
-        self.split = str(task.option("split", "train"))
-        show_goal = bool(task.option("oracle", False)) or self.bench_name.startswith("MT")
-        self.tasks = [_shown(t, show_goal) for t in official_tasks(self.bench_name, self.split, task.name)]
+        self.tasks = played_tasks(task)
         env_cls = farama.env_dict.ALL_V3_ENVIRONMENTS[task.name]
         self.num_envs = num_envs
         self._envs = [env_cls() for _ in range(num_envs)]
@@ -126,20 +130,17 @@ class OfficialMetaWorldVecEnv:
         self.observation_space = float32_box(self._envs[0].observation_space)
         self.action_space = self._envs[0].action_space
         self.task_ids = np.zeros(num_envs, dtype=np.int64)
-        self._seeds = [seed + i for i in range(num_envs)] if env_seeds is None else [int(s) for s in env_seeds]
-        self.reseed_raw(self._seeds)
+        self.reseed([seed + i for i in range(num_envs)] if env_seeds is None else env_seeds)
 
     # -- instances ------------------------------------------------------------------------
-    def reseed_raw(self, seeds: Sequence[int]) -> None:
-        self._seeds = [int(s) for s in seeds]
-        self._rngs = [np.random.default_rng(s) for s in self._seeds]
-        self._resets = [0] * self.num_envs
-        self._needs_reset = np.zeros(self.num_envs, dtype=bool)
-
     def reseed(self, env_seeds: Sequence[int]) -> None:
         """Next reset: env ``i`` plays task ``env_seeds[i] mod 50`` (seeds carry no split
         offset here: the split is the task list itself)."""
-        self.reseed_raw(check_seed_count(env_seeds, self.num_envs))
+        self._seeds = check_seed_count(env_seeds, self.num_envs)
+        self._rngs = [np.random.default_rng(s) for s in self._seeds]
+        self._resets = [0] * self.num_envs
+        self._current = [0] * self.num_envs
+        self._needs_reset = np.zeros(self.num_envs, dtype=bool)
 
     def task_index(self, i: int) -> int:
         """The index of the task env ``i``'s next reset plays (:meth:`_reset_one` advances)."""
@@ -158,7 +159,6 @@ class OfficialMetaWorldVecEnv:
 
     # -- the vector API -------------------------------------------------------------------
     def reset(self) -> np.ndarray:
-        self._current = [0] * self.num_envs
         obs = np.stack([self._reset_one(i) for i in range(self.num_envs)])
         self._needs_reset[:] = False
         return obs.astype(np.float32)
@@ -206,9 +206,7 @@ def spaces(task: Task) -> TaskSpaces:
 
     env = farama.env_dict.ALL_V3_ENVIRONMENTS[task.name]()
     try:
-        show_goal = bool(task.option("oracle", False)) or str(task.option("benchmark")).startswith("MT")
-        env.set_task(_shown(official_tasks(str(task.option("benchmark")), str(task.option("split", "train")),
-                                           task.name)[0], show_goal))
+        env.set_task(played_tasks(task)[0])
         return TaskSpaces(float32_box(env.observation_space), env.action_space, int(env.max_path_length))
     finally:
         env.close()
@@ -225,8 +223,7 @@ FAMILY = Family(
     spaces=spaces,
     hidden_parameters=("goal position",),
     oracle="native",
-    distinct_instances=lambda task: len(official_tasks(str(task.option("benchmark")),
-                                                       str(task.option("split", "train")), task.name)),
+    distinct_instances=lambda task: len(played_tasks(task)),
     score_name=SUCCESS,
     parse_lazily=lambda name: name.upper() in BENCHMARKS,
 )
