@@ -116,7 +116,7 @@ def test_the_warm_start_never_learns_to_write_the_forced_termination_token():
 
     head = encode(prompt(PROBLEM))
     forced = encode(prompt(PROBLEM) + "7*3=21|!#7*3=21.")
-    tokens, learned = batch_tensors([(forced, len(head))])
+    _, learned = batch_tensors([(forced, len(head))])
     at = forced.index(INDEX["!"])
     assert not learned[0, at] and learned[0, at + 1]  # what follows the token is learned
     assert not learned[0, :len(head)].any() and learned[0, len(head):at].all()

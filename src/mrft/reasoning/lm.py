@@ -51,19 +51,17 @@ class Block(nn.Module):
         x = x + self.out(mixed.transpose(1, 2).reshape(b, t, -1))
         return x + self.ff(self.norm2(x))
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``x [B, T, D]``, ``mask [B, 1, T, T]`` (True: may attend)."""
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, cache: dict | None = None,
+                start: int = 0) -> torch.Tensor:
+        """``x [B, T, D]``, ``mask [B, 1, T, start + T]`` (True: may attend). With a ``cache``,
+        the tokens' keys and values go into its slots ``start .. start + T`` and the queries
+        attend to every slot up to there (the prompt in one pass, then one token a step)."""
         q, k, v = self._split(x)
+        if cache is not None:
+            end = start + x.shape[1]
+            cache["k"][:, :, start:end], cache["v"][:, :, start:end] = k, v
+            k, v = cache["k"][:, :, :end], cache["v"][:, :, :end]
         return self._finish(x, F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
-
-    def step(self, x: torch.Tensor, cache: dict, t: int, mask: torch.Tensor) -> torch.Tensor:
-        """One new token per sequence (``x [B, 1, D]``) at cache slot ``t``; ``mask [B, 1, 1, t + 1]``."""
-        q, k, v = self._split(x)
-        cache["k"][:, :, t] = k[:, :, 0]
-        cache["v"][:, :, t] = v[:, :, 0]
-        mixed = F.scaled_dot_product_attention(q, cache["k"][:, :, :t + 1], cache["v"][:, :, :t + 1],
-                                               attn_mask=mask)
-        return self._finish(x, mixed)
 
 
 class TinyLM(nn.Module):
@@ -80,21 +78,26 @@ class TinyLM(nn.Module):
     def _logits(self, h: torch.Tensor) -> torch.Tensor:
         return self.norm(h) @ self.embed.weight.T
 
-    def forward(self, tokens: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits ``[B, T, V]`` of the next token after each position of ``tokens [B, T]``;
-        ``valid [B, T]`` marks real tokens (default: every token that is not padding)."""
-        valid = tokens != 0 if valid is None else valid
+    def hidden(self, tokens: torch.Tensor, valid: torch.Tensor, caches: list[dict] | None = None) -> torch.Tensor:
+        """The last block's output ``[B, T, D]`` for whole sequences ``tokens [B, T]`` whose real
+        tokens ``valid`` marks (positions count real tokens only; padding is never attended to;
+        a padded query attends to itself, so no row of the mask is empty), filling ``caches``
+        (one per block, :func:`sample`) when given."""
         positions = (valid.long().cumsum(1) - 1).clamp_min(0)
         if int(positions.max()) >= self.cfg.context:
             raise ValueError(f"a sequence is longer than the model's context of {self.cfg.context} tokens")
         t = tokens.shape[1]
         causal = torch.ones(t, t, dtype=torch.bool, device=tokens.device).tril()
-        # a padded query attends to itself only, so no row of the mask is empty
         mask = (causal[None] & valid[:, None, :]) | torch.eye(t, dtype=torch.bool, device=tokens.device)[None]
         h = self.embed(tokens) + self.position(positions)
-        for block in self.blocks:
-            h = block(h, mask[:, None])
-        return self._logits(h)
+        for i, block in enumerate(self.blocks):
+            h = block(h, mask[:, None], None if caches is None else caches[i])
+        return h
+
+    def forward(self, tokens: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits ``[B, T, V]`` of the next token after each position of ``tokens [B, T]``;
+        ``valid [B, T]`` marks real tokens (default: every token that is not padding)."""
+        return self._logits(self.hidden(tokens, tokens != 0 if valid is None else valid))
 
     def token_logprobs(self, tokens: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
         """``[B, T]``: log-probability of each token given the ones before it (0 at position 0)."""
@@ -145,15 +148,7 @@ def sample(model: TinyLM, prompts: list[list[int]], max_new: int, stop: int,
     width, heads = model.cfg.width, model.cfg.heads
     caches = [{"k": torch.zeros(b, heads, total, width // heads, device=device),
                "v": torch.zeros(b, heads, total, width // heads, device=device)} for _ in model.blocks]
-    # the prompt in one pass, filling the caches
-    h = model.embed(prompt) + model.position((valid[:, :p].long().cumsum(1) - 1).clamp_min(0))
-    causal = torch.ones(p, p, dtype=torch.bool, device=device).tril()
-    mask = (causal[None] & valid[:, None, :p]) | torch.eye(p, dtype=torch.bool, device=device)[None]
-    for block, cache in zip(model.blocks, caches, strict=True):
-        q, k, v = block._split(h)
-        cache["k"][:, :, :p], cache["v"][:, :, :p] = k, v
-        h = block._finish(h, F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None]))
-    logits = model._logits(h[:, -1])
+    logits = model._logits(model.hidden(prompt, valid[:, :p], caches)[:, -1])  # the prompt in one pass
     done = torch.zeros(b, dtype=torch.bool, device=device)
     lengths = valid[:, :p].sum(1)
     for t in range(p, total):
@@ -179,9 +174,9 @@ def sample(model: TinyLM, prompts: list[list[int]], max_new: int, stop: int,
             break
         h = model.embed(nxt)[:, None] + model.position(lengths.clamp_max(model.cfg.context - 1))[:, None]
         lengths = lengths + (~done).long()
-        step_mask = (valid[:, None, None, :t + 1])
+        step_mask = valid[:, None, None, :t + 1]
         for block, cache in zip(model.blocks, caches, strict=True):
-            h = block.step(h, cache, t, step_mask)
+            h = block(h, step_mask, cache, start=t)
         logits = model._logits(h[:, 0])
     end = int(valid.any(0).nonzero().max()) + 1
     return Samples(tokens[:, :end], sampled[:, :end], p)

@@ -23,6 +23,7 @@ accuracy ``J_j`` after ``j`` episodes and the tokens those ``j`` episodes took. 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections import Counter
 
 import numpy as np
@@ -31,7 +32,7 @@ import torch
 from mrft.reasoning.countdown import Problem, check, parse_chain
 from mrft.reasoning.lm import TinyLM
 from mrft.reasoning.rollout import Traces, forced_rewards, play
-from mrft.reasoning.traces import ANSWER, DELIMITER, FORCE, answer_of
+from mrft.reasoning.traces import DELIMITER, answer_of, episodes_of
 
 
 @dataclasses.dataclass
@@ -48,13 +49,8 @@ class ForcedProfile:
 def boundary_tokens(text: str, episodes: int) -> list[int]:
     """Characters (tokens) of ``text`` up to and including each of its first ``episodes``
     delimiters, with 0 for the prompt alone."""
-    out, count = [0], 0
-    body = text.split(ANSWER, 1)[0].split(FORCE, 1)[0]
-    for i, c in enumerate(body):
-        if c == DELIMITER and count < episodes:
-            out.append(i + 1)
-            count += 1
-    return out
+    ends = [len(part) + len(DELIMITER) for part in episodes_of(text)[:episodes]]
+    return [0, *itertools.accumulate(ends)]
 
 
 def forced_profile(model: TinyLM, problems: list[Problem], episodes: int, max_tokens: int,
@@ -120,9 +116,10 @@ def majority_correct(problem: Problem, texts: list[str]) -> bool:
 
 
 def tokens_to_majority(model: TinyLM, problems: list[Problem], episodes: int, max_tokens: int,
-                       target: float, generator: torch.Generator, largest: int = 8) -> dict:
+                       target: float | None, generator: torch.Generator, largest: int = 8) -> dict:
     """Tokens per problem at the first ``m`` in ``1, 2, 4, ..., largest`` whose majority-vote
-    accuracy reaches ``target``; ``reached`` False when none does (tokens at ``largest``)."""
+    accuracy reaches ``target``; ``reached`` False when none does (tokens at ``largest``). No
+    ``target``: the whole curve, up to ``largest``."""
     traces: Traces = play(model, problems, largest, episodes, max_tokens, generator)
     lengths = traces.lengths.numpy().reshape(len(problems), largest)
     texts = np.asarray(traces.texts, dtype=object).reshape(len(problems), largest)
@@ -132,7 +129,7 @@ def tokens_to_majority(model: TinyLM, problems: list[Problem], episodes: int, ma
         accuracy = float(np.mean([majority_correct(p, list(texts[i, :m])) for i, p in enumerate(problems)]))
         spent = float(lengths[:, :m].sum(1).mean())
         curve.append({"m": m, "accuracy": accuracy, "tokens": spent})
-        if accuracy >= target:
+        if target is not None and accuracy >= target:
             return {"target": target, "reached": True, "tokens": spent, "curve": curve}
         m *= 2
     return {"target": target, "reached": False, "tokens": curve[-1]["tokens"], "curve": curve}

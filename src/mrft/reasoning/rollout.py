@@ -27,6 +27,7 @@ from mrft.reasoning.traces import (
     answer_of,
     decode,
     encode,
+    episodes_of,
     prompt,
 )
 
@@ -119,7 +120,7 @@ def play(model: TinyLM, problems: list[Problem], group: int, episodes: int, max_
     texts = [decode(samples.tokens[i, samples.prompt_length:]) for i in range(len(prompts))]
     correct = torch.tensor([float(bool((a := answer_of(text)) and check(p, a)))
                             for p, text in zip(repeated, texts, strict=True)])
-    counts = torch.tensor([text.split(ANSWER, 1)[0].split(FORCE, 1)[0].count(DELIMITER) for text in texts])
+    counts = torch.tensor([len(episodes_of(text)) for text in texts])
     groups = torch.arange(len(problems)).repeat_interleave(group)
     return Traces(repeated, samples, texts, correct, counts,
                   _token_episodes(samples.tokens, samples.prompt_length), groups)
@@ -127,9 +128,7 @@ def play(model: TinyLM, problems: list[Problem], group: int, episodes: int, max_
 
 def prefix_tokens(traces: Traces, row: int, j: int) -> list[int]:
     """The prompt and the first ``j`` episodes of trace ``row``, then ``!``."""
-    text = traces.texts[row]
-    parts = text.split(ANSWER, 1)[0].split(FORCE, 1)[0].split(DELIMITER)
-    kept = "".join(part + DELIMITER for part in parts[:j])
+    kept = "".join(part + DELIMITER for part in episodes_of(traces.texts[row])[:j])
     return encode(prompt(traces.problems[row]) + kept + FORCE)
 
 

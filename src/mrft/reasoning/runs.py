@@ -83,25 +83,26 @@ def run_sft(folder: str | Path, lm: LMConfig, cfg: SFTConfig, difficulty: str,
     folder.mkdir(parents=True, exist_ok=True)
     info = {"kind": "sft", "lm": dataclasses.asdict(lm), "sft": dataclasses.asdict(cfg),
             "difficulty": difficulty, "step": 0}
+    data = None
     if (folder / CHECKPOINT).exists():
         model, data = load_model(folder / CHECKPOINT)
         saved = data["reasoning"]
         keys = ("kind", "lm", "sft", "difficulty")
         if {k: saved.get(k) for k in keys} != {k: info[k] for k in keys}:
             raise MrftError(f"{folder} holds another warm start; pick another folder")
-        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.01)
-        optimizer.load_state_dict(data["optimizer"])
         info["step"] = int(saved["step"])
     else:
         torch.manual_seed(cfg.seed)
         model = TinyLM(lm)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.01)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=0.01)
+    if data is not None:
+        optimizer.load_state_dict(data["optimizer"])
     train = countdown.problems("train", difficulty, TRAIN_PROBLEMS)
     log = _Log(folder, info["step"], 100, "sft step", "step", lambda r: r["step"] / cfg.steps)
     while info["step"] < cfg.steps:
         stop = min(cfg.steps, info["step"] + checkpoint_every)
-        train_sft(model, train, dataclasses.replace(cfg, steps=cfg.steps), progress=log,
-                  start_step=info["step"], optimizer=optimizer, stop_step=stop)
+        train_sft(model, train, cfg, progress=log, start_step=info["step"], optimizer=optimizer,
+                  stop_step=stop)
         info["step"] = stop
         _save(folder, model, optimizer, info)
     return folder / CHECKPOINT
@@ -112,19 +113,18 @@ def run_rl(folder: str | Path, init: str | Path, cfg: RLConfig, checkpoint_every
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     rl = dataclasses.asdict(cfg)
-    if (folder / CHECKPOINT).exists():
-        model, data = load_model(folder / CHECKPOINT)
+    resuming = (folder / CHECKPOINT).exists()
+    model, data = load_model(folder / CHECKPOINT if resuming else init)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
+    if resuming:
         info = data["reasoning"]
         if info.get("kind") != "rl" or info["rl"] != rl or info["init"] != str(init):
             raise MrftError(f"{folder} holds another RL run; pick another folder")
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
         optimizer.load_state_dict(data["optimizer"])
         state = RLState(**info["state"])
     else:
-        model, data = load_model(init)
         info = {"kind": "rl", "lm": data["reasoning"]["lm"], "rl": rl, "init": str(init),
                 "difficulty": data["reasoning"]["difficulty"]}
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
         state = RLState()
     train = [p for p, _ in countdown.problems("train", info["difficulty"], TRAIN_PROBLEMS)]
     log = _Log(folder, state.update, 1, f"rl {cfg.options.method} update", "update",

@@ -21,7 +21,7 @@ TOKEN_GRID_STEP = 10
 
 
 def score_model(model: TinyLM, difficulty: str, problems: int, episodes: int, max_tokens: int,
-                seed: int, majority_target: float, majority_problems: int = 100) -> dict:
+                seed: int, majority_target: float | None = None, majority_problems: int = 100) -> dict:
     """The record of one model: per problem the forced accuracies (so intervals can be drawn
     over problems and seeds), the curves and the summary figures. The same ``seed`` gives the
     same problems and samples."""

@@ -55,16 +55,14 @@ class StudyConfig:
     majority_problems: int = 100
 
 
-SCORED_WITH = ("difficulty", "problems", "episodes", "max_tokens", "seed")
-"""A saved score is reused only where these settings are the study's."""
-
-
-def _score(path: Path, model_path: Path, cfg: StudyConfig, seed: int, target: float) -> dict:
+def _score(path: Path, model_path: Path, cfg: StudyConfig, seed: int, target: float | None) -> dict:
+    """The score saved at ``path``, reused only where it was made with the study's settings, or
+    a new one."""
     if path.exists():
         record = json.loads(path.read_text(encoding="utf-8"))
         wanted = {"difficulty": cfg.difficulty, "problems": cfg.problems, "episodes": cfg.episodes,
                   "max_tokens": cfg.max_tokens, "seed": seed}
-        if {k: record.get(k) for k in SCORED_WITH} != wanted:
+        if {k: record.get(k) for k in wanted} != wanted:
             raise MrftError(f"{path} was scored with other settings; give the study another --out")
         return record
     model, _ = load_model(model_path)
@@ -79,7 +77,7 @@ def run_study(out: str | Path, cfg: StudyConfig) -> dict:
     warm = run_sft(out / "sft", cfg.lm, cfg.sft, cfg.difficulty)
     scores = out / "scores"
     scores.mkdir(parents=True, exist_ok=True)
-    base = _score(scores / "base.json", warm, cfg, 0, target=1.01)
+    base = _score(scores / "base.json", warm, cfg, 0, target=None)
     # the majority-vote target: the warm start's accuracy with one trace, the level every
     # method reached before RL, so the tokens say what each needs to be as good as it was
     target = base["accuracy"]
@@ -102,11 +100,11 @@ def run_study(out: str | Path, cfg: StudyConfig) -> dict:
 def summarise(base: dict, records: dict[str, list[dict]], cfg: StudyConfig) -> dict[str, Any]:
     """Per method, each figure's mean over seeds with a 95% bootstrap interval, and the claims
     against GRPO."""
+    def interval(values):
+        return [float(v) for v in mean_interval(values)]
+
     rows = {}
     for method, runs in records.items():
-        def interval(values):
-            return [float(v) for v in mean_interval(values)]
-
         rows[method] = {
             "seeds": len(runs),
             "accuracy": interval([r["accuracy"] for r in runs]),

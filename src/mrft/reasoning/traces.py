@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mrft.reasoning.countdown import Problem, Step, chain_text, check, random_chain
+from mrft.reasoning.countdown import Problem, Step, chain_text, check, parse_chain, random_chain
 
 PAD, BOS = 0, 1
 SYMBOLS = "0123456789+-*=,/:|#.!"
@@ -66,8 +66,6 @@ def search_trace(problem: Problem, solution: list[Step], rng: np.random.Generato
 def best_attempt(problem: Problem, attempts: list[str]) -> str:
     """The attempt to answer with: a correct one if any, else the one whose last value came
     closest to the target (the first of equals)."""
-    from mrft.reasoning.countdown import parse_chain
-
     for text in attempts:
         if check(problem, text):
             return text
@@ -89,9 +87,9 @@ def forced_trace(problem: Problem, attempts: list[str], after: int) -> str:
 
 
 def episodes_of(text: str) -> list[str]:
-    """The attempts (episodes) of a trace's text after the prompt, up to its answer."""
-    body = text.split(ANSWER, 1)[0].split(FORCE, 1)[0]
-    return [part for part in body.split(DELIMITER)[:-1]]
+    """The attempts (episodes) of a trace's text after the prompt: the parts ended by a
+    delimiter before the answer (or the forced-termination token)."""
+    return text.split(ANSWER, 1)[0].split(FORCE, 1)[0].split(DELIMITER)[:-1]
 
 
 def answer_of(text: str) -> str | None:
