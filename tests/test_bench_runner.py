@@ -136,6 +136,15 @@ def test_a_folder_of_another_suite_is_refused(tiny, tmp_path):
         _bench(other, out, ["grpo"]).open()
 
 
+def test_a_folder_recorded_before_suites_had_a_protocol_is_resumed(tiny, tmp_path):
+    out = tmp_path / "out"
+    _bench(tiny, out, ["grpo"]).open()
+    meta = json.loads((out / "bench.json").read_text())
+    assert meta["suite"].pop("protocol", "absent") is None
+    (out / "bench.json").write_text(json.dumps(meta))
+    assert _bench(tiny, out, ["grpo"]).open()["suite"]["name"] == "tiny"
+
+
 @pytest.mark.parametrize("argv, message", [
     (["bench", "--suite", "missing.toml"], "suite file missing.toml does not exist"),
     (["bench", "--suite", "demo", "--methods", "grpo,sac"], "unknown method 'sac'"),

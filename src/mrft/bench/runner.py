@@ -258,6 +258,8 @@ class Bench:
                 said.pop("plugins", None)
             if not said.get("budget", {}).get("export_steps"):  # ... or an export budget
                 said.get("budget", {}).pop("export_steps", None)
+            if not said.get("protocol"):  # ... or a meta-test protocol
+                said.pop("protocol", None)
             return said
 
         if path.exists():
