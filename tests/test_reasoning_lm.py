@@ -163,3 +163,17 @@ def test_the_study_in_small_scores_every_method_and_sets_the_papers_claims_besid
     assert len(scores["accuracy_by_episode"]) == 3 and len(scores["accuracy_by_episode_2k"]) == 5
     assert len(scores["per_problem"]["final"]) == 12
     assert run_study(tmp_path / "study", cfg) == summary  # everything found done: nothing redone
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["reason", "eval"], "mrft reason eval needs --init CHECKPOINT"),
+    (["reason", "sft", "--threads", "-1"], "--threads must be >= 0, got -1"),
+    (["reason", "rl", "--method", "ppo", "--init", "x.pt"], "--method must be one of"),
+])
+def test_reason_cli_errors_are_one_line(argv, message, capsys):
+    from mrft.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and message in err and "\n" not in err

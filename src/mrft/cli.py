@@ -393,6 +393,12 @@ def run_reason(cfg: ReasonConfig) -> int:
             raise MrftError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(cfg, name)}")
     if cfg.stage in ("rl", "eval") and cfg.init is None:
         raise MrftError(f"mrft reason {cfg.stage} needs --init CHECKPOINT")
+    if cfg.threads < 0:
+        raise MrftError(f"--threads must be >= 0, got {cfg.threads}")
+    if cfg.threads:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
     sft = SFTConfig(steps=cfg.sft_steps, seed=cfg.seed)
     if cfg.stage == "sft":
         path = runs.run_sft(cfg.out, LMConfig(len(VOCAB)), sft, cfg.difficulty)

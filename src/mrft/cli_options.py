@@ -206,3 +206,6 @@ class ReasonConfig:
     """sft, rl, eval: the run's seed."""
     json_out: str | None = None
     """eval: write the record to this JSON file."""
+    threads: int = 0
+    """Torch intra-op threads (0: torch's own choice); 1 leaves the other cores to other work,
+    where more threads than free cores slow small operations erratically."""
