@@ -49,6 +49,23 @@ def test_the_sampler_never_chooses_padding_or_bos_and_refuses_what_exceeds_the_c
         sample(model, [encode("3,5,7/22:")], 256, stop=INDEX["."])
 
 
+def test_log_probabilities_under_a_ban_are_those_of_the_sampled_distribution():
+    model = tiny_model()
+    force = INDEX["!"]
+    tokens = torch.tensor([encode("1,2,3/3:1+2=3|!#1+2=3.")])
+    banned = (0, 1, force)
+    logp = model.token_logprobs(tokens, banned=banned)
+    logits = model(tokens)[0, :-1].float()
+    logits[:, list(banned)] = float("-inf")
+    expected = torch.log_softmax(logits, -1).gather(-1, tokens[0, 1:, None]).squeeze(-1)
+    at_force = tokens[0, 1:] == force
+    assert torch.allclose(logp[0, 1:][~at_force], expected[~at_force], atol=1e-5)
+    assert logp[0, 1:][at_force].tolist() == [0.0]  # the injected token: never sampled, no probability
+    assert (logp[0, 1:][~at_force] > model.token_logprobs(tokens)[0, 1:][~at_force]).all()
+    logp.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
 def test_left_padding_changes_no_logit():
     model = tiny_model()
     tokens = torch.tensor(encode("3,5,7/22:5*3=15|"))
@@ -156,7 +173,7 @@ def test_the_study_in_small_scores_every_method_and_sets_the_papers_claims_besid
                       max_tokens=40, problems=12, majority_problems=4)
     summary = run_study(tmp_path / "study", cfg)
     assert set(summary["methods"]) == set(METHODS)
-    assert len(summary["claims"]) == 2
+    assert len(summary["claims"]) == 3
     report = (tmp_path / "study" / "report.md").read_text()
     assert "| claim | paper | ours | verdict |" in report and "mrt-episode" in report
     scores = json.loads((tmp_path / "study" / "scores" / "mrt-seed1.json").read_text())

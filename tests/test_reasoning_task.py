@@ -120,3 +120,46 @@ def test_the_warm_start_never_learns_to_write_the_forced_termination_token():
     at = forced.index(INDEX["!"])
     assert not learned[0, at] and learned[0, at + 1]  # what follows the token is learned
     assert not learned[0, :len(head)].any() and learned[0, len(head):at].all()
+
+
+def _record(final, by_tokens, seed=1):
+    """A scored record of hand-made per-problem figures on a token grid 0, 10, 20."""
+    final = np.asarray(final, dtype=float)
+    return {"seed": seed, "accuracy": final.mean(), "accuracy_2k": final.mean(), "tokens": 15.0,
+            "token_grid": [0, 10, 20],
+            "per_problem": {"final": final.tolist(), "final_2k": final.tolist(),
+                            "tokens": [15.0] * len(final), "by_tokens": by_tokens},
+            "majority": {"tokens": 30.0, "reached": True}, "accuracy_by_episode": [0.0, final.mean()]}
+
+
+def test_a_gain_ratio_over_a_gain_not_above_zero_is_not_measurable():
+    from mrft.reasoning.study import StudyConfig, summarise
+
+    flat = [[0, 0, 0]] * 4
+    base = [_record([1, 0, 0, 0], flat, s) for s in (1, 2)]
+    grpo = [_record([1, 0, 0, 0], flat, s) for s in (1, 2)]  # no gain at all
+    mrt = [_record([1, 1, 0, 0], flat, s) for s in (1, 2)]
+    summary = summarise(base, {"grpo": grpo, "mrt": mrt}, StudyConfig(seeds=2))
+    verdicts = {c["claim"].split(" ")[0] + str(i): c["verdict"] for i, c in enumerate(summary["claims"])}
+    assert verdicts["MRT's0"].startswith("not measurable: GRPO's gain")
+    assert summary["methods"]["mrt"]["gain"][0] == pytest.approx(0.25)
+    assert summary["methods"]["grpo"]["gain"] == [0.0, 0.0, 0.0]
+
+
+def test_token_efficiency_compares_the_tokens_each_method_needs_for_the_same_accuracy():
+    from mrft.reasoning.study import StudyConfig, summarise, tokens_to_reach
+
+    grid = np.array([0, 10, 20])
+    # GRPO reaches 0.5 at 20 tokens, MRT at 10 and then 1.0 at 20: the common level is GRPO's 0.5
+    grpo_curve = [[0, 0, 1], [0, 0, 0]]
+    mrt_curve = [[0, 1, 1], [0, 0, 1]]
+    assert tokens_to_reach(np.array([grpo_curve]), grid, 0.5) == 20
+    assert tokens_to_reach(np.array([mrt_curve]), grid, 0.5) == 10
+    assert np.isnan(tokens_to_reach(np.array([grpo_curve]), grid, 0.75))
+    base = [_record([0, 0], [[0, 0, 0]] * 2)]
+    summary = summarise(base, {"grpo": [_record([1, 0], grpo_curve)], "mrt": [_record([1, 1], mrt_curve)]},
+                        StudyConfig(seeds=1))
+    tokens = summary["claims"][2]
+    assert tokens["ours"].startswith("2") and "thinking tokens" in tokens["claim"]
+    # regret at 50 tokens (the whole grid here): one minus the mean accuracy over its budgets
+    assert summary["methods"]["mrt"]["regret"]["50"][0] == pytest.approx(1 - np.mean(mrt_curve))

@@ -99,10 +99,19 @@ class TinyLM(nn.Module):
         ``valid [B, T]`` marks real tokens (default: every token that is not padding)."""
         return self._logits(self.hidden(tokens, tokens != 0 if valid is None else valid))
 
-    def token_logprobs(self, tokens: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
-        """``[B, T]``: log-probability of each token given the ones before it (0 at position 0)."""
-        logp = torch.log_softmax(self.forward(tokens, valid)[:, :-1].float(), dim=-1)
-        picked = logp.gather(-1, tokens[:, 1:, None]).squeeze(-1)
+    def token_logprobs(self, tokens: torch.Tensor, valid: torch.Tensor | None = None,
+                       banned: tuple[int, ...] = ()) -> torch.Tensor:
+        """``[B, T]``: log-probability of each token given the ones before it (0 at position 0),
+        under the distribution :func:`sample` draws from with the same ``banned`` tokens (their
+        probability moved to the others), so a policy gradient is taken on the distribution
+        that was sampled; a banned token itself (which the sampler never chose) gets 0."""
+        logits = self.forward(tokens, valid)[:, :-1].float()
+        targets = tokens[:, 1:]
+        if banned:
+            logits = logits.index_fill(-1, torch.tensor(banned, device=logits.device), float("-inf"))
+        picked = torch.log_softmax(logits, dim=-1).gather(-1, targets[:, :, None]).squeeze(-1)
+        if banned:
+            picked = torch.where(torch.isin(targets, torch.tensor(banned, device=targets.device)), 0.0, picked)
         return F.pad(picked, (1, 0))
 
 

@@ -76,19 +76,22 @@ def forced_profile(model: TinyLM, problems: list[Problem], episodes: int, max_to
     return ForcedProfile(accuracy, tokens, final, final_tokens)
 
 
-def accuracy_at_budgets(profile: ForcedProfile, budgets: np.ndarray) -> np.ndarray:
-    """``[len(budgets)]`` accuracy when each problem must answer within ``b`` tokens."""
-    out = []
-    for b in budgets:
-        scores = []
-        for row in range(profile.accuracy.shape[0]):
+def problem_accuracy_at_budgets(profile: ForcedProfile, budgets: np.ndarray) -> np.ndarray:
+    """``[P, len(budgets)]`` each problem's score when it must answer within ``b`` tokens."""
+    out = np.zeros((profile.accuracy.shape[0], len(budgets)))
+    for row in range(profile.accuracy.shape[0]):
+        for i, b in enumerate(budgets):
             if profile.final_tokens[row] <= b:
-                scores.append(profile.final[row])
+                out[row, i] = profile.final[row]
                 continue
             within = np.flatnonzero(profile.tokens[row] <= b)
-            scores.append(profile.accuracy[row, within[-1]] if within.size else 0.0)
-        out.append(float(np.mean(scores)))
-    return np.asarray(out)
+            out[row, i] = profile.accuracy[row, within[-1]] if within.size else 0.0
+    return out
+
+
+def accuracy_at_budgets(profile: ForcedProfile, budgets: np.ndarray) -> np.ndarray:
+    """``[len(budgets)]`` accuracy when each problem must answer within ``b`` tokens."""
+    return problem_accuracy_at_budgets(profile, budgets).mean(0)
 
 
 def normalised_regret(profile: ForcedProfile, budget: int, step: int = 5) -> float:

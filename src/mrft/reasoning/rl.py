@@ -23,7 +23,7 @@ from mrft.algos.grpo import grpo_loss
 from mrft.algos.token_rl import NEEDS_FORCED, SequenceRLOptions, draw_prefixes, token_advantages
 from mrft.reasoning.countdown import Problem
 from mrft.reasoning.lm import TinyLM
-from mrft.reasoning.rollout import Traces, forced_rewards, play
+from mrft.reasoning.rollout import SAMPLER_BANS, Traces, forced_rewards, play
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,10 +89,10 @@ def update(model: TinyLM, optimizer: torch.optim.Optimizer, problems: list[Probl
                                   episodes=traces.episodes, **extra)
     model.train()
     with torch.no_grad():
-        old = model.token_logprobs(tokens)
+        old = model.token_logprobs(tokens, banned=SAMPLER_BANS)
     stats: dict[str, float] = {}
     for _ in range(cfg.iterations):
-        logp = model.token_logprobs(tokens)
+        logp = model.token_logprobs(tokens, banned=SAMPLER_BANS)
         loss, diagnostics = grpo_loss(logp, old, None, advantages, mask, epsilon_low=cfg.epsilon,
                                       epsilon_high=cfg.epsilon_high, loss_type=cfg.loss_type)
         optimizer.zero_grad(set_to_none=True)

@@ -34,6 +34,9 @@ from mrft.reasoning.traces import (
 ANSWER_TOKENS = 40
 """Longest forced answer sampled (a chain of three steps is under 30 characters)."""
 PROMPT_TOKENS = 17
+SAMPLER_BANS = (PAD, BOS, INDEX[FORCE])
+"""Tokens the sampler never chooses: padding, BOS and ``!``, which only the episode budget
+writes; the RL loss reads log-probabilities under the same ban."""
 """Longest prompt (``20,20,20,20/999:`` and BOS)."""
 
 
@@ -116,7 +119,7 @@ def play(model: TinyLM, problems: list[Problem], group: int, episodes: int, max_
     repeated = [p for p in problems for _ in range(group)]
     prompts = [encode(prompt(p)) for p in repeated]
     samples = sample(model, prompts, max_tokens, INDEX[END], generator, temperature,
-                     inject=budget_injector(len(prompts), episodes), banned=(PAD, BOS, INDEX[FORCE]))
+                     inject=budget_injector(len(prompts), episodes), banned=SAMPLER_BANS)
     texts = [decode(samples.tokens[i, samples.prompt_length:]) for i in range(len(prompts))]
     correct = torch.tensor([float(bool((a := answer_of(text)) and check(p, a)))
                             for p, text in zip(repeated, texts, strict=True)])
@@ -141,11 +144,11 @@ def forced_rewards(model: TinyLM, traces: Traces, requests: list[tuple[int, int]
     prompts = [prefix_tokens(traces, row, j) for row, j in requests for _ in range(samples_each)]
     room = model.cfg.context - max(len(p) for p in prompts)
     out = sample(model, prompts, min(ANSWER_TOKENS, room), INDEX[END], generator,
-                 banned=(PAD, BOS, INDEX[FORCE]))
+                 banned=SAMPLER_BANS)
     rights = []
     for i, (row, _) in enumerate(r for r in requests for _ in range(samples_each)):
-        text = ANSWER + decode(out.tokens[i, out.prompt_length:]).removeprefix(ANSWER)
-        answer = answer_of(text)
+        # the same reading as a trace's own answer: a forced answer must be written whole
+        answer = answer_of(decode(out.tokens[i, out.prompt_length:]))
         rights.append(float(bool(answer and check(traces.problems[row], answer))))
     values = torch.tensor(rights).reshape(len(requests), samples_each).mean(1)
     return values, int(out.sampled.sum())

@@ -118,7 +118,8 @@ def run_rl(folder: str | Path, init: str | Path, cfg: RLConfig, checkpoint_every
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
     if resuming:
         info = data["reasoning"]
-        if info.get("kind") != "rl" or info["rl"] != rl or info["init"] != str(init):
+        if (info.get("kind") != "rl" or info["rl"] != rl  # the same warm start, however its path is spelt
+                or Path(info["init"]).resolve() != Path(init).resolve()):
             raise MrftError(f"{folder} holds another RL run; pick another folder")
         optimizer.load_state_dict(data["optimizer"])
         state = RLState(**info["state"])

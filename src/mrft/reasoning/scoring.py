@@ -9,9 +9,9 @@ import torch
 from mrft.reasoning import countdown
 from mrft.reasoning.lm import TinyLM
 from mrft.reasoning.metrics import (
-    accuracy_at_budgets,
     forced_profile,
     normalised_regret,
+    problem_accuracy_at_budgets,
     tokens_to_majority,
 )
 
@@ -34,6 +34,7 @@ def score_model(model: TinyLM, difficulty: str, problems: int, episodes: int, ma
         majority = tokens_to_majority(model, test[:majority_problems], episodes, max_tokens,
                                       majority_target, generator)
     grid = np.arange(0, 2 * max_tokens + 1, TOKEN_GRID_STEP)
+    by_tokens = problem_accuracy_at_budgets(at_k, grid)
     return {
         "difficulty": difficulty, "problems": problems, "episodes": episodes, "max_tokens": max_tokens,
         "seed": seed,
@@ -44,9 +45,10 @@ def score_model(model: TinyLM, difficulty: str, problems: int, episodes: int, ma
         "accuracy_by_episode": at_k.accuracy.mean(0).tolist(),
         "accuracy_by_episode_2k": at_2k.accuracy.mean(0).tolist(),
         "token_grid": grid.tolist(),
-        "accuracy_by_tokens": accuracy_at_budgets(at_k, grid).tolist(),
+        "accuracy_by_tokens": by_tokens.mean(0).tolist(),
         "regret": {str(b): normalised_regret(at_k, b, TOKEN_GRID_STEP) for b in REGRET_BUDGETS},
         "per_problem": {"final": at_k.final.tolist(), "final_2k": at_2k.final.tolist(),
-                        "tokens": at_k.final_tokens.tolist()},
+                        "tokens": at_k.final_tokens.tolist(),
+                        "by_tokens": by_tokens.round(4).tolist()},
         "majority": majority,
     }

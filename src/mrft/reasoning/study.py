@@ -4,13 +4,14 @@ Qu et al. (2025) give for MRT against GRPO beside ours.
 
 Folder layout (each step skipped when its file is there, so the same command continues an
 interrupted study): ``sft/`` (the warm start), ``rl/METHOD/seedS/`` (each RL run),
-``scores/base.json`` and ``scores/METHOD-seedS.json`` (each model's record,
+``scores/base-seedS.json`` and ``scores/METHOD-seedS.json`` (each model's record,
 :func:`mrft.reasoning.scoring.score_model`), then ``study.json`` and ``report.md``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from mrft.algos.token_rl import METHODS
-from mrft.bench.statistics import mean_interval, ratio_of_means
+from mrft.bench.statistics import mean_interval
 from mrft.bench.text import readable_interval
 from mrft.errors import MrftError
 from mrft.logging import write_json
@@ -33,10 +34,14 @@ PAPER = {
     "gain": ("MRT's gain in accuracy over the warm start, as a multiple of GRPO's", 2.0,
              "about 2-3x (Qu et al. 2025, Table 1: pass@1 at a 16k-token budget, R1-Distill-Qwen-1.5B: "
              "GRPO +1.1, MRT +2.2)"),
-    "tokens": ("GRPO's tokens per problem over MRT's at their own final accuracy", 1.5,
+    "gain_difference": ("MRT's gain in accuracy over the warm start minus GRPO's", None,
+                        "+1.1 points (Table 1 as above: MRT +2.2, GRPO +1.1)"),
+    "tokens": ("GRPO's thinking tokens over MRT's to reach the lower of their two final accuracies", 1.5,
                "about 1.5x MRT's token efficiency"),
 }
-"""What the paper reports, per claim: the text, the bar a verdict checks and the source."""
+"""What the paper reports, per claim: the text, the bar a verdict checks (None: the sign alone)
+and the source."""
+BOOTSTRAP_REPS = 2000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,10 +82,13 @@ def run_study(out: str | Path, cfg: StudyConfig) -> dict:
     warm = run_sft(out / "sft", cfg.lm, cfg.sft, cfg.difficulty)
     scores = out / "scores"
     scores.mkdir(parents=True, exist_ok=True)
-    base = _score(scores / "base.json", warm, cfg, 0, target=None)
+    # the warm start scored with every seed's samples, so its own sampling noise is in every
+    # interval of a gain over it
+    base = [_score(scores / f"base-seed{seed}.json", warm, cfg, seed, target=None)
+            for seed in range(1, cfg.seeds + 1)]
     # the majority-vote target: the warm start's accuracy with one trace, the level every
     # method reached before RL, so the tokens say what each needs to be as good as it was
-    target = base["accuracy"]
+    target = float(np.mean([record["accuracy"] for record in base]))
     records: dict[str, list[dict]] = {}
     for seed in range(1, cfg.seeds + 1):
         for method in cfg.methods:
@@ -97,47 +105,114 @@ def run_study(out: str | Path, cfg: StudyConfig) -> dict:
     return summary
 
 
-def summarise(base: dict, records: dict[str, list[dict]], cfg: StudyConfig) -> dict[str, Any]:
-    """Per method, each figure's mean over seeds with a 95% bootstrap interval, and the claims
-    against GRPO."""
-    def interval(values):
-        return [float(v) for v in mean_interval(values)]
+def per_problem(records: list[dict], key: str) -> np.ndarray:
+    """``[seeds, problems, ...]``: one figure per problem of every seed's record."""
+    return np.asarray([r["per_problem"][key] for r in records], dtype=np.float64)
 
+
+def seeds_and_problems_interval(statistic, *matrices: np.ndarray, reps: int = BOOTSTRAP_REPS,
+                                seed: int = 0) -> list[float]:
+    """``[point, low, high]`` of ``statistic(*matrices)`` with a 95% percentile interval from a
+    bootstrap over both sources of noise: each matrix's seeds (independent runs) are resampled
+    on their own, the held-out problems (scored by every matrix) jointly. The interval is
+    ``nan`` where a resample's statistic is not finite."""
+    rng = np.random.default_rng(seed)
+    problems = matrices[0].shape[1]
+    stats = np.empty(reps)
+    for i in range(reps):
+        columns = rng.integers(0, problems, problems)
+        stats[i] = statistic(*(m[rng.integers(0, m.shape[0], m.shape[0])][:, columns] for m in matrices))
+    point = float(statistic(*matrices))
+    if not np.isfinite(stats).all():
+        return [point, float("nan"), float("nan")]
+    low, high = np.quantile(stats, [0.025, 0.975])
+    return [point, float(low), float(high)]
+
+
+def _mean(m: np.ndarray) -> float:
+    return float(m.mean())
+
+
+def _gain(method: np.ndarray, base: np.ndarray) -> float:
+    return float(method.mean() - base.mean())
+
+
+def _gain_ratio(method: np.ndarray, reference: np.ndarray, base: np.ndarray) -> float:
+    below = reference.mean() - base.mean()
+    return float((method.mean() - base.mean()) / below) if below > 0 else float("nan")
+
+
+def _regret(by_tokens: np.ndarray, upto: np.ndarray) -> float:
+    return float(1.0 - by_tokens[..., upto].mean())
+
+
+def tokens_to_reach(by_tokens: np.ndarray, grid: np.ndarray, level: float) -> float:
+    """The smallest token budget of ``grid`` at which the accuracy against thinking tokens
+    (``by_tokens [seeds, problems, budgets]``, averaged) reaches ``level``; nan if none does."""
+    reached = np.flatnonzero(by_tokens.mean(axis=(0, 1)) >= level - 1e-9)
+    return float(grid[reached[0]]) if reached.size else float("nan")
+
+
+def _token_ratio(grid: np.ndarray):
+    """GRPO's tokens over MRT's to reach the lower of their two final accuracies."""
+    def statistic(ref_tokens, mrt_tokens, ref_final, mrt_final) -> float:
+        level = min(ref_final.mean(), mrt_final.mean())
+        ref, mrt = tokens_to_reach(ref_tokens, grid, level), tokens_to_reach(mrt_tokens, grid, level)
+        return ref / mrt if mrt > 0 else float("nan")
+    return statistic
+
+
+def summarise(base: list[dict], records: dict[str, list[dict]], cfg: StudyConfig) -> dict[str, Any]:
+    """Per method, each figure's mean over seeds and problems with a 95% bootstrap interval over
+    both, and the claims against GRPO."""
+    grid = np.asarray(base[0]["token_grid"])
+    base_final = per_problem(base, "final")
     rows = {}
     for method, runs in records.items():
+        final, by_tokens = per_problem(runs, "final"), per_problem(runs, "by_tokens")
         rows[method] = {
             "seeds": len(runs),
-            "accuracy": interval([r["accuracy"] for r in runs]),
-            "gain": interval([r["accuracy"] - base["accuracy"] for r in runs]),
-            "accuracy_2k": interval([r["accuracy_2k"] for r in runs]),
-            "tokens": interval([r["tokens"] for r in runs]),
-            "regret": {b: interval([r["regret"][b] for r in runs]) for b in runs[0]["regret"]},
-            "majority_tokens": interval([r["majority"]["tokens"] for r in runs]),
+            "accuracy": seeds_and_problems_interval(_mean, final),
+            "gain": seeds_and_problems_interval(_gain, final, base_final),
+            "accuracy_2k": seeds_and_problems_interval(_mean, per_problem(runs, "final_2k")),
+            "tokens": seeds_and_problems_interval(_mean, per_problem(runs, "tokens")),
+            "regret": {str(b): seeds_and_problems_interval(functools.partial(_regret, upto=grid <= b), by_tokens)
+                       for b in REGRET_BUDGETS},
+            # one vote per seed: the majority needs many traces per problem, sampled once
+            "majority_tokens": [float(v) for v in mean_interval([r["majority"]["tokens"] for r in runs])],
             "majority_reached": sum(r["majority"]["reached"] for r in runs),
             "accuracy_by_episode": np.mean([r["accuracy_by_episode"] for r in runs], axis=0).tolist(),
         }
     claims = []
     reference = METHODS[0]
     if reference in records and "mrt" in records:
-        gains = {m: [r["accuracy"] - base["accuracy"] for r in records[m]] for m in (reference, "mrt")}
-        with np.errstate(invalid="ignore", divide="ignore"):  # zero gains: nan, said in the verdict
-            claims.append(_claim("gain", *ratio_of_means(gains["mrt"], gains[reference])))
-            claims.append(_claim("tokens", *ratio_of_means([r["tokens"] for r in records[reference]],
-                                                           [r["tokens"] for r in records["mrt"]])))
-    return {"config": dataclasses.asdict(cfg), "base": {k: base[k] for k in ("accuracy", "accuracy_2k", "tokens")},
+        ref, mrt = records[reference], records["mrt"]
+        ref_final, mrt_final = per_problem(ref, "final"), per_problem(mrt, "final")
+        measurable = rows[reference]["gain"][1] > 0
+        claims.append(_claim("gain", *seeds_and_problems_interval(_gain_ratio, mrt_final, ref_final, base_final),
+                             measurable=measurable))
+        claims.append(_claim("gain_difference", *seeds_and_problems_interval(_gain, mrt_final, ref_final)))
+        claims.append(_claim("tokens", *seeds_and_problems_interval(
+            _token_ratio(grid), per_problem(ref, "by_tokens"), per_problem(mrt, "by_tokens"), ref_final, mrt_final)))
+    return {"config": dataclasses.asdict(cfg),
+            "base": {"seeds": len(base), **{k: float(np.mean([r[k] for r in base]))
+                                           for k in ("accuracy", "accuracy_2k", "tokens")}},
             "methods": rows, "claims": claims, "regret_budgets": list(REGRET_BUDGETS)}
 
 
-def _claim(key: str, point: float, low: float, high: float) -> dict:
+def _claim(key: str, point: float, low: float, high: float, measurable: bool = True) -> dict:
     text, bar, paper = PAPER[key]
-    if not np.isfinite(low):
-        verdict = "not measurable (GRPO's figure is not above 0 in every resample)"
-    elif low >= bar:
+    neutral = 0.0 if key == "gain_difference" else 1.0  # a difference, or a ratio
+    if not measurable:
+        verdict = "not measurable: GRPO's gain over the warm start is not above 0"
+    elif not np.isfinite(low):
+        verdict = "not measurable (the figure is undefined in some resamples)"
+    elif bar is not None and low >= bar:
         verdict = "reproduced"
-    elif high < 1.0:
+    elif high < neutral:
         verdict = "reversed: GRPO is better here"
-    elif low > 1.0:
-        verdict = "in MRT's favour, below the paper's size"
+    elif low > neutral:
+        verdict = "in MRT's favour" + ("" if bar is None else ", below the paper's size")
     else:
         verdict = "not told apart from GRPO"
     return {"claim": text, "paper": paper, "ours": readable_interval(point, low, high), "verdict": verdict}
@@ -149,7 +224,10 @@ def report_markdown(summary: dict) -> str:
              f"Warm start: accuracy {summary['base']['accuracy']:.3f} with {cfg['episodes']} episodes, "
              f"{summary['base']['tokens']:.0f} tokens per problem. Every method: {cfg['token_budget']:,} "
              f"sampled tokens of RL (forced-termination answers included), {cfg['seeds']} seeds, "
-             f"{cfg['problems']} held-out problems; mean over seeds [95% bootstrap interval].", "",
+             f"{cfg['problems']} held-out problems; mean over seeds and problems [95% bootstrap interval "
+             "over both; the warm start is scored with every seed's samples]. The majority-vote "
+             "tokens are one figure per seed. `mrt` adds one scalar per trace (its outcome minus "
+             "the answer forced after a drawn prefix) to every token of it, prefix included.", "",
              "| method | accuracy (K episodes) | gain over the warm start | accuracy (2K episodes) | tokens per problem | "
              + " | ".join(f"regret at {b} tokens" for b in summary["regret_budgets"])
              + " | tokens to the warm start's accuracy by majority vote |",
