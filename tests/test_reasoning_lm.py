@@ -3,6 +3,7 @@ and of each RL method."""
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -111,7 +112,9 @@ def test_sft_and_every_rl_method_run_on_their_budget():
         state, _ = train_rl(model, train, cfg, progress=logged.append)
         assert state.tokens >= 600 and state.update == len(logged)
         assert all(0.0 <= row["accuracy"] <= 1.0 for row in logged)
-        assert (sum(row["forced_tokens"] for row in logged) > 0) == method.startswith("mrt")
+        assert (sum(row["update_forced_tokens"] for row in logged) > 0) == method.startswith("mrt")
+        # each record carries the run's tokens so far (what the progress line's share reads)
+        assert [row["tokens"] for row in logged] == list(np.cumsum([row["update_tokens"] for row in logged]))
 
 
 def test_a_forced_prefix_is_the_prompt_and_the_first_episodes_then_force():

@@ -126,5 +126,7 @@ def train_rl(model: TinyLM, train: list[Problem], cfg: RLConfig, state: RLState 
         state.update += 1
         state.tokens += int(stats["tokens"])
         if progress is not None:
-            progress({"update": state.update, "tokens": state.tokens, "seconds": time.time() - start, **stats})
+            # the run's tokens so far; the update's own are its "update_tokens"
+            record = {f"update_{k}" if k in ("tokens", "forced_tokens") else k: v for k, v in stats.items()}
+            progress({"update": state.update, "tokens": state.tokens, "seconds": time.time() - start, **record})
     return state, optimizer
