@@ -10,8 +10,12 @@ rerun the same command and finished runs are kept. The summary (``OUT/curve.json
 held-out instances with a 95% bootstrap interval, and the scales from which each method is
 not behind the others.
 
+The 1x point is the suite itself: ``--scale-one FOLDER`` takes it from a bench of the whole
+suite (the same settings, checked) instead of running those families again.
+
     python benchmarks/budget_curve.py --suite cpu --families nav:point,shift:inverted-pendulum-signed \\
-        --methods grpo,ppo,rl2,mrft --scales 0.25,0.5,1,3 --out benchmarks/results/budget-curve
+        --methods grpo,ppo,rl2,mrft --scales 0.25,0.5,1,3 --out benchmarks/results/budget-curve \\
+        --scale-one benchmarks/results/cpu-v3
 """
 
 from __future__ import annotations
@@ -58,6 +62,25 @@ def run_scale(suite: BenchSuite, methods: list[str], seeds: int, out: Path, ray:
         run_on_ray(bench, ray, 1.0, 0.0)
 
 
+def check_scale_one(suite: BenchSuite, folder: Path, methods: list[str]) -> None:
+    """Refuse a ``--scale-one`` folder that is not a bench of ``suite`` with every one of
+    ``methods``: its runs must be what the 1x scale would have run."""
+    from mrft.bench.runner import suite_settings
+
+    path = folder / "bench.json"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        recorded = meta["suite"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+        raise MrftError(f"--scale-one {folder} is not a bench folder (no readable bench.json)") from None
+    if suite_settings(recorded) != suite_settings(suite.to_dict()):
+        raise MrftError(f"--scale-one {folder} holds a bench of suite {recorded.get('name')!r} with other "
+                        f"settings than {suite.name!r}; its runs are not this curve's 1x point")
+    missing = [m for m in methods if m not in meta.get("methods", [])]
+    if missing:
+        raise MrftError(f"--scale-one {folder} has no runs of {', '.join(missing)}")
+
+
 def final_scores(folder: Path) -> dict[tuple[str, str], list[float]]:
     """``(family, method) -> final scores`` over seeds x held-out instances of one bench."""
     data = BenchData(folder)
@@ -69,10 +92,10 @@ def final_scores(folder: Path) -> dict[tuple[str, str], list[float]]:
 
 
 def summarise(out: Path, scales: list[float], families: list[str], methods: list[str],
-              budgets: dict[str, int]) -> dict:
+              budgets: dict[str, int], scale_one: Path | None = None) -> dict:
     rows = []
     for scale in scales:
-        folder = out / f"x{scale:g}"
+        folder = scale_one if scale == 1 and scale_one is not None else out / f"x{scale:g}"
         if not (folder / "bench.json").exists():
             continue
         for (env, method), values in final_scores(folder).items():
@@ -135,7 +158,16 @@ def plot(summary: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def main() -> None:
+def main() -> int:
+    try:
+        run(parse_args())
+    except MrftError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", default="cpu")
     parser.add_argument("--families", required=True, help="comma-separated families of the suite")
@@ -145,20 +177,31 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--ray", default=None, help="run each scale's sweep on Ray (address or 'local')")
     parser.add_argument("--summary-only", action="store_true", help="only summarise what is there")
-    args = parser.parse_args()
+    parser.add_argument("--scale-one", default=None,
+                        help="a bench of the whole suite (same settings) whose runs are the 1x point")
+    return parser.parse_args()
+
+
+def run(args: argparse.Namespace) -> None:
     suite = load_suite(args.suite)
     families = args.families.split(",")
     methods = args.methods.split(",")
     scales = [float(s) for s in args.scales.split(",")]
     out = Path(args.out)
     budgets = {t.env: t.pretrain_steps or suite.budget.pretrain_steps for t in suite.tasks}
+    scale_one = Path(args.scale_one) if args.scale_one else None
+    if scale_one is not None:
+        check_scale_one(suite, scale_one, methods)
     if not args.summary_only:
         for scale in scales:
+            if scale == 1 and scale_one is not None:
+                continue
             print(f"== x{scale:g}", flush=True)
             run_scale(scaled_suite(suite, families, scale), methods, args.seeds or suite.seeds,
                       out / f"x{scale:g}", args.ray)
-    summary = summarise(out, scales, families, methods, budgets)
+    summary = summarise(out, scales, families, methods, budgets, scale_one)
     summary["command"] = "python benchmarks/budget_curve.py " + " ".join(sys.argv[1:])
+    out.mkdir(parents=True, exist_ok=True)
     (out / "curve.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
     (out / "curve.md").write_text(markdown(summary), encoding="utf-8")
     plot(summary, out / "curve.png")
@@ -166,4 +209,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -62,3 +64,40 @@ def test_the_ablation_table_reads_a_bench_analysis_into_a_document(tmp_path):
     proc = _script("ablation_table.py", str(folder), "--doc", str(tmp_path / "absent.md"))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("error: ") and "absent.md" in proc.stderr
+
+
+HAND_SUITE = """name = "hand"
+description = "hand-made curves"
+seeds = 2
+[budget]
+pretrain_steps = 1000
+adapt_steps = 300
+eval_every = 100
+eval_episodes = 4
+adapt_envs = 4
+[[tasks]]
+env = "nav:point"
+instances = INSTANCES
+"""
+
+
+def test_the_budget_curve_takes_its_1x_point_from_a_bench_of_the_suite_itself(tmp_path):
+    import test_bench_analysis as bench_helpers
+
+    folder = bench_helpers._bench_folder(tmp_path / "suite-run", bench_helpers.CURVES)
+    suite = tmp_path / "hand.toml"
+    suite.write_text(HAND_SUITE.replace("INSTANCES", "2"))
+    out = tmp_path / "curve"
+    args = ("--suite", str(suite), "--families", "nav:point", "--methods", "grpo,mrft", "--scales", "1",
+            "--out", str(out), "--scale-one", str(folder))
+    proc = _script("budget_curve.py", *args, "--summary-only")
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["method"]: r for r in json.loads((out / "curve.json").read_text())["rows"]}
+    # finals: GRPO .6 1 .4 .8, MRFT .7 1 .7 1, at the suite's own 1,000 steps
+    assert rows["grpo"]["mean"] == pytest.approx(0.7) and rows["mrft"]["mean"] == pytest.approx(0.85)
+    assert rows["mrft"]["pretrain_steps"] == 1000 and rows["mrft"]["runs"] == 4
+    # a bench of the suite with other settings is not the 1x point
+    suite.write_text(HAND_SUITE.replace("INSTANCES", "3"))
+    proc = _script("budget_curve.py", *args)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: --scale-one")
+    assert "other settings" in proc.stderr and "Traceback" not in proc.stderr

@@ -142,6 +142,23 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
+def suite_settings(suite_dict: dict[str, Any]) -> dict[str, Any]:
+    """What a suite says, for telling whether two benches ran the same one: where it was read
+    from does not matter, and a bench recorded before a setting existed reads as one without
+    it (a family without a budget of its own, plugins, an export budget, a meta-test protocol)."""
+    said = {k: v for k, v in json.loads(json.dumps(suite_dict)).items() if k != "source"}
+    for task in said.get("tasks", []):
+        if task.get("pretrain_steps") is None:
+            task.pop("pretrain_steps", None)
+    if not said.get("plugins"):
+        said.pop("plugins", None)
+    if not said.get("budget", {}).get("export_steps"):
+        said.get("budget", {}).pop("export_steps", None)
+    if not said.get("protocol"):
+        said.pop("protocol", None)
+    return said
+
+
 def git_commit() -> str:
     """The commit of the installed source tree (with ``+dirty`` for local edits), if any."""
     src = Path(__file__).resolve().parent
@@ -247,25 +264,10 @@ class Bench:
         path = self.out / "bench.json"
         suite = self.suite.to_dict()
 
-        def settings(suite_dict: dict[str, Any]) -> dict[str, Any]:
-            # where the suite was read from does not matter, only what it says; a family
-            # without a budget of its own reads the same whether or not the key was written
-            said = {k: v for k, v in json.loads(json.dumps(suite_dict)).items() if k != "source"}
-            for task in said.get("tasks", []):
-                if task.get("pretrain_steps") is None:
-                    task.pop("pretrain_steps", None)
-            if not said.get("plugins"):  # a bench written before suites had plugins
-                said.pop("plugins", None)
-            if not said.get("budget", {}).get("export_steps"):  # ... or an export budget
-                said.get("budget", {}).pop("export_steps", None)
-            if not said.get("protocol"):  # ... or a meta-test protocol
-                said.pop("protocol", None)
-            return said
-
         if path.exists():
             try:
                 meta = json.loads(path.read_text(encoding="utf-8"))
-                same = settings(meta["suite"]) == settings(suite)
+                same = suite_settings(meta["suite"]) == suite_settings(suite)
             except (json.JSONDecodeError, KeyError, TypeError):
                 raise MrftError(f"{path} is not a bench record; use an empty --out folder") from None
             if not same:
