@@ -4,6 +4,7 @@ a serial sweep leaves it (timings aside); a killed driver is resumed by the same
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -93,6 +94,37 @@ def test_chains_group_the_runs_that_share_a_pretraining(tiny, tmp_path):
     assert ("bandit:arms3", "ppo", 1, bandit) in described
     assert ("nav:point", "grpo", 2, [("pretrain", "grpo"), ("adapt", "grpo")]) in described
     assert len(chains) == 2 * 2 * 2  # families x pre-trainings (grpo, ppo) x seeds
+
+
+def test_a_chain_stopped_mid_pretraining_continues_from_its_checkpoint(tiny, tmp_path):
+    """A worker that sees --out keeps the chain's scratch there; one killed mid-pretraining
+    leaves a checkpoint that the next attempt continues, exactly: the sweep ends as the serial
+    one does."""
+    from mrft.bench.methods import method as method_named
+    from mrft.bench.runner import seed_dir
+    from mrft.trainer import Trainer
+
+    serial = tmp_path / "serial"
+    _bench(tiny, serial).run()
+    out = tmp_path / "chains"
+    bench = _bench(tiny, out)
+    bench.open()
+    chains = ray_sweep.pending_chains(bench)
+    stopped = next(c for c in chains if c.family.env == "bandit:arms3" and c.source == "grpo")
+    folder = seed_dir(ray_sweep.chain_scratch(out, stopped), stopped.family, stopped.source, stopped.seed)
+    cfg = bench.suite.train_config(stopped.family, method_named(stopped.source), stopped.seed, str(folder), "train")
+    Trainer(cfg).train(max_updates=1)  # what a worker killed after one update leaves
+    for chain in chains:
+        result = ray_sweep.run_chain(bench.suite, METHODS, chain, ray_sweep.shipped_files(out, chain),
+                                     out=str(out))
+        assert ray_sweep.chain_scratch(out, chain).is_dir()  # kept until written back
+        ray_sweep.write_back(out, result["files"], [result_path(out, u) for u in chain.units])
+        shutil.rmtree(ray_sweep.chain_scratch(out, chain))
+    pretrain = json.loads(result_path(out, stopped.units[0]).read_text())
+    assert 0 < pretrain.pop("resumed_at_step") < pretrain["steps"]
+    results = _results(out)
+    results[str(result_path(out, stopped.units[0]).relative_to(out))].pop("resumed_at_step")
+    assert results == _results(serial)
 
 
 def test_chains_run_elsewhere_and_written_back_equal_the_serial_sweep(tiny, tmp_path):
@@ -301,12 +333,12 @@ class _FakeRay:
 
             class Remote:
                 @staticmethod
-                def remote(suite, methods, chain, files, progress):
+                def remote(suite, methods, chain, files, progress, out):
                     key = chain.describe()
                     fake.attempts[key] = fake.attempts.get(key, 0) + 1
                     if fake.dying in key:
                         return _Ref(fake.exceptions.RayError("worker died"))
-                    return _Ref(function(suite, methods, chain, files, progress))
+                    return _Ref(function(suite, methods, chain, files, progress, out))
 
             return Remote
 

@@ -4,6 +4,7 @@ Ctrl-C and bad input end in one line; a finished sweep reports."""
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -112,6 +113,28 @@ def test_killed_bench_resumes_without_redoing_finished_runs(tiny, tmp_path):
     assert exit_info.value.code == 0
     assert (out / "report.md").exists() and (out / "report.html").exists()
     assert (out / "analysis.json").exists() and (out / "adaptation.png").exists()
+
+
+def test_a_pretraining_left_unreadable_or_of_other_settings_starts_again(tiny, tmp_path):
+    from mrft.bench.methods import method as method_named
+    from mrft.bench.runner import seed_dir
+    from mrft.trainer import Trainer
+
+    out = tmp_path / "out"
+    bench = _bench(tiny, out, ["grpo"])
+    bench.open()
+    unit = next(bench.pending())
+    folder = seed_dir(out, unit.family, unit.method, unit.seed)
+    (folder / "train").mkdir(parents=True)
+    (folder / "train" / "checkpoint.pt").write_bytes(b"cut short")
+    assert "resumed_at_step" not in bench.run_unit(unit)
+    other = dataclasses.replace(bench.suite.train_config(unit.family, method_named("grpo"), unit.seed,
+                                                         str(folder), "train"))
+    other.optim.learning_rate = 1e-2  # a run of other settings in the way
+    shutil.rmtree(folder / "train")
+    Trainer(other).train(max_updates=1)
+    record = bench.run_unit(unit)
+    assert "resumed_at_step" not in record and record["steps"] >= 640
 
 
 def test_ctrl_c_keeps_finished_runs_and_says_how_to_continue(tiny, tmp_path, monkeypatch):

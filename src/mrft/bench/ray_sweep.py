@@ -7,7 +7,10 @@ or a cluster; this module only cuts the sweep into chains and moves files.
 
 - **Where runs happen.** A chain runs in a scratch folder of the worker that Ray picks, so
   workers need no shared filesystem. A chain whose pre-training finished earlier (a sweep
-  that was stopped) is shipped its ``pretrain.json`` and checkpoint and only adapts.
+  that was stopped) is shipped its ``pretrain.json`` and checkpoint and only adapts. Where the
+  worker sees ``--out`` itself (this machine, or a shared filesystem), the scratch folder is
+  ``OUT/.chains/...``, kept until the driver has written the chain back: a sweep stopped
+  mid-chain continues its runs from their checkpoints instead of starting them again.
 - **What comes back.** Every file the chain wrote under its run folders, as bytes. The
   driver alone writes into ``--out``, each file atomically and the result files
   (``pretrain.json``, ``adapt/instance<i>.json``) last, so a driver killed while writing
@@ -48,6 +51,8 @@ from mrft.bench.runner import (
 from mrft.bench.suite import BenchSuite, TaskFamily
 from mrft.errors import MrftError
 
+CHAINS = ".chains"
+"""Folder of ``--out`` that holds the scratch folders of chains in progress."""
 LOCAL = "local"
 """``--ray local``: start Ray on this machine (what a bare ``--ray`` means)."""
 
@@ -97,8 +102,13 @@ def shipped_files(out: Path, chain: Chain) -> dict[str, bytes]:
     return {str(p.relative_to(out)): p.read_bytes() for p in (record, checkpoint)}
 
 
+def chain_scratch(out: Path, chain: Chain) -> Path:
+    """The scratch folder of ``chain`` inside the sweep's folder ``out``."""
+    return seed_dir(out / CHAINS, chain.family, chain.source, chain.seed)
+
+
 def run_chain(suite: BenchSuite, methods: list[str], chain: Chain,
-              shipped: dict[str, bytes], progress: Any = None) -> dict[str, Any]:
+              shipped: dict[str, bytes], progress: Any = None, out: str | None = None) -> dict[str, Any]:
     """Run one chain in a scratch folder; returns ``{"files": {relative path: bytes},
     "log": text, "seconds": wall clock}``. Executed by a Ray worker (or inline in tests),
     which first loads the suite's plugins (and ``$MRFT_PLUGINS``) as the driver did.
@@ -108,7 +118,14 @@ def run_chain(suite: BenchSuite, methods: list[str], chain: Chain,
 
     load_plugins(list(suite.plugins))
     load_plugins()
-    scratch = Path(tempfile.mkdtemp(prefix="mrft-chain-"))
+    # the sweep's own folder where this worker sees it (bench.json is there): what a stopped
+    # chain left is continued; else a fresh folder of this worker's
+    kept = out is not None and (Path(out) / "bench.json").is_file()
+    if kept:
+        scratch = chain_scratch(Path(out), chain)
+        scratch.mkdir(parents=True, exist_ok=True)
+    else:
+        scratch = Path(tempfile.mkdtemp(prefix="mrft-chain-"))
     start = time.time()
     try:
         for name, data in shipped.items():
@@ -132,7 +149,8 @@ def run_chain(suite: BenchSuite, methods: list[str], chain: Chain,
                     files[name] = path.read_bytes()
         return {"files": files, "log": log.getvalue(), "seconds": time.time() - start}
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        if not kept:  # a kept folder goes once the driver has written the chain back
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def write_back(out: Path, files: dict[str, bytes], results: Iterable[Path]) -> None:
@@ -197,7 +215,8 @@ def _sweep(ray, bench: Bench, chains: list[Chain], total: int, cpus: float,
     progress = progress_queue()
 
     def submit(chain: Chain):
-        return remote.remote(suite, bench.methods, chain, shipped_files(bench.out, chain), progress)
+        return remote.remote(suite, bench.methods, chain, shipped_files(bench.out, chain), progress,
+                             str(bench.out.resolve()))
 
     waiting = {submit(c): c for c in chains}
     done = 0
@@ -233,6 +252,7 @@ def _sweep(ray, bench: Bench, chains: list[Chain], total: int, cpus: float,
                 waiting[submit(chain)] = chain
                 continue
             write_back(bench.out, result["files"], [result_path(bench.out, u) for u in chain.units])
+            shutil.rmtree(chain_scratch(bench.out, chain), ignore_errors=True)
             runs.drain(progress)
             done += len(chain.units)
             bench.say(f"        chain {chain.describe()} written back "

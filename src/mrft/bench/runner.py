@@ -159,6 +159,32 @@ def suite_settings(suite_dict: dict[str, Any]) -> dict[str, Any]:
     return said
 
 
+def resumed_pretraining(train_dir: Path, cfg) -> Any:
+    """The :class:`~mrft.trainer.Trainer` that continues the unfinished pre-training in
+    ``train_dir`` (a sweep stopped mid-run), or None, after clearing the folder, where there is
+    none to continue as the same run: no checkpoint, one unreadable or of other settings, or
+    envs that cannot be replayed to their saved state (the trainer's resume is then not exact,
+    and a bench's runs must not depend on where a sweep was stopped)."""
+    from mrft.config import to_dict
+    from mrft.resolve import resolve_config
+    from mrft.trainer import CHECKPOINT_NAME, Trainer
+
+    checkpoint = train_dir / CHECKPOINT_NAME
+    trainer = None
+    if checkpoint.exists():
+        try:
+            trainer = Trainer(resume_from=str(checkpoint))
+        except (MrftError, OSError, RuntimeError, KeyError, ValueError):
+            trainer = None
+        wanted = to_dict(resolve_config(cfg, adapting=False)[0])  # family presets filled in, as saved
+        if trainer is not None and (not trainer.resumed_exactly or to_dict(trainer.cfg) != wanted):
+            trainer.collector.close()  # built, never run: its envs are let go
+            trainer = None
+    if trainer is None and train_dir.exists():
+        shutil.rmtree(train_dir)
+    return trainer
+
+
 def git_commit() -> str:
     """The commit of the installed source tree (with ``+dirty`` for local edits), if any."""
     src = Path(__file__).resolve().parent
@@ -373,13 +399,12 @@ class Bench:
 
         method = method_named(unit.method)
         folder = seed_dir(self.out, unit.family, unit.method, unit.seed)
-        train_dir = folder / "train"
-        if train_dir.exists():  # a pre-training run that did not finish starts again
-            shutil.rmtree(train_dir)
         cfg = self.suite.train_config(unit.family, method, unit.seed, str(folder), "train")
         start = time.time()
         with PeakMemory() as memory:
-            result = Trainer(cfg).train()
+            trainer = resumed_pretraining(folder / "train", cfg) or Trainer(cfg)
+            resumed_at = trainer.global_step
+            result = trainer.train()
         if result.interrupted:
             raise KeyboardInterrupt
         record = {"kind": "pretrain", "env": unit.family.env, "method": unit.method,
@@ -387,6 +412,8 @@ class Bench:
                   "wall_clock_s": time.time() - start, "sps": result.sps,
                   "peak_memory_mib": memory.mib, "train_dir": "train",
                   "checkpoint": str(Path("train") / Path(result.checkpoint).name)}
+        if resumed_at:  # the figures above are those of the part run here
+            record["resumed_at_step"] = resumed_at
         if is_sim_to_real(unit.family.env):
             # what the real body's scores are read against (mrft.bench.transfer)
             episodes = self.suite.budget.eval_episodes * unit.family.instances
