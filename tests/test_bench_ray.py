@@ -111,9 +111,13 @@ def test_a_chain_stopped_mid_pretraining_continues_from_its_checkpoint(tiny, tmp
     bench.open()
     chains = ray_sweep.pending_chains(bench)
     stopped = next(c for c in chains if c.family.env == "bandit:arms3" and c.source == "grpo")
-    folder = seed_dir(ray_sweep.chain_scratch(out, stopped), stopped.family, stopped.source, stopped.seed)
-    cfg = bench.suite.train_config(stopped.family, method_named(stopped.source), stopped.seed, str(folder), "train")
+    elsewhere = tmp_path / "worker-tmp"  # a worker's own folder, moved into OUT/.chains after
+    cfg = bench.suite.train_config(stopped.family, method_named(stopped.source), stopped.seed, str(elsewhere),
+                                   "train")
     Trainer(cfg).train(max_updates=1)  # what a worker killed after one update leaves
+    folder = seed_dir(ray_sweep.chain_scratch(out, stopped), stopped.family, stopped.source, stopped.seed)
+    folder.mkdir(parents=True)
+    shutil.move(elsewhere / "train", folder / "train")
     for chain in chains:
         result = ray_sweep.run_chain(bench.suite, METHODS, chain, ray_sweep.shipped_files(out, chain),
                                      out=str(out))

@@ -165,7 +165,6 @@ def resumed_pretraining(train_dir: Path, cfg) -> Any:
     none to continue as the same run: no checkpoint, one unreadable or of other settings, or
     envs that cannot be replayed to their saved state (the trainer's resume is then not exact,
     and a bench's runs must not depend on where a sweep was stopped)."""
-    from mrft.config import to_dict
     from mrft.resolve import resolve_config
     from mrft.trainer import CHECKPOINT_NAME, Trainer
 
@@ -176,13 +175,24 @@ def resumed_pretraining(train_dir: Path, cfg) -> Any:
             trainer = Trainer(resume_from=str(checkpoint))
         except (MrftError, OSError, RuntimeError, KeyError, ValueError):
             trainer = None
-        wanted = to_dict(resolve_config(cfg, adapting=False)[0])  # family presets filled in, as saved
-        if trainer is not None and (not trainer.resumed_exactly or to_dict(trainer.cfg) != wanted):
+        wanted = _settings_of(resolve_config(cfg, adapting=False)[0])  # presets filled in, as saved
+        if trainer is not None and (not trainer.resumed_exactly or _settings_of(trainer.cfg) != wanted):
             trainer.collector.close()  # built, never run: its envs are let go
             trainer = None
     if trainer is None and train_dir.exists():
         shutil.rmtree(train_dir)
     return trainer
+
+
+def _settings_of(cfg) -> dict[str, Any]:
+    """What a run computes from: its config without where its folder lies (a chain's scratch
+    folder may move, e.g. from a worker's temporary folder into ``OUT/.chains``)."""
+    from mrft.config import to_dict
+
+    settings = to_dict(cfg)
+    for key in ("runs_dir", "run_name"):
+        settings["run"].pop(key, None)
+    return settings
 
 
 def git_commit() -> str:
