@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -31,6 +30,7 @@ from typing import Any
 
 from mrft.bench.methods import all_methods
 from mrft.bench.methods import method as method_named
+from mrft.bench.resume import resumed_pretraining
 from mrft.bench.suite import BenchSuite, TaskFamily
 from mrft.bench.transfer import in_sim_return, is_sim_to_real
 from mrft.errors import MrftError
@@ -157,42 +157,6 @@ def suite_settings(suite_dict: dict[str, Any]) -> dict[str, Any]:
     if not said.get("protocol"):
         said.pop("protocol", None)
     return said
-
-
-def resumed_pretraining(train_dir: Path, cfg) -> Any:
-    """The :class:`~mrft.trainer.Trainer` that continues the unfinished pre-training in
-    ``train_dir`` (a sweep stopped mid-run), or None, after clearing the folder, where there is
-    none to continue as the same run: no checkpoint, one unreadable or of other settings, or
-    envs that cannot be replayed to their saved state (the trainer's resume is then not exact,
-    and a bench's runs must not depend on where a sweep was stopped)."""
-    from mrft.resolve import resolve_config
-    from mrft.trainer import CHECKPOINT_NAME, Trainer
-
-    checkpoint = train_dir / CHECKPOINT_NAME
-    trainer = None
-    if checkpoint.exists():
-        try:
-            trainer = Trainer(resume_from=str(checkpoint))
-        except (MrftError, OSError, RuntimeError, KeyError, ValueError):
-            trainer = None
-        wanted = _settings_of(resolve_config(cfg, adapting=False)[0])  # presets filled in, as saved
-        if trainer is not None and (not trainer.resumed_exactly or _settings_of(trainer.cfg) != wanted):
-            trainer.collector.close()  # built, never run: its envs are let go
-            trainer = None
-    if trainer is None and train_dir.exists():
-        shutil.rmtree(train_dir)
-    return trainer
-
-
-def _settings_of(cfg) -> dict[str, Any]:
-    """What a run computes from: its config without where its folder lies (a chain's scratch
-    folder may move, e.g. from a worker's temporary folder into ``OUT/.chains``)."""
-    from mrft.config import to_dict
-
-    settings = to_dict(cfg)
-    for key in ("runs_dir", "run_name"):
-        settings["run"].pop(key, None)
-    return settings
 
 
 def git_commit() -> str:
