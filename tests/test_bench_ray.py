@@ -96,6 +96,17 @@ def test_chains_group_the_runs_that_share_a_pretraining(tiny, tmp_path):
     assert len(chains) == 2 * 2 * 2  # families x pre-trainings (grpo, ppo) x seeds
 
 
+def _serial_sweep_and_pending_chains(tiny, tmp_path):
+    """A whole serial sweep to compare with, and an opened folder of the same sweep with its
+    chains still to run."""
+    serial = tmp_path / "serial"
+    _bench(tiny, serial).run()
+    out = tmp_path / "chains"
+    bench = _bench(tiny, out)
+    bench.open()
+    return serial, out, bench, ray_sweep.pending_chains(bench)
+
+
 def test_a_chain_stopped_mid_pretraining_continues_from_its_checkpoint(tiny, tmp_path):
     """A worker that sees --out keeps the chain's scratch there; one killed mid-pretraining
     leaves a checkpoint that the next attempt continues, exactly: the sweep ends as the serial
@@ -104,12 +115,7 @@ def test_a_chain_stopped_mid_pretraining_continues_from_its_checkpoint(tiny, tmp
     from mrft.bench.runner import seed_dir
     from mrft.trainer import Trainer
 
-    serial = tmp_path / "serial"
-    _bench(tiny, serial).run()
-    out = tmp_path / "chains"
-    bench = _bench(tiny, out)
-    bench.open()
-    chains = ray_sweep.pending_chains(bench)
+    serial, out, bench, chains = _serial_sweep_and_pending_chains(tiny, tmp_path)
     stopped = next(c for c in chains if c.family.env == "bandit:arms3" and c.source == "grpo")
     elsewhere = tmp_path / "worker-tmp"  # a worker's own folder, moved into OUT/.chains after
     cfg = bench.suite.train_config(stopped.family, method_named(stopped.source), stopped.seed, str(elsewhere),
@@ -132,12 +138,7 @@ def test_a_chain_stopped_mid_pretraining_continues_from_its_checkpoint(tiny, tmp
 
 
 def test_chains_run_elsewhere_and_written_back_equal_the_serial_sweep(tiny, tmp_path):
-    serial = tmp_path / "serial"
-    _bench(tiny, serial).run()
-    out = tmp_path / "chains"
-    bench = _bench(tiny, out)
-    bench.open()
-    chains = ray_sweep.pending_chains(bench)
+    serial, out, bench, chains = _serial_sweep_and_pending_chains(tiny, tmp_path)
     first, rest = chains[0], chains[1:]
     # a chain whose pre-training finished before (a stopped sweep) is shipped it and only adapts
     pretrain_only = ray_sweep.Chain(first.family, first.source, first.seed, first.units[:1])
