@@ -129,7 +129,8 @@ def test_a_chain_stopped_mid_pretraining_continues_from_its_checkpoint(tiny, tmp
                                      out=str(out))
         assert ray_sweep.chain_scratch(out, chain).is_dir()  # kept until written back
         ray_sweep.write_back(out, result["files"], [result_path(out, u) for u in chain.units])
-        shutil.rmtree(ray_sweep.chain_scratch(out, chain))
+        ray_sweep.drop_chain_scratch(out, chain)
+    assert not (out / ray_sweep.CHAINS).exists()  # nothing in progress: nothing left behind
     pretrain = json.loads(result_path(out, stopped.units[0]).read_text())
     assert 0 < pretrain.pop("resumed_at_step") < pretrain["steps"]
     results = _results(out)

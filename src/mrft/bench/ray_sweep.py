@@ -107,6 +107,21 @@ def chain_scratch(out: Path, chain: Chain) -> Path:
     return seed_dir(out / CHAINS, chain.family, chain.source, chain.seed)
 
 
+def drop_chain_scratch(out: Path, chain: Chain) -> None:
+    """Remove ``chain``'s scratch folder from ``out`` once it is written back, and the folders
+    above it that it leaves empty (``OUT/.chains`` itself when no chain is in progress)."""
+    folder = chain_scratch(out, chain)
+    shutil.rmtree(folder, ignore_errors=True)
+    top = out / CHAINS
+    for parent in folder.parents:
+        if parent == top.parent:
+            break
+        try:
+            parent.rmdir()  # only an empty folder goes
+        except OSError:
+            break
+
+
 def run_chain(suite: BenchSuite, methods: list[str], chain: Chain,
               shipped: dict[str, bytes], progress: Any = None, out: str | None = None) -> dict[str, Any]:
     """Run one chain in a scratch folder; returns ``{"files": {relative path: bytes},
@@ -252,7 +267,7 @@ def _sweep(ray, bench: Bench, chains: list[Chain], total: int, cpus: float,
                 waiting[submit(chain)] = chain
                 continue
             write_back(bench.out, result["files"], [result_path(bench.out, u) for u in chain.units])
-            shutil.rmtree(chain_scratch(bench.out, chain), ignore_errors=True)
+            drop_chain_scratch(bench.out, chain)
             runs.drain(progress)
             done += len(chain.units)
             bench.say(f"        chain {chain.describe()} written back "
