@@ -91,11 +91,16 @@ def final_scores(folder: Path) -> dict[tuple[str, str], list[float]]:
     return scores
 
 
+def scale_folder(out: Path, scale: float, scale_one: Path | None) -> Path:
+    """The bench folder of ``scale``: ``OUT/x<scale>``, or ``--scale-one``'s for 1x."""
+    return scale_one if scale == 1 and scale_one is not None else out / f"x{scale:g}"
+
+
 def summarise(out: Path, scales: list[float], families: list[str], methods: list[str],
               budgets: dict[str, int], scale_one: Path | None = None) -> dict:
     rows = []
     for scale in scales:
-        folder = scale_one if scale == 1 and scale_one is not None else out / f"x{scale:g}"
+        folder = scale_folder(out, scale, scale_one)
         if not (folder / "bench.json").exists():
             continue
         for (env, method), values in final_scores(folder).items():
@@ -194,11 +199,12 @@ def run(args: argparse.Namespace) -> None:
         check_scale_one(suite, scale_one, methods)
     if not args.summary_only:
         for scale in scales:
-            if scale == 1 and scale_one is not None:
+            folder = scale_folder(out, scale, scale_one)
+            if folder == scale_one:  # the suite's own bench: nothing to run
                 continue
             print(f"== x{scale:g}", flush=True)
             run_scale(scaled_suite(suite, families, scale), methods, args.seeds or suite.seeds,
-                      out / f"x{scale:g}", args.ray)
+                      folder, args.ray)
     summary = summarise(out, scales, families, methods, budgets, scale_one)
     summary["command"] = "python benchmarks/budget_curve.py " + " ".join(sys.argv[1:])
     out.mkdir(parents=True, exist_ok=True)

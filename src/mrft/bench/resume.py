@@ -26,8 +26,9 @@ def resumed_pretraining(train_dir: Path, cfg) -> Any:
             trainer = Trainer(resume_from=str(checkpoint))
         except (MrftError, OSError, RuntimeError, KeyError, ValueError):
             trainer = None
-        wanted = settings_of(resolve_config(cfg, adapting=False)[0])  # presets filled in, as saved
-        if trainer is not None and (not trainer.resumed_exactly or settings_of(trainer.cfg) != wanted):
+        # the settings compared with the family presets filled in, as a checkpoint saves them
+        if trainer is not None and not (trainer.resumed_exactly and settings_of(trainer.cfg)
+                                        == settings_of(resolve_config(cfg, adapting=False)[0])):
             trainer.collector.close()  # built, never run: its envs are let go
             trainer = None
     if trainer is None and train_dir.exists():

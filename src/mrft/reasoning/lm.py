@@ -107,12 +107,10 @@ class TinyLM(nn.Module):
         that was sampled; a banned token itself (which the sampler never chose) gets 0."""
         logits = self.forward(tokens, valid)[:, :-1].float()
         targets = tokens[:, 1:]
-        if banned:
-            logits = logits.index_fill(-1, torch.tensor(banned, device=logits.device), float("-inf"))
-        picked = torch.log_softmax(logits, dim=-1).gather(-1, targets[:, :, None]).squeeze(-1)
-        if banned:
-            picked = torch.where(torch.isin(targets, torch.tensor(banned, device=targets.device)), 0.0, picked)
-        return F.pad(picked, (1, 0))
+        ban = torch.tensor(banned, dtype=torch.long, device=tokens.device)
+        picked = torch.log_softmax(logits.index_fill(-1, ban, float("-inf")), dim=-1)
+        picked = picked.gather(-1, targets[:, :, None]).squeeze(-1)
+        return F.pad(torch.where(torch.isin(targets, ban), 0.0, picked), (1, 0))
 
 
 def left_pad(sequences: list[list[int]], pad: int = 0) -> torch.Tensor:

@@ -94,10 +94,16 @@ def accuracy_at_budgets(profile: ForcedProfile, budgets: np.ndarray) -> np.ndarr
     return problem_accuracy_at_budgets(profile, budgets).mean(0)
 
 
+def regret_of(by_tokens: np.ndarray, grid: np.ndarray, budget: int) -> float:
+    """One minus the mean accuracy over the budgets of ``grid`` up to ``budget``, from scores
+    ``by_tokens [..., problems, len(grid)]`` (:func:`problem_accuracy_at_budgets`)."""
+    return float(1.0 - by_tokens[..., grid <= budget].mean())
+
+
 def normalised_regret(profile: ForcedProfile, budget: int, step: int = 5) -> float:
     """One minus the mean accuracy over budgets ``0, step, ..., budget``."""
     grid = np.arange(0, budget + 1, step)
-    return float(1.0 - accuracy_at_budgets(profile, grid).mean())
+    return regret_of(problem_accuracy_at_budgets(profile, grid), grid, budget)
 
 
 def answer_value(answer: str | None) -> int | None:

@@ -25,6 +25,7 @@ from mrft.bench.text import readable_interval
 from mrft.errors import MrftError
 from mrft.logging import write_json
 from mrft.reasoning.lm import LMConfig
+from mrft.reasoning.metrics import regret_of
 from mrft.reasoning.runs import load_model, rl_config, run_rl, run_sft
 from mrft.reasoning.scoring import REGRET_BUDGETS, score_model
 from mrft.reasoning.sft import SFTConfig
@@ -142,10 +143,6 @@ def _gain_ratio(method: np.ndarray, reference: np.ndarray, base: np.ndarray) -> 
     return float((method.mean() - base.mean()) / below) if below > 0 else float("nan")
 
 
-def _regret(by_tokens: np.ndarray, upto: np.ndarray) -> float:
-    return float(1.0 - by_tokens[..., upto].mean())
-
-
 def tokens_to_reach(by_tokens: np.ndarray, grid: np.ndarray, level: float) -> float:
     """The smallest token budget of ``grid`` at which the accuracy against thinking tokens
     (``by_tokens [seeds, problems, budgets]``, averaged) reaches ``level``; nan if none does."""
@@ -176,7 +173,8 @@ def summarise(base: list[dict], records: dict[str, list[dict]], cfg: StudyConfig
             "gain": seeds_and_problems_interval(_gain, final, base_final),
             "accuracy_2k": seeds_and_problems_interval(_mean, per_problem(runs, "final_2k")),
             "tokens": seeds_and_problems_interval(_mean, per_problem(runs, "tokens")),
-            "regret": {str(b): seeds_and_problems_interval(functools.partial(_regret, upto=grid <= b), by_tokens)
+            "regret": {str(b): seeds_and_problems_interval(functools.partial(regret_of, grid=grid, budget=b),
+                                                           by_tokens)
                        for b in REGRET_BUDGETS},
             # one vote per seed: the majority needs many traces per problem, sampled once
             "majority_tokens": [float(v) for v in mean_interval([r["majority"]["tokens"] for r in runs])],
