@@ -152,3 +152,33 @@ def test_signed_bodies_reverse_some_motors_and_hide_it_until_they_move():
     plain = envs.make_vec_env(envs.parse_env("shift:reacher").train, 2, seed=3)
     assert plain.task_parameters().shape[1] == model.nbody + model.nv  # masses and damping only
     plain.close()
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_resetting_one_env_alone_replays_a_fresh_env_and_leaves_the_others_playing(split):
+    """``reset_envs`` re-seeds env 1 while envs 0 and 2 are mid-episode: env 1 then plays as a
+    freshly built env with that seed, and the others as if nothing had happened."""
+    rng = np.random.default_rng(0)
+    pool, untouched, fresh = _make([5, 6, 7], split), _make([5, 6, 7], split), _make([42], split)
+    pool.reset(), untouched.reset()
+    for action in _actions(rng, pool, 7):
+        pool.step(action), untouched.step(action)
+    first = pool.reset_envs(np.array([False, True, False]), [42])
+    assert first.shape == (1, *pool.observation_space.shape)
+    np.testing.assert_array_equal(first[0], fresh.reset()[0])
+    np.testing.assert_array_equal(pool.dynamics()[0][1], fresh.dynamics()[0][0])
+    for action in _actions(rng, pool, 60):  # through the auto-resets of all three
+        got, solo, others = pool.step(action), fresh.step(action[1:2]), untouched.step(action)
+        np.testing.assert_array_equal(got.obs[1], solo.obs[0])
+        np.testing.assert_array_equal(got.obs[[0, 2]], others.obs[[0, 2]])
+        np.testing.assert_array_equal(got.reward[[0, 2]], others.reward[[0, 2]])
+
+
+def test_the_oracle_resets_one_env_alone_with_that_envs_new_parameters():
+    task = REACHER.train[0].with_options(oracle=True)
+    pool = envs.make_task_instances([task] * 3, [5, 6, 7], 0)
+    assert envs.vector.resets_one_env(pool)
+    pool.reset()
+    first = pool.reset_envs(np.array([True, False, True]), [8, 9])
+    fresh = envs.make_task_instances([task] * 2, [8, 9], 0)
+    np.testing.assert_array_equal(first, fresh.reset())

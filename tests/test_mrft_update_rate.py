@@ -106,12 +106,16 @@ def test_the_belief_trains_in_the_first_belief_passes_of_an_update(tmp_path, mon
     assert per_pass == expected and counts["steps"] == 3 * 2
 
 
+@pytest.mark.parametrize("lockstep", [True, False])
 def test_where_envs_wait_for_their_neighbours_mrft_keeps_ppos_optimiser_steps_per_env_step(
-        tmp_path, monkeypatch):
+        tmp_path, monkeypatch, lockstep):
     """On a family whose episodes end at different ticks (a pendulum that falls), lockstep
-    envs wait, so a chunk holds fewer steps than ticks; MRFT then takes fewer minibatches, as
-    many optimiser steps per env step as PPO's update (up to rounding each count up), not as
-    many per chunk."""
+    envs wait (as they do where the pool cannot reset one env alone), so a chunk holds fewer
+    steps than ticks; MRFT then takes fewer minibatches, as many optimiser steps per env
+    step as PPO's update (up to rounding each count up), not as many per chunk. Where each
+    env resets alone, no env waits and every chunk is PPO's rollout."""
+    if lockstep:
+        monkeypatch.setattr("mrft.trial_stream.resets_one_env", lambda env: False)
     counts = _counting(monkeypatch)
     run = RunConfig(total_steps=3 * 8 * 128, seed=3, runs_dir=str(tmp_path), run_name="m",
                     progress=False, hidden_sizes=(16, 16))
@@ -128,6 +132,10 @@ def test_where_envs_wait_for_their_neighbours_mrft_keeps_ppos_optimiser_steps_pe
     trainer.algo.prepare = recording
     trainer.train()
     marks = [c[2] for c in chunks[1:]] + [counts["steps"]]
+    if not lockstep:
+        taken = [after - before for (_, _, before), after in zip(chunks, marks, strict=True)]
+        assert [c[0] for c in chunks] == [8 * 128] * 3 and taken == [32 * 10] * 3
+        return
     preset = 32 * 10 / (8 * 128)  # the MuJoCo preset's update: 32 minibatches, 10 passes
     waited = False
     for (steps, ticks, before), after in zip(chunks, marks, strict=True):

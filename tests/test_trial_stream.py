@@ -1,6 +1,7 @@
 """Fixed-length chunks of trials: the belief carried across chunk boundaries equals the
-whole-trial recompute, rows restart at trial ends, waiting ticks are not steps, the budget
-is never exceeded and a resumed stream continues exactly."""
+whole-trial recompute, rows restart at trial ends, envs that can reset alone never wait and
+play fixed-length episodes exactly as lockstep envs do, lockstep waiting ticks are not
+steps, the budget is never exceeded and a resumed stream continues exactly."""
 
 import itertools
 
@@ -14,10 +15,17 @@ from mrft.algos.mrft.stream_rows import StreamRows, row_start_states
 from mrft.trial_stream import TrialStreamCollector
 
 
+class LockstepActor(BeliefActor):
+    """A belief actor the collector may not restart per env: every episode starts in every
+    env at once."""
+
+    row_restarts = False
+
+
 def _stream(spec, num_steps=7, trial_episodes=2, num_envs=3, max_episode_steps=15, seed=3,
-            encoder="tcn"):
+            encoder="tcn", lockstep=False):
     tasks, policy, agent = small_agent(spec, encoder)
-    actor = BeliefActor(agent, policy)
+    actor = (LockstepActor if lockstep else BeliefActor)(agent, policy)
     collector = TrialStreamCollector(tasks, actor, num_envs, num_steps, trial_episodes,
                                      max_episode_steps, seed, torch.device("cpu"))
     return policy, agent, actor, collector
@@ -28,15 +36,21 @@ def _transitions(policy, agent, rows):
                              rows.episode_end)
 
 
-@pytest.mark.parametrize("encoder", ["tcn", "gru"])
-def test_beliefs_carried_across_chunks_equal_the_whole_trial_recompute(encoder):
-    policy, agent, _, collector = _stream("nav:point", num_steps=7, encoder=encoder)
-    batches = [collector.collect() for _ in range(9)]  # 63 ticks: three trials of 2 x 15 steps
+@pytest.mark.parametrize(("spec", "encoder", "trials"), [("nav:point", "tcn", 2), ("nav:point", "gru", 2),
+                                                         ("shift:inverted-pendulum", "tcn", None)])
+def test_beliefs_carried_across_chunks_equal_the_whole_trial_recompute(spec, encoder, trials):
+    """nav's 63 ticks hold three trials of 2 x 15 steps; the pendulum's episodes end when it
+    falls, each env on its own tick, and its next episode starts the tick after."""
+    policy, agent, _, collector = _stream(spec, num_steps=7, encoder=encoder)
+    batches = [collector.collect() for _ in range(9)]
+    assert collector.own_resets == spec.startswith("shift")
     for env in range(3):
         steps = {key: torch.cat([getattr(b, key)[env] for b in batches]) for key in
                  ("obs", "actions", "rewards", "episode_end", "trial_end", "valid")}
         beliefs = torch.cat([b.extras["beliefs"][env] for b in batches])
-        assert steps["valid"].all() and int(steps["trial_end"].sum()) == 2
+        assert steps["valid"].all()
+        trial_ends = int(steps["trial_end"].sum())
+        assert trial_ends == trials if trials else trial_ends >= 1
         ends = [0, *(steps["trial_end"].nonzero().flatten() + 1).tolist(), len(beliefs)]
         for a, b in itertools.pairwise(ends):
             x = agent.transitions(observation_features(policy, steps["obs"][a:b]), steps["actions"][a:b],
@@ -45,9 +59,10 @@ def test_beliefs_carried_across_chunks_equal_the_whole_trial_recompute(encoder):
             assert torch.allclose(whole, beliefs[a:b], atol=1e-5)
 
 
-@pytest.mark.parametrize("encoder", ["tcn", "gru"])
-def test_each_chunk_recomputed_from_its_stored_start_equals_what_was_acted_on(encoder):
-    policy, agent, _, collector = _stream("nav:point", num_steps=11, encoder=encoder)
+@pytest.mark.parametrize(("spec", "encoder"), [("nav:point", "tcn"), ("nav:point", "gru"),
+                                              ("shift:inverted-pendulum", "tcn")])
+def test_each_chunk_recomputed_from_its_stored_start_equals_what_was_acted_on(spec, encoder):
+    policy, agent, _, collector = _stream(spec, num_steps=11, encoder=encoder)
     for _ in range(5):
         batch = collector.collect()
         rows = StreamRows.from_batch(batch)
@@ -75,9 +90,9 @@ def test_rows_end_where_trials_end_and_bootstrap_where_the_chunk_cuts_them():
     assert rows.fresh.tolist() == [False, True] * 3
 
 
-def test_waiting_ticks_are_not_steps_and_the_budget_is_never_exceeded():
+def test_lockstep_waiting_ticks_are_not_steps_and_the_budget_is_never_exceeded():
     _, _, _, collector = _stream("shift:inverted-pendulum", num_steps=64, trial_episodes=2,
-                                 num_envs=4, max_episode_steps=200, seed=5)
+                                 num_envs=4, max_episode_steps=200, seed=5, lockstep=True)
     total = waited = 0
     while (batch := collector.collect(max_env_steps=700 - total)) is not None:
         assert batch.env_steps == int(batch.valid.sum())
@@ -91,13 +106,48 @@ def test_waiting_ticks_are_not_steps_and_the_budget_is_never_exceeded():
     assert 700 - 4 < total <= 700 and waited > 0
 
 
-def test_a_resumed_stream_continues_exactly():
-    _, agent, actor, collector = _stream("nav:point", num_steps=9)
-    for _ in range(3):
+def test_envs_that_reset_alone_never_wait_and_each_starts_its_trials_on_its_own_tick():
+    _, _, _, collector = _stream("shift:inverted-pendulum", num_steps=64, trial_episodes=2,
+                                 num_envs=4, max_episode_steps=200, seed=5)
+    total, batches = 0, []
+    while (batch := collector.collect(max_env_steps=700 - total)) is not None:
+        assert batch.valid.all() and batch.env_steps == batch.valid.numel()
+        total += batch.env_steps
+        batches.append(batch)
+    assert total == 700
+    ends = torch.cat([b.trial_end for b in batches], dim=1)
+    starts = torch.cat([b.trial_start for b in batches], dim=1)
+    assert torch.equal(starts[:, 1:], ends[:, :-1]) and starts[:, 0].all()
+    assert len({tuple(row.nonzero().flatten().tolist()) for row in ends}) > 1  # not in lockstep
+    episodes = [j for b in batches for j in b.episode_index]
+    assert set(episodes) == {0, 1}
+
+
+def test_fixed_length_episodes_play_the_same_whether_envs_reset_alone_or_in_lockstep():
+    """Reacher's episodes all last 50 steps, so no env ever resets alone: the two ways give
+    the same chunks, and a run recorded in lockstep stays what it was."""
+    chunks = []
+    for lockstep in (False, True):
+        collector = _stream("shift:reacher", num_steps=23, max_episode_steps=50, lockstep=lockstep)[3]
+        chunks.append([collector.collect() for _ in range(10)])  # 230 ticks: two trials
+        assert collector.own_resets is not lockstep
+    for a, b in zip(*chunks, strict=True):
+        for key in ("obs", "actions", "rewards", "valid", "trial_end", "trial_start", "next_value"):
+            assert torch.equal(getattr(a, key), getattr(b, key)), key
+
+
+@pytest.mark.parametrize(("spec", "chunks"), [("nav:point", 3), ("shift:inverted-pendulum", 4)])
+def test_a_resumed_stream_continues_exactly(spec, chunks):
+    """nav's envs play in lockstep; the pendulum's saved episodes started on different ticks,
+    and the replay resets each env where its episode started."""
+    _, agent, actor, collector = _stream(spec, num_steps=9)
+    for _ in range(chunks):
         collector.collect()
     saved, saved_actor, rng = collector.state_dict(), actor.stream_state(), torch.get_rng_state()
+    if spec.startswith("shift"):
+        assert len(set(saved["sent_from"].tolist())) > 1
     expected = collector.collect()
-    _, agent2, actor2, fresh = _stream("nav:point", num_steps=9)
+    _, agent2, actor2, fresh = _stream(spec, num_steps=9)
     agent2.load_state_dict(agent.state_dict())
     actor2.load_stream_state(saved_actor)
     assert fresh.load_state_dict(saved)
@@ -106,6 +156,28 @@ def test_a_resumed_stream_continues_exactly():
     for key in ("obs", "actions", "rewards", "valid", "trial_end", "next_value"):
         assert torch.equal(getattr(got, key), getattr(expected, key)), key
     assert torch.allclose(got.extras["beliefs"], expected.extras["beliefs"])
+
+
+def test_a_stream_saved_before_envs_reset_alone_resumes_exactly():
+    """A state from before per-env episodes holds one episode, tick and trial-start flag for
+    every env and the number of lockstep instance draws: it still resumes exactly."""
+    _, agent, actor, collector = _stream("nav:point", num_steps=9)
+    for _ in range(3):
+        collector.collect()
+    saved, saved_actor, rng = collector.state_dict(), actor.stream_state(), torch.get_rng_state()
+    expected = collector.collect()
+    old = {k: v for k, v in saved.items() if k not in ("rng", "trials", "sent_from", "ticks")}
+    old.update(trials_drawn=int(saved["trials"][0]), episode=int(saved["episode"][0]),
+               tick=int(saved["ticks"][0]), trial_starts=bool(saved["trial_starts"][0]))
+    _, agent2, actor2, fresh = _stream("nav:point", num_steps=9)
+    agent2.load_state_dict(agent.state_dict())
+    actor2.load_stream_state(saved_actor)
+    assert fresh.load_state_dict(old)
+    torch.set_rng_state(rng)
+    got = fresh.collect()
+    for key in ("obs", "actions", "rewards", "trial_end", "next_value"):
+        assert torch.equal(getattr(got, key), getattr(expected, key)), key
+    assert fresh.state_dict()["rng"] == collector.state_dict()["rng"]
 
 
 @pytest.mark.parametrize("gradient", ["decoder", "both"])

@@ -91,6 +91,14 @@ class Actor:
     def begin_episode(self) -> None:
         """The next episode of every trial is about to start."""
 
+    row_restarts = True
+    """Whether :meth:`restart_rows` can start one env's episode while the others play on
+    (:mod:`mrft.trial_stream`); a plain policy carries nothing across steps."""
+
+    def restart_rows(self, episode_rows: torch.Tensor, trial_rows: torch.Tensor) -> None:
+        """The envs ``episode_rows`` (bool ``[n]``) start their next episode now while the others
+        play on; those of ``trial_rows`` start a new trial."""
+
     def observe(self, action: torch.Tensor, reward: torch.Tensor, stepped: torch.Tensor,
                 done: torch.Tensor) -> None:
         """One env step was taken: ``action`` and raw ``reward`` ``[n]``; ``stepped`` marks the
@@ -189,7 +197,7 @@ class EpisodeBatch:
 
 @dataclasses.dataclass
 class StreamBatch:
-    """``T`` lockstep ticks of ``N`` envs playing trials (:mod:`mrft.trial_stream`); per-step
+    """``T`` ticks of ``N`` envs playing trials (:mod:`mrft.trial_stream`); per-step
     tensors are ``[N, T, ...]``. A tick where an env waits for its neighbours to finish their
     episode is not a step (``valid`` False): nothing learns from it and the budget does not
     pay for it."""

@@ -8,22 +8,30 @@ of every env per call, and trials, episodes and the actor's state simply go on i
 call. The actor reports its state where each chunk starts (:meth:`mrft.batches.Actor.end_chunk`)
 so an update can recompute what it needs from there.
 
-Envs play in lockstep, as :class:`mrft.episodes.EpisodeCollector`'s do: every episode starts
-in every env at once, from the env pool re-seeded with each env's instance seed (the same
-seed for all ``K`` episodes of a trial, a fresh draw per trial), because no backend can
-re-seed one env of a live pool (envpool rebuilds the pool). An env whose episode ends
-before its neighbours' waits; its waiting ticks are not steps (``valid`` False), nothing
-learns from them and the budget does not pay for them. A chunk plays only the steps the
-budget left can pay for. Adapting to one instance (``trial_episodes=None``), the trial never
-ends, and with ``episode_chunks`` a chunk also ends where an episode does, so the method
-updates at least as often as one that learns from whole episodes.
+Every episode starts from the env re-seeded with its instance seed (the same seed for all
+``K`` episodes of a trial, a fresh draw per trial). Where the pool can re-seed and reset one
+env alone (:func:`mrft.envs.vector.resets_one_env`: the MuJoCo bodies of ``shift`` and
+``sim2real``) and the actor can restart one env's belief, each env starts its next episode
+the tick after its last one ended, as PPO's auto-resetting envs do. Elsewhere envs play in
+lockstep, as :class:`mrft.episodes.EpisodeCollector`'s do: every episode starts in every env
+at once, from a re-seeded pool (envpool rebuilds it), and an env whose episode ends before
+its neighbours' waits; its waiting ticks are not steps (``valid`` False), nothing learns
+from them and the budget does not pay for them. Families whose episodes all have one
+length never wait, and both ways play them identically. On a pendulum that falls, waiting
+costs most of the wall clock (an env that balances for 1,000 steps holds up the ones that
+fell after 10), not env steps. A chunk plays only the steps the budget left can pay for.
+Adapting to one instance (``trial_episodes=None``), the trial never ends, and with
+``episode_chunks`` a chunk also ends where an episode does (envs then play in lockstep), so
+the method updates at least as often as one that learns from whole episodes.
 
-Resume is exact: the state holds the instance draws, the current episode's seeds and the
-actions sent since its reset, which a fresh pool replays.
+Resume is exact: the state holds the instance draws, each env's episode seed and the
+actions sent since the oldest current episode's reset, which a fresh pool replays,
+resetting each env where its episode started.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -31,7 +39,7 @@ import torch
 
 from mrft import envs
 from mrft.batches import Actor, Episode, StreamBatch
-from mrft.envs.vector import check_finite
+from mrft.envs.vector import check_finite, resets_one_env
 from mrft.rollout import EpisodeTracker
 
 STEP_FIELDS = ("obs", "actions", "logprobs", "values", "rewards", "valid", "episode_end",
@@ -39,7 +47,7 @@ STEP_FIELDS = ("obs", "actions", "logprobs", "values", "rewards", "valid", "epis
 
 
 class TrialStreamCollector:
-    """``num_steps`` lockstep ticks of ``num_envs`` envs per call; each env plays trials of
+    """``num_steps`` ticks of ``num_envs`` envs per call; each env plays trials of
     ``trial_episodes`` episodes (None: one endless trial) on a fresh instance of one of
     ``tasks`` per trial (``instance`` set: that instance of ``tasks[0]`` in every env)."""
 
@@ -65,58 +73,100 @@ class TrialStreamCollector:
         self.credit_episodes = credit_episodes or trial_episodes
         """Episodes credit runs across: a trial's end is marked after every this many."""
         self.rng = np.random.default_rng(seed)
-        self.trials_drawn = 0
+        self.trials = np.zeros(num_envs, dtype=np.int64)
+        """Trials each env has started."""
         self.task_index = [0] * num_envs
         self.seeds = [0] * num_envs
-        self.episode = -1
-        """Index of the current episode in the current trial (-1: no trial yet)."""
+        self.episode = np.full(num_envs, -1, dtype=np.int64)
+        """Per env, the index of its current episode in its trial (-1: no trial yet)."""
         self.active = np.zeros(num_envs, dtype=bool)
-        self.tick = 0
-        """Ticks into the current episode."""
+        self.ticks = np.zeros(num_envs, dtype=np.int64)
+        """Per env, ticks into its current episode."""
         self.obs_np: np.ndarray | None = None
         self.first_obs: torch.Tensor | None = None
         self.sent: list[np.ndarray] = []
-        """Env actions since the current episode's reset (what a resume replays)."""
+        """Env actions since the oldest current episode's reset (what a resume replays)."""
+        self.sent_from = np.zeros(num_envs, dtype=np.int64)
+        """Per env, the entry of ``sent`` its current episode's first action is."""
         self.tracker = EpisodeTracker(num_envs)
         self.env: envs.VecEnv | None = None
+        self.own_resets = False
+        """Each env starts its next episode alone (decided once the pool is built)."""
         self._success: np.ndarray | None = None
-        self._trial_starts = False
-        """The next tick is the first of a trial in every env."""
+        self._trial_starts = np.zeros(num_envs, dtype=bool)
+        """Per env, its next tick is the first of a trial."""
 
     # -- trials and episodes ----------------------------------------------------------------
-    def _draw_trial(self) -> None:
+    def _draw_trials(self, which: np.ndarray) -> None:
+        """A fresh instance for each env of ``which``: one draw per env, in env order."""
         n = self.num_envs
+        index = np.flatnonzero(which)
         if self.instance is not None:
-            self.task_index, self.seeds = [0] * n, [self.instance] * n
+            draws = [self.instance] * len(index)
         else:
-            draws = self.rng.integers(0, 2**31 - 1, size=n)
-            first = self.trials_drawn * n
-            self.task_index = [(first + i) % len(self.tasks) for i in range(n)]
-            self.seeds = [int(s) for s in draws]
-        self.trials_drawn += 1
-        rows = torch.arange(n, device=self.device)
-        self.actor.begin_trial(rows, rows)
-        self.episode = -1
-        self._trial_starts = True
+            draws = self.rng.integers(0, 2**31 - 1, size=len(index))
+        for i, draw in zip(index, draws, strict=True):
+            # task classes cycle over the envs and, where they do not divide, over trials
+            self.task_index[i] = 0 if self.instance is not None else int(
+                (self.trials[i] * n + i) % len(self.tasks))
+            self.seeds[i] = int(draw)
+        self.trials[index] += 1
+        self.episode[index] = -1
+        self._trial_starts[index] = True
 
-    def _trial_over(self) -> bool:
-        return self.episode < 0 or (self.trial_episodes is not None
-                                    and self.episode + 1 >= self.trial_episodes)
+    def _trials_over(self) -> np.ndarray:
+        if self.trial_episodes is None:
+            return self.episode < 0
+        return (self.episode < 0) | (self.episode + 1 >= self.trial_episodes)
 
-    def _start_episode(self) -> None:
-        if self._trial_over():
-            self._draw_trial()
-        self.episode += 1
-        self._reset_pool()
-        self.actor.begin_episode()
+    def _restart(self, which: np.ndarray) -> None:
+        """Start the next episode of every env in ``which`` (a new trial where its is over):
+        all of them at once from a re-seeded pool, or each env alone."""
+        over = which & self._trials_over()
+        if over.any():
+            self._draw_trials(over)
+        self.episode[which] += 1
+        if which.all() and (over.all() or not over.any()):
+            if over.all():
+                rows = torch.arange(self.num_envs, device=self.device)
+                self.actor.begin_trial(rows, rows)
+            self.actor.begin_episode()
+        else:
+            self.actor.restart_rows(torch.as_tensor(which, device=self.device),
+                                    torch.as_tensor(over, device=self.device))
+        if which.all():
+            self._reset_pool()
+        else:
+            self._reset_alone(which)
+            drop = int(self.sent_from.min())  # no current episode needs these any more
+            self.sent, self.sent_from = self.sent[drop:], self.sent_from - drop
 
     def _reset_pool(self) -> None:
         tasks = [self.tasks[t] for t in self.task_index]
         self.env = envs.reseed_or_build(self.env, tasks, self.seeds, self.seed)
+        self.own_resets = self._can_reset_alone()
         self.obs_np = self.env.reset()
         self.active[:] = True
-        self.tick = 0
+        self.ticks[:] = 0
         self.sent = []
+        self.sent_from[:] = 0
+
+    def _reset_alone(self, which: np.ndarray) -> None:
+        index = np.flatnonzero(which)
+        first = self.env.reset_envs(which, [self.seeds[i] for i in index])
+        self.obs_np = np.array(self.obs_np, copy=True)
+        self.obs_np[index] = first
+        self.active[index] = True
+        self.ticks[index] = 0
+        self.sent_from[index] = len(self.sent)
+
+    def _can_reset_alone(self) -> bool:
+        """Whether each env may start its episodes on its own: the pool resets one env, the
+        actor restarts one env's state, an env keeps its task class across trials, and no
+        chunk must end with an episode (adapting)."""
+        same_task = len(self.tasks) == 1 or self.num_envs % len(self.tasks) == 0
+        return (not self.episode_chunks and same_task and self.actor.row_restarts
+                and resets_one_env(self.env))
 
     # -- one chunk --------------------------------------------------------------------------
     @torch.no_grad()
@@ -131,7 +181,7 @@ class TrialStreamCollector:
             if not self.active.any():
                 if self.episode_chunks and steps["obs"]:
                     break
-                self._start_episode()
+                self._restart(np.ones(self.num_envs, dtype=bool))
             if max_env_steps is not None and env_steps + int(self.active.sum()) > max_env_steps:
                 break
             ended = self._tick(steps)
@@ -139,11 +189,14 @@ class TrialStreamCollector:
             episodes = self.tracker.step(steps["rewards"][-1].cpu().numpy(), self.active, ended,
                                          self._success, np.asarray(self.task_index))
             finished += episodes
-            finished_index += [self.episode] * len(episodes)
+            finished_index += [int(self.episode[e.env_index]) for e in episodes]
             self.active &= ~ended
-            self.tick += 1
+            self.ticks += 1
+            if self.own_resets and ended.any() and self.active.any():
+                self._restart(ended)
         if not self.active.any() and not (max_env_steps is not None and env_steps >= max_env_steps):
-            self._start_episode()  # the next chunk's bootstrap sees the next episode's start
+            # the next chunk's bootstrap sees the next episode's start
+            self._restart(np.ones(self.num_envs, dtype=bool))
         if not steps["obs"]:
             return None
         return self._batch(steps, finished, finished_index)
@@ -156,20 +209,26 @@ class TrialStreamCollector:
         if self.update_normalizer and policy.obs_normalizer is not None:
             policy.obs_normalizer.rms.update(raw[active].float())
         obs = policy.normalize(raw)
-        if self.tick == 0:
+        starting = self.ticks == 0
+        if starting.all():
             self.first_obs = obs
+        elif starting.any():
+            shape = (-1,) + (1,) * (obs.dim() - 1)
+            self.first_obs = torch.where(torch.as_tensor(starting, device=device).reshape(shape),
+                                         obs, self.first_obs)
         action, logprob, value = self.actor.act(obs)
         env_action = policy.env_action(action)
         self.sent.append(np.asarray(env_action))
         result = self.env.step(env_action)
-        check_finite(result, f"step {self.tick + 1} of an episode")
+        check_finite(result, f"step {int(self.ticks.max()) + 1} of an episode")
         self._success = result.success
         ended = self.active & (result.terminated | result.truncated
-                               | (self.tick + 1 >= self.max_episode_steps))
+                               | (self.ticks + 1 >= self.max_episode_steps))
         credit = self.credit_episodes
-        trial_end = ended & (credit is not None and self.episode % credit == credit - 1)
-        trial_start = np.full(self.num_envs, self._trial_starts)
-        self._trial_starts = False
+        trial_end = (ended & (self.episode % credit == credit - 1) if credit is not None
+                     else np.zeros_like(ended))
+        trial_start = self._trial_starts.copy()
+        self._trial_starts[:] = False
         terminated = self.active & result.terminated
         reward = torch.as_tensor(np.where(self.active, result.reward, 0.0), dtype=torch.float32,
                                  device=device)
@@ -205,45 +264,72 @@ class TrialStreamCollector:
 
     # -- resume -----------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        state = {"exact": True, "trials_drawn": self.trials_drawn, "episode": self.episode,
+        state = {"exact": True, "trials": torch.from_numpy(self.trials.copy()),
+                 "rng": json.dumps(self.rng.bit_generator.state),
+                 "episode": torch.from_numpy(self.episode.copy()),
                  "task_index": torch.tensor(self.task_index), "seeds": torch.tensor(self.seeds),
-                 "active": torch.from_numpy(self.active.copy()), "tick": self.tick,
-                 "trial_starts": self._trial_starts, "tracker": self.tracker.state_dict()}
+                 "active": torch.from_numpy(self.active.copy()),
+                 "ticks": torch.from_numpy(self.ticks.copy()),
+                 "trial_starts": torch.from_numpy(self._trial_starts.copy()),
+                 "tracker": self.tracker.state_dict()}
         if self.obs_np is not None:
             state["obs"] = torch.as_tensor(np.asarray(self.obs_np)).clone()
             state["sent"] = [torch.as_tensor(a).clone() for a in self.sent]
+            state["sent_from"] = torch.from_numpy(self.sent_from.copy())
             state["sent_dtype"] = str(np.asarray(self.sent[0]).dtype) if self.sent else ""
             if self.first_obs is not None:
                 state["first_obs"] = self.first_obs.cpu().clone()
         return state
 
+    def _per_env(self, value, dtype) -> np.ndarray:
+        """A per-env array from a state that may hold one value for every env (lockstep)."""
+        value = value.numpy() if isinstance(value, torch.Tensor) else value
+        return np.broadcast_to(np.asarray(value, dtype=dtype), (self.num_envs,)).copy()
+
     def load_state_dict(self, state: dict) -> bool:
-        """Replay the saved episode's actions into a fresh pool; True when that reproduced
-        the saved observation (an exact resume), else the run continues from a new trial."""
-        self.rng = np.random.default_rng(self.seed)
-        draws = int(state.get("trials_drawn", 0))
-        if self.instance is None:
-            for _ in range(draws):
-                self.rng.integers(0, 2**31 - 1, size=self.num_envs)
-        self.trials_drawn = draws
+        """Replay the saved episodes' actions into a fresh pool, resetting each env where its
+        episode started; True when that reproduced the saved observation (an exact resume),
+        else the run continues from new trials."""
+        self._restore_draws(state)
         if "obs" not in state:
             return True
         self.task_index = [int(t) for t in state["task_index"]]
         self.seeds = [int(s) for s in state["seeds"]]
-        self.episode = int(state["episode"])
+        self.episode = self._per_env(state["episode"], np.int64)
         self._reset_pool()
+        sent = state["sent"]
+        starts = self._per_env(state.get("sent_from", 0), np.int64)
         dtype = state.get("sent_dtype") or None
-        for action in state["sent"]:
+        for t, action in enumerate(sent):
+            if t and (starts == t).any():
+                self._reset_alone(starts == t)
             self.obs_np = self.env.step(action.numpy().astype(dtype, copy=False)).obs
             self.sent.append(action.numpy())
+        if sent and (starts == len(sent)).any():
+            self._reset_alone(starts == len(sent))
         if not np.array_equal(np.asarray(self.obs_np), state["obs"].numpy()):
             self.active[:] = False
-            self.episode = -1  # start a fresh trial
+            self.episode[:] = -1  # start fresh trials
             return False
+        self.sent_from = starts
         self.active = state["active"].numpy().copy()
-        self.tick = int(state["tick"])
-        self._trial_starts = bool(state.get("trial_starts", False))
+        self.ticks = self._per_env(state.get("ticks", state.get("tick", 0)), np.int64)
+        self._trial_starts = self._per_env(state.get("trial_starts", False), bool)
         if "first_obs" in state:
             self.first_obs = state["first_obs"].to(self.device)
         self.tracker.load_state_dict(state["tracker"])
         return True
+
+    def _restore_draws(self, state: dict) -> None:
+        """The instance generator and each env's trial count as saved (a state from before
+        envs reset on their own holds the number of lockstep draws, which are replayed)."""
+        self.rng = np.random.default_rng(self.seed)
+        if "rng" in state:
+            self.rng.bit_generator.state = json.loads(state["rng"])
+            self.trials = self._per_env(state["trials"], np.int64)
+            return
+        draws = int(state.get("trials_drawn", 0))
+        if self.instance is None:
+            for _ in range(draws):
+                self.rng.integers(0, 2**31 - 1, size=self.num_envs)
+        self.trials[:] = draws

@@ -109,6 +109,9 @@ class RecurrentActor(Actor):
     :attr:`context` (the adapted state an evaluation continues from).
     """
 
+    row_restarts = False
+    """Its memory is not restarted per env: it plays whole trials of lockstep episodes."""
+
     def __init__(self, policy: RecurrentActorCritic, deterministic: bool = False,
                  start: Memory | None = None, keep_at: int | None = None):
         super().__init__(policy, deterministic)

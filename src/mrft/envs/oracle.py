@@ -21,7 +21,7 @@ import numpy as np
 
 from mrft.envs.family import REGISTRY, family_of
 from mrft.envs.spec import Task
-from mrft.envs.vector import StepResult, VecEnv
+from mrft.envs.vector import StepResult, VecEnv, resets_one_env
 
 
 def shows_parameters(task: Task) -> bool:
@@ -66,6 +66,15 @@ class OracleObservation:
 
     def reseed(self, env_seeds: Sequence[int]) -> None:
         self.env.reseed(env_seeds)
+
+    @property
+    def partial_resets(self) -> bool:
+        return resets_one_env(self.env)
+
+    def reset_envs(self, which: np.ndarray, env_seeds: Sequence[int]) -> np.ndarray:
+        first = self.env.reset_envs(which, env_seeds)
+        return np.concatenate([np.asarray(first, dtype=np.float32),
+                               self.env.task_parameters()[which]], axis=1)
 
     def step(self, actions: np.ndarray) -> StepResult:
         result = self.env.step(actions)

@@ -180,6 +180,17 @@ class DynamicsShiftVecEnv:
         for body, s in zip(self._bodies, check_seed_count(env_seeds, self.num_envs), strict=True):
             body.reseed(s + self._seed_offset)
 
+    def reset_envs(self, which: np.ndarray, env_seeds: Sequence[int]) -> np.ndarray:
+        """Re-seed the envs ``which`` with ``env_seeds`` (without the split offset) and reset
+        them alone: each plays as a fresh env with that seed after its first reset."""
+        index = np.flatnonzero(which)
+        first = []
+        for i, s in zip(index, check_seed_count(env_seeds, len(index)), strict=True):
+            self._bodies[i].reseed(s + self._seed_offset)
+            first.append(self._bodies[i].reset())
+            self._needs_reset[i] = False
+        return np.stack(first).astype(np.float32)
+
     def step(self, actions: np.ndarray) -> StepResult:
         n = self.num_envs
         obs = np.empty((n, *self.observation_space.shape), dtype=np.float32)

@@ -70,9 +70,21 @@ class VecEnv(Protocol):
 
     def close(self) -> None: ...
 
+    # Optional: ``reset_envs(which, env_seeds) -> np.ndarray`` re-seeds the envs ``which``
+    # (bool ``[num_envs]``) with ``env_seeds`` (one per selected env, without the split's
+    # offset) and resets them alone, returning their first observations ``[k, ...]``: each
+    # then plays as a freshly built env with that seed after its first ``reset()``, and the
+    # others go on untouched (see :func:`resets_one_env`).
+    #
     # Optional, for diagnostics only: ``task_parameters() -> np.ndarray [num_envs, P]``, the
     # hidden parameters of each env's current task instance (nav goals, the bandit's paying
     # arm, shifted masses). The belief probe of ``mrft eval --probe`` fits them from beliefs.
+
+
+def resets_one_env(env: VecEnv) -> bool:
+    """Whether ``env`` can re-seed and reset some of its envs while the others play on
+    (``reset_envs``); a wrapper says so with ``partial_resets``."""
+    return callable(getattr(env, "reset_envs", None)) and getattr(env, "partial_resets", True)
 
 
 def _success_from_info(info: dict[str, Any], num_envs: int) -> np.ndarray | None:

@@ -280,8 +280,8 @@ class MRFT(Algorithm):
         and the rows' beliefs are recomputed from their stored starts. Otherwise the policy
         reads the stored beliefs: a minibatch is shuffled steps, and minibatch ``i`` of ``M``
         also carries rows ``i, i + M, ...`` for the belief loss, so each pass sees every row
-        once (with fewer rows than minibatches, the last ones carry none). Envs play in
-        lockstep, so where episodes end at different ticks some of a chunk's ticks are waits,
+        once (with fewer rows than minibatches, the last ones carry none). Where envs play in
+        lockstep and episodes end at different ticks, some of a chunk's ticks are waits,
         not steps; the count shrinks with them (``M`` times the share of ticks that were
         steps, rounded up), keeping PPO's minibatch size and so its optimiser steps per env
         step."""

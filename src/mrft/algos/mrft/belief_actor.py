@@ -35,6 +35,19 @@ def select_rows(state: BeliefState, index: torch.Tensor) -> BeliefState:
                        offset=None if state.offset is None else state.offset[index])
 
 
+def where_rows(rows: torch.Tensor, chosen: BeliefState, other: BeliefState) -> BeliefState:
+    """Row ``i`` of ``chosen`` where ``rows[i]``, else of ``other``."""
+    def pick(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.where(rows.reshape((-1,) + (1,) * (a.dim() - 1)), a, b)
+
+    offset = None
+    if chosen.offset is not None and other.offset is not None:
+        offset = pick(chosen.offset, other.offset)
+    return BeliefState(windows=[pick(a, b) for a, b in zip(chosen.windows, other.windows, strict=True)],
+                       last=pick(chosen.last, other.last), total=pick(chosen.total, other.total),
+                       count=pick(chosen.count, other.count), offset=offset)
+
+
 def cycled_rows(state: BeliefState, n: int) -> BeliefState:
     """``n`` rows: row ``i`` is row ``i mod rows`` of ``state``."""
     rows = state.count.shape[0]
@@ -67,6 +80,22 @@ class BeliefActor(Actor):
         self.episode = -1
         self._trial = []
         self._seen = []
+
+    @property
+    def row_restarts(self) -> bool:
+        """One env's trial can restart alone unless the state is also per episode (the
+        gradient inner loop's offset) or a belief is kept at an episode of the trial."""
+        return not self.agent.inner_steps and self.keep_at is None
+
+    def restart_rows(self, episode_rows: torch.Tensor, trial_rows: torch.Tensor) -> None:
+        """The belief goes on across an env's episodes; an env that starts a trial starts
+        from the prior (or its row of ``start``)."""
+        if not trial_rows.any():
+            return
+        n = trial_rows.shape[0]
+        prior = (cycled_rows(self.start, n) if self.start is not None
+                 else self.agent.encoder.initial_state(n, trial_rows.device))
+        self.state = where_rows(trial_rows, prior, self.state)
 
     def begin_episode(self) -> None:
         self.episode += 1

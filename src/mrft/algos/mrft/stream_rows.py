@@ -1,8 +1,8 @@
 """MRFT's view of a chunk of streamed trials: one sequence per (env, trial part).
 
-A chunk (:class:`mrft.batches.StreamBatch`) holds ``T`` lockstep ticks of ``N`` envs; a trial
-may have started before the chunk and may go on after it, and a new trial may start inside
-it. The update needs, per piece of a trial, its real steps back to back (waiting ticks
+A chunk (:class:`mrft.batches.StreamBatch`) holds ``T`` ticks of ``N`` envs; a trial may have
+started before the chunk and may go on after it, and new trials may start inside it, in
+each env on its own tick. The update needs, per piece of a trial, its real steps back to back (waiting ticks
 dropped), the belief each action was taken with, where its credit ends, and the belief
 state it started from, so the belief can be recomputed exactly (:meth:`BeliefEncoder.sequence`
 from a stored start, as R2D2 stores recurrent states). A *row* is the steps of one env
