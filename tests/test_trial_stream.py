@@ -233,3 +233,32 @@ def test_an_mrft_run_resumed_mid_trial_equals_the_uninterrupted_one(tmp_path):
     a = torch.load(full.checkpoint, weights_only=True)["model"]
     b = torch.load(second.checkpoint, weights_only=True)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_adapting_every_episode_from_the_trials_last_starts_from_the_belief_it_started_with():
+    """In adaptation's endless trial, a belief never spans more episodes than a pre-training
+    trial (K = 2): episode 0 starts from the prior, every later one from the belief held
+    when episode 1 started, and a resumed stream keeps that belief."""
+    tasks, policy, agent = small_agent("nav:point")
+
+    def adapting():
+        actor = BeliefActor(agent, policy, keep_at=1, span=2)
+        return actor, TrialStreamCollector(tasks, actor, 3, 100, None, 15, 3, torch.device("cpu"),
+                                           instance=0, episode_chunks=True, credit_episodes=2)
+
+    actor, collector = adapting()
+    chunks = [collector.collect() for _ in range(4)]  # one 15-step episode each
+    assert [c.valid.shape[1] for c in chunks] == [15] * 4
+    first = [c.extras["beliefs"][:, 0] for c in chunks]
+    assert not torch.allclose(first[0], first[1])
+    assert all(torch.equal(f, first[1]) for f in first[2:])
+    assert torch.equal(agent.belief(actor.context), first[1])
+    saved, saved_actor, rng = collector.state_dict(), actor.stream_state(), torch.get_rng_state()
+    expected = collector.collect()
+    resumed, fresh = adapting()
+    resumed.load_stream_state(saved_actor)
+    assert fresh.load_state_dict(saved)
+    torch.set_rng_state(rng)
+    got = fresh.collect()
+    assert torch.equal(got.extras["beliefs"][:, 0], first[1])
+    assert torch.equal(got.extras["beliefs"], expected.extras["beliefs"])

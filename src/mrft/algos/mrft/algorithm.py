@@ -115,7 +115,8 @@ class MRFT(Algorithm):
         m = self.m = cfg.mrft
         self.agent = build_agent(m, policy).to(ctx.device)
         self.reward_normalizer = RewardNormalizer(1, m.meta_gamma).to(ctx.device)
-        self.actor = BeliefActor(self.agent, policy, keep_at=1 if ctx.adapting else None)
+        self.actor = BeliefActor(self.agent, policy, keep_at=1 if ctx.adapting else None,
+                                 span=m.trial_episodes if ctx.adapting else None)
         self.use_bonus = m.meta_learner and m.progress_bonus and m.progress_alpha > 0
         self.belief_coef = m.belief_coef if m.meta_learner else 0.0
         self.generator = torch.Generator().manual_seed(cfg.run.seed)
@@ -208,9 +209,9 @@ class MRFT(Algorithm):
     def collection(self) -> TrialStream:
         """Chunks of ``--meta-num-steps`` steps per env of trials that go on across chunks, so
         MRFT updates as often as PPO. Pre-training, each env plays trials of ``K`` episodes on
-        fresh instances; adapting, one endless trial on the held-out instance (the belief is
-        kept for the whole instance), a chunk ending where an episode ends, and credit still
-        running over K episodes (the span the critic was trained on)."""
+        fresh instances; adapting, one endless trial on the held-out instance (a belief never
+        spans more episodes than a pre-training trial), a chunk ending where an episode ends,
+        and credit still running over K episodes (the span the critic was trained on)."""
         if self.ctx.adapting:  # credit still spans K episodes, as the critic learnt it
             return TrialStream(int(self.m.meta_num_steps), None, self.actor, episode_chunks=True,
                                credit_episodes=self.m.trial_episodes)

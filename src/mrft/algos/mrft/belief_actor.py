@@ -5,9 +5,15 @@ Per env the actor keeps a :class:`~mrft.algos.mrft.belief.BeliefState`. It start
 prior (or at rows of a ``start`` state) when a trial starts and is carried across the
 trial's episodes, and across the chunks of a streamed trial (:mod:`mrft.trial_stream`).
 With ``keep_at = k`` it keeps a copy of the belief as it is when episode ``k`` or a later
-one of a trial starts (:attr:`BeliefActor.context`): adapting to one instance in one endless
-trial, the adapted policy that is scored continues the belief of every complete episode the
-adaptation paid for.
+one of a trial starts (:attr:`BeliefActor.context`), which the adapted policy that is scored
+continues.
+
+With ``span = K`` (adapting, ``K`` the pre-training trial length) a belief never covers more
+than a pre-training trial showed the policy: in one endless trial on an instance, every
+episode from the ``K``-th on starts from the belief as it was when episode ``K - 1`` started,
+so each is played as the last episode of the instance's first trial, and what later
+episodes teach goes into the weights (the adaptation's updates). A belief carried on over
+many episodes leaves what pre-training showed the policy (docs/mrft.md, "Adaptation").
 
 The collector gets the belief each action was taken with: per trial of whole episodes
 (``beliefs [n, K, T, E]`` and ``final_belief``), or per chunk of a stream (``beliefs [N, T, E]``
@@ -56,11 +62,15 @@ def cycled_rows(state: BeliefState, n: int) -> BeliefState:
 
 class BeliefActor(Actor):
     def __init__(self, agent: BeliefAgent, policy: ActorCritic, deterministic: bool = False,
-                 start: BeliefState | None = None, keep_at: int | None = None):
+                 start: BeliefState | None = None, keep_at: int | None = None,
+                 span: int | None = None):
         super().__init__(policy, deterministic)
         self.agent = agent
         self.start = start
         self.keep_at = keep_at
+        self.span = span
+        self.anchor: BeliefState | None = None
+        """With ``span``, the belief as episode ``span - 1`` of the trial started."""
         self.state: BeliefState | None = None
         self.context: BeliefState | None = None
         """The belief kept at episode ``keep_at`` of the latest trial."""
@@ -80,12 +90,13 @@ class BeliefActor(Actor):
         self.episode = -1
         self._trial = []
         self._seen = []
+        self.anchor = None
 
     @property
     def row_restarts(self) -> bool:
         """One env's trial can restart alone unless the state is also per episode (the
         gradient inner loop's offset) or a belief is kept at an episode of the trial."""
-        return not self.agent.inner_steps and self.keep_at is None
+        return not self.agent.inner_steps and self.keep_at is None and self.span is None
 
     def restart_rows(self, episode_rows: torch.Tensor, trial_rows: torch.Tensor) -> None:
         """The belief goes on across an env's episodes; an env that starts a trial starts
@@ -99,6 +110,10 @@ class BeliefActor(Actor):
 
     def begin_episode(self) -> None:
         self.episode += 1
+        if self.span is not None and self.episode >= self.span - 1:
+            if self.anchor is None:
+                self.anchor = self.state
+            self.state = self.anchor
         if self.agent.inner_steps and self._seen:
             self._refine()
         if self.keep_at is not None and self.episode >= self.keep_at:
@@ -165,9 +180,14 @@ class BeliefActor(Actor):
         and the episode count of the current trial."""
         if self.state is None:
             return {}
-        return {"state": dataclasses.asdict(self.state), "episode": self.episode}
+        saved = {"state": dataclasses.asdict(self.state), "episode": self.episode}
+        if self.anchor is not None:
+            saved["anchor"] = dataclasses.asdict(self.anchor)
+        return saved
 
     def load_stream_state(self, saved: dict) -> None:
         if "state" in saved:
             self.state = BeliefState(**saved["state"])
             self.episode = int(saved["episode"])
+        if "anchor" in saved:
+            self.anchor = BeliefState(**saved["anchor"])
