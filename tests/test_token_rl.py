@@ -39,9 +39,10 @@ def test_drawn_prefixes_lie_before_each_traces_last_episode():
     assert set(fives.tolist()) == {0, 1, 2, 3, 4}
 
 
-def test_length_penalty():
-    lengths = torch.tensor([50, 100])
-    assert length_penalized(torch.tensor([1.0, 0.0]), lengths, 200, 0.4).tolist() == pytest.approx([0.9, -0.2])
+def test_the_length_penalty_shortens_right_answers_and_never_pays_a_wrong_one_for_brevity():
+    lengths = torch.tensor([50, 100, 5, 150])
+    rewards = length_penalized(torch.tensor([1.0, 1.0, 0.0, 0.0]), lengths, 200, 0.4)
+    assert rewards.tolist() == pytest.approx([0.9, 0.8, 0.0, 0.0])
 
 
 def _batch():

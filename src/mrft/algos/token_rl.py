@@ -11,8 +11,11 @@ its clipped surrogate (:func:`mrft.algos.grpo.grpo_loss`): one implementation se
 and sequences.
 
 - ``grpo``: the outcome reward ``r``.
-- ``length-penalty``: ``r - coef * tokens / max_tokens``, the usual baseline for thinking
-  less.
+- ``length-penalty``: ``r (1 - coef * tokens / max_tokens)``, the usual baseline for thinking
+  less, with the penalty on right answers only (as Arora & Zanette 2025 apply it). Charged
+  to every trace, it pays a wrong answer for being short: a group whose answers are all
+  wrong then ranks its traces by length alone, and in the study's first seed the model
+  answered in one token, always wrong, from about update 160 on.
 - ``mrt``: the form of Qu et al. 2025 (MRT with RL, one scalar per trace): with ``j`` an episode
   boundary drawn uniformly from the trace's own (before its last episode), the reward
   ``r + alpha * (r - J_j)``: the outcome plus ``alpha`` times the progress the trace made from
@@ -53,8 +56,9 @@ class SequenceRLOptions:
 
 def length_penalized(correct: torch.Tensor, lengths: torch.Tensor, max_tokens: int,
                      coef: float) -> torch.Tensor:
-    """``r - coef * lengths / max_tokens``."""
-    return correct.float() - coef * lengths.float() / max_tokens
+    """``r (1 - coef * lengths / max_tokens)``: shorter right answers earn more, and a wrong
+    answer earns 0 whatever its length."""
+    return correct.float() * (1.0 - coef * lengths.float() / max_tokens)
 
 
 def mrt_prefix_rewards(correct: torch.Tensor, forced_at_prefix: torch.Tensor, alpha: float) -> torch.Tensor:
