@@ -14,8 +14,8 @@ and sequences.
 - ``length-penalty``: ``r (1 - coef * tokens / max_tokens)``, the usual baseline for thinking
   less, with the penalty on right answers only (as Arora & Zanette 2025 apply it). Charged
   to every trace, it pays a wrong answer for being short: a group whose answers are all
-  wrong then ranks its traces by length alone, and in the study's first seed the model
-  answered in one token, always wrong, from about update 160 on.
+  wrong then ranks its traces by length alone, and in the study's first seed every answer
+  was wrong from about update 160 on, and one token long from about update 220.
 - ``mrt``: the form of Qu et al. 2025 (MRT with RL, one scalar per trace): with ``j`` an episode
   boundary drawn uniformly from the trace's own (before its last episode), the reward
   ``r + alpha * (r - J_j)``: the outcome plus ``alpha`` times the progress the trace made from
