@@ -83,10 +83,13 @@ class BeliefActor(Actor):
         self._chunk: list[torch.Tensor] | None = None
         self._chunk_start: BeliefState | None = None
 
+    def _prior(self, n: int, device: torch.device) -> BeliefState:
+        """``n`` rows of the state a trial starts from: rows of ``start``, else the prior."""
+        return (cycled_rows(self.start, n) if self.start is not None
+                else self.agent.encoder.initial_state(n, device))
+
     def begin_trial(self, group_ids: torch.Tensor, env_rows: torch.Tensor) -> None:
-        n = len(env_rows)
-        self.state = (cycled_rows(self.start, n) if self.start is not None
-                      else self.agent.encoder.initial_state(n, env_rows.device))
+        self.state = self._prior(len(env_rows), env_rows.device)
         self.episode = -1
         self._trial = []
         self._seen = []
@@ -103,9 +106,7 @@ class BeliefActor(Actor):
         from the prior (or its row of ``start``)."""
         if not trial_rows.any():
             return
-        n = trial_rows.shape[0]
-        prior = (cycled_rows(self.start, n) if self.start is not None
-                 else self.agent.encoder.initial_state(n, trial_rows.device))
+        prior = self._prior(trial_rows.shape[0], trial_rows.device)
         self.state = where_rows(trial_rows, prior, self.state)
 
     def begin_episode(self) -> None:
