@@ -197,3 +197,14 @@ def test_reason_cli_errors_are_one_line(argv, message, capsys):
         main(argv)
     err = capsys.readouterr().err.strip()
     assert exit_info.value.code == 2 and message in err and "\n" not in err
+
+
+def test_a_resumed_runs_eta_counts_only_the_work_done_since_it_resumed(tmp_path, capsys, monkeypatch):
+    from mrft.reasoning import runs
+
+    clock = iter([100.0, 110.0])  # built at 100 s; the first new step logged at 110 s
+    monkeypatch.setattr(runs.time, "time", lambda: next(clock))
+    log = runs._Log(tmp_path, 50, 1, "rl update", "update", lambda r: r["update"] / 100, start_share=0.5)
+    log({"update": 51})
+    # 1% of the run took 10 s, so the 49% left takes 490 s
+    assert "(ETA 8.2 min)" in capsys.readouterr().err

@@ -47,7 +47,7 @@ class _Log:
     step twice) and one progress line every ``every`` steps."""
 
     def __init__(self, folder: Path, keep_upto: int, every: int, what: str, unit: str,
-                 done_share: Callable[[dict[str, Any]], float]):
+                 done_share: Callable[[dict[str, Any]], float], start_share: float = 0.0):
         self.path = folder / "metrics.jsonl"
         kept = []
         if self.path.exists():  # a line cut by a kill comes after the checkpoint: dropped
@@ -59,14 +59,13 @@ class _Log:
                     continue
         self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
         self.every, self.what, self.unit, self.done_share = every, what, unit, done_share
-        self.start, self.first_share = time.time(), None
+        # the ETA counts only this process's work: a resumed run starts at start_share
+        self.start, self.first_share = time.time(), start_share
 
     def __call__(self, record: dict[str, Any]) -> None:
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         share = self.done_share(record)
-        if self.first_share is None:
-            self.first_share = share
         if record[self.unit] % self.every == 0 or share >= 1.0:
             spent = time.time() - self.start
             left = spent / max(share - self.first_share, 1e-9) * (1.0 - share)
@@ -98,7 +97,8 @@ def run_sft(folder: str | Path, lm: LMConfig, cfg: SFTConfig, difficulty: str,
     if data is not None:
         optimizer.load_state_dict(data["optimizer"])
     train = countdown.problems("train", difficulty, TRAIN_PROBLEMS)
-    log = _Log(folder, info["step"], 100, "sft step", "step", lambda r: r["step"] / cfg.steps)
+    log = _Log(folder, info["step"], 100, "sft step", "step", lambda r: r["step"] / cfg.steps,
+               start_share=info["step"] / cfg.steps)
     while info["step"] < cfg.steps:
         stop = min(cfg.steps, info["step"] + checkpoint_every)
         train_sft(model, train, cfg, progress=log, start_step=info["step"], optimizer=optimizer,
@@ -129,7 +129,7 @@ def run_rl(folder: str | Path, init: str | Path, cfg: RLConfig, checkpoint_every
         state = RLState()
     train = [p for p, _ in countdown.problems("train", info["difficulty"], TRAIN_PROBLEMS)]
     log = _Log(folder, state.update, 1, f"rl {cfg.options.method} update", "update",
-               lambda r: r["tokens"] / cfg.token_budget)
+               lambda r: r["tokens"] / cfg.token_budget, start_share=state.tokens / cfg.token_budget)
     while state.tokens < cfg.token_budget:
         target = state.update + checkpoint_every
         state, optimizer = train_rl(model, train, cfg, state, optimizer, progress=log,
