@@ -301,8 +301,9 @@ class MRFT(Algorithm):
             return
         count = max(1, min(count, steps))
         order = torch.randperm(steps, generator=generator).to(lengths.device)
+        real = {key: data[key][data["mask"]] for key in STEP_KEYS}  # once per pass, not per minibatch
         for i, index in enumerate(order.tensor_split(count)):
-            yield self._minibatch(data, torch.arange(rows, device=lengths.device)[i::count], index)
+            yield self._minibatch(data, torch.arange(rows, device=lengths.device)[i::count], index, real)
 
     def _belief_learns(self) -> bool:
         """Whether this pass trains the belief on its loss (``--belief-passes``)."""
@@ -315,11 +316,12 @@ class MRFT(Algorithm):
                 and self.m.belief_gradient != "decoder")
 
     @staticmethod
-    def _minibatch(data: dict[str, torch.Tensor], rows: torch.Tensor,
-                   steps: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Steps (``steps`` indexes the batch's real steps, row after row; with whole rows,
-        ``steps`` is ``rows`` and the minibatch's steps are theirs) and rows (``row_*``,
-        ``start_*``) of an update's data, each row cut to the longest one picked."""
+    def _minibatch(data: dict[str, torch.Tensor], rows: torch.Tensor, steps: torch.Tensor,
+                   real: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """Steps (``steps`` indexes the batch's real steps, row after row, which ``real``
+        holds per step key; with whole rows, ``steps`` is ``rows`` and the minibatch's steps
+        are theirs) and rows (``row_*``, ``start_*``) of an update's data, each row cut to the
+        longest one picked."""
         length = max(int(data["lengths"][rows].max()), 1) if len(rows) else 1
         mb = {f"row_{key}": data[key][rows, :length] for key in ROW_KEYS}
         mb["row_lengths"] = data["lengths"][rows]
@@ -327,7 +329,7 @@ class MRFT(Algorithm):
         if steps is rows:
             mb.update({key: data[key][rows, :length][mb["row_mask"]] for key in STEP_KEYS})
         else:
-            mb.update({key: data[key][data["mask"]][steps] for key in STEP_KEYS})
+            mb.update({key: real[key][steps] for key in STEP_KEYS})
         return mb
 
     # -- loss -----------------------------------------------------------------------------
