@@ -101,3 +101,23 @@ def test_the_budget_curve_takes_its_1x_point_from_a_bench_of_the_suite_itself(tm
     proc = _script("budget_curve.py", *args)
     assert proc.returncode == 2 and proc.stderr.startswith("error: --scale-one")
     assert "other settings" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_belief_probes_probe_every_mrft_pretraining_once_and_tabulate_them(tmp_path):
+    from test_cli import mrft
+
+    seed_dir = tmp_path / "bench" / "runs" / "bandit_arms3" / "mrft" / "seed1"
+    proc = mrft("train", "--algo", "mrft", "--env", "bandit:arms3", "--total-steps", 400,
+                "--runs-dir", seed_dir, "--run-name", "train", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    proc = _script("belief_probes.py", str(tmp_path / "bench"), "--episodes", "16")
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads((tmp_path / "bench" / "belief_probes" / "bandit_arms3" / "mrft" / "seed1.json").read_text())
+    assert len(record["probe"]["return_episode"]) >= 2 and "context_gain" in record["probe"]
+    assert record["settings"]["episodes"] == 16
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("| bandit_arms3 | mrft | 1 |"))
+    assert row == (tmp_path / "bench" / "belief_probes.md").read_text().splitlines()[2]
+    again = _script("belief_probes.py", str(tmp_path / "bench"), "--episodes", "16")
+    assert again.returncode == 0 and "probing" not in again.stderr  # kept, not probed twice
+    empty = _script("belief_probes.py", str(tmp_path / "nothing"))
+    assert empty.returncode != 0 and empty.stderr.strip().startswith("error: no MRFT")
