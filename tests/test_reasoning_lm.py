@@ -176,9 +176,10 @@ def test_the_study_in_small_scores_every_method_and_sets_the_papers_claims_besid
                       max_tokens=40, problems=12, majority_problems=4)
     summary = run_study(tmp_path / "study", cfg)
     assert set(summary["methods"]) == set(METHODS)
-    assert len(summary["claims"]) == 3
+    # each claim for each form of MRT: the paper's and the per-episode one
+    assert [c["method"] for c in summary["claims"]] == ["mrt"] * 3 + ["mrt-episode"] * 3
     report = (tmp_path / "study" / "report.md").read_text()
-    assert "| claim | paper | ours | verdict |" in report and "mrt-episode" in report
+    assert "| MRT form | claim | paper | ours | verdict |" in report and "| `mrt-episode` | MRT's gain" in report
     scores = json.loads((tmp_path / "study" / "scores" / "mrt-seed1.json").read_text())
     assert len(scores["accuracy_by_episode"]) == 3 and len(scores["accuracy_by_episode_2k"]) == 5
     assert len(scores["per_problem"]["final"]) == 12

@@ -142,6 +142,7 @@ def test_a_gain_ratio_over_a_gain_not_above_zero_is_not_measurable():
     summary = summarise(base, {"grpo": grpo, "mrt": mrt}, StudyConfig(seeds=2))
     verdicts = {c["claim"].split(" ")[0] + str(i): c["verdict"] for i, c in enumerate(summary["claims"])}
     assert verdicts["MRT's0"].startswith("not measurable: GRPO's gain")
+    assert {c["method"] for c in summary["claims"]} == {"mrt"}  # the per-episode form was not run
     assert summary["methods"]["mrt"]["gain"][0] == pytest.approx(0.25)
     assert summary["methods"]["grpo"]["gain"] == [0.0, 0.0, 0.0]
 

@@ -43,6 +43,9 @@ PAPER = {
 """What the paper reports, per claim: the text, the bar a verdict checks (None: the sign alone)
 and the source."""
 BOOTSTRAP_REPS = 2000
+MRT_FORMS = ("mrt", "mrt-episode")
+"""The forms of MRT the claims are checked for: the paper's advantage (its outcome minus the
+answer forced after a drawn prefix, one scalar per trace) and the per-episode progress bonus."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,14 +186,15 @@ def summarise(base: list[dict], records: dict[str, list[dict]], cfg: StudyConfig
         }
     claims = []
     reference = METHODS[0]
-    if reference in records and "mrt" in records:
-        ref, mrt = records[reference], records["mrt"]
+    # each form of MRT against GRPO: the paper's (one scalar per trace) and the per-episode one
+    for form in (m for m in MRT_FORMS if m in records and reference in records):
+        ref, mrt = records[reference], records[form]
         ref_final, mrt_final = per_problem(ref, "final"), per_problem(mrt, "final")
         measurable = rows[reference]["gain"][1] > 0
-        claims.append(_claim("gain", *seeds_and_problems_interval(_gain_ratio, mrt_final, ref_final, base_final),
-                             measurable=measurable))
-        claims.append(_claim("gain_difference", *seeds_and_problems_interval(_gain, mrt_final, ref_final)))
-        claims.append(_claim("tokens", *seeds_and_problems_interval(
+        claims.append(_claim("gain", form, *seeds_and_problems_interval(
+            _gain_ratio, mrt_final, ref_final, base_final), measurable=measurable))
+        claims.append(_claim("gain_difference", form, *seeds_and_problems_interval(_gain, mrt_final, ref_final)))
+        claims.append(_claim("tokens", form, *seeds_and_problems_interval(
             _token_ratio(grid), per_problem(ref, "by_tokens"), per_problem(mrt, "by_tokens"), ref_final, mrt_final)))
     return {"config": dataclasses.asdict(cfg),
             "base": {"seeds": len(base), **{k: float(np.mean([r[k] for r in base]))
@@ -198,7 +202,7 @@ def summarise(base: list[dict], records: dict[str, list[dict]], cfg: StudyConfig
             "methods": rows, "claims": claims, "regret_budgets": list(REGRET_BUDGETS)}
 
 
-def _claim(key: str, point: float, low: float, high: float, measurable: bool = True) -> dict:
+def _claim(key: str, form: str, point: float, low: float, high: float, measurable: bool = True) -> dict:
     text, bar, paper = PAPER[key]
     neutral = 0.0 if key == "gain_difference" else 1.0  # a difference, or a ratio
     if not measurable:
@@ -213,7 +217,8 @@ def _claim(key: str, point: float, low: float, high: float, measurable: bool = T
         verdict = "in MRT's favour" + ("" if bar is None else ", below the paper's size")
     else:
         verdict = "not told apart from GRPO"
-    return {"claim": text, "paper": paper, "ours": readable_interval(point, low, high), "verdict": verdict}
+    return {"claim": text, "method": form, "paper": paper, "ours": readable_interval(point, low, high),
+            "verdict": verdict}
 
 
 def report_markdown(summary: dict) -> str:
@@ -237,6 +242,7 @@ def report_markdown(summary: dict) -> str:
                  readable_interval(*row["majority_tokens"])]
         lines.append("| " + " | ".join(cells) + " |")
     if summary["claims"]:
-        lines += ["", "| claim | paper | ours | verdict |", "|---|---|---|---|"]
-        lines += [f"| {c['claim']} | {c['paper']} | {c['ours']} | {c['verdict']} |" for c in summary["claims"]]
+        lines += ["", "| MRT form | claim | paper | ours | verdict |", "|---|---|---|---|---|"]
+        lines += [f"| `{c['method']}` | {c['claim']} | {c['paper']} | {c['ours']} | {c['verdict']} |"
+                  for c in summary["claims"]]
     return "\n".join(lines) + "\n"
