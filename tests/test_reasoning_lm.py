@@ -180,6 +180,7 @@ def test_the_study_in_small_scores_every_method_and_sets_the_papers_claims_besid
     assert [c["method"] for c in summary["claims"]] == ["mrt"] * 3 + ["mrt-episode"] * 3
     report = (tmp_path / "study" / "report.md").read_text()
     assert "| MRT form | claim | paper | ours | verdict |" in report and "| `mrt-episode` | MRT's gain" in report
+    assert "| model | j = 0 | j = 1 | j = 2 |" in report and "| warm start | " in report
     scores = json.loads((tmp_path / "study" / "scores" / "mrt-seed1.json").read_text())
     assert len(scores["accuracy_by_episode"]) == 3 and len(scores["accuracy_by_episode_2k"]) == 5
     assert len(scores["per_problem"]["final"]) == 12

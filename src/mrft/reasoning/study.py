@@ -198,7 +198,8 @@ def summarise(base: list[dict], records: dict[str, list[dict]], cfg: StudyConfig
             _token_ratio(grid), per_problem(ref, "by_tokens"), per_problem(mrt, "by_tokens"), ref_final, mrt_final)))
     return {"config": dataclasses.asdict(cfg),
             "base": {"seeds": len(base), **{k: float(np.mean([r[k] for r in base]))
-                                           for k in ("accuracy", "accuracy_2k", "tokens")}},
+                                           for k in ("accuracy", "accuracy_2k", "tokens")},
+                     "accuracy_by_episode": np.mean([r["accuracy_by_episode"] for r in base], axis=0).tolist()},
             "methods": rows, "claims": claims, "regret_budgets": list(REGRET_BUDGETS)}
 
 
@@ -241,6 +242,12 @@ def report_markdown(summary: dict) -> str:
                  *(readable_interval(*row["regret"][str(b)]) for b in summary["regret_budgets"]),
                  readable_interval(*row["majority_tokens"])]
         lines.append("| " + " | ".join(cells) + " |")
+    episodes = len(summary["base"]["accuracy_by_episode"])
+    lines += ["", "Accuracy when the answer is forced after the first j episodes (mean over seeds):", "",
+              "| model | " + " | ".join(f"j = {j}" for j in range(episodes)) + " |", "|---" * (episodes + 1) + "|"]
+    for name, by_episode in [("warm start", summary["base"]["accuracy_by_episode"]),
+                             *((m, row["accuracy_by_episode"]) for m, row in summary["methods"].items())]:
+        lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in by_episode) + " |")
     if summary["claims"]:
         lines += ["", "| MRT form | claim | paper | ours | verdict |", "|---|---|---|---|---|"]
         lines += [f"| `{c['method']}` | {c['claim']} | {c['paper']} | {c['ours']} | {c['verdict']} |"
