@@ -31,6 +31,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mrft.atomic import atomic_write_bytes
+from mrft.errors import MrftError
+from mrft.logging import write_json
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -54,12 +58,12 @@ def probe(checkpoint: Path, out: Path, episodes: int, seed: int) -> dict:
                str(episodes), "--seed", str(seed), "--json-out", str(partial)]
     proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise SystemExit(f"error: mrft eval --probe failed on {checkpoint}: "
-                         f"{proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}")
+        said = proc.stderr.strip().splitlines()
+        raise MrftError(f"mrft eval --probe failed on {checkpoint}: {said[-1] if said else proc.returncode}")
     record = json.loads(partial.read_text(encoding="utf-8"))
     record["settings"] = {"episodes": episodes, "seed": seed, "command": " ".join(command[1:])}
     partial.unlink()
-    out.write_text(json.dumps(record, indent=1), encoding="utf-8")
+    write_json(out, record)  # atomic: a kill never leaves a half record that a rerun would keep
     return record
 
 
@@ -101,22 +105,35 @@ def main(argv: list[str] | None = None) -> int:
                         help="trials per probe; the linear probe is fitted on half of them")
     parser.add_argument("--seed", type=int, default=1, help="the probe's sampling seed")
     args = parser.parse_args(argv)
-    found = checkpoints(args.bench)
-    if not found:
-        raise SystemExit(f"error: no MRFT pre-training checkpoints under {args.bench}/runs")
-    rows: dict[tuple[str, str], list[dict]] = {}
-    for i, (family, method, seed, path) in enumerate(found, 1):
-        out = args.bench / "belief_probes" / family / method / f"{seed}.json"
-        if out.exists():
-            record = json.loads(out.read_text(encoding="utf-8"))
-        else:
-            print(f"[{i}/{len(found)}] probing {family} {method} {seed}", file=sys.stderr, flush=True)
-            record = probe(path, out, args.episodes, args.seed)
-        rows.setdefault((family, method), []).append(record)
-    text = table({key: summary_row(records) for key, records in sorted(rows.items())})
-    (args.bench / "belief_probes.md").write_text(text, encoding="utf-8")
+    try:
+        text = probe_bench(args.bench, args.episodes, args.seed)
+    except MrftError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(text, end="")
     return 0
+
+
+def probe_bench(bench: Path, episodes: int, seed: int) -> str:
+    """Probe every checkpoint of ``bench`` that has no probe yet; the table of them all."""
+    found = checkpoints(bench)
+    if not found:
+        raise MrftError(f"no MRFT pre-training checkpoints under {bench}/runs")
+    rows: dict[tuple[str, str], list[dict]] = {}
+    for i, (family, method, seed_name, path) in enumerate(found, 1):
+        out = bench / "belief_probes" / family / method / f"{seed_name}.json"
+        if out.exists():
+            try:
+                record = json.loads(out.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise MrftError(f"{out}: cannot read the stored probe ({exc}); delete it to probe again") from None
+        else:
+            print(f"[{i}/{len(found)}] probing {family} {method} {seed_name}", file=sys.stderr, flush=True)
+            record = probe(path, out, episodes, seed)
+        rows.setdefault((family, method), []).append(record)
+    text = table({key: summary_row(records) for key, records in sorted(rows.items())})
+    atomic_write_bytes(bench / "belief_probes.md", text.encode("utf-8"))
+    return text
 
 
 if __name__ == "__main__":

@@ -120,4 +120,8 @@ def test_belief_probes_probe_every_mrft_pretraining_once_and_tabulate_them(tmp_p
     again = _script("belief_probes.py", str(tmp_path / "bench"), "--episodes", "16")
     assert again.returncode == 0 and "probing" not in again.stderr  # kept, not probed twice
     empty = _script("belief_probes.py", str(tmp_path / "nothing"))
-    assert empty.returncode != 0 and empty.stderr.strip().startswith("error: no MRFT")
+    assert empty.returncode == 2 and empty.stderr.strip().startswith("error: no MRFT")
+    stored = tmp_path / "bench" / "belief_probes" / "bandit_arms3" / "mrft" / "seed1.json"
+    stored.write_text("{cut")  # a record no run writes: one line, not a traceback
+    broken = _script("belief_probes.py", str(tmp_path / "bench"))
+    assert broken.returncode == 2 and broken.stderr.startswith("error: ") and "Traceback" not in broken.stderr
