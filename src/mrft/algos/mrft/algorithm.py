@@ -297,7 +297,7 @@ class MRFT(Algorithm):
         if self._policy_reads_recomputed_beliefs():
             order = torch.randperm(rows, generator=generator).to(lengths.device)
             for index in order.tensor_split(max(1, min(count, rows))):
-                yield self._minibatch(data, index, index)
+                yield self._minibatch(data, index, index, None)
             return
         count = max(1, min(count, steps))
         order = torch.randperm(steps, generator=generator).to(lengths.device)
@@ -317,11 +317,11 @@ class MRFT(Algorithm):
 
     @staticmethod
     def _minibatch(data: dict[str, torch.Tensor], rows: torch.Tensor, steps: torch.Tensor,
-                   real: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+                   real: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
         """Steps (``steps`` indexes the batch's real steps, row after row, which ``real``
-        holds per step key; with whole rows, ``steps`` is ``rows`` and the minibatch's steps
-        are theirs) and rows (``row_*``, ``start_*``) of an update's data, each row cut to the
-        longest one picked."""
+        holds per step key; with whole rows, ``steps`` is ``rows``, the minibatch's steps are
+        theirs and ``real`` is None) and rows (``row_*``, ``start_*``) of an update's data,
+        each row cut to the longest one picked."""
         length = max(int(data["lengths"][rows].max()), 1) if len(rows) else 1
         mb = {f"row_{key}": data[key][rows, :length] for key in ROW_KEYS}
         mb["row_lengths"] = data["lengths"][rows]
