@@ -186,16 +186,17 @@ def summarise(base: list[dict], records: dict[str, list[dict]], cfg: StudyConfig
         }
     claims = []
     reference = METHODS[0]
-    # each form of MRT against GRPO: the paper's (one scalar per trace) and the per-episode one
-    for form in (m for m in MRT_FORMS if m in records and reference in records):
-        ref, mrt = records[reference], records[form]
-        ref_final, mrt_final = per_problem(ref, "final"), per_problem(mrt, "final")
+    if reference in records:  # each form of MRT against GRPO: the paper's and the per-episode one
+        ref_final, ref_by_tokens = per_problem(records[reference], "final"), per_problem(records[reference], "by_tokens")
         measurable = rows[reference]["gain"][1] > 0
-        claims.append(_claim("gain", form, *seeds_and_problems_interval(
-            _gain_ratio, mrt_final, ref_final, base_final), measurable=measurable))
-        claims.append(_claim("gain_difference", form, *seeds_and_problems_interval(_gain, mrt_final, ref_final)))
-        claims.append(_claim("tokens", form, *seeds_and_problems_interval(
-            _token_ratio(grid), per_problem(ref, "by_tokens"), per_problem(mrt, "by_tokens"), ref_final, mrt_final)))
+        for form in (m for m in MRT_FORMS if m in records):
+            mrt = records[form]
+            mrt_final = per_problem(mrt, "final")
+            claims.append(_claim("gain", form, *seeds_and_problems_interval(
+                _gain_ratio, mrt_final, ref_final, base_final), measurable=measurable))
+            claims.append(_claim("gain_difference", form, *seeds_and_problems_interval(_gain, mrt_final, ref_final)))
+            claims.append(_claim("tokens", form, *seeds_and_problems_interval(
+                _token_ratio(grid), ref_by_tokens, per_problem(mrt, "by_tokens"), ref_final, mrt_final)))
     return {"config": dataclasses.asdict(cfg),
             "base": {"seeds": len(base), **{k: float(np.mean([r[k] for r in base]))
                                            for k in ("accuracy", "accuracy_2k", "tokens")},
