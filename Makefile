@@ -39,8 +39,10 @@ system-deps:
 demo: system-deps $(STAMP)
 	$(BIN)/mrft bench --suite demo --methods grpo,ppo,mrft,oracle,context-free --out bench/demo
 
+# two pytest workers, one per core of the machine CI runs on; tests that start their own
+# process groups (Ray clusters, torchrun ranks) share a worker so that they never overlap
 test: system-deps $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 test-slow: system-deps $(STAMP)
 	$(BIN)/python -m pytest -q -m slow

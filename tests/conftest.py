@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import os
+
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
 from mrft.envs.vector import StepResult
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs one pytest worker per core: one torch thread each, so that two workers
+    # do not oversubscribe two cores
+    torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Long tests first: a worker that draws one last would run it alone while the other waits."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 
 class CountdownVecEnv:

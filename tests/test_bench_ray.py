@@ -18,6 +18,9 @@ from mrft.bench.runner import TIMING_FIELDS, Bench, result_path
 from mrft.bench.suite import load_suite
 from mrft.cli import _bare_ray_flag, main
 
+# each test starts a Ray cluster of two CPUs: under pytest-xdist these run on one worker, one at a time
+pytestmark = pytest.mark.xdist_group("ray")
+
 TINY = """
 name = "tiny"
 seeds = 1

@@ -11,6 +11,9 @@ import time
 import pytest
 import torch
 
+# each test starts two ranks: under pytest-xdist these run on one worker, one at a time
+pytestmark = pytest.mark.xdist_group("torchrun")
+
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 

@@ -58,6 +58,7 @@ grpo.group_size = 4
     return path
 
 
+@pytest.mark.long
 def test_a_family_from_a_plugin_file_runs_through_every_command(tmp_path):
     plugin = str(HERE / "plugin_family.py")
     listed = mrft("list", plugins=plugin, cwd=tmp_path).stdout
@@ -87,6 +88,7 @@ def test_a_family_from_a_plugin_file_runs_through_every_command(tmp_path):
     assert "Traceback" not in unknown.stderr
 
 
+@pytest.mark.long
 def test_an_algorithm_from_a_plugin_file_brings_its_options(tmp_path):
     plugin = str(HERE / "plugin_algorithm.py")
     listed = mrft("list", plugins=plugin, cwd=tmp_path).stdout

@@ -26,6 +26,7 @@ def test_ppo_solves_cartpole_in_100k_steps(tmp_path):
     assert result.return_ci.mean > 195, result.return_ci
 
 
+@pytest.mark.long
 def test_ppo_learns_pendulum_in_100k_steps(tmp_path):
     # Continuous control: random actions score about -1200; a swung-up pendulum about -150.
     ppo = PPOConfig(gamma=0.9, update_epochs=10, num_steps=512, num_minibatches=8)

@@ -9,6 +9,7 @@ seeds, with every MRFT component on.
 """
 
 import numpy as np
+import pytest
 
 from mrft.adapt import adapt
 from mrft.algos.grpo import GRPOConfig
@@ -41,6 +42,7 @@ def _adapted_return(checkpoint: str, seed: int) -> float:
     return float(np.mean(finals))
 
 
+@pytest.mark.long
 def test_mrft_adapts_to_held_out_tasks_better_than_grpo(tmp_path):
     results = {}
     for seed in (1, 2, 3):

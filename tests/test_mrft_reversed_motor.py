@@ -4,6 +4,8 @@ from the goal (worse than standing still). MRFT, adapting in context and with it
 updates, must end every such instance better than standing still, and recover at least as
 many of them as PPO fine-tuning does with the same budgets."""
 
+import pytest
+
 from mrft.adapt import adapt
 from mrft.config import AdaptSettings, EnvConfig, RunConfig, TrainConfig
 from mrft.trainer import Trainer
@@ -30,6 +32,7 @@ def _curves(tmp_path, algo: str) -> list[list[float]]:
     return curves
 
 
+@pytest.mark.long
 def test_mrft_recovers_a_reversed_motor_as_often_as_ppo(tmp_path):
     ppo = _curves(tmp_path, "ppo")
     mrft = _curves(tmp_path, "mrft")
