@@ -4,7 +4,9 @@ One row per method, in the bench's order,
 and per family two columns: the score in context (the first evaluation, before any update)
 and the final score, each a mean over seeds x held-out instances with its 95% bootstrap
 interval, then the method's spread over seeds per family and its pre-training env steps per
-second. ``--doc PATH`` puts the table into that document between ``<!-- ablation:start -->``
+second. Below it, per family, each method's probability of scoring higher than the
+bench's focus method (run ``mrft report --focus mrft`` to compare with the default) on the
+same instance, in context and after adaptation, each with its 95% interval. ``--doc PATH`` puts the table into that document between ``<!-- ablation:start -->``
 and ``<!-- ablation:end -->``, so the document shows what the result files say.
 
     python benchmarks/ablation_table.py benchmarks/results/mrft-v3-ablation --doc docs/mrft.md
@@ -49,7 +51,36 @@ def ablation_table(analysis: dict) -> str:
         row.append(str(speed.get(method, MISSING)).split(" (")[0])
         lines.append("| " + " | ".join(row) + " |")
     seeds = ", ".join(map(str, analysis.get("seeds") or []))
-    return "\n".join(lines) + f"\n\nSeeds {seeds}; `{analysis['suite']['name']}` suite."
+    table = "\n".join(lines) + f"\n\nSeeds {seeds}; `{analysis['suite']['name']}` suite."
+    comparisons = comparison_table(analysis, families)
+    return table + ("\n\n" + comparisons if comparisons else "")
+
+
+def comparison_table(analysis: dict, families: list[str]) -> str:
+    """Per method and family: P(a run of the method beats a run of the focus method on the
+    same instance), in context / final; the analysis holds the focus's side, 1 - p."""
+    rows = analysis.get("family_comparisons") or []
+    if not rows:
+        return ""
+    focus = method_label(analysis["focus"])
+
+    def beats_focus(triple: list[float]) -> str:
+        point, low, high = triple
+        return f"{1 - point:.2f} [{1 - high:.2f}, {1 - low:.2f}]"
+
+    cells = {(r["env"], r["method"]): r for r in rows}
+    header = ["method", *(f"{env}: in context / final" for env in families)]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for method in dict.fromkeys(r["method"] for r in rows):
+        row = [method_label(method)]
+        for env in families:
+            cell = cells.get((env, method))
+            row.append(f"{beats_focus(cell['in_context'])} / {beats_focus(cell['final'])}"
+                       if cell else MISSING)
+        lines.append("| " + " | ".join(row) + " |")
+    return (f"Probability that a run of the method scores higher than a run of {focus} on the "
+            "same held-out instance (ties count one half), 95% stratified bootstrap interval "
+            "over seeds; 0.5: not told apart.\n\n" + "\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> int:

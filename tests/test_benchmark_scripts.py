@@ -52,10 +52,14 @@ def test_the_ablation_table_reads_a_bench_analysis_into_a_document(tmp_path):
     assert proc.returncode == 0, proc.stderr
     text = doc.read_text()
     assert text.startswith("before\n<!-- ablation:start -->\n| method | nav:point in context |")
-    assert "old" not in text and text.endswith("<!-- ablation:end -->\nafter\n")
+    assert "\nold\n" not in text and text.endswith("<!-- ablation:end -->\nafter\n")
     # MRFT: first points .5 .9 .1 .2 -> .425, finals .7 1 .7 1 -> .85; seeds .85 and .85 -> 0
     row = next(line for line in text.splitlines() if line.startswith("| MRFT |"))
     assert "| 0.425 [" in row and "| 0.85 [" in row and "| 0 |" in row
+    # GRPO against MRFT, the focus: no pair won in context; after adaptation, instance 0
+    # {.6, .4} against {.7, .7} wins none, instance 1 {1, .8} against {1, 1} ties two of four
+    assert "scores higher than a run of MRFT" in text
+    assert "| GRPO | 0.00 [0.00, 0.00] / 0.12 [" in text
     missing = tmp_path / "plain.md"
     missing.write_text("no markers\n")
     proc = _script("ablation_table.py", str(folder), "--doc", str(missing))

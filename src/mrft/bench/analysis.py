@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mrft.bench import breakdowns, curves, headline, verdict
+from mrft.bench.family_comparisons import family_comparisons
 from mrft.bench.loading import BenchData, final_score
 from mrft.bench.metatest_section import meta_test
 from mrft.bench.regret_section import regret_analysis
@@ -68,6 +69,7 @@ def analyze(out: Path, skip_broken: bool = False, baseline: str | None = None,
         "tasks": breakdowns.task_rows(data, methods, steps),
         "sim_to_real": breakdowns.sim_to_real(data, methods),
         "families": breakdowns.family_rows(data, methods),
+        "family_comparisons": family_comparisons(data, methods, focus),
         "informative": verdict.informative(data, finals),
         "regret": regret,
         "exported": breakdowns.exported(data, methods),

@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from mrft.bench.family_comparisons import family_comparison_blocks
 from mrft.bench.metatest_section import protocol_title
 from mrft.bench.methods import reference_rows
 from mrft.bench.regret_blocks import regret_blocks
@@ -428,6 +429,7 @@ def _family_blocks(analysis: Mapping[str, Any]) -> list[Block]:
                 Table(["family", "method", "in context (first episode)", "final",
                        "final, fraction of the oracle's", "spread over seeds (std)", "runs"], rows),
                 Paragraph(FAMILY_CAPTION)]
+    out += family_comparison_blocks(analysis)
     if analysis.get("informative"):
         out += [Heading(2, "Does the family reward adaptation?"),
                 Bullets([("", str(line)) for line in analysis["informative"]])]
