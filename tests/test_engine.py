@@ -156,9 +156,9 @@ def test_mrft_adapts_without_its_kl_bound_only_when_asked(tmp_path):
                        trial_episodes=1, adapt_kl=1e-9)
     checkpoint = _pretrain(tmp_path / "mrft", "mrft", mrft=small)
 
-    def halted(run_dir):
+    def halted(run_dir, key="mrft/adapt_halted"):
         lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-        return [json.loads(line).get("mrft/adapt_halted") for line in lines]
+        return [json.loads(line).get(key) for line in lines]
 
     bounded = adapt(checkpoint, _settings(checkpoint, 160), run_dir=tmp_path / "bounded")
     free = adapt(checkpoint, _settings(checkpoint, 160, options={"kl_bound": False}),
@@ -166,6 +166,10 @@ def test_mrft_adapts_without_its_kl_bound_only_when_asked(tmp_path):
     assert bounded["mrft"]["adapt_kl"] == 1e-9 and free["mrft"]["adapt_kl"] is None
     # a bound no step can stay within halts every update; no bound halts none
     assert 1.0 in halted(tmp_path / "bounded") and 1.0 not in halted(tmp_path / "free")
+    # the first check (the collecting policy itself) passes, the second halts: one step, and
+    # no step after the halt
+    steps = [s for s in halted(tmp_path / "bounded", "mrft/adapt_steps") if s is not None]
+    assert steps and all(s == 1.0 for s in steps), steps
     ppo = _pretrain(tmp_path / "ppo", "ppo", ppo=PPOConfig(num_steps=20, num_minibatches=2))
     with pytest.raises(MrftError, match="no-kl-bound"):
         adapt(ppo, _settings(ppo, 160, options={"kl_bound": False}), run_dir=tmp_path / "ppo-free")

@@ -40,10 +40,13 @@ def test_the_adaptation_guard_keeps_the_steps_taken_within_the_bound():
         _step(guard, weight, step_kl, value, kl)
     # the 4th check saw the parameters after 3 steps past the bound (on the whole batch): back
     # to those after 2, whatever a later step would have measured
+    assert guard.halted
     assert guard.after_epoch({}) is True
     assert weight.item() == 2.0
     assert guard.stats()["mrft/adapt_accepted_steps"] == 2.0
     assert guard.stats()["mrft/adapt_halted"] == 1.0
+    # the engine takes no step once the guard halts: three were taken, the 4th check halted
+    assert guard.stats()["mrft/adapt_steps"] == 3.0
 
 
 def test_a_pass_within_the_bound_keeps_every_step_and_goes_on():

@@ -77,8 +77,9 @@ class AdaptConfig:
     seed: int = 1
     """Seed of the adaptation run (sampling and env seeds)."""
     out: str | None = None
-    """JSON file for the curve; when unset, RUN_DIR/adapt/task<K>__seed<S>.json (the run's logs
-    and checkpoint go to the folder of the same name without .json)."""
+    """JSON file for the curve; when unset, RUN_DIR/adapt/task<K>__seed<S>.json, with a suffix
+    for an ablation (__in-context, __no-kl-bound) (the run's logs and checkpoint go to the
+    folder of the same name without .json)."""
 
 
 @dataclasses.dataclass

@@ -231,6 +231,8 @@ class Trainer:
             epoch_counts: dict[str, int] = defaultdict(int)
             for mb in self._minibatches(plan.data):
                 scalars = self._step(mb, guard, params)
+                if guard.halted:  # a trust region crossed: no more steps in this update
+                    break
                 if scalars is None:
                     skipped += 1
                     continue
@@ -243,7 +245,7 @@ class Trainer:
             epoch_means = {k: v / epoch_counts[k] for k, v in epoch_sums.items()}
             if self.ranks:  # every rank stops on the same evidence
                 epoch_means = self.ranks.mean_scalars(epoch_means)
-            if epoch_means and guard.after_epoch(epoch_means):
+            if (epoch_means or guard.halted) and guard.after_epoch(epoch_means):
                 break
         diagnostics = {k: v / counts[k] for k, v in sums.items()}
         diagnostics["nonfinite_skips"] = float(skipped)
@@ -260,6 +262,8 @@ class Trainer:
             with self.autocast():
                 out = self.algo.loss(mb)
             guard.before_step(out)
+            if guard.halted:
+                return None
         finite = out is not None and bool(torch.isfinite(out["loss"]))
         if not self.ranks and not finite:
             return None

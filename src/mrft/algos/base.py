@@ -92,6 +92,10 @@ class UpdateGuard:
     approximate KL of an epoch passes ``--target-kl``; an algorithm with a trust region of
     its own returns another guard from :meth:`Algorithm.prepare`."""
 
+    halted = False
+    """True once the guard allows no more optimiser steps in this update: the engine takes
+    none after :meth:`before_step` sets it, and calls :meth:`after_epoch` to end the update."""
+
     def __init__(self, target_kl: float | None = None):
         self.target_kl = target_kl
 

@@ -11,8 +11,8 @@ credit over the trial:
 
     A_t = GAE over the trial (its episodes back to back; only the trial's end is terminal)
           of r_t + alpha (gamma J(z_{t+1}) - J(z_t))          (the progress bonus)
-    L   = clipped surrogate(A) - c_ent H + c_v (V(s_t, z_t) - R_t)^2     (policy, critic)
-        + c_b  E[(D(z_t, o_j, a_j) - r_j)^2]                  (belief: predict the trial's rewards,
+    L   = clipped surrogate(A) - c_ent H + (c_v / 2) (V(s_t, z_t) - R_t)^2  (policy, critic)
+        + c_b  E[(D(z_t, o_j, a_j) - symlog r_j)^2]           (belief: predict the trial's rewards,
                                                                 and next observations with
                                                                 --decode rewards+obs)
         + (J(z_t) - mean reward of the episode)^2             (the potential J)
@@ -24,10 +24,11 @@ from each row's stored start). An update takes PPO's minibatches and passes for 
 so MRFT learns as often per env step as PPO does.
 
 Adaptation to a held-out instance runs the same algorithm: one endless trial on the
-instance, the belief adapting in context from the first step and kept for the whole
-instance, chunks ending where episodes end, and every update bounded in KL to the policy
-before it (``--adapt-kl``), a constrained policy search with the belief in the loop. The
-scored policy continues the belief of every complete adaptation episode (see
+instance, the belief adapting in context from the first step and held to a pre-training
+trial's span (it restarts from the latest episode's start once it would read more episodes
+than a trial has), chunks ending where episodes end, and every update bounded in KL to the
+policy before it (``--adapt-kl``), a constrained policy search with the belief in the loop.
+The scored policy continues the belief as the latest adaptation episode started (see
 :class:`~mrft.algos.mrft.belief_actor.BeliefActor`).
 """
 
@@ -200,9 +201,9 @@ class MRFT(Algorithm):
         return [*self.modules(), self.reward_normalizer]
 
     def evaluation_actor(self, deterministic: bool) -> Actor:
-        """The adapted policy: each evaluation episode continues the belief of the latest
-        adaptation trial as it was when that trial's last episode started (env ``i`` takes
-        adapting env ``i mod n``'s); before any adaptation, the prior."""
+        """The adapted policy: each evaluation episode continues the belief as it was when
+        the latest adaptation episode started (env ``i`` takes adapting env ``i mod n``'s);
+        before any adaptation, the prior."""
         return BeliefActor(self.agent, self.policy, deterministic, start=self.actor.context)
 
     # -- data -----------------------------------------------------------------------------

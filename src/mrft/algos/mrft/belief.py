@@ -2,7 +2,7 @@
 
 A policy adapts *within* an episode only if its picture of the task is updated after every
 transition. The belief ``z_t`` is computed from the transitions ``c_0 .. c_{t-1}`` of the
-current trial (``z_0`` is a learned prior) by one of two encoders:
+current trial (``z_0`` is a learned prior) by one of three encoders:
 
 - ``tcn`` (default): the dilated causal temporal convolutional network of
   :mod:`mrft.algos.mrft.encoder` gives local features ``h_s`` of the recent steps, and a
@@ -14,7 +14,7 @@ current trial (``z_0`` is a learned prior) by one of two encoders:
 - ``set``: a permutation-invariant encoder (PEARL, Rakelly et al. 2019): an MLP per
   transition, averaged over the trial. Order-blind, the ablation of the TCN.
 
-Both run in two modes that give the same numbers: :meth:`BeliefEncoder.sequence` encodes
+Each runs in two modes that give the same numbers: :meth:`BeliefEncoder.sequence` encodes
 whole trials in one parallel pass (the update), and :meth:`BeliefEncoder.step` folds one
 transition into a cached state at O(levels) cost per env step (acting), keeping for every
 causal convolution only the inputs it will still read.
@@ -233,7 +233,7 @@ def belief_loss(decoder: RewardDecoder, beliefs: torch.Tensor, obs: torch.Tensor
 
     ``beliefs`` ``[B, L + 1, E]`` (from :meth:`BeliefEncoder.sequence`), ``obs`` ``[B, L, O]``
     and ``actions`` ``[B, L, A]`` are the trial's transitions, ``rewards`` ``[B, L]`` their
-    (scaled) rewards, ``lengths`` ``[B]`` the real transitions per row. Each belief ``z_t``,
+    symlog rewards, ``lengths`` ``[B]`` the real transitions per row. Each belief ``z_t``,
     ``t < length``, is asked for ``targets_per_belief`` transitions drawn uniformly from the
     row's real ones.
     """

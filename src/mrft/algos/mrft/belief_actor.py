@@ -73,7 +73,7 @@ class BeliefActor(Actor):
         """With ``span``, the belief as episode ``span - 1`` of the trial started."""
         self.state: BeliefState | None = None
         self.context: BeliefState | None = None
-        """The belief kept at episode ``keep_at`` of the latest trial."""
+        """The belief as the latest episode started, from episode ``keep_at`` of a trial on."""
         self.episode = -1
         self._obs_features: torch.Tensor | None = None
         self._episode: list[torch.Tensor] = []

@@ -3,7 +3,7 @@
 The base policy's weights stay shared across tasks; what changes per task (per trial) is
 a small set of *adapted parameters*:
 
-- FiLM (Perez et al. 2018) on every hidden layer of the actor:
+- FiLM (Perez et al. 2018) on every hidden layer of the actor and of the critic:
   ``h <- h * (1 + gamma(z)) + beta(z)`` applied to the pre-activation;
 - optional low-rank deltas on the action head: ``out <- out + ((h A(z)) B(z)) + b(z)``;
 - a shift of the Gaussian log-std (continuous actions), so a trial can explore first and
@@ -12,7 +12,7 @@ a small set of *adapted parameters*:
 Every output layer that produces a delta starts at zero, so at initialisation the
 adapted policy *is* the base policy (the low-rank factor ``A`` is random, ``B`` is zero,
 so gradients still reach both). Adapted parameters are a plain ``dict[str, Tensor]`` with
-a leading per-trial dimension, which is what :mod:`torch.func` needs for the inner loop.
+a leading dimension of one set per row (a step's belief).
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def actor_forward(
     if policy.continuous:
         log_std = policy.log_std.expand_as(out)
         if params is not None and "log_std" in params:
-            # bounded so that no inner-loop step can make the policy degenerate or infinite
+            # bounded so that no belief, however far out, can make the policy degenerate or infinite
             log_std = (log_std + params["log_std"].unsqueeze(1)).clamp(LOG_STD_MIN, LOG_STD_MAX)
         dist: Distribution = Normal(out, log_std.exp(), validate_args=False)
     else:

@@ -66,7 +66,7 @@ class MRFTConfig:
     meta_layers: int = 2
     """Meta-policy Transformer layers."""
     head_rank: int = 4
-    """Rank of the adapted action-head delta (0: FiLM only)."""
+    """Rank of the adapted action-head delta (0: none; the action bias and log-std shift stay)."""
     meta_gamma: float = 0.99
     """Discount, applied across the episode boundaries inside a trial."""
     meta_gae_lambda: float = 0.95
@@ -89,9 +89,11 @@ class MRFTConfig:
     meta_vf_coef: float = 0.5
     """Weight of the critic loss."""
     adapt_kl: float | None = 0.02
-    """Adaptation: stop an update's passes once the approximate KL to the policy before it
-    exceeds this (the constrained policy search after in-context adaptation); None: no
-    bound, the clipped surrogate alone limits each update (as in PPO's adaptation)."""
+    """Adaptation: checked on the whole batch before every optimiser step and after every
+    pass; once the KL to the policy before the update exceeds this, the parameters go back
+    to the last ones within it and the update ends (the constrained policy search after
+    in-context adaptation); None: no bound, the clipped surrogate alone limits each update
+    (as in PPO's adaptation)."""
     grad_mod_mode: Literal["project", "downweight"] = "project"
     """What happens to a task gradient that conflicts with the meta-gradient."""
     meta_grad_ema: float = 0.9

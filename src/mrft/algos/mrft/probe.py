@@ -48,8 +48,8 @@ def belief_probe(actor: BeliefActor, play, trials: int, trial_episodes: int, see
     docstring). ``play(actor, trials, episodes, sample_seed)`` plays one trial of ``episodes``
     episodes on each of ``trials`` instances, the same instances at every call, sampling
     actions from a stream seeded by ``sample_seed``, and returns the batch and the
-    instances' hidden parameters (None where the family has none). Needs
-    ``trial_episodes >= 2`` for the context gain."""
+    instances' hidden parameters (None where the family has none). At least two episodes
+    are played, whatever ``trial_episodes``, so that the context gain is defined."""
     agent, policy = actor.agent, actor.policy
     keeper = BeliefActor(agent, policy, actor.deterministic, keep_at=1)
     batch, targets = play(keeper, trials, max(2, trial_episodes), seed)

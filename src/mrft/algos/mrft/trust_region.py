@@ -25,8 +25,9 @@ class KLTrustRegion(UpdateGuard):
     Before every optimiser step, ``batch_kl()`` is the current policy's KL to the one that
     collected the batch, on the whole batch (an adaptation batch is small: one forward pass).
     Within ``bound`` the current parameters become the accepted ones; once it is crossed the
-    parameters go back to the last accepted ones and the update ends, so every update ends
-    within the bound on the batch it learnt from. ``bound=None``: no bound, every step
+    guard halts (the engine takes no further step), the parameters go back to the last
+    accepted ones and the update ends, so every update ends within the bound on the batch
+    it learnt from. ``bound=None``: no bound, every step
     stands, and ``target_kl`` ends the epochs as in PPO's adaptation.
     """
 
@@ -39,7 +40,7 @@ class KLTrustRegion(UpdateGuard):
         self.accepted = self._snapshot()
         self.halted = False
         self.steps = 0
-        """Optimiser steps of this update so far (each follows one check)."""
+        """Optimiser steps of this update so far (each follows one check that passed)."""
         self.accepted_steps = 0
         self._stats: dict[str, float] = {}
 
@@ -51,9 +52,9 @@ class KLTrustRegion(UpdateGuard):
             self._stats["mrft/adapt_kl"] = kl
             if kl > self.bound:
                 self.halted = True
-            else:
-                self.accepted = self._snapshot()
-                self.accepted_steps = self.steps
+                return
+            self.accepted = self._snapshot()
+            self.accepted_steps = self.steps
         self.steps += 1
 
     def after_epoch(self, diagnostics: dict[str, float]) -> bool:
@@ -63,6 +64,7 @@ class KLTrustRegion(UpdateGuard):
             self.accepted_steps = self.steps
             self._stats["mrft/adapt_accepted_steps"] = float(self.accepted_steps)
             return super().after_epoch(diagnostics)
+        self._stats["mrft/adapt_steps"] = float(self.steps)
         if self.halted or kl > self.bound:
             self._restore(self.accepted)
             self._stats["mrft/adapt_halted"] = 1.0
