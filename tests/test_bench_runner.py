@@ -312,6 +312,23 @@ def test_the_sweep_eta_weighs_each_family_by_its_own_budget():
     assert eta.text(Counter({("pretrain", "ppo", long): 30})) == "5m00s"
 
 
+def test_the_sweep_eta_learns_each_family_s_rate_and_counts_what_a_resumed_run_ran():
+    from mrft.bench.runner import EtaModel, Unit
+    from mrft.bench.suite import BenchSuite, Budget, TaskFamily
+
+    grid, body = TaskFamily("nav:point", 1), TaskFamily("shift:inverted-pendulum-signed", 1)
+    eta = EtaModel(BenchSuite("s", (grid, body), Budget(pretrain_steps=1000, adapt_steps=50)))
+    eta.observe(Unit("pretrain", grid, "mrft", 1), 10.0)  # 0.01 s per env step
+    # a resumed run of 1,000 steps that ran its last 100 in 4 s: 0.04 s per env step
+    eta.observe(Unit("pretrain", body, "mrft", 1), 4.0, {"steps": 1000, "resumed_at_step": 900})
+    assert eta.text(Counter({("pretrain", "mrft", grid): 1})) == "10s"
+    assert eta.text(Counter({("pretrain", "mrft", body): 1})) == "40s"
+    # an unseen method borrows its kind's pooled rate: 14 s over 1,100 steps
+    assert eta.text(Counter({("pretrain", "ppo", grid): 11})) == "2m20s"
+    # an adaptation before any has finished borrows the rate of everything seen
+    assert eta.text(Counter({("adapt", "mrft", grid): 2})) == "1s"
+
+
 def test_the_kl_bound_ablation_adapts_mrfts_own_pretraining_without_the_bound(tiny, tmp_path):
     suite = load_suite(str(tiny))
     suite = dataclasses.replace(suite, tasks=tuple(dataclasses.replace(t, instances=1)

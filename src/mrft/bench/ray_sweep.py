@@ -122,6 +122,11 @@ def drop_chain_scratch(out: Path, chain: Chain) -> None:
             break
 
 
+PROGRESS_FIELDS = ("sps", "peak_memory_mib", "steps", "resumed_at_step")
+"""What a chain reports of each run as it ends: the progress line's figures and what the ETA
+needs to know of a resumed run."""
+
+
 def run_chain(suite: BenchSuite, methods: list[str], chain: Chain,
               shipped: dict[str, bytes], progress: Any = None, out: str | None = None) -> dict[str, Any]:
     """Run one chain in a scratch folder; returns ``{"files": {relative path: bytes},
@@ -155,7 +160,7 @@ def run_chain(suite: BenchSuite, methods: list[str], chain: Chain,
                 record = bench.run_unit(unit)
                 if progress is not None:
                     progress.put((unit, time.time() - began,
-                                  {k: record[k] for k in ("sps", "peak_memory_mib")}))
+                                  {k: record[k] for k in PROGRESS_FIELDS if k in record}))
         files = {}
         for folder in chain.folders(scratch, methods):
             for path in sorted(folder.rglob("*")) if folder.exists() else ():
@@ -314,7 +319,7 @@ class RunProgress:
             self.report(unit, seconds, record)
 
     def report(self, unit: Unit, seconds: float, record: dict[str, float]) -> None:
-        self.eta.observe(unit, seconds)
+        self.eta.observe(unit, seconds, record)
         self.left[unit.kind, unit.method, unit.family] -= 1
         self.finished += 1
         parallel = self.slots if self.chains_left is None else min(self.slots, self.chains_left + 1)

@@ -336,7 +336,7 @@ class Bench:
                 raise BenchInterrupted(
                     f"interrupted; {done} of {total} runs are saved in {self.out}; "
                     "run the same command again to continue") from None
-            eta.observe(unit, time.time() - start)
+            eta.observe(unit, time.time() - start, record)
             left[unit.kind, unit.method, unit.family] -= 1
             done += 1
             self.say(f"        done in {time.time() - start:,.0f} s, {record['sps']:,.0f} env steps/s, "
@@ -435,40 +435,52 @@ class Bench:
 
 
 class EtaModel:
-    """Seconds per env step learned from the runs finished in this session, per (kind,
-    method) since methods differ several-fold in cost; an unseen pair borrows the mean rate
-    of its kind, then the mean of all."""
+    """Seconds per env step learned from the runs finished in this session, per (kind, method,
+    family): methods differ several-fold in cost, and so do families (a MuJoCo body's update
+    takes ten passes where a grid takes four; its evaluation episodes are a thousand steps).
+    An unseen triple borrows the rate of its kind and method over the other families, then
+    of its kind, then of all. A resumed pre-training counts only the steps it ran."""
 
     def __init__(self, suite: BenchSuite):
         self.budget = suite.budget
-        self.seconds: dict[tuple[str, str], float] = {}
-        self.steps: dict[tuple[str, str], float] = {}
+        self.seconds: dict[tuple[str, str, str], float] = {}
+        self.steps: dict[tuple[str, str, str], float] = {}
 
     def weight(self, kind: str, family: TaskFamily) -> float:
         if kind == "pretrain":
             return float(family.pretrain_steps or self.budget.pretrain_steps)
         return float(self.budget.adapt_steps)
 
-    def observe(self, unit: Unit, seconds: float) -> None:
-        key = (unit.kind, unit.method)
+    def observe(self, unit: Unit, seconds: float, record: dict[str, Any] | None = None) -> None:
+        """``record``: the run's result; a pre-training resumed at step k ran ``steps - k``."""
+        steps = self.weight(unit.kind, unit.family)
+        if record and record.get("resumed_at_step"):
+            steps = max(float(record.get("steps", steps)) - float(record["resumed_at_step"]), 1.0)
+        key = (unit.kind, unit.method, unit.family.env)
         self.seconds[key] = self.seconds.get(key, 0.0) + seconds
-        self.steps[key] = self.steps.get(key, 0.0) + self.weight(unit.kind, unit.family)
+        self.steps[key] = self.steps.get(key, 0.0) + steps
 
-    def rate(self, kind: str, method: str) -> float:
-        rates = {k: self.seconds[k] / self.steps[k] for k in self.steps}
-        if (kind, method) in rates:
-            return rates[kind, method]
-        same_kind = [r for (k, _), r in rates.items() if k == kind]
-        pool = same_kind or list(rates.values())
-        return sum(pool) / len(pool)
+    def rate(self, kind: str, method: str, env: str) -> float:
+        def pooled(match) -> float | None:
+            keys = [k for k in self.steps if match(k)]
+            if not keys:
+                return None
+            return sum(self.seconds[k] for k in keys) / sum(self.steps[k] for k in keys)
+
+        for match in (lambda k: k == (kind, method, env), lambda k: k[:2] == (kind, method),
+                      lambda k: k[0] == kind, lambda k: True):
+            found = pooled(match)
+            if found is not None:
+                return found
+        raise ValueError("no run has finished yet")
 
     def time_left(self, left: Counter[tuple[str, str, TaskFamily]]) -> float | None:
         """The run time the ``left`` units (counted by kind, method and family) should take
         (None before any run has finished)."""
         if not self.steps:
             return None
-        return sum(n * self.weight(kind, family) * self.rate(kind, method)
-                   for (kind, method, family), n in left.items())
+        return sum(n * self.weight(kind, family) * self.rate(kind, method, family.env)
+                   for (kind, method, family), n in left.items() if n)
 
     def text(self, left: Counter[tuple[str, str, TaskFamily]], parallel: int = 1) -> str:
         """The time the ``left`` units should take, ``parallel`` of them at a time."""
