@@ -302,7 +302,8 @@ def test_an_oracle_on_a_family_without_hidden_parameters_is_refused_before_any_r
 
 
 def test_the_sweep_eta_weighs_each_family_by_its_own_budget():
-    from mrft.bench.runner import EtaModel, Unit
+    from mrft.bench.eta import EtaModel
+    from mrft.bench.runner import Unit
     from mrft.bench.suite import BenchSuite, Budget, TaskFamily
 
     long, short = TaskFamily("nav:point", 1), TaskFamily("bandit:arms5", 1, pretrain_steps=100)
@@ -313,20 +314,27 @@ def test_the_sweep_eta_weighs_each_family_by_its_own_budget():
 
 
 def test_the_sweep_eta_learns_each_family_s_rate_and_counts_what_a_resumed_run_ran():
-    from mrft.bench.runner import EtaModel, Unit
+    from mrft.bench.eta import EtaModel
+    from mrft.bench.runner import Unit
     from mrft.bench.suite import BenchSuite, Budget, TaskFamily
 
     grid, body = TaskFamily("nav:point", 1), TaskFamily("shift:inverted-pendulum-signed", 1)
     eta = EtaModel(BenchSuite("s", (grid, body), Budget(pretrain_steps=1000, adapt_steps=50)))
     eta.observe(Unit("pretrain", grid, "mrft", 1), 10.0)  # 0.01 s per env step
-    # a resumed run of 1,000 steps that ran its last 100 in 4 s: 0.04 s per env step
-    eta.observe(Unit("pretrain", body, "mrft", 1), 4.0, {"steps": 1000, "resumed_at_step": 900})
+    # a resumed run of 1,000 steps that ran its last 500 in 20 s: 0.04 s per env step
+    eta.observe(Unit("pretrain", body, "mrft", 1), 20.0, {"steps": 1000, "resumed_at_step": 500})
     assert eta.text(Counter({("pretrain", "mrft", grid): 1})) == "10s"
     assert eta.text(Counter({("pretrain", "mrft", body): 1})) == "40s"
-    # an unseen method borrows its kind's pooled rate: 14 s over 1,100 steps
-    assert eta.text(Counter({("pretrain", "ppo", grid): 11})) == "2m20s"
-    # an adaptation before any has finished borrows the rate of everything seen
-    assert eta.text(Counter({("adapt", "mrft", grid): 2})) == "1s"
+    # an unseen method borrows its kind's pooled rate: 30 s over 1,500 steps
+    assert eta.text(Counter({("pretrain", "ppo", grid): 15})) == "5m00s"
+    # an adaptation before any has finished borrows the rate of everything seen: 2 x 50 x 0.02
+    assert eta.text(Counter({("adapt", "mrft", grid): 2})) == "2s"
+    # an unseen family borrows the method's rate over the families seen: 0.05 s per step
+    eta.observe(Unit("adapt", grid, "mrft", 1), 2.5)
+    assert eta.text(Counter({("adapt", "mrft", body): 4, ("adapt", "mrft", grid): 0})) == "10s"
+    # a resumed run that ran a sliver of its budget (loading, final evaluation) is ignored
+    eta.observe(Unit("pretrain", grid, "mrft", 2), 60.0, {"steps": 1000, "resumed_at_step": 990})
+    assert eta.text(Counter({("pretrain", "mrft", grid): 1})) == "10s"
 
 
 def test_the_kl_bound_ablation_adapts_mrfts_own_pretraining_without_the_bound(tiny, tmp_path):

@@ -38,10 +38,10 @@ from pathlib import Path
 from typing import Any
 
 from mrft.atomic import atomic_write_bytes
+from mrft.bench.eta import EtaModel
 from mrft.bench.runner import (
     Bench,
     BenchInterrupted,
-    EtaModel,
     Unit,
     count_units,
     pretrain_source,

@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from mrft.bench.eta import EtaModel
 from mrft.bench.methods import all_methods
 from mrft.bench.methods import method as method_named
 from mrft.bench.resume import resumed_pretraining
@@ -432,69 +433,6 @@ class Bench:
 
     def say(self, text: str) -> None:
         print(text, file=self.log, flush=True)
-
-
-class EtaModel:
-    """Seconds per env step learned from the runs finished in this session, per (kind, method,
-    family): methods differ several-fold in cost, and so do families (a MuJoCo body's update
-    takes ten passes where a grid takes four; its evaluation episodes are a thousand steps).
-    An unseen triple borrows the rate of its kind and method over the other families, then
-    of its kind, then of all. A resumed pre-training counts only the steps it ran."""
-
-    def __init__(self, suite: BenchSuite):
-        self.budget = suite.budget
-        self.seconds: dict[tuple[str, str, str], float] = {}
-        self.steps: dict[tuple[str, str, str], float] = {}
-
-    def weight(self, kind: str, family: TaskFamily) -> float:
-        if kind == "pretrain":
-            return float(family.pretrain_steps or self.budget.pretrain_steps)
-        return float(self.budget.adapt_steps)
-
-    def observe(self, unit: Unit, seconds: float, record: dict[str, Any] | None = None) -> None:
-        """``record``: the run's result; a pre-training resumed at step k ran ``steps - k``."""
-        steps = self.weight(unit.kind, unit.family)
-        if record and record.get("resumed_at_step"):
-            steps = max(float(record.get("steps", steps)) - float(record["resumed_at_step"]), 1.0)
-        key = (unit.kind, unit.method, unit.family.env)
-        self.seconds[key] = self.seconds.get(key, 0.0) + seconds
-        self.steps[key] = self.steps.get(key, 0.0) + steps
-
-    def rate(self, kind: str, method: str, env: str) -> float:
-        def pooled(match) -> float | None:
-            keys = [k for k in self.steps if match(k)]
-            if not keys:
-                return None
-            return sum(self.seconds[k] for k in keys) / sum(self.steps[k] for k in keys)
-
-        for match in (lambda k: k == (kind, method, env), lambda k: k[:2] == (kind, method),
-                      lambda k: k[0] == kind, lambda k: True):
-            found = pooled(match)
-            if found is not None:
-                return found
-        raise ValueError("no run has finished yet")
-
-    def time_left(self, left: Counter[tuple[str, str, TaskFamily]]) -> float | None:
-        """The run time the ``left`` units (counted by kind, method and family) should take
-        (None before any run has finished)."""
-        if not self.steps:
-            return None
-        return sum(n * self.weight(kind, family) * self.rate(kind, method, family.env)
-                   for (kind, method, family), n in left.items() if n)
-
-    def text(self, left: Counter[tuple[str, str, TaskFamily]], parallel: int = 1) -> str:
-        """The time the ``left`` units should take, ``parallel`` of them at a time."""
-        seconds = self.time_left(left)
-        return "after the first run" if seconds is None else _duration(seconds / max(parallel, 1))
-
-
-def _duration(seconds: float) -> str:
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
 
 
 def _now() -> str:
