@@ -2,6 +2,7 @@
 parameters, a 2-rank step equals one process's step on the concatenated batch, normaliser
 statistics merge as if one process had seen all the data, and a 2-rank run resumes."""
 
+import json
 import os
 import subprocess
 import sys
@@ -158,6 +159,28 @@ def test_the_cli_under_torchrun_trains_and_reports_once(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("checkpoint:") == 1 and proc.stdout.count("return:") == 1
     assert (tmp_path / "cli" / "eval.json").is_file()
+
+
+def test_mrft_adapts_on_two_ranks_with_its_kl_bound_decided_for_every_rank_at_once(tmp_path):
+    small = ["--hidden-sizes", "16", "16", "--tcn-channels", "8", "--tcn-levels", "2",
+             "--meta-d-model", "16", "--meta-layers", "1", "--embed-dim", "8", "--no-progress"]
+    proc = subprocess.run([sys.executable, "-m", "mrft", "train", "--algo", "mrft", "--env", "nav:point",
+                           "--total-steps", "640", "--num-envs", "4", "--runs-dir", str(tmp_path),
+                           "--run-name", "m", "--threads", "1", "--adapt-kl", "0.002", *small],
+                          capture_output=True, text=True, env=ENV, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = tmp_path / "adapt.json"
+    # a bound the updates cross after a few steps: each rank's batch KL crosses it at a step of
+    # its own, so only a KL shared by the ranks halts them at the same step (read alone, one
+    # rank stops stepping while the other waits in the gradient all-reduce: the job hangs)
+    proc = subprocess.run([*TORCHRUN, "-m", "mrft", "adapt", str(tmp_path / "m" / "checkpoint.pt"),
+                           "--task", "1", "--steps", "320", "--eval-every", "320", "--eval-episodes", "2",
+                           "--out", str(out)],
+                          capture_output=True, text=True, env=ENV, timeout=240, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = (out.with_suffix("") / "metrics.jsonl").read_text().splitlines()
+    halts = [json.loads(line).get("mrft/adapt_halted") for line in lines]
+    assert 1.0 in halts, lines
 
 
 def _faulty_job(tmp_path, kind: str, *extra: str, mended: bool = False):

@@ -170,6 +170,9 @@ def test_mrft_adapts_without_its_kl_bound_only_when_asked(tmp_path):
     # no step after the halt
     steps = [s for s in halted(tmp_path / "bounded", "mrft/adapt_steps") if s is not None]
     assert steps and all(s == 1.0 for s in steps), steps
+    # and the optimiser took exactly those steps: one per update, none after a halt
+    adam = torch.load(tmp_path / "bounded" / "checkpoint.pt", weights_only=True)["optimizer"]
+    assert {float(state["step"]) for state in adam["state"].values()} == {float(len(steps))}
     ppo = _pretrain(tmp_path / "ppo", "ppo", ppo=PPOConfig(num_steps=20, num_minibatches=2))
     with pytest.raises(MrftError, match="no-kl-bound"):
         adapt(ppo, _settings(ppo, 160, options={"kl_bound": False}), run_dir=tmp_path / "ppo-free")

@@ -76,3 +76,15 @@ def test_without_a_bound_no_kl_halts_the_update():
     kl["batch"] = 50.0
     _step(guard, weight, 0.0, 1.0)
     assert guard.after_epoch({"approx_kl": 0.02}) is True and weight.item() == 1.0
+
+
+def test_in_a_torchrun_job_the_bound_reads_the_ranks_mean_kl():
+    from types import SimpleNamespace
+
+    guard, weight, kl = _guarded(bound=0.04)
+    # the other rank's batch KL is 0.08: rank-local 0.02 would pass, their mean 0.05 does not
+    guard.share(SimpleNamespace(world=2, total=lambda value: value + 0.08))
+    _step(guard, weight, 0.0, 1.0, kl)  # mean 0.04: within the bound, accepted
+    _step(guard, weight, 0.02, 2.0, kl)
+    assert guard.halted and guard.after_epoch({}) is True and weight.item() == 0.0
+    assert guard.stats()["mrft/adapt_kl"] == 0.05 and guard.stats()["mrft/adapt_steps"] == 1.0

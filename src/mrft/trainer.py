@@ -222,6 +222,8 @@ class Trainer:
         steps) and the scalars about the batch and what the update's guard did."""
         plan = self.algo.prepare(batch)
         guard = plan.guard or UpdateGuard(self.cfg.optim.target_kl)
+        if self.ranks:
+            guard.share(self.ranks)
         sums: dict[str, float] = defaultdict(float)
         counts: dict[str, int] = defaultdict(int)
         skipped = 0
@@ -245,7 +247,8 @@ class Trainer:
             epoch_means = {k: v / epoch_counts[k] for k, v in epoch_sums.items()}
             if self.ranks:  # every rank stops on the same evidence
                 epoch_means = self.ranks.mean_scalars(epoch_means)
-            if (epoch_means or guard.halted) and guard.after_epoch(epoch_means):
+            stop = bool(epoch_means or guard.halted) and guard.after_epoch(epoch_means)
+            if stop or guard.halted:
                 break
         diagnostics = {k: v / counts[k] for k, v in sums.items()}
         diagnostics["nonfinite_skips"] = float(skipped)
@@ -261,9 +264,9 @@ class Trainer:
         if mb is not None:
             with self.autocast():
                 out = self.algo.loss(mb)
-            guard.before_step(out)
-            if guard.halted:
-                return None
+        guard.before_step(out if out is not None else {})
+        if guard.halted:
+            return None
         finite = out is not None and bool(torch.isfinite(out["loss"]))
         if not self.ranks and not finite:
             return None

@@ -94,13 +94,20 @@ class UpdateGuard:
 
     halted = False
     """True once the guard allows no more optimiser steps in this update: the engine takes
-    none after :meth:`before_step` sets it, and calls :meth:`after_epoch` to end the update."""
+    none after :meth:`before_step` sets it, calls :meth:`after_epoch` once more and ends the
+    update."""
 
     def __init__(self, target_kl: float | None = None):
         self.target_kl = target_kl
 
+    def share(self, ranks) -> None:
+        """In a torchrun job, before the update: make whatever the guard measures the same on
+        every rank (a :class:`mrft.distributed.Ranks`), so that every rank halts and stops
+        at the same step. The default measures nothing of its own."""
+
     def before_step(self, out: dict[str, torch.Tensor]) -> None:
-        """Called with each minibatch's loss output before its optimiser step."""
+        """Called with each minibatch's loss output before its optimiser step (``{}`` for a
+        torchrun rank's padding step: every rank is asked at every step)."""
 
     def after_epoch(self, diagnostics: dict[str, float]) -> bool:
         """True ends the update's remaining epochs."""

@@ -44,6 +44,12 @@ class KLTrustRegion(UpdateGuard):
         self.accepted_steps = 0
         self._stats: dict[str, float] = {}
 
+    def share(self, ranks) -> None:
+        """Every rank measures the mean of the ranks' batch KLs (the KL on their batches
+        together), so every rank accepts, halts and restores the same parameters."""
+        local = self.batch_kl
+        self.batch_kl = lambda: ranks.total(local()) / ranks.world
+
     def before_step(self, out: dict[str, torch.Tensor]) -> None:
         if self.halted:
             return
@@ -60,11 +66,11 @@ class KLTrustRegion(UpdateGuard):
     def after_epoch(self, diagnostics: dict[str, float]) -> bool:
         kl = self.batch_kl()
         self._stats["mrft/adapt_kl"] = kl
+        self._stats["mrft/adapt_steps"] = float(self.steps)
         if self.bound is None:
             self.accepted_steps = self.steps
             self._stats["mrft/adapt_accepted_steps"] = float(self.accepted_steps)
             return super().after_epoch(diagnostics)
-        self._stats["mrft/adapt_steps"] = float(self.steps)
         if self.halted or kl > self.bound:
             self._restore(self.accepted)
             self._stats["mrft/adapt_halted"] = 1.0
