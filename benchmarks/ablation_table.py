@@ -1,13 +1,14 @@
 """The table an ablation decides by, from a bench folder's ``analysis.json``.
 
-One row per method, in the bench's order,
-and per family two columns: the score in context (the first evaluation, before any update)
-and the final score, each a mean over seeds x held-out instances with its 95% bootstrap
-interval, then the method's spread over seeds per family and its pre-training env steps per
-second. Below it, per family, each method's probability of scoring higher than the
-bench's focus method (run ``mrft report --focus mrft`` to compare with the default) on the
-same instance, in context and after adaptation, each with its 95% interval. ``--doc PATH`` puts the table into that document between ``<!-- ablation:start -->``
-and ``<!-- ablation:end -->``, so the document shows what the result files say.
+One row per method, in the bench's order, and per family two columns: the score in
+context (the first evaluation, before any update) and the final score, each a mean over
+seeds x held-out instances with its 95% bootstrap interval, then the method's spread over
+seeds per family and its pre-training env steps per second. Below it, per family, each
+method's probability of scoring higher than the bench's focus method (run
+``mrft report --focus mrft`` to compare with the default) on the same instance, in context
+and after adaptation, each with its 95% interval over whole seeds. ``--doc PATH`` puts the
+tables into that document between ``<!-- ablation:start -->`` and
+``<!-- ablation:end -->``, so the document shows what the result files say.
 
     python benchmarks/ablation_table.py benchmarks/results/mrft-v3-ablation --doc docs/mrft.md
 """
@@ -64,7 +65,9 @@ def comparison_table(analysis: dict, families: list[str]) -> str:
         return ""
     focus = method_label(analysis["focus"])
 
-    def beats_focus(triple: list[float]) -> str:
+    def beats_focus(triple: list[float] | None) -> str:
+        if triple is None:  # fewer seeds than an interval needs
+            return MISSING
         point, low, high = triple
         return f"{1 - point:.2f} [{1 - high:.2f}, {1 - low:.2f}]"
 
@@ -79,8 +82,8 @@ def comparison_table(analysis: dict, families: list[str]) -> str:
                        if cell else MISSING)
         lines.append("| " + " | ".join(row) + " |")
     return (f"Probability that a run of the method scores higher than a run of {focus} on the "
-            "same held-out instance (ties count one half), 95% stratified bootstrap interval "
-            "over seeds; 0.5: not told apart.\n\n" + "\n".join(lines))
+            "same held-out instance (ties count one half), 95% bootstrap interval over whole "
+            f"seeds; 0.5: not told apart; {MISSING}: too few seeds.\n\n" + "\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> int:
