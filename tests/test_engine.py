@@ -277,3 +277,21 @@ def test_held_out_instances_of_a_finite_family_are_distinct():
         assert "only 3 distinct" in str(exc)
     else:
         raise AssertionError("a fourth instance of a three-arm bandit was accepted")
+
+
+def test_the_policy_gradient_reaches_the_belief_scaled_by_belief_policy_scale(tmp_path):
+    def encoder_moves(scale: float) -> bool:
+        # no belief loss: whatever moves the encoder is the policy gradient
+        small = MRFTConfig(tcn_channels=8, tcn_levels=2, meta_d_model=16, meta_layers=1,
+                           embed_dim=8, belief_gradient="both", belief_coef=0.0,
+                           belief_policy_scale=scale)
+        cfg = TrainConfig(env=EnvConfig(env="nav:point", num_envs=8), algo="mrft", mrft=small,
+                          optim=OptimConfig(learning_rate=1e-3),
+                          run=_run(tmp_path, f"scale{scale}", 640))
+        trainer = Trainer(cfg)
+        before = [p.detach().clone() for p in trainer.algo.agent.encoder.parameters()]
+        trainer.train(max_updates=1)
+        after = list(trainer.algo.agent.encoder.parameters())
+        return any(not torch.equal(b, a) for b, a in zip(before, after, strict=True))
+
+    assert encoder_moves(1.0) and encoder_moves(0.1) and not encoder_moves(0.0)

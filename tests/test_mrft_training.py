@@ -150,5 +150,7 @@ def test_bad_mrft_input_gives_one_line(tmp_path):
                            "--trial-episodes")
     _assert_one_line_error(mrft("train", "--algo", "mrft", "--env", "nav:point",
                                 "--meta-minibatch-size", 0), "--meta-minibatch-size")
+    _assert_one_line_error(mrft("train", "--algo", "mrft", "--env", "nav:point",
+                                "--belief-policy-scale", -1), "--belief-policy-scale")
     _assert_one_line_error(mrft("adapt", tmp_path / "missing.pt"), "missing.pt")
     _assert_one_line_error(mrft("adapt", tmp_path / "missing.pt", "--task", -1), "--task")

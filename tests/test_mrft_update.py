@@ -88,3 +88,13 @@ def test_in_a_torchrun_job_the_bound_reads_the_ranks_mean_kl():
     _step(guard, weight, 0.02, 2.0, kl)
     assert guard.halted and guard.after_epoch({}) is True and weight.item() == 0.0
     assert guard.stats()["mrft/adapt_kl"] == 0.05 and guard.stats()["mrft/adapt_steps"] == 1.0
+
+
+def test_scale_gradient_keeps_the_value_and_scales_the_gradient():
+    from mrft.algos.mrft.algorithm import scale_gradient
+
+    x = torch.tensor([1.5, -2.0], requires_grad=True)
+    y = scale_gradient(x, 0.25)
+    (y * torch.tensor([2.0, 4.0])).sum().backward()
+    assert y.tolist() == [1.5, -2.0] and x.grad.tolist() == [0.5, 1.0]
+    assert scale_gradient(x, 1.0) is x

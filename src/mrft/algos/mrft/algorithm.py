@@ -100,6 +100,11 @@ ROW_KEYS = ("mask", "transitions", "obs_features", "encoded_actions", "symlog_re
 """Per-row data the belief is recomputed and trained on."""
 
 
+def scale_gradient(x: torch.Tensor, scale: float) -> torch.Tensor:
+    """``x`` forward; backward, its gradient times ``scale`` (``--belief-policy-scale``)."""
+    return x if scale == 1.0 else x.detach() + scale * (x - x.detach())
+
+
 class MRFT(Algorithm):
     name = "mrft"
     Config = MRFTConfig
@@ -350,7 +355,8 @@ class MRFT(Algorithm):
             mb["row_encoded_actions"], mb["row_symlog_rewards"], mb["row_episode_index"],
             mb["row_lengths"], m.trial_episodes)
         if self._policy_reads_recomputed_beliefs():
-            return beliefs[:, :-1][mb["row_mask"]], beliefs
+            z = beliefs[:, :-1][mb["row_mask"]]
+            return scale_gradient(z, m.belief_policy_scale), beliefs
         return mb["beliefs"], beliefs
 
     def loss(self, mb: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -46,6 +46,10 @@ class MRFTConfig:
     belief_gradient: Literal["decoder", "policy", "both"] = "decoder"
     """What trains the belief encoder: the belief loss alone (the policy reads a detached
     belief, VariBAD), the policy gradient alone (RL2, AMAGO; no belief loss), or both."""
+    belief_policy_scale: float = 1.0
+    """With --belief-gradient policy or both: the factor on the policy gradient that reaches
+    the belief (the forward pass is unchanged), so that the noisier policy gradient can shape
+    the belief without drowning its decoder's loss."""
     decode: Literal["rewards", "rewards+obs"] = "rewards"
     """What the belief loss predicts of the trial's transitions: their rewards, or their
     rewards and next observations (VariBAD's full decoder)."""
@@ -172,6 +176,8 @@ def validate(m: MRFTConfig) -> None:
     check(0 <= m.meta_gae_lambda <= 1, f"--meta-gae-lambda must be in [0, 1], got {m.meta_gae_lambda}")
     check(m.meta_vf_coef >= 0, f"--meta-vf-coef must be >= 0, got {m.meta_vf_coef}")
     check(m.belief_coef >= 0, f"--belief-coef must be >= 0, got {m.belief_coef}")
+    check(m.belief_policy_scale >= 0 and math.isfinite(m.belief_policy_scale),
+          f"--belief-policy-scale must be >= 0, got {m.belief_policy_scale}")
     check(m.inner_steps >= 0, f"--inner-steps must be >= 0, got {m.inner_steps}")
     check(m.inner_lr > 0, f"--inner-lr must be > 0, got {m.inner_lr}")
     check(m.adapt_kl is None or m.adapt_kl > 0, f"--adapt-kl must be > 0 or None, got {m.adapt_kl}")
