@@ -148,6 +148,8 @@ VARIANTS = (
     Variant("mrft-inner-loop", (("inner_steps", 1),)),
     Variant("mrft-policy-gradient-belief", (("belief_gradient", "policy"),)),
     Variant("mrft-both-gradients-belief", (("belief_gradient", "both"),)),
+    Variant("mrft-both-gradients-scaled-belief",
+            (("belief_gradient", "both"), ("belief_policy_scale", 0.1))),
     Variant("mrft-decode-obs", (("decode", "rewards+obs"),)),
     Variant("mrft-in-context", adapt_updates=False, pretrain_as="mrft",
             adapts_by="mrft-in-context in context only (its belief, no weight changes)"),
