@@ -1,9 +1,11 @@
-"""The scalars logged after every update (CleanRL/SB3 names) and the few the live progress
-display shows."""
+"""The scalars logged after every update (CleanRL/SB3 names), the few the live progress
+display shows, and what one training loop accumulates for them."""
 
 from __future__ import annotations
 
+import dataclasses
 import resource
+from collections import defaultdict
 
 import numpy as np
 
@@ -40,3 +42,15 @@ def progress_stats(scalars: dict[str, float], recent: list[Episode]) -> dict[str
         if succ:
             stats["success"] = float(np.mean(succ))
     return stats
+
+
+@dataclasses.dataclass
+class TrainLoop:
+    """What one call of :meth:`mrft.trainer.Trainer.train` accumulates: its start, the seconds
+    spent in each part of the loop, the latest episodes and whether it was interrupted."""
+
+    start_time: float
+    start_step: int
+    timings: dict[str, float] = dataclasses.field(default_factory=lambda: defaultdict(float))
+    recent: list[Episode] = dataclasses.field(default_factory=list)
+    interrupted: bool = False

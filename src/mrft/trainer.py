@@ -53,9 +53,8 @@ from mrft.logging import RunLogger, SilentLogger
 from mrft.metrics import EntropyChangeRate
 from mrft.progress import ProgressDisplay
 from mrft.resolve import resolve_config, starting_point
-from mrft.rollout import Episode
 from mrft.run_faults import env_fault, resume_hint
-from mrft.run_scalars import progress_stats, update_scalars
+from mrft.run_scalars import TrainLoop, progress_stats, update_scalars
 from mrft.scoring import AdaptationCurve
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -372,7 +371,7 @@ class Trainer:
         label = f"{'adapt ' if self.adaptation else ''}{self.cfg.algo} {self.suite.name}"
         progress = ProgressDisplay(self.budget, label, run.progress and self.is_main,
                                    start_step=self.global_step)
-        loop = _Loop(time.time(), self.global_step)
+        loop = TrainLoop(time.time(), self.global_step)
         ended_normally = False
         try:
             with StopFlag() as stop:
@@ -397,7 +396,7 @@ class Trainer:
                 self.scoring.close()
         return self._result(loop)
 
-    def _iterate(self, loop: _Loop, progress: ProgressDisplay, stop: StopFlag, stop_at: float) -> bool:
+    def _iterate(self, loop: TrainLoop, progress: ProgressDisplay, stop: StopFlag, stop_at: float) -> bool:
         """Collect, learn, log, evaluate and checkpoint once; False ends the loop."""
         t0 = time.perf_counter()
         batch = self._collect()
@@ -458,7 +457,7 @@ class Trainer:
             return None  # one rank's share cannot pay for a batch: the job ends
         return batch
 
-    def _result(self, loop: _Loop) -> TrainResult:
+    def _result(self, loop: TrainLoop) -> TrainResult:
         elapsed = time.time() - loop.start_time
         returns = [e.ret for e in loop.recent]
         successes = [e.success for e in loop.recent if e.success is not None]
@@ -485,17 +484,6 @@ class Trainer:
                 f"consecutive updates (step {self.global_step}); weights before the bad updates "
                 f"are in {path}", exit_code=1,
             )
-
-
-@dataclasses.dataclass
-class _Loop:
-    """What one call of :meth:`Trainer.train` accumulates."""
-
-    start_time: float
-    start_step: int
-    timings: dict[str, float] = dataclasses.field(default_factory=lambda: defaultdict(float))
-    recent: list[Episode] = dataclasses.field(default_factory=list)
-    interrupted: bool = False
 
 
 def train(cfg: TrainConfigBase) -> TrainResult:
