@@ -29,8 +29,8 @@ class EtaModel:
         return float(self.budget.adapt_steps)
 
     def observe(self, unit: Any, seconds: float, record: dict[str, Any] | None = None) -> None:
-        """``unit``: a finished :class:`~mrft.bench.runner.Unit`; ``record``: its result; a pre-training resumed at step k ran ``steps - k``.
-        One that ran less than :data:`LEAST_SHARE` of its budget is not learned from: its
+        """``unit``: a finished :class:`~mrft.bench.runner.Unit`; ``record``: its result (a
+        pre-training resumed at step k ran ``steps - k``). One that ran less than :data:`LEAST_SHARE` of its budget is not learned from: its
         time is mostly loading and final evaluation, which would read as a slow rate."""
         budget = self.weight(unit.kind, unit.family)
         steps = budget

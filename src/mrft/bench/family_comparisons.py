@@ -49,8 +49,8 @@ def seed_bootstrap_improvement(x: np.ndarray, y: np.ndarray, reps: int = REPS,
     rng = np.random.default_rng(seed)
     draws_x = rng.integers(0, len(x), size=(reps, len(x)))
     draws_y = rng.integers(0, len(y), size=(reps, len(y)))
-    counts_x = np.stack([np.bincount(d, minlength=len(x)) for d in draws_x]).astype(np.float64)
-    counts_y = np.stack([np.bincount(d, minlength=len(y)) for d in draws_y]).astype(np.float64)
+    counts_x = (draws_x[:, :, None] == np.arange(len(x))).sum(axis=1, dtype=np.float64)
+    counts_y = (draws_y[:, :, None] == np.arange(len(y))).sum(axis=1, dtype=np.float64)
     resampled = np.einsum("rn,nm,rm->r", counts_x, wins, counts_y) / (len(x) * len(y))
     low, high = np.quantile(resampled, [0.025, 0.975])
     return float(wins.mean()), float(low), float(high)
@@ -86,6 +86,7 @@ def family_comparison_blocks(analysis: Mapping[str, Any]) -> list[Block]:
     if not rows:
         return []
     focus = method_label(str(analysis.get("focus")))
+
     def cell(triple: list[float] | None) -> str:
         return MISSING if triple is None else interval_text(*triple, "{:.2f}")
 

@@ -27,8 +27,8 @@ class KLTrustRegion(UpdateGuard):
     Within ``bound`` the current parameters become the accepted ones; once it is crossed the
     guard halts (the engine takes no further step), the parameters go back to the last
     accepted ones and the update ends, so every update ends within the bound on the batch
-    it learnt from. ``bound=None``: no bound, every step
-    stands, and ``target_kl`` ends the epochs as in PPO's adaptation.
+    it learnt from. ``bound=None``: no bound, every step stands, and ``target_kl`` ends the
+    epochs as in PPO's adaptation.
     """
 
     def __init__(self, params: list[torch.nn.Parameter], bound: float | None,
