@@ -165,6 +165,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+PROTOCOL_EPISODE_STEPS = {"official": 500}
+"""Episode length of each meta-test protocol's tasks (Meta-World's ``max_path_length``;
+:mod:`mrft.metatest`)."""
+
+
 @dataclasses.dataclass
 class AdaptSettings:
     """One adaptation run: a pre-trained checkpoint, a held-out instance, a budget."""
@@ -190,6 +195,11 @@ class AdaptSettings:
     """Options of the algorithm's own adaptation that differ from their defaults (fields of
     its :attr:`~mrft.algos.base.Algorithm.AdaptOptions`; ``{"kl_bound": False}`` for MRFT
     without its KL bound)."""
+    protocol: str | None = None
+    """The meta-test protocol that scores this run (``official``, :mod:`mrft.metatest`): its
+    episodes must be allowed their full length, and the first evaluation also scores the most
+    likely action, as the last one does, so that "before" and "after" count the same policy.
+    None: the bench's adaptation curve."""
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

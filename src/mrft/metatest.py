@@ -13,9 +13,11 @@ Here every method adapts with its own algorithm (:mod:`mrft.adapt`) on a budget 
 
 - a method that learns from a group of episodes started alike (GRPO,
   :attr:`~mrft.algos.base.Algorithm.adapts_in_groups`) plays them as one group in parallel;
-- every other method plays them one after another in one env, as Farama's protocol does, so
-  a method that adapts in context (MRFT's belief, RL2's memory) carries what it learnt from
-  episode to episode, and a method that adapts by gradient steps (PPO) updates on them;
+- every other method plays them one after another in one env, as Farama's protocol does: a
+  method that adapts in context carries what it learnt into later episodes, within the span
+  it was pre-trained on (RL2's memory within its trials of K episodes; MRFT's belief as episode
+  K - 1 began, :class:`~mrft.algos.mrft.belief_actor.BeliefActor`), and a method that adapts
+  by gradient steps updates on them (PPO: one update per episode);
 - a method that does not adapt (the context-free policy, the oracle) plays them unchanged.
 
 Each evaluation episode starts from the adapted state (the weights after the updates, the
@@ -29,7 +31,8 @@ differently, and why the figures here follow the definition instead:
    env of that class, and ends an episode at its first success. Envs whose episodes succeed
    early therefore finish more episodes and fill the count: with one env that always
    succeeds at once and one that never does, its score is 1.0, where every goal's episodes
-   counted once give 0.5 (``metaworld-algorithms`` issue 10; Metaworld PR 577, open).
+   counted once give 0.5 (raised in ``metaworld-algorithms`` issue 10, closed as intended;
+   Metaworld PR 577, open, proposes a change).
    Here each goal's ``evaluation_episodes`` episodes are counted, once each.
 2. Its episodes end at the first success, so its returns are shorter; the success flag is
    the same (any step), and returns are not part of the figure.
@@ -45,11 +48,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from mrft.config import PROTOCOL_EPISODE_STEPS as EPISODE_STEPS
 from mrft.errors import MrftError
 
-PROTOCOLS = ("official",)
-EPISODE_STEPS = {"official": 500}
-"""Episode length of each protocol's tasks (Meta-World's ``max_path_length``)."""
+PROTOCOLS = tuple(EPISODE_STEPS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,12 +102,14 @@ def adaptation_plan(protocol: MetaTestProtocol, adapts_in_groups: bool,
 
 def protocol_settings(settings, protocol: MetaTestProtocol, task, adapts_in_groups: bool):
     """Adaptation settings (:class:`mrft.config.AdaptSettings`) with the budget, envs and
-    evaluation that :func:`adaptation_plan` gives one test ``task``."""
+    evaluation that :func:`adaptation_plan` gives one test ``task``, marked as scored by
+    ``protocol`` (full-length episodes; the most likely action scored before and after)."""
     from mrft.envs import task_spaces
 
     plan = adaptation_plan(protocol, adapts_in_groups, task_spaces(task).horizon)
     return dataclasses.replace(settings, steps=plan.steps, eval_every=plan.eval_every,
-                               eval_episodes=plan.eval_episodes, num_envs=plan.num_envs)
+                               eval_episodes=plan.eval_episodes, num_envs=plan.num_envs,
+                               protocol=protocol.name)
 
 
 def refusal(protocol: MetaTestProtocol, spec) -> str | None:

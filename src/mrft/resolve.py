@@ -10,6 +10,7 @@ from typing import Any
 from mrft import algos, envs
 from mrft.checkpoint import load_checkpoint
 from mrft.config import (
+    PROTOCOL_EPISODE_STEPS,
     AdaptSettings,
     RunConfig,
     TrainConfigBase,
@@ -113,6 +114,12 @@ def adaptation_config(pretrained: TrainConfigBase, settings: AdaptSettings) -> T
                               seed=adaptation_seed(settings.seed, settings.task), progress=False,
                               eval_episodes=0)
     env = dataclasses.replace(cfg.env, num_envs=settings.num_envs or cfg.env.num_envs)
+    if settings.protocol is not None:
+        length = PROTOCOL_EPISODE_STEPS[settings.protocol]
+        if env.max_episode_steps < length:
+            raise MrftError(f"the {settings.protocol} meta-test protocol plays episodes of {length} "
+                            f"steps; this checkpoint cuts them at {env.max_episode_steps} "
+                            "(--max-episode-steps)")
     return dataclasses.replace(cfg, env=env, optim=optim, run=run, resume=None)
 
 
@@ -128,6 +135,9 @@ def check_adapt_settings(settings: AdaptSettings) -> None:
         raise MrftError(f"--num-envs must be >= 1, got {settings.num_envs}")
     if settings.learning_rate is not None and not settings.learning_rate > 0:
         raise MrftError(f"--learning-rate must be > 0, got {settings.learning_rate}")
+    if settings.protocol is not None and settings.protocol not in PROTOCOL_EPISODE_STEPS:
+        raise MrftError(f"unknown meta-test protocol {settings.protocol!r}; choose "
+                        f"{', '.join(PROTOCOL_EPISODE_STEPS)}")
 
 
 def adapt_settings_from(data: dict[str, Any]) -> AdaptSettings:

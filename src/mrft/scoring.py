@@ -45,6 +45,9 @@ class AdaptationCurve:
         result = self._score(point, "", algo.evaluation_actor(False))
         if not self.points:  # before any update: how the first episode on the new instance unfolds
             point["reward_by_step"] = result.reward_by_step()
+            if self.settings.protocol is not None and not final:
+                # a protocol scores the most likely action after adaptation; "before" must too
+                self._score(point, "deterministic/", algo.evaluation_actor(True))
         point.update(algo.evaluation_stats())
         self.points.append(point)
         if final:

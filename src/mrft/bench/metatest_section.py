@@ -6,7 +6,8 @@ of its evaluation episodes, played with the mode of the adapted policy after the
 adaptation episodes, that succeeded at any step; a class's rate is the mean over its goals,
 and a seed's figure the mean over classes. The interval is a bootstrap over seeds, the unit
 published tables report over. Before adaptation: the same on the episodes scored before any
-adaptation episode (the policy sampled, as every curve's first point).
+adaptation episode, with the same most likely action (the protocol's runs score it at their
+first point too), so the two differ only by what adaptation changed.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ CAPTION = (
     "adapted policy plays the evaluation episodes with its most likely action; an episode "
     "succeeds if the success flag is 1 at any step. A class's rate is the mean over its goals, "
     "the figure the mean over classes; mean over seeds with a 95% bootstrap interval. "
-    "\"Before adaptation\": the same on the episodes scored before any adaptation episode "
-    "(actions sampled). docs/metaworld-official.md says what is counted and where Farama's own "
+    "\"Before adaptation\": the same, most likely action included, on the episodes scored "
+    "before any adaptation episode. docs/metaworld-official.md says what is counted and where Farama's own "
     "evaluation helper counts differently."
 )
 
@@ -63,8 +64,8 @@ def meta_test(data: BenchData, methods: list[str]) -> dict[str, Any] | None:
                 continue
             after = [_seed_figure(data, family.env, family.instances, method, s, -1,
                                   "deterministic/success") for s in seeds]
-            before = [_seed_figure(data, family.env, family.instances, method, s, 0, "success")
-                      for s in seeds]
+            before = [_seed_figure(data, family.env, family.instances, method, s, 0,
+                                   "deterministic/success") for s in seeds]
             classes = sorted(after[0]["per_class"])
             rows.append({
                 "env": family.env, "method": method, "seeds": len(seeds),

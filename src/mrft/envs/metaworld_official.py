@@ -20,10 +20,10 @@ test tasks are the train tasks). The benchmark objects are built with
 Instances. Env ``i`` with env seed ``s`` plays the split's task ``s mod 50`` of its class
 from its first reset after a (re)seed, so held-out instance seeds ``0..49`` are the 50 test
 tasks of a class, and a trial that re-seeds with the same seeds keeps its task. Later
-auto-resets (multi-task PPO and GRPO, which never re-seed) draw the next task from an RNG
-seeded by ``s``, as Farama's ``RandomTaskSelectWrapper`` samples one per reset: envs with
-equal seeds see the same task sequence.
-"""
+auto-resets (multi-task PPO and GRPO, which never re-seed) draw the next train task from an
+RNG seeded by ``s``, so envs with equal seeds see the same task sequence (Farama's
+meta-learning envs cycle a shuffled list of the train tasks instead; both play train tasks
+only)."""
 
 from __future__ import annotations
 
