@@ -249,6 +249,10 @@ def test_adapting_every_episode_from_the_trials_last_starts_from_the_belief_it_s
     actor, collector = adapting()
     chunks = [collector.collect() for _ in range(4)]  # one 15-step episode each
     assert [c.valid.shape[1] for c in chunks] == [15] * 4
+    # credit runs from episode 0 into episode 1, then ends with every episode, each of which
+    # is played from the same belief, as a trial's last
+    assert [bool(c.trial_end[:, -1].all()) for c in chunks] == [False, True, True, True]
+    assert not any(c.trial_end[:, :-1].any() for c in chunks)
     first = [c.extras["beliefs"][:, 0] for c in chunks]
     assert not torch.allclose(first[0], first[1])
     assert all(torch.equal(f, first[1]) for f in first[2:])

@@ -71,7 +71,10 @@ class TrialStreamCollector:
         self.update_normalizer = update_normalizer
         self.episode_chunks = episode_chunks
         self.credit_episodes = credit_episodes or trial_episodes
-        """Episodes credit runs across: a trial's end is marked after every this many."""
+        """Credit ends with episode ``credit_episodes - 1`` of a trial and with every later
+        one (pre-training: a trial's last; adapting an endless trial: every episode from then
+        on starts from the belief as that episode started, so each is played as a trial's
+        last, and its credit ends with it)."""
         self.rng = np.random.default_rng(seed)
         self.trials = np.zeros(num_envs, dtype=np.int64)
         """Trials each env has started."""
@@ -225,7 +228,7 @@ class TrialStreamCollector:
         ended = self.active & (result.terminated | result.truncated
                                | (self.ticks + 1 >= self.max_episode_steps))
         credit = self.credit_episodes
-        trial_end = (ended & (self.episode % credit == credit - 1) if credit is not None
+        trial_end = (ended & (self.episode >= credit - 1) if credit is not None
                      else np.zeros_like(ended))
         trial_start = self._trial_starts.copy()
         self._trial_starts[:] = False

@@ -77,8 +77,9 @@ class TrialStream:
     episodes (None: one endless trial on the held-out instance), acted by ``actor``, whose
     state carries over from chunk to chunk (:mod:`mrft.trial_stream`). ``episode_chunks``
     also ends a chunk where an episode ends. ``credit_episodes`` (None: ``trial_episodes``)
-    is how many episodes credit runs across before a step is marked as a trial's end: an
-    endless trial can keep its context while its returns keep the span they were learnt on."""
+    marks where credit ends: with episode ``credit_episodes - 1`` of a trial and every later
+    one, so an endless trial whose actor holds its context to that span (every later episode
+    played as a trial's last) keeps the returns they were learnt with."""
 
     num_steps: int
     trial_episodes: int | None

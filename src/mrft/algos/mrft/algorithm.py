@@ -215,10 +215,12 @@ class MRFT(Algorithm):
     def collection(self) -> TrialStream:
         """Chunks of ``--meta-num-steps`` steps per env of trials that go on across chunks, so
         MRFT updates as often as PPO. Pre-training, each env plays trials of ``K`` episodes on
-        fresh instances; adapting, one endless trial on the held-out instance (a belief never
-        spans more episodes than a pre-training trial), a chunk ending where an episode ends,
-        and credit still running over K episodes (the span the critic was trained on)."""
-        if self.ctx.adapting:  # credit still spans K episodes, as the critic learnt it
+        fresh instances; adapting, one endless trial on the held-out instance, a chunk ending
+        where an episode ends. A belief never spans more episodes than a pre-training trial:
+        from episode ``K - 1`` on, every episode starts from the belief as that episode
+        started, so each is played as a trial's last, and credit ends with each of them, as
+        the critic learnt it at a trial's last episode."""
+        if self.ctx.adapting:
             return TrialStream(int(self.m.meta_num_steps), None, self.actor, episode_chunks=True,
                                credit_episodes=self.m.trial_episodes)
         return TrialStream(int(self.m.meta_num_steps), self.m.trial_episodes, self.actor)

@@ -7,9 +7,10 @@ dropped), the belief each action was taken with, where its credit ends, and the 
 state it started from, so the belief can be recomputed exactly (:meth:`BeliefEncoder.sequence`
 from a stored start, as R2D2 stores recurrent states). A *row* is the steps of one env
 between trial ends: a row whose first step starts a trial starts from the prior, any other
-continues the state the env's chunk started from. (Adapting, credit ends every ``K``
-episodes while the belief goes on; chunks then end with episodes, so a row that does not
-start a trial is always the chunk's first.)
+continues the state the env's chunk started from. (Adapting, credit ends with episode
+``K - 1`` and every later one, each of which starts from the belief as episode ``K - 1``
+started; chunks then end with episodes, so a row that does not start a trial is always the
+chunk's first.)
 
 A row ends where its trial ends (terminal if that episode ended in a terminal state, else
 bootstrapped from the value of the observation the truncation cut off) or where the chunk
