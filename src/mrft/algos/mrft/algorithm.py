@@ -249,7 +249,7 @@ class MRFT(Algorithm):
         shaped = rewards
         if self.use_bonus:
             bonus = potential_bonus(self.agent.value_of_belief(beliefs), seq.mask, m.meta_gamma,
-                                    m.progress_alpha)
+                                    m.progress_alpha, seq.terminated)
             shaped = rewards + bonus
             stats["mrft/progress_bonus"] = float(bonus[seq.mask].mean())
         adv, ret = trial_gae(shaped, seq.values, seq.mask, seq.final_value, seq.terminated,

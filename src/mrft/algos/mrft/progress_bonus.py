@@ -16,26 +16,32 @@ import torch
 
 
 def potential_bonus(potentials: torch.Tensor, mask: torch.Tensor, gamma: float,
-                    alpha: float) -> torch.Tensor:
+                    alpha: float, terminated: torch.Tensor | None = None) -> torch.Tensor:
     """Per-step progress bonus as potential-based shaping (Ng, Harada and Russell 1999):
     ``alpha * (gamma * J(z_{t+1}) - J(z_t))`` at every real step.
 
     ``potentials`` is ``[n, L + 1]`` with ``J`` of the belief before each step and, in the
     column after a row's last step, of the belief after it; ``mask`` ``[n, L]`` marks real
-    steps (a prefix of each row). This is MRT's episode-level bonus ``alpha (J_j - J_{j-1})``
-    made dense: evidence that makes the task look more solvable is paid when it arrives,
-    not at the end of the episode. Over a row of ``T`` steps the discounted bonuses
-    telescope to ``alpha (gamma^T J(z_T) - J(z_0))``, and being potential-based the bonus
-    leaves the optimal policy unchanged.
+    steps (a prefix of each row); ``terminated`` ``[n]`` marks rows that end in a terminal
+    state, whose potential after the last step is 0, as Ng et al.'s invariance needs (a
+    terminal state has no future to be worth anything; a non-zero potential there would pay a
+    trial for ending early when ``J > 0``). This is MRT's episode-level bonus
+    ``alpha (J_j - J_{j-1})`` made dense: evidence that makes the task look more solvable is
+    paid when it arrives, not at the end of the episode. Over a row of ``T`` steps the
+    discounted bonuses telescope to ``alpha (gamma^T J(z_T) - J(z_0))`` (``- alpha J(z_0)``
+    for a terminated row), and being potential-based the bonus leaves the optimal policy
+    unchanged.
     """
     if potentials.shape[1] != mask.shape[1] + 1:
         raise ValueError(f"potentials must be [n, L + 1] for mask [n, L], got "
                          f"{tuple(potentials.shape)} and {tuple(mask.shape)}")
     lengths = mask.sum(1)
     steps = torch.arange(mask.shape[1] + 1, device=mask.device)[None, :]
-    # padding after a row's end repeats the final potential, so J(z_{t+1}) at the last step
-    # is the belief after it
+    # from a row's last step on, the final potential: J of the belief after that step, or 0
+    # after a terminal state
     final = potentials.gather(1, lengths[:, None])
-    held = torch.where(steps <= lengths[:, None], potentials, final)
+    if terminated is not None:
+        final = torch.where(terminated[:, None], 0.0, final)
+    held = torch.where(steps < lengths[:, None], potentials, final)
     bonus = alpha * (gamma * held[:, 1:] - held[:, :-1])
     return torch.where(mask, bonus, 0.0)
