@@ -55,6 +55,16 @@ def test_a_seed_without_a_reference_run_takes_the_mean_over_the_seeds_that_have_
     assert regret.instance_reference({}) is None
 
 
+def test_an_instance_is_scaled_only_where_the_oracle_is_told_apart_from_the_context_free_policy():
+    # 1.0 and 1.1 against 0.0 and 0.1: the intervals [1.0, 1.1] and [0.0, 0.1] do not overlap
+    assert regret.references_separated([0.0, 0.1], [1.0, 1.1])
+    # a mean gap of 0.05 inside runs that spread over 0.4: the gap is noise
+    assert not regret.references_separated([0.3, 0.7], [0.35, 0.75])
+    # one run a side: its score is its interval
+    assert regret.references_separated([0.2], [0.3]) and not regret.references_separated([0.3], [0.3])
+    assert not regret.references_separated([], [1.0])
+
+
 def test_lower_regret_is_the_improvement():
     low = np.array([[0.1, 0.5], [0.2, 0.5]])  # [runs, tasks]
     high = np.array([[0.6, 0.5], [0.7, 0.5]])
@@ -152,6 +162,17 @@ def test_without_the_reference_rows_one_line_says_what_the_metrics_need(tmp_path
     assert summary_text(analysis).endswith(line)
     only_oracle = _analysis(tmp_path / "oracle", {**CURVES, "oracle": REFERENCES["oracle"]})
     assert only_oracle["regret"] == {"unavailable": needs_line(["context-free"])}
+
+
+def test_an_instance_whose_reference_rows_overlap_is_left_out_with_a_note(tmp_path):
+    # instance 1: oracle 0.3 and 0.9, context-free 0.2 and 0.6 -> mean gap 0.2, intervals
+    # [0.3, 0.9] and [0.2, 0.6] overlap: no scale
+    references = {"oracle": {1: [[1.0] * 4, [0.3] * 4], 2: [[2.0] * 4, [0.9] * 4]},
+                  "context-free": {1: [[0.0] * 4, [0.2] * 4], 2: [[0.0] * 4, [0.6] * 4]}}
+    section = _analysis(tmp_path, {**CURVES, **references})["regret"]
+    assert section["instances"] == {"used": 1, "of": 2}
+    assert any(n.startswith("nav:point #1: the oracle and the context-free policy are not told apart")
+               for n in section["notes"])
 
 
 def test_an_analysis_written_before_these_metrics_reports_without_them(tmp_path):

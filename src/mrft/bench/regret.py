@@ -7,8 +7,13 @@ oracle (told the hidden parameters) to 1,
 
     s_norm(t) = (score(t) - context_free) / (oracle - context_free),
 
-so families scored in different units can be compared. Where the oracle does not score
-above the context-free policy the scale is undefined, and the instance is left out.
+so families scored in different units can be compared. An instance is scaled only where
+the oracle beats the context-free policy there with non-overlapping intervals (BENCHMARK.md's
+test of an informative family, made where the scale is used): where the oracle does not
+score above it the scale is undefined, and where the two are not told apart the gap is
+noise, and dividing by it would blow every method's score on that instance up (a gap of
+0.01 on a score range of 1 turns a shortfall of 0.05 into a normalised score of -5). Such
+an instance is left out.
 
 The cumulative regret of one adaptation curve is the mean shortfall from the oracle over
 the adaptation budget A (MRT's measure, Qu et al. 2025):
@@ -27,7 +32,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from mrft.bench.statistics import probability_of_improvement
+from mrft.bench.statistics import mean_interval, probability_of_improvement
 
 __all__ = [
     "cumulative_regret",
@@ -35,6 +40,7 @@ __all__ = [
     "instance_reference",
     "normalise",
     "probability_of_lower",
+    "references_separated",
 ]
 
 
@@ -42,6 +48,15 @@ def gap_is_positive(context_free: float, oracle: float) -> bool:
     """Whether the oracle scores above the context-free policy, so that :func:`normalise`
     is defined (a gap of 0 or below has no scale, or one that runs backwards)."""
     return bool(oracle - context_free > 0)
+
+
+def references_separated(context_free: Sequence[float], oracle: Sequence[float]) -> bool:
+    """Whether the oracle's runs on an instance beat the context-free policy's with
+    non-overlapping 95% bootstrap intervals of their means (one run a side: its score is its
+    interval), so that the gap between them is a scale and not noise."""
+    if not context_free or not oracle:
+        return False
+    return bool(mean_interval(list(oracle))[1] > mean_interval(list(context_free))[2])
 
 
 def normalise(scores: Sequence[float] | float, context_free: float, oracle: float) -> np.ndarray:

@@ -6,8 +6,9 @@ than a run of each other adapting method.
 The math is :mod:`mrft.bench.regret`; this module reads the runs of a bench folder. Each
 held-out instance is scaled by the bench's reference rows on it (the context-free policy 0,
 the oracle 1: their final scores on that instance, means over seeds), the same scale for
-every seed; an instance where the oracle does not score above the
-context-free policy has no scale, and is left out of both metrics with a note. Only methods
+every seed; an instance where the oracle does not beat the context-free policy with
+non-overlapping intervals has no scale (:func:`mrft.bench.regret.references_separated`),
+and is left out of both metrics with a note. Only methods
 that adapt get a regret: the reference rows define the scale.
 """
 
@@ -99,20 +100,22 @@ def regret_definition(used: int, tasks: int) -> str:
         "first step; 1: the context-free policy's throughout; below 0: above the oracle; lower "
         "is better. IQM over tasks x "
         f"seeds with a 95% stratified bootstrap CI; methods that adapt only, on {used} of "
-        f"{tasks} instances (those where the oracle scores above the context-free policy).")
+        f"{tasks} instances (those where the oracle beats the context-free policy with "
+        "non-overlapping intervals).")
 
 
 def task_scales(data: BenchData) -> tuple[Scales, list[str]]:
     """The task columns that can be scaled, with their (context-free, oracle) scores
     (:func:`mrft.bench.regret.instance_reference`: means over the bench's seeds) for every
-    seed, and a note per task left out."""
+    seed, and a note per task left out: one without a reference run, one where the oracle
+    does not score above the context-free policy, and one where the two are not told apart."""
     scales: Scales = {}
     notes = []
     for t, (env, i) in enumerate(data.tasks):
-        refs = {row: regret.instance_reference(
-                    {s: final_score(data.adapt[env, row, s, i], "score") for s in data.seeds
-                     if (env, row, s, i) in data.adapt})
-                for row in (CONTEXT_FREE, ORACLE)}
+        finals = {row: {s: final_score(data.adapt[env, row, s, i], "score") for s in data.seeds
+                        if (env, row, s, i) in data.adapt}
+                  for row in (CONTEXT_FREE, ORACLE)}
+        refs = {row: regret.instance_reference(values) for row, values in finals.items()}
         absent = [row for row, value in refs.items() if value is None]
         if absent:
             notes.append(f"{env} #{i}: no {' or '.join(absent)} run, so no scale; left out of the "
@@ -124,6 +127,14 @@ def task_scales(data: BenchData) -> tuple[Scales, list[str]]:
                          f"{readable_number(refs[CONTEXT_FREE])}, "
                          "means over seeds), so the regret is undefined there; left out of the "
                          "cumulative regret and the normalised in-context score.")
+            continue
+        if not regret.references_separated(list(finals[CONTEXT_FREE].values()),
+                                           list(finals[ORACLE].values())):
+            notes.append(f"{env} #{i}: the {ORACLE} and the {CONTEXT_FREE} policy are not told apart "
+                         f"({mean_text(list(finals[ORACLE].values()))} vs "
+                         f"{mean_text(list(finals[CONTEXT_FREE].values()))}: the intervals overlap), "
+                         "so their gap is no scale; left out of the cumulative regret and the "
+                         "normalised in-context score.")
             continue
         scales[t] = {s: (refs[CONTEXT_FREE], refs[ORACLE]) for s in data.seeds}
     return scales, notes
