@@ -271,8 +271,11 @@ class MRFT(Algorithm):
             guard = KLTrustRegion([p for module in self.modules() for p in module.parameters()],
                                   m.adapt_kl, lambda: self._batch_kl(kl_data),
                                   self.cfg.optim.target_kl)
-        for j in sorted(set(batch.episode_index)):
-            picked = [e for e, i in zip(batch.episodes, batch.episode_index, strict=True) if i == j]
+        # adapting, every episode from K - 1 on is played as a trial's last: one key for them
+        last = m.trial_episodes - 1
+        slots = [min(i, last) for i in batch.episode_index]
+        for j in sorted(set(slots)):
+            picked = [e for e, i in zip(batch.episodes, slots, strict=True) if i == j]
             stats[f"mrft/return_episode_{j}"] = float(np.mean([e.ret for e in picked]))
             successes = [e.success for e in picked if e.success is not None]
             if successes:
