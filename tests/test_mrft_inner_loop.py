@@ -117,3 +117,32 @@ def test_the_belief_loss_trains_the_step_sizes_through_the_inner_loop():
     belief_loss(agent.decoder, beliefs, obs_features, actions, rewards, seq.lengths).backward()
     assert agent.inner_lr.grad is not None and agent.inner_lr.grad.abs().sum() > 0
     assert all(p.grad is not None for p in agent.encoder.blocks.parameters())
+
+
+def test_streamed_chunks_hold_whole_trials_so_the_update_rebuilds_the_offsets_acting_used(tmp_path):
+    """An offset is refined on the whole trial so far; with chunks of 20 steps and trials of
+    two 15-step episodes, a chunk cut at 20 steps would start a row inside a trial, whose
+    offsets the update could not rebuild. With the inner loop a chunk goes on to the end of
+    its trials, and the update's beliefs equal those acting used."""
+    from mrft.algos.mrft.options import MRFTConfig
+    from mrft.config import EnvConfig, RunConfig, TrainConfig
+    from mrft.trainer import Trainer
+
+    torch.manual_seed(0)
+    cfg = TrainConfig(env=EnvConfig(env="nav:point", num_envs=4, max_episode_steps=15), algo="mrft",
+                      run=RunConfig(total_steps=10_000, runs_dir=str(tmp_path), progress=False,
+                                    hidden_sizes=(16, 16), threads=1),
+                      mrft=MRFTConfig(tcn_channels=8, tcn_levels=2, meta_d_model=16, meta_layers=1,
+                                      embed_dim=8, meta_num_steps=20, meta_minibatches=4,
+                                      belief_gradient="both", inner_steps=1))
+    trainer = Trainer(cfg)
+    algo = trainer.algo
+    for _ in range(3):
+        batch = trainer.collector.collect()
+        assert batch.valid.shape[1] == 30  # one whole trial of 2 x 15 steps, past the 20
+        assert batch.trial_start[:, 0].all() and batch.trial_end[:, -1].all()
+        plan = algo.prepare(batch)
+        for mb in algo.minibatches(plan.data, torch.Generator().manual_seed(0)):
+            z, _ = algo._step_beliefs(mb)
+            assert torch.allclose(z, mb["beliefs"], atol=1e-5)
+    trainer.collector.close()

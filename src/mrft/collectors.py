@@ -28,7 +28,8 @@ def build_collector(spec, tasks: tuple[envs.Task, ...], policy: torch.nn.Module,
                                     max_episode_steps, env_seed, device, instance=instance,
                                     update_normalizer=instance is None,
                                     episode_chunks=spec.episode_chunks,
-                                    credit_episodes=spec.credit_episodes)
+                                    credit_episodes=spec.credit_episodes,
+                                    whole_trials=spec.whole_trials)
     return EpisodeCollector(tasks, spec.actor or Actor(policy), num_envs, spec.group_size,
                             spec.trial_episodes, max_episode_steps, env_seed, device,
                             instance=instance, update_normalizer=instance is None)

@@ -55,9 +55,11 @@ class TrialStreamCollector:
                  trial_episodes: int | None, max_episode_steps: int, seed: int,
                  device: torch.device, instance: int | None = None,
                  update_normalizer: bool = True, episode_chunks: bool = False,
-                 credit_episodes: int | None = None):
+                 credit_episodes: int | None = None, whole_trials: bool = False):
         if trial_episodes is not None and trial_episodes < 1:
             raise ValueError(f"trial_episodes must be >= 1 or None, got {trial_episodes}")
+        if whole_trials and trial_episodes is None:
+            raise ValueError("whole_trials needs trials that end (trial_episodes set)")
         self.tasks = tuple(tasks)
         self.actor = actor
         self.policy = actor.policy
@@ -70,6 +72,8 @@ class TrialStreamCollector:
         self.instance = instance
         self.update_normalizer = update_normalizer
         self.episode_chunks = episode_chunks
+        self.whole_trials = whole_trials
+        """A chunk goes on past ``num_steps`` until the trials it holds have ended."""
         self.credit_episodes = credit_episodes or trial_episodes
         """Credit ends with episode ``credit_episodes - 1`` of a trial and with every later
         one (pre-training: a trial's last; adapting an endless trial: every episode from then
@@ -171,6 +175,11 @@ class TrialStreamCollector:
         return (not self.episode_chunks and same_task and self.actor.row_restarts
                 and resets_one_env(self.env))
 
+    def _inside_trials(self, steps: dict[str, list[torch.Tensor]]) -> bool:
+        """With ``whole_trials``: the chunk has begun and a trial in it has not ended."""
+        return self.whole_trials and bool(steps["obs"]) and bool(
+            self.active.any() or not self._trials_over().all())
+
     # -- one chunk --------------------------------------------------------------------------
     @torch.no_grad()
     def collect(self, max_env_steps: int | None = None) -> StreamBatch | None:
@@ -180,7 +189,7 @@ class TrialStreamCollector:
         finished_index: list[int] = []
         env_steps = 0
         self.actor.begin_chunk()
-        while len(steps["obs"]) < self.num_steps:
+        while len(steps["obs"]) < self.num_steps or self._inside_trials(steps):
             if not self.active.any():
                 if self.episode_chunks and steps["obs"]:
                     break

@@ -79,13 +79,16 @@ class TrialStream:
     also ends a chunk where an episode ends. ``credit_episodes`` (None: ``trial_episodes``)
     marks where credit ends: with episode ``credit_episodes - 1`` of a trial and every later
     one, so an endless trial whose actor holds its context to that span (every later episode
-    played as a trial's last) keeps the returns they were learnt with."""
+    played as a trial's last) keeps the returns they were learnt with. ``whole_trials``
+    makes a chunk go on past ``num_steps`` to the end of the trials it holds, so that no
+    trial is split between chunks (for state an update cannot rebuild from a chunk's start)."""
 
     num_steps: int
     trial_episodes: int | None
     actor: Actor
     episode_chunks: bool = False
     credit_episodes: int | None = None
+    whole_trials: bool = False
 
 
 class UpdateGuard:

@@ -223,7 +223,10 @@ class MRFT(Algorithm):
         if self.ctx.adapting:
             return TrialStream(int(self.m.meta_num_steps), None, self.actor, episode_chunks=True,
                                credit_episodes=self.m.trial_episodes)
-        return TrialStream(int(self.m.meta_num_steps), self.m.trial_episodes, self.actor)
+        # the gradient inner loop refines each episode's offset on the trial so far, which a
+        # row that continues a trial from an earlier chunk could not rebuild
+        return TrialStream(int(self.m.meta_num_steps), self.m.trial_episodes, self.actor,
+                           whole_trials=bool(self.m.inner_steps))
 
     @torch.no_grad()
     def prepare(self, batch: StreamBatch) -> UpdatePlan:
