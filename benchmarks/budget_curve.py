@@ -6,9 +6,12 @@ budget in the suite (the same seeds, held-out instances, adaptation budget and s
 the suite; only the pre-training length changes) and adapted as the suite adapts. Each scale
 is a bench folder of its own (``OUT/x0.25``, ``OUT/x1``, ...), so the sweep is resumable:
 rerun the same command and finished runs are kept. The summary (``OUT/curve.json``, ``OUT/curve.md``,
-``OUT/curve.png``) gives each method's final score per family and scale: mean over seeds x
-held-out instances with a 95% bootstrap interval, and the scales from which each method is
-not behind the others.
+``OUT/curve.png``), written again after every scale, gives each method's final score per
+family and scale: the mean over seeds of each seed's mean over the held-out instances, with
+a 95% bootstrap interval over whole seeds (a seed's instances share one pre-training, so
+they are not independent runs; no interval with fewer than two seeds). At each scale and
+family every method is read on the same seeds: those of ``--seeds`` that every method has
+finished there; a point short of them is marked as partial (a hollow marker, ``n/N seeds``).
 
 The 1x point is the suite itself: ``--scale-one FOLDER`` takes it from a bench of the whole
 suite (the same settings, checked) instead of running those families again.
@@ -29,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from mrft.bench.loading import BenchData, final_score
+from mrft.bench.runner import BenchInterrupted, suite_settings
 from mrft.bench.statistics import mean_interval
 from mrft.bench.suite import BenchSuite, load_suite
 from mrft.errors import MrftError
@@ -65,8 +69,6 @@ def run_scale(suite: BenchSuite, methods: list[str], seeds: int, out: Path, ray:
 def check_scale_one(suite: BenchSuite, folder: Path, methods: list[str]) -> None:
     """Refuse a ``--scale-one`` folder that is not a bench of ``suite`` with every one of
     ``methods``: its runs must be what the 1x scale would have run."""
-    from mrft.bench.runner import suite_settings
-
     path = folder / "bench.json"
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
@@ -81,14 +83,25 @@ def check_scale_one(suite: BenchSuite, folder: Path, methods: list[str]) -> None
         raise MrftError(f"--scale-one {folder} has no runs of {', '.join(missing)}")
 
 
-def final_scores(folder: Path) -> dict[tuple[str, str], list[float]]:
-    """``(family, method) -> final scores`` over seeds x held-out instances of one bench."""
-    data = BenchData(folder)
-    scores: dict[tuple[str, str], list[float]] = {}
-    for (env, method, seed, _instance), record in data.adapt.items():
-        if seed in data.complete_seeds(method):
-            scores.setdefault((env, method), []).append(final_score(record, "score"))
-    return scores
+def seed_finals(data: BenchData, env: str, method: str, seeds: list[int]) -> dict[int, float]:
+    """``seed -> mean final score over the family's held-out instances`` for each of ``seeds``
+    whose runs of ``method`` on every instance of ``env`` are finished."""
+    instances = next(f.instances for f in data.families if f.env == env)
+    out = {}
+    for seed in seeds:
+        keys = [(env, method, seed, i) for i in range(instances)]
+        if all(k in data.adapt for k in keys):
+            out[seed] = float(np.mean([final_score(data.adapt[k], "score") for k in keys]))
+    return out
+
+
+def check_settings(folder: Path, suite: BenchSuite) -> None:
+    """Refuse to read ``folder`` as a scale's bench when it holds other settings than
+    ``suite`` (a leftover of other ``--families``, another suite file, an edited suite)."""
+    recorded = json.loads((folder / "bench.json").read_text(encoding="utf-8")).get("suite", {})
+    if suite_settings(recorded) != suite_settings(suite.to_dict()):
+        raise MrftError(f"{folder} holds a bench with other settings than {suite.name!r}; "
+                        "move it away or pick another --out")
 
 
 def scale_folder(out: Path, scale: float, scale_one: Path | None) -> Path:
@@ -96,25 +109,44 @@ def scale_folder(out: Path, scale: float, scale_one: Path | None) -> Path:
     return scale_one if scale == 1 and scale_one is not None else out / f"x{scale:g}"
 
 
-def summarise(out: Path, scales: list[float], families: list[str], methods: list[str],
-              budgets: dict[str, int], scale_one: Path | None = None) -> dict:
-    rows = []
+def summarise(out: Path, suite: BenchSuite, scales: list[float], families: list[str],
+              methods: list[str], seeds: list[int], scale_one: Path | None = None) -> dict:
+    """Per family, scale and method, the final score on the seeds every method has finished
+    there (see the module docstring), and the commits each scale's runs were made at."""
+    budgets = {t.env: t.pretrain_steps or suite.budget.pretrain_steps for t in suite.tasks}
+    rows, commits = [], {}
     for scale in scales:
         folder = scale_folder(out, scale, scale_one)
         if not (folder / "bench.json").exists():
             continue
-        for (env, method), values in final_scores(folder).items():
-            if env in families and method in methods:
-                _, low, high = mean_interval(values)
+        if folder != scale_one:
+            check_settings(folder, scaled_suite(suite, families, scale))
+        data = BenchData(folder)
+        commits[f"x{scale:g}"] = data.meta.get("commits") or [data.meta.get("commit")]
+        for env in families:
+            finals = {m: seed_finals(data, env, m, seeds) for m in methods}
+            common = sorted(set(seeds).intersection(*(set(f) for f in finals.values())))
+            for method in methods:
+                values = [finals[method][s] for s in common]
+                if not values:
+                    continue
+                low = high = None
+                if len(values) > 1:
+                    _, low, high = mean_interval(values)
                 rows.append({"family": env, "method": method, "scale": scale,
                              "pretrain_steps": round(budgets[env] * scale), "mean": float(np.mean(values)),
-                             "low": low, "high": high, "runs": len(values)})
-    return {"families": families, "methods": methods, "scales": scales, "rows": rows}
+                             "low": low, "high": high, "seeds": common, "expected_seeds": len(seeds),
+                             "complete": len(common) == len(seeds)})
+    return {"families": families, "methods": methods, "scales": scales, "seeds": seeds,
+            "rows": rows, "commits": commits}
 
 
 def markdown(summary: dict) -> str:
     lines = ["# Final held-out score against the pre-training budget", "",
-             "Mean over seeds x held-out instances, 95% bootstrap interval.", ""]
+             "Mean over seeds of each seed's mean final score over the held-out instances, with a "
+             "95% bootstrap interval over whole seeds; at each scale every method on the same seeds "
+             "(n/N: a scale not finished yet). In brackets after the score: the pre-training env "
+             "steps.", ""]
     for env in summary["families"]:
         lines += [f"## {env}", "", "| method | " + " | ".join(f"x{s:g}" for s in summary["scales"]) + " |",
                   "|---|" + "---|" * len(summary["scales"])]
@@ -123,11 +155,18 @@ def markdown(summary: dict) -> str:
             for scale in summary["scales"]:
                 row = next((r for r in summary["rows"] if r["family"] == env and r["method"] == method
                             and r["scale"] == scale), None)
-                cells.append("-" if row is None else
-                             f"{row['mean']:.3g} [{row['low']:.3g}, {row['high']:.3g}] ({row['pretrain_steps']:,})")
+                cells.append("-" if row is None else _cell(row))
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
         lines.append("")
+    lines += ["Made at: " + "; ".join(f"{scale} {', '.join(c for c in commits if c)}"
+                                       for scale, commits in summary.get("commits", {}).items()), ""]
     return "\n".join(lines)
+
+
+def _cell(row: dict) -> str:
+    interval = "" if row["low"] is None else f" [{row['low']:.3g}, {row['high']:.3g}]"
+    partial = "" if row["complete"] else f", {len(row['seeds'])}/{row['expected_seeds']} seeds"
+    return f"{row['mean']:.3g}{interval} ({row['pretrain_steps']:,}{partial})"
 
 
 def plot(summary: dict, path: Path) -> None:
@@ -150,9 +189,13 @@ def plot(summary: dict, path: Path) -> None:
                 continue
             x = [r["pretrain_steps"] for r in rows]
             colour = palette[method]
-            ax.plot(x, [r["mean"] for r in rows], marker="o", label=method, color=colour)
-            ax.fill_between(x, [r["low"] for r in rows], [r["high"] for r in rows], alpha=0.2,
-                            color=colour)
+            ax.plot(x, [r["mean"] for r in rows], label=method, color=colour)
+            for r in rows:  # a hollow marker: the scale is not finished for every seed
+                ax.plot(r["pretrain_steps"], r["mean"], marker="o", color=colour,
+                        markerfacecolor=colour if r["complete"] else "white")
+            banded = [r for r in rows if r["low"] is not None]
+            ax.fill_between([r["pretrain_steps"] for r in banded], [r["low"] for r in banded],
+                            [r["high"] for r in banded], alpha=0.2, color=colour)
         ax.set_xscale("log")
         ax.set_title(env)
         ax.set_xlabel("pre-training env steps")
@@ -169,6 +212,10 @@ def main() -> int:
     except MrftError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (BenchInterrupted, KeyboardInterrupt) as exc:
+        print(f"interrupted: {exc or 'the runs finished so far are saved'}; rerun the same command "
+              "to continue", file=sys.stderr)
+        return 130
     return 0
 
 
@@ -193,25 +240,32 @@ def run(args: argparse.Namespace) -> None:
     methods = args.methods.split(",")
     scales = [float(s) for s in args.scales.split(",")]
     out = Path(args.out)
-    budgets = {t.env: t.pretrain_steps or suite.budget.pretrain_steps for t in suite.tasks}
+    seeds = list(range(1, (args.seeds or suite.seeds) + 1))
     scale_one = Path(args.scale_one) if args.scale_one else None
     if scale_one is not None:
         check_scale_one(suite, scale_one, methods)
+
+    def write_summary() -> None:
+        summary = summarise(out, suite, scales, families, methods, seeds, scale_one)
+        summary["command"] = "python benchmarks/budget_curve.py " + " ".join(sys.argv[1:])
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "curve.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
+        (out / "curve.md").write_text(markdown(summary), encoding="utf-8")
+        plot(summary, out / "curve.png")
+        print(markdown(summary), flush=True)
+
     if not args.summary_only:
         for scale in scales:
             folder = scale_folder(out, scale, scale_one)
             if folder == scale_one:  # the suite's own bench: nothing to run
                 continue
             print(f"== x{scale:g}", flush=True)
-            run_scale(scaled_suite(suite, families, scale), methods, args.seeds or suite.seeds,
-                      folder, args.ray)
-    summary = summarise(out, scales, families, methods, budgets, scale_one)
-    summary["command"] = "python benchmarks/budget_curve.py " + " ".join(sys.argv[1:])
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "curve.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
-    (out / "curve.md").write_text(markdown(summary), encoding="utf-8")
-    plot(summary, out / "curve.png")
-    print(markdown(summary))
+            try:
+                run_scale(scaled_suite(suite, families, scale), methods, len(seeds), folder, args.ray)
+            finally:  # what is finished is summarised, whatever stopped the sweep
+                if (folder / "bench.json").exists():
+                    write_summary()
+    write_summary()
 
 
 if __name__ == "__main__":

@@ -102,14 +102,43 @@ def test_the_budget_curve_takes_its_1x_point_from_a_bench_of_the_suite_itself(tm
     proc = _script("budget_curve.py", *args, "--summary-only")
     assert proc.returncode == 0, proc.stderr
     rows = {r["method"]: r for r in json.loads((out / "curve.json").read_text())["rows"]}
-    # finals: GRPO .6 1 .4 .8, MRFT .7 1 .7 1, at the suite's own 1,000 steps
+    # finals: GRPO .6 1 | .4 .8, MRFT .7 1 | .7 1 (seed 1 | seed 2), at the suite's own 1,000
+    # steps: per-seed means GRPO .8 and .6, MRFT .85 and .85; the interval resamples seeds
     assert rows["grpo"]["mean"] == pytest.approx(0.7) and rows["mrft"]["mean"] == pytest.approx(0.85)
-    assert rows["mrft"]["pretrain_steps"] == 1000 and rows["mrft"]["runs"] == 4
+    assert rows["grpo"]["low"] == pytest.approx(0.6) and rows["grpo"]["high"] == pytest.approx(0.8)
+    assert rows["mrft"]["low"] == rows["mrft"]["high"] == pytest.approx(0.85)
+    assert rows["mrft"]["pretrain_steps"] == 1000 and rows["mrft"]["seeds"] == [1, 2]
+    assert rows["mrft"]["complete"]
+    # asked for one seed: the 1x point is read on that seed only, with no interval
+    proc = _script("budget_curve.py", *args, "--summary-only", "--seeds", "1")
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["method"]: r for r in json.loads((out / "curve.json").read_text())["rows"]}
+    assert rows["grpo"]["mean"] == pytest.approx(0.8) and rows["grpo"]["seeds"] == [1]
+    assert rows["grpo"]["low"] is None and "0.8 (1,000) |" in (out / "curve.md").read_text()
     # a bench of the suite with other settings is not the 1x point
     suite.write_text(HAND_SUITE.replace("INSTANCES", "3"))
     proc = _script("budget_curve.py", *args)
     assert proc.returncode == 2 and proc.stderr.startswith("error: --scale-one")
     assert "other settings" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_scale_not_finished_reads_every_method_on_the_seeds_all_have_and_says_so(tmp_path):
+    import test_bench_analysis as bench_helpers
+
+    curves = {"grpo": bench_helpers.CURVES["grpo"], "mrft": {1: bench_helpers.CURVES["mrft"][1]}}
+    folder = bench_helpers._bench_folder(tmp_path / "suite-run", curves)
+    suite = tmp_path / "hand.toml"
+    suite.write_text(HAND_SUITE.replace("INSTANCES", "2"))
+    out = tmp_path / "curve"
+    proc = _script("budget_curve.py", "--suite", str(suite), "--families", "nav:point", "--methods",
+                   "grpo,mrft", "--scales", "1", "--out", str(out), "--scale-one", str(folder),
+                   "--summary-only")
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["method"]: r for r in json.loads((out / "curve.json").read_text())["rows"]}
+    # MRFT has finished seed 1 only: GRPO is read on seed 1 too (.6 and 1 -> .8), not on both
+    assert rows["grpo"]["seeds"] == rows["mrft"]["seeds"] == [1]
+    assert rows["grpo"]["mean"] == pytest.approx(0.8) and not rows["grpo"]["complete"]
+    assert "0.8 (1,000, 1/2 seeds)" in (out / "curve.md").read_text()
 
 
 def test_belief_probes_probe_every_mrft_pretraining_once_and_tabulate_them(tmp_path):
