@@ -325,7 +325,9 @@ def test_a_family_is_flagged_uninformative_when_the_oracle_does_not_beat_the_con
 
 
 def test_the_exported_policy_is_reported_beside_the_adapted_one(tmp_path):
-    folder = _bench_folder(tmp_path)
+    references = {"oracle": {1: [[1.0] * 4, [1.0] * 4], 2: [[1.0] * 4, [1.0] * 4]},
+                  "context-free": {1: [[0.0] * 4, [0.0] * 4], 2: [[0.0] * 4, [0.0] * 4]}}
+    folder = _bench_folder(tmp_path, {**CURVES, **references})
     for seed in (1, 2):
         for i in range(2):
             path = folder / "runs" / "nav_point" / "mrft" / f"seed{seed}" / "adapt" / f"instance{i}.json"
@@ -333,13 +335,21 @@ def test_the_exported_policy_is_reported_beside_the_adapted_one(tmp_path):
             for point in record["curve"]:
                 point["export/return"] = point["return"] - 0.5
                 point["export/score"] = point["score"] - 0.5
+            record["curve"][-1].update({"distilled/score": record["curve"][-1]["score"] - 0.1,
+                                        "distilled/env_steps": 40})
             path.write_text(json.dumps(record))
-    rows = analyze(folder)["exported"]
-    # MRFT finals .7 1 .7 1 -> mean .85; exported .2 .5 .2 .5 -> .35
-    assert [r["method"] for r in rows] == ["mrft"]
-    assert rows[0]["adapted"].startswith("0.85") and rows[0]["exported"].startswith("0.35")
+    rows = analyze(folder)["exports"]
+    # MRFT finals .7 1 | .7 1 -> per-seed means .85 .85; folded .2 .5 | .2 .5 -> .35 .35;
+    # distilled .6 .9 | .6 .9 -> .75 .75. On the scale context-free 0, oracle 1 the scores are
+    # their own normalised values: distilled / adapted = .75 / .85
+    assert [(r["env"], r["method"]) for r in rows] == [("nav:point", "mrft")]
+    row = rows[0]
+    assert row["adapted"].startswith("0.85") and row["export"].startswith("0.35")
+    assert row["distilled"].startswith("0.75") and row["distill_steps"] == "40" and row["runs"] == 4
+    assert row["distilled_share"][0] == pytest.approx(0.75 / 0.85)
+    assert row["distilled_share_text"].startswith("0.882 [")
     text = write_report(analyze(folder), tmp_path).markdown.read_text()
-    assert "## Exported policies" in text
+    assert "## Exported policies" in text and "distilled / adapted, normalised" in text
 
 
 def test_multi_task_transfer_by_hand(tmp_path):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mrft.bench import breakdowns, curves, headline, verdict
+from mrft.bench.exports import exports
 from mrft.bench.family_comparisons import family_comparisons
 from mrft.bench.loading import BenchData, final_score
 from mrft.bench.metatest_section import meta_test
@@ -72,7 +73,7 @@ def analyze(out: Path, skip_broken: bool = False, baseline: str | None = None,
         "family_comparisons": family_comparisons(data, methods, focus),
         "informative": verdict.informative(data, finals),
         "regret": regret,
-        "exported": breakdowns.exported(data, methods),
+        "exports": exports(data, methods),
         "transfer": breakdowns.transfer(data, methods),
         "meta_test": meta_test(data, methods),
         "curves": {"adaptation": curves.adaptation_curves(data, methods),

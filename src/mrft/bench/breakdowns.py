@@ -15,7 +15,7 @@ import numpy as np
 from mrft.bench import statistics
 from mrft.bench.loading import BenchData, final_score
 from mrft.bench.runner import pretrain_source
-from mrft.bench.scores import RETURN, SUCCESS, score_name
+from mrft.bench.scores import score_name
 from mrft.bench.statistics import REPS
 from mrft.bench.suite import TaskFamily
 from mrft.bench.text import MISSING, interval_text, readable_interval
@@ -152,40 +152,6 @@ def _sim_to_real_row(data: BenchData, family: TaskFamily, method: str, horizon: 
         "fraction_interval": {str(m): statistics.mean_interval(v) for m, v in at_mark.items() if v},
         "oracle_fractions": {str(m): mean_text(v) for m, v in of_oracle.items() if v},
         "episodes_to_target": f"{mean_text(to_target)}; {never}/{len(to_target)} never"}
-
-
-def exported(data: BenchData, methods: list[str]) -> list[dict[str, str]]:
-    """Per method whose adaptation also scored an exported policy (``mrft export``: the
-    network alone, its belief folded into the weights, and, where the adaptation asked for
-    it, the student progressive distillation trained from it): the adapted policy's final
-    score beside the exported ones', mean over seeds x tasks with a bootstrap interval.
-    Records written before ``export/score`` existed fall back to the raw success or return
-    when that is the family's score."""
-    def exported_score(record: dict[str, Any], env: str, name: str) -> float | None:
-        point = record["curve"][-1]
-        if f"{name}/score" in point:
-            return float(point[f"{name}/score"])
-        raw = {SUCCESS: f"{name}/success", RETURN: f"{name}/return"}.get(score_name(env))
-        return float(point[raw]) if raw in point else None
-
-    rows = []
-    for method in methods:
-        runs = [(r, env) for (env, m, s, i), r in data.adapt.items()
-                if m == method and s in data.complete_seeds(method)]
-        pairs = [(final_score(r, "score"), exported_score(r, env, "export"),
-                  exported_score(r, env, "distilled")) for r, env in runs]
-        pairs = [p for p in pairs if p[1] is not None]
-        if not pairs:
-            continue
-        adapted, export = (mean_text(values) for values in list(zip(*pairs, strict=True))[:2])
-        distilled = [p[2] for p in pairs if p[2] is not None]
-        steps = sorted({int(r["curve"][-1]["distilled/env_steps"]) for r, _ in runs
-                        if "distilled/env_steps" in r["curve"][-1]})
-        rows.append({"method": method, "adapted": adapted, "exported": export,
-                     "distilled": mean_text(distilled) if distilled else MISSING,
-                     "distill_steps": ", ".join(f"{s:,}" for s in steps) or MISSING,
-                     "runs": str(len(pairs))})
-    return rows
 
 
 def return_auc(record: dict[str, Any]) -> float:

@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from mrft.bench.exports import EXPORT_CAPTION
 from mrft.bench.family_comparisons import family_comparison_blocks
 from mrft.bench.metatest_section import protocol_title
 from mrft.bench.methods import reference_rows
@@ -38,15 +39,6 @@ TRANSFER_CAPTION = (
     "any update (the success rate on Meta-World); means over seeds x instances. Transfer is "
     "positive when the 95% bootstrap interval of the probability lies above 0.5, negative "
     "below it. The rate's interval resamples tasks."
-)
-EXPORT_CAPTION = (
-    "The exported policies are what `mrft export` writes: the network alone, with the belief the "
-    "adapted policy starts its scored episodes from folded into its weights (exact at zero env "
-    "steps, but it cannot learn within an episode), and, where the adaptation asked for one "
-    "(`--distill-steps`), the context-free student progressive distillation trained from the "
-    "adapted policy with the env steps shown (feature alignment, KL distillation, constrained "
-    "policy search). Both deploy without a belief model. Mean over seeds x held-out instances "
-    "at the end of adaptation, 95% bootstrap interval."
 )
 SIM_TO_REAL_CAPTION = (
     "In-sim return: each method's pre-trained policy on fresh simulated bodies (the train "
@@ -415,12 +407,14 @@ def _meta_test_blocks(analysis: Mapping[str, Any]) -> list[Block]:
 def _family_blocks(analysis: Mapping[str, Any]) -> list[Block]:
     """Exported policies, per-family rows and the informative-family checks, where present."""
     out: list[Block] = []
-    if analysis.get("exported"):
-        rows = [[method_label(r["method"]), r["adapted"], r["exported"], r.get("distilled", MISSING),
-                 r.get("distill_steps", MISSING), r["runs"]] for r in analysis["exported"]]
+    if analysis.get("exports"):
+        rows = [[r["env"], method_label(r["method"]), r["adapted"], r["export"], r["distilled"],
+                 r["distilled_share_text"], r["distill_steps"], str(r["runs"])]
+                for r in analysis["exports"]]
         out += [Heading(2, "Exported policies"),
-                Table(["method", "adapted policy, final score", "folded belief, final score",
-                       "distilled student, final score", "distillation env steps", "runs"], rows),
+                Table(["family", "method", "adapted policy, final score", "folded belief, final score",
+                       "distilled student, final score", "distilled / adapted, normalised",
+                       "distillation env steps", "runs"], rows),
                 Paragraph(EXPORT_CAPTION)]
     if analysis.get("families"):
         rows = [[r["env"], method_label(r["method"]), r["in_context"], r["final"], r["of_oracle"],

@@ -56,7 +56,10 @@ class BeliefExporter:
 
 
 def fold_context(agent: BeliefAgent, policy: ActorCritic, context: BeliefState | None) -> ActorCritic:
-    """The base network with the belief of ``context`` (the prior when None) folded in."""
+    """The base network with the belief of ``context``'s first row (the first adapting env's,
+    one network for every env; the prior when None) folded in. The adapted policy starts env
+    ``i`` of an evaluation from row ``i``, so the fold's gap to it holds both what the belief
+    learns within an episode and the choice of one row."""
     if context is None:
         context = agent.encoder.initial_state(1, next(policy.parameters()).device)
     with torch.no_grad():
