@@ -125,7 +125,8 @@ def policy_kl(teacher: Distribution, student: Distribution) -> torch.Tensor:
 
 def search_loss(student: ActorCritic, data: dict[str, torch.Tensor], clip: float,
                 vf_coef: float) -> torch.Tensor:
-    """The clipped surrogate (advantages normalised over ``data``) plus the critic loss."""
+    """The clipped surrogate (advantages normalised over ``data``, a minibatch, as PPO
+    normalises them) plus the critic loss."""
     logp, _, value = student.evaluate(data["obs"], data["actions"])
     adv = data["advantages"]
     if adv.numel() > 1:
@@ -244,8 +245,12 @@ def _supervised(stage: str, student: ActorCritic, source: DistillSource, labels:
 def _search_update(student: ActorCritic, anchor: ActorCritic, data: dict[str, torch.Tensor],
                    cfg: DistillConfig, optimizer: torch.optim.Optimizer,
                    generator: torch.Generator) -> int:
-    """``epochs`` passes of minibatches over ``data``; 1 when a step crossed the KL bound (it
-    is undone and the update ends), else 0."""
+    """``epochs`` passes of minibatches over ``data``; 1 when a step crossed the KL bound (its
+    weights are undone and the update ends), else 0. Adam's moments keep the undone step: they
+    are what shrinks a fresh optimiser's first steps (each about the learning rate, whatever
+    the gradient), and undoing them too would make the next update's first step as large
+    again, to cross the bound again (MRFT's adaptation trust region keeps them for the same
+    reason: docs/mrft.md, section 6)."""
     for _ in range(cfg.epochs):
         for index in torch.randperm(len(data["obs"]), generator=generator).split(cfg.minibatch_size):
             saved = {k: v.clone() for k, v in student.state_dict().items()}
@@ -304,7 +309,8 @@ def distill(request: Distillation, task: Task, instance: int, max_episode_steps:
     generator = torch.Generator().manual_seed(seed)
     labels = _Labels()
     try:
-        with torch.random.fork_rng(devices=[]):
+        place = torch.device(device)
+        with torch.random.fork_rng(devices=[place] if place.type == "cuda" else []):
             torch.manual_seed(seed)
             for stage, budget in budgets.items():
                 if stage == "search":
