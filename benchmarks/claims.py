@@ -13,8 +13,12 @@ informative-family checks between ``<!-- headline:start -->`` and ``<!-- headlin
 With ``--readme`` it puts into README.md, between ``<!-- verdict:start -->`` and
 ``<!-- verdict:end -->``, the headline suite's final score, probability of improvement and
 (where measured) cumulative regret per method and one sentence on the focus
-method against the baseline, with a link to the results document. So both show exactly what
-the result files say.
+method against the baseline, with a link to the results document. With ``--evaluation
+FOLDER`` (a bench of the evaluation suite, whose families no default or design choice was
+made on) the same tables of that bench go into the results document between
+``<!-- evaluation:start -->`` and ``<!-- evaluation:end -->``, and README's verdict gets its
+table and sentence too, each labelled as the evaluation set's. So both show exactly what
+the result files say, and which set each number comes from.
 
     python benchmarks/claims.py --readme --results-doc docs/results.md
 """
@@ -38,6 +42,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CLAIMS_MARKERS = ("<!-- claims:start -->", "<!-- claims:end -->")
 HEADLINE_MARKERS = ("<!-- headline:start -->", "<!-- headline:end -->")
 VERDICT_MARKERS = ("<!-- verdict:start -->", "<!-- verdict:end -->")
+EVALUATION_MARKERS = ("<!-- evaluation:start -->", "<!-- evaluation:end -->")
+EVALUATION_NOTE = ("The evaluation set: families no default, preset or design choice was made on, "
+                   "run once with the chosen defaults.")
 
 
 def headline_block(analysis: dict) -> str:
@@ -113,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="replace the block between the verdict markers in README.md")
     parser.add_argument("--readme-path", default=str(ROOT / "README.md"),
                         help="the README that --readme rewrites (default: the project's)")
+    parser.add_argument("--evaluation", default=None,
+                        help="bench folder of the evaluation suite: its tables go into the results "
+                             "document and README, labelled as the evaluation set's")
     args = parser.parse_args(argv)
     sources = {"headline": Path(args.headline), "sim_to_real": Path(args.sim_to_real),
                "transfer": Path(args.transfer)}
@@ -136,24 +146,36 @@ def documents(args: argparse.Namespace, rows: list[dict[str, str]], headline: Pa
     """The new text of the results document and of README, as asked for."""
     if not (args.results_doc or args.readme):
         return {}
-    path = headline / "analysis.json"
-    try:
-        analysis = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise MrftError(f"{path}: cannot read the headline analysis ({exc}); run mrft report") from None
+    analysis = _analysis(headline, "headline")
+    evaluation = _analysis(Path(args.evaluation), "evaluation") if args.evaluation else None
     edits = {}
     results = Path(args.results_doc or ROOT / "docs" / "results.md")
     if args.results_doc:
         text = results.read_text(encoding="utf-8")
         text = replace_between(text, CLAIMS_MARKERS,
                                claims.markdown(rows, links_from=results.parent), results)
-        edits[results] = replace_between(text, HEADLINE_MARKERS, headline_block(analysis), results)
+        text = replace_between(text, HEADLINE_MARKERS, headline_block(analysis), results)
+        if evaluation is not None:
+            text = replace_between(text, EVALUATION_MARKERS,
+                                   EVALUATION_NOTE + "\n\n" + headline_block(evaluation), results)
+        edits[results] = text
     if args.readme:
         readme = Path(args.readme_path)
         link = Path(os.path.relpath(results.resolve(), readme.parent.resolve())).as_posix()
-        edits[readme] = replace_between(readme.read_text(encoding="utf-8"), VERDICT_MARKERS,
-                                        verdict_block(analysis, link), readme)
+        block = verdict_block(analysis, link)
+        if evaluation is not None:
+            block += "\n\n" + EVALUATION_NOTE + "\n\n" + verdict_block(evaluation, link)
+        edits[readme] = replace_between(readme.read_text(encoding="utf-8"), VERDICT_MARKERS, block,
+                                        readme)
     return edits
+
+
+def _analysis(folder: Path, which: str) -> dict:
+    path = folder / "analysis.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise MrftError(f"{path}: cannot read the {which} analysis ({exc}); run mrft report") from None
 
 
 if __name__ == "__main__":

@@ -151,6 +151,39 @@ def test_the_results_tables_and_the_readme_verdict_are_written_between_their_mar
         "is compared with, MRFT the method in focus; [all results](docs/results.md)).")
 
 
+def test_the_evaluation_set_gets_its_own_tables_labelled_as_such(tmp_path, capsys):
+    module = _claims_script()
+    evaluation = {**HEADLINE, "suite": {"name": "toy-eval"},
+                  "families": [{**row, "env": "toy:b"} for row in HEADLINE["families"]]}
+    for name, content in (("cpu", HEADLINE), ("eval", evaluation)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "analysis.json").write_text(json.dumps(content))
+    results, readme = tmp_path / "results.md", tmp_path / "README.md"
+    results.write_text("<!-- headline:start -->\n<!-- headline:end -->\n<!-- claims:start -->\n"
+                       "<!-- claims:end -->\n## Evaluation\n<!-- evaluation:start -->\nold\n"
+                       "<!-- evaluation:end -->\n")
+    readme.write_text("<!-- verdict:start -->\n<!-- verdict:end -->\n")
+    args = ["--headline", str(tmp_path / "cpu"), "--evaluation", str(tmp_path / "eval"), "--out",
+            str(tmp_path / "out"), "--results-doc", str(results), "--readme", "--readme-path", str(readme)]
+    assert module.main(args) == 0
+    text = results.read_text()
+    section = text.split("<!-- evaluation:start -->\n")[1].split("<!-- evaluation:end -->")[0]
+    assert section.startswith(module.EVALUATION_NOTE) and "old" not in section
+    assert "toy:b (return)" in section and "toy:b" not in text.split("## Evaluation")[0]
+    block = readme.read_text()
+    assert block.index("On the `toy` suite") < block.index(module.EVALUATION_NOTE) < block.index(
+        "On the `toy-eval` suite")
+    # the evaluation markers are checked like the others: nothing is written without them
+    results.write_text("<!-- headline:start -->\n<!-- headline:end -->\n<!-- claims:start -->\n"
+                       "<!-- claims:end -->\n")
+    capsys.readouterr()
+    readme_before = readme.read_text()
+    assert module.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {results} has no ") and "evaluation:start" in err
+    assert readme.read_text() == readme_before
+
+
 @pytest.mark.parametrize("missing", ["results", "readme"])
 def test_a_missing_marker_is_one_line_and_nothing_is_written(tmp_path, capsys, missing):
     module = _claims_script()
