@@ -211,3 +211,33 @@ def test_a_tiny_training_run(tmp_path, env_id):
     records = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     assert records[-1]["step"] == 256 and math.isfinite(records[-1]["losses/policy_loss"])
     assert json.loads((tmp_path / "r" / "eval.json").read_text())["episodes"] == 2
+
+
+@pytest.mark.parametrize("spec", ["recsys:users", "current:drift", "market:regimes"])
+def test_episode_batches_resumed_draw_the_clicks_and_noise_the_uninterrupted_run_draws(spec):
+    """Whole-episode batches (GRPO) restart from seeded resets at every call, but the clicks,
+    the noise and the market paths run on across calls: a resume must put them back."""
+    import torch
+
+    from mrft import envs
+    from mrft.batches import Actor
+    from mrft.episodes import EpisodeCollector
+    from mrft.nets import build_actor_critic
+
+    tasks = envs.parse_env(spec).train
+    spaces = envs.task_spaces(tasks[0])
+    torch.manual_seed(0)
+    policy = build_actor_critic(spaces.observation_space, spaces.action_space, "auto", (8,), False)
+
+    def collector():
+        return EpisodeCollector(tasks, Actor(policy), 4, 2, 1, 20, 3, torch.device("cpu"))
+
+    first = collector()
+    first.collect()
+    saved, rng = first.state_dict(), torch.get_rng_state()
+    expected = first.collect()
+    resumed = collector()
+    assert resumed.load_state_dict(saved)
+    torch.set_rng_state(rng)
+    got = resumed.collect()
+    assert torch.equal(got.rewards, expected.rewards) and torch.equal(got.obs, expected.obs)

@@ -125,6 +125,8 @@ class EpisodeCollector:
         self.rng = np.random.default_rng(seed)
         self.calls = 0
         self.env: envs.VecEnv | None = None
+        self._stream: str | None = None
+        """A resumed run's saved exogenous stream, put into the env once it is built."""
         horizons = [task_spaces(t).horizon for t in self.tasks]
         self.horizon = (max_episode_steps if None in horizons
                         else min(max(horizons), max_episode_steps))
@@ -174,6 +176,9 @@ class EpisodeCollector:
         runs = []
         for _ in range(self.trial_episodes):
             self.env = envs.reseed_or_build(self.env, tasks, seeds, self.seed)
+            if self._stream is not None:  # resumed: the stream goes on where it was saved
+                envs.load_stream_state(self.env, self._stream)
+                self._stream = None
             self.actor.begin_episode()
             run = play_episode(self.env, self.actor, self.max_episode_steps, self.device,
                                self.update_normalizer)
@@ -217,9 +222,11 @@ class EpisodeCollector:
             self.env = None
 
     def state_dict(self) -> dict:
-        """Each call starts from freshly seeded resets, so the call count is the whole env state:
-        a resume is exact."""
-        return {"calls": self.calls, "exact": True}
+        """Each call starts from freshly seeded resets, so the call count and where the env's
+        exogenous random stream stands (noise, clicks, market paths: what a re-seed does not
+        restart) are the whole env state: a resume is exact."""
+        stream = envs.stream_state(self.env) if self.env is not None else None
+        return {"calls": self.calls, "exact": True, **({"stream": stream} if stream else {})}
 
     def load_state_dict(self, state: dict) -> bool:
         calls = int(state.get("calls", 0))
@@ -228,4 +235,5 @@ class EpisodeCollector:
             for _ in range(calls):
                 self.rng.integers(0, 2**31 - 1, size=self.num_envs // self.group_size)
         self.calls = calls
+        self._stream = state.get("stream")
         return True

@@ -102,6 +102,10 @@ class TrialStreamCollector:
         self._success: np.ndarray | None = None
         self._trial_starts = np.zeros(num_envs, dtype=bool)
         """Per env, its next tick is the first of a trial."""
+        self.stream_at_reset: str | None = None
+        """The env's exogenous random stream (:func:`mrft.envs.vector.stream_state`) as the
+        pool was last reset, where a resume's replay starts; None: no stream, or the replay
+        starts later (an env reset alone)."""
 
     # -- trials and episodes ----------------------------------------------------------------
     def _draw_trials(self, which: np.ndarray) -> None:
@@ -147,11 +151,17 @@ class TrialStreamCollector:
             self._reset_alone(which)
             drop = int(self.sent_from.min())  # no current episode needs these any more
             self.sent, self.sent_from = self.sent[drop:], self.sent_from - drop
+            if drop:  # the replay no longer starts at the pool's reset
+                self.stream_at_reset = None
 
-    def _reset_pool(self) -> None:
+    def _reset_pool(self, stream: str | None = None) -> None:
+        """Re-seed (or build) and reset every env; ``stream``: a resumed run's exogenous
+        stream, put back before the reset that drew from it."""
         tasks = [self.tasks[t] for t in self.task_index]
         self.env = envs.reseed_or_build(self.env, tasks, self.seeds, self.seed)
         self.own_resets = self._can_reset_alone()
+        envs.load_stream_state(self.env, stream)
+        self.stream_at_reset = envs.stream_state(self.env)
         self.obs_np = self.env.reset()
         self.active[:] = True
         self.ticks[:] = 0
@@ -289,6 +299,9 @@ class TrialStreamCollector:
             state["sent"] = [torch.as_tensor(a).clone() for a in self.sent]
             state["sent_from"] = torch.from_numpy(self.sent_from.copy())
             state["sent_dtype"] = str(np.asarray(self.sent[0]).dtype) if self.sent else ""
+            has_stream = envs.stream_state(self.env) is not None
+            if has_stream:
+                state["stream"] = self.stream_at_reset or ""
             if self.first_obs is not None:
                 state["first_obs"] = self.first_obs.cpu().clone()
         return state
@@ -308,7 +321,14 @@ class TrialStreamCollector:
         self.task_index = [int(t) for t in state["task_index"]]
         self.seeds = [int(s) for s in state["seeds"]]
         self.episode = self._per_env(state["episode"], np.int64)
-        self._reset_pool()
+        stream = state.get("stream")
+        self._reset_pool(stream or None)
+        if stream == "" or (stream is None and envs.stream_state(self.env) is not None):
+            # an exogenous stream whose state where the replay starts is unknown: the replay
+            # would draw other noise than the run did, so the run starts fresh trials
+            self.active[:] = False
+            self.episode[:] = -1
+            return False
         sent = state["sent"]
         starts = self._per_env(state.get("sent_from", 0), np.int64)
         dtype = state.get("sent_dtype") or None

@@ -36,7 +36,14 @@ from mrft.envs.family import REGISTRY, Family, family_of, register_family
 from mrft.envs.instances import distinct_instances, held_out_instance, instance_seed
 from mrft.envs.spaces import TaskSpaces, task_spaces
 from mrft.envs.spec import Suite, Task, make_task
-from mrft.envs.vector import MultiTaskVecEnv, StepResult, VecEnv, split_envs
+from mrft.envs.vector import (
+    MultiTaskVecEnv,
+    StepResult,
+    VecEnv,
+    load_stream_state,
+    split_envs,
+    stream_state,
+)
 from mrft.errors import MrftError
 
 register_family(procgen.FAMILY)
@@ -66,12 +73,14 @@ __all__ = [
     "family_of",
     "held_out_instance",
     "instance_seed",
+    "load_stream_state",
     "make_task",
     "make_task_instances",
     "make_vec_env",
     "parse_env",
     "register_family",
     "reseed_or_build",
+    "stream_state",
     "task_spaces",
 ]
 

@@ -36,6 +36,7 @@ repeats of 5,000 steps, benchmarks/results/eval_calibration.md).
 
 from __future__ import annotations
 
+import json
 import math
 
 import gymnasium as gym
@@ -99,6 +100,13 @@ class CurrentVecEnv(SeedStreams):
         self.pos = np.zeros((num_envs, 2))
         self.t = np.zeros(num_envs, dtype=np.int64)
         self._needs_reset = np.zeros(num_envs, dtype=bool)
+
+    def stream_state(self) -> str:
+        """Where the noise stream stands (:func:`mrft.envs.vector.stream_state`)."""
+        return json.dumps(self._noise_rng.bit_generator.state)
+
+    def load_stream_state(self, state: str) -> None:
+        self._noise_rng.bit_generator.state = json.loads(state)
 
     def rewind(self) -> None:
         """Restart the noise stream: what follows plays the noise of a freshly built env."""

@@ -42,6 +42,7 @@ expected return exceeds a band, else hold), the band chosen by a grid search.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 
@@ -150,6 +151,13 @@ class MarketRegimeVecEnv(SeedStreams):
             previous = mu + phi * (previous - mu) + sigma * noise[j + 1]
             out[j] = previous
         return out
+
+    def stream_state(self) -> str:
+        """How many path sets explicit resets have drawn (:func:`mrft.envs.vector.stream_state`)."""
+        return json.dumps({"paths_drawn": self._paths_drawn})
+
+    def load_stream_state(self, state: str) -> None:
+        self._paths_drawn = int(json.loads(state)["paths_drawn"])
 
     def rewind(self) -> None:
         """Make the next explicit resets draw the paths of a freshly built env again."""

@@ -21,7 +21,7 @@ import numpy as np
 
 from mrft.envs.family import REGISTRY, family_of
 from mrft.envs.spec import Task
-from mrft.envs.vector import StepResult, VecEnv, resets_one_env
+from mrft.envs.vector import StepResult, VecEnv, load_stream_state, resets_one_env, stream_state
 
 
 def shows_parameters(task: Task) -> bool:
@@ -88,6 +88,12 @@ class OracleObservation:
         rewind = getattr(self.env, "rewind", None)
         if rewind is not None:
             rewind()
+
+    def stream_state(self) -> str | None:
+        return stream_state(self.env)
+
+    def load_stream_state(self, state: str) -> None:
+        load_stream_state(self.env, state)
 
     def close(self) -> None:
         self.env.close()

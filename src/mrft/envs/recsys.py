@@ -49,6 +49,8 @@ repeats of 5,000 steps, benchmarks/results/eval_calibration.md).
 
 from __future__ import annotations
 
+import json
+
 import gymnasium as gym
 import numpy as np
 
@@ -111,6 +113,13 @@ class RecommenderVecEnv(SeedStreams):
         self.t = np.zeros(num_envs, dtype=np.int64)
         self._rows = np.arange(num_envs)
         self._needs_reset = np.zeros(num_envs, dtype=bool)
+
+    def stream_state(self) -> str:
+        """Where the click stream stands (:func:`mrft.envs.vector.stream_state`)."""
+        return json.dumps(self._click_rng.bit_generator.state)
+
+    def load_stream_state(self, state: str) -> None:
+        self._click_rng.bit_generator.state = json.loads(state)
 
     def rewind(self) -> None:
         """Restart the click stream: what follows plays the uniforms of a freshly built env."""

@@ -81,6 +81,20 @@ class VecEnv(Protocol):
     # arm, shifted masses). The belief probe of ``mrft eval --probe`` fits them from beliefs.
 
 
+def stream_state(env: VecEnv) -> str | None:
+    """The state of ``env``'s exogenous random stream (the noise, clicks or market paths that
+    a re-seed does not restart), as text; None for an env without one. A collector saves it
+    where its resume replays from, so a resumed run draws what the uninterrupted one would."""
+    get = getattr(env, "stream_state", None)
+    return None if get is None else get()
+
+
+def load_stream_state(env: VecEnv, state: str | None) -> None:
+    """Put ``env``'s exogenous stream where :func:`stream_state` read it (None: leave it)."""
+    if state is not None:
+        env.load_stream_state(state)
+
+
 def resets_one_env(env: VecEnv) -> bool:
     """Whether ``env`` can re-seed and reset some of its envs while the others play on
     (``reset_envs``); a wrapper says so with ``partial_resets``."""

@@ -21,7 +21,7 @@ and the target it was chosen for::
     -|v - target| / SPEED_SCALE - CONTROL_COST * u**2
 
 Why adaptation matters: the pedal that holds a level is ``(grade + DRAG * v) / gain``,
-from about -0.75 (a light car downhill must brake) to +0.9 (a heavy one uphill), and the
+from about -0.75 (a heavy car downhill must brake) to +0.9 (a heavy one uphill), and the
 pedal that follows a ramp scales with ``1 / gain`` until the grip caps it. A policy that
 does not know the car and the road must find the pedal by feedback on the speed error
 alone: it lags on every ramp and settles off the target on a grade (a proportional rule
