@@ -241,3 +241,23 @@ def test_episode_batches_resumed_draw_the_clicks_and_noise_the_uninterrupted_run
     torch.set_rng_state(rng)
     got = resumed.collect()
     assert torch.equal(got.rewards, expected.rewards) and torch.equal(got.obs, expected.obs)
+
+
+def test_no_pre_training_draw_is_a_held_out_instance():
+    """Every built-in family with a seeded held-out split starts it at the same offset, and a
+    pre-training draw that would replay one of its instances moves past the range."""
+    import numpy as np
+
+    from mrft import envs
+    from mrft.envs.instances import HELD_OUT_SPAN, TEST_SEED_OFFSET, training_seeds
+
+    for spec in ("nav:point", "market:regimes", "current:drift", "recsys:users", "vehicle:speed",
+                 "process:changeover", "bandit:arms3", "shift:inverted-pendulum-signed",
+                 "metaworld:ML1-reach"):
+        offsets = {t.option("split_seed_offset", 0) for t in envs.parse_env(spec).test}
+        assert offsets == {TEST_SEED_OFFSET}, (spec, offsets)
+    draws = np.array([0, TEST_SEED_OFFSET - 1, TEST_SEED_OFFSET, TEST_SEED_OFFSET + 4,
+                      TEST_SEED_OFFSET + HELD_OUT_SPAN, 2**31 - 2])
+    assert training_seeds(draws).tolist() == [
+        0, TEST_SEED_OFFSET - 1, TEST_SEED_OFFSET + HELD_OUT_SPAN, TEST_SEED_OFFSET + HELD_OUT_SPAN + 4,
+        TEST_SEED_OFFSET + HELD_OUT_SPAN, 2**31 - 2]

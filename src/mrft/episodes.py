@@ -32,6 +32,7 @@ import torch
 
 from mrft import envs
 from mrft.batches import Actor, Episode, EpisodeBatch, EpisodeRun, pad_time
+from mrft.envs.instances import training_seeds
 from mrft.envs.spaces import task_spaces
 from mrft.envs.vector import check_finite
 
@@ -141,7 +142,7 @@ class EpisodeCollector:
             return [0] * (groups * self.group_size), [self.instance] * (groups * self.group_size)
         total = self.num_envs // self.group_size
         first = self.calls * total
-        seeds = self.rng.integers(0, 2**31 - 1, size=total)[:groups]
+        seeds = training_seeds(self.rng.integers(0, 2**31 - 1, size=total))[:groups]
         task_index = [(first + g) % len(self.tasks) for g in range(groups)]
         per_env = [(task_index[i // self.group_size], int(seeds[i // self.group_size]))
                    for i in range(groups * self.group_size)]

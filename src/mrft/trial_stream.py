@@ -39,6 +39,7 @@ import torch
 
 from mrft import envs
 from mrft.batches import Actor, Episode, StreamBatch
+from mrft.envs.instances import training_seeds
 from mrft.envs.vector import check_finite, resets_one_env
 from mrft.rollout import EpisodeTracker
 
@@ -115,7 +116,7 @@ class TrialStreamCollector:
         if self.instance is not None:
             draws = [self.instance] * len(index)
         else:
-            draws = self.rng.integers(0, 2**31 - 1, size=len(index))
+            draws = training_seeds(self.rng.integers(0, 2**31 - 1, size=len(index)))
         for i, draw in zip(index, draws, strict=True):
             # task classes cycle over the envs and, where they do not divide, over trials
             self.task_index[i] = 0 if self.instance is not None else int(

@@ -11,9 +11,27 @@ is the ``r``-th new one met along seeds ``0, 1, 2, ...``, told apart by the fami
 
 from __future__ import annotations
 
+import numpy as np
+
 from mrft.envs.family import family_of
 from mrft.envs.spec import Suite, Task
 from mrft.errors import MrftError
+
+TEST_SEED_OFFSET = 1_000_003
+"""Where the built-in families' held-out split starts: held-out instance seed ``i`` plays env
+seed ``TEST_SEED_OFFSET + i`` (the test task's ``split_seed_offset``)."""
+HELD_OUT_SPAN = 1_000_000
+"""Held-out instance seeds that :func:`training_seeds` keeps pre-training away from."""
+
+
+def training_seeds(draws: np.ndarray) -> np.ndarray:
+    """Pre-training instance seeds from uniform draws, none of them a held-out instance: a
+    train task's env seed is its instance seed (offset 0), so a draw in ``[TEST_SEED_OFFSET,
+    TEST_SEED_OFFSET + HELD_OUT_SPAN)`` would replay held-out instance ``draw -
+    TEST_SEED_OFFSET`` exactly; such a draw (about one in 2,000) moves past that range."""
+    draws = np.asarray(draws, dtype=np.int64)
+    inside = (draws >= TEST_SEED_OFFSET) & (draws < TEST_SEED_OFFSET + HELD_OUT_SPAN)
+    return np.where(inside, draws + HELD_OUT_SPAN, draws)
 
 
 def distinct_instances(task: Task) -> int | None:
