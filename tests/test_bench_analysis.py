@@ -177,7 +177,8 @@ def test_the_protocol_note_names_how_each_method_in_the_bench_adapts(tmp_path):
     curves = {**CURVES, "oracle": CURVES["mrft"], "context-free": CURVES["grpo"]}
     notes = analyze(_bench_folder(tmp_path / "references", curves))["notes"]
     protocol = next(n for n in notes if n.startswith("Every method gets the same"))
-    assert protocol.endswith("; the oracle and context-free rows are scored without any update.")
+    assert "; the oracle and context-free rows are scored without any update. What each spent" in protocol
+    assert protocol.endswith("(and a family's exogenous noise).")
 
 
 def test_returns_of_several_families_are_normalised_per_task(tmp_path):
@@ -454,3 +455,30 @@ def test_no_oracle_fraction_against_an_oracle_that_may_score_zero(tmp_path):
               "oracle": {1: [[-.5] * 4, [.6] * 4], 2: [[.5] * 4, [-.4] * 4]}}
     rows = {r["method"]: r for r in analyze(_bench_folder(tmp_path, curves))["families"]}
     assert rows["grpo"]["of_oracle"] == "—"
+
+
+def test_how_each_method_learned_by_hand(tmp_path):
+    """Env steps spent, optimiser steps per 1,000 env steps, parameters and the first adapted
+    point, per family and method, from the run records; records without a figure show —."""
+    folder = _bench_folder(tmp_path)
+    for seed in (1, 2):
+        pre = folder / "runs" / "nav_point" / "mrft" / f"seed{seed}" / "pretrain.json"
+        record = json.loads(pre.read_text())
+        record.update({"steps": 1000, "optimizer_steps": 40 * seed, "parameters": 500})
+        pre.write_text(json.dumps(record))
+        for i in range(2):
+            path = folder / "runs" / "nav_point" / "mrft" / f"seed{seed}" / "adapt" / f"instance{i}.json"
+            record = json.loads(path.read_text())
+            record.update({"adapt_env_steps": 280 + 10 * i, "optimizer_steps": 8, "parameters": 500})
+            path.write_text(json.dumps(record))
+    rows = {r["method"]: r for r in analyze(folder)["learning"]}
+    mrft, grpo = rows["mrft"], rows["grpo"]
+    # pre-training: (40 + 80) optimiser steps over 2,000 env steps -> 60 per 1,000
+    assert mrft["pretrain_steps"] == 1000 and mrft["pretrain_rate"] == pytest.approx(60.0)
+    # adaptation: 4 runs of 280 and 290 env steps, 8 optimiser steps each -> 32 / 1,140
+    assert mrft["adapt_steps"] == pytest.approx(285) and mrft["adapt_rate"] == pytest.approx(32000 / 1140)
+    assert mrft["parameters"] == 500 and mrft["first_point"] == 100
+    assert grpo["pretrain_rate"] is None and grpo["parameters"] is None
+    text = write_report(analyze(folder), tmp_path).markdown.read_text()
+    assert "## How each method learned" in text
+    assert "| nav:point | MRFT | 1,000 | 60 | 285 | 28.1 | 500 | 100 |" in text

@@ -88,6 +88,11 @@ def test_killed_bench_resumes_without_redoing_finished_runs(tiny, tmp_path):
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+    # every record keeps how the run learned: its optimiser steps and the parameters trained
+    record = json.loads(first.read_text())
+    assert record["optimizer_steps"] > 0 and record["parameters"] > 0 and record["updates"] > 0
+    pretrain = json.loads((first.parent.parent / "pretrain.json").read_text())
+    assert pretrain["optimizer_steps"] > 0 and pretrain["parameters"] == record["parameters"]
     bench = _bench(tiny, out)
     units = list(bench.units())
     done_before = {u: result_path(out, u).read_text() for u in units

@@ -73,6 +73,10 @@ class TrainResult:
     sps: float
     curve: list[dict[str, float]] | None = None
     """Adaptation only: the evaluation curve."""
+    optimizer_steps: int = 0
+    """Optimiser steps the run took (a trust region's undone ones included)."""
+    parameters: int = 0
+    """Parameters the optimiser trains."""
 
 
 class Trainer:
@@ -117,7 +121,7 @@ class Trainer:
     def _restore_counters(self, state: dict[str, Any] | None, cfg: TrainConfigBase) -> int:
         """Counters of a resumed run (zero for a new one); returns the env seed: the run's
         seed, or a fresh stream where the envs cannot be replayed to the saved state."""
-        self.global_step = self.update = self.nonfinite_streak = 0
+        self.global_step = self.update = self.nonfinite_streak = self.optimizer_steps = 0
         self.finished = False
         if state is None:
             return self.cfg.run.seed
@@ -125,6 +129,7 @@ class Trainer:
         self.global_step = int(counters["global_step"])
         self.update = int(counters["update"])
         self.nonfinite_streak = int(counters["nonfinite_streak"])
+        self.optimizer_steps = int(counters.get("optimizer_steps", 0))
         # a resume with a larger --total-steps continues a finished run
         self.finished = bool(counters.get("finished", False)) and self.global_step >= cfg.run.total_steps
         exact_replay = bool(state["collector"].get("action_log_complete")
@@ -279,6 +284,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             return None
         self.optimizer.step()
+        self.optimizer_steps += 1
         # a diagnostic only some minibatches report is averaged over those
         scalars = {k: v.detach().item() for k, v in out.items() if v.numel() == 1}
         scalars.update(extra)
@@ -308,7 +314,8 @@ class Trainer:
             "model": self.policy.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "counters": {"global_step": self.global_step, "update": self.update,
-                         "nonfinite_streak": self.nonfinite_streak, "finished": self.finished},
+                         "nonfinite_streak": self.nonfinite_streak, "finished": self.finished,
+                         "optimizer_steps": self.optimizer_steps},
             "rng": rng_state(),
             "generator": self.generator.get_state(),
             "collector": self.collector.state_dict(),
@@ -468,6 +475,8 @@ class Trainer:
             recent_success=float(np.mean(successes)) if successes else None,
             timings=dict(loop.timings), sps=(self.global_step - loop.start_step) / max(elapsed, 1e-9),
             curve=list(self.curve) if self.adaptation is not None else None,
+            optimizer_steps=self.optimizer_steps,
+            parameters=sum(p.numel() for g in self.optimizer.param_groups for p in g["params"]),
         )
 
     def _check_nonfinite(self, diagnostics: dict[str, float]) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 from mrft.bench import breakdowns, curves, headline, verdict
 from mrft.bench.exports import exports
 from mrft.bench.family_comparisons import family_comparisons
+from mrft.bench.learning_facts import learning_facts
 from mrft.bench.loading import BenchData, final_score
 from mrft.bench.metatest_section import meta_test
 from mrft.bench.regret_section import regret_analysis
@@ -74,6 +75,7 @@ def analyze(out: Path, skip_broken: bool = False, baseline: str | None = None,
         "informative": verdict.informative(data, finals),
         "regret": regret,
         "exports": exports(data, methods),
+        "learning": learning_facts(data, methods),
         "transfer": breakdowns.transfer(data, methods),
         "meta_test": meta_test(data, methods),
         "curves": {"adaptation": curves.adaptation_curves(data, methods),

@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from mrft.bench import learning_facts
 from mrft.bench.exports import EXPORT_CAPTION
 from mrft.bench.family_comparisons import family_comparison_blocks
 from mrft.bench.metatest_section import protocol_title
@@ -451,6 +452,10 @@ def _budget_and_note_blocks(analysis: Mapping[str, Any]) -> list[Block]:
     budget = analysis.get("budget") or {}
     if budget:
         out += [Heading(2, "Budgets"), Bullets(_budget_items(budget))]
+    if analysis.get("learning"):
+        out += [Heading(2, "How each method learned"),
+                Table(learning_facts.HEADER, learning_facts.table_rows(analysis["learning"], method_label)),
+                Paragraph(learning_facts.CAPTION)]
     notes = analysis.get("notes") or []
     if notes:
         out += [Heading(2, "Notes"), Bullets([("", str(n)) for n in notes])]

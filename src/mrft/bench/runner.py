@@ -384,6 +384,8 @@ class Bench:
             raise KeyboardInterrupt
         record = {"kind": "pretrain", "env": unit.family.env, "method": unit.method,
                   "algo": method.algo, "seed": unit.seed, "steps": result.global_step,
+                  "updates": result.updates, "optimizer_steps": result.optimizer_steps,
+                  "parameters": result.parameters,
                   "wall_clock_s": time.time() - start, "sps": result.sps,
                   "peak_memory_mib": memory.mib, "train_dir": "train",
                   "checkpoint": str(Path("train") / Path(result.checkpoint).name)}

@@ -145,14 +145,18 @@ def _protocol_note(methods: list[str]) -> str:
     learners = [m for m in algos.REGISTRY if m in methods]
     learners += [m for m in methods if m not in learners and m not in references]
     notes = dict.fromkeys(note for m in learners if (note := adaptation_note(m)))
-    text = ("Every method gets the same pre-training budget P and adaptation budget A per task and "
-            "the same seeds, and adapts with its own algorithm on the held-out task")
+    text = ("Every method gets the same pre-training budget P and adaptation budget A in env steps "
+            "per task and the same seeds, and adapts with its own algorithm on the held-out task")
     if notes:
         text += f" ({', '.join(notes)})"
     if references:
         rows = "rows are" if len(references) > 1 else "row is"
         text += f"; the {' and '.join(references)} {rows} scored without any update"
-    return text + "."
+    return (text + ". What each spent of the budgets, how often it updated and how many "
+            "parameters it trained differ by method: see \"How each method learned\". Every "
+            "episode on a held-out instance, adaptation and evaluation alike, starts from the state "
+            "its seed draws; the evaluation's episodes differ from the adaptation's in the actions "
+            "played (and a family's exogenous noise).")
 
 
 def notes(data: BenchData, methods: list[str], baseline: str) -> list[str]:
