@@ -69,12 +69,8 @@ def run_scale(suite: BenchSuite, methods: list[str], seeds: int, out: Path, ray:
 def check_scale_one(suite: BenchSuite, folder: Path, methods: list[str]) -> None:
     """Refuse a ``--scale-one`` folder that is not a bench of ``suite`` with every one of
     ``methods``: its runs must be what the 1x scale would have run."""
-    path = folder / "bench.json"
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-        recorded = meta["suite"]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError):
-        raise MrftError(f"--scale-one {folder} is not a bench folder (no readable bench.json)") from None
+    meta = recorded_bench(folder, "--scale-one ")
+    recorded = meta["suite"]
     if suite_settings(recorded) != suite_settings(suite.to_dict()):
         raise MrftError(f"--scale-one {folder} holds a bench of suite {recorded.get('name')!r} with other "
                         f"settings than {suite.name!r}; its runs are not this curve's 1x point")
@@ -98,10 +94,21 @@ def seed_finals(data: BenchData, env: str, method: str, seeds: list[int]) -> dic
 def check_settings(folder: Path, suite: BenchSuite) -> None:
     """Refuse to read ``folder`` as a scale's bench when it holds other settings than
     ``suite`` (a leftover of other ``--families``, another suite file, an edited suite)."""
-    recorded = json.loads((folder / "bench.json").read_text(encoding="utf-8")).get("suite", {})
-    if suite_settings(recorded) != suite_settings(suite.to_dict()):
+    if suite_settings(recorded_bench(folder)["suite"]) != suite_settings(suite.to_dict()):
         raise MrftError(f"{folder} holds a bench with other settings than {suite.name!r}; "
                         "move it away or pick another --out")
+
+
+def recorded_bench(folder: Path, flag: str = "") -> dict:
+    """``folder``'s bench record (``bench.json``, with its suite), or one error line naming
+    ``flag`` when there is none to read."""
+    try:
+        meta = json.loads((folder / "bench.json").read_text(encoding="utf-8"))
+        if not isinstance(meta.get("suite"), dict):
+            raise KeyError("suite")
+    except (OSError, json.JSONDecodeError, KeyError, AttributeError):
+        raise MrftError(f"{flag}{folder} is not a bench folder (no readable bench.json)") from None
+    return meta
 
 
 def scale_folder(out: Path, scale: float, scale_one: Path | None) -> Path:

@@ -300,9 +300,7 @@ class TrialStreamCollector:
             state["sent"] = [torch.as_tensor(a).clone() for a in self.sent]
             state["sent_from"] = torch.from_numpy(self.sent_from.copy())
             state["sent_dtype"] = str(np.asarray(self.sent[0]).dtype) if self.sent else ""
-            has_stream = envs.stream_state(self.env) is not None
-            if has_stream:
-                state["stream"] = self.stream_at_reset or ""
+            state["stream"] = self.stream_at_reset
             if self.first_obs is not None:
                 state["first_obs"] = self.first_obs.cpu().clone()
         return state
@@ -323,13 +321,11 @@ class TrialStreamCollector:
         self.seeds = [int(s) for s in state["seeds"]]
         self.episode = self._per_env(state["episode"], np.int64)
         stream = state.get("stream")
-        self._reset_pool(stream or None)
-        if stream == "" or (stream is None and envs.stream_state(self.env) is not None):
+        self._reset_pool(stream)
+        if stream is None and envs.stream_state(self.env) is not None:
             # an exogenous stream whose state where the replay starts is unknown: the replay
-            # would draw other noise than the run did, so the run starts fresh trials
-            self.active[:] = False
-            self.episode[:] = -1
-            return False
+            # would draw other noise than the run did
+            return self._start_fresh_trials()
         sent = state["sent"]
         starts = self._per_env(state.get("sent_from", 0), np.int64)
         dtype = state.get("sent_dtype") or None
@@ -341,9 +337,7 @@ class TrialStreamCollector:
         if sent and (starts == len(sent)).any():
             self._reset_alone(starts == len(sent))
         if not np.array_equal(np.asarray(self.obs_np), state["obs"].numpy()):
-            self.active[:] = False
-            self.episode[:] = -1  # start fresh trials
-            return False
+            return self._start_fresh_trials()
         self.sent_from = starts
         self.active = state["active"].numpy().copy()
         self.ticks = self._per_env(state.get("ticks", state.get("tick", 0)), np.int64)
@@ -352,6 +346,13 @@ class TrialStreamCollector:
             self.first_obs = state["first_obs"].to(self.device)
         self.tracker.load_state_dict(state["tracker"])
         return True
+
+    def _start_fresh_trials(self) -> bool:
+        """A resume that cannot replay the saved episodes: every env starts a new trial at the
+        next tick. Returns False (not an exact resume)."""
+        self.active[:] = False
+        self.episode[:] = -1
+        return False
 
     def _restore_draws(self, state: dict) -> None:
         """The instance generator and each env's trial count as saved (a state from before
