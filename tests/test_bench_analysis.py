@@ -482,3 +482,18 @@ def test_how_each_method_learned_by_hand(tmp_path):
     text = write_report(analyze(folder), tmp_path).markdown.read_text()
     assert "## How each method learned" in text
     assert "| nav:point | MRFT | 1,000 | 60 | 285 | 28.1 | 500 | 100 |" in text
+
+
+def test_rates_far_apart_are_named_with_the_side_they_favour():
+    """A family and phase where adapting methods' update rates differ by more than 4x gets
+    one sentence naming the most and least frequent updater; reference rows and closer
+    rates get none."""
+    from mrft.bench.learning_facts import rate_notes
+    rows = [{"env": "nav:point", "method": "ppo", "pretrain_rate": 150.0, "adapt_rate": 10.0},
+            {"env": "nav:point", "method": "grpo", "pretrain_rate": 5.0, "adapt_rate": 8.0},
+            {"env": "nav:point", "method": "oracle", "pretrain_rate": 900.0, "adapt_rate": None},
+            {"env": "market:regimes", "method": "ppo", "pretrain_rate": 30.0, "adapt_rate": 10.0},
+            {"env": "market:regimes", "method": "rl2", "pretrain_rate": 10.0, "adapt_rate": None}]
+    notes = rate_notes(rows, str.upper)
+    assert notes == ["nav:point, pre-training: PPO took 150 optimiser steps per 1,000 env steps and "
+                     "GRPO 5; the equal budget gives PPO 30 times the updates."]

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from mrft.bench.loading import BenchData
+from mrft.bench.methods import reference_rows
 from mrft.bench.text import MISSING
 
 CAPTION = (
@@ -34,8 +35,13 @@ CAPTION = (
     "method's own update rate (MRFT's adaptation counts the steps its KL bound undid). Parameters: "
     "what the optimiser trains. First adapted point: the adaptation step of the first evaluation "
     "after step 0 (a curve is scored at the first update past each multiple of the evaluation "
-    "interval, so larger batches are scored later)."
+    "interval, so larger batches are scored later). PPO's per-kind presets (CleanRL's) also set "
+    "MRFT's update rate; RL2 and GRPO keep their own settings on every family, untuned per kind."
 )
+
+SPREAD = 4.0
+"""Update rates further apart than this factor in one phase of one family are named below
+the table: there the method that updates more often gets more learning per env step."""
 
 
 def learning_facts(data: BenchData, methods: list[str]) -> list[dict[str, Any]]:
@@ -81,6 +87,26 @@ def table_rows(rows: list[dict[str, Any]], label) -> list[list[str]]:
     return [[r["env"], label(r["method"]), number(r["pretrain_steps"]), number(r["pretrain_rate"], "{:.3g}"),
              number(r["adapt_steps"]), number(r["adapt_rate"], "{:.3g}"), number(r["parameters"]),
              number(r["first_point"])] for r in rows]
+
+
+def rate_notes(rows: list[dict[str, Any]], label) -> list[str]:
+    """One sentence per family and phase where the adapting methods' update rates differ by
+    more than :data:`SPREAD` times: which method updated most and which least, so a reader
+    knows which side the equal env-step budget favours in learning per env step."""
+    notes = []
+    for env in dict.fromkeys(r["env"] for r in rows):
+        for phase, key in (("pre-training", "pretrain_rate"), ("adaptation", "adapt_rate")):
+            rated = [r for r in rows if r["env"] == env and r[key] and r["method"] not in reference_rows()]
+            if len(rated) < 2:
+                continue
+            most = max(rated, key=lambda r: r[key])
+            least = min(rated, key=lambda r: r[key])
+            if most[key] > SPREAD * least[key]:
+                notes.append(f"{env}, {phase}: {label(most['method'])} took {most[key]:.3g} optimiser "
+                             f"steps per 1,000 env steps and {label(least['method'])} "
+                             f"{least[key]:.3g}; the equal budget gives {label(most['method'])} "
+                             f"{most[key] / least[key]:.0f} times the updates.")
+    return notes
 
 
 HEADER = ["family", "method", "pre-training env steps", "optimiser steps / 1k (pre-training)",
