@@ -165,3 +165,15 @@ def test_a_family_may_have_its_own_pretraining_budget(tmp_path):
     assert suite.train_config(bandit, METHODS["ppo"], 1, "r", "n").run.total_steps == 500
     with pytest.raises(MrftError, match="pretrain_steps: must be > 0"):
         parse_suite('name = "t"\n[[tasks]]\nenv = "nav:point"\npretrain_steps = 0\n', "t.toml")
+
+
+def test_the_suite_option_names_every_built_in_suite():
+    """`mrft bench --help` lists the built-in suites by hand; a new suite file must join it."""
+    import inspect
+    import re
+
+    from mrft import cli_options
+    source = inspect.getsource(cli_options.BenchConfig)
+    doc = source.split('suite: str = "demo"', 1)[1].split('"""')[1]
+    listed = set(re.findall(r"[a-z][a-z0-9-]*", doc.split("(", 1)[1].split(";", 1)[0]))
+    assert set(BUILTIN) == listed, set(BUILTIN) ^ listed

@@ -117,9 +117,10 @@ class BenchConfig:
     write the report. Resumable: run the same command again after a kill or Ctrl-C."""
 
     suite: str = "demo"
-    """A built-in suite (smoke, demo, cpu, cpu-quick, procgen, metaworld, market, process,
-    sim2real, mt10-transfer) or a path to a suite .toml file (schema: docs/benchmark.md in the source
-    repository)."""
+    """A built-in suite (smoke, demo, cpu, cpu-quick, eval, procgen, metaworld,
+    metaworld-official, metaworld-official-ml10, market, process, sim2real, mt10-transfer; mrft
+    list describes them) or a path to a suite .toml file (schema: docs/benchmark.md in the
+    source repository)."""
     methods: str | None = None
     """Comma-separated methods: every registered algorithm, its ablations and the reference rows
     (mrft list prints them); when unset, the default set (mrft list)."""
