@@ -39,7 +39,7 @@ CAPTION = (
     "MRFT's update rate; RL2 and GRPO keep their own settings on every family, untuned per kind."
 )
 
-SPREAD = 4.0
+RATE_RATIO = 4.0
 """Update rates further apart than this factor in one phase of one family are named below
 the table: there the method that updates more often gets more learning per env step."""
 
@@ -91,7 +91,7 @@ def table_rows(rows: list[dict[str, Any]], label) -> list[list[str]]:
 
 def rate_notes(rows: list[dict[str, Any]], label) -> list[str]:
     """One sentence per family and phase where the adapting methods' update rates differ by
-    more than :data:`SPREAD` times: which method updated most and which least, so a reader
+    more than :data:`RATE_RATIO` times: which method updated most and which least, so a reader
     knows which side the equal env-step budget favours in learning per env step."""
     notes = []
     for env in dict.fromkeys(r["env"] for r in rows):
@@ -101,7 +101,7 @@ def rate_notes(rows: list[dict[str, Any]], label) -> list[str]:
                 continue
             most = max(rated, key=lambda r: r[key])
             least = min(rated, key=lambda r: r[key])
-            if most[key] > SPREAD * least[key]:
+            if most[key] > RATE_RATIO * least[key]:
                 notes.append(f"{env}, {phase}: {label(most['method'])} took {most[key]:.3g} optimiser "
                              f"steps per 1,000 env steps and {label(least['method'])} "
                              f"{least[key]:.3g}; the equal budget gives {label(most['method'])} "

@@ -456,9 +456,9 @@ def _budget_and_note_blocks(analysis: Mapping[str, Any]) -> list[Block]:
         out += [Heading(2, "How each method learned"),
                 Table(learning_facts.HEADER, learning_facts.table_rows(analysis["learning"], method_label)),
                 Paragraph(learning_facts.CAPTION)]
-        spread = learning_facts.rate_notes(analysis["learning"], method_label)
-        if spread:
-            out.append(Bullets([("", line) for line in spread]))
+        far_apart = learning_facts.rate_notes(analysis["learning"], method_label)
+        if far_apart:
+            out.append(Bullets([("", line) for line in far_apart]))
     notes = analysis.get("notes") or []
     if notes:
         out += [Heading(2, "Notes"), Bullets([("", str(n)) for n in notes])]
