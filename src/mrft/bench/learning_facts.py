@@ -94,9 +94,10 @@ def rate_notes(rows: list[dict[str, Any]], label) -> list[str]:
     more than :data:`RATE_RATIO` times: which method updated most and which least, so a reader
     knows which side the equal env-step budget favours in learning per env step."""
     notes = []
-    for env in dict.fromkeys(r["env"] for r in rows):
+    adapting = [r for r in rows if r["method"] not in reference_rows()]
+    for env in dict.fromkeys(r["env"] for r in adapting):
         for phase, key in (("pre-training", "pretrain_rate"), ("adaptation", "adapt_rate")):
-            rated = [r for r in rows if r["env"] == env and r[key] and r["method"] not in reference_rows()]
+            rated = [r for r in adapting if r["env"] == env and r[key]]
             if len(rated) < 2:
                 continue
             most = max(rated, key=lambda r: r[key])
