@@ -95,14 +95,16 @@ def test_adapt_keeps_the_belief_and_bounds_each_update(mrft_run, tmp_path):
     # the adapted policy and its belief, exported as a context-free network
     adapted = out.with_suffix("") / "checkpoint.pt"
     assert "context" in torch.load(adapted, weights_only=True)["algo"]
-    proc = mrft("export", adapted, "--out", tmp_path / "e.pt")
+    proc = mrft("export", adapted, "--out", tmp_path / "e.pt")  # distilled by default
     assert proc.returncode == 0, proc.stderr
     exported = torch.load(tmp_path / "e.pt", weights_only=True)
     assert exported["algo"]["folded"]["instance_index"] == 3 and "agent" not in exported["algo"]
+    assert exported["algo"]["folded"]["distillation"]["env_steps"] == 4000
     assert mrft("eval", tmp_path / "e.pt", "--episodes", 2).returncode == 0
     _assert_one_line_error(mrft("export", tmp_path / "e.pt"), "already an exported")
-    proc = mrft("export", run / "checkpoint.pt", "--task", 1, "--out", tmp_path / "p.pt")
+    proc = mrft("export", run / "checkpoint.pt", "--task", 1, "--out", tmp_path / "p.pt", "--distill-steps", 0)
     assert proc.returncode == 0 and "instance" in proc.stdout, proc.stderr
+    assert "distillation" not in torch.load(tmp_path / "p.pt", weights_only=True)["algo"]["folded"]
 
 
 @pytest.mark.slow  # the inner loop is an optional ablation; tests/test_mrft_inner_loop.py checks its math

@@ -86,7 +86,7 @@ class AdaptConfig:
 class ExportConfig:
     """Export a policy adapted to one held-out instance as a context-free network (algorithms
     that support it, mrft list; MRFT: its belief folded into the weights, exact for FiLM and
-    the head deltas, then with --distill-steps distilled from the adapted policy), so it
+    the head deltas, then distilled from the adapted policy on --distill-steps env steps), so it
     loads and runs as a plain actor-critic (mrft eval, or any PyTorch code)."""
 
     checkpoint: tyro.conf.Positional[str]
@@ -99,11 +99,11 @@ class ExportConfig:
     """Seed of the in-context trial and of the distillation."""
     out: str | None = None
     """Where to write it; when unset, CHECKPOINT_DIR/export/task<K>.pt."""
-    distill_steps: int = 0
+    distill_steps: int = 4000
     """Env steps on the instance for progressive distillation of the adapted policy (belief in
     the loop) into the exported network, starting from the fold (MRFT); spent exactly, split
-    25/25/50% over the stages that run (a skipped stage's share goes to the others). 0: the
-    fold alone."""
+    25/25/50% over the stages that run (a skipped stage's share goes to the others). The
+    default is the `cpu` suite's export budget. 0: the fold alone."""
     distill_stages: str = "align,kl,search"
     """The stages of the distillation, comma-separated: align (hidden activations matched to
     the teacher's on its states), kl (KL(teacher || student) on the student's own states
