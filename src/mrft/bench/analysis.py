@@ -1,5 +1,5 @@
 """From a bench folder's raw JSON to the analysis a report lays out: every metric of
-BENCHMARK.md with its interval, per-task numbers, curves and provenance.
+docs/benchmark.md with its interval, per-task numbers, curves and provenance.
 
 Scores form ``[seeds, tasks]`` matrices per method, a task being one held-out instance of
 one task family. Aggregates are IQMs with 95% stratified bootstrap intervals

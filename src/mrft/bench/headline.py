@@ -1,4 +1,4 @@
-"""The headline rows of a bench's analysis: every metric of BENCHMARK.md per method, with its
+"""The headline rows of a bench's analysis: every metric of docs/benchmark.md per method, with its
 95% interval and its change against the baseline.
 
 A row is a dict: ``metric`` (its name, written from the baseline's label), ``definition``,

@@ -1,4 +1,4 @@
-"""Metrics of the benchmark protocol (BENCHMARK.md), as pure functions of evaluation curves.
+"""Metrics of the benchmark protocol (docs/benchmark.md), as pure functions of evaluation curves.
 
 A curve is the list of ``(env_step, value)`` evaluation points of one adaptation run, with
 ``value`` a normalised score where higher is better (normalised Procgen return,

@@ -1,5 +1,5 @@
 """Cumulative regret over adaptation and the normalised in-context score, as pure functions
-of evaluation curves and reference scores (BENCHMARK.md).
+of evaluation curves and reference scores (docs/benchmark.md).
 
 Each held-out instance of a family is put on a common scale by its two
 reference rows: the context-free policy (pre-trained, never adapted) maps to 0 and the
@@ -8,7 +8,7 @@ oracle (told the hidden parameters) to 1,
     s_norm(t) = (score(t) - context_free) / (oracle - context_free),
 
 so families scored in different units can be compared. An instance is scaled only where
-the oracle beats the context-free policy there with non-overlapping intervals (BENCHMARK.md's
+the oracle beats the context-free policy there with non-overlapping intervals (docs/benchmark.md's
 test of an informative family, made where the scale is used): where the oracle does not
 score above it the scale is undefined, and where the two are not told apart the gap is
 noise, and dividing by it would blow every method's score on that instance up (a gap of

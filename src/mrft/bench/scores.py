@@ -1,4 +1,4 @@
-"""The score a benchmark compares on each task family (BENCHMARK.md, "final return").
+"""The score a benchmark compares on each task family (docs/benchmark.md, "final return").
 
 Raw returns are not comparable across task families, so each family declares the score its
 literature reports (:attr:`mrft.envs.family.Family.score_name`): Meta-World the success
