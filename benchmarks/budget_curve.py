@@ -9,7 +9,10 @@ rerun the same command and finished runs are kept. The summary (``OUT/curve.json
 ``OUT/curve.png``), written again after every scale, gives each method's final score per
 family and scale: the mean over seeds of each seed's mean over the held-out instances, with
 a 95% bootstrap interval over whole seeds (a seed's instances share one pre-training, so
-they are not independent runs; no interval with fewer than two seeds). At each scale and
+they are not independent runs; no interval with fewer than two seeds). Against each other
+method, MRFT's standing at every scale (ahead, level or behind, by whether the intervals are
+apart) and the smallest scale from which it stays above by mean and from which it is never
+behind: where MRFT overtakes, and what a user must spend for it. At each scale and
 family every method is read on the same seeds: those of ``--seeds`` that every method has
 finished there; a point short of them is marked as partial (a hollow marker, ``n/N seeds``).
 
@@ -31,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mrft.algos import FOCUS
 from mrft.bench.loading import BenchData, final_score
 from mrft.bench.runner import BenchInterrupted, suite_settings
 from mrft.bench.statistics import mean_interval
@@ -165,9 +169,70 @@ def markdown(summary: dict) -> str:
                 cells.append("-" if row is None else _cell(row))
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
         lines.append("")
+    lines += overtaking_markdown(summary, summary.get("focus", FOCUS))
     lines += ["Made at: " + "; ".join(f"{scale} {', '.join(c for c in commits if c)}"
                                        for scale, commits in summary.get("commits", {}).items()), ""]
     return "\n".join(lines)
+
+
+def standing(focus: dict, other: dict) -> str:
+    """Where ``focus``'s point stands against ``other``'s at one family and scale: "ahead" or
+    "behind" when their intervals over seeds are apart, "level" when they overlap; with no
+    interval (one seed) the means decide, and the word says so."""
+    if None in (focus["low"], other["low"]):
+        return ("ahead" if focus["mean"] > other["mean"] else "behind") + " by mean, one seed"
+    if focus["low"] > other["high"]:
+        return "ahead"
+    if focus["high"] < other["low"]:
+        return "behind"
+    return "level"
+
+
+def overtaking(summary: dict, focus: str) -> list[dict]:
+    """Per family and other method: ``focus``'s standing at each scale both were read at, the
+    smallest scale from which ``focus``'s mean is above the other's at that scale and every
+    larger one (``None``: not at the largest), and the smallest from which it is never
+    behind (intervals apart). This is what a user must spend for ``focus`` to pay off."""
+    out = []
+    for env in summary["families"]:
+        points = {(r["method"], r["scale"]): r for r in summary["rows"] if r["family"] == env}
+        for other in summary["methods"]:
+            if other == focus:
+                continue
+            scales = [s for s in summary["scales"] if (focus, s) in points and (other, s) in points]
+            if not scales:
+                continue
+            marks = {s: standing(points[(focus, s)], points[(other, s)]) for s in scales}
+            above = [points[(focus, s)]["mean"] > points[(other, s)]["mean"] for s in scales]
+            never_behind = [not marks[s].startswith("behind") for s in scales]
+            out.append({"family": env, "method": other, "standing": {f"x{s:g}": marks[s] for s in scales},
+                        "above_from": _from_on(scales, above), "not_behind_from": _from_on(scales, never_behind)})
+    return out
+
+
+def _from_on(scales: list[float], holds: list[bool]) -> float | None:
+    """The smallest of ``scales`` from which ``holds`` is true at it and every larger one."""
+    start = None
+    for scale, ok in zip(scales, holds, strict=True):
+        start = (scale if start is None else start) if ok else None
+    return start
+
+
+def overtaking_markdown(summary: dict, focus: str) -> list[str]:
+    rows = summary.get("overtaking") or []
+    if not rows:
+        return []
+    lines = [f"## {focus} against each method", "",
+             f"At each scale: ahead or behind where the two intervals over seeds are apart, level where "
+             f"they overlap; then the smallest scale from which {focus}'s mean is above the other's at "
+             "every larger scale too, and from which it is never behind.", ""]
+    for row in rows:
+        marks = ", ".join(f"{scale} {mark}" for scale, mark in row["standing"].items())
+        above = "not at the largest scale" if row["above_from"] is None else f"from x{row['above_from']:g}"
+        level = "not at the largest scale" if row["not_behind_from"] is None else f"from x{row['not_behind_from']:g}"
+        lines.append(f"- {row['family']}, against {row['method']}: {marks}; above by mean {above}; "
+                     f"never behind {level}.")
+    return [*lines, ""]
 
 
 def _cell(row: dict) -> str:
@@ -254,6 +319,9 @@ def run(args: argparse.Namespace) -> None:
 
     def write_summary() -> None:
         summary = summarise(out, suite, scales, families, methods, seeds, scale_one)
+        if FOCUS in methods:
+            summary["focus"] = FOCUS
+            summary["overtaking"] = overtaking(summary, FOCUS)
         summary["command"] = "python benchmarks/budget_curve.py " + " ".join(sys.argv[1:])
         out.mkdir(parents=True, exist_ok=True)
         (out / "curve.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")

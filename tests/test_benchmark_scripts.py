@@ -109,6 +109,10 @@ def test_the_budget_curve_takes_its_1x_point_from_a_bench_of_the_suite_itself(tm
     assert rows["mrft"]["low"] == rows["mrft"]["high"] == pytest.approx(0.85)
     assert rows["mrft"]["pretrain_steps"] == 1000 and rows["mrft"]["seeds"] == [1, 2]
     assert rows["mrft"]["complete"]
+    standing = json.loads((out / "curve.json").read_text())["overtaking"]
+    assert standing == [{"family": "nav:point", "method": "grpo", "standing": {"x1": "ahead"},
+                         "above_from": 1.0, "not_behind_from": 1.0}]
+    assert "- nav:point, against grpo: x1 ahead; above by mean from x1" in (out / "curve.md").read_text()
     # asked for one seed: the 1x point is read on that seed only, with no interval
     proc = _script("budget_curve.py", *args, "--summary-only", "--seeds", "1")
     assert proc.returncode == 0, proc.stderr
@@ -163,3 +167,26 @@ def test_belief_probes_probe_every_mrft_pretraining_once_and_tabulate_them(tmp_p
     stored.write_text("{cut")  # a record no run writes: one line, not a traceback
     broken = _script("belief_probes.py", str(tmp_path / "bench"))
     assert broken.returncode == 2 and broken.stderr.startswith("error: ") and "Traceback" not in broken.stderr
+
+
+def test_the_budget_curve_says_from_which_budget_mrft_stays_ahead(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import budget_curve
+
+    def row(method, scale, mean, low, high):
+        return {"family": "f", "method": method, "scale": scale, "mean": mean, "low": low, "high": high}
+
+    # PPO: MRFT behind at x0.25 (intervals apart), level at x0.5 though below by mean, above
+    # by mean from x1 on (level at x1, ahead at x3). RL2: above by mean at x0.5 only, then
+    # below at x3 by mean, one seed (no interval)
+    summary = {"families": ["f"], "methods": ["mrft", "ppo", "rl2"], "scales": [0.25, 0.5, 1, 3],
+               "rows": [row("mrft", 0.25, 1, 0.5, 1.5), row("ppo", 0.25, 3, 2, 4),
+                        row("mrft", 0.5, 2, 1, 3), row("ppo", 0.5, 2.5, 2, 3),
+                        row("mrft", 1, 3, 2, 4), row("ppo", 1, 2.9, 2.5, 3.5),
+                        row("mrft", 3, 5, 4.5, 5.5), row("ppo", 3, 3, 2.5, 3.5),
+                        row("rl2", 0.5, 0.85, 0.8, 0.9), row("rl2", 3, 6, None, None)]}
+    ppo, rl2 = budget_curve.overtaking(summary, "mrft")
+    assert ppo["standing"] == {"x0.25": "behind", "x0.5": "level", "x1": "level", "x3": "ahead"}
+    assert ppo["above_from"] == 1 and ppo["not_behind_from"] == 0.5
+    assert rl2["standing"] == {"x0.5": "ahead", "x3": "behind by mean, one seed"}
+    assert rl2["above_from"] is None and rl2["not_behind_from"] is None
