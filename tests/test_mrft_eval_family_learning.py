@@ -5,13 +5,11 @@ policy that reads them off the trial's clicks recommends well from the start.
 The margin was fixed before any MRFT run on the family, from the reference rows of its
 calibration (benchmarks/results/eval_calibration.md, 300k steps): the oracle ends at 12.8 and
 the context-free policy at 7.89, so MRFT must close at least a quarter of that gap (1.2) in
-context. Slow (about 25 minutes on 2 cores): ``make test-slow``.
+context. Slow (six 300k-step trainings): ``make test-slow``.
 """
 
-import json
-
 import pytest
-from test_cli import mrft
+from held_out_runs import held_out_score
 
 STEPS = 300_000
 SEEDS = (1, 2, 3)
@@ -19,15 +17,7 @@ MARGIN = 0.25 * (12.8 - 7.89)
 
 
 def _held_out_return(tmp_path, algo, seed):
-    name = f"{algo}{seed}"
-    proc = mrft("train", "--algo", algo, "--env", "recsys:users", "--total-steps", STEPS, "--seed", seed,
-                "--runs-dir", tmp_path, "--run-name", name, "--no-progress", timeout=3600)
-    assert proc.returncode == 0, proc.stderr
-    out = tmp_path / f"{name}.json"
-    proc = mrft("eval", tmp_path / name / "checkpoint.pt", "--episodes", 64, "--seed", 100 + seed,
-                "--json-out", out)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(out.read_text())["return_ci"]["mean"]
+    return held_out_score(tmp_path, algo, "recsys:users", STEPS, seed, "return_ci")
 
 
 @pytest.mark.slow

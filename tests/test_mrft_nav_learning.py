@@ -2,25 +2,15 @@
 so only a policy that infers it from the rewards of the trial so far reaches it reliably.
 Slow (about 40 minutes on 2 cores): ``make test-slow``."""
 
-import json
-
 import pytest
-from test_cli import mrft
+from held_out_runs import held_out_score
 
 STEPS = 400_000
 SEEDS = (1, 2, 3)
 
 
 def _held_out_success(tmp_path, algo, seed):
-    name = f"{algo}{seed}"
-    proc = mrft("train", "--algo", algo, "--env", "nav:point", "--total-steps", STEPS, "--seed", seed,
-                "--runs-dir", tmp_path, "--run-name", name, "--no-progress", timeout=3600)
-    assert proc.returncode == 0, proc.stderr
-    out = tmp_path / f"{name}.json"
-    proc = mrft("eval", tmp_path / name / "checkpoint.pt", "--episodes", 64, "--seed", 100 + seed,
-                "--json-out", out)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(out.read_text())["success_ci"]["mean"]
+    return held_out_score(tmp_path, algo, "nav:point", STEPS, seed, "success_ci")
 
 
 @pytest.mark.slow
