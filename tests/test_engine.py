@@ -151,7 +151,7 @@ def test_grpo_adaptation_keeps_the_pretrained_policy_as_kl_reference(tmp_path):
     assert any(k is not None and k > 0 for k in kls)
 
 
-def test_mrft_adapts_without_its_kl_bound_only_when_asked(tmp_path):
+def test_mrft_adapts_without_its_kl_bound_or_with_another_only_when_asked(tmp_path):
     small = MRFTConfig(tcn_channels=8, tcn_levels=2, meta_d_model=16, meta_layers=1, embed_dim=8,
                        trial_episodes=1, adapt_kl=1e-9)
     checkpoint = _pretrain(tmp_path / "mrft", "mrft", mrft=small)
@@ -174,6 +174,11 @@ def test_mrft_adapts_without_its_kl_bound_only_when_asked(tmp_path):
     adam = torch.load(tmp_path / "bounded" / "checkpoint.pt", weights_only=True)["optimizer"]
     assert {float(state["step"]) for state in adam["state"].values()} == {float(len(steps))}
     ppo = _pretrain(tmp_path / "ppo", "ppo", ppo=PPOConfig(num_steps=20, num_minibatches=2))
+    # another bound for this adaptation only: a loose one halts nothing here
+    loose = adapt(checkpoint, _settings(checkpoint, 160, options={"adapt_kl": 10.0}), run_dir=tmp_path / "loose")
+    assert loose["mrft"]["adapt_kl"] == 10.0 and 1.0 not in halted(tmp_path / "loose")
+    with pytest.raises(MrftError, match="--adapt-kl must be > 0"):
+        adapt(checkpoint, _settings(checkpoint, 160, options={"adapt_kl": 0.0}), run_dir=tmp_path / "zero")
     with pytest.raises(MrftError, match="no-kl-bound"):
         adapt(ppo, _settings(ppo, 160, options={"kl_bound": False}), run_dir=tmp_path / "ppo-free")
 

@@ -148,12 +148,17 @@ class MRFT(Algorithm):
 
     @classmethod
     def adaptation_config(cls, cfg, adapt_options: MRFTAdaptOptions):
-        """--no-kl-bound lifts the adaptation's KL bound (``--adapt-kl``)."""
+        """--no-kl-bound lifts the adaptation's KL bound (``--adapt-kl``); ``mrft adapt
+        --adapt-kl`` sets another one."""
         check(adapt_options.distill_steps >= 0,
               f"--distill-steps must be >= 0, got {adapt_options.distill_steps}")
-        if adapt_options.kl_bound:
+        bound = adapt_options.adapt_kl
+        check(bound is None or (bound > 0 and math.isfinite(bound)), f"--adapt-kl must be > 0, got {bound}")
+        if not adapt_options.kl_bound:
+            bound = None
+        elif bound is None:
             return cfg
-        return dataclasses.replace(cfg, mrft=dataclasses.replace(cfg.mrft, adapt_kl=None))
+        return dataclasses.replace(cfg, mrft=dataclasses.replace(cfg.mrft, adapt_kl=bound))
 
     @classmethod
     def exporter(cls, cfg, policy: ActorCritic, algo_state: dict, source: str):

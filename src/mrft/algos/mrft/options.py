@@ -115,6 +115,9 @@ class MRFTAdaptOptions:
     kl_bound: bool = True
     """MRFT only. --no-kl-bound: no --adapt-kl bound on the adaptation's updates (the clipped
     surrogate alone limits them, as in PPO's adaptation); an ablation of the bound."""
+    adapt_kl: float | None = None
+    """MRFT only. This adaptation's KL bound in place of the one the checkpoint was trained
+    with (--adapt-kl of mrft train, 0.02 by default); unset: the checkpoint's."""
     distill_steps: int = 0
     """MRFT only. At the adaptation's final evaluation point, also distil the adapted policy
     into a context-free network (progressive distillation: feature alignment, KL
@@ -155,6 +158,8 @@ VARIANTS = (
             adapts_by="mrft-in-context in context only (its belief, no weight changes)"),
     Variant("mrft-no-kl-bound", adapt_options=(("kl_bound", False),), pretrain_as="mrft",
             adapts_by="mrft-no-kl-bound in context and with its own updates, without the KL bound"),
+    Variant("mrft-loose-kl-bound", adapt_options=(("adapt_kl", 0.05),), pretrain_as="mrft",
+            adapts_by="mrft-loose-kl-bound in context and with its own updates, KL bound 0.05"),
 )
 
 
