@@ -175,31 +175,45 @@ def markdown(summary: dict) -> str:
     return "\n".join(lines)
 
 
+MIN_INTERVAL_SEEDS = 3
+"""Seeds a point needs for its interval to decide ahead or behind (as the report asks of a
+comparison); with fewer the means decide, and the standing says so."""
+
+
 def standing(focus: dict, other: dict) -> str:
-    """Where ``focus``'s point stands against ``other``'s at one family and scale: "ahead" or
-    "behind" when their intervals over seeds are apart, "level" when they overlap; with no
-    interval (one seed) the means decide, and the word says so."""
-    if None in (focus["low"], other["low"]):
-        return ("ahead" if focus["mean"] > other["mean"] else "behind") + " by mean, one seed"
-    if focus["low"] > other["high"]:
-        return "ahead"
-    if focus["high"] < other["low"]:
-        return "behind"
-    return "level"
+    """Where ``focus``'s point stands against ``other``'s at one family and scale (both read
+    on the same seeds): "ahead" or "behind" when their intervals over seeds are apart,
+    "level" when they overlap; with fewer than :data:`MIN_INTERVAL_SEEDS` seeds the means
+    decide (equal means: level), and the word says so. A scale not finished for every seed
+    says how many it has."""
+    seeds = len(focus["seeds"])
+    if seeds < MIN_INTERVAL_SEEDS or None in (focus["low"], other["low"]):
+        gap = focus["mean"] - other["mean"]
+        mark = ("ahead" if gap > 0 else "behind" if gap < 0 else "level") + f" by mean, {seeds} seed"
+        mark += "" if seeds == 1 else "s"
+    elif focus["low"] > other["high"]:
+        mark = "ahead"
+    elif focus["high"] < other["low"]:
+        mark = "behind"
+    else:
+        mark = "level"
+    if not focus.get("complete", True):
+        mark += f" ({seeds}/{focus['expected_seeds']} seeds)"
+    return mark
 
 
 def overtaking(summary: dict, focus: str) -> list[dict]:
     """Per family and other method: ``focus``'s standing at each scale both were read at, the
     smallest scale from which ``focus``'s mean is above the other's at that scale and every
     larger one (``None``: not at the largest), and the smallest from which it is never
-    behind (intervals apart). This is what a user must spend for ``focus`` to pay off."""
+    behind (by :func:`standing`). This is what a user must spend for ``focus`` to pay off."""
     out = []
     for env in summary["families"]:
         points = {(r["method"], r["scale"]): r for r in summary["rows"] if r["family"] == env}
         for other in summary["methods"]:
             if other == focus:
                 continue
-            scales = [s for s in summary["scales"] if (focus, s) in points and (other, s) in points]
+            scales = sorted(s for s in set(summary["scales"]) if (focus, s) in points and (other, s) in points)
             if not scales:
                 continue
             marks = {s: standing(points[(focus, s)], points[(other, s)]) for s in scales}
@@ -211,7 +225,8 @@ def overtaking(summary: dict, focus: str) -> list[dict]:
 
 
 def _from_on(scales: list[float], holds: list[bool]) -> float | None:
-    """The smallest of ``scales`` from which ``holds`` is true at it and every larger one."""
+    """The smallest of ``scales`` (ascending) from which ``holds`` is true at it and every
+    larger one."""
     start = None
     for scale, ok in zip(scales, holds, strict=True):
         start = (scale if start is None else start) if ok else None
@@ -224,8 +239,9 @@ def overtaking_markdown(summary: dict, focus: str) -> list[str]:
         return []
     lines = [f"## {focus} against each method", "",
              f"At each scale: ahead or behind where the two intervals over seeds are apart, level where "
-             f"they overlap; then the smallest scale from which {focus}'s mean is above the other's at "
-             "every larger scale too, and from which it is never behind.", ""]
+             f"they overlap (with fewer than {MIN_INTERVAL_SEEDS} seeds the means decide, as marked); then "
+             f"the smallest scale from which {focus}'s mean is above the other's at every larger scale "
+             "too, and from which it is never behind.", ""]
     for row in rows:
         marks = ", ".join(f"{scale} {mark}" for scale, mark in row["standing"].items())
         above = "not at the largest scale" if row["above_from"] is None else f"from x{row['above_from']:g}"

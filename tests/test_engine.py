@@ -179,6 +179,9 @@ def test_mrft_adapts_without_its_kl_bound_or_with_another_only_when_asked(tmp_pa
     assert loose["mrft"]["adapt_kl"] == 10.0 and 1.0 not in halted(tmp_path / "loose")
     with pytest.raises(MrftError, match="--adapt-kl must be > 0"):
         adapt(checkpoint, _settings(checkpoint, 160, options={"adapt_kl": 0.0}), run_dir=tmp_path / "zero")
+    with pytest.raises(MrftError, match="give one of them"):
+        adapt(checkpoint, _settings(checkpoint, 160, options={"adapt_kl": 0.1, "kl_bound": False}),
+              run_dir=tmp_path / "both")
     with pytest.raises(MrftError, match="no-kl-bound"):
         adapt(ppo, _settings(ppo, 160, options={"kl_bound": False}), run_dir=tmp_path / "ppo-free")
 

@@ -6,6 +6,8 @@ import pytest
 import torch
 from test_cli import _assert_one_line_error, mrft
 
+from mrft.cli_options import ExportConfig
+
 SMALL = ["--hidden-sizes", 16, 16, "--tcn-channels", 8, "--tcn-levels", 2, "--meta-d-model", 16,
          "--meta-layers", 1, "--embed-dim", 8, "--no-progress"]
 
@@ -73,6 +75,10 @@ def test_ablation_flags_train(tmp_path, flags):
     assert ("monitor/belief_loss" in keys) == (not flags[0].startswith("--no-meta") and 0 not in flags)
     assert ("mrft/progress_bonus" in keys) == ("--no-progress-bonus" not in flags and
                                                "--no-meta-learner" not in flags)
+    if flags == ["--no-meta-learner"]:  # nothing to distil: the export is the fold, by default too
+        proc = mrft("export", tmp_path / "a" / "checkpoint.pt", "--task", 1, "--out", tmp_path / "e.pt")
+        assert proc.returncode == 0, proc.stderr
+        assert "distillation" not in torch.load(tmp_path / "e.pt", weights_only=True)["algo"]["folded"]
 
 
 def test_adapt_keeps_the_belief_and_bounds_each_update(mrft_run, tmp_path):
@@ -95,11 +101,12 @@ def test_adapt_keeps_the_belief_and_bounds_each_update(mrft_run, tmp_path):
     # the adapted policy and its belief, exported as a context-free network
     adapted = out.with_suffix("") / "checkpoint.pt"
     assert "context" in torch.load(adapted, weights_only=True)["algo"]
-    proc = mrft("export", adapted, "--out", tmp_path / "e.pt")  # distilled by default
+    proc = mrft("export", adapted, "--out", tmp_path / "e.pt", "--distill-steps", 200)
     assert proc.returncode == 0, proc.stderr
     exported = torch.load(tmp_path / "e.pt", weights_only=True)
     assert exported["algo"]["folded"]["instance_index"] == 3 and "agent" not in exported["algo"]
-    assert exported["algo"]["folded"]["distillation"]["env_steps"] == 4000
+    assert exported["algo"]["folded"]["distillation"]["env_steps"] == 200
+    assert ExportConfig("x").distill_steps == 4000  # the export distils by default
     assert mrft("eval", tmp_path / "e.pt", "--episodes", 2).returncode == 0
     _assert_one_line_error(mrft("export", tmp_path / "e.pt"), "already an exported")
     proc = mrft("export", run / "checkpoint.pt", "--task", 1, "--out", tmp_path / "p.pt", "--distill-steps", 0)
@@ -120,7 +127,7 @@ def test_the_gradient_inner_loop_trains_adapts_and_exports(tmp_path):
     assert proc.returncode == 0, proc.stderr
     adapted = out.with_suffix("") / "checkpoint.pt"
     assert torch.load(adapted, weights_only=True)["algo"]["context"]["offset"] is not None
-    proc = mrft("export", adapted, "--out", tmp_path / "e.pt")
+    proc = mrft("export", adapted, "--out", tmp_path / "e.pt", "--distill-steps", 200)
     assert proc.returncode == 0, proc.stderr
     # the ablation of the KL bound gets a default folder of its own
     proc = mrft("adapt", tmp_path / "i" / "checkpoint.pt", "--task", 2, "--steps", 160,

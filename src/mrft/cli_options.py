@@ -10,6 +10,7 @@ from typing import Literal
 import tyro
 
 from mrft.algos.token_rl import METHODS
+from mrft.export import EXPORT_DISTILL_STEPS
 
 
 @dataclasses.dataclass
@@ -99,11 +100,12 @@ class ExportConfig:
     """Seed of the in-context trial and of the distillation."""
     out: str | None = None
     """Where to write it; when unset, CHECKPOINT_DIR/export/task<K>.pt."""
-    distill_steps: int = 4000
+    distill_steps: int = EXPORT_DISTILL_STEPS
     """Env steps on the instance for progressive distillation of the adapted policy (belief in
     the loop) into the exported network, starting from the fold (MRFT); spent exactly, split
     25/25/50% over the stages that run (a skipped stage's share goes to the others). The
-    default is the `cpu` suite's export budget. 0: the fold alone."""
+    default is the `cpu` suite's export budget. 0: the fold alone (also what an MRFT without
+    its meta-learner writes: its belief changes nothing)."""
     distill_stages: str = "align,kl,search"
     """The stages of the distillation, comma-separated: align (hidden activations matched to
     the teacher's on its states), kl (KL(teacher || student) on the student's own states

@@ -10,9 +10,11 @@ weights and the context the scored policy starts from. From a pre-training check
 first adapts in context: one trial of ``K`` episodes on held-out instance ``--task``, and
 the context as the trial's last episode starts. What a frozen context cannot keep is the
 adaptation *within* an episode; the adaptation curve's ``export/return`` next to ``return``
-shows what that costs. With ``distill_steps > 0`` the export is instead the student of
-progressive distillation (:mod:`mrft.distillation`), which starts from that fold and learns
-from the adapted policy, context in the loop, on that many env steps of the instance.
+shows what that costs. With ``distill_steps > 0`` (by default :data:`EXPORT_DISTILL_STEPS`)
+the export is instead the student of progressive distillation (:mod:`mrft.distillation`),
+which starts from that fold and learns from the adapted policy, context in the loop, on that
+many env steps of the instance; where the policy has no context to distil (MRFT without its
+meta-learner), the fold is the adapted policy and is written as it is.
 """
 
 from __future__ import annotations
@@ -24,13 +26,18 @@ import torch
 
 from mrft.errors import MrftError
 
+EXPORT_DISTILL_STEPS = 4000
+"""``mrft export``'s default distillation budget: the `cpu` suite's ``export_steps``."""
 
-def export(checkpoint: str, task: int, seed: int, out: str | None = None, distill_steps: int = 0,
+
+def export(checkpoint: str, task: int, seed: int, out: str | None = None,
+           distill_steps: int = EXPORT_DISTILL_STEPS,
            distill_stages: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Write the context-free network of ``checkpoint``'s adapted policy (the fold, or with
     ``distill_steps`` the distilled student, over ``distill_stages``: all when None); returns
     what it wrote, with the path."""
     from mrft import algos
+    from mrft.algos.base import DISTILL_STAGES
     from mrft.checkpoint import save_checkpoint
     from mrft.config import to_dict
     from mrft.envs import held_out_instance
@@ -68,13 +75,12 @@ def export(checkpoint: str, task: int, seed: int, out: str | None = None, distil
     task_spec, instance = held_out_instance(suite, task)
     record = {"source": str(checkpoint), "task": task_spec.name, "instance": instance,
               "instance_index": task, "from_adaptation": adaptation is not None}
-    if distill_steps > 0:
-        from mrft.algos.base import DISTILL_STAGES
+    stages = DISTILL_STAGES if distill_stages is None else tuple(distill_stages)
+    plan = exporter.distillation(context, distill_steps, stages) if distill_steps > 0 else None
+    if plan is not None:
         from mrft.distillation import distill
 
-        stages = DISTILL_STAGES if distill_stages is None else tuple(distill_stages)
-        result = distill(exporter.distillation(context, distill_steps, stages), task_spec,
-                         instance, cfg.env.max_episode_steps, seed)
+        result = distill(plan, task_spec, instance, cfg.env.max_episode_steps, seed)
         network = result.student
         record["distillation"] = {"stages": list(stages), "env_steps": result.env_steps,
                                   **result.stats}

@@ -299,8 +299,9 @@ class Algorithm:
         ``in_context_actor()`` (an actor whose ``context`` after one trial is the adapted
         state), ``adapted_context()`` (that state in an adaptation checkpoint),
         ``fold(context) -> nn.Module`` (a network that needs no context) and
-        ``distillation(context, steps, stages) -> Distillation`` (progressive distillation of
-        the policy acting from ``context`` with ``steps`` env steps over ``stages``)."""
+        ``distillation(context, steps, stages) -> Distillation | None`` (progressive
+        distillation of the policy acting from ``context`` with ``steps`` env steps over
+        ``stages``; None where the fold already is that policy)."""
         raise NotImplementedError(f"{cls.name} has no export")
 
     @classmethod

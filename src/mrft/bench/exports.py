@@ -30,13 +30,14 @@ from mrft.bench.statistics import REPS
 from mrft.bench.text import MISSING, readable_interval
 
 EXPORT_CAPTION = (
-    "The exported policies are what `mrft export` writes: the fold (`--distill-steps 0`), the "
-    "network alone with the belief of the first adapting env (the belief its scored episodes start from; the adapted policy starts "
-    "env i of its evaluation from adapting env i's) folded into its weights (exact at zero env "
-    "steps, but it cannot learn within an episode), and, where the adaptation asked for one "
-    "(`--distill-steps`; the export's default), the context-free student progressive "
-    "distillation trained from the adapted policy with the env steps shown (feature alignment, KL distillation, constrained "
-    "policy search). Both deploy without a belief model. Per family, on the same runs: the mean "
+    "The exported policies are what `mrft export` writes: the fold (`mrft export --distill-steps "
+    "0`), the network alone with the belief of the first adapting env (the belief its scored "
+    "episodes start from; the adapted policy starts env i of its evaluation from adapting env "
+    "i's) folded into its weights (exact at zero env steps, but it cannot learn within an "
+    "episode); and, where the adaptation asked for one (the suite's `export_steps`, `mrft adapt "
+    "--distill-steps`), the context-free student that progressive distillation, `mrft export`'s "
+    "default, trained from the adapted policy with the env steps shown (feature alignment, KL "
+    "distillation, constrained policy search). Both deploy without a belief model. Per family, on the same runs: the mean "
     "over seeds of each seed's mean over the held-out instances at the end of adaptation, 95% "
     "bootstrap interval over whole seeds. Distilled / adapted: the student's mean normalised "
     "score (context-free policy 0, oracle 1, as the cumulative regret scales each instance) over "

@@ -8,8 +8,8 @@ oracle (told the hidden parameters) to 1,
     s_norm(t) = (score(t) - context_free) / (oracle - context_free),
 
 so families scored in different units can be compared. An instance is scaled only where
-the oracle beats the context-free policy there with non-overlapping intervals (docs/benchmark.md's
-test of an informative family, made where the scale is used): where the oracle does not
+the oracle beats the context-free policy there with non-overlapping intervals (the check of
+docs/benchmark.md's cumulative-regret row, made per instance where the scale is used): where the oracle does not
 score above it the scale is undefined, and where the two are not told apart the gap is
 noise, and dividing by it would blow every method's score on that instance up (a gap of
 0.01 on a score range of 1 turns a shortfall of 0.05 into a normalised score of -5). Such

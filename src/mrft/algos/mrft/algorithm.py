@@ -154,6 +154,8 @@ class MRFT(Algorithm):
               f"--distill-steps must be >= 0, got {adapt_options.distill_steps}")
         bound = adapt_options.adapt_kl
         check(bound is None or (bound > 0 and math.isfinite(bound)), f"--adapt-kl must be > 0, got {bound}")
+        check(bound is None or adapt_options.kl_bound,
+              f"--no-kl-bound lifts the bound that --adapt-kl {bound} sets; give one of them")
         if not adapt_options.kl_bound:
             bound = None
         elif bound is None:
@@ -196,7 +198,8 @@ class MRFT(Algorithm):
     def checkpoint_evaluation(cls, cfg, policy: ActorCritic, algo_state: dict,
                               source: str, deterministic: bool) -> tuple[Actor, int]:
         """Trials of K episodes from the prior belief, as in pre-training; an exported policy
-        (``mrft export``: the belief folded into the weights) plays alone, one episode."""
+        (``mrft export``: the fold or the distilled student, context-free) plays alone, one
+        episode."""
         if "folded" in algo_state:
             return Actor(policy, deterministic), 1
         m = cfg.mrft

@@ -48,7 +48,12 @@ class BeliefExporter:
         return fold_context(self.agent, self.policy, context)
 
     def distillation(self, context: BeliefState, steps: int,
-                     stages: tuple[str, ...] = DISTILL_STAGES) -> Distillation:
+                     stages: tuple[str, ...] = DISTILL_STAGES) -> Distillation | None:
+        """None without a conditioner (``--no-meta-learner``): the belief changes nothing the
+        policy does, so the fold is the adapted policy, as the adaptation's own distillation
+        also finds."""
+        if self.agent.conditioner is None:
+            return None
         saved = self.algo_state.get("reward_normalizer")
         scale = 1.0 if saved is None else float(torch.sqrt(saved["rms.var"] + 1e-8))
         source = BeliefDistillSource(self.agent, self.policy, context, scale)

@@ -10,9 +10,9 @@ Every adaptation the meta-policy reads out is affine in the layer it touches, so
   ``b' = b + b_z``;
 - the log-std shift is a new (clamped) log-std.
 
-The folded network needs no belief model, no context and no Transformer: it is what one
-deploys after adapting to one instance (``mrft export``), and the starting point of
-distilling within-episode adaptation into a context-free policy.
+The folded network needs no belief model, no context and no Transformer: it deploys as it is
+(``mrft export --distill-steps 0``), and it is where ``mrft export``'s default, progressive
+distillation of the within-episode adaptation into a context-free policy, starts.
 """
 
 from __future__ import annotations
