@@ -342,20 +342,20 @@ def test_the_sweep_eta_learns_each_family_s_rate_and_counts_what_a_resumed_run_r
     assert eta.text(Counter({("pretrain", "mrft", grid): 1})) == "10s"
 
 
-def test_the_kl_bound_ablations_adapt_mrfts_own_pretraining_without_or_with_another_bound(tiny, tmp_path):
+def test_the_kl_bound_ablations_adapt_mrfts_own_pretraining_with_a_bound(tiny, tmp_path):
     suite = load_suite(str(tiny))
     suite = dataclasses.replace(suite, tasks=tuple(dataclasses.replace(t, instances=1)
                                                    for t in suite.tasks))
     with open(os.devnull, "w") as devnull:
-        bench = Bench(suite, ["mrft", "mrft-no-kl-bound", "mrft-loose-kl-bound"], [1], tmp_path, "test",
+        bench = Bench(suite, ["mrft", "mrft-kl-bound", "mrft-loose-kl-bound"], [1], tmp_path, "test",
                       log=devnull)
         bench.run()
     units = list(bench.units())
     assert [(u.kind, u.method) for u in units if u.kind == "pretrain"] == [("pretrain", "mrft")]
     records = {u.method: json.loads(result_path(tmp_path, u).read_text())
                for u in units if u.kind == "adapt"}
-    assert records["mrft"]["mrft"]["adapt_kl"] == 0.02
-    assert records["mrft-no-kl-bound"]["mrft"]["adapt_kl"] is None
-    assert records["mrft-loose-kl-bound"]["mrft"]["adapt_kl"] == 0.05
-    assert records["mrft-no-kl-bound"]["checkpoint"] == records["mrft"]["checkpoint"]
+    assert records["mrft"]["mrft"]["adapt_kl"] is None  # the default: no bound
+    assert records["mrft-kl-bound"]["mrft"]["adapt_kl"] == 0.02
+    assert records["mrft-loose-kl-bound"]["mrft"]["adapt_kl"] == 0.2
+    assert records["mrft-kl-bound"]["checkpoint"] == records["mrft"]["checkpoint"]
     assert records["mrft-loose-kl-bound"]["checkpoint"] == records["mrft"]["checkpoint"]

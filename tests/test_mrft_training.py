@@ -85,7 +85,7 @@ def test_adapt_keeps_the_belief_and_bounds_each_update(mrft_run, tmp_path):
     run, _ = mrft_run
     out = tmp_path / "curve.json"
     proc = mrft("adapt", run / "checkpoint.pt", "--task", 3, "--steps", 400, "--eval-every", 160,
-                "--eval-episodes", 4, "--out", out)
+                "--eval-episodes", 4, "--out", out, "--adapt-kl", 0.02)
     assert proc.returncode == 0, proc.stderr
     record = json.loads(out.read_text())
     assert record["method"] == "mrft" and record["instance"] == 3

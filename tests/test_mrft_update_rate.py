@@ -58,9 +58,9 @@ def test_adaptation_updates_and_optimiser_steps_per_env_step_equal_ppos(tmp_path
     for algo in ("ppo", "mrft"):
         checkpoint = str(_pretrain(tmp_path / algo, algo, "nav:point", 1024).checkpoint)
         counts["steps"] = 0
-        # without MRFT's KL bound, which may end an update's passes early (a trust region)
+        # at the defaults: MRFT without a KL bound (an --adapt-kl bound may end an update early)
         settings = AdaptSettings(checkpoint, task=1, steps=480, eval_every=480, eval_episodes=2,
-                                 num_envs=4, options={"kl_bound": False} if algo == "mrft" else {})
+                                 num_envs=4)
         record = adapt(checkpoint, settings, run_dir=tmp_path / algo / "a")
         seen[algo] = (record["adapt_env_steps"], counts["steps"])
     # 6 batches of 4 nav episodes (20 steps), each 8 minibatches x 5 epochs

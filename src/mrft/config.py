@@ -193,8 +193,8 @@ class AdaptSettings:
     has its own stream."""
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
     """Options of the algorithm's own adaptation that differ from their defaults (fields of
-    its :attr:`~mrft.algos.base.Algorithm.AdaptOptions`; ``{"kl_bound": False}`` for MRFT
-    without its KL bound)."""
+    its :attr:`~mrft.algos.base.Algorithm.AdaptOptions`; ``{"adapt_kl": 0.02}`` for MRFT
+    with a KL bound)."""
     protocol: str | None = None
     """The meta-test protocol that scores this run (``official``, :mod:`mrft.metatest`): its
     episodes must be allowed their full length, and the first evaluation also scores the most

@@ -32,7 +32,7 @@ CAPTION = (
     "Every method gets the same budgets in env steps; this is how each used them (means over its "
     "runs). Collectors of whole episodes stop when the budget left cannot pay for a batch of the "
     "longest episodes, so they may spend less. Optimiser steps per 1,000 env steps are each "
-    "method's own update rate (MRFT's adaptation counts the steps its KL bound undid). Parameters: "
+    "method's own update rate (MRFT's adaptation under a KL bound counts the steps it undid). Parameters: "
     "what the optimiser trains. First adapted point: the adaptation step of the first evaluation "
     "after step 0 (a curve is scored at the first update past each multiple of the evaluation "
     "interval, so larger batches are scored later). PPO's per-kind presets (CleanRL's) also set "

@@ -112,7 +112,7 @@ class MRFT(Algorithm):
     presets = PRESETS
     variants = VARIANTS
     summary = "meta-training over trials with a task belief that conditions the actor-critic"
-    adapts_by = "MRFT in context and with its own bounded updates"
+    adapts_by = "MRFT in context and with its own actor-critic updates"
     supports_export = True
     supports_probe = True
 
