@@ -1,6 +1,6 @@
 """Adaptation recovers an instance on which the pre-trained policy fails: ``nav:point-reversed``
 holds out goals behind a reversed motor, so a policy that acts as it was trained walks away
-from the goal (worse than standing still). MRFT, adapting in context and with its own bounded
+from the goal (worse than standing still). MRFT, adapting in context and with its own
 updates, must end every such instance better than standing still, and recover at least as
 many of them as PPO fine-tuning does with the same budgets."""
 

@@ -26,8 +26,9 @@ so MRFT learns as often per env step as PPO does.
 Adaptation to a held-out instance runs the same algorithm: one endless trial on the
 instance, the belief adapting in context from the first step and held to a pre-training
 trial's span (it restarts from the latest episode's start once it would read more episodes
-than a trial has), chunks ending where episodes end, and every update bounded in KL to the
-policy before it (``--adapt-kl``), a constrained policy search with the belief in the loop.
+than a trial has), chunks ending where episodes end, and actor-critic updates with the belief
+in the loop, each limited by the clipped surrogate as PPO's are (and, with ``--adapt-kl``,
+bounded in KL to the policy before it).
 The scored policy continues the belief as the latest adaptation episode started (see
 :class:`~mrft.algos.mrft.belief_actor.BeliefActor`).
 """

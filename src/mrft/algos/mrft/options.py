@@ -113,8 +113,9 @@ class MRFTAdaptOptions:
     """Options of MRFT's adaptation (``mrft adapt``)."""
 
     kl_bound: bool = True
-    """MRFT only. --no-kl-bound: no --adapt-kl bound on the adaptation's updates (the clipped
-    surrogate alone limits them, as in PPO's adaptation); an ablation of the bound."""
+    """MRFT only. --no-kl-bound: no KL bound on the adaptation's updates even where the
+    checkpoint set one (mrft train --adapt-kl; checkpoints trained before no bound became the
+    default hold 0.02): the clipped surrogate alone limits them, as in PPO's adaptation."""
     adapt_kl: float | None = None
     """MRFT only. A KL bound on this adaptation's updates in place of the checkpoint's
     (--adapt-kl of mrft train; none by default)."""
