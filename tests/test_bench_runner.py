@@ -342,6 +342,22 @@ def test_the_sweep_eta_learns_each_family_s_rate_and_counts_what_a_resumed_run_r
     assert eta.text(Counter({("pretrain", "mrft", grid): 1})) == "10s"
 
 
+def test_an_ablation_bench_keeps_the_runs_copied_from_a_bench_of_the_same_suite(tiny, tmp_path):
+    """An adaptation-only ablation next to a finished sweep: its methods' runs copied into a
+    new folder count as done, and the ablation adapts the copied pre-training."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    _bench(tiny, first, ["grpo", "mrft"]).run()
+    shutil.copytree(first / "runs", second / "runs")
+    bench = _bench(tiny, second, ["grpo", "mrft", "mrft-kl-bound"])
+    bench.run()
+    copied = sorted((first / "runs").rglob("*.json"))
+    assert copied and all((second / p.relative_to(first)).read_bytes() == p.read_bytes() for p in copied)
+    records = {u.method: json.loads(result_path(second, u).read_text())
+               for u in bench.units() if u.kind == "adapt" and u.instance == 0}
+    assert records["mrft-kl-bound"]["checkpoint"] == records["mrft"]["checkpoint"]
+    assert records["mrft-kl-bound"]["mrft"]["adapt_kl"] == 0.02 and records["mrft"]["mrft"]["adapt_kl"] is None
+
+
 def test_the_kl_bound_ablations_adapt_mrfts_own_pretraining_with_a_bound(tiny, tmp_path):
     suite = load_suite(str(tiny))
     suite = dataclasses.replace(suite, tasks=tuple(dataclasses.replace(t, instances=1)
