@@ -358,13 +358,13 @@ def test_an_ablation_bench_keeps_the_runs_copied_from_a_bench_of_the_same_suite(
     assert records["mrft-kl-bound"]["mrft"]["adapt_kl"] == 0.02 and records["mrft"]["mrft"]["adapt_kl"] is None
 
 
-def test_the_kl_bound_ablations_adapt_mrfts_own_pretraining_with_a_bound(tiny, tmp_path):
+def test_the_adaptation_ablations_adapt_mrfts_own_pretraining(tiny, tmp_path):
     suite = load_suite(str(tiny))
     suite = dataclasses.replace(suite, tasks=tuple(dataclasses.replace(t, instances=1)
                                                    for t in suite.tasks))
     with open(os.devnull, "w") as devnull:
-        bench = Bench(suite, ["mrft", "mrft-kl-bound", "mrft-loose-kl-bound"], [1], tmp_path, "test",
-                      log=devnull)
+        bench = Bench(suite, ["mrft", "mrft-kl-bound", "mrft-loose-kl-bound", "mrft-frozen-meta-policy"], [1],
+                      tmp_path, "test", log=devnull)
         bench.run()
     units = list(bench.units())
     assert [(u.kind, u.method) for u in units if u.kind == "pretrain"] == [("pretrain", "mrft")]
@@ -373,5 +373,7 @@ def test_the_kl_bound_ablations_adapt_mrfts_own_pretraining_with_a_bound(tiny, t
     assert records["mrft"]["mrft"]["adapt_kl"] is None  # the default: no bound
     assert records["mrft-kl-bound"]["mrft"]["adapt_kl"] == 0.02
     assert records["mrft-loose-kl-bound"]["mrft"]["adapt_kl"] == 0.2
+    assert records["mrft-frozen-meta-policy"]["mrft"]["adapt_meta_policy"] is False
+    assert records["mrft"]["mrft"]["adapt_meta_policy"] is True
     assert records["mrft-kl-bound"]["checkpoint"] == records["mrft"]["checkpoint"]
     assert records["mrft-loose-kl-bound"]["checkpoint"] == records["mrft"]["checkpoint"]

@@ -186,6 +186,25 @@ def test_mrft_adapts_without_its_kl_bound_or_with_another_only_when_asked(tmp_pa
         adapt(ppo, _settings(ppo, 160, options={"kl_bound": False}), run_dir=tmp_path / "ppo-free")
 
 
+def test_mrft_adapts_the_base_actor_critic_alone_when_asked(tmp_path):
+    small = MRFTConfig(tcn_channels=8, tcn_levels=2, meta_d_model=16, meta_layers=1, embed_dim=8,
+                       trial_episodes=1)
+    checkpoint = _pretrain(tmp_path / "mrft", "mrft", mrft=small)
+    before = torch.load(checkpoint, weights_only=True)
+    record = adapt(checkpoint, _settings(checkpoint, 160, options={"meta_policy_updates": False}),
+                   run_dir=tmp_path / "frozen")
+    after = torch.load(tmp_path / "frozen" / "checkpoint.pt", weights_only=True)
+    assert record["mrft"]["adapt_meta_policy"] is False and record["optimizer_steps"] > 0
+    agent = before["algo"]["agent"]
+    assert agent.keys() == after["algo"]["agent"].keys()
+    assert all(torch.equal(agent[k], after["algo"]["agent"][k]) for k in agent)  # as pre-trained
+    assert any(not torch.equal(before["model"][k], after["model"][k]) for k in before["model"])
+    # the optimiser trained the base actor-critic only: fewer parameters than the default's
+    tuned = adapt(checkpoint, _settings(checkpoint, 160), run_dir=tmp_path / "tuned")
+    assert tuned["mrft"]["adapt_meta_policy"] is True
+    assert record["parameters"] <= sum(v.numel() for v in before["model"].values()) < tuned["parameters"]
+
+
 def test_an_adaptation_saved_before_a_setting_existed_still_resumes():
     from mrft.adapt import _with_defaults
     from mrft.config import to_dict

@@ -121,6 +121,11 @@ class MRFT(Algorithm):
         super().__init__(cfg, policy, ctx)
         m = self.m = cfg.mrft
         self.agent = build_agent(m, policy).to(ctx.device)
+        self.tunes_agent = not (ctx.adapting and not m.adapt_meta_policy)
+        """False: adapting with the belief agent frozen (``--no-meta-policy-updates``); no
+        gradient is computed for it, so the update skips the meta-policy's backward."""
+        if not self.tunes_agent:
+            self.agent.requires_grad_(False)
         self.reward_normalizer = RewardNormalizer(1, m.meta_gamma).to(ctx.device)
         self.actor = BeliefActor(self.agent, policy, keep_at=1 if ctx.adapting else None,
                                  span=m.trial_episodes if ctx.adapting else None)
@@ -150,7 +155,8 @@ class MRFT(Algorithm):
     @classmethod
     def adaptation_config(cls, cfg, adapt_options: MRFTAdaptOptions):
         """--no-kl-bound lifts the adaptation's KL bound (``--adapt-kl``); ``mrft adapt
-        --adapt-kl`` sets another one."""
+        --adapt-kl`` sets another one; --no-meta-policy-updates leaves the belief agent as
+        pre-trained."""
         check(adapt_options.distill_steps >= 0,
               f"--distill-steps must be >= 0, got {adapt_options.distill_steps}")
         bound = adapt_options.adapt_kl
@@ -160,8 +166,10 @@ class MRFT(Algorithm):
         if not adapt_options.kl_bound:
             bound = None
         elif bound is None:
-            return cfg
-        return dataclasses.replace(cfg, mrft=dataclasses.replace(cfg.mrft, adapt_kl=bound))
+            bound = cfg.mrft.adapt_kl
+        meta_policy = cfg.mrft.adapt_meta_policy and adapt_options.meta_policy_updates
+        return dataclasses.replace(cfg, mrft=dataclasses.replace(cfg.mrft, adapt_kl=bound,
+                                                                 adapt_meta_policy=meta_policy))
 
     @classmethod
     def exporter(cls, cfg, policy: ActorCritic, algo_state: dict, source: str):
@@ -209,10 +217,10 @@ class MRFT(Algorithm):
         return BeliefActor(agent.eval(), policy, deterministic), m.trial_episodes
 
     def modules(self) -> list[nn.Module]:
-        return [self.policy, self.agent]
+        return [self.policy, self.agent] if self.tunes_agent else [self.policy]
 
     def state_modules(self) -> list[nn.Module]:
-        return [*self.modules(), self.reward_normalizer]
+        return [self.policy, self.agent, self.reward_normalizer]
 
     def evaluation_actor(self, deterministic: bool) -> Actor:
         """The adapted policy: each evaluation episode continues the belief as it was when

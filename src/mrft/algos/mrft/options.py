@@ -98,6 +98,10 @@ class MRFTConfig:
     go back to the last ones within it and the update ends. None (the default, chosen on the
     `cpu` suite, docs/mrft.md "What the KL bound costs"): no bound, the clipped surrogate
     alone limits each update, as in PPO's adaptation, so MRFT takes PPO's optimiser steps."""
+    adapt_meta_policy: bool = True
+    """Adaptation: whether its updates fine-tune the belief agent (the meta-policy that turns
+    the belief into FiLM and head deltas) with the base actor-critic; False: the base
+    actor-critic alone, under the deltas the belief sets, as PPO fine-tunes its network."""
     grad_mod_mode: Literal["project", "downweight"] = "project"
     """What happens to a task gradient that conflicts with the meta-gradient."""
     meta_grad_ema: float = 0.9
@@ -119,6 +123,10 @@ class MRFTAdaptOptions:
     adapt_kl: float | None = None
     """MRFT only. A KL bound on this adaptation's updates in place of the checkpoint's
     (--adapt-kl of mrft train; none by default)."""
+    meta_policy_updates: bool = True
+    """MRFT only. --no-meta-policy-updates: the adaptation's updates fine-tune the base
+    actor-critic alone and leave the meta-policy as pre-trained (--no-adapt-meta-policy of
+    mrft train stores the same)."""
     distill_steps: int = 0
     """MRFT only. At the adaptation's final evaluation point, also distil the adapted policy
     into a context-free network (progressive distillation: feature alignment, KL
@@ -165,6 +173,9 @@ VARIANTS = (
             adapts_by="mrft-kl-bound in context and with its own updates, KL bound 0.02"),
     Variant("mrft-loose-kl-bound", adapt_options=(("adapt_kl", 0.2),), pretrain_as="mrft",
             adapts_by="mrft-loose-kl-bound in context and with its own updates, KL bound 0.2"),
+    Variant("mrft-frozen-meta-policy", adapt_options=(("meta_policy_updates", False),),
+            pretrain_as="mrft", adapts_by="mrft-frozen-meta-policy in context and by updates of "
+            "the base actor-critic alone, the meta-policy as pre-trained"),
 )
 
 
