@@ -24,6 +24,9 @@ from mrft.evaluate import evaluate_instance
 from mrft.nets import ActorCritic
 from mrft.trainer import Trainer
 
+SMALL_MRFT = {"tcn_channels": 8, "tcn_levels": 2, "meta_d_model": 16, "meta_layers": 1, "embed_dim": 8}
+"""Belief and meta-policy sizes that keep an MRFT test run fast."""
+
 
 def _run(tmp_path, name, total_steps, **kw):
     return RunConfig(total_steps=total_steps, seed=3, runs_dir=str(tmp_path), run_name=name,
@@ -94,8 +97,7 @@ def _settings(checkpoint, steps, **kw):
 
 
 def test_adaptation_stops_exactly_at_its_budget_for_every_method(tmp_path):
-    small = MRFTConfig(tcn_channels=8, tcn_levels=2, meta_d_model=16, meta_layers=1, embed_dim=8,
-                       trial_episodes=1)
+    small = MRFTConfig(**SMALL_MRFT, trial_episodes=1)
     for algo in ("ppo", "grpo", "mrft"):
         checkpoint = _pretrain(tmp_path / algo, algo, grpo=GRPOConfig(group_size=4), mrft=small)
         # nav episodes are 20 steps: 4 envs pay 80 per batch; 250 -> 3 batches (240), and the
@@ -152,8 +154,7 @@ def test_grpo_adaptation_keeps_the_pretrained_policy_as_kl_reference(tmp_path):
 
 
 def test_mrft_adapts_without_its_kl_bound_or_with_another_only_when_asked(tmp_path):
-    small = MRFTConfig(tcn_channels=8, tcn_levels=2, meta_d_model=16, meta_layers=1, embed_dim=8,
-                       trial_episodes=1, adapt_kl=1e-9)
+    small = MRFTConfig(**SMALL_MRFT, trial_episodes=1, adapt_kl=1e-9)
     checkpoint = _pretrain(tmp_path / "mrft", "mrft", mrft=small)
 
     def halted(run_dir, key="mrft/adapt_halted"):
@@ -187,8 +188,7 @@ def test_mrft_adapts_without_its_kl_bound_or_with_another_only_when_asked(tmp_pa
 
 
 def test_mrft_adapts_the_base_actor_critic_alone_when_asked(tmp_path):
-    small = MRFTConfig(tcn_channels=8, tcn_levels=2, meta_d_model=16, meta_layers=1, embed_dim=8,
-                       trial_episodes=1)
+    small = MRFTConfig(**SMALL_MRFT, trial_episodes=1)
     checkpoint = _pretrain(tmp_path / "mrft", "mrft", mrft=small)
     before = torch.load(checkpoint, weights_only=True)
     record = adapt(checkpoint, _settings(checkpoint, 160, options={"meta_policy_updates": False}),
@@ -309,8 +309,7 @@ def test_held_out_instances_of_a_finite_family_are_distinct():
 def test_the_policy_gradient_reaches_the_belief_scaled_by_belief_policy_scale(tmp_path):
     def encoder_moves(scale: float) -> bool:
         # no belief loss: whatever moves the encoder is the policy gradient
-        small = MRFTConfig(tcn_channels=8, tcn_levels=2, meta_d_model=16, meta_layers=1,
-                           embed_dim=8, belief_gradient="both", belief_coef=0.0,
+        small = MRFTConfig(**SMALL_MRFT, belief_gradient="both", belief_coef=0.0,
                            belief_policy_scale=scale)
         cfg = TrainConfig(env=EnvConfig(env="nav:point", num_envs=8), algo="mrft", mrft=small,
                           optim=OptimConfig(learning_rate=1e-3),

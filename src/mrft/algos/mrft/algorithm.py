@@ -121,7 +121,7 @@ class MRFT(Algorithm):
         super().__init__(cfg, policy, ctx)
         m = self.m = cfg.mrft
         self.agent = build_agent(m, policy).to(ctx.device)
-        self.tunes_agent = not (ctx.adapting and not m.adapt_meta_policy)
+        self.tunes_agent = not ctx.adapting or m.adapt_meta_policy
         """False: adapting with the belief agent frozen (``--no-meta-policy-updates``); no
         gradient is computed for it, so the update skips the meta-policy's backward."""
         if not self.tunes_agent:
@@ -159,8 +159,7 @@ class MRFT(Algorithm):
         pre-trained."""
         check(adapt_options.distill_steps >= 0,
               f"--distill-steps must be >= 0, got {adapt_options.distill_steps}")
-        bound = adapt_options.adapt_kl
-        check(bound is None or (bound > 0 and math.isfinite(bound)), f"--adapt-kl must be > 0, got {bound}")
+        bound = adapt_options.adapt_kl  # its range is checked with the config (options.validate)
         check(bound is None or adapt_options.kl_bound,
               f"--no-kl-bound lifts the bound that --adapt-kl {bound} sets; give one of them")
         if not adapt_options.kl_bound:

@@ -203,7 +203,8 @@ def validate(m: MRFTConfig) -> None:
           f"--belief-policy-scale must be >= 0, got {m.belief_policy_scale}")
     check(m.inner_steps >= 0, f"--inner-steps must be >= 0, got {m.inner_steps}")
     check(m.inner_lr > 0, f"--inner-lr must be > 0, got {m.inner_lr}")
-    check(m.adapt_kl is None or m.adapt_kl > 0, f"--adapt-kl must be > 0 or None, got {m.adapt_kl}")
+    check(m.adapt_kl is None or (m.adapt_kl > 0 and math.isfinite(m.adapt_kl)),
+          f"--adapt-kl must be > 0 or None, got {m.adapt_kl}")
     for name in ("embed_dim", "tcn_channels", "tcn_levels", "meta_d_model", "meta_layers"):
         check(getattr(m, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(m, name)}")
     check(m.meta_d_model % 4 == 0,
