@@ -363,7 +363,8 @@ def test_the_adaptation_ablations_adapt_mrfts_own_pretraining(tiny, tmp_path):
     suite = dataclasses.replace(suite, tasks=tuple(dataclasses.replace(t, instances=1)
                                                    for t in suite.tasks))
     with open(os.devnull, "w") as devnull:
-        bench = Bench(suite, ["mrft", "mrft-kl-bound", "mrft-loose-kl-bound", "mrft-frozen-meta-policy"], [1],
+        bench = Bench(suite, ["mrft", "mrft-kl-bound", "mrft-loose-kl-bound", "mrft-frozen-meta-policy",
+                              "mrft-tenth-adapt-lr"], [1],
                       tmp_path, "test", log=devnull)
         bench.run()
     units = list(bench.units())
@@ -375,5 +376,7 @@ def test_the_adaptation_ablations_adapt_mrfts_own_pretraining(tiny, tmp_path):
     assert records["mrft-loose-kl-bound"]["mrft"]["adapt_kl"] == 0.2
     assert records["mrft-frozen-meta-policy"]["mrft"]["adapt_meta_policy"] is False
     assert records["mrft"]["mrft"]["adapt_meta_policy"] is True
+    assert records["mrft-tenth-adapt-lr"]["learning_rate"] == pytest.approx(
+        0.1 * records["mrft"]["learning_rate"])
     assert records["mrft-kl-bound"]["checkpoint"] == records["mrft"]["checkpoint"]
     assert records["mrft-loose-kl-bound"]["checkpoint"] == records["mrft"]["checkpoint"]

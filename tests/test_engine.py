@@ -205,6 +205,32 @@ def test_mrft_adapts_the_base_actor_critic_alone_when_asked(tmp_path):
     assert record["parameters"] <= sum(v.numel() for v in before["model"].values()) < tuned["parameters"]
 
 
+def test_mrft_scales_its_adaptation_learning_rate_when_asked(tmp_path):
+    small = MRFTConfig(**SMALL_MRFT, trial_episodes=1)
+    checkpoint = _pretrain(tmp_path / "mrft", "mrft", mrft=small)
+    pretrained_lr = torch.load(checkpoint, weights_only=True)["config"]["optim"]["learning_rate"]
+
+    def first_lr(run_dir):
+        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+        return next(r["charts/learning_rate"] for r in map(json.loads, lines) if "charts/learning_rate" in r)
+
+    plain = adapt(checkpoint, _settings(checkpoint, 160), run_dir=tmp_path / "plain")
+    slow = adapt(checkpoint, _settings(checkpoint, 160, options={"adapt_lr_scale": 0.1}),
+                 run_dir=tmp_path / "slow")
+    assert plain["learning_rate"] == pretrained_lr
+    assert slow["learning_rate"] == pytest.approx(0.1 * pretrained_lr)
+    # the optimiser stepped at the scaled rate (the same annealing, a tenth of each step)
+    assert first_lr(tmp_path / "slow") == pytest.approx(0.1 * first_lr(tmp_path / "plain"))
+    # it scales an explicit --learning-rate too
+    given = adapt(checkpoint, _settings(checkpoint, 160, learning_rate=1e-3, options={"adapt_lr_scale": 0.5}),
+                  run_dir=tmp_path / "given")
+    assert given["learning_rate"] == pytest.approx(5e-4)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(MrftError, match="--adapt-lr-scale must be > 0"):
+            adapt(checkpoint, _settings(checkpoint, 160, options={"adapt_lr_scale": bad}),
+                  run_dir=tmp_path / "bad")
+
+
 def test_an_adaptation_saved_before_a_setting_existed_still_resumes():
     from mrft.adapt import _with_defaults
     from mrft.config import to_dict

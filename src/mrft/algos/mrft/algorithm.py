@@ -156,7 +156,7 @@ class MRFT(Algorithm):
     def adaptation_config(cls, cfg, adapt_options: MRFTAdaptOptions):
         """--no-kl-bound lifts the adaptation's KL bound (``--adapt-kl``); ``mrft adapt
         --adapt-kl`` sets another one; --no-meta-policy-updates leaves the belief agent as
-        pre-trained."""
+        pre-trained; --adapt-lr-scale multiplies the adaptation's learning rate."""
         check(adapt_options.distill_steps >= 0,
               f"--distill-steps must be >= 0, got {adapt_options.distill_steps}")
         bound = adapt_options.adapt_kl  # its range is checked with the config (options.validate)
@@ -166,9 +166,12 @@ class MRFT(Algorithm):
             bound = None
         elif bound is None:
             bound = cfg.mrft.adapt_kl
+        scale = adapt_options.adapt_lr_scale
+        check(scale > 0 and math.isfinite(scale), f"--adapt-lr-scale must be > 0, got {scale}")
         meta_policy = cfg.mrft.adapt_meta_policy and adapt_options.meta_policy_updates
-        return dataclasses.replace(cfg, mrft=dataclasses.replace(cfg.mrft, adapt_kl=bound,
-                                                                 adapt_meta_policy=meta_policy))
+        optim = dataclasses.replace(cfg.optim, learning_rate=cfg.optim.learning_rate * scale)
+        return dataclasses.replace(cfg, optim=optim, mrft=dataclasses.replace(
+            cfg.mrft, adapt_kl=bound, adapt_meta_policy=meta_policy))
 
     @classmethod
     def exporter(cls, cfg, policy: ActorCritic, algo_state: dict, source: str):

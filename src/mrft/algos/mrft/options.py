@@ -127,6 +127,10 @@ class MRFTAdaptOptions:
     """MRFT only. --no-meta-policy-updates: the adaptation's updates fine-tune the base
     actor-critic alone and leave the meta-policy as pre-trained (--no-adapt-meta-policy of
     mrft train stores the same)."""
+    adapt_lr_scale: float = 1.0
+    """MRFT only. A factor on the adaptation's learning rate (the pre-trained run's, or
+    --learning-rate): a smaller step for every parameter the updates tune, the meta-policy's
+    read-outs among them, without bounding how many steps an update takes."""
     distill_steps: int = 0
     """MRFT only. At the adaptation's final evaluation point, also distil the adapted policy
     into a context-free network (progressive distillation: feature alignment, KL
@@ -176,6 +180,9 @@ VARIANTS = (
     Variant("mrft-frozen-meta-policy", adapt_options=(("meta_policy_updates", False),),
             pretrain_as="mrft", adapts_by="mrft-frozen-meta-policy in context and by updates of "
             "the base actor-critic alone, the meta-policy as pre-trained"),
+    Variant("mrft-tenth-adapt-lr", adapt_options=(("adapt_lr_scale", 0.1),), pretrain_as="mrft",
+            adapts_by="mrft-tenth-adapt-lr in context and with its own updates at a tenth of the "
+            "learning rate"),
 )
 
 
