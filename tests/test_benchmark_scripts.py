@@ -198,3 +198,47 @@ def test_the_budget_curve_says_from_which_budget_mrft_stays_above_and_is_never_b
     assert rl2["standing"] == {"x0.5": "ahead", "x1": "level by mean, 2 seeds (2/5 seeds)",
                                "x3": "behind by mean, 1 seed (1/5 seeds)"}
     assert rl2["above_from"] is None and rl2["not_behind_from"] is None
+
+
+def test_the_adaptation_rule_picks_the_variant_that_wins_somewhere_and_loses_nowhere(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import adaptation_rule
+
+    def row(env, method, final):  # final: P(mrft better) [point, low, high]
+        return {"env": env, "method": method, "in_context": None, "final": final}
+
+    analysis = {"focus": "mrft", "family_comparisons": [
+        # beats the default on a, level on b: qualifies
+        row("a", "mrft-frozen", [0.2, 0.1, 0.4]), row("b", "mrft-frozen", [0.5, 0.3, 0.7]),
+        # beats it on a, below it on b: does not
+        row("a", "mrft-bound", [0.1, 0.0, 0.3]), row("b", "mrft-bound", [0.8, 0.6, 0.9]),
+        # beats it on both, but lower regret decides between qualifiers
+        row("a", "mrft-slow", [0.3, 0.2, 0.45]), row("b", "mrft-slow", [0.3, 0.1, 0.49]),
+        # level everywhere: does not; another method is no variant
+        row("a", "mrft-level", [0.5, 0.4, 0.6]), row("b", "mrft-level", [0.5, 0.2, 0.8]),
+        row("a", "ppo", [0.9, 0.8, 1.0])],
+        "regret": {"methods": {"mrft-frozen": {"regret": [0.10, 0.05, 0.2]},
+                               "mrft-bound": {"regret": [0.01, 0.0, 0.1]},
+                               "mrft-slow": {"regret": [0.20, 0.1, 0.3]},
+                               "mrft-level": {"regret": [0.0, 0.0, 0.0]}}}}
+    rows = {r["method"]: r for r in adaptation_rule.verdicts(analysis)}
+    assert set(rows) == {"mrft-frozen", "mrft-bound", "mrft-slow", "mrft-level"}
+    assert rows["mrft-frozen"]["beats"] == ["a"] and rows["mrft-frozen"]["qualifies"]
+    assert rows["mrft-bound"]["below"] == ["b"] and not rows["mrft-bound"]["qualifies"]
+    assert rows["mrft-slow"]["beats"] == ["a", "b"] and rows["mrft-slow"]["qualifies"]
+    assert not rows["mrft-level"]["qualifies"]
+    assert adaptation_rule.decision(list(rows.values())) == "mrft-frozen"  # the lower regret
+    # a family without an interval (too few seeds) decides nothing: the variant cannot qualify
+    unsure = {**analysis, "family_comparisons": [row("a", "mrft-frozen", [0.2, 0.1, 0.4]),
+                                                 row("b", "mrft-frozen", None)]}
+    assert adaptation_rule.decision(adaptation_rule.verdicts(unsure)) == "mrft"
+    # the script: its table and decision, and a clear error for a bench reported against another focus
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "analysis.json").write_text(json.dumps(analysis))
+    proc = _script("adaptation_rule.py", str(tmp_path / "bench"))
+    assert proc.returncode == 0, proc.stderr
+    assert "`mrft-frozen` becomes the default." in proc.stdout
+    assert (tmp_path / "bench" / "adaptation_rule.md").read_text() == proc.stdout
+    (tmp_path / "bench" / "analysis.json").write_text(json.dumps({**analysis, "focus": "ppo"}))
+    proc = _script("adaptation_rule.py", str(tmp_path / "bench"))
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "--focus mrft" in proc.stderr
