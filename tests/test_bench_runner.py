@@ -378,5 +378,6 @@ def test_the_adaptation_ablations_adapt_mrfts_own_pretraining(tiny, tmp_path):
     assert records["mrft"]["mrft"]["adapt_meta_policy"] is True
     assert records["mrft-tenth-adapt-lr"]["learning_rate"] == pytest.approx(
         0.1 * records["mrft"]["learning_rate"])
+    assert records["mrft-tenth-adapt-lr"]["checkpoint"] == records["mrft"]["checkpoint"]
     assert records["mrft-kl-bound"]["checkpoint"] == records["mrft"]["checkpoint"]
     assert records["mrft-loose-kl-bound"]["checkpoint"] == records["mrft"]["checkpoint"]

@@ -221,8 +221,9 @@ def test_the_adaptation_rule_picks_the_variant_that_wins_somewhere_and_loses_now
                                "mrft-bound": {"regret": [0.01, 0.0, 0.1]},
                                "mrft-slow": {"regret": [0.20, 0.1, 0.3]},
                                "mrft-level": {"regret": [0.0, 0.0, 0.0]}}}}
-    rows = {r["method"]: r for r in adaptation_rule.verdicts(analysis)}
-    assert set(rows) == {"mrft-frozen", "mrft-bound", "mrft-slow", "mrft-level"}
+    names = ("mrft-frozen", "mrft-bound", "mrft-slow", "mrft-level", "mrft-absent")
+    rows = {r["method"]: r for r in adaptation_rule.verdicts(analysis, names)}
+    assert set(rows) == set(names) and rows["mrft-absent"]["absent"] and not rows["mrft-absent"]["qualifies"]
     assert rows["mrft-frozen"]["beats"] == ["a"] and rows["mrft-frozen"]["qualifies"]
     assert rows["mrft-bound"]["below"] == ["b"] and not rows["mrft-bound"]["qualifies"]
     assert rows["mrft-slow"]["beats"] == ["a", "b"] and rows["mrft-slow"]["qualifies"]
@@ -231,14 +232,27 @@ def test_the_adaptation_rule_picks_the_variant_that_wins_somewhere_and_loses_now
     # a family without an interval (too few seeds) decides nothing: the variant cannot qualify
     unsure = {**analysis, "family_comparisons": [row("a", "mrft-frozen", [0.2, 0.1, 0.4]),
                                                  row("b", "mrft-frozen", None)]}
-    assert adaptation_rule.decision(adaptation_rule.verdicts(unsure)) == "mrft"
+    assert adaptation_rule.decision(adaptation_rule.verdicts(unsure, names)) == "mrft"
+    # an interval that reaches one half decides nothing; without the reference rows there is
+    # no regret, which a single qualifier does not need and several cannot do without
+    edge = {"focus": "mrft", "regret": {"unavailable": "no oracle"},
+            "family_comparisons": [row("a", "mrft-frozen", [0.3, 0.1, 0.5]), row("a", "mrft-slow", [0.3, 0.1, 0.45])]}
+    edge_rows = {r["method"]: r for r in adaptation_rule.verdicts(edge, names)}
+    assert edge_rows["mrft-frozen"]["beats"] == [] and edge_rows["mrft-slow"]["beats"] == ["a"]
+    assert adaptation_rule.decision(list(edge_rows.values())) == "mrft-slow"
+    edge["family_comparisons"].append(row("a", "mrft-level", [0.2, 0.1, 0.3]))
+    with pytest.raises(adaptation_rule.MrftError, match="no cumulative regret"):
+        adaptation_rule.decision(adaptation_rule.verdicts(edge, names))
     # the script: its table and decision, and a clear error for a bench reported against another focus
     (tmp_path / "bench").mkdir()
     (tmp_path / "bench" / "analysis.json").write_text(json.dumps(analysis))
-    proc = _script("adaptation_rule.py", str(tmp_path / "bench"))
+    proc = _script("adaptation_rule.py", str(tmp_path / "bench"), "--variants", ",".join(names))
     assert proc.returncode == 0, proc.stderr
+    assert "| mrft-absent | not in the bench" in proc.stdout
     assert "`mrft-frozen` becomes the default." in proc.stdout
     assert (tmp_path / "bench" / "adaptation_rule.md").read_text() == proc.stdout
+    none = _script("adaptation_rule.py", str(tmp_path / "bench"))  # none of the pre-registered four
+    assert none.returncode == 2 and "compares none of mrft-kl-bound" in none.stderr
     (tmp_path / "bench" / "analysis.json").write_text(json.dumps({**analysis, "focus": "ppo"}))
     proc = _script("adaptation_rule.py", str(tmp_path / "bench"))
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "--focus mrft" in proc.stderr

@@ -4,6 +4,7 @@ evaluation, groups that stay groups, and adaptation with each method's own algor
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -206,7 +207,8 @@ def test_mrft_adapts_the_base_actor_critic_alone_when_asked(tmp_path):
 
 
 def test_mrft_scales_its_adaptation_learning_rate_when_asked(tmp_path):
-    small = MRFTConfig(**SMALL_MRFT, trial_episodes=1)
+    # the checkpoint asks for half the rate in its adaptations (mrft train --adapt-lr-scale)
+    small = MRFTConfig(**SMALL_MRFT, trial_episodes=1, adapt_lr_scale=0.5)
     checkpoint = _pretrain(tmp_path / "mrft", "mrft", mrft=small)
     pretrained_lr = torch.load(checkpoint, weights_only=True)["config"]["optim"]["learning_rate"]
 
@@ -214,19 +216,32 @@ def test_mrft_scales_its_adaptation_learning_rate_when_asked(tmp_path):
         lines = (run_dir / "metrics.jsonl").read_text().splitlines()
         return next(r["charts/learning_rate"] for r in map(json.loads, lines) if "charts/learning_rate" in r)
 
-    plain = adapt(checkpoint, _settings(checkpoint, 160), run_dir=tmp_path / "plain")
-    slow = adapt(checkpoint, _settings(checkpoint, 160, options={"adapt_lr_scale": 0.1}),
-                 run_dir=tmp_path / "slow")
-    assert plain["learning_rate"] == pretrained_lr
-    assert slow["learning_rate"] == pytest.approx(0.1 * pretrained_lr)
-    # the optimiser stepped at the scaled rate (the same annealing, a tenth of each step)
-    assert first_lr(tmp_path / "slow") == pytest.approx(0.1 * first_lr(tmp_path / "plain"))
+    # pre-training runs at the run's rate
+    assert first_lr(Path(checkpoint).parent) == pytest.approx(pretrained_lr)
+    half = adapt(checkpoint, _settings(checkpoint, 160), run_dir=tmp_path / "half")
+    tenth = adapt(checkpoint, _settings(checkpoint, 160, options={"adapt_lr_scale": 0.1}),
+                  run_dir=tmp_path / "tenth")
+    assert half["mrft"]["adapt_lr_scale"] == 0.5 and tenth["mrft"]["adapt_lr_scale"] == 0.1
+    assert half["learning_rate"] == pytest.approx(0.5 * pretrained_lr)
+    assert tenth["learning_rate"] == pytest.approx(0.1 * pretrained_lr)  # in place of the checkpoint's
+    # the optimiser stepped at the scaled rate (the same annealing, each step scaled)
+    assert first_lr(tmp_path / "tenth") == pytest.approx(0.2 * first_lr(tmp_path / "half"))
     # it scales an explicit --learning-rate too
-    given = adapt(checkpoint, _settings(checkpoint, 160, learning_rate=1e-3, options={"adapt_lr_scale": 0.5}),
+    given = adapt(checkpoint, _settings(checkpoint, 160, learning_rate=2e-3, options={"adapt_lr_scale": 0.5}),
                   run_dir=tmp_path / "given")
-    assert given["learning_rate"] == pytest.approx(5e-4)
+    assert given["learning_rate"] == pytest.approx(1e-3) and pretrained_lr != 2e-3
+    # the distillation of the adapted policy runs at the run's rate, not the updates' scaled one
+    from mrft.algos.mrft.export import distill_config
+    from mrft.config import train_config_from_dict
+
+    adapted = train_config_from_dict(torch.load(tmp_path / "tenth" / "checkpoint.pt", weights_only=True)["config"])
+    assert distill_config(adapted, 100, ("kl",)).learning_rate == pretrained_lr
+    # adapting an adapted checkpoint again takes its factor, not the product of both
+    again = adapt(tmp_path / "tenth" / "checkpoint.pt",
+                  _settings(tmp_path / "tenth" / "checkpoint.pt", 160), run_dir=tmp_path / "again")
+    assert again["learning_rate"] == pytest.approx(0.1 * pretrained_lr)
     for bad in (0.0, -1.0, float("nan")):
-        with pytest.raises(MrftError, match="--adapt-lr-scale must be > 0"):
+        with pytest.raises(MrftError, match=r"--adapt-lr-scale must be (> 0|a finite number)"):
             adapt(checkpoint, _settings(checkpoint, 160, options={"adapt_lr_scale": bad}),
                   run_dir=tmp_path / "bad")
 

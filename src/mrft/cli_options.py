@@ -71,7 +71,8 @@ class AdaptConfig:
     num_envs: int | None = None
     """Envs per adaptation batch, all on the instance; when unset, the checkpoint's --num-envs."""
     learning_rate: float | None = None
-    """Adaptation learning rate; when unset, the checkpoint's."""
+    """Adaptation learning rate; when unset, the checkpoint's (MRFT's --adapt-lr-scale
+    multiplies either)."""
     updates: bool = True
     """--no-updates: adapt in context only (the instance is played, no weight changes): what
     a context-based method gets from its memory or belief alone."""

@@ -185,7 +185,7 @@ class AdaptSettings:
     num_envs: int | None = None
     """Envs per adaptation batch, all on the instance; None: the checkpoint's --num-envs."""
     learning_rate: float | None = None
-    """None: the checkpoint's learning rate."""
+    """None: the checkpoint's learning rate (MRFT's ``adapt_lr_scale`` multiplies either)."""
     updates: bool = True
     """False: adapt in context only (play the instance, change no weight)."""
     seed: int = 1

@@ -328,6 +328,12 @@ class Algorithm:
         """Scalars recorded with each evaluation point of an adaptation curve."""
         return {}
 
+    @property
+    def learning_rate_scale(self) -> float:
+        """A factor on the run's learning rate (``optim.learning_rate``) for this run's
+        optimiser; 1 unless the algorithm adapts at another rate (MRFT's ``--adapt-lr-scale``)."""
+        return 1.0
+
     def modules(self) -> list[nn.Module]:
         """Modules whose parameters the optimiser trains."""
         return [self.policy]

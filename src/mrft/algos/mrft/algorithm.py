@@ -148,6 +148,11 @@ class MRFT(Algorithm):
             self.modulator = GradientModulator(sum(p.numel() for p in self.shared), mod_cfg,
                                                seed=cfg.run.seed, device=ctx.device)
 
+    @property
+    def learning_rate_scale(self) -> float:
+        """``--adapt-lr-scale`` while adapting; pre-training runs at the run's rate."""
+        return self.m.adapt_lr_scale if self.ctx.adapting else 1.0
+
     @classmethod
     def validate_options(cls, options: MRFTConfig) -> None:
         validate(options)
@@ -156,7 +161,8 @@ class MRFT(Algorithm):
     def adaptation_config(cls, cfg, adapt_options: MRFTAdaptOptions):
         """--no-kl-bound lifts the adaptation's KL bound (``--adapt-kl``); ``mrft adapt
         --adapt-kl`` sets another one; --no-meta-policy-updates leaves the belief agent as
-        pre-trained; --adapt-lr-scale multiplies the adaptation's learning rate."""
+        pre-trained; --adapt-lr-scale sets the factor on the adaptation's learning rate
+        (:attr:`learning_rate_scale`); its range is checked with the config."""
         check(adapt_options.distill_steps >= 0,
               f"--distill-steps must be >= 0, got {adapt_options.distill_steps}")
         bound = adapt_options.adapt_kl  # its range is checked with the config (options.validate)
@@ -166,12 +172,10 @@ class MRFT(Algorithm):
             bound = None
         elif bound is None:
             bound = cfg.mrft.adapt_kl
-        scale = adapt_options.adapt_lr_scale
-        check(scale > 0 and math.isfinite(scale), f"--adapt-lr-scale must be > 0, got {scale}")
+        scale = cfg.mrft.adapt_lr_scale if adapt_options.adapt_lr_scale is None else adapt_options.adapt_lr_scale
         meta_policy = cfg.mrft.adapt_meta_policy and adapt_options.meta_policy_updates
-        optim = dataclasses.replace(cfg.optim, learning_rate=cfg.optim.learning_rate * scale)
-        return dataclasses.replace(cfg, optim=optim, mrft=dataclasses.replace(
-            cfg.mrft, adapt_kl=bound, adapt_meta_policy=meta_policy))
+        return dataclasses.replace(cfg, mrft=dataclasses.replace(
+            cfg.mrft, adapt_kl=bound, adapt_meta_policy=meta_policy, adapt_lr_scale=scale))
 
     @classmethod
     def exporter(cls, cfg, policy: ActorCritic, algo_state: dict, source: str):

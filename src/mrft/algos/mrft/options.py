@@ -102,6 +102,10 @@ class MRFTConfig:
     """Adaptation: whether its updates fine-tune the belief agent (the meta-policy that turns
     the belief into FiLM and head deltas) with the base actor-critic; False: the base
     actor-critic alone, under the deltas the belief sets, as PPO fine-tunes its network."""
+    adapt_lr_scale: float = 1.0
+    """Adaptation: a factor on the learning rate of the adaptation's updates, every parameter
+    they tune at a smaller step without bounding how many steps an update takes (the
+    distillation of the adapted policy keeps the run's rate)."""
     grad_mod_mode: Literal["project", "downweight"] = "project"
     """What happens to a task gradient that conflicts with the meta-gradient."""
     meta_grad_ema: float = 0.9
@@ -127,9 +131,10 @@ class MRFTAdaptOptions:
     """MRFT only. --no-meta-policy-updates: the adaptation's updates fine-tune the base
     actor-critic alone and leave the meta-policy as pre-trained (--no-adapt-meta-policy of
     mrft train stores the same)."""
-    adapt_lr_scale: float = 1.0
-    """MRFT only. A factor on the adaptation's learning rate (the pre-trained run's, or
-    --learning-rate): a smaller step for every parameter the updates tune, the meta-policy's
+    adapt_lr_scale: float | None = None
+    """MRFT only. A factor on this adaptation's learning rate (the pre-trained run's, or
+    --learning-rate) in place of the checkpoint's (--adapt-lr-scale of mrft train; 1 by
+    default): a smaller step for every parameter the updates tune, the meta-policy's
     read-outs among them, without bounding how many steps an update takes."""
     distill_steps: int = 0
     """MRFT only. At the adaptation's final evaluation point, also distil the adapted policy
@@ -212,6 +217,8 @@ def validate(m: MRFTConfig) -> None:
     check(m.inner_lr > 0, f"--inner-lr must be > 0, got {m.inner_lr}")
     check(m.adapt_kl is None or (m.adapt_kl > 0 and math.isfinite(m.adapt_kl)),
           f"--adapt-kl must be > 0 or None, got {m.adapt_kl}")
+    check(m.adapt_lr_scale > 0 and math.isfinite(m.adapt_lr_scale),
+          f"--adapt-lr-scale must be > 0, got {m.adapt_lr_scale}")
     for name in ("embed_dim", "tcn_channels", "tcn_levels", "meta_d_model", "meta_layers"):
         check(getattr(m, name) >= 1, f"--{name.replace('_', '-')} must be >= 1, got {getattr(m, name)}")
     check(m.meta_d_model % 4 == 0,
