@@ -64,13 +64,23 @@ def test_a_pass_within_the_bound_keeps_every_step_and_goes_on():
 
 
 def test_without_a_bound_no_kl_halts_the_update():
-    guard, weight, kl = _guarded(bound=None)
-    kl["batch"] = 50.0
-    for step_kl, value in ((0.0, 1.0), (9.0, 2.0), (40.0, 3.0)):
-        _step(guard, weight, step_kl, value)
+    from mrft.algos.mrft.trust_region import KLTrustRegion
+
+    weight = torch.nn.Parameter(torch.zeros(1))
+    measured = []
+    guard = KLTrustRegion([weight], None, lambda: measured.append(weight.item()) or 50.0)
+    for value in (1.0, 2.0, 3.0):
+        _step(guard, weight, 0.0, value)
+        if value == 2.0:
+            assert guard.after_epoch({}) is False  # a pass ends: nothing measured, nothing undone
     assert guard.after_epoch({}) is False and weight.item() == 3.0
-    assert guard.stats()["mrft/adapt_accepted_steps"] == 3.0
-    assert "mrft/adapt_halted" not in guard.stats()
+    assert measured == []  # the KL is for the log: measured once, when the update has ended
+    stats = guard.stats()
+    assert stats["mrft/adapt_kl"] == 50.0 and measured == [3.0]
+    assert stats["mrft/adapt_accepted_steps"] == 3.0 and "mrft/adapt_halted" not in stats
+    assert guard.stats()["mrft/adapt_kl"] == 50.0 and measured == [3.0]
+    # an update that took no pass has no KL to log
+    assert "mrft/adapt_kl" not in KLTrustRegion([weight], None, lambda: 1.0).stats()
     # --target-kl still ends the epochs, as in PPO's adaptation; nothing is undone
     guard, weight, kl = _guarded(bound=None, target_kl=0.01)
     kl["batch"] = 50.0

@@ -30,8 +30,9 @@ class KLTrustRegion(UpdateGuard):
     Within ``bound`` the current parameters become the accepted ones; once it is crossed the
     guard halts (the engine takes no further step), the parameters go back to the last
     accepted ones and the update ends, so every update ends within the bound on the batch
-    it learnt from. ``bound=None``: no bound, every step stands, and ``target_kl`` ends the
-    epochs as in PPO's adaptation.
+    it learnt from. ``bound=None``: no bound, every step stands, ``target_kl`` ends the
+    epochs as in PPO's adaptation, and the batch KL, for the log only, is measured once, when
+    the update has ended (:meth:`stats`), not after every pass.
     """
 
     def __init__(self, params: list[torch.nn.Parameter], bound: float | None,
@@ -40,12 +41,15 @@ class KLTrustRegion(UpdateGuard):
         self.params = params
         self.bound = bound
         self.batch_kl = batch_kl
-        self.accepted = self._snapshot()
+        self.accepted = self._snapshot() if bound is not None else []
+        """The parameters to go back to (none to keep without a bound)."""
         self.halted = False
         self.steps = 0
         """Optimiser steps of this update so far (each follows one check that passed)."""
         self.accepted_steps = 0
         self._stats: dict[str, float] = {}
+        self._log_kl = False
+        """Without a bound: a pass has ended, so :meth:`stats` measures the update's KL."""
 
     def share(self, ranks) -> None:
         """Every rank measures the mean of the ranks' batch KLs (the KL on their batches
@@ -67,13 +71,14 @@ class KLTrustRegion(UpdateGuard):
         self.steps += 1
 
     def after_epoch(self, diagnostics: dict[str, float]) -> bool:
-        kl = self.batch_kl()
-        self._stats["mrft/adapt_kl"] = kl
         self._stats["mrft/adapt_steps"] = float(self.steps)
         if self.bound is None:
             self.accepted_steps = self.steps
             self._stats["mrft/adapt_accepted_steps"] = float(self.accepted_steps)
+            self._log_kl = True
             return super().after_epoch(diagnostics)
+        kl = self.batch_kl()
+        self._stats["mrft/adapt_kl"] = kl
         if self.halted or kl > self.bound:
             self._restore(self.accepted)
             self._stats["mrft/adapt_halted"] = 1.0
@@ -85,6 +90,9 @@ class KLTrustRegion(UpdateGuard):
         return False
 
     def stats(self) -> dict[str, float]:
+        if self._log_kl:  # the KL where the update ended, once
+            self._stats["mrft/adapt_kl"] = self.batch_kl()
+            self._log_kl = False
         return dict(self._stats)
 
     def _snapshot(self) -> list[torch.Tensor]:
