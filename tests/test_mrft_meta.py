@@ -173,3 +173,17 @@ def test_a_checkpoint_written_before_the_readout_module_still_loads():
     z = torch.randn(3, 4)
     assert all(torch.equal(a, b) for a, b in zip(fresh.params(z).values(), saved.params(z).values(),
                                                  strict=True))
+
+
+def test_attention_over_more_rows_than_one_fused_call_takes_matches_one_call(monkeypatch):
+    from mrft.algos.mrft import meta_policy
+
+    torch.manual_seed(0)
+    block = meta_policy.TokenBlock(16, 4)
+    x = torch.randn(7, 5, 16, requires_grad=True)
+    whole = block(x)
+    (grad_whole,) = torch.autograd.grad(whole.square().sum(), x)
+    monkeypatch.setattr(meta_policy, "ATTENTION_ROWS", 3)  # 7 rows: calls of 3, 3 and 1
+    split = block(x)
+    (grad_split,) = torch.autograd.grad(split.square().sum(), x)
+    assert torch.allclose(whole, split, atol=1e-6) and torch.allclose(grad_whole, grad_split, atol=1e-5)

@@ -162,8 +162,11 @@ class TokenBlock(nn.Module):
         q, k, v = self.qkv(self.attn_norm(x)).reshape(n, t, 3, h, hd).permute(2, 0, 3, 1, 4).unbind(0)
         # softmax(q k^T / sqrt(hd)) v; the fused kernel's backward is several times faster
         # than that of batched products of thousands of 5 x 5 matrices
-        mixed = torch.cat([F.scaled_dot_product_attention(*part) for part in
-                           zip(*(x.split(ATTENTION_ROWS) for x in (q, k, v)), strict=True)])
+        if n <= ATTENTION_ROWS:  # one call; no concatenation (a copy, forward and backward)
+            mixed = F.scaled_dot_product_attention(q, k, v)
+        else:
+            mixed = torch.cat([F.scaled_dot_product_attention(*part) for part in
+                               zip(*(x.split(ATTENTION_ROWS) for x in (q, k, v)), strict=True)])
         mixed = mixed.transpose(1, 2).reshape(n, t, d)
         x = x + self.attn_out(mixed)
         return x + self.ff(self.ff_norm(x))
