@@ -31,7 +31,8 @@ from mrft.atomic import atomic_write_bytes
 from mrft.errors import MrftError
 
 DEFAULT = "mrft"
-CANDIDATES = ("mrft-kl-bound", "mrft-loose-kl-bound", "mrft-frozen-meta-policy", "mrft-tenth-adapt-lr")
+CANDIDATES = ("mrft-kl-bound", "mrft-loose-kl-bound", "mrft-frozen-meta-policy", "mrft-tenth-adapt-lr",
+              "mrft-normalised-adapt-advantages")
 """The variants of MRFT's adaptation the rule was fixed for (docs/mrft.md)."""
 
 
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("bench", type=Path, help="a bench folder reported with --focus mrft")
     parser.add_argument("--variants", default=",".join(CANDIDATES),
-                        help="comma-separated candidates (default: the four the rule was fixed for)")
+                        help="comma-separated candidates (default: the five the rule was fixed for)")
     args = parser.parse_args(argv)
     try:
         path = args.bench / "analysis.json"

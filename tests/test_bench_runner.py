@@ -364,7 +364,7 @@ def test_the_adaptation_ablations_adapt_mrfts_own_pretraining(tiny, tmp_path):
                                                    for t in suite.tasks))
     with open(os.devnull, "w") as devnull:
         bench = Bench(suite, ["mrft", "mrft-kl-bound", "mrft-loose-kl-bound", "mrft-frozen-meta-policy",
-                              "mrft-tenth-adapt-lr"], [1],
+                              "mrft-tenth-adapt-lr", "mrft-normalised-adapt-advantages"], [1],
                       tmp_path, "test", log=devnull)
         bench.run()
     units = list(bench.units())
@@ -379,5 +379,7 @@ def test_the_adaptation_ablations_adapt_mrfts_own_pretraining(tiny, tmp_path):
     assert records["mrft-tenth-adapt-lr"]["learning_rate"] == pytest.approx(
         0.1 * records["mrft"]["learning_rate"])
     assert records["mrft-tenth-adapt-lr"]["checkpoint"] == records["mrft"]["checkpoint"]
+    assert records["mrft-normalised-adapt-advantages"]["mrft"]["adapt_norm_adv"] is True
+    assert records["mrft"]["mrft"]["adapt_norm_adv"] is False
     assert records["mrft-kl-bound"]["checkpoint"] == records["mrft"]["checkpoint"]
     assert records["mrft-loose-kl-bound"]["checkpoint"] == records["mrft"]["checkpoint"]

@@ -206,6 +206,30 @@ def test_mrft_adapts_the_base_actor_critic_alone_when_asked(tmp_path):
     assert record["parameters"] <= sum(v.numel() for v in before["model"].values()) < tuned["parameters"]
 
 
+def test_mrft_normalises_its_adaptation_advantages_only_when_asked(tmp_path, monkeypatch):
+    from mrft.algos.mrft import algorithm
+
+    small = MRFTConfig(**SMALL_MRFT, trial_episodes=1)
+    checkpoint = _pretrain(tmp_path / "mrft", "mrft", mrft=small)
+    seen = []
+    surrogate = algorithm.clipped_surrogate_per_step
+
+    def spy(logp, old, adv, clip):
+        seen.append((adv.numel(), float(adv.mean()), float(adv.std()) if adv.numel() > 1 else 1.0))
+        return surrogate(logp, old, adv, clip)
+
+    monkeypatch.setattr(algorithm, "clipped_surrogate_per_step", spy)
+    plain = adapt(checkpoint, _settings(checkpoint, 160), run_dir=tmp_path / "plain")
+    raw, seen[:] = list(seen), []
+    normalised = adapt(checkpoint, _settings(checkpoint, 160, options={"normalise_advantages": True}),
+                       run_dir=tmp_path / "normalised")
+    assert plain["mrft"]["adapt_norm_adv"] is False and normalised["mrft"]["adapt_norm_adv"] is True
+    many = [s for s in seen if s[0] > 2]
+    assert many and all(abs(mean) < 1e-5 and abs(std - 1.0) < 1e-3 for _, mean, std in many)
+    # by default the adaptation's advantages are as the critic gives them, not standardised
+    assert any(abs(std - 1.0) > 1e-2 for n, _, std in raw if n > 2)
+
+
 def test_mrft_scales_its_adaptation_learning_rate_when_asked(tmp_path):
     # the checkpoint asks for half the rate in its adaptations (mrft train --adapt-lr-scale)
     small = MRFTConfig(**SMALL_MRFT, trial_episodes=1, adapt_lr_scale=0.5)

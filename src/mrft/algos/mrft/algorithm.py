@@ -159,10 +159,9 @@ class MRFT(Algorithm):
 
     @classmethod
     def adaptation_config(cls, cfg, adapt_options: MRFTAdaptOptions):
-        """--no-kl-bound lifts the adaptation's KL bound (``--adapt-kl``); ``mrft adapt
-        --adapt-kl`` sets another one; --no-meta-policy-updates leaves the belief agent as
-        pre-trained; --adapt-lr-scale sets the factor on the adaptation's learning rate
-        (:attr:`learning_rate_scale`); its range is checked with the config."""
+        """The checkpoint's adaptation settings (``MRFTConfig.adapt_*``) under ``mrft adapt``'s
+        options (:class:`MRFTAdaptOptions` says what each does); ranges are checked with
+        the config."""
         check(adapt_options.distill_steps >= 0,
               f"--distill-steps must be >= 0, got {adapt_options.distill_steps}")
         bound = adapt_options.adapt_kl  # its range is checked with the config (options.validate)
@@ -173,9 +172,11 @@ class MRFT(Algorithm):
         elif bound is None:
             bound = cfg.mrft.adapt_kl
         scale = cfg.mrft.adapt_lr_scale if adapt_options.adapt_lr_scale is None else adapt_options.adapt_lr_scale
+        norm_adv = cfg.mrft.adapt_norm_adv or adapt_options.normalise_advantages
         meta_policy = cfg.mrft.adapt_meta_policy and adapt_options.meta_policy_updates
         return dataclasses.replace(cfg, mrft=dataclasses.replace(
-            cfg.mrft, adapt_kl=bound, adapt_meta_policy=meta_policy, adapt_lr_scale=scale))
+            cfg.mrft, adapt_kl=bound, adapt_meta_policy=meta_policy, adapt_lr_scale=scale,
+            adapt_norm_adv=norm_adv))
 
     @classmethod
     def exporter(cls, cfg, policy: ActorCritic, algo_state: dict, source: str):
@@ -397,7 +398,7 @@ class MRFT(Algorithm):
         logp = log_prob(self.policy, dist, mb["actions"][:, None]).squeeze(1)
         entropy = policy_entropy(self.policy, dist).squeeze(1)
         adv = mb["advantages"]
-        if adv.numel() > 1 and not self.ctx.adapting:
+        if adv.numel() > 1 and (not self.ctx.adapting or m.adapt_norm_adv):
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         per_step, ratio, log_ratio = clipped_surrogate_per_step(logp, mb["logprobs"], adv, m.meta_clip)
         value_loss = 0.5 * (values - mb["returns"]).pow(2)

@@ -106,6 +106,10 @@ class MRFTConfig:
     """Adaptation: a factor on the learning rate of the adaptation's updates, every parameter
     they tune at a smaller step without bounding how many steps an update takes (the
     distillation of the adapted policy keeps the run's rate)."""
+    adapt_norm_adv: bool = False
+    """Adaptation: normalise the advantages per minibatch, as pre-training and PPO do; by
+    default they are not (a policy already right in context earns advantages near zero,
+    which normalising turns into unit-sized steps: docs/mrft.md, "Adaptation")."""
     grad_mod_mode: Literal["project", "downweight"] = "project"
     """What happens to a task gradient that conflicts with the meta-gradient."""
     meta_grad_ema: float = 0.9
@@ -136,6 +140,10 @@ class MRFTAdaptOptions:
     --learning-rate) in place of the checkpoint's (--adapt-lr-scale of mrft train; 1 by
     default): a smaller step for every parameter the updates tune, the meta-policy's
     read-outs among them, without bounding how many steps an update takes."""
+    normalise_advantages: bool = False
+    """MRFT only. --normalise-advantages: this adaptation normalises its advantages per
+    minibatch, as PPO's does (so does any adaptation of a checkpoint trained with
+    --adapt-norm-adv); by default they are not."""
     distill_steps: int = 0
     """MRFT only. At the adaptation's final evaluation point, also distil the adapted policy
     into a context-free network (progressive distillation: feature alignment, KL
@@ -188,6 +196,9 @@ VARIANTS = (
     Variant("mrft-tenth-adapt-lr", adapt_options=(("adapt_lr_scale", 0.1),), pretrain_as="mrft",
             adapts_by="mrft-tenth-adapt-lr in context and with its own updates at a tenth of the "
             "learning rate"),
+    Variant("mrft-normalised-adapt-advantages", adapt_options=(("normalise_advantages", True),),
+            pretrain_as="mrft", adapts_by="mrft-normalised-adapt-advantages in context and with "
+            "its own updates, advantages normalised per minibatch as PPO's"),
 )
 
 
