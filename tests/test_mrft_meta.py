@@ -187,3 +187,24 @@ def test_attention_over_more_rows_than_one_fused_call_takes_matches_one_call(mon
     split = block(x)
     (grad_split,) = torch.autograd.grad(split.square().sum(), x)
     assert torch.allclose(whole, split, atol=1e-6) and torch.allclose(grad_whole, grad_split, atol=1e-5)
+
+
+def test_a_log_std_pushed_past_its_bound_can_come_back():
+    from mrft.algos.mrft.meta_policy import LOG_STD_MAX, LOG_STD_MIN, ReturningClamp
+
+    x = torch.tensor([-7.0, -1.0, 0.5, 3.0, 4.0], requires_grad=True)
+    y = ReturningClamp.apply(x, LOG_STD_MIN, LOG_STD_MAX)
+    assert torch.equal(y, x.detach().clamp(LOG_STD_MIN, LOG_STD_MAX))
+    # loss gradients: a descent step x - g moves x[0] up (back in), x[3] down (back in),
+    # x[4] up (further out): the last is dropped, the others pass as inside the bounds
+    (grad,) = torch.autograd.grad(y, x, torch.tensor([-1.0, 2.0, -3.0, 4.0, -5.0]))
+    assert grad.tolist() == [-1.0, 2.0, -3.0, 4.0, 0.0]
+    (grad,) = torch.autograd.grad(ReturningClamp.apply(x, LOG_STD_MIN, LOG_STD_MAX), x,
+                                  torch.tensor([1.0, 1.0, 1.0, -1.0, 1.0]))
+    assert grad.tolist() == [0.0, 1.0, 1.0, 0.0, 1.0]  # x[0] further down, x[3] further up: dropped
+    # within the bounds it is the clamp's gradient exactly
+    inside = torch.tensor([-4.0, 0.0, 1.5], requires_grad=True)
+    g = torch.tensor([0.3, -0.7, 1.1])
+    (mine,) = torch.autograd.grad(ReturningClamp.apply(inside, LOG_STD_MIN, LOG_STD_MAX), inside, g)
+    (plain,) = torch.autograd.grad(inside.clamp(LOG_STD_MIN, LOG_STD_MAX), inside, g)
+    assert torch.equal(mine, plain)

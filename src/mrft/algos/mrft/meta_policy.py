@@ -33,6 +33,28 @@ ATTENTION_ROWS = 32_768
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
 
+class ReturningClamp(torch.autograd.Function):
+    """``x.clamp(low, high)`` whose gradient, past a bound, keeps the part that leads back.
+
+    A plain clamp has no gradient past its bounds, so a log-std that one large update pushed
+    to the maximum stays there: the policy then acts at its widest whatever the updates
+    after it learn (seen adapting MRFT to a signed pendulum whose pole fell at once). Here
+    the gradient passes where ``x`` is within the bounds (as the clamp's does) and, past a
+    bound, only where a descent step moves ``x`` back towards it."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, low: float, high: float) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        ctx.low, ctx.high = low, high
+        return x.clamp(low, high)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (x,) = ctx.saved_tensors
+        outward = ((x > ctx.high) & (grad < 0)) | ((x < ctx.low) & (grad > 0))
+        return grad.masked_fill(outward, 0.0), None, None
+
+
 def film_widths(policy: ActorCritic) -> list[int]:
     """Widths of the actor's hidden layers that FiLM modulates."""
     torso = policy.actor_torso
@@ -123,7 +145,7 @@ def actor_forward(
         log_std = policy.log_std.expand_as(out)
         if params is not None and "log_std" in params:
             # bounded so that no belief, however far out, can make the policy degenerate or infinite
-            log_std = (log_std + params["log_std"].unsqueeze(1)).clamp(LOG_STD_MIN, LOG_STD_MAX)
+            log_std = ReturningClamp.apply(log_std + params["log_std"].unsqueeze(1), LOG_STD_MIN, LOG_STD_MAX)
         dist: Distribution = Normal(out, log_std.exp(), validate_args=False)
     else:
         dist = Categorical(logits=out, validate_args=False)
