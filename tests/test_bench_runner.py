@@ -383,3 +383,16 @@ def test_the_adaptation_ablations_adapt_mrfts_own_pretraining(tiny, tmp_path):
     assert records["mrft"]["mrft"]["adapt_norm_adv"] is False
     assert records["mrft-kl-bound"]["checkpoint"] == records["mrft"]["checkpoint"]
     assert records["mrft-loose-kl-bound"]["checkpoint"] == records["mrft"]["checkpoint"]
+
+
+def test_a_terminated_sweep_takes_the_interrupt_path_and_restores_the_handler():
+    import os
+    import signal
+
+    from mrft.interrupt import TerminateAsInterrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), TerminateAsInterrupt():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises at once
+    assert signal.getsignal(signal.SIGTERM) is before

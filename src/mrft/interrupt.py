@@ -32,3 +32,27 @@ class StopFlag:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
         return False
+
+
+class TerminateAsInterrupt:
+    """A context manager under which SIGTERM (``kill PID``, a job scheduler's stop) raises
+    KeyboardInterrupt in the main thread, so a sweep stopped that way takes Ctrl-C's path: it
+    cancels its Ray chains and shuts Ray down, instead of dying with its workers still
+    writing into the sweep's folder. Elsewhere (another thread) it changes nothing."""
+
+    def __init__(self):
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    @staticmethod
+    def _handle(signum, frame):
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+        return False

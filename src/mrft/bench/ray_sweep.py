@@ -201,9 +201,10 @@ def run_on_ray(bench: Bench, address: str, cpus_per_run: float = 1.0,
     """``bench``'s pending chains as Ray tasks; results written into ``bench.out`` by this
     process as they arrive. ``address``: :data:`LOCAL` or a cluster address."""
     from mrft.bench.lock import FolderLock
+    from mrft.interrupt import TerminateAsInterrupt
 
     ray = import_ray()
-    with FolderLock(bench.out):
+    with FolderLock(bench.out), TerminateAsInterrupt():
         started_here = not ray.is_initialized()
         if started_here:
             try:
