@@ -106,10 +106,10 @@ def adaptation_config(pretrained: TrainConfigBase, settings: AdaptSettings) -> T
         raise MrftError(f"--num-envs must be >= 2 for {algo.name}, whose adaptation learns from a "
                         f"group of episodes, got {envs}")
     options = adapt_options(algo, settings.options)
-    if settings.learning_rate is not None:  # before the algorithm's options, which may scale it
-        pretrained = dataclasses.replace(pretrained, optim=dataclasses.replace(
-            pretrained.optim, learning_rate=settings.learning_rate))
     cfg = algo.adaptation_config(pretrained, options) if options is not None else pretrained
+    optim = cfg.optim
+    if settings.learning_rate is not None:
+        optim = dataclasses.replace(optim, learning_rate=settings.learning_rate)
     run = dataclasses.replace(cfg.run, total_steps=settings.steps,
                               seed=adaptation_seed(settings.seed, settings.task), progress=False,
                               eval_episodes=0)
@@ -120,7 +120,7 @@ def adaptation_config(pretrained: TrainConfigBase, settings: AdaptSettings) -> T
             raise MrftError(f"the {settings.protocol} meta-test protocol plays episodes of {length} "
                             f"steps; this checkpoint cuts them at {env.max_episode_steps} "
                             "(--max-episode-steps)")
-    return dataclasses.replace(cfg, env=env, run=run, resume=None)
+    return dataclasses.replace(cfg, env=env, optim=optim, run=run, resume=None)
 
 
 def check_adapt_settings(settings: AdaptSettings) -> None:
