@@ -322,11 +322,24 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def parse_scales(text: str) -> list[float]:
+    """``--scales``: comma-separated positive multiples of the suite's pre-training budget."""
+    try:
+        scales = [float(s) for s in text.split(",")]
+    except ValueError:
+        raise MrftError(f"--scales takes comma-separated numbers such as 0.5,1,3, got {text!r}") from None
+    if any(not scale > 0 or scale == float("inf") for scale in scales):
+        raise MrftError(f"--scales must be positive and finite, got {text!r}")
+    return scales
+
+
 def run(args: argparse.Namespace) -> None:
     suite = load_suite(args.suite)
     families = args.families.split(",")
     methods = args.methods.split(",")
-    scales = [float(s) for s in args.scales.split(",")]
+    scales = parse_scales(args.scales)
+    if args.seeds is not None and args.seeds < 1:
+        raise MrftError(f"--seeds must be at least 1, got {args.seeds}")
     out = Path(args.out)
     seeds = list(range(1, (args.seeds or suite.seeds) + 1))
     scale_one = Path(args.scale_one) if args.scale_one else None

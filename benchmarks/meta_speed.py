@@ -5,12 +5,12 @@ hidden from the observation, 500-step episodes) at its own family defaults: the 
 preset (16 envs, learning rate 3e-4, gamma 0.99, observation normalisation) and each
 algorithm's continuous-control defaults, with nothing overridden except what makes the runs
 comparable: the same env steps, seed and torch thread count. That is ``mrft train --algo A
---env metaworld:ML1-reach --total-steps N --seed S --threads T --no-progress``. The batches
-differ by design: PPO updates on rollouts of 16 envs x 256 steps (4,096 env steps; 5 epochs
-x 8 minibatches); MRFT and RL2 on whole trials of 2 episodes x 500 steps in each of the 16
-envs (16,000 env steps; MRFT: 5 passes in minibatches of 512 steps; RL2: 4 passes x 4
-minibatches of whole trials). The default 64,000 env steps is 4 such trial batches, and 15
-PPO rollouts plus one of 160 steps per env (PPO's last rollout shrinks to fit the budget).
+--env metaworld:ML1-reach --total-steps N --seed S --threads T --no-progress``. PPO and MRFT
+update on rollouts of the same size: 16 envs x 256 steps (4,096 env steps; 5 epochs x 8
+minibatches), MRFT's trials running on across its rollouts; RL2 on whole trials of 2
+episodes x 500 steps in each of the 16 envs (16,000 env steps; 4 passes x 4 minibatches of
+whole trials). The default 64,000 env steps is 15 rollouts plus one of 160 steps per env
+(the last rollout shrinks to fit the budget) for PPO and MRFT, and 4 trial batches for RL2.
 
 The figure is env steps per second of the whole training loop (acting, env stepping,
 learning, logging, checkpoints), the wall clock of ``Trainer.train()`` after imports and

@@ -128,6 +128,18 @@ def test_the_budget_curve_takes_its_1x_point_from_a_bench_of_the_suite_itself(tm
     assert "other settings" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("flags, message", [
+    (("--scales", "0.5,x"), "--scales takes comma-separated numbers"),
+    (("--scales", "0.5,0"), "--scales must be positive"),
+    (("--scales", "nan"), "--scales must be positive"),
+    (("--seeds", "0"), "--seeds must be at least 1"),
+])
+def test_the_budget_curve_refuses_bad_scales_and_seeds_in_one_line(tmp_path, flags, message):
+    proc = _script("budget_curve.py", "--families", "nav:point", "--out", str(tmp_path / "c"), *flags)
+    assert proc.returncode == 2 and proc.stderr.startswith(f"error: {message}"), proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "c").exists()
+
+
 def test_a_scale_not_finished_reads_every_method_on_the_seeds_all_have_and_says_so(tmp_path):
     import test_bench_analysis as bench_helpers
 

@@ -10,7 +10,7 @@ be recomputed from the state stored where it starts. The update is PPO's, per st
 credit over the trial:
 
     A_t = GAE over the trial (its episodes back to back; only the trial's end is terminal)
-          of r_t + alpha (gamma J(z_{t+1}) - J(z_t))          (the progress bonus)
+          of r_t / sigma_R + alpha (gamma J(z_{t+1}) - J(z_t))  (reward scale; progress bonus)
     L   = clipped surrogate(A) - c_ent H + (c_v / 2) (V(s_t, z_t) - R_t)^2  (policy, critic)
         + c_b  E[(D(z_t, o_j, a_j) - symlog r_j)^2]           (belief: predict the trial's rewards,
                                                                 and next observations with

@@ -95,9 +95,10 @@ class MRFTConfig:
     adapt_kl: float | None = None
     """Adaptation: a KL bound, checked on the whole batch before every optimiser step and
     after every pass; once the KL to the policy before the update exceeds it, the parameters
-    go back to the last ones within it and the update ends. None (the default, chosen on the
-    `cpu` suite, docs/mrft.md "What the KL bound costs"): no bound, the clipped surrogate
-    alone limits each update, as in PPO's adaptation, so MRFT takes PPO's optimiser steps."""
+    go back to the last ones within it and the update ends. None (the default; the
+    bounds 0.02 and 0.2 are its rivals in the `cpu` suite's adaptation ablation, docs/mrft.md
+    "What the KL bound costs"): no bound, the clipped surrogate alone limits each update, as
+    in PPO's adaptation, so MRFT takes PPO's optimiser steps."""
     adapt_meta_policy: bool = True
     """Adaptation: whether its updates fine-tune the belief agent (the meta-policy that turns
     the belief into FiLM and head deltas) with the base actor-critic; False: the base
