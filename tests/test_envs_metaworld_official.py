@@ -101,6 +101,28 @@ def test_ml10_holds_out_whole_task_classes():
     assert task == suite.test[2] and seed == 1
 
 
+def test_mt10_shows_the_goal_and_its_test_tasks_are_its_train_tasks():
+    suite = envs.parse_env("metaworld-official:MT10")
+    bench = official.benchmark("MT10")
+    assert [t.name for t in suite.train] == [t.name for t in suite.test] == list(bench.train_classes)
+    # the test split of a multi-task benchmark plays its train tasks, goal for goal
+    assert {goal_of(t) for t in official.played_tasks(suite.test[0])} == {
+        goal_of(t) for t in bench.train_tasks if t.env_name == suite.train[0].name}
+    env = envs.make_task_instances([suite.test[0]], [0], seed=0)
+    obs = env.reset()
+    assert np.allclose(obs[:, -3:], env.task_parameters(), atol=1e-6) and np.abs(obs[:, -3:]).sum() > 0
+    env.close()
+
+
+@pytest.mark.slow  # building the 45-class benchmark takes about a minute
+def test_ml45_holds_out_the_benchmarks_five_classes():
+    suite = envs.parse_env("metaworld-official:ML45")
+    bench = official.benchmark("ML45")
+    train, test = [t.name for t in suite.train], [t.name for t in suite.test]
+    assert train == list(bench.train_classes) and test == list(bench.test_classes)
+    assert len(train) == 45 and len(test) == 5 and not set(train) & set(test)
+
+
 def test_success_is_reported_every_step_and_bad_names_fail_in_one_line():
     suite = envs.parse_env("metaworld-official:ML1-reach")
     env = envs.make_vec_env(suite.train, 2, seed=0)

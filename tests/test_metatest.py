@@ -1,33 +1,58 @@
 """Meta-World's official meta-test protocol on hand-made episodes, and where Farama's helper
 counts differently."""
 
+import dataclasses
+
 import numpy as np
 import pytest
+import torch
+from conftest import CountdownVecEnv
 
 from mrft.bench.suite import parse_suite
+from mrft.episodes import Actor, play_episode
 from mrft.errors import MrftError
-from mrft.metatest import (
-    MetaTestProtocol,
-    adaptation_plan,
-    episode_succeeded,
-    goal_success_rate,
-    meta_test_success,
-)
+from mrft.metatest import MetaTestProtocol, adaptation_plan, meta_test_success
+from mrft.nets import ActorCritic
+
+
+class FlaggedCountdownVecEnv(CountdownVecEnv):
+    """CountdownVecEnv whose env ``i`` raises the success flag ``flags[i][t]`` at step
+    ``t + 1`` of its episode, and 1 on the auto-reset step after its episode ended (a step
+    that belongs to no episode, so it must not count)."""
+
+    def __init__(self, flags):
+        super().__init__([len(f) for f in flags])
+        self.flags = flags
+
+    def step(self, actions):
+        t, ended = self.t.copy(), self.ended.copy()
+        result = super().step(actions)
+        success = [1.0 if ended[i] else float(self.flags[i][t[i]]) for i in range(self.num_envs)]
+        return dataclasses.replace(result, success=np.asarray(success, dtype=np.float32))
+
+
+def successes(flags):
+    """What scoring counts for episodes with these success flags: each env's one episode, as
+    evaluation plays it (:func:`mrft.episodes.play_episode`)."""
+    env = FlaggedCountdownVecEnv(flags)
+    policy = ActorCritic(env.observation_space, env.action_space, "mlp", (8,))
+    run = play_episode(env, Actor(policy), 100, torch.device("cpu"), update_normalizer=False)
+    return run.success.tolist()
 
 
 def test_an_episode_succeeds_if_any_step_succeeds():
-    assert episode_succeeded([0, 0, 1, 0, 0])  # the flag fell back: still a success
-    assert episode_succeeded([1])
-    assert not episode_succeeded([0, 0, 0])
-    assert not episode_succeeded([0.5, 0.9])  # Meta-World's flag is 0 or 1
+    # the flag fell back after a success: still a success; env 2 ends first, and the flag
+    # on its auto-reset step, while the others play on, counts for nothing
+    assert successes([[0, 1, 0], [0, 0, 0], [0, 0], [0, 0, 1]]) == [1.0, 0.0, 0.0, 1.0]
+    assert successes([[1], [0]]) == [1.0, 0.0]
 
 
 def test_per_goal_then_per_class_then_the_mean_over_classes():
     # class A: goal 1 succeeds in 2 of its 3 evaluation episodes, goal 2 in 1 of 3
-    a1 = goal_success_rate([[0, 1, 0], [0, 0, 0], [1, 1, 1]])
-    a2 = goal_success_rate([[0, 0, 0], [0, 0, 1], [0, 0, 0]])
+    a1 = np.mean(successes([[0, 1, 0], [0, 0, 0], [1, 1, 1]]))
+    a2 = np.mean(successes([[0, 0, 0], [0, 0, 1], [0, 0, 0]]))
     # class B: one goal, never
-    b1 = goal_success_rate([[0, 0], [0, 0], [0, 0]])
+    b1 = np.mean(successes([[0, 0], [0, 0], [0, 0]]))
     assert (a1, a2, b1) == (pytest.approx(2 / 3), pytest.approx(1 / 3), 0.0)
     result = meta_test_success({"a-v3": [a1, a2], "b-v3": [b1]})
     assert result["per_class"] == {"a-v3": pytest.approx(0.5), "b-v3": 0.0}
@@ -87,8 +112,9 @@ def test_farama_helper_counts_early_finishers_first_ours_counts_each_goal_once()
     # the env that succeeds at once finishes three episodes before the other finishes one,
     # and those three fill the class's count
     assert farama_success == 1.0
-    ours = meta_test_success({"reach-v3": [goal_success_rate([[1]] * 3),
-                                           goal_success_rate([[0] * 5] * 3)]})
+    # the same episodes as scoring here plays them: each goal's three counted once
+    ours = meta_test_success({"reach-v3": [np.mean(successes([[1]] * 3)),
+                                           np.mean(successes([[0] * 5] * 3))]})
     assert ours["mean"] == 0.5
 
 
@@ -101,6 +127,10 @@ def test_the_adaptation_budget_is_whole_episodes_in_one_env_or_one_group():
     assert (group.steps, group.num_envs) == (5000, 10)
     with pytest.raises(MrftError, match="500 steps"):
         adaptation_plan(protocol, False, horizon=200)
+    one = MetaTestProtocol(adaptation_episodes=1)
+    assert adaptation_plan(one, False, horizon=500).steps == 500
+    with pytest.raises(MrftError, match=r"adapts on a group of episodes.*--adaptation-episodes 2"):
+        adaptation_plan(one, True, horizon=500)  # a group of one has no relative advantage
     with pytest.raises(MrftError):
         MetaTestProtocol(adaptation_episodes=0)
     with pytest.raises(MrftError):
@@ -128,8 +158,12 @@ def test_a_suite_protocol_sets_the_adaptation_budget_and_refuses_a_clash():
     assert (b.adapt_steps, b.eval_every, b.eval_episodes) == (2000, 2000, 2)
     with pytest.raises(MrftError, match=r"budget\.adapt_steps follows from"):
         parse_suite(SUITE.format(budget="adapt_steps = 100", env="metaworld-official:ML1-reach"), "s.toml")
-    with pytest.raises(MrftError, match="counts successes"):
-        parse_suite(SUITE.format(budget="", env="nav:point"), "s.toml")
+    # only the benchmark's own test tasks are scored by its protocol: not another family, and
+    # not the envpool Meta-World family, whose goals are its RNG's draws
+    for env in ("nav:point", "metaworld:ML1-reach"):
+        with pytest.raises(MrftError, match="only the metaworld-official family plays.*this family is "
+                                            + env.split(":")[0]):
+            parse_suite(SUITE.format(budget="", env=env), "s.toml")
 
 
 OFFICIAL_BENCH = """
@@ -152,8 +186,11 @@ evaluation_episodes = 1
 
 
 def test_a_bench_scores_by_the_protocol_each_method_in_its_own_way(tmp_path):
-    """GRPO adapts in one group of the adaptation episodes, PPO on them one after another in
-    one env; the report gives the protocol's figure per method."""
+    """GRPO adapts in one group of the adaptation episodes; PPO on them one after another in
+    one env, an update per episode; MRFT in one env, in context and by updates on chunks of
+    its rollout length (256 steps, a chunk ending where an episode ends: two per 500-step
+    episode); RL2 in context only; the oracle and the context-free policy not at all. The
+    report gives the protocol's figure per method."""
     import json
 
     from mrft.cli import main
@@ -161,19 +198,25 @@ def test_a_bench_scores_by_the_protocol_each_method_in_its_own_way(tmp_path):
     suite = tmp_path / "official.toml"
     suite.write_text(OFFICIAL_BENCH)
     out = tmp_path / "out"
+    methods = ("grpo", "ppo", "rl2", "mrft", "oracle", "context-free")
     with pytest.raises(SystemExit) as exit_info:
-        main(["bench", "--suite", str(suite), "--methods", "grpo,ppo", "--out", str(out)])
+        main(["bench", "--suite", str(suite), "--methods", ",".join(methods), "--out", str(out)])
     assert exit_info.value.code == 0
-    for method, envs in (("grpo", 2), ("ppo", 1)):
+    # method: (envs, updates, whether it takes optimiser steps); 2 adaptation episodes
+    expected = {"grpo": (2, 1, True), "ppo": (1, 2, True), "mrft": (1, 4, True),
+                "rl2": (1, None, False), "oracle": (1, None, False), "context-free": (1, None, False)}
+    for method, (envs, updates, learns) in expected.items():
         record = json.loads((out / "runs" / "metaworld-official_ML1-reach" / method / "seed1" / "adapt"
                              / "instance1.json").read_text())
-        assert record["num_envs"] == envs and record["adapt_env_steps"] == 1000
+        assert record["num_envs"] == envs and record["adapt_env_steps"] == 1000, method
+        assert (record["optimizer_steps"] > 0) == learns, method
+        assert updates is None or record["updates"] == updates, method
         assert [p["step"] for p in record["curve"]] == [0, 1000]
         # before and after count the same policy: the most likely action at both points
         assert all("deterministic/success" in point for point in record["curve"])
     analysis = json.loads((out / "analysis.json").read_text())
     rows = {r["method"]: r for r in analysis["meta_test"]["rows"]}
-    assert set(rows) == {"grpo", "ppo"} and rows["ppo"]["goals"] == {"reach-v3": 2}
+    assert set(rows) == set(methods) and rows["ppo"]["goals"] == {"reach-v3": 2}
     assert "Meta-test success (official protocol" in (out / "report.md").read_text()
 
 

@@ -48,7 +48,8 @@ class EvalConfig:
     adaptation_episodes: int = 10
     """With --protocol: adaptation episodes per test task (Farama's 10)."""
     evaluation_episodes: int = 3
-    """With --protocol: evaluation episodes per test task (Farama's 3)."""
+    """With --protocol: evaluation episodes per test task (Farama's helper counts 3 per test
+    class and round, docs/metaworld-official.md)."""
 
 
 @dataclasses.dataclass

@@ -32,7 +32,9 @@ differently, and why the figures here follow the definition instead:
    early therefore finish more episodes and fill the count: with one env that always
    succeeds at once and one that never does, its score is 1.0, where every goal's episodes
    counted once give 0.5 (raised in ``metaworld-algorithms`` issue 10, closed as intended;
-   Metaworld PR 577, open, proposes a change).
+   Metaworld PR 577, open, proposes a change). Its count is per class and round, so where a
+   class has more goals in a round than ``evaluation_episodes`` (ML10: 4 envs of each test
+   class in a meta-batch of 20), some goals are adapted to and never scored.
    Here each goal's ``evaluation_episodes`` episodes are counted, once each.
 2. Its episodes end at the first success, so its returns are shorter; the success flag is
    the same (any step), and returns are not part of the figure.
@@ -56,8 +58,9 @@ PROTOCOLS = tuple(EPISODE_STEPS)
 
 @dataclasses.dataclass(frozen=True)
 class MetaTestProtocol:
-    """The official protocol's sizes (Farama's defaults: 10 adaptation and 3 evaluation
-    episodes per test task)."""
+    """The official protocol's sizes: 10 adaptation episodes per test task, as Farama's
+    helper plays them, and 3 evaluation episodes per test task (its default of 3, which it
+    counts per test class and round; see the module docstring)."""
 
     name: str = "official"
     adaptation_episodes: int = 10
@@ -95,6 +98,9 @@ def adaptation_plan(protocol: MetaTestProtocol, adapts_in_groups: bool,
     if horizon != EPISODE_STEPS[protocol.name]:
         raise MrftError(f"the {protocol.name} meta-test protocol scores episodes of "
                         f"{EPISODE_STEPS[protocol.name]} steps; this task's last {horizon}")
+    if adapts_in_groups and protocol.adaptation_episodes < 2:
+        raise MrftError(f"this method adapts on a group of episodes, and the protocol gives "
+                        f"{protocol.adaptation_episodes} adaptation episode; use --adaptation-episodes 2 or more")
     steps = protocol.adaptation_steps
     envs = protocol.adaptation_episodes if adapts_in_groups else 1
     return AdaptationPlan(steps, steps, protocol.evaluation_episodes, envs)
@@ -113,28 +119,19 @@ def protocol_settings(settings, protocol: MetaTestProtocol, task, adapts_in_grou
 
 
 def refusal(protocol: MetaTestProtocol, spec) -> str | None:
-    """Why ``protocol`` cannot score the family of ``spec`` (an env id or a task): it counts
-    successes, and the family scores something else; None when it can."""
+    """Why ``protocol`` cannot score the family of ``spec`` (an env id or a task): it scores
+    the benchmark's own test tasks, which only the ``metaworld-official`` family plays (the
+    envpool ``metaworld`` family's goals are its RNG's draws, not the benchmark's test
+    tasks); None when it can."""
     from mrft.envs import family_of
-    from mrft.envs.family import SUCCESS
+    from mrft.envs.metaworld_official import FAMILY_NAME as OFFICIAL_FAMILY
 
-    score = family_of(spec).score_name
-    if score == SUCCESS:
+    family = family_of(spec).name
+    if family == OFFICIAL_FAMILY:
         return None
-    return f"the {protocol.name} meta-test protocol counts successes, and this family scores its {score}"
-
-
-def episode_succeeded(success_flags: Sequence[float]) -> bool:
-    """An episode succeeds if its success flag is 1 at any step."""
-    return bool(np.any(np.asarray(success_flags, dtype=float) >= 1.0))
-
-
-def goal_success_rate(episodes: Sequence[Sequence[float]]) -> float:
-    """The share of a goal's evaluation episodes (each its success flag at every step) that
-    succeeded."""
-    if not episodes:
-        raise ValueError("a goal needs at least one evaluation episode")
-    return float(np.mean([episode_succeeded(flags) for flags in episodes]))
+    return (f"the {protocol.name} meta-test protocol scores Meta-World's own test tasks, which only the "
+            f"{OFFICIAL_FAMILY} family plays ({OFFICIAL_FAMILY}:ML1-reach, {OFFICIAL_FAMILY}:ML10, ...); "
+            f"this family is {family}")
 
 
 def meta_test_success(goal_rates: Mapping[str, Sequence[float]]) -> dict:

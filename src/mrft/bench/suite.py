@@ -251,7 +251,7 @@ def _protocol(where: _Where, data: dict[str, Any], budget_data: dict[str, Any],
 
 
 def _check_protocol_families(suite: BenchSuite, source: str) -> None:
-    """A meta-test protocol counts successes: every family must score them."""
+    """A meta-test protocol scores the benchmark's own test tasks: every family must play them."""
     for i, task in enumerate(suite.tasks):
         refused = refusal(suite.protocol, task.env)
         if refused:
