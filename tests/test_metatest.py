@@ -185,6 +185,7 @@ evaluation_episodes = 1
 """
 
 
+@pytest.mark.long
 def test_a_bench_scores_by_the_protocol_each_method_in_its_own_way(tmp_path):
     """GRPO adapts in one group of the adaptation episodes; PPO on them one after another in
     one env, an update per episode; MRFT in one env, in context and by updates on chunks of
