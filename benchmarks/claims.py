@@ -12,12 +12,13 @@ with its verdict sentences, its per-family table, its cumulative regret table an
 informative-family checks between ``<!-- headline:start -->`` and ``<!-- headline:end -->``.
 With ``--readme`` it puts into README.md, between ``<!-- verdict:start -->`` and
 ``<!-- verdict:end -->``, the headline suite's final score, probability of improvement and
-(where measured) cumulative regret per method and one sentence on the focus
-method against the baseline, with a link to the results document. With ``--evaluation
+(where measured) cumulative regret per method, one sentence on the focus method against the
+baseline with a link to the results document, the per-family table and the seed-claim
+table. With ``--evaluation
 FOLDER`` (a bench of the evaluation suite, whose families no default or design choice was
 made on) the same tables of that bench go into the results document between
 ``<!-- evaluation:start -->`` and ``<!-- evaluation:end -->``, and README's verdict gets its
-table and sentence too, each labelled as the evaluation set's. So both show exactly what
+table, sentence and per-family table too, each labelled as the evaluation set's. So both show exactly what
 the result files say, and which set each number comes from.
 
     python benchmarks/claims.py --readme --results-doc docs/results.md
@@ -47,15 +48,27 @@ EVALUATION_NOTE = ("The evaluation set: families no default, preset or design ch
                    "run once with the chosen defaults.")
 
 
+CLAIMS_INTRO = ("The MRFT write-up's figures beside ours, each with its 95% interval and a verdict "
+                "(`src/mrft/bench/claims.py` says how a verdict is reached):")
+
+
+def family_block(analysis: dict) -> str | None:
+    """The per-family table (in context -> final score per method) with its caption."""
+    families = family_summary_markdown(analysis)
+    if not families:
+        return None
+    return ("Per family, mean over seeds x held-out instances: in context (the first episode on "
+            "the instance, before any update) -> final score [95% CI]; the oracle and the "
+            "context-free policy never adapt.\n\n" + families)
+
+
 def headline_block(analysis: dict) -> str:
     """The headline suite's quality table with its verdict sentences, per-family table,
     cumulative regret table and informative-family checks."""
     parts = [quality_headline_markdown(analysis), *(analysis.get("verdict") or [])]
-    families = family_summary_markdown(analysis)
+    families = family_block(analysis)
     if families:
-        parts.append("Per family, mean over seeds x held-out instances: in context (the first "
-                     "episode on the instance, before any update) -> final score [95% CI]; the "
-                     "oracle and the context-free policy never adapt.\n\n" + families)
+        parts.append(families)
     regret = regret_markdown(analysis)
     if regret:
         parts.append("Cumulative regret over adaptation and the in-context score, each held-out "
@@ -162,9 +175,11 @@ def documents(args: argparse.Namespace, rows: list[dict[str, str]], headline: Pa
     if args.readme:
         readme = Path(args.readme_path)
         link = Path(os.path.relpath(results.resolve(), readme.parent.resolve())).as_posix()
-        block = verdict_block(analysis, link)
+        parts = [verdict_block(analysis, link), family_block(analysis)]
         if evaluation is not None:
-            block += "\n\n" + EVALUATION_NOTE + "\n\n" + verdict_block(evaluation, link)
+            parts += [EVALUATION_NOTE, verdict_block(evaluation, link), family_block(evaluation)]
+        parts += [CLAIMS_INTRO, claims.markdown(rows, links_from=readme.parent)]
+        block = "\n\n".join(part for part in parts if part)
         edits[readme] = replace_between(readme.read_text(encoding="utf-8"), VERDICT_MARKERS, block,
                                         readme)
     return edits

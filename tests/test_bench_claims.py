@@ -141,7 +141,6 @@ def test_the_results_tables_and_the_readme_verdict_are_written_between_their_mar
 
     block = readme.read_text().split("<!-- verdict:start -->\n")[1].split("<!-- verdict:end -->")[0]
     assert readme.read_text().startswith("top\n") and readme.read_text().endswith("-->\nbottom\n")
-    assert block.count("\n") <= 8
     assert block.splitlines()[:4] == [
         "| `toy` suite | GRPO | MRFT | context-free |", "| --- | --- | --- | --- |",
         "| final return (IQM) [95% CI] | 0.4 [0.3, 0.5] | 0.7 [0.6, 0.8] | 0.1 [0, 0.2] |",
@@ -149,6 +148,11 @@ def test_the_results_tables_and_the_readme_verdict_are_written_between_their_mar
     assert block.splitlines()[5] == (
         "On the `toy` suite, MRFT beats GRPO on final return (GRPO is the baseline every method "
         "is compared with, MRFT the method in focus; [all results](docs/results.md)).")
+    # then the per-family table and the claims, links resolving from README's folder
+    assert "| toy:a (return) | 1 -> 3 [2, 4] | 1 -> 3 [2, 4] |" in block
+    assert block.index("toy:a (return)") < block.index(module.CLAIMS_INTRO) < block.index(
+        "| sample efficiency, adaptation (MRFT vs GRPO) | 3.2x | 2.00x [1.50x, 2.50x] |")
+    assert f"[{tmp_path / 'cpu'}](cpu) |" in block and "peak memory" not in block
 
 
 def test_the_evaluation_set_gets_its_own_tables_labelled_as_such(tmp_path, capsys):
@@ -171,8 +175,8 @@ def test_the_evaluation_set_gets_its_own_tables_labelled_as_such(tmp_path, capsy
     assert section.startswith(module.EVALUATION_NOTE) and "old" not in section
     assert "toy:b (return)" in section and "toy:b" not in text.split("## Evaluation")[0]
     block = readme.read_text()
-    assert block.index("On the `toy` suite") < block.index(module.EVALUATION_NOTE) < block.index(
-        "On the `toy-eval` suite")
+    assert block.index("On the `toy` suite") < block.index("toy:a (return)") < block.index(
+        module.EVALUATION_NOTE) < block.index("On the `toy-eval` suite") < block.index("toy:b (return)")
     # the evaluation markers are checked like the others: nothing is written without them
     results.write_text("<!-- headline:start -->\n<!-- headline:end -->\n<!-- claims:start -->\n"
                        "<!-- claims:end -->\n")
