@@ -175,10 +175,10 @@ def documents(args: argparse.Namespace, rows: list[dict[str, str]], headline: Pa
     if args.readme:
         readme = Path(args.readme_path)
         link = Path(os.path.relpath(results.resolve(), readme.parent.resolve())).as_posix()
-        parts = [verdict_block(analysis, link), family_block(analysis)]
-        if evaluation is not None:
+        parts = [verdict_block(analysis, link), family_block(analysis), CLAIMS_INTRO,
+                 claims.markdown(rows, links_from=readme.parent)]
+        if evaluation is not None:  # last, under its own label
             parts += [EVALUATION_NOTE, verdict_block(evaluation, link), family_block(evaluation)]
-        parts += [CLAIMS_INTRO, claims.markdown(rows, links_from=readme.parent)]
         block = "\n\n".join(part for part in parts if part)
         edits[readme] = replace_between(readme.read_text(encoding="utf-8"), VERDICT_MARKERS, block,
                                         readme)

@@ -175,8 +175,10 @@ def test_the_evaluation_set_gets_its_own_tables_labelled_as_such(tmp_path, capsy
     assert section.startswith(module.EVALUATION_NOTE) and "old" not in section
     assert "toy:b (return)" in section and "toy:b" not in text.split("## Evaluation")[0]
     block = readme.read_text()
+    # the development set's tables and the claims, then the evaluation set's under its label
     assert block.index("On the `toy` suite") < block.index("toy:a (return)") < block.index(
-        module.EVALUATION_NOTE) < block.index("On the `toy-eval` suite") < block.index("toy:b (return)")
+        module.CLAIMS_INTRO) < block.index(module.EVALUATION_NOTE) < block.index(
+        "On the `toy-eval` suite") < block.index("toy:b (return)")
     # the evaluation markers are checked like the others: nothing is written without them
     results.write_text("<!-- headline:start -->\n<!-- headline:end -->\n<!-- claims:start -->\n"
                        "<!-- claims:end -->\n")

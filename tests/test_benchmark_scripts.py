@@ -132,6 +132,8 @@ def test_the_budget_curve_takes_its_1x_point_from_a_bench_of_the_suite_itself(tm
     (("--scales", "0.5,x"), "--scales takes comma-separated numbers"),
     (("--scales", "0.5,0"), "--scales must be positive"),
     (("--scales", "nan"), "--scales must be positive"),
+    (("--scales", "1,inf"), "--scales must be positive and finite"),
+    (("--scales", "-0.5"), "--scales must be positive"),
     (("--seeds", "0"), "--seeds must be at least 1"),
 ])
 def test_the_budget_curve_refuses_bad_scales_and_seeds_in_one_line(tmp_path, flags, message):

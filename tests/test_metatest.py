@@ -158,11 +158,12 @@ def test_a_suite_protocol_sets_the_adaptation_budget_and_refuses_a_clash():
     assert (b.adapt_steps, b.eval_every, b.eval_episodes) == (2000, 2000, 2)
     with pytest.raises(MrftError, match=r"budget\.adapt_steps follows from"):
         parse_suite(SUITE.format(budget="adapt_steps = 100", env="metaworld-official:ML1-reach"), "s.toml")
-    # only the benchmark's own test tasks are scored by its protocol: not another family, and
-    # not the envpool Meta-World family, whose goals are its RNG's draws
-    for env in ("nav:point", "metaworld:ML1-reach"):
-        with pytest.raises(MrftError, match="only the metaworld-official family plays.*this family is "
-                                            + env.split(":")[0]):
+    # only a meta-learning benchmark's own held-out tasks are scored by its protocol: not
+    # another family, not the envpool Meta-World family, whose goals are its RNG's draws, and
+    # not a multi-task benchmark, whose test tasks are its train tasks
+    for env, why in (("nav:point", "this family is nav"), ("metaworld:ML1-reach", "this family is metaworld"),
+                     ("metaworld-official:MT10", "MT10 and MT50 test on the tasks they train on")):
+        with pytest.raises(MrftError, match=f"only metaworld-official:ML1-TASK, ML10 and ML45 play; {why}"):
             parse_suite(SUITE.format(budget="", env=env), "s.toml")
 
 
@@ -213,6 +214,11 @@ def test_a_bench_scores_by_the_protocol_each_method_in_its_own_way(tmp_path):
         assert (record["optimizer_steps"] > 0) == learns, method
         assert updates is None or record["updates"] == updates, method
         assert [p["step"] for p in record["curve"]] == [0, 1000]
+        if method == "mrft":  # its updates end where each 500-step episode ends
+            log = out / record["run_dir"] / "metrics.jsonl"  # run_dir: relative to the bench
+            steps = [row["step"] for row in map(json.loads, log.read_text().splitlines())
+                     if "mrft/adapt_steps" in row]
+            assert steps == [256, 500, 756, 1000]
         # before and after count the same policy: the most likely action at both points
         assert all("deterministic/success" in point for point in record["curve"])
     analysis = json.loads((out / "analysis.json").read_text())
@@ -265,3 +271,17 @@ def test_a_checkpoint_that_cuts_episodes_short_is_refused(tmp_path, capsys):
     assert exit_info.value.code != 0
     assert "error: the official meta-test protocol plays episodes of 500 steps; this checkpoint cuts " \
            "them at 200" in capsys.readouterr().err
+
+
+def test_eval_refuses_a_checkpoint_of_a_family_without_the_benchmarks_test_tasks(tmp_path, capsys):
+    from mrft.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["train", "--env", "nav:point", "--algo", "ppo", "--total-steps", "256", "--num-envs", "2",
+              "--hidden-sizes", "16", "16", "--runs-dir", str(tmp_path), "--run-name", "nav", "--no-progress"])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["eval", str(tmp_path / "nav" / "checkpoint.pt"), "--protocol", "official", "--goals", "1"])
+    assert exit_info.value.code != 0 and not (tmp_path / "nav" / "metatest").exists()
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.strip().endswith("this family is nav"), err

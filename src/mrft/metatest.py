@@ -119,19 +119,21 @@ def protocol_settings(settings, protocol: MetaTestProtocol, task, adapts_in_grou
 
 
 def refusal(protocol: MetaTestProtocol, spec) -> str | None:
-    """Why ``protocol`` cannot score the family of ``spec`` (an env id or a task): it scores
-    the benchmark's own test tasks, which only the ``metaworld-official`` family plays (the
-    envpool ``metaworld`` family's goals are its RNG's draws, not the benchmark's test
-    tasks); None when it can."""
+    """Why ``protocol`` cannot score ``spec`` (an env id or a task): it scores a meta-learning
+    benchmark's own held-out test tasks, which only the ``metaworld-official`` family's ML
+    benchmarks play (the envpool ``metaworld`` family's goals are its RNG's draws, and MT10
+    and MT50 test on their train tasks); None when it can."""
     from mrft.envs import family_of
-    from mrft.envs.metaworld_official import FAMILY_NAME as OFFICIAL_FAMILY
+    from mrft.envs.metaworld_official import FAMILY_NAME as OFFICIAL
+    from mrft.envs.metaworld_official import holds_out_tasks
 
     family = family_of(spec).name
-    if family == OFFICIAL_FAMILY:
+    if family == OFFICIAL and holds_out_tasks(spec):
         return None
-    return (f"the {protocol.name} meta-test protocol scores Meta-World's own test tasks, which only the "
-            f"{OFFICIAL_FAMILY} family plays ({OFFICIAL_FAMILY}:ML1-reach, {OFFICIAL_FAMILY}:ML10, ...); "
-            f"this family is {family}")
+    said = (f"this family is {family}" if family != OFFICIAL
+            else "MT10 and MT50 test on the tasks they train on")
+    return (f"the {protocol.name} meta-test protocol scores a meta-learning benchmark's held-out "
+            f"test tasks, which only {OFFICIAL}:ML1-TASK, ML10 and ML45 play; {said}")
 
 
 def meta_test_success(goal_rates: Mapping[str, Sequence[float]]) -> dict:

@@ -58,6 +58,14 @@ def _reads_train_side(bench_name: str, split: str) -> bool:
     return split == "train" or bench_name.startswith("MT")
 
 
+def holds_out_tasks(spec: str | Task) -> bool:
+    """Whether ``spec`` (an env id or a task of this family) names a meta-learning benchmark
+    (ML1-TASK, ML10, ML45), whose test tasks are not its train tasks; MT10 and MT50 test on
+    the tasks they train on."""
+    name = str(spec.option("benchmark")) if isinstance(spec, Task) else spec.partition(":")[2]
+    return not name.upper().startswith("MT")
+
+
 def official_tasks(bench_name: str, split: str, class_name: str) -> list:
     """The benchmark's tasks of ``class_name`` in ``split`` ('train' or 'test'), in its order."""
     bench = benchmark(bench_name)
