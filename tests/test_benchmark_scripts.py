@@ -270,3 +270,54 @@ def test_the_adaptation_rule_picks_the_variant_that_wins_somewhere_and_loses_now
     (tmp_path / "bench" / "analysis.json").write_text(json.dumps({**analysis, "focus": "ppo"}))
     proc = _script("adaptation_rule.py", str(tmp_path / "bench"))
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "--focus mrft" in proc.stderr
+
+
+def _official_bench(folder, env, rows, pretrain_steps, protocol=(10, 3)):
+    """A bench folder with only what metaworld_published.py reads: its meta-test rows."""
+    folder.mkdir(parents=True)
+    (folder / "bench.json").write_text(json.dumps({
+        "suite": {"budget": {"pretrain_steps": 1}, "tasks": [{"env": env, "pretrain_steps": pretrain_steps}]},
+        "machine": {"metaworld": "3.1.1"}}))
+    meta_test = {"protocol": {"name": "official", "adaptation_episodes": protocol[0],
+                              "evaluation_episodes": protocol[1]},
+                 "rows": [{"env": env, "method": m, "seeds": 3, "success_interval": list(s),
+                           "before_interval": [0.1, 0.0, 0.2], "goals": {"a-v3": 10, "b-v3": 10}}
+                          for m, s in rows.items()]}
+    (folder / "analysis.json").write_text(json.dumps({"meta_test": meta_test}))
+    return folder
+
+
+def test_metaworld_published_sets_ours_beside_the_papers_figures(tmp_path):
+    ml1 = _official_bench(tmp_path / "ml1", "metaworld-official:ML1-reach",
+                          {"rl2": (0.5, 0.25, 0.75)}, 200_000)
+    ml10 = _official_bench(tmp_path / "ml10", "metaworld-official:ML10",
+                           {"rl2": (0.1, 0.05, 0.15), "mrft": (0.2, 0.1, 0.3)}, 750_000)
+    doc = tmp_path / "results.md"
+    doc.write_text("top\n<!-- metaworld-official:start -->\nold\n<!-- metaworld-official:end -->\nend\n")
+    proc = _script("metaworld_published.py", str(ml1), str(ml10), "--out", str(tmp_path / "out"),
+                   "--results-doc", str(doc))
+    assert proc.returncode == 0, proc.stderr
+    rows = {(r["benchmark"], r["method"]): r for r in json.loads((tmp_path / "out" / "published.json").read_text())}
+    # RL2 on ML10: ours in percent beside the paper's 35.8%, at 750k of Farama's 20M (3.75%)
+    assert rows["ML10", "rl2"]["published"] == 35.8 and rows["ML10", "rl2"]["farama_share"] == 0.0375
+    assert rows["ML1-reach", "rl2"]["published"] is None and rows["ML1-reach", "rl2"]["farama_share"] == 0.1
+    # the paper's methods not run here are listed with their figures alone
+    assert rows["ML10", "maml"] == {"benchmark": "ML10", "method": "maml", "published": 31.6}
+    text = doc.read_text()
+    assert text.startswith("top\n") and text.endswith("end\n") and "old" not in text
+    line = next(x for x in text.splitlines() if x.startswith("| ML10 | RL2 |"))
+    assert "| 10% [5%, 15%] | 10% [0%, 20%] | 35.8% |" in line
+    assert "10 adaptation + 3 evaluation episodes per test task, 10 goals per class; Meta-World 3.1.1; " \
+           "750,000 pre-training env steps (3.75% of Farama's recipe); 3 seeds" in line
+    assert "Not one measurement" in line
+    assert "| ML10 | MAML | not run here | — | 31.6% |" in text
+    assert "No published figure on this benchmark" in next(
+        x for x in text.splitlines() if x.startswith("| ML1-reach | RL2 |"))
+    # a document without the markers, or a bench not scored by the protocol: one error line,
+    # nothing written
+    doc.write_text("no markers\n")
+    proc = _script("metaworld_published.py", str(ml1), "--out", str(tmp_path / "out2"), "--results-doc", str(doc))
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and not (tmp_path / "out2").exists()
+    (ml1 / "analysis.json").write_text(json.dumps({"meta_test": None}))
+    proc = _script("metaworld_published.py", str(ml1), "--out", str(tmp_path / "out3"))
+    assert proc.returncode == 2 and "no meta_test section" in proc.stderr

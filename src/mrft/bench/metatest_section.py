@@ -17,6 +17,7 @@ from typing import Any
 
 from mrft.bench.breakdowns import mean_text
 from mrft.bench.loading import BenchData
+from mrft.bench.statistics import mean_interval
 from mrft.errors import MrftError
 from mrft.metatest import meta_test_success
 
@@ -70,6 +71,9 @@ def meta_test(data: BenchData, methods: list[str]) -> dict[str, Any] | None:
             rows.append({
                 "env": family.env, "method": method, "seeds": len(seeds),
                 "success": mean_text([f["mean"] for f in after]),
+                # mean and 95% interval over seeds, as numbers for tables beyond the report
+                "success_interval": mean_interval([f["mean"] for f in after]),
+                "before_interval": mean_interval([f["mean"] for f in before]),
                 "before": mean_text([f["mean"] for f in before]),
                 "per_class": {c: sum(f["per_class"][c] for f in after) / len(after) for c in classes},
                 "goals": after[0]["goals"],

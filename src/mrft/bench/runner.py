@@ -13,8 +13,10 @@ redoes a finished run (an unfinished pre-training run starts again). Layout of `
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
+import importlib.metadata
 import json
 import os
 import platform
@@ -140,6 +142,8 @@ def machine_info() -> dict[str, Any]:
         pass
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
+    with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+        info["metaworld"] = importlib.metadata.version("metaworld")  # a Meta-World figure depends on it
     return info
 
 

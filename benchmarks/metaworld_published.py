@@ -1,0 +1,165 @@
+"""Our Meta-World held-out success beside the published figures, from committed benches.
+
+Reads benches of the ``metaworld-official`` suites (``mrft bench --suite metaworld-official``
+and ``metaworld-official-ml10``; each scored by the official meta-test protocol, so its
+``analysis.json`` holds a ``meta_test`` section) and sets every method's held-out success,
+mean over seeds with its 95% bootstrap interval, beside the figures Yu et al. publish for
+the same benchmark (arXiv 1910.10897, Table 1 of the current version: ML10 and ML45; they
+give no ML1 table in that form, so ML1 rows have none). Each row also says how its figure
+was made (the protocol's episodes, the goals scored, the Meta-World version the bench ran
+with, the pre-training budget and its share of the budget Farama's recipes use) and, in a
+plain sentence, why the two figures cannot be read as one measurement where they cannot.
+
+Writes ``published.md`` and ``published.json`` into ``--out``; with ``--results-doc`` it also
+puts the table between ``<!-- metaworld-official:start -->`` and
+``<!-- metaworld-official:end -->`` in that document, and refuses, changing nothing, where
+the markers are missing.
+
+    python benchmarks/metaworld_published.py benchmarks/results/metaworld-official \\
+        benchmarks/results/metaworld-official-ml10 --results-doc docs/results.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from mrft.atomic import atomic_write_bytes
+from mrft.bench.text import method_label, readable_interval, replace_between
+from mrft.errors import MrftError
+
+MARKERS = ("<!-- metaworld-official:start -->", "<!-- metaworld-official:end -->")
+SOURCE = "Yu et al. 2019, Table 1"
+# average maximum meta-test success over 10 seeds, in percent (Meta-World v1, garage)
+PUBLISHED = {
+    "ML10": {"maml": 31.6, "rl2": 35.8, "pearl": 13.0},
+    "ML45": {"maml": 39.9, "rl2": 33.3, "pearl": 22.0},
+}
+PUBLISHED_LABELS = {"maml": "MAML", "pearl": "PEARL"}
+# pre-training env steps of Farama's metaworld-algorithms recipes, per benchmark kind
+FARAMA_BUDGET = {"ML1": 2_000_000, "ML10": 20_000_000, "ML45": 20_000_000}
+NOT_COMPARABLE = ("Not one measurement: theirs is Meta-World v1, the maximum over training, "
+                  "tens of millions of steps and garage's counting; ours is the final policy on "
+                  "v{version} at the budget shown, each scored goal's evaluation episodes counted "
+                  "once")
+
+
+def benchmark_of(env: str) -> str:
+    """``metaworld-official:ML1-reach`` -> ``ML1-reach``; ``...:ML10`` -> ``ML10``."""
+    family, _, name = env.partition(":")
+    if family != "metaworld-official" or not name:
+        raise MrftError(f"{env} is not a metaworld-official family; this table sets the benchmark's "
+                        "own test tasks beside published figures")
+    return name
+
+
+def bench_rows(folder: Path) -> list[dict]:
+    """One row per family and method of the bench in ``folder``."""
+    analysis, meta = _read(folder / "analysis.json"), _read(folder / "bench.json")
+    section = analysis.get("meta_test")
+    if not section:
+        raise MrftError(f"{folder} was not scored by a meta-test protocol (no meta_test section in "
+                        "analysis.json); run a metaworld-official suite")
+    protocol = section["protocol"]
+    budgets = {t["env"]: t.get("pretrain_steps") or meta["suite"]["budget"]["pretrain_steps"]
+               for t in meta["suite"]["tasks"]}
+    version = meta.get("machine", {}).get("metaworld", "unrecorded")
+    rows = []
+    for row in section["rows"]:
+        benchmark = benchmark_of(row["env"])
+        kind = benchmark.split("-")[0]
+        budget = budgets[row["env"]]
+        goals = sorted(set(row["goals"].values()))
+        rows.append({
+            "benchmark": benchmark, "method": row["method"], "seeds": row["seeds"],
+            "success": row["success_interval"], "before": row["before_interval"],
+            "published": PUBLISHED.get(kind, {}).get(row["method"]),
+            "protocol": (f"{protocol['adaptation_episodes']} adaptation + "
+                         f"{protocol['evaluation_episodes']} evaluation episodes per test task, "
+                         f"{'/'.join(map(str, goals))} goals per class"),
+            "metaworld": version, "pretrain_steps": budget,
+            "farama_share": budget / FARAMA_BUDGET[kind] if kind in FARAMA_BUDGET else None,
+            "bench": str(folder),
+        })
+    return rows
+
+
+def unrun_published(rows: list[dict]) -> list[dict]:
+    """Published figures of methods not run here, on the benchmarks that were run."""
+    ran = {(r["benchmark"], r["method"]) for r in rows}
+    extra = []
+    for benchmark in dict.fromkeys(r["benchmark"] for r in rows):
+        for method, figure in PUBLISHED.get(benchmark.split("-")[0], {}).items():
+            if (benchmark, method) not in ran:
+                extra.append({"benchmark": benchmark, "method": method, "published": figure})
+    return extra
+
+
+def percent(interval: list[float]) -> str:
+    """``[mean, low, high]`` success rates as ``m% [l%, h%]``."""
+    mean, low, high = (100 * v for v in interval)
+    return readable_interval(mean, low, high).replace(" [", "% [").replace(", ", "%, ").replace("]", "%]")
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| benchmark | method | held-out success, ours [95% CI] | before adaptation | "
+             f"published ({SOURCE}) | how ours was made | comparable? |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for row in rows:
+        label = method_label(row["method"]) if row["method"] not in PUBLISHED_LABELS else (
+            PUBLISHED_LABELS[row["method"]])
+        published = f"{row['published']:g}%" if row.get("published") is not None else "—"
+        if "success" not in row:
+            lines.append(f"| {row['benchmark']} | {label} | not run here | — | {published} | — | — |")
+            continue
+        share = (f" ({row['farama_share']:.2%} of Farama's recipe)"
+                 if row["farama_share"] is not None else "")
+        made = (f"{row['protocol']}; Meta-World {row['metaworld']}; {row['pretrain_steps']:,} "
+                f"pre-training env steps{share}; {row['seeds']} seed{'s' if row['seeds'] > 1 else ''}")
+        comparable = NOT_COMPARABLE.format(version=row["metaworld"]) if row["published"] is not None else (
+            "No published figure on this benchmark")
+        lines.append(f"| {row['benchmark']} | {label} | {percent(row['success'])} | "
+                     f"{percent(row['before'])} | {published} | {made} | {comparable} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("benches", nargs="+", help="bench folders of metaworld-official suites")
+    parser.add_argument("--out", default="benchmarks/results",
+                        help="folder for published.md and published.json (default: %(default)s)")
+    parser.add_argument("--results-doc", default=None,
+                        help="put the table between the metaworld-official markers of this document")
+    args = parser.parse_args(argv)
+    try:
+        rows = [row for folder in args.benches for row in bench_rows(Path(folder))]
+        rows += unrun_published(rows)
+        table = markdown(rows)
+        edits = {}
+        if args.results_doc:
+            doc = Path(args.results_doc)
+            edits[doc] = replace_between(doc.read_text(encoding="utf-8"), MARKERS, table, doc)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(out / "published.md", (table + "\n").encode())
+        atomic_write_bytes(out / "published.json", json.dumps(rows, indent=1).encode())
+        for path, text in edits.items():
+            atomic_write_bytes(path, text.encode())
+        print(table)
+    except MrftError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _read(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise MrftError(f"{path}: cannot read it ({exc}); run mrft bench and mrft report") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
