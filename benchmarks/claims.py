@@ -32,11 +32,10 @@ import os
 import sys
 from pathlib import Path
 
-from mrft.atomic import atomic_write_bytes
 from mrft.bench import claims
 from mrft.bench.headline import REGRET
 from mrft.bench.report import family_summary_markdown, quality_headline_markdown, regret_markdown
-from mrft.bench.text import MISSING, method_label, replace_between, sentence_name
+from mrft.bench.text import MISSING, method_label, replace_between, sentence_name, write_table_files
 from mrft.errors import MrftError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,10 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out)
         table = claims.markdown(rows, links_from=out)
         edits = documents(args, rows, sources["headline"])  # every marker checked before writing
-        atomic_write_bytes(out / "claims.md", (table + "\n").encode())
-        atomic_write_bytes(out / "claims.json", json.dumps(rows, indent=2).encode())
-        for path, text in edits.items():
-            atomic_write_bytes(path, text.encode())
+        write_table_files(out, "claims", table, rows, edits)
         print(table)
     except MrftError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -26,8 +26,7 @@ import json
 import sys
 from pathlib import Path
 
-from mrft.atomic import atomic_write_bytes
-from mrft.bench.text import method_label, readable_interval, replace_between
+from mrft.bench.text import method_label, readable_interval, replace_between, write_table_files
 from mrft.errors import MrftError
 
 MARKERS = ("<!-- metaworld-official:start -->", "<!-- metaworld-official:end -->")
@@ -141,12 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.results_doc:
             doc = Path(args.results_doc)
             edits[doc] = replace_between(doc.read_text(encoding="utf-8"), MARKERS, table, doc)
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(out / "published.md", (table + "\n").encode())
-        atomic_write_bytes(out / "published.json", json.dumps(rows, indent=1).encode())
-        for path, text in edits.items():
-            atomic_write_bytes(path, text.encode())
+        write_table_files(args.out, "published", table, rows, edits)
         print(table)
     except MrftError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -80,3 +80,20 @@ def replace_between(text: str, markers: tuple[str, str], block: str, where: obje
         raise MrftError(f"{where} has no {start} ... {end} markers")
     head, rest = text.split(start, 1)
     return f"{head}{start}\n{block}\n{end}{rest.split(end, 1)[1]}"
+
+
+def write_table_files(out, stem: str, table: str, rows: Any, documents: dict) -> None:
+    """``out/<stem>.md`` (the table) and ``out/<stem>.json`` (its rows), then each document's
+    new text (``{path: text}``), every file written atomically. The documents' markers are
+    checked before (by :func:`replace_between`), so a refusal leaves every file as it was."""
+    import json
+    from pathlib import Path
+
+    from mrft.atomic import atomic_write_bytes
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / f"{stem}.md", (table + "\n").encode())
+    atomic_write_bytes(out / f"{stem}.json", json.dumps(rows, indent=2).encode())
+    for path, text in documents.items():
+        atomic_write_bytes(path, text.encode())
