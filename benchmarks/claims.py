@@ -27,7 +27,6 @@ the result files say, and which set each number comes from.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -35,7 +34,14 @@ from pathlib import Path
 from mrft.bench import claims
 from mrft.bench.headline import REGRET
 from mrft.bench.report import family_summary_markdown, quality_headline_markdown, regret_markdown
-from mrft.bench.text import MISSING, method_label, replace_between, sentence_name, write_table_files
+from mrft.bench.text import (
+    MISSING,
+    method_label,
+    read_result_json,
+    replace_between,
+    sentence_name,
+    write_table_files,
+)
 from mrft.errors import MrftError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -182,11 +188,7 @@ def documents(args: argparse.Namespace, rows: list[dict[str, str]], headline: Pa
 
 
 def _analysis(folder: Path, which: str) -> dict:
-    path = folder / "analysis.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise MrftError(f"{path}: cannot read the {which} analysis ({exc}); run mrft report") from None
+    return read_result_json(folder / "analysis.json", f"the {which} analysis")
 
 
 if __name__ == "__main__":

@@ -22,11 +22,16 @@ the markers are missing.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from mrft.bench.text import method_label, readable_interval, replace_between, write_table_files
+from mrft.bench.text import (
+    method_label,
+    read_result_json,
+    readable_interval,
+    replace_between,
+    write_table_files,
+)
 from mrft.errors import MrftError
 
 MARKERS = ("<!-- metaworld-official:start -->", "<!-- metaworld-official:end -->")
@@ -56,7 +61,8 @@ def benchmark_of(env: str) -> str:
 
 def bench_rows(folder: Path) -> list[dict]:
     """One row per family and method of the bench in ``folder``."""
-    analysis, meta = _read(folder / "analysis.json"), _read(folder / "bench.json")
+    analysis = read_result_json(folder / "analysis.json", "the bench's analysis")
+    meta = read_result_json(folder / "bench.json", "the bench record")
     section = analysis.get("meta_test")
     if not section:
         raise MrftError(f"{folder} was not scored by a meta-test protocol (no meta_test section in "
@@ -146,13 +152,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
-
-
-def _read(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise MrftError(f"{path}: cannot read it ({exc}); run mrft bench and mrft report") from None
 
 
 if __name__ == "__main__":

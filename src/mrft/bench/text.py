@@ -97,3 +97,17 @@ def write_table_files(out, stem: str, table: str, rows: Any, documents: dict) ->
     atomic_write_bytes(out / f"{stem}.json", json.dumps(rows, indent=2).encode())
     for path, text in documents.items():
         atomic_write_bytes(path, text.encode())
+
+
+def read_result_json(path, what: str) -> dict:
+    """A result file written by ``mrft bench`` or ``mrft report``; an ``MrftError`` saying
+    what it is and how to make it where it cannot be read."""
+    import json
+    from pathlib import Path
+
+    from mrft.errors import MrftError
+
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise MrftError(f"{path}: cannot read {what} ({exc}); run mrft bench and mrft report") from None
