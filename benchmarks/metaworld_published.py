@@ -32,6 +32,7 @@ from mrft.bench.text import (
     replace_between,
     write_table_files,
 )
+from mrft.cli import describe_os_error
 from mrft.errors import MrftError
 
 MARKERS = ("<!-- metaworld-official:start -->", "<!-- metaworld-official:end -->")
@@ -150,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         print(table)
     except MrftError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a document or output folder that cannot be read or written
+        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
     return 0
 

@@ -318,6 +318,9 @@ def test_metaworld_published_sets_ours_beside_the_papers_figures(tmp_path):
     doc.write_text("no markers\n")
     proc = _script("metaworld_published.py", str(ml1), "--out", str(tmp_path / "out2"), "--results-doc", str(doc))
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and not (tmp_path / "out2").exists()
+    proc = _script("metaworld_published.py", str(ml1), "--out", str(tmp_path / "out2"),
+                   "--results-doc", str(tmp_path / "missing.md"))
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
     (ml1 / "analysis.json").write_text(json.dumps({"meta_test": None}))
     proc = _script("metaworld_published.py", str(ml1), "--out", str(tmp_path / "out3"))
     assert proc.returncode == 2 and "no meta_test section" in proc.stderr
