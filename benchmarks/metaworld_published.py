@@ -71,7 +71,7 @@ def bench_rows(folder: Path) -> list[dict]:
     protocol = section["protocol"]
     budgets = {t["env"]: t.get("pretrain_steps") or meta["suite"]["budget"]["pretrain_steps"]
                for t in meta["suite"]["tasks"]}
-    version = meta.get("machine", {}).get("metaworld", "unrecorded")
+    version = meta.get("machine", {}).get("packages", {}).get("metaworld", "unrecorded")
     rows = []
     for row in section["rows"]:
         benchmark = benchmark_of(row["env"])

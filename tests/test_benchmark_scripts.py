@@ -277,7 +277,7 @@ def _official_bench(folder, env, rows, pretrain_steps, protocol=(10, 3)):
     folder.mkdir(parents=True)
     (folder / "bench.json").write_text(json.dumps({
         "suite": {"budget": {"pretrain_steps": 1}, "tasks": [{"env": env, "pretrain_steps": pretrain_steps}]},
-        "machine": {"metaworld": "3.1.1"}}))
+        "machine": {"packages": {"metaworld": "3.1.1"}}}))
     meta_test = {"protocol": {"name": "official", "adaptation_episodes": protocol[0],
                               "evaluation_episodes": protocol[1]},
                  "rows": [{"env": env, "method": m, "seeds": 3, "success_interval": list(s),

@@ -142,8 +142,12 @@ def machine_info() -> dict[str, Any]:
         pass
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
-    with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-        info["metaworld"] = importlib.metadata.version("metaworld")  # a Meta-World figure depends on it
+    from mrft.envs import SIMULATOR_PACKAGES
+
+    info["packages"] = {}  # the simulators' versions, which a family's figures depend on
+    for package in SIMULATOR_PACKAGES:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            info["packages"][package] = importlib.metadata.version(package)
     return info
 
 

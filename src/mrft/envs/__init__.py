@@ -46,6 +46,9 @@ from mrft.envs.vector import (
 )
 from mrft.errors import MrftError
 
+SIMULATOR_PACKAGES = ("gymnasium", "envpool", "metaworld")
+"""Packages whose versions the built-in families' numbers depend on (a bench records them)."""
+
 register_family(procgen.FAMILY)
 register_family(metaworld.FAMILY)
 register_family(metaworld_official.FAMILY)
@@ -62,6 +65,7 @@ register_family(vehicle.FAMILY)
 
 __all__ = [
     "REGISTRY",
+    "SIMULATOR_PACKAGES",
     "Family",
     "StepResult",
     "Suite",
