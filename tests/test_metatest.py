@@ -227,6 +227,19 @@ def test_a_bench_scores_by_the_protocol_each_method_in_its_own_way(tmp_path):
     assert "Meta-test success (official protocol" in (out / "report.md").read_text()
 
 
+def test_a_bench_refuses_grpo_one_adaptation_episode_before_any_run(tmp_path, capsys):
+    from mrft.cli import main
+
+    suite = tmp_path / "official.toml"
+    suite.write_text(OFFICIAL_BENCH.replace("adaptation_episodes = 2", "adaptation_episodes = 1"))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--suite", str(suite), "--methods", "ppo,grpo", "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2 and not (tmp_path / "out" / "runs").exists()
+    assert capsys.readouterr().err.strip().endswith(
+        "method grpo adapts on a group of episodes, and the protocol gives 1 adaptation episode; "
+        "set the suite's [protocol] adaptation_episodes >= 2")
+
+
 def test_eval_scores_a_checkpoint_by_the_protocol_and_continues_where_it_stopped(tmp_path, capsys):
     import json
 

@@ -89,6 +89,14 @@ class AdaptationPlan:
     num_envs: int
 
 
+def check_group(protocol: MetaTestProtocol, adapts_in_groups: bool, who: str, remedy: str) -> None:
+    """Refuse a method that adapts on a group of episodes (GRPO) where the protocol gives it
+    one adaptation episode: a group of one has no relative advantage to learn from."""
+    if adapts_in_groups and protocol.adaptation_episodes < 2:
+        raise MrftError(f"{who} adapts on a group of episodes, and the protocol gives "
+                        f"{protocol.adaptation_episodes} adaptation episode; {remedy}")
+
+
 def adaptation_plan(protocol: MetaTestProtocol, adapts_in_groups: bool,
                     horizon: int | None) -> AdaptationPlan:
     """The adaptation budget of one test task: ``adaptation_episodes`` whole episodes (in
@@ -98,9 +106,7 @@ def adaptation_plan(protocol: MetaTestProtocol, adapts_in_groups: bool,
     if horizon != EPISODE_STEPS[protocol.name]:
         raise MrftError(f"the {protocol.name} meta-test protocol scores episodes of "
                         f"{EPISODE_STEPS[protocol.name]} steps; this task's last {horizon}")
-    if adapts_in_groups and protocol.adaptation_episodes < 2:
-        raise MrftError(f"this method adapts on a group of episodes, and the protocol gives "
-                        f"{protocol.adaptation_episodes} adaptation episode; use --adaptation-episodes 2 or more")
+    check_group(protocol, adapts_in_groups, "this method", "use --adaptation-episodes 2 or more")
     steps = protocol.adaptation_steps
     envs = protocol.adaptation_episodes if adapts_in_groups else 1
     return AdaptationPlan(steps, steps, protocol.evaluation_episodes, envs)

@@ -248,13 +248,13 @@ class Bench:
         (the oracle needs hidden parameters to show), instead of failing halfway."""
         from mrft import algos
         from mrft.envs import family_of, oracle, parse_env
+        from mrft.metatest import check_group
 
         protocol = self.suite.protocol
         for name in self.methods:
-            grouped = algos.get(method_named(name).algo).adapts_in_groups
-            if protocol is not None and grouped and protocol.adaptation_episodes < 2:
-                raise MrftError(f"method {name} adapts on a group of episodes, and the suite's protocol "
-                                f"gives {protocol.adaptation_episodes}; set adaptation_episodes >= 2")
+            if protocol is not None:
+                check_group(protocol, algos.get(method_named(name).algo).adapts_in_groups,
+                            f"method {name}", "set the suite's [protocol] adaptation_episodes >= 2")
             if not method_named(name).oracle:
                 continue
             for family in self.suite.tasks:
