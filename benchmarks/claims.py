@@ -14,12 +14,12 @@ With ``--readme`` it puts into README.md, between ``<!-- verdict:start -->`` and
 ``<!-- verdict:end -->``, the headline suite's final score, probability of improvement and
 (where measured) cumulative regret per method, one sentence on the focus method against the
 baseline with a link to the results document, the per-family table and the seed-claim
-table. With ``--evaluation
-FOLDER`` (a bench of the evaluation suite, whose families no default or design choice was
-made on) the same tables of that bench go into the results document between
-``<!-- evaluation:start -->`` and ``<!-- evaluation:end -->``, and README's verdict gets its
-table, sentence and per-family table too, each labelled as the evaluation set's. So both show exactly what
-the result files say, and which set each number comes from.
+table. With ``--evaluation FOLDER`` (a bench of the evaluation suite, whose families no
+default or design choice was made on) the same tables of that bench go into the results
+document between ``<!-- evaluation:start -->`` and ``<!-- evaluation:end -->``, and README's
+verdict gets its table, sentence and per-family table too, after the claims, each labelled
+as the evaluation set's. So both show exactly what the result files say, and which set each
+number comes from.
 
     python benchmarks/claims.py --readme --results-doc docs/results.md
 """

@@ -33,6 +33,7 @@ from mrft.bench.text import (
     write_table_files,
 )
 from mrft.cli import describe_os_error
+from mrft.envs.metaworld_official import FAMILY_NAME as OFFICIAL
 from mrft.errors import MrftError
 
 MARKERS = ("<!-- metaworld-official:start -->", "<!-- metaworld-official:end -->")
@@ -54,8 +55,8 @@ NOT_COMPARABLE = ("Not one measurement: theirs is Meta-World v1, the maximum ove
 def benchmark_of(env: str) -> str:
     """``metaworld-official:ML1-reach`` -> ``ML1-reach``; ``...:ML10`` -> ``ML10``."""
     family, _, name = env.partition(":")
-    if family != "metaworld-official" or not name:
-        raise MrftError(f"{env} is not a metaworld-official family; this table sets the benchmark's "
+    if family != OFFICIAL or not name:
+        raise MrftError(f"{env} is not a {OFFICIAL} family; this table sets the benchmark's "
                         "own test tasks beside published figures")
     return name
 
@@ -105,8 +106,7 @@ def unrun_published(rows: list[dict]) -> list[dict]:
 
 def percent(interval: list[float]) -> str:
     """``[mean, low, high]`` success rates as ``m% [l%, h%]``."""
-    mean, low, high = (100 * v for v in interval)
-    return readable_interval(mean, low, high).replace(" [", "% [").replace(", ", "%, ").replace("]", "%]")
+    return readable_interval(*(100 * v for v in interval), unit="%")
 
 
 def markdown(rows: list[dict]) -> str:

@@ -4,8 +4,10 @@ figure reads the same wherever it appears."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
+from pathlib import Path
 from typing import Any
 
 MISSING = "—"
@@ -49,10 +51,11 @@ def readable_number(value: float | None) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
-def readable_interval(point: float, low: float, high: float) -> str:
-    """Three significant digits below 100, whole numbers above (returns of 1,000, not 1e+03)."""
+def readable_interval(point: float, low: float, high: float, unit: str = "") -> str:
+    """Three significant digits below 100, whole numbers above (returns of 1,000, not 1e+03),
+    each number followed by ``unit`` (``%``)."""
     pattern = "{:,.0f}" if max(abs(point), abs(low), abs(high)) >= 100 else "{:.3g}"
-    return interval_text(point, low, high, pattern)
+    return interval_text(point, low, high, pattern + unit)
 
 
 def percent(value: float) -> str:
@@ -82,13 +85,10 @@ def replace_between(text: str, markers: tuple[str, str], block: str, where: obje
     return f"{head}{start}\n{block}\n{end}{rest.split(end, 1)[1]}"
 
 
-def write_table_files(out, stem: str, table: str, rows: Any, documents: dict) -> None:
+def write_table_files(out: str | Path, stem: str, table: str, rows: Any, documents: dict) -> None:
     """``out/<stem>.md`` (the table) and ``out/<stem>.json`` (its rows), then each document's
     new text (``{path: text}``), every file written atomically. The documents' markers are
     checked before (by :func:`replace_between`), so a refusal leaves every file as it was."""
-    import json
-    from pathlib import Path
-
     from mrft.atomic import atomic_write_bytes
 
     out = Path(out)
@@ -99,12 +99,9 @@ def write_table_files(out, stem: str, table: str, rows: Any, documents: dict) ->
         atomic_write_bytes(path, text.encode())
 
 
-def read_result_json(path, what: str) -> dict:
+def read_result_json(path: str | Path, what: str) -> dict:
     """A result file written by ``mrft bench`` or ``mrft report``; an ``MrftError`` saying
     what it is and how to make it where it cannot be read."""
-    import json
-    from pathlib import Path
-
     from mrft.errors import MrftError
 
     try:
