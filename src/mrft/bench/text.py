@@ -10,6 +10,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from mrft.atomic import atomic_write_bytes
+from mrft.errors import MrftError
+
 MISSING = "—"
 """What a table cell or a figure shows where there is no value."""
 
@@ -76,8 +79,6 @@ def replace_between(text: str, markers: tuple[str, str], block: str, where: obje
     """``text`` with what stands between the two ``markers`` replaced by ``block`` (the
     markers kept), so a document shows what a result file says; an ``MrftError`` naming
     ``where`` when either marker is missing."""
-    from mrft.errors import MrftError
-
     start, end = markers
     if start not in text or end not in text:
         raise MrftError(f"{where} has no {start} ... {end} markers")
@@ -89,8 +90,6 @@ def write_table_files(out: str | Path, stem: str, table: str, rows: Any, documen
     """``out/<stem>.md`` (the table) and ``out/<stem>.json`` (its rows), then each document's
     new text (``{path: text}``), every file written atomically. The documents' markers are
     checked before (by :func:`replace_between`), so a refusal leaves every file as it was."""
-    from mrft.atomic import atomic_write_bytes
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out / f"{stem}.md", (table + "\n").encode())
@@ -102,8 +101,6 @@ def write_table_files(out: str | Path, stem: str, table: str, rows: Any, documen
 def read_result_json(path: str | Path, what: str) -> dict:
     """A result file written by ``mrft bench`` or ``mrft report``; an ``MrftError`` saying
     what it is and how to make it where it cannot be read."""
-    from mrft.errors import MrftError
-
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
