@@ -355,7 +355,7 @@ def test_an_ablation_bench_keeps_the_runs_copied_from_a_bench_of_the_same_suite(
     records = {u.method: json.loads(result_path(second, u).read_text())
                for u in bench.units() if u.kind == "adapt" and u.instance == 0}
     assert records["mrft-kl-bound"]["checkpoint"] == records["mrft"]["checkpoint"]
-    assert records["mrft-kl-bound"]["mrft"]["adapt_kl"] == 0.02 and records["mrft"]["mrft"]["adapt_kl"] is None
+    assert records["mrft-kl-bound"]["mrft"]["adapt_kl"] == 0.02 and records["mrft"]["mrft"]["adapt_kl"] == 0.2
 
 
 def test_the_adaptation_ablations_adapt_mrfts_own_pretraining(tiny, tmp_path):
@@ -371,7 +371,7 @@ def test_the_adaptation_ablations_adapt_mrfts_own_pretraining(tiny, tmp_path):
     assert [(u.kind, u.method) for u in units if u.kind == "pretrain"] == [("pretrain", "mrft")]
     records = {u.method: json.loads(result_path(tmp_path, u).read_text())
                for u in units if u.kind == "adapt"}
-    assert records["mrft"]["mrft"]["adapt_kl"] is None  # the default: no bound
+    assert records["mrft"]["mrft"]["adapt_kl"] == 0.2  # the default bound
     assert records["mrft-kl-bound"]["mrft"]["adapt_kl"] == 0.02
     assert records["mrft-loose-kl-bound"]["mrft"]["adapt_kl"] == 0.2
     assert records["mrft-frozen-meta-policy"]["mrft"]["adapt_meta_policy"] is False

@@ -1,5 +1,6 @@
 """MRFT's update bookkeeping on hand-made tensors."""
 
+import pytest
 import torch
 
 from mrft.algos.mrft.algorithm import episode_means
@@ -108,3 +109,24 @@ def test_scale_gradient_keeps_the_value_and_scales_the_gradient():
     (y * torch.tensor([2.0, 4.0])).sum().backward()
     assert y.tolist() == [1.5, -2.0] and x.grad.tolist() == [0.5, 1.0]
     assert scale_gradient(x, 1.0) is x
+
+
+def test_an_adaptation_is_bounded_at_the_default_unless_the_checkpoint_or_the_options_say_otherwise():
+    from mrft.algos.mrft.options import ADAPT_KL, MRFTAdaptOptions, MRFTConfig, adapted_options
+    from mrft.errors import MrftError
+
+    def bound(stored, **options):
+        return adapted_options(MRFTConfig(adapt_kl=stored), MRFTAdaptOptions(**options)).adapt_kl
+
+    assert ADAPT_KL == 0.2
+    assert bound(None) == 0.2  # a checkpoint that set none takes the default
+    assert bound(0.02) == 0.02  # one that set a bound keeps it
+    assert bound(0.02, adapt_kl=0.5) == bound(None, adapt_kl=0.5) == 0.5  # mrft adapt --adapt-kl
+    assert bound(0.02, kl_bound=False) is None and bound(None, kl_bound=False) is None
+    with pytest.raises(MrftError, match="--no-kl-bound lifts the bound"):
+        bound(None, kl_bound=False, adapt_kl=0.5)
+    # the other settings: the options narrow what the checkpoint set
+    m = adapted_options(MRFTConfig(adapt_lr_scale=0.5), MRFTAdaptOptions(meta_policy_updates=False,
+                                                                        normalise_advantages=True))
+    assert (m.adapt_lr_scale, m.adapt_meta_policy, m.adapt_norm_adv) == (0.5, False, True)
+    assert adapted_options(MRFTConfig(adapt_lr_scale=0.5), MRFTAdaptOptions(adapt_lr_scale=0.1)).adapt_lr_scale == 0.1

@@ -27,8 +27,8 @@ Adaptation to a held-out instance runs the same algorithm: one endless trial on 
 instance, the belief adapting in context from the first step and held to a pre-training
 trial's span (it restarts from the latest episode's start once it would read more episodes
 than a trial has), chunks ending where episodes end, and actor-critic updates with the belief
-in the loop, each limited by the clipped surrogate as PPO's are (and, with ``--adapt-kl``,
-bounded in KL to the policy before it).
+in the loop, each limited by the clipped surrogate as PPO's are and bounded in KL to the
+policy before it (0.2 by default, ``--adapt-kl``).
 The scored policy continues the belief as the latest adaptation episode started (see
 :class:`~mrft.algos.mrft.belief_actor.BeliefActor`).
 """
@@ -50,7 +50,6 @@ from mrft.algos.base import (
     Distillation,
     TrialStream,
     UpdatePlan,
-    check,
 )
 from mrft.algos.mrft.belief import BeliefState, belief_loss
 from mrft.algos.mrft.belief_actor import BeliefActor
@@ -70,7 +69,14 @@ from mrft.algos.mrft.grad_mod import (
 from mrft.algos.mrft.meta_policy import entropy as policy_entropy
 from mrft.algos.mrft.meta_policy import log_prob
 from mrft.algos.mrft.monitor import TaskFeatureMonitor
-from mrft.algos.mrft.options import PRESETS, VARIANTS, MRFTAdaptOptions, MRFTConfig, validate
+from mrft.algos.mrft.options import (
+    PRESETS,
+    VARIANTS,
+    MRFTAdaptOptions,
+    MRFTConfig,
+    adapted_options,
+    validate,
+)
 from mrft.algos.mrft.progress_bonus import potential_bonus
 from mrft.algos.mrft.stream_rows import StreamRows, columns_state, row_start_states, state_columns
 from mrft.algos.mrft.trust_region import KLTrustRegion
@@ -159,24 +165,7 @@ class MRFT(Algorithm):
 
     @classmethod
     def adaptation_config(cls, cfg, adapt_options: MRFTAdaptOptions):
-        """The checkpoint's adaptation settings (``MRFTConfig.adapt_*``) under ``mrft adapt``'s
-        options (:class:`MRFTAdaptOptions` says what each does); ranges are checked with
-        the config."""
-        check(adapt_options.distill_steps >= 0,
-              f"--distill-steps must be >= 0, got {adapt_options.distill_steps}")
-        bound = adapt_options.adapt_kl  # its range is checked with the config (options.validate)
-        check(bound is None or adapt_options.kl_bound,
-              f"--no-kl-bound lifts the bound that --adapt-kl {bound} sets; give one of them")
-        if not adapt_options.kl_bound:
-            bound = None
-        elif bound is None:
-            bound = cfg.mrft.adapt_kl
-        scale = cfg.mrft.adapt_lr_scale if adapt_options.adapt_lr_scale is None else adapt_options.adapt_lr_scale
-        norm_adv = cfg.mrft.adapt_norm_adv or adapt_options.normalise_advantages
-        meta_policy = cfg.mrft.adapt_meta_policy and adapt_options.meta_policy_updates
-        return dataclasses.replace(cfg, mrft=dataclasses.replace(
-            cfg.mrft, adapt_kl=bound, adapt_meta_policy=meta_policy, adapt_lr_scale=scale,
-            adapt_norm_adv=norm_adv))
+        return dataclasses.replace(cfg, mrft=adapted_options(cfg.mrft, adapt_options))
 
     @classmethod
     def exporter(cls, cfg, policy: ActorCritic, algo_state: dict, source: str):

@@ -10,6 +10,14 @@ from typing import Literal
 
 from mrft.algos.base import Variant, check
 
+ADAPT_KL = 0.2
+"""The KL bound of MRFT's adaptation where neither the checkpoint (``mrft train --adapt-kl``)
+nor ``mrft adapt --adapt-kl`` sets one. Chosen by the `cpu` suite's adaptation ablation over
+no bound, 0.02, the meta-policy frozen, a tenth of the learning rate and normalised
+advantages (docs/mrft.md, "What the KL bound costs"): without a bound, fresh Adam's first
+steps through the meta-policy's read-outs collapsed nav adaptations (approx. KL in the
+hundreds); 0.2 stops those and none of PPO's size."""
+
 
 @dataclasses.dataclass
 class MRFTConfig:
@@ -95,10 +103,10 @@ class MRFTConfig:
     adapt_kl: float | None = None
     """Adaptation: a KL bound, checked on the whole batch before every optimiser step and
     after every pass; once the KL to the policy before the update exceeds it, the parameters
-    go back to the last ones within it and the update ends. None (the default; the
-    bounds 0.02 and 0.2 are its rivals in the `cpu` suite's adaptation ablation, docs/mrft.md
-    "What the KL bound costs"): no bound, the clipped surrogate alone limits each update, as
-    in PPO's adaptation, so MRFT takes PPO's optimiser steps."""
+    go back to the last ones within it and the update ends. None (the default): the bound
+    of ``mrft adapt``, :data:`ADAPT_KL` unless it is given another or none (--no-kl-bound).
+    Checkpoints trained while 0.02 was the default hold 0.02 and adapt with it; those trained
+    while adaptation had no bound by default hold None and adapt at 0.2."""
     adapt_meta_policy: bool = True
     """Adaptation: whether its updates fine-tune the belief agent (the meta-policy that turns
     the belief into FiLM and head deltas) with the base actor-critic; False: the base
@@ -126,12 +134,12 @@ class MRFTAdaptOptions:
     """Options of MRFT's adaptation (``mrft adapt``)."""
 
     kl_bound: bool = True
-    """MRFT only. --no-kl-bound: no KL bound on the adaptation's updates even where the
-    checkpoint set one (mrft train --adapt-kl; checkpoints trained before no bound became the
-    default hold 0.02): the clipped surrogate alone limits them, as in PPO's adaptation."""
+    """MRFT only. --no-kl-bound: no KL bound on the adaptation's updates, neither the default
+    (:data:`ADAPT_KL`) nor one the checkpoint set (mrft train --adapt-kl): the clipped
+    surrogate alone limits them, as in PPO's adaptation."""
     adapt_kl: float | None = None
     """MRFT only. A KL bound on this adaptation's updates in place of the checkpoint's
-    (--adapt-kl of mrft train; none by default)."""
+    (--adapt-kl of mrft train) or the default (:data:`ADAPT_KL`)."""
     meta_policy_updates: bool = True
     """MRFT only. --no-meta-policy-updates: the adaptation's updates fine-tune the base
     actor-critic alone and leave the meta-policy as pre-trained (--no-adapt-meta-policy of
@@ -183,8 +191,9 @@ VARIANTS = (
     Variant("mrft-decode-obs", (("decode", "rewards+obs"),)),
     Variant("mrft-in-context", adapt_updates=False, pretrain_as="mrft",
             adapts_by="mrft-in-context in context only (its belief, no weight changes)"),
-    # the KL bound of adaptation, chosen on the development set: none (the default), the
-    # earlier default 0.02, a looser 0.2; without a bound also for checkpoints that set one
+    # the KL bound of adaptation, chosen on the development set: 0.2 (the default since the
+    # ablation; the name kept for the runs that chose it), none (the default before it), the
+    # default before that, 0.02
     Variant("mrft-no-kl-bound", adapt_options=(("kl_bound", False),), pretrain_as="mrft",
             adapts_by="mrft-no-kl-bound in context and with its own updates, without a KL bound"),
     Variant("mrft-kl-bound", adapt_options=(("adapt_kl", 0.02),), pretrain_as="mrft",
@@ -242,3 +251,22 @@ def validate(m: MRFTConfig) -> None:
     check(m.grad_noise_eta >= 0 and math.isfinite(m.grad_noise_eta),
           f"--grad-noise-eta must be >= 0, got {m.grad_noise_eta}")
     check(m.grad_noise_gamma >= 0, f"--grad-noise-gamma must be >= 0, got {m.grad_noise_gamma}")
+
+
+def adapted_options(m: MRFTConfig, options: MRFTAdaptOptions) -> MRFTConfig:
+    """The checkpoint's adaptation settings (``MRFTConfig.adapt_*``) under ``mrft adapt``'s
+    options (:class:`MRFTAdaptOptions` says what each does): the adaptation run's section,
+    in which ``adapt_kl`` None is no bound. Ranges are checked with the config."""
+    check(options.distill_steps >= 0, f"--distill-steps must be >= 0, got {options.distill_steps}")
+    check(options.adapt_kl is None or options.kl_bound,
+          f"--no-kl-bound lifts the bound that --adapt-kl {options.adapt_kl} sets; give one of them")
+    if not options.kl_bound:
+        bound = None
+    elif options.adapt_kl is not None:
+        bound = options.adapt_kl
+    else:
+        bound = m.adapt_kl if m.adapt_kl is not None else ADAPT_KL
+    scale = m.adapt_lr_scale if options.adapt_lr_scale is None else options.adapt_lr_scale
+    return dataclasses.replace(
+        m, adapt_kl=bound, adapt_meta_policy=m.adapt_meta_policy and options.meta_policy_updates,
+        adapt_lr_scale=scale, adapt_norm_adv=m.adapt_norm_adv or options.normalise_advantages)

@@ -1,12 +1,14 @@
-"""MRFT's adaptation trust region: with ``--adapt-kl``, every update bounded in KL to the
-policy before it (by default there is no bound and the guard only counts steps).
+"""MRFT's adaptation trust region: every update bounded in KL to the policy before it (0.2
+by default, ``--adapt-kl``; with ``--no-kl-bound`` the guard only counts steps).
 
 A fresh optimiser's first steps move every parameter by about the learning rate whatever
 its gradient, and on a nearly deterministic policy that can flip an action the belief had
 right. A bound makes adaptation unable to do that, while the steps taken before it is
 reached are kept (a pass of many minibatches can cross it long before its end). At the
-streaming update it also ended nearly every update after a few steps, so it is off by
-default (docs/mrft.md, "What the KL bound costs").
+streaming update a bound of 0.02 also ended nearly every update after a few steps; without
+one, fresh Adam's first steps through the meta-policy's read-outs collapsed some nav
+adaptations; the `cpu` suite's adaptation ablation chose 0.2 (docs/mrft.md, "What the KL
+bound costs").
 
 One :class:`KLTrustRegion` lives for one update: MRFT's ``prepare`` makes it (the batch's
 KL data and the parameters before the update are its state) and hands it to the engine as
