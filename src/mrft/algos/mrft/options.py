@@ -105,7 +105,7 @@ class MRFTConfig:
     """Adaptation: a KL bound, checked on the whole batch before every optimiser step and
     after every pass; once the KL to the policy before the update exceeds it, the parameters
     go back to the last ones within it and the update ends. None (the default): the bound
-    of ``mrft adapt``, :data:`ADAPT_KL` unless it is given another or none (--no-kl-bound).
+    of mrft adapt, 0.2 (ADAPT_KL) unless it is given another or none (--no-kl-bound).
     Checkpoints trained while 0.02 was the default hold 0.02 and adapt with it; those trained
     while adaptation had no bound by default hold None and adapt at 0.2."""
     adapt_meta_policy: bool = True
@@ -136,11 +136,11 @@ class MRFTAdaptOptions:
 
     kl_bound: bool = True
     """MRFT only. --no-kl-bound: no KL bound on the adaptation's updates, neither the default
-    (:data:`ADAPT_KL`) nor one the checkpoint set (mrft train --adapt-kl): the clipped
+    of 0.2 (ADAPT_KL) nor one the checkpoint set (mrft train --adapt-kl): the clipped
     surrogate alone limits them, as in PPO's adaptation."""
     adapt_kl: float | None = None
     """MRFT only. A KL bound on this adaptation's updates in place of the checkpoint's
-    (--adapt-kl of mrft train) or the default (:data:`ADAPT_KL`)."""
+    (--adapt-kl of mrft train) or the default of 0.2 (ADAPT_KL)."""
     meta_policy_updates: bool = True
     """MRFT only. --no-meta-policy-updates: the adaptation's updates fine-tune the base
     actor-critic alone and leave the meta-policy as pre-trained (--no-adapt-meta-policy of
