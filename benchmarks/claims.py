@@ -123,7 +123,7 @@ def verdict_sentence(analysis: dict, results_link: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--headline", default="benchmarks/results/cpu",
+    parser.add_argument("--headline", default="benchmarks/results/cpu-v3",
                         help="bench folder of the headline suite (default: %(default)s)")
     parser.add_argument("--sim-to-real", default="benchmarks/results/sim2real",
                         help="bench folder of the sim-to-real suite (default: %(default)s)")
