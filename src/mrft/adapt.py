@@ -73,7 +73,7 @@ def adapt(checkpoint: str, settings: AdaptSettings, run_dir: str | Path | None =
         "updates": result.updates, "optimizer_steps": result.optimizer_steps,
         "parameters": result.parameters,
         # the rate the updates started at (annealed to 0 over the budget where anneal_lr)
-        "learning_rate": cfg.optim.learning_rate * trainer.algo.learning_rate_scale,
+        "learning_rate": trainer.algo.learning_rate,
         "eval_every": settings.eval_every, "eval_episodes": settings.eval_episodes,
         "num_envs": cfg.env.num_envs, "seed": settings.seed, "run_seed": cfg.run.seed,
         "score_policy": "stochastic", "curve": result.curve,

@@ -214,7 +214,7 @@ class Trainer:
 
     # -- one update -----------------------------------------------------------------------
     def _set_learning_rate(self) -> float:
-        lr = self.cfg.optim.learning_rate * self.algo.learning_rate_scale
+        lr = self.algo.learning_rate
         if self.cfg.optim.anneal_lr:
             lr = lr * max(0.0, 1.0 - self.global_step / self.budget)
         for group in self.optimizer.param_groups:

@@ -334,6 +334,13 @@ class Algorithm:
         optimiser; 1 unless the algorithm adapts at another rate (MRFT's ``--adapt-lr-scale``)."""
         return 1.0
 
+    @property
+    def learning_rate(self) -> float:
+        """The rate this run's updates start at (annealed from it where ``anneal_lr``): the
+        run's ``optim.learning_rate`` times :attr:`learning_rate_scale`. The trainer sets it
+        and an adaptation record reports it, so both read it here."""
+        return self.cfg.optim.learning_rate * self.learning_rate_scale
+
     def modules(self) -> list[nn.Module]:
         """Modules whose parameters the optimiser trains."""
         return [self.policy]
