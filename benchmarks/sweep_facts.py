@@ -10,7 +10,12 @@
   first evaluation scores below ``--dropped-below``: how many end at or above
   ``--recovered-at``, per method, and for each method the median episode length and the
   number of updates its own logs show in those runs (one ``losses/policy_loss`` record per
-  update). These are the signed pendulum's figures in docs/results.md's ``cpu`` section.
+  update), over all of them and over the recovered ones. These are the signed pendulum's
+  figures in docs/results.md's ``cpu`` section.
+- **Where the spread over seeds comes from.** Per family and method, the standard deviation
+  across seeds of each seed's mean score over the family's held-out instances, at the first
+  evaluation (in context) and at the last (final; the report's "spread over seeds"), so a
+  spread that adaptation leaves can be told from one that pre-training made.
 
 Reads the run files from ``runs/`` or from the folder's ``runs.tar.xz``
 (:class:`mrft.bench.archive.RunFiles`). Writes ``sweep_facts.json`` in the bench folder and
@@ -71,26 +76,55 @@ def dropped_starts(files: RunFiles, family: str, below: float, recovered_at: flo
     out = {}
     for method in sorted({name.split("/")[2] for name in files.names(f"runs/{family}")}):
         dropped = recovered = 0
-        lengths, updates = [], []
+        lengths, updates, recovered_updates = [], [], []
         for name in files.glob(f"runs/{family}/{method}/seed*/adapt/instance*.json"):
             curve = json.loads(files.read_text(name))["curve"]
             if curve[0]["score"] >= below:
                 continue
             dropped += 1
-            recovered += curve[-1]["score"] >= recovered_at
+            back = curve[-1]["score"] >= recovered_at
+            recovered += back
             log = name.removesuffix(".json") + "/metrics.jsonl"
             if files.exists(log):
                 records = files.read_jsonl(log)
                 updates.append(sum("losses/policy_loss" in r for r in records))
+                if back:
+                    recovered_updates.append(updates[-1])
                 lengths += [r["charts/episodic_length"] for r in records
                             if "charts/episodic_length" in r]
         if dropped:
             out[method] = {
                 "dropped": dropped, "recovered": recovered,
                 "median_episode_length": statistics.median(lengths) if lengths else None,
-                "updates_min_max": [min(updates), max(updates)] if updates else None}
+                "updates_min_max": _span(updates),
+                "recovered_updates_min_max": _span(recovered_updates)}
     return {"family": family, "dropped_below": below, "recovered_at": recovered_at,
             "methods": out}
+
+
+def _span(values: list[int]) -> list[int] | None:
+    return [min(values), max(values)] if values else None
+
+
+def seed_spread(files: RunFiles) -> dict:
+    """``family -> method -> {"in_context", "final", "seeds"}``: the standard deviation
+    across seeds of each seed's mean first and last evaluation score over its instances;
+    a method with fewer than two seeds is left out."""
+    means: dict[tuple[str, str], dict[str, list[float]]] = collections.defaultdict(
+        lambda: collections.defaultdict(list))
+    for name in files.glob("runs/*/*/seed*/adapt/instance*.json"):
+        family, method, seed = name.split("/")[1:4]
+        curve = json.loads(files.read_text(name))["curve"]
+        means[(family, method)][seed].append((curve[0]["score"], curve[-1]["score"]))
+    out: dict[str, dict] = collections.defaultdict(dict)
+    for (family, method), seeds in sorted(means.items()):
+        if len(seeds) < 2:
+            continue
+        first = [statistics.fmean(a for a, _ in runs) for runs in seeds.values()]
+        last = [statistics.fmean(b for _, b in runs) for runs in seeds.values()]
+        out[family][method] = {"in_context": round(statistics.stdev(first), 4),
+                               "final": round(statistics.stdev(last), 4), "seeds": len(seeds)}
+    return dict(out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     if files.names(f"runs/{args.family}"):
         facts["dropped_starts"] = dropped_starts(files, args.family, args.dropped_below,
                                                  args.recovered_at)
+    facts["seed_spread"] = seed_spread(files)
     text = json.dumps(facts, indent=2)
     atomic_write_bytes(files.folder / "sweep_facts.json", (text + "\n").encode())
     print(text)

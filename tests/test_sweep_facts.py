@@ -1,5 +1,6 @@
 """benchmarks/sweep_facts.py on a hand-made bench folder: pauses counted at their group's
-median, and the dropped-start counts read off curves and logs."""
+median, the dropped-start counts read off curves and logs, and the spread over seeds in
+context and at the end."""
 
 import importlib.util
 import json
@@ -46,6 +47,9 @@ def test_pauses_and_dropped_starts_by_hand(tmp_path, capsys):
     # instances 0 and 1 start below 200; instance 0 ends at 800 >= 700
     assert dropped["dropped"] == 2 and dropped["recovered"] == 1
     assert dropped["updates_min_max"] == [2, 3]  # instance 0 logs 2 updates, instance 1 logs 3
+    assert dropped["recovered_updates_min_max"] == [2, 2]  # instance 0 alone recovered
+    # one seed: no spread over seeds to state
+    assert facts["seed_spread"] == {}
     assert dropped["median_episode_length"] == 3.0  # median of lengths 2, 2, 3, 3, 3
 
     # the same facts from the run files packed into the folder's archive
@@ -60,3 +64,17 @@ def test_pauses_and_dropped_starts_by_hand(tmp_path, capsys):
     assert module.main([str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_seed_spread_in_context_and_final_by_hand(tmp_path):
+    # two seeds x two instances: seed means in context 1 and 3 (std sqrt(2)), final 10 and 10
+    for seed, starts in ((1, (0.0, 2.0)), (2, (3.0, 3.0))):
+        for i, start in enumerate(starts):
+            _write(tmp_path / "runs" / "fam" / "mrft" / f"seed{seed}" / "adapt" / f"instance{i}.json",
+                   {"wall_clock_s": 1.0, "curve": [{"step": 0, "score": start},
+                                                   {"step": 16, "score": 10.0}]})
+    _write(tmp_path / "runs" / "fam" / "ppo" / "seed1" / "adapt" / "instance0.json",
+           {"wall_clock_s": 1.0, "curve": [{"step": 0, "score": 1.0}, {"step": 16, "score": 2.0}]})
+    assert _module().main([str(tmp_path), "--family", "none"]) == 0
+    spread = json.loads((tmp_path / "sweep_facts.json").read_text())["seed_spread"]
+    assert spread == {"fam": {"mrft": {"in_context": round(2 ** 0.5, 4), "final": 0.0, "seeds": 2}}}
