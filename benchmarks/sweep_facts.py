@@ -34,6 +34,7 @@ import sys
 
 from mrft.atomic import atomic_write_bytes
 from mrft.bench.archive import RunFiles
+from mrft.bench.statistics import spread_over_seeds
 from mrft.errors import MrftError
 
 PAUSE_FACTOR = 3.0
@@ -107,9 +108,9 @@ def _span(values: list[int]) -> list[int] | None:
 
 
 def seed_spread(files: RunFiles) -> dict:
-    """``family -> method -> {"in_context", "final", "seeds"}``: the standard deviation
-    across seeds of each seed's mean first and last evaluation score over its instances;
-    a method with fewer than two seeds is left out."""
+    """``family -> method -> {"in_context", "final", "seeds"}``: the spread over seeds
+    (:func:`mrft.bench.statistics.spread_over_seeds`, as the report's) of the first and the
+    last evaluation score; a method with fewer than two seeds is left out."""
     means: dict[tuple[str, str], dict[str, list[float]]] = collections.defaultdict(
         lambda: collections.defaultdict(list))
     for name in files.glob("runs/*/*/seed*/adapt/instance*.json"):
@@ -120,10 +121,10 @@ def seed_spread(files: RunFiles) -> dict:
     for (family, method), seeds in sorted(means.items()):
         if len(seeds) < 2:
             continue
-        first = [statistics.fmean(a for a, _ in runs) for runs in seeds.values()]
-        last = [statistics.fmean(b for _, b in runs) for runs in seeds.values()]
-        out[family][method] = {"in_context": round(statistics.stdev(first), 4),
-                               "final": round(statistics.stdev(last), 4), "seeds": len(seeds)}
+        first = [[a for a, _ in runs] for runs in seeds.values()]
+        last = [[b for _, b in runs] for runs in seeds.values()]
+        out[family][method] = {"in_context": round(spread_over_seeds(first), 4),
+                               "final": round(spread_over_seeds(last), 4), "seeds": len(seeds)}
     return dict(out)
 
 

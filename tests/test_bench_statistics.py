@@ -1,5 +1,5 @@
 """The bench's statistics on values worked out by hand: IQM, the stratified bootstrap
-interval, the probability of improvement, bands and ratios of means."""
+interval, the probability of improvement, bands, ratios of means and the spread over seeds."""
 
 import math
 
@@ -13,6 +13,7 @@ from mrft.bench.statistics import (
     probability_of_improvement,
     ratio_of_means,
     relative_change,
+    spread_over_seeds,
     stratified_bootstrap,
     stratified_bootstrap_ci,
 )
@@ -90,6 +91,9 @@ def test_relative_change_band_and_ratio_of_means_by_hand():
     assert result == {"mean": [1.0, 1.0], "low": [0.0, 0.0], "high": [2.0, 2.0]}
     assert mean_interval([3.0, 3.0, 3.0]) == [3.0, 3.0, 3.0]
     assert ratio_of_means([2.0, 4.0], [2.0, 2.0]) == pytest.approx((1.5, 1.0, 2.0))
+    # seed means 1 and 3: sample standard deviation sqrt(2); one seed has no spread
+    assert spread_over_seeds([[0.0, 2.0], [3.0, 3.0]]) == pytest.approx(math.sqrt(2))
+    assert spread_over_seeds([[1.0, 5.0]]) is None
     with np.errstate(divide="ignore"):
         assert all(map(math.isnan, ratio_of_means([1.0], [0.0])[1:]))
 

@@ -69,11 +69,6 @@ def family_rows(data: BenchData, methods: list[str]) -> list[dict[str, Any]]:
         return [data.adapt[family.env, method, s, i]["curve"][index]["score"]
                 for s in data.complete_seeds(method) for i in range(family.instances)]
 
-    def seed_spread(finals: list[float], family: TaskFamily) -> float | None:
-        """``finals`` as :func:`scores` orders them, seed after seed."""
-        per_seed = np.reshape(finals, (-1, family.instances)).mean(axis=1)
-        return float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else None
-
     rows = []
     for family in data.families:
         oracle = scores(family, ORACLE, -1) if ORACLE in methods else []
@@ -87,7 +82,9 @@ def family_rows(data: BenchData, methods: list[str]) -> list[dict[str, Any]]:
             rows.append({"env": family.env, "score": score_name(family.env), "method": method,
                          "in_context": mean_text(scores(family, method, 0)),
                          "final": mean_text(finals), "of_oracle": of_oracle,
-                         "seed_spread": seed_spread(finals, family), "runs": len(finals)})
+                         "seed_spread": statistics.spread_over_seeds(  # finals run seed after seed
+                             np.reshape(finals, (-1, family.instances))),
+                         "runs": len(finals)})
     return rows
 
 

@@ -117,6 +117,14 @@ def mean_interval(values: Sequence[float]) -> list[float]:
     return [result["mean"][0], result["low"][0], result["high"][0]]
 
 
+def spread_over_seeds(per_seed: Sequence[Sequence[float]]) -> float | None:
+    """The spread of an outcome over seeds: the sample standard deviation, across seeds, of
+    each seed's mean score (``per_seed[s]``: seed ``s``'s scores, one per instance); None
+    with fewer than two seeds."""
+    means = [float(np.mean(scores)) for scores in per_seed]
+    return float(np.std(means, ddof=1)) if len(means) > 1 else None
+
+
 def ratio_of_means(values: Sequence[float], reference: Sequence[float],
                    reps: int = REPS) -> tuple[float, float, float]:
     """``mean(values) / mean(reference)`` with a 95% bootstrap interval that resamples both
