@@ -19,6 +19,10 @@ finished there; a point short of them is marked as partial (a hollow marker, ``n
 The 1x point is the suite itself: ``--scale-one FOLDER`` takes it from a bench of the whole
 suite (the same settings, checked) instead of running those families again.
 
+With ``--results-doc PATH`` the summary (the plot, the table and the standings, with the
+command) is also put between ``<!-- budget-curve:start -->`` and ``<!-- budget-curve:end -->``
+in that document; missing markers are refused before anything runs.
+
     python benchmarks/budget_curve.py --suite cpu --families nav:point,shift:inverted-pendulum-signed \\
         --methods grpo,ppo,rl2,mrft --scales 0.25,0.5,1,3 --out benchmarks/results/budget-curve \\
         --scale-one benchmarks/results/cpu-v3
@@ -29,17 +33,22 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from mrft.algos import FOCUS
+from mrft.atomic import atomic_write_bytes
 from mrft.bench.loading import BenchData, final_score
 from mrft.bench.runner import BenchInterrupted, suite_settings
 from mrft.bench.statistics import mean_interval
 from mrft.bench.suite import BenchSuite, load_suite
+from mrft.bench.text import replace_between
 from mrft.errors import MrftError
+
+DOC_MARKERS = ("<!-- budget-curve:start -->", "<!-- budget-curve:end -->")
 
 
 def scaled_suite(suite: BenchSuite, families: list[str], scale: float) -> BenchSuite:
@@ -251,6 +260,19 @@ def overtaking_markdown(summary: dict, focus: str) -> list[str]:
     return [*lines, ""]
 
 
+def document_block(summary: dict, out: Path, doc: Path) -> str:
+    """What the results document shows of the curve: the plot (linked relative to ``doc``),
+    the tables and standings of :func:`markdown` without its title, and the command."""
+    body = markdown(summary).split("\n", 2)[2].replace("\n## ", "\n#### ")
+    image = Path(os.path.relpath(out.resolve() / "curve.png", doc.resolve().parent)).as_posix()
+    command = summary["command"]
+    root = next((p for p in doc.resolve().parents if (p / ".git").exists()), None)
+    if root is not None:  # paths inside the document's repository read as a reader would type them
+        command = command.replace(f"{root}{os.sep}", "")
+    return (f"![Final held-out score against pre-training env steps]({image})\n\n{body.strip()}\n\n"
+            f"Made by `{command}`.")
+
+
 def _cell(row: dict) -> str:
     interval = "" if row["low"] is None else f" [{row['low']:.3g}, {row['high']:.3g}]"
     partial = "" if row["complete"] else f", {len(row['seeds'])}/{row['expected_seeds']} seeds"
@@ -300,6 +322,9 @@ def main() -> int:
     except MrftError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a results document that cannot be read or written
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     except (BenchInterrupted, KeyboardInterrupt) as exc:
         print(f"interrupted: {exc or 'the runs finished so far are saved'}; rerun the same command "
               "to continue", file=sys.stderr)
@@ -319,6 +344,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--summary-only", action="store_true", help="only summarise what is there")
     parser.add_argument("--scale-one", default=None,
                         help="a bench of the whole suite (same settings) whose runs are the 1x point")
+    parser.add_argument("--results-doc", default=None,
+                        help="also put the summary between the budget-curve markers of this document")
     return parser.parse_args()
 
 
@@ -345,6 +372,9 @@ def run(args: argparse.Namespace) -> None:
     scale_one = Path(args.scale_one) if args.scale_one else None
     if scale_one is not None:
         check_scale_one(suite, scale_one, methods)
+    doc = Path(args.results_doc) if args.results_doc else None
+    if doc is not None:  # refused now, not after hours of runs
+        replace_between(doc.read_text(encoding="utf-8"), DOC_MARKERS, "", doc)
 
     def write_summary() -> None:
         summary = summarise(out, suite, scales, families, methods, seeds, scale_one)
@@ -356,6 +386,10 @@ def run(args: argparse.Namespace) -> None:
         (out / "curve.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
         (out / "curve.md").write_text(markdown(summary), encoding="utf-8")
         plot(summary, out / "curve.png")
+        if doc is not None:
+            text = replace_between(doc.read_text(encoding="utf-8"), DOC_MARKERS,
+                                   document_block(summary, out, doc), doc)
+            atomic_write_bytes(doc, text.encode())
         print(markdown(summary), flush=True)
 
     if not args.summary_only:

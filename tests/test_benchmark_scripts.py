@@ -121,6 +121,23 @@ def test_the_budget_curve_takes_its_1x_point_from_a_bench_of_the_suite_itself(tm
     rows = {r["method"]: r for r in json.loads((out / "curve.json").read_text())["rows"]}
     assert rows["grpo"]["mean"] == pytest.approx(0.8) and rows["grpo"]["seeds"] == [1]
     assert rows["grpo"]["low"] is None and "0.8 (1,000) |" in (out / "curve.md").read_text()
+    # the summary into a results document, between its markers, the plot linked from there
+    doc = tmp_path / "docs" / "results.md"
+    doc.parent.mkdir()
+    doc.write_text("# Results\n\nno markers\n")
+    refused = _script("budget_curve.py", *args, "--summary-only", "--results-doc", str(doc))
+    assert refused.returncode == 2 and "budget-curve:start" in refused.stderr, refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    doc.write_text("# Results\n\n<!-- budget-curve:start -->\nold\n<!-- budget-curve:end -->\n\ntail\n")
+    proc = _script("budget_curve.py", *args, "--summary-only", "--results-doc", str(doc))
+    assert proc.returncode == 0, proc.stderr
+    text = doc.read_text()
+    block = text.split("<!-- budget-curve:start -->\n")[1].split("\n<!-- budget-curve:end -->")[0]
+    assert block.startswith("![Final held-out score against pre-training env steps](../curve/curve.png)")
+    assert "#### nav:point" in block and "| grpo | 0.7 [0.6, 0.8] (1,000) |" in block and "old" not in block
+    assert "Made by `python benchmarks/budget_curve.py --suite" in block and text.endswith("\n\ntail\n")
+    missing = _script("budget_curve.py", *args, "--summary-only", "--results-doc", str(tmp_path / "none.md"))
+    assert missing.returncode == 2 and missing.stderr.startswith("error: ") and "Traceback" not in missing.stderr
     # a bench of the suite with other settings is not the 1x point
     suite.write_text(HAND_SUITE.replace("INSTANCES", "3"))
     proc = _script("budget_curve.py", *args)
