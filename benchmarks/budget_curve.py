@@ -307,6 +307,9 @@ def plot(summary: dict, path: Path) -> None:
             ax.fill_between([r["pretrain_steps"] for r in banded], [r["low"] for r in banded],
                             [r["high"] for r in banded], alpha=0.2, color=colour)
         ax.set_xscale("log")
+        ticks = sorted({(r["pretrain_steps"], r["scale"]) for r in summary["rows"] if r["family"] == env})
+        ax.set_xticks([steps for steps, _ in ticks], [f"{steps:,}\nx{scale:g}" for steps, scale in ticks])
+        ax.minorticks_off()
         ax.set_title(env)
         ax.set_xlabel("pre-training env steps")
         ax.set_ylabel("final held-out score")
