@@ -46,6 +46,7 @@ from mrft.bench.runner import BenchInterrupted, suite_settings
 from mrft.bench.statistics import mean_interval
 from mrft.bench.suite import BenchSuite, load_suite
 from mrft.bench.text import replace_between
+from mrft.cli import describe_os_error
 from mrft.errors import MrftError
 
 DOC_MARKERS = ("<!-- budget-curve:start -->", "<!-- budget-curve:end -->")
@@ -326,7 +327,7 @@ def main() -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a results document that cannot be read or written
-        print(f"error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
         return 2
     except (BenchInterrupted, KeyboardInterrupt) as exc:
         print(f"interrupted: {exc or 'the runs finished so far are saved'}; rerun the same command "
