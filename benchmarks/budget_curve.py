@@ -41,8 +41,9 @@ import numpy as np
 
 from mrft.algos import FOCUS
 from mrft.atomic import atomic_write_bytes
+from mrft.bench.eta import LEAST_SHARE, readable_duration
 from mrft.bench.loading import BenchData, final_score
-from mrft.bench.runner import BenchInterrupted, suite_settings
+from mrft.bench.runner import BenchInterrupted, pretrain_source, suite_settings
 from mrft.bench.statistics import mean_interval
 from mrft.bench.suite import BenchSuite, load_suite
 from mrft.bench.text import replace_between
@@ -135,7 +136,7 @@ def summarise(out: Path, suite: BenchSuite, scales: list[float], families: list[
     """Per family, scale and method, the final score on the seeds every method has finished
     there (see the module docstring), and the commits each scale's runs were made at."""
     budgets = {t.env: t.pretrain_steps or suite.budget.pretrain_steps for t in suite.tasks}
-    rows, commits = [], {}
+    rows, commits, rates = [], {}, {}
     for scale in scales:
         folder = scale_folder(out, scale, scale_one)
         if not (folder / "bench.json").exists():
@@ -145,6 +146,9 @@ def summarise(out: Path, suite: BenchSuite, scales: list[float], families: list[
         data = BenchData(folder)
         commits[f"x{scale:g}"] = data.meta.get("commits") or [data.meta.get("commit")]
         for env in families:
+            for method in methods:
+                rates.setdefault((env, method), []).extend(
+                    pretraining_rates(data, env, method, seeds, round(budgets[env] * scale)))
             finals = {m: seed_finals(data, env, m, seeds) for m in methods}
             common = sorted(set(seeds).intersection(*(set(f) for f in finals.values())))
             for method in methods:
@@ -158,8 +162,27 @@ def summarise(out: Path, suite: BenchSuite, scales: list[float], families: list[
                              "pretrain_steps": round(budgets[env] * scale), "mean": float(np.mean(values)),
                              "low": low, "high": high, "seeds": common, "expected_seeds": len(seeds),
                              "complete": len(common) == len(seeds)})
+    speeds = [{"family": env, "method": method, "sps": float(np.median(found)), "runs": len(found)}
+              for (env, method), found in rates.items() if found]
     return {"families": families, "methods": methods, "scales": scales, "seeds": seeds,
-            "rows": rows, "commits": commits}
+            "rows": rows, "commits": commits, "pretrain_speed": speeds,
+            "pretrain_budgets": {env: budgets[env] for env in families}}
+
+
+def pretraining_rates(data: BenchData, env: str, method: str, seeds: list[int], steps: int) -> list[float]:
+    """The env steps/s of each of ``seeds``' pre-trainings of ``method`` on ``env`` in one
+    scale's bench: the steps it ran (a resumed one only those after its resume) over its wall
+    clock. One that ran less than :data:`~mrft.bench.eta.LEAST_SHARE` of ``steps`` is left
+    out: its time is mostly loading and the final evaluation."""
+    out = []
+    for seed in seeds:
+        record = data.pretrain.get((env, pretrain_source(method), seed))
+        if not record or not record.get("wall_clock_s"):
+            continue
+        ran = float(record.get("steps", steps)) - float(record.get("resumed_at_step") or 0)
+        if ran >= LEAST_SHARE * steps:
+            out.append(ran / float(record["wall_clock_s"]))
+    return out
 
 
 def markdown(summary: dict) -> str:
@@ -179,10 +202,34 @@ def markdown(summary: dict) -> str:
                 cells.append("-" if row is None else _cell(row))
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
         lines.append("")
+    lines += cost_markdown(summary)
     lines += overtaking_markdown(summary, summary.get("focus", FOCUS))
     lines += ["Made at: " + "; ".join(f"{scale} {', '.join(c for c in commits if c)}"
                                        for scale, commits in summary.get("commits", {}).items()), ""]
     return "\n".join(lines)
+
+
+def cost_markdown(summary: dict) -> list[str]:
+    """What one seed's pre-training costs in wall clock at each budget: its env steps over
+    the method's median env steps/s on the family, over every scale's runs."""
+    speeds = summary.get("pretrain_speed") or []
+    if not speeds:
+        return []
+    scales = summary["scales"]
+    lines = ["## What pre-training costs", "",
+             "Wall clock of one seed's pre-training at each budget: its env steps at the median env "
+             "steps/s of the method's pre-trainings on the family over every scale (how many runs in "
+             "brackets; a resumed run counts the steps after its resume). The runs shared the machine, "
+             "so read these as ratios between methods rather than as absolute times.", ""]
+    lines += ["| family | method | env steps/s | " + " | ".join(f"x{s:g}" for s in scales) + " |",
+              "|---|---|---|" + "---|" * len(scales)]
+    for speed in speeds:
+        budget = summary["pretrain_budgets"][speed["family"]]
+        cells = [readable_duration(budget * scale / speed["sps"]) for scale in scales]
+        lines.append(f"| {speed['family']} | {speed['method']} | {speed['sps']:,.0f} ({speed['runs']}) | "
+                     + " | ".join(cells) + " |")
+    lines.append("")
+    return lines
 
 
 MIN_INTERVAL_SEEDS = 3

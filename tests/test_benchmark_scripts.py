@@ -97,10 +97,21 @@ def test_the_budget_curve_takes_its_1x_point_from_a_bench_of_the_suite_itself(tm
     suite = tmp_path / "hand.toml"
     suite.write_text(HAND_SUITE.replace("INSTANCES", "2"))
     out = tmp_path / "curve"
+    # MRFT's seed 1 pre-trained its 1,000 steps in 40 s; seed 2 resumed at step 900, too short
+    # a part to time it by (GRPO: 10 and 20 s, 100 and 50 env steps/s)
+    mrft_runs = folder / "runs" / "nav_point" / "mrft"
+    (mrft_runs / "seed1" / "pretrain.json").write_text(json.dumps({"wall_clock_s": 40.0, "sps": 25.0, "peak_memory_mib": 500.0}))
+    (mrft_runs / "seed2" / "pretrain.json").write_text(json.dumps(
+        {"wall_clock_s": 1.0, "sps": 100.0, "peak_memory_mib": 500.0, "steps": 1000, "resumed_at_step": 900}))
     args = ("--suite", str(suite), "--families", "nav:point", "--methods", "grpo,mrft", "--scales", "1",
             "--out", str(out), "--scale-one", str(folder))
     proc = _script("budget_curve.py", *args, "--summary-only")
     assert proc.returncode == 0, proc.stderr
+    speeds = {s["method"]: s for s in json.loads((out / "curve.json").read_text())["pretrain_speed"]}
+    assert speeds["grpo"]["sps"] == pytest.approx(75) and speeds["grpo"]["runs"] == 2
+    assert speeds["mrft"]["sps"] == pytest.approx(25) and speeds["mrft"]["runs"] == 1
+    md = (out / "curve.md").read_text()
+    assert "| nav:point | grpo | 75 (2) | 13s |" in md and "| nav:point | mrft | 25 (1) | 40s |" in md
     rows = {r["method"]: r for r in json.loads((out / "curve.json").read_text())["rows"]}
     # finals: GRPO .6 1 | .4 .8, MRFT .7 1 | .7 1 (seed 1 | seed 2), at the suite's own 1,000
     # steps: per-seed means GRPO .8 and .6, MRFT .85 and .85; the interval resamples seeds

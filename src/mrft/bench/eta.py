@@ -67,10 +67,11 @@ class EtaModel:
     def text(self, left: Counter[tuple[str, str, TaskFamily]], parallel: int = 1) -> str:
         """The time the ``left`` units should take, ``parallel`` of them at a time."""
         seconds = self.time_left(left)
-        return "after the first run" if seconds is None else _duration(seconds / max(parallel, 1))
+        return "after the first run" if seconds is None else readable_duration(seconds / max(parallel, 1))
 
 
-def _duration(seconds: float) -> str:
+def readable_duration(seconds: float) -> str:
+    """``42s``, ``3m07s``, ``2h05m``: as wide as a progress line can afford."""
     seconds = round(seconds)
     if seconds < 60:
         return f"{seconds}s"
