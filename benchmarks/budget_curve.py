@@ -12,7 +12,8 @@ a 95% bootstrap interval over whole seeds (a seed's instances share one pre-trai
 they are not independent runs; no interval with fewer than two seeds). Against each other
 method, MRFT's standing at every scale (ahead, level or behind, by whether the intervals are
 apart) and the smallest scale from which it stays above by mean and from which it is never
-behind: where MRFT overtakes, and what a user must spend for it. At each scale and
+behind: where MRFT overtakes, and what a user must spend for it, in env steps and, at
+each method's median env steps/s over its pre-trainings, in wall clock. At each scale and
 family every method is read on the same seeds: those of ``--seeds`` that every method has
 finished there; a point short of them is marked as partial (a hollow marker, ``n/N seeds``).
 
