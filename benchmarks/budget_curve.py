@@ -42,7 +42,7 @@ import numpy as np
 
 from mrft.algos import FOCUS
 from mrft.atomic import atomic_write_bytes
-from mrft.bench.eta import LEAST_SHARE, readable_duration
+from mrft.bench.eta import readable_duration, timed_steps
 from mrft.bench.loading import BenchData, final_score
 from mrft.bench.runner import BenchInterrupted, pretrain_source, suite_settings
 from mrft.bench.statistics import mean_interval
@@ -172,16 +172,13 @@ def summarise(out: Path, suite: BenchSuite, scales: list[float], families: list[
 
 def pretraining_rates(data: BenchData, env: str, method: str, seeds: list[int], steps: int) -> list[float]:
     """The env steps/s of each of ``seeds``' pre-trainings of ``method`` on ``env`` in one
-    scale's bench: the steps it ran (a resumed one only those after its resume) over its wall
-    clock. One that ran less than :data:`~mrft.bench.eta.LEAST_SHARE` of ``steps`` is left
-    out: its time is mostly loading and the final evaluation."""
+    scale's bench: the steps its wall clock covers (:func:`~mrft.bench.eta.timed_steps`, as
+    the sweep's ETA counts them) over that wall clock; a run too short to time by is left out."""
     out = []
     for seed in seeds:
         record = data.pretrain.get((env, pretrain_source(method), seed))
-        if not record or not record.get("wall_clock_s"):
-            continue
-        ran = float(record.get("steps", steps)) - float(record.get("resumed_at_step") or 0)
-        if ran >= LEAST_SHARE * steps:
+        ran = timed_steps(record, steps) if record and record.get("wall_clock_s") else None
+        if ran is not None:
             out.append(ran / float(record["wall_clock_s"]))
     return out
 

@@ -11,6 +11,16 @@ LEAST_SHARE = 0.25
 """A resumed run that ran less than this share of its budget teaches the ETA nothing."""
 
 
+def timed_steps(record: dict[str, Any] | None, budget: float) -> float | None:
+    """The env steps a finished run's wall clock covers: its ``budget``, or for a run resumed
+    at step k only ``steps - k``; ``None`` when that is less than :data:`LEAST_SHARE` of the
+    budget, a time that is mostly loading and final evaluation and would read as a slow rate."""
+    steps = float(budget)
+    if record and record.get("resumed_at_step"):
+        steps = float(record.get("steps", budget)) - float(record["resumed_at_step"])
+    return None if steps < LEAST_SHARE * budget else steps
+
+
 class EtaModel:
     """Seconds per env step learned from the runs finished in this session, per (kind, method,
     family): methods differ several-fold in cost, and so do families (a MuJoCo body's update
@@ -30,13 +40,10 @@ class EtaModel:
 
     def observe(self, unit: Any, seconds: float, record: dict[str, Any] | None = None) -> None:
         """``unit``: a finished :class:`~mrft.bench.runner.Unit`; ``record``: its result (a
-        pre-training resumed at step k ran ``steps - k``). One that ran less than :data:`LEAST_SHARE` of its budget is not learned from: its
-        time is mostly loading and final evaluation, which would read as a slow rate."""
-        budget = self.weight(unit.kind, unit.family)
-        steps = budget
-        if record and record.get("resumed_at_step"):
-            steps = float(record.get("steps", budget)) - float(record["resumed_at_step"])
-        if steps < LEAST_SHARE * budget:
+        pre-training resumed at step k ran ``steps - k``); one too short to time by
+        (:func:`timed_steps`) is not learned from."""
+        steps = timed_steps(record, self.weight(unit.kind, unit.family))
+        if steps is None:
             return
         key = (unit.kind, unit.method, unit.family.env)
         self.seconds[key] = self.seconds.get(key, 0.0) + seconds
