@@ -10,8 +10,14 @@
   first evaluation scores below ``--dropped-below``: how many end at or above
   ``--recovered-at``, per method, and for each method the median episode length and the
   number of updates its own logs show in those runs (one ``losses/policy_loss`` record per
-  update), over all of them and over the recovered ones. These are the signed pendulum's
+  update), over all of them and over the recovered ones; the median optimiser steps of those
+  runs; and the mean final score of the dropped runs and of the others. These are the signed pendulum's
   figures in docs/results.md's ``cpu`` section.
+- **What adaptation did.** Per family and method: the mean score at the first evaluation (in
+  context, before any update) and at the last, each the mean over seeds of the seed's mean
+  over held-out instances as the report computes its scores, the mean gain between them, and
+  the median number of optimiser steps an adaptation took (``optimizer_steps`` in its run
+  file), so a method that stops updating early can be told from one that updates throughout.
 - **Where the spread over seeds comes from.** Per family and method, the standard deviation
   across seeds of each seed's mean score over the family's held-out instances, at the first
   evaluation (in context) and at the last (final; the report's "spread over seeds"), so a
@@ -77,12 +83,17 @@ def dropped_starts(files: RunFiles, family: str, below: float, recovered_at: flo
     out = {}
     for method in sorted({name.split("/")[2] for name in files.names(f"runs/{family}")}):
         dropped = recovered = 0
-        lengths, updates, recovered_updates = [], [], []
+        lengths, updates, recovered_updates, steps = [], [], [], []
+        finals: dict[bool, list[float]] = {True: [], False: []}
         for name in files.glob(f"runs/{family}/{method}/seed*/adapt/instance*.json"):
-            curve = json.loads(files.read_text(name))["curve"]
+            run = json.loads(files.read_text(name))
+            curve = run["curve"]
+            finals[curve[0]["score"] < below].append(curve[-1]["score"])
             if curve[0]["score"] >= below:
                 continue
             dropped += 1
+            if run.get("optimizer_steps") is not None:
+                steps.append(run["optimizer_steps"])
             back = curve[-1]["score"] >= recovered_at
             recovered += back
             log = name.removesuffix(".json") + "/metrics.jsonl"
@@ -98,13 +109,47 @@ def dropped_starts(files: RunFiles, family: str, below: float, recovered_at: flo
                 "dropped": dropped, "recovered": recovered,
                 "median_episode_length": statistics.median(lengths) if lengths else None,
                 "updates_min_max": _span(updates),
-                "recovered_updates_min_max": _span(recovered_updates)}
+                "recovered_updates_min_max": _span(recovered_updates),
+                "median_optimizer_steps": _median(steps),
+                "final_mean_dropped": _mean(finals[True]),
+                "final_mean_others": _mean(finals[False])}
     return {"family": family, "dropped_below": below, "recovered_at": recovered_at,
             "methods": out}
 
 
 def _span(values: list[int]) -> list[int] | None:
     return [min(values), max(values)] if values else None
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(statistics.fmean(values), 4) if values else None
+
+
+def adaptation(files: RunFiles) -> dict:
+    """``family -> method -> {"in_context", "final", "gain", "median_optimizer_steps",
+    "runs"}``: scores as the mean over seeds of each seed's mean over instances; the gain is
+    final minus in context; the median over every adaptation run of its optimiser steps."""
+    runs: dict[tuple[str, str], dict[str, list[dict]]] = collections.defaultdict(
+        lambda: collections.defaultdict(list))
+    for name in files.glob("runs/*/*/seed*/adapt/instance*.json"):
+        family, method, seed = name.split("/")[1:4]
+        runs[(family, method)][seed].append(json.loads(files.read_text(name)))
+    out: dict[str, dict] = collections.defaultdict(dict)
+    for (family, method), seeds in sorted(runs.items()):
+        first = _mean([statistics.fmean(r["curve"][0]["score"] for r in rs)
+                       for rs in seeds.values()])
+        last = _mean([statistics.fmean(r["curve"][-1]["score"] for r in rs)
+                      for rs in seeds.values()])
+        steps = [r["optimizer_steps"] for rs in seeds.values() for r in rs
+                 if r.get("optimizer_steps") is not None]
+        out[family][method] = {"in_context": first, "final": last,
+                               "gain": round(last - first, 4), "median_optimizer_steps":
+                               _median(steps), "runs": sum(len(rs) for rs in seeds.values())}
+    return dict(out)
 
 
 def seed_spread(files: RunFiles) -> dict:
@@ -152,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     if files.names(f"runs/{args.family}"):
         facts["dropped_starts"] = dropped_starts(files, args.family, args.dropped_below,
                                                  args.recovered_at)
+    facts["adaptation"] = adaptation(files)
     facts["seed_spread"] = seed_spread(files)
     text = json.dumps(facts, indent=2)
     atomic_write_bytes(files.folder / "sweep_facts.json", (text + "\n").encode())

@@ -28,8 +28,9 @@ def test_pauses_and_dropped_starts_by_hand(tmp_path, capsys):
     starts_ends = [(5.0, 800.0), (5.0, 100.0), (1000.0, 1000.0)]
     for i, (wall, (start, end)) in enumerate(zip((10.0, 10.0, 100.0), starts_ends, strict=True)):
         base = runs / "ppo" / "seed1" / "adapt" / f"instance{i}"
-        _write(base.with_suffix(".json"), {"wall_clock_s": wall, "curve": [
-            {"step": 0, "score": start}, {"step": 16, "score": end}]})
+        _write(base.with_suffix(".json"), {"wall_clock_s": wall, "optimizer_steps": 10 * (i + 1),
+                                           "curve": [{"step": 0, "score": start},
+                                                     {"step": 16, "score": end}]})
         base.mkdir(parents=True, exist_ok=True)
         records = [{"step": 16 * (k + 1), "losses/policy_loss": 0.1,
                     "charts/episodic_length": 2.0 + i} for k in range(i + 2)]
@@ -51,6 +52,13 @@ def test_pauses_and_dropped_starts_by_hand(tmp_path, capsys):
     # one seed: no spread over seeds to state
     assert facts["seed_spread"] == {}
     assert dropped["median_episode_length"] == 3.0  # median of lengths 2, 2, 3, 3, 3
+    assert dropped["median_optimizer_steps"] == 15  # the dropped runs took 10 and 20
+    assert dropped["final_mean_dropped"] == 450.0 and dropped["final_mean_others"] == 1000.0
+    # one seed: in context (5 + 5 + 1000) / 3, final (800 + 100 + 1000) / 3
+    assert facts["adaptation"] == {"fam": {"ppo": {
+        "in_context": round(1010 / 3, 4), "final": round(1900 / 3, 4),
+        "gain": round(round(1900 / 3, 4) - round(1010 / 3, 4), 4),
+        "median_optimizer_steps": 20, "runs": 3}}}
 
     # the same facts from the run files packed into the folder's archive
     from mrft.bench.archive import ARCHIVE, pack
@@ -76,5 +84,9 @@ def test_seed_spread_in_context_and_final_by_hand(tmp_path):
     _write(tmp_path / "runs" / "fam" / "ppo" / "seed1" / "adapt" / "instance0.json",
            {"wall_clock_s": 1.0, "curve": [{"step": 0, "score": 1.0}, {"step": 16, "score": 2.0}]})
     assert _module().main([str(tmp_path), "--family", "none"]) == 0
-    spread = json.loads((tmp_path / "sweep_facts.json").read_text())["seed_spread"]
-    assert spread == {"fam": {"mrft": {"in_context": round(2 ** 0.5, 4), "final": 0.0, "seeds": 2}}}
+    facts = json.loads((tmp_path / "sweep_facts.json").read_text())
+    assert facts["seed_spread"] == {
+        "fam": {"mrft": {"in_context": round(2 ** 0.5, 4), "final": 0.0, "seeds": 2}}}
+    # the mean over seeds of seed means: in context (1 + 3) / 2, gain 10 - 2; no step counts
+    assert facts["adaptation"]["fam"]["mrft"] == {
+        "in_context": 2.0, "final": 10.0, "gain": 8.0, "median_optimizer_steps": None, "runs": 4}
