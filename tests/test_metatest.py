@@ -286,6 +286,26 @@ def test_a_checkpoint_that_cuts_episodes_short_is_refused(tmp_path, capsys):
            "them at 200" in capsys.readouterr().err
 
 
+def test_rl2_adapting_in_trials_that_do_not_divide_the_episodes_is_refused(tmp_path, capsys):
+    """RL2 plays its adaptation in whole trials of K episodes: with K = 3, four adaptation
+    episodes would be one trial, three episodes, and the protocol's figure not the official one."""
+    from mrft.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["train", "--env", "metaworld-official:ML1-reach", "--algo", "rl2", "--total-steps", "256",
+              "--num-envs", "1", "--rl2-num-minibatches", "1", "--hidden-sizes", "16", "16",
+              "--rl2-trial-episodes", "3",
+              "--runs-dir", str(tmp_path), "--run-name", "rl2", "--no-progress"])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["eval", str(tmp_path / "rl2" / "checkpoint.pt"), "--protocol", "official", "--goals", "1",
+              "--adaptation-episodes", "4", "--evaluation-episodes", "1"])
+    assert exit_info.value.code != 0
+    assert capsys.readouterr().err == (
+        "error: rl2 adapts in trials of 3 episodes, which do not divide the protocol's 4 adaptation "
+        "episodes; choose --adaptation-episodes as a multiple of 3\n")
+
+
 def test_eval_refuses_a_checkpoint_of_a_family_without_the_benchmarks_test_tasks(tmp_path, capsys):
     from mrft.cli import main
 

@@ -120,6 +120,12 @@ def adaptation_config(pretrained: TrainConfigBase, settings: AdaptSettings) -> T
             raise MrftError(f"the {settings.protocol} meta-test protocol plays episodes of {length} "
                             f"steps; this checkpoint cuts them at {env.max_episode_steps} "
                             "(--max-episode-steps)")
+        episodes, per_trial = settings.steps // length, algo.adaptation_episodes_per_trial(cfg)
+        if not algo.adapts_in_groups and episodes % per_trial:
+            # the last, partial trial would never be played: fewer episodes than the protocol's
+            raise MrftError(f"{algo.name} adapts in trials of {per_trial} episodes, which do not "
+                            f"divide the protocol's {episodes} adaptation episodes; choose "
+                            f"--adaptation-episodes as a multiple of {per_trial}")
     return dataclasses.replace(cfg, env=env, optim=optim, run=run, resume=None)
 
 

@@ -244,6 +244,12 @@ class Algorithm:
         """This algorithm's section of ``cfg`` (None when it has no options)."""
         return getattr(cfg, cls.name) if cls.Config is not None else None
 
+    @classmethod
+    def adaptation_episodes_per_trial(cls, cfg: TrainConfigBase) -> int:
+        """How many whole episodes its adaptation plays as one unit (RL2: a trial of K), so
+        a budget of N adaptation episodes must be a multiple of it to be played whole."""
+        return 1
+
     # -- configuration --------------------------------------------------------------------
     @classmethod
     def validate_options(cls, options: Any) -> None:

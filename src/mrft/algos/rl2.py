@@ -193,6 +193,10 @@ class RL2(Algorithm):
         check(r.rl2_vf_coef >= 0, f"--rl2-vf-coef must be >= 0, got {r.rl2_vf_coef}")
 
     @classmethod
+    def adaptation_episodes_per_trial(cls, cfg) -> int:
+        return int(cfg.rl2.rl2_trial_episodes)
+
+    @classmethod
     def build_policy(cls, cfg, observation_space, action_space) -> nn.Module:
         run = cfg.run
         return build_recurrent_actor_critic(observation_space, action_space, run.torso,

@@ -9,10 +9,10 @@ one of a trial starts (:attr:`BeliefActor.context`), which the adapted policy th
 continues.
 
 With ``span = K`` (adapting, ``K`` the pre-training trial length) a belief never covers more
-than a pre-training trial showed the policy: in one endless trial on an instance, every
-episode from the ``K``-th on starts from the belief as it was when episode ``K - 1`` started,
-so each is played as the last episode of the instance's first trial, and what later
-episodes teach goes into the weights (the adaptation's updates). A belief carried on over
+than a pre-training trial showed the policy: in one endless trial on an instance, counting
+episodes from 0, every episode from episode ``K - 1`` on starts from the belief as it was
+when episode ``K - 1`` started, so each is played as the last episode of the instance's first
+trial, and what later episodes teach goes into the weights (the adaptation's updates). A belief carried on over
 many episodes leaves what pre-training showed the policy (docs/mrft.md, "Adaptation").
 
 The collector gets the belief each action was taken with: per trial of whole episodes
