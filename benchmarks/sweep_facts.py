@@ -11,8 +11,8 @@
   ``--recovered-at``, per method, and for each method the median episode length and the
   number of updates its own logs show in those runs (one ``losses/policy_loss`` record per
   update), over all of them and over the recovered ones; the median optimiser steps of those
-  runs; and the mean final score of the dropped runs and of the others. These are the signed pendulum's
-  figures in docs/results.md's ``cpu`` section.
+  runs; and the mean final score of the dropped runs and of the others. These are the signed
+  pendulum's figures in docs/results.md's ``cpu`` section.
 - **What adaptation did.** Per family and method: the mean score at the first evaluation (in
   context, before any update) and at the last, each the mean over seeds of the seed's mean
   over held-out instances as the report computes its scores, the mean gain between them, and
@@ -88,8 +88,9 @@ def dropped_starts(files: RunFiles, family: str, below: float, recovered_at: flo
         for name in files.glob(f"runs/{family}/{method}/seed*/adapt/instance*.json"):
             run = json.loads(files.read_text(name))
             curve = run["curve"]
-            finals[curve[0]["score"] < below].append(curve[-1]["score"])
-            if curve[0]["score"] >= below:
+            started_dropped = curve[0]["score"] < below
+            finals[started_dropped].append(curve[-1]["score"])
+            if not started_dropped:
                 continue
             dropped += 1
             if run.get("optimizer_steps") is not None:
@@ -129,15 +130,22 @@ def _mean(values: list[float]) -> float | None:
     return round(statistics.fmean(values), 4) if values else None
 
 
-def adaptation(files: RunFiles) -> dict:
-    """``family -> method -> {"in_context", "final", "gain", "median_optimizer_steps",
-    "runs"}``: scores as the mean over seeds of each seed's mean over instances; the gain is
-    final minus in context; the median over every adaptation run of its optimiser steps."""
-    runs: dict[tuple[str, str], dict[str, list[dict]]] = collections.defaultdict(
-        lambda: collections.defaultdict(list))
+AdaptRuns = dict[tuple[str, str], dict[str, list[dict]]]
+
+
+def adapt_runs(files: RunFiles) -> AdaptRuns:
+    """Every adaptation run file, read once: ``(family, method) -> seed -> [run, ...]``."""
+    runs: AdaptRuns = collections.defaultdict(lambda: collections.defaultdict(list))
     for name in files.glob("runs/*/*/seed*/adapt/instance*.json"):
         family, method, seed = name.split("/")[1:4]
         runs[(family, method)][seed].append(json.loads(files.read_text(name)))
+    return runs
+
+
+def adaptation(runs: AdaptRuns) -> dict:
+    """``family -> method -> {"in_context", "final", "gain", "median_optimizer_steps",
+    "runs"}``: scores as the mean over seeds of each seed's mean over instances; the gain is
+    final minus in context; the median over every adaptation run of its optimiser steps."""
     out: dict[str, dict] = collections.defaultdict(dict)
     for (family, method), seeds in sorted(runs.items()):
         first = _mean([statistics.fmean(r["curve"][0]["score"] for r in rs)
@@ -152,22 +160,16 @@ def adaptation(files: RunFiles) -> dict:
     return dict(out)
 
 
-def seed_spread(files: RunFiles) -> dict:
+def seed_spread(runs: AdaptRuns) -> dict:
     """``family -> method -> {"in_context", "final", "seeds"}``: the spread over seeds
     (:func:`mrft.bench.statistics.spread_over_seeds`, as the report's) of the first and the
     last evaluation score; a method with fewer than two seeds is left out."""
-    means: dict[tuple[str, str], dict[str, list[float]]] = collections.defaultdict(
-        lambda: collections.defaultdict(list))
-    for name in files.glob("runs/*/*/seed*/adapt/instance*.json"):
-        family, method, seed = name.split("/")[1:4]
-        curve = json.loads(files.read_text(name))["curve"]
-        means[(family, method)][seed].append((curve[0]["score"], curve[-1]["score"]))
     out: dict[str, dict] = collections.defaultdict(dict)
-    for (family, method), seeds in sorted(means.items()):
+    for (family, method), seeds in sorted(runs.items()):
         if len(seeds) < 2:
             continue
-        first = [[a for a, _ in runs] for runs in seeds.values()]
-        last = [[b for _, b in runs] for runs in seeds.values()]
+        first = [[r["curve"][0]["score"] for r in rs] for rs in seeds.values()]
+        last = [[r["curve"][-1]["score"] for r in rs] for rs in seeds.values()]
         out[family][method] = {"in_context": round(spread_over_seeds(first), 4),
                                "final": round(spread_over_seeds(last), 4), "seeds": len(seeds)}
     return dict(out)
@@ -197,8 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     if files.names(f"runs/{args.family}"):
         facts["dropped_starts"] = dropped_starts(files, args.family, args.dropped_below,
                                                  args.recovered_at)
-    facts["adaptation"] = adaptation(files)
-    facts["seed_spread"] = seed_spread(files)
+    runs = adapt_runs(files)
+    facts["adaptation"] = adaptation(runs)
+    facts["seed_spread"] = seed_spread(runs)
     text = json.dumps(facts, indent=2)
     atomic_write_bytes(files.folder / "sweep_facts.json", (text + "\n").encode())
     print(text)

@@ -240,16 +240,37 @@ def test_a_bench_refuses_grpo_one_adaptation_episode_before_any_run(tmp_path, ca
         "set the suite's [protocol] adaptation_episodes >= 2")
 
 
+def _tiny_checkpoint(tmp_path, name: str, *flags: str, env: str = "metaworld-official:ML1-reach",
+                     algo: str = "ppo"):
+    """A checkpoint trained for 256 steps with a 16x16 network, for the protocol to score or
+    refuse."""
+    from mrft.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["train", "--env", env, "--algo", algo, "--total-steps", "256", "--hidden-sizes", "16",
+              "16", *flags, "--runs-dir", str(tmp_path), "--run-name", name, "--no-progress"])
+    return tmp_path / name / "checkpoint.pt"
+
+
+def _refused_eval(capsys, checkpoint, *flags: str) -> str:
+    """``mrft eval CHECKPOINT --protocol official --goals 1 FLAGS``'s error output; the command
+    must fail."""
+    from mrft.cli import main
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["eval", str(checkpoint), "--protocol", "official", "--goals", "1", *flags])
+    assert exit_info.value.code != 0
+    return capsys.readouterr().err
+
+
 def test_eval_scores_a_checkpoint_by_the_protocol_and_continues_where_it_stopped(tmp_path, capsys):
     import json
 
     from mrft.cli import main
 
-    with pytest.raises(SystemExit):
-        main(["train", "--env", "metaworld-official:ML1-reach", "--algo", "ppo", "--total-steps", "256",
-              "--num-envs", "2", "--hidden-sizes", "16", "16", "--runs-dir", str(tmp_path),
-              "--run-name", "r", "--no-progress"])
-    argv = ["eval", str(tmp_path / "r" / "checkpoint.pt"), "--protocol", "official", "--goals", "2",
+    checkpoint = _tiny_checkpoint(tmp_path, "r", "--num-envs", "2")
+    argv = ["eval", str(checkpoint), "--protocol", "official", "--goals", "2",
             "--adaptation-episodes", "1", "--evaluation-episodes", "1",
             "--json-out", str(tmp_path / "m.json")]
     with pytest.raises(SystemExit) as exit_info:
@@ -271,50 +292,24 @@ def test_eval_scores_a_checkpoint_by_the_protocol_and_continues_where_it_stopped
 def test_a_checkpoint_that_cuts_episodes_short_is_refused(tmp_path, capsys):
     """Episodes cut at 200 steps would have fewer steps in which to succeed and would fit more
     episodes into the protocol's budget: the figure would not be the official one."""
-    from mrft.cli import main
-
-    with pytest.raises(SystemExit):
-        main(["train", "--env", "metaworld-official:ML1-reach", "--algo", "ppo", "--total-steps", "256",
-              "--num-envs", "2", "--hidden-sizes", "16", "16", "--max-episode-steps", "200",
-              "--runs-dir", str(tmp_path), "--run-name", "short", "--no-progress"])
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        main(["eval", str(tmp_path / "short" / "checkpoint.pt"), "--protocol", "official", "--goals", "1",
-              "--adaptation-episodes", "1", "--evaluation-episodes", "1"])
-    assert exit_info.value.code != 0
+    checkpoint = _tiny_checkpoint(tmp_path, "short", "--num-envs", "2", "--max-episode-steps", "200")
+    err = _refused_eval(capsys, checkpoint, "--adaptation-episodes", "1", "--evaluation-episodes", "1")
     assert "error: the official meta-test protocol plays episodes of 500 steps; this checkpoint cuts " \
-           "them at 200" in capsys.readouterr().err
+           "them at 200" in err
 
 
 def test_rl2_adapting_in_trials_that_do_not_divide_the_episodes_is_refused(tmp_path, capsys):
     """RL2 plays its adaptation in whole trials of K episodes: with K = 3, four adaptation
     episodes would be one trial, three episodes, and the protocol's figure not the official one."""
-    from mrft.cli import main
-
-    with pytest.raises(SystemExit):
-        main(["train", "--env", "metaworld-official:ML1-reach", "--algo", "rl2", "--total-steps", "256",
-              "--num-envs", "1", "--rl2-num-minibatches", "1", "--hidden-sizes", "16", "16",
-              "--rl2-trial-episodes", "3",
-              "--runs-dir", str(tmp_path), "--run-name", "rl2", "--no-progress"])
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        main(["eval", str(tmp_path / "rl2" / "checkpoint.pt"), "--protocol", "official", "--goals", "1",
-              "--adaptation-episodes", "4", "--evaluation-episodes", "1"])
-    assert exit_info.value.code != 0
-    assert capsys.readouterr().err == (
-        "error: rl2 adapts in trials of 3 episodes, which do not divide the protocol's 4 adaptation "
-        "episodes; choose --adaptation-episodes as a multiple of 3\n")
+    checkpoint = _tiny_checkpoint(tmp_path, "rl2", "--num-envs", "1", "--rl2-num-minibatches", "1",
+                                  "--rl2-trial-episodes", "3", algo="rl2")
+    err = _refused_eval(capsys, checkpoint, "--adaptation-episodes", "4", "--evaluation-episodes", "1")
+    assert err == ("error: rl2 adapts in trials of 3 episodes, which do not divide the protocol's 4 "
+                   "adaptation episodes; choose --adaptation-episodes as a multiple of 3\n")
 
 
 def test_eval_refuses_a_checkpoint_of_a_family_without_the_benchmarks_test_tasks(tmp_path, capsys):
-    from mrft.cli import main
-
-    with pytest.raises(SystemExit):
-        main(["train", "--env", "nav:point", "--algo", "ppo", "--total-steps", "256", "--num-envs", "2",
-              "--hidden-sizes", "16", "16", "--runs-dir", str(tmp_path), "--run-name", "nav", "--no-progress"])
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        main(["eval", str(tmp_path / "nav" / "checkpoint.pt"), "--protocol", "official", "--goals", "1"])
-    assert exit_info.value.code != 0 and not (tmp_path / "nav" / "metatest").exists()
-    err = capsys.readouterr().err
+    checkpoint = _tiny_checkpoint(tmp_path, "nav", "--num-envs", "2", env="nav:point")
+    err = _refused_eval(capsys, checkpoint)
+    assert not (tmp_path / "nav" / "metatest").exists()
     assert err.startswith("error: ") and err.strip().endswith("this family is nav"), err

@@ -121,7 +121,7 @@ def adaptation_config(pretrained: TrainConfigBase, settings: AdaptSettings) -> T
                             f"steps; this checkpoint cuts them at {env.max_episode_steps} "
                             "(--max-episode-steps)")
         episodes, per_trial = settings.steps // length, algo.adaptation_episodes_per_trial(cfg)
-        if not algo.adapts_in_groups and episodes % per_trial:
+        if episodes % per_trial:
             # the last, partial trial would never be played: fewer episodes than the protocol's
             raise MrftError(f"{algo.name} adapts in trials of {per_trial} episodes, which do not "
                             f"divide the protocol's {episodes} adaptation episodes; choose "

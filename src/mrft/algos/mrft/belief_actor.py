@@ -12,8 +12,9 @@ With ``span = K`` (adapting, ``K`` the pre-training trial length) a belief never
 than a pre-training trial showed the policy: in one endless trial on an instance, counting
 episodes from 0, every episode from episode ``K - 1`` on starts from the belief as it was
 when episode ``K - 1`` started, so each is played as the last episode of the instance's first
-trial, and what later episodes teach goes into the weights (the adaptation's updates). A belief carried on over
-many episodes leaves what pre-training showed the policy (docs/mrft.md, "Adaptation").
+trial, and what later episodes teach goes into the weights (the adaptation's updates). A
+belief carried on over many episodes leaves what pre-training showed the policy (docs/mrft.md,
+"Adaptation").
 
 The collector gets the belief each action was taken with: per trial of whole episodes
 (``beliefs [n, K, T, E]`` and ``final_belief``), or per chunk of a stream (``beliefs [N, T, E]``
