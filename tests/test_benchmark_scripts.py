@@ -333,14 +333,15 @@ def test_metaworld_published_sets_ours_beside_the_papers_figures(tmp_path):
     assert rows["ML10", "maml"] == {"benchmark": "ML10", "method": "maml", "published": 31.6}
     text = doc.read_text()
     assert text.startswith("top\n") and text.endswith("end\n") and "old" not in text
-    line = next(x for x in text.splitlines() if x.startswith("| ML10 | RL2 |"))
-    assert "| 10% [5%, 15%] | 10% [0%, 20%] | 35.8% |" in line
+    assert "| ML10 | RL2 | 10% [5%, 15%] | 10% [0%, 20%] | 3 | 35.8% |" in text
+    assert "| ML10 | MAML | not run here | — | — | 31.6% |" in text
+    # how each benchmark's figures were made, said once per benchmark below the table
+    notes = {x.split("**")[1]: x for x in text.splitlines() if x.startswith("- **")}
+    assert sorted(notes) == ["ML1-reach", "ML10"]
     assert "10 adaptation + 3 evaluation episodes per test task, 10 goals per class; Meta-World 3.1.1; " \
-           "750,000 pre-training env steps (3.75% of Farama's recipe); 3 seeds" in line
-    assert "Not one measurement" in line
-    assert "| ML10 | MAML | not run here | — | 31.6% |" in text
-    assert "No published figure on this benchmark" in next(
-        x for x in text.splitlines() if x.startswith("| ML1-reach | RL2 |"))
+           "750,000 pre-training env steps (3.75% of Farama's recipe). Not one measurement" in notes["ML10"]
+    assert "(10% of Farama's recipe). No published figure to set beside: Yu et al. show ML1 as " \
+           "learning curves only." in notes["ML1-reach"]
     # a document without the markers, or a bench not scored by the protocol: one error line,
     # nothing written
     doc.write_text("no markers\n")
