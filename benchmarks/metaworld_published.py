@@ -28,7 +28,6 @@ from pathlib import Path
 from mrft.bench.text import (
     method_label,
     read_result_json,
-    readable_interval,
     replace_between,
     write_table_files,
 )
@@ -108,8 +107,10 @@ def unrun_published(rows: list[dict]) -> list[dict]:
 
 
 def percent(interval: list[float]) -> str:
-    """``[mean, low, high]`` success rates as ``m% [l%, h%]``."""
-    return readable_interval(*(100 * v for v in interval), unit="%")
+    """``[mean, low, high]`` success rates as ``m% [l%, h%]``, each to one decimal (a whole
+    percent without one), so 76.7% and 100% read alike in one column."""
+    mean, low, high = (f"{100 * v:.1f}".removesuffix(".0") + "%" for v in interval)
+    return f"{mean} [{low}, {high}]"
 
 
 def made_how(row: dict) -> str:
@@ -141,7 +142,10 @@ def markdown(rows: list[dict]) -> str:
         lines.append(f"| {row['benchmark']} | {label} | {percent(row['success'])} | "
                      f"{percent(row['before'])} | {row['seeds']} | {published} |")
     lines.append("")
-    lines += [f"- **{benchmark}**: {note}" for benchmark, note in notes.items()]
+    alike: dict[str, list[str]] = {}  # benchmarks whose figures were made the same way share a line
+    for benchmark, note in notes.items():
+        alike.setdefault(note, []).append(benchmark)
+    lines += [f"- **{', '.join(benchmarks)}**: {note}" for note, benchmarks in alike.items()]
     return "\n".join(lines)
 
 

@@ -320,9 +320,11 @@ def test_metaworld_published_sets_ours_beside_the_papers_figures(tmp_path):
                           {"rl2": (0.5, 0.25, 0.75)}, 200_000)
     ml10 = _official_bench(tmp_path / "ml10", "metaworld-official:ML10",
                            {"rl2": (0.1, 0.05, 0.15), "mrft": (0.2, 0.1, 0.3)}, 750_000)
+    push = _official_bench(tmp_path / "push", "metaworld-official:ML1-push",
+                           {"rl2": (0.0, 0.0, 0.0)}, 200_000)
     doc = tmp_path / "results.md"
     doc.write_text("top\n<!-- metaworld-official:start -->\nold\n<!-- metaworld-official:end -->\nend\n")
-    proc = _script("metaworld_published.py", str(ml1), str(ml10), "--out", str(tmp_path / "out"),
+    proc = _script("metaworld_published.py", str(ml1), str(push), str(ml10), "--out", str(tmp_path / "out"),
                    "--results-doc", str(doc))
     assert proc.returncode == 0, proc.stderr
     rows = {(r["benchmark"], r["method"]): r for r in json.loads((tmp_path / "out" / "published.json").read_text())}
@@ -335,9 +337,11 @@ def test_metaworld_published_sets_ours_beside_the_papers_figures(tmp_path):
     assert text.startswith("top\n") and text.endswith("end\n") and "old" not in text
     assert "| ML10 | RL2 | 10% [5%, 15%] | 10% [0%, 20%] | 3 | 35.8% |" in text
     assert "| ML10 | MAML | not run here | — | — | 31.6% |" in text
-    # how each benchmark's figures were made, said once per benchmark below the table
+    # how each benchmark's figures were made, said once below the table, one line for the
+    # benchmarks made alike
     notes = {x.split("**")[1]: x for x in text.splitlines() if x.startswith("- **")}
-    assert sorted(notes) == ["ML1-reach", "ML10"]
+    assert sorted(notes) == ["ML1-reach, ML1-push", "ML10"]
+    notes["ML1-reach"] = notes.pop("ML1-reach, ML1-push")
     assert "10 adaptation + 3 evaluation episodes per test task, 10 goals per class; Meta-World 3.1.1; " \
            "750,000 pre-training env steps (3.75% of Farama's recipe). Not one measurement" in notes["ML10"]
     assert "(10% of Farama's recipe). No published figure to set beside: Yu et al. show ML1 as " \
