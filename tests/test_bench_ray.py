@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -161,22 +162,29 @@ def test_chains_run_elsewhere_and_written_back_equal_the_serial_sweep(tiny, tmp_
     assert list(_bench(tiny, out).pending()) == []
 
 
+class _ListQueue(list):
+    """What a progress channel offers the chain (``put``, ``flush``) and the driver."""
+
+    def put(self, item):
+        self.append(item)
+
+    def flush(self):
+        pass
+
+    def empty(self):
+        return not self
+
+    def get(self):
+        return self.pop(0)
+
+
 def test_a_chain_reports_each_run_as_it_ends(tiny, tmp_path):
-    class Queue(list):  # what a Ray queue offers the chain and the driver
-        put = list.append
-
-        def empty(self):
-            return not self
-
-        def get(self):
-            return self.pop(0)
-
     out = tmp_path / "out"
     bench = _bench(tiny, out)
     bench.log = io.StringIO()
     bench.open()
     chain = ray_sweep.pending_chains(bench)[0]
-    queue = Queue()
+    queue = _ListQueue()
     ray_sweep.run_chain(bench.suite, METHODS, chain, {}, queue)
     assert [unit for unit, _, _ in queue] == list(chain.units)
     total = sum(len(c.units) for c in ray_sweep.pending_chains(bench))
@@ -186,6 +194,41 @@ def test_a_chain_reports_each_run_as_it_ends(tiny, tmp_path):
     assert len(lines) == len(chain.units) and not queue
     assert lines[0].startswith(f"[1/{total}] pretrain ") and "env steps/s" in lines[0]
     assert all("sweep ETA" in line for line in lines)
+
+
+def test_a_chain_reports_without_waiting_so_ray_lends_its_cpus_to_no_other_chain():
+    class Actor:  # a Ray queue's actor: a call returns a reference at once
+        def __init__(self):
+            self.sent = []
+            self.put_nowait = SimpleNamespace(remote=lambda item: self.sent.append(item) or len(self.sent))
+
+    class Queue:
+        def __init__(self):
+            self.actor = Actor()
+
+        def put(self, item, block=True, timeout=None):
+            raise AssertionError("Queue.put blocks in ray.get, and Ray lends a blocked task's CPUs away")
+
+    queue = Queue()
+    channel = ray_sweep.ProgressChannel(queue)
+    channel.put(("unit", 1.0, {}))
+    channel.put(("next", 2.0, {}))
+    assert queue.actor.sent == [("unit", 1.0, {}), ("next", 2.0, {})]
+    assert channel._last == 2  # flush waits for this reference, the last report
+
+
+def _most_runs_at_once(out: Path) -> int:
+    """The most runs whose logs were being written at one moment: each run's span is its
+    metrics log's first to last time."""
+    events = []
+    for log in out.rglob("metrics.jsonl"):
+        times = [json.loads(line)["time"] for line in log.read_text().splitlines() if line.strip()]
+        events += [(min(times), 1), (max(times), -1)]
+    running = most = 0
+    for _, change in sorted(events):
+        running += change
+        most = max(most, running)
+    return most
 
 
 def test_result_files_are_written_last(tmp_path):
@@ -238,7 +281,16 @@ def test_the_smoke_suite_on_a_local_2_cpu_ray_gives_the_serial_result_files(tmp_
     def sweep(out):
         return Bench(suite, methods, [1], out, "test", log=open(os.devnull, "w"))
 
-    sweep(tmp_path / "serial").run()
+    # a Ray worker of one CPU runs torch on one thread; so must the serial sweep, or sums taken
+    # in another order differ in their last bits
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        sweep(tmp_path / "serial").run()
+    finally:
+        torch.set_num_threads(threads)
     import ray
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -253,6 +305,8 @@ def test_the_smoke_suite_on_a_local_2_cpu_ray_gives_the_serial_result_files(tmp_
                 for u in sweep(out).units()}
 
     assert results(tmp_path / "ray") == results(tmp_path / "serial")
+    # a chain reporting a run never lends its CPU to a third chain
+    assert _most_runs_at_once(tmp_path / "ray") <= 2
 
 
 def test_a_ray_that_cannot_start_is_one_line_and_writes_nothing(tiny, tmp_path, monkeypatch, capsys):
@@ -373,17 +427,6 @@ class _Ref:
 
     def __init__(self, value):
         self.value = value
-
-
-class _ListQueue(list):
-    def put(self, item):
-        self.append(item)
-
-    def empty(self):
-        return not self
-
-    def get(self):
-        return self.pop(0)
 
 
 def test_a_chain_whose_worker_keeps_dying_is_given_up_while_the_others_finish(tiny, tmp_path,

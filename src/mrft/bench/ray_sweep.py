@@ -132,8 +132,8 @@ def run_chain(suite: BenchSuite, methods: list[str], chain: Chain,
     """Run one chain in a scratch folder; returns ``{"files": {relative path: bytes},
     "log": text, "seconds": wall clock}``. Executed by a Ray worker (or inline in tests),
     which first loads the suite's plugins (and ``$MRFT_PLUGINS``) as the driver did.
-    ``progress`` (a queue: ``put``) receives ``(unit, seconds, record)`` as each run ends, so
-    the driver reports runs, not whole chains."""
+    ``progress`` (a queue: ``put``; a :class:`ProgressChannel` on Ray) receives ``(unit,
+    seconds, record)`` as each run ends, so the driver reports runs, not whole chains."""
     from mrft.plugins import load_plugins
 
     load_plugins(list(suite.plugins))
@@ -167,6 +167,8 @@ def run_chain(suite: BenchSuite, methods: list[str], chain: Chain,
                 name = str(path.relative_to(scratch))
                 if path.is_file() and name not in shipped:
                     files[name] = path.read_bytes()
+        if progress is not None:  # the last run's report arrives before the chain's files
+            progress.flush()
         return {"files": files, "log": log.getvalue(), "seconds": time.time() - start}
     finally:
         if not kept:  # a kept folder goes once the driver has written the chain back
@@ -189,11 +191,42 @@ report's notes name the chains given up, and the same command runs them again. N
 lost attempt is kept."""
 
 
-def progress_queue() -> Any:
-    """Where chains report each run as it ends (a Ray queue: workers put, the driver reads)."""
+class ProgressChannel:
+    """Where chains report each run as it ends, and the driver reads them: a Ray queue that a
+    chain writes to without waiting.
+
+    A Ray task blocked in ``ray.get`` lends its CPUs back to the scheduler, which may start
+    another chain on them and give them back to neither. ``Queue.put`` blocks that way, so a
+    put after every run let a 2-CPU cluster run three or more chains at once, each slowed by
+    the others and timed slower than it is. ``put`` here only sends the item; ``flush`` waits
+    for the last one to arrive, once the chain has nothing left to run."""
+
+    def __init__(self, queue: Any):
+        self.queue = queue
+        self._last: Any = None
+
+    def put(self, item: Any) -> None:
+        self._last = self.queue.actor.put_nowait.remote(item)
+
+    def flush(self) -> None:
+        if self._last is not None:
+            import ray
+
+            ray.get(self._last)
+            self._last = None
+
+    def empty(self) -> bool:
+        return self.queue.empty()
+
+    def get(self) -> Any:
+        return self.queue.get()
+
+
+def progress_queue() -> ProgressChannel:
+    """Where chains report each run as it ends (workers put, the driver reads)."""
     from ray.util.queue import Queue
 
-    return Queue(actor_options={"num_cpus": 0})
+    return ProgressChannel(Queue(actor_options={"num_cpus": 0}))
 
 
 def run_on_ray(bench: Bench, address: str, cpus_per_run: float = 1.0,
