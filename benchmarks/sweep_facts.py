@@ -23,6 +23,12 @@
   evaluation (in context) and at the last (final; the report's "spread over seeds"), so a
   spread that adaptation leaves can be told from one that pre-training made.
 
+- **How many runs ran at once.** Each run's span ends at the last record of its log
+  (``metrics.jsonl``) and begins its wall clock earlier. From those spans: the time from
+  the first start to the last end (gaps between sittings included), the most runs that ran
+  at one moment, and the hours with each number of runs running, so a statement such as
+  "two at a time on 2 cores" is read off the runs rather than assumed.
+
 Reads the run files from ``runs/`` or from the folder's ``runs.tar.xz``
 (:class:`mrft.bench.archive.RunFiles`). Writes ``sweep_facts.json`` in the bench folder and
 prints it.
@@ -77,6 +83,41 @@ def run_time(files: RunFiles) -> dict:
             "run_time_without_pauses_h": round(unpaused / 3600, 2),
             "paused_runs": sorted(pauses, key=lambda p: p["run"]),
             "share_of_run_time": {m: round(v / unpaused, 3) for m, v in per_method.most_common()}}
+
+
+def run_spans(files: RunFiles) -> list[tuple[float, float]]:
+    """``(start, end)`` in seconds since the epoch of every run that logged a time: the end is
+    its log's last record, the start its wall clock before that."""
+    spans = []
+    for name in files.glob("runs/*/*/seed*/pretrain.json") + files.glob(
+            "runs/*/*/seed*/adapt/instance*.json"):
+        log = (name.removesuffix("pretrain.json") + "train/metrics.jsonl" if name.endswith("pretrain.json")
+               else name.removesuffix(".json") + "/metrics.jsonl")
+        if not files.exists(log):
+            continue
+        times = [r["time"] for r in files.read_jsonl(log) if "time" in r]
+        if times:
+            end = max(times)
+            spans.append((end - float(json.loads(files.read_text(name))["wall_clock_s"]), end))
+    return spans
+
+
+def concurrency(spans: list[tuple[float, float]]) -> dict:
+    """``{"elapsed_h", "most_at_once", "hours_with_runs": {n: hours}}`` of the runs' spans."""
+    if not spans:
+        return {}
+    events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    hours: collections.Counter = collections.Counter()
+    running = most = 0
+    previous = events[0][0]
+    for moment, change in events:
+        if running:
+            hours[running] += moment - previous
+        running += change
+        most = max(most, running)
+        previous = moment
+    return {"elapsed_h": round((events[-1][0] - events[0][0]) / 3600, 2), "most_at_once": most,
+            "hours_with_runs": {str(n): round(hours[n] / 3600, 2) for n in sorted(hours)}}
 
 
 def dropped_starts(files: RunFiles, family: str, below: float, recovered_at: float) -> dict:
@@ -195,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {files.folder} has no runs/ folder or {files.archive.name}; give a bench "
               "folder", file=sys.stderr)
         return 2
-    facts = {"run_time": run_time(files)}
+    facts = {"run_time": run_time(files), "concurrency": concurrency(run_spans(files))}
     if files.names(f"runs/{args.family}"):
         facts["dropped_starts"] = dropped_starts(files, args.family, args.dropped_below,
                                                  args.recovered_at)

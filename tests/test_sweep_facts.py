@@ -90,3 +90,26 @@ def test_seed_spread_in_context_and_final_by_hand(tmp_path):
     # the mean over seeds of seed means: in context (1 + 3) / 2, gain 10 - 2; no step counts
     assert facts["adaptation"]["fam"]["mrft"] == {
         "in_context": 2.0, "final": 10.0, "gain": 8.0, "median_optimizer_steps": None, "runs": 4}
+
+
+def test_runs_at_once_by_hand(tmp_path):
+    """Three runs on a 2-core machine: pre-training from 0 to 100 s, one adaptation from 50 to
+    80 s and one from 70 to 170 s (each span ends at its log's last time, begins its wall
+    clock earlier): 3 at once from 70 to 80 s."""
+    runs = tmp_path / "runs" / "fam" / "ppo" / "seed1"
+    t0 = 1_000_000.0
+    spans = {"pretrain.json": (100.0, t0 + 100), "adapt/instance0.json": (30.0, t0 + 80),
+             "adapt/instance1.json": (100.0, t0 + 170)}
+    for name, (wall, end) in spans.items():
+        _write(runs / name, {"wall_clock_s": wall, "curve": [{"step": 0, "score": 1.0}]})
+        log = runs / ("train/metrics.jsonl" if name == "pretrain.json" else name.removesuffix(".json") + "/metrics.jsonl")
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(json.dumps({"step": 1, "time": end - 5}) + "\n" + json.dumps({"step": 2, "time": end}) + "\n")
+    module = _module()
+    assert module.main([str(tmp_path), "--family", "none"]) == 0
+    facts = json.loads((tmp_path / "sweep_facts.json").read_text())["concurrency"]
+    # 1 run: 0-50 and 100-170 (120 s); 2 runs: 50-70 and 80-100 (40 s); 3 runs: 70-80 (10 s)
+    assert facts == {"elapsed_h": round(170 / 3600, 2), "most_at_once": 3,
+                     "hours_with_runs": {"1": round(120 / 3600, 2), "2": round(40 / 3600, 2),
+                                         "3": round(10 / 3600, 2)}}
+    assert module.concurrency([]) == {}
