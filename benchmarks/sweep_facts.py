@@ -26,7 +26,8 @@
 - **How many runs ran at once.** Each run's span ends at the last record of its log
   (``metrics.jsonl``) and begins its wall clock earlier. From those spans: the time from
   the first start to the last end (gaps between sittings included), the most runs that ran
-  at one moment, and the hours with each number of runs running, so a statement such as
+  at one moment, and the hours with each number of runs running (a count held for under a
+  minute in all is left out: the seams between a chain's runs), so a statement such as
   "two at a time on 2 cores" is read off the runs rather than assumed.
 
 Reads the run files from ``runs/`` or from the folder's ``runs.tar.xz``
@@ -49,6 +50,9 @@ from mrft.bench.archive import RunFiles
 from mrft.bench.statistics import spread_over_seeds
 from mrft.errors import MrftError
 
+SEAM_S = 60.0
+"""A count of runs held for less than this in all is left out: where one run of a chain ends
+and the next begins, the estimated spans overlap by a few seconds."""
 PAUSE_FACTOR = 3.0
 PAUSE_MIN_EXCESS_S = 60.0
 
@@ -108,16 +112,16 @@ def concurrency(spans: list[tuple[float, float]]) -> dict:
         return {}
     events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
     hours: collections.Counter = collections.Counter()
-    running = most = 0
+    running = 0
     previous = events[0][0]
     for moment, change in events:
         if running:
             hours[running] += moment - previous
         running += change
-        most = max(most, running)
         previous = moment
-    return {"elapsed_h": round((events[-1][0] - events[0][0]) / 3600, 2), "most_at_once": most,
-            "hours_with_runs": {str(n): round(hours[n] / 3600, 2) for n in sorted(hours)}}
+    held = [n for n in sorted(hours) if hours[n] >= SEAM_S]
+    return {"elapsed_h": round((events[-1][0] - events[0][0]) / 3600, 2), "most_at_once": max(held),
+            "hours_with_runs": {str(n): round(hours[n] / 3600, 2) for n in held}}
 
 
 def dropped_starts(files: RunFiles, family: str, below: float, recovered_at: float) -> dict:

@@ -93,13 +93,13 @@ def test_seed_spread_in_context_and_final_by_hand(tmp_path):
 
 
 def test_runs_at_once_by_hand(tmp_path):
-    """Three runs on a 2-core machine: pre-training from 0 to 100 s, one adaptation from 50 to
-    80 s and one from 70 to 170 s (each span ends at its log's last time, begins its wall
-    clock earlier): 3 at once from 70 to 80 s."""
+    """Three runs on a 2-core machine: pre-training from 0 to 1000 s, one adaptation from 500
+    to 800 s and one from 700 to 1700 s (each span ends at its log's last time, begins its
+    wall clock earlier): 3 at once from 700 to 800 s."""
     runs = tmp_path / "runs" / "fam" / "ppo" / "seed1"
     t0 = 1_000_000.0
-    spans = {"pretrain.json": (100.0, t0 + 100), "adapt/instance0.json": (30.0, t0 + 80),
-             "adapt/instance1.json": (100.0, t0 + 170)}
+    spans = {"pretrain.json": (1000.0, t0 + 1000), "adapt/instance0.json": (300.0, t0 + 800),
+             "adapt/instance1.json": (1000.0, t0 + 1700)}
     for name, (wall, end) in spans.items():
         _write(runs / name, {"wall_clock_s": wall, "curve": [{"step": 0, "score": 1.0}]})
         log = runs / ("train/metrics.jsonl" if name == "pretrain.json" else name.removesuffix(".json") + "/metrics.jsonl")
@@ -108,8 +108,10 @@ def test_runs_at_once_by_hand(tmp_path):
     module = _module()
     assert module.main([str(tmp_path), "--family", "none"]) == 0
     facts = json.loads((tmp_path / "sweep_facts.json").read_text())["concurrency"]
-    # 1 run: 0-50 and 100-170 (120 s); 2 runs: 50-70 and 80-100 (40 s); 3 runs: 70-80 (10 s)
-    assert facts == {"elapsed_h": round(170 / 3600, 2), "most_at_once": 3,
-                     "hours_with_runs": {"1": round(120 / 3600, 2), "2": round(40 / 3600, 2),
-                                         "3": round(10 / 3600, 2)}}
+    # 1 run: 0-500 and 1000-1700 (1200 s); 2 runs: 500-700 and 800-1000 (400 s); 3: 700-800
+    assert facts == {"elapsed_h": round(1700 / 3600, 2), "most_at_once": 3,
+                     "hours_with_runs": {"1": round(1200 / 3600, 2), "2": round(400 / 3600, 2),
+                                         "3": round(100 / 3600, 2)}}
+    # a seam of 5 s where one run of a chain ends and the next begins is not a second runner
+    assert module.concurrency([(0.0, 1000.0), (995.0, 2000.0)])["most_at_once"] == 1
     assert module.concurrency([]) == {}
