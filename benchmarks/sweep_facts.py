@@ -26,9 +26,11 @@
 - **How many runs ran at once.** Each run's span ends at the last record of its log
   (``metrics.jsonl``) and begins its wall clock earlier. From those spans: the time from
   the first start to the last end (gaps between sittings included), the most runs that ran
-  at one moment, and the hours with each number of runs running (a count held for under a
-  minute in all is left out: the seams between a chain's runs), so a statement such as
-  "two at a time on 2 cores" is read off the runs rather than assumed.
+  at one moment (held for a minute or more, so the seams between a chain's runs do not
+  count), and the hours with each number of runs under way (a paused run included), so a
+  statement such as
+  "two at a time on 2 cores" is read off the runs rather than assumed. A run resumed after
+  a stop counts from its last sitting, as its wall clock does.
 
 Reads the run files from ``runs/`` or from the folder's ``runs.tar.xz``
 (:class:`mrft.bench.archive.RunFiles`). Writes ``sweep_facts.json`` in the bench folder and
@@ -51,8 +53,8 @@ from mrft.bench.statistics import spread_over_seeds
 from mrft.errors import MrftError
 
 SEAM_S = 60.0
-"""A count of runs held for less than this in all is left out: where one run of a chain ends
-and the next begins, the estimated spans overlap by a few seconds."""
+"""A count of runs held without a break for less than this is not the most at once: where one
+run of a chain ends and the next begins, the estimated spans overlap by a few seconds."""
 PAUSE_FACTOR = 3.0
 PAUSE_MIN_EXCESS_S = 60.0
 
@@ -107,21 +109,25 @@ def run_spans(files: RunFiles) -> list[tuple[float, float]]:
 
 
 def concurrency(spans: list[tuple[float, float]]) -> dict:
-    """``{"elapsed_h", "most_at_once", "hours_with_runs": {n: hours}}`` of the runs' spans."""
+    """``{"elapsed_h", "most_at_once", "hours_with_runs": {n: hours}}`` of the runs' spans.
+    ``most_at_once`` is the largest count held without a break for :data:`SEAM_S` or more, so
+    the seams where one run of a chain ends and the next begins, however many, never count as
+    a second run; ``hours_with_runs`` counts every moment."""
     if not spans:
         return {}
     events = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
     hours: collections.Counter = collections.Counter()
-    running = 0
+    running = most = 0
     previous = events[0][0]
     for moment, change in events:
         if running:
             hours[running] += moment - previous
+            if moment - previous >= SEAM_S:
+                most = max(most, running)
         running += change
         previous = moment
-    held = [n for n in sorted(hours) if hours[n] >= SEAM_S]
-    return {"elapsed_h": round((events[-1][0] - events[0][0]) / 3600, 2), "most_at_once": max(held),
-            "hours_with_runs": {str(n): round(hours[n] / 3600, 2) for n in held}}
+    return {"elapsed_h": round((events[-1][0] - events[0][0]) / 3600, 2), "most_at_once": most,
+            "hours_with_runs": {str(n): round(hours[n] / 3600, 2) for n in sorted(hours)}}
 
 
 def dropped_starts(files: RunFiles, family: str, below: float, recovered_at: float) -> dict:

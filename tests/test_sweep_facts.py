@@ -112,6 +112,11 @@ def test_runs_at_once_by_hand(tmp_path):
     assert facts == {"elapsed_h": round(1700 / 3600, 2), "most_at_once": 3,
                      "hours_with_runs": {"1": round(1200 / 3600, 2), "2": round(400 / 3600, 2),
                                          "3": round(100 / 3600, 2)}}
-    # a seam of 5 s where one run of a chain ends and the next begins is not a second runner
-    assert module.concurrency([(0.0, 1000.0), (995.0, 2000.0)])["most_at_once"] == 1
+    # 13 runs of a chain, each span overlapping the next by 5 s: 60 s at count 2 in all, but
+    # never for a minute at a stretch, so still one run at a time
+    chain = [(1000.0 * k - 5 * (k > 0), 1000.0 * (k + 1)) for k in range(13)]
+    seams = module.concurrency(chain)
+    assert seams["most_at_once"] == 1 and seams["hours_with_runs"]["2"] == round(60 / 3600, 2)
+    # short runs only (a smoke sweep): none held a minute, nothing to say of the most at once
+    assert module.concurrency([(0.0, 30.0)])["most_at_once"] == 0
     assert module.concurrency([]) == {}

@@ -27,6 +27,7 @@ Ray is an optional dependency (``pip install 'mrft[ray]'``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -197,23 +198,25 @@ class ProgressChannel:
 
     A Ray task blocked in ``ray.get`` lends its CPUs back to the scheduler, which may start
     another chain on them and give them back to neither. ``Queue.put`` blocks that way, so a
-    put after every run let a 2-CPU cluster run three or more chains at once, each slowed by
-    the others and timed slower than it is. ``put`` here only sends the item; ``flush`` waits
-    for the last one to arrive, once the chain has nothing left to run."""
+    put after every run let a 2-CPU cluster run three chains at once, each slowed by the
+    others and timed slower than it is. ``put`` here only sends the item; ``flush`` waits for
+    all of them to arrive once the chain has nothing left to run. Reports are progress lines
+    only: a queue that is gone by then costs the lines, never the chain's runs."""
 
     def __init__(self, queue: Any):
         self.queue = queue
-        self._last: Any = None
+        self._sent: list[Any] = []
 
     def put(self, item: Any) -> None:
-        self._last = self.queue.actor.put_nowait.remote(item)
+        self._sent.append(self.queue.actor.put_nowait.remote(item))
 
     def flush(self) -> None:
-        if self._last is not None:
+        if self._sent:
             import ray
 
-            ray.get(self._last)
-            self._last = None
+            with contextlib.suppress(ray.exceptions.RayError):
+                ray.get(self._sent)
+            self._sent = []
 
     def empty(self) -> bool:
         return self.queue.empty()
