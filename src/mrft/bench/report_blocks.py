@@ -277,9 +277,11 @@ def family_summary_table(analysis: Mapping[str, Any]) -> Table | None:
 
 
 def blocks(analysis: Mapping[str, Any], pngs: Mapping[str, bytes]) -> list[Block]:
-    """The whole report, in order; ``pngs`` holds the plots that have data, by file name."""
-    return [*_summary_blocks(analysis), *_headline_blocks(analysis), *_task_blocks(analysis),
-            *_meta_test_blocks(analysis), *_transfer_blocks(analysis), *_family_blocks(analysis),
+    """The whole report, in order; ``pngs`` holds the plots that have data, by file name. A
+    suite scored by a meta-test protocol leads with that table: it is the figure a reader sets
+    beside published ones."""
+    return [*_summary_blocks(analysis), *_meta_test_blocks(analysis), *_headline_blocks(analysis),
+            *_task_blocks(analysis), *_transfer_blocks(analysis), *_family_blocks(analysis),
             *regret_blocks(analysis),
             *_sim_to_real_blocks(analysis), *_figure_blocks(pngs), *_budget_and_note_blocks(analysis),
             *_provenance_blocks(analysis)]
@@ -289,7 +291,7 @@ def page_blocks(analysis: Mapping[str, Any], pngs: Mapping[str, bytes],
                 colours: Mapping[str, str] | None = None) -> list[Block]:
     """The report as report.html lays it out: the summary, the verdict, the lead plots under
     a key of their ``colours`` (CSS colour by method), then the sections of :func:`blocks`
-    in their order, with the other plots in their place."""
+    in their order (a meta-test table first), with the other plots in their place."""
     lead: list[Block] = [Image(name, title, caption, pngs[name]) for name, title, caption
                          in FIGURES if name in LEAD_FIGURES and name in pngs]
     if lead and colours:
@@ -298,8 +300,8 @@ def page_blocks(analysis: Mapping[str, Any], pngs: Mapping[str, bytes],
                if analysis.get("headline")]
     rest = {name: data for name, data in pngs.items() if name not in LEAD_FIGURES}
     return [*_summary_blocks(analysis), *([Bullets(verdict)] if verdict else []), *lead,
-            *_headline_blocks(analysis, verdict=False), *_task_blocks(analysis, compact=True),
-            *_meta_test_blocks(analysis), *_transfer_blocks(analysis), *_family_blocks(analysis),
+            *_meta_test_blocks(analysis), *_headline_blocks(analysis, verdict=False),
+            *_task_blocks(analysis, compact=True), *_transfer_blocks(analysis), *_family_blocks(analysis),
             *regret_blocks(analysis),
             *_sim_to_real_blocks(analysis), *_figure_blocks(rest), *_budget_and_note_blocks(analysis),
             *_provenance_blocks(analysis)]
