@@ -28,9 +28,8 @@
   the first start to the last end (gaps between sittings included), the most runs that ran
   at one moment (held for a minute or more, so the seams between a chain's runs do not
   count), and the hours with each number of runs under way (a paused run included), so a
-  statement such as
-  "two at a time on 2 cores" is read off the runs rather than assumed. A run resumed after
-  a stop counts from its last sitting, as its wall clock does.
+  statement such as "two at a time on 2 cores" is read off the runs rather than assumed. A
+  run resumed after a stop counts from its last sitting, as its wall clock does.
 
 Reads the run files from ``runs/`` or from the folder's ``runs.tar.xz``
 (:class:`mrft.bench.archive.RunFiles`). Writes ``sweep_facts.json`` in the bench folder and
@@ -64,14 +63,19 @@ def paused(wall_clock: float, median: float) -> bool:
     return wall_clock > PAUSE_FACTOR * median and wall_clock - median > PAUSE_MIN_EXCESS_S
 
 
-def run_time(files: RunFiles) -> dict:
+def run_records(files: RunFiles) -> dict[str, dict]:
+    """Every run file of the sweep (pre-trainings and adaptations), read once: name -> record."""
+    return {name: json.loads(files.read_text(name))
+            for name in files.glob("runs/*/*/seed*/pretrain.json")
+            + files.glob("runs/*/*/seed*/adapt/instance*.json")}
+
+
+def run_time(records: dict[str, dict]) -> dict:
     groups: dict[tuple[str, str, str], list[tuple[float, str]]] = collections.defaultdict(list)
-    for name in files.glob("runs/*/*/seed*/pretrain.json") + files.glob(
-            "runs/*/*/seed*/adapt/instance*.json"):
+    for name, record in records.items():
         family, method = name.split("/")[1:3]
         kind = "pretrain" if name.endswith("/pretrain.json") else "adapt"
-        wall = float(json.loads(files.read_text(name))["wall_clock_s"])
-        groups[(family, method, kind)].append((wall, name))
+        groups[(family, method, kind)].append((float(record["wall_clock_s"]), name))
     total = 0.0
     per_method: collections.Counter = collections.Counter()
     pauses = []
@@ -91,12 +95,11 @@ def run_time(files: RunFiles) -> dict:
             "share_of_run_time": {m: round(v / unpaused, 3) for m, v in per_method.most_common()}}
 
 
-def run_spans(files: RunFiles) -> list[tuple[float, float]]:
+def run_spans(files: RunFiles, records: dict[str, dict]) -> list[tuple[float, float]]:
     """``(start, end)`` in seconds since the epoch of every run that logged a time: the end is
     its log's last record, the start its wall clock before that."""
     spans = []
-    for name in files.glob("runs/*/*/seed*/pretrain.json") + files.glob(
-            "runs/*/*/seed*/adapt/instance*.json"):
+    for name, record in records.items():
         log = (name.removesuffix("pretrain.json") + "train/metrics.jsonl" if name.endswith("pretrain.json")
                else name.removesuffix(".json") + "/metrics.jsonl")
         if not files.exists(log):
@@ -104,7 +107,7 @@ def run_spans(files: RunFiles) -> list[tuple[float, float]]:
         times = [r["time"] for r in files.read_jsonl(log) if "time" in r]
         if times:
             end = max(times)
-            spans.append((end - float(json.loads(files.read_text(name))["wall_clock_s"]), end))
+            spans.append((end - float(record["wall_clock_s"]), end))
     return spans
 
 
@@ -130,14 +133,16 @@ def concurrency(spans: list[tuple[float, float]]) -> dict:
             "hours_with_runs": {str(n): round(hours[n] / 3600, 2) for n in sorted(hours)}}
 
 
-def dropped_starts(files: RunFiles, family: str, below: float, recovered_at: float) -> dict:
+def dropped_starts(files: RunFiles, records: dict[str, dict], family: str, below: float,
+                   recovered_at: float) -> dict:
     out = {}
     for method in sorted({name.split("/")[2] for name in files.names(f"runs/{family}")}):
         dropped = recovered = 0
         lengths, updates, recovered_updates, steps = [], [], [], []
         finals: dict[bool, list[float]] = {True: [], False: []}
-        for name in files.glob(f"runs/{family}/{method}/seed*/adapt/instance*.json"):
-            run = json.loads(files.read_text(name))
+        for name, run in records.items():
+            if not name.startswith(f"runs/{family}/{method}/") or "/adapt/" not in name:
+                continue
             curve = run["curve"]
             started_dropped = curve[0]["score"] < below
             finals[started_dropped].append(curve[-1]["score"])
@@ -150,11 +155,11 @@ def dropped_starts(files: RunFiles, family: str, below: float, recovered_at: flo
             recovered += back
             log = name.removesuffix(".json") + "/metrics.jsonl"
             if files.exists(log):
-                records = files.read_jsonl(log)
-                updates.append(sum("losses/policy_loss" in r for r in records))
+                rows = files.read_jsonl(log)
+                updates.append(sum("losses/policy_loss" in r for r in rows))
                 if back:
                     recovered_updates.append(updates[-1])
-                lengths += [r["charts/episodic_length"] for r in records
+                lengths += [r["charts/episodic_length"] for r in rows
                             if "charts/episodic_length" in r]
         if dropped:
             out[method] = {
@@ -184,12 +189,13 @@ def _mean(values: list[float]) -> float | None:
 AdaptRuns = dict[tuple[str, str], dict[str, list[dict]]]
 
 
-def adapt_runs(files: RunFiles) -> AdaptRuns:
-    """Every adaptation run file, read once: ``(family, method) -> seed -> [run, ...]``."""
+def adapt_runs(records: dict[str, dict]) -> AdaptRuns:
+    """The adaptation runs of :func:`run_records`: ``(family, method) -> seed -> [run, ...]``."""
     runs: AdaptRuns = collections.defaultdict(lambda: collections.defaultdict(list))
-    for name in files.glob("runs/*/*/seed*/adapt/instance*.json"):
-        family, method, seed = name.split("/")[1:4]
-        runs[(family, method)][seed].append(json.loads(files.read_text(name)))
+    for name, record in records.items():
+        if "/adapt/" in name:
+            family, method, seed = name.split("/")[1:4]
+            runs[(family, method)][seed].append(record)
     return runs
 
 
@@ -246,11 +252,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {files.folder} has no runs/ folder or {files.archive.name}; give a bench "
               "folder", file=sys.stderr)
         return 2
-    facts = {"run_time": run_time(files), "concurrency": concurrency(run_spans(files))}
+    records = run_records(files)
+    facts = {"run_time": run_time(records), "concurrency": concurrency(run_spans(files, records))}
     if files.names(f"runs/{args.family}"):
-        facts["dropped_starts"] = dropped_starts(files, args.family, args.dropped_below,
+        facts["dropped_starts"] = dropped_starts(files, records, args.family, args.dropped_below,
                                                  args.recovered_at)
-    runs = adapt_runs(files)
+    runs = adapt_runs(records)
     facts["adaptation"] = adaptation(runs)
     facts["seed_spread"] = seed_spread(runs)
     text = json.dumps(facts, indent=2)
