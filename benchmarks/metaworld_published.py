@@ -114,11 +114,13 @@ def percent(interval: list[float]) -> str:
 
 
 def made_how(row: dict) -> str:
-    """How a benchmark's figures were made, and whether they read as the published ones."""
+    """How a benchmark's figures were made, and whether they read as the published ones (a
+    benchmark with published figures: not one measurement; else why it has none)."""
     share = (f" ({100 * row['farama_share']:.3g}% of Farama's recipe)"
              if row["farama_share"] is not None else "")
-    comparable = (NOT_COMPARABLE.format(version=row["metaworld"]) if row["published"] is not None
-                  else NO_FIGURE.get(row["benchmark"].split("-")[0], NO_FIGURE[None]))
+    kind = row["benchmark"].split("-")[0]
+    comparable = (NOT_COMPARABLE.format(version=row["metaworld"]) if kind in PUBLISHED
+                  else NO_FIGURE.get(kind, NO_FIGURE[None]))
     return (f"{row['protocol']}; Meta-World {row['metaworld']}; {row['pretrain_steps']:,} "
             f"pre-training env steps{share}. {comparable[0].upper()}{comparable[1:]}.")
 
@@ -137,8 +139,7 @@ def markdown(rows: list[dict]) -> str:
         if "success" not in row:
             lines.append(f"| {row['benchmark']} | {label} | not run here | — | — | {published} |")
             continue
-        if row["published"] is not None or row["benchmark"] not in notes:
-            notes[row["benchmark"]] = made_how(row)
+        notes.setdefault(row["benchmark"], made_how(row))
         lines.append(f"| {row['benchmark']} | {label} | {percent(row['success'])} | "
                      f"{percent(row['before'])} | {row['seeds']} | {published} |")
     lines.append("")
