@@ -280,11 +280,17 @@ def blocks(analysis: Mapping[str, Any], pngs: Mapping[str, bytes]) -> list[Block
     """The whole report, in order; ``pngs`` holds the plots that have data, by file name. A
     suite scored by a meta-test protocol leads with that table: it is the figure a reader sets
     beside published ones."""
-    return [*_summary_blocks(analysis), *_meta_test_blocks(analysis), *_headline_blocks(analysis),
-            *_task_blocks(analysis), *_transfer_blocks(analysis), *_family_blocks(analysis),
-            *regret_blocks(analysis),
-            *_sim_to_real_blocks(analysis), *_figure_blocks(pngs), *_budget_and_note_blocks(analysis),
-            *_provenance_blocks(analysis)]
+    return [*_summary_blocks(analysis), *_sections(analysis, pngs, page=False)]
+
+
+def _sections(analysis: Mapping[str, Any], pngs: Mapping[str, bytes], page: bool) -> list[Block]:
+    """The sections after the summary, in their order, for :func:`blocks` and
+    :func:`page_blocks`; on the page the verdict stands above the plots, not in the headline,
+    and the per-task table is the compact one."""
+    return [*_meta_test_blocks(analysis), *_headline_blocks(analysis, verdict=not page),
+            *_task_blocks(analysis, compact=page), *_transfer_blocks(analysis),
+            *_family_blocks(analysis), *regret_blocks(analysis), *_sim_to_real_blocks(analysis),
+            *_figure_blocks(pngs), *_budget_and_note_blocks(analysis), *_provenance_blocks(analysis)]
 
 
 def page_blocks(analysis: Mapping[str, Any], pngs: Mapping[str, bytes],
@@ -300,11 +306,7 @@ def page_blocks(analysis: Mapping[str, Any], pngs: Mapping[str, bytes],
                if analysis.get("headline")]
     rest = {name: data for name, data in pngs.items() if name not in LEAD_FIGURES}
     return [*_summary_blocks(analysis), *([Bullets(verdict)] if verdict else []), *lead,
-            *_meta_test_blocks(analysis), *_headline_blocks(analysis, verdict=False),
-            *_task_blocks(analysis, compact=True), *_transfer_blocks(analysis), *_family_blocks(analysis),
-            *regret_blocks(analysis),
-            *_sim_to_real_blocks(analysis), *_figure_blocks(rest), *_budget_and_note_blocks(analysis),
-            *_provenance_blocks(analysis)]
+            *_sections(analysis, rest, page=True)]
 
 
 def _lead_key(analysis: Mapping[str, Any], colours: Mapping[str, str]) -> Key:
