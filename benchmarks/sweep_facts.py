@@ -4,6 +4,8 @@
   ran) has runs whose wall clock includes the pause. A run is counted as paused when its
   wall clock is over 3x the median of its group (family, method, pre-training or
   adaptation) and over that median by more than a minute; it then counts at the median.
+  A pre-training continued after a stop counts the steps before the stop at the speed of
+  its last part (:func:`mrft.bench.eta.whole_run_seconds`), as the report's cost rows do.
   The script prints the paused runs, the sum of wall clocks with and without the pauses,
   and each method's share of the run time.
 - **Adaptation from a dropped start.** For one family (``--family``), the adaptations whose
@@ -48,6 +50,7 @@ import sys
 
 from mrft.atomic import atomic_write_bytes
 from mrft.bench.archive import RunFiles
+from mrft.bench.eta import whole_run_seconds
 from mrft.bench.statistics import spread_over_seeds
 from mrft.errors import MrftError
 
@@ -75,7 +78,7 @@ def run_time(records: dict[str, dict]) -> dict:
     for name, record in records.items():
         family, method = name.split("/")[1:3]
         kind = "pretrain" if name.endswith("/pretrain.json") else "adapt"
-        groups[(family, method, kind)].append((float(record["wall_clock_s"]), name))
+        groups[(family, method, kind)].append((whole_run_seconds(record), name))
     total = 0.0
     per_method: collections.Counter = collections.Counter()
     pauses = []

@@ -82,6 +82,17 @@ def test_headline_numbers_by_hand(tmp_path):
     assert _row(analysis, "peak memory")["values"]["mrft"] == "600"
 
 
+def test_a_pretraining_continued_after_a_stop_costs_its_whole_run(tmp_path):
+    folder = _bench_folder(tmp_path)
+    # MRFT's seed 2 ran its last 500 of 1,000 steps in 20 s at 100 env steps/s after a stop:
+    # its first 500 steps count 5 s more, so the mean is (10 + 25) / 2 rather than 15
+    record = folder / "runs" / "nav_point" / "mrft" / "seed2" / "pretrain.json"
+    write_json(record, {**json.loads(record.read_text()), "steps": 1000, "resumed_at_step": 500})
+    analysis = analyze(folder)
+    assert _row(analysis, "pre-training wall clock")["values"] == {"grpo": "15", "mrft": "18"}
+    assert analysis["provenance"]["wall_clock_s"] == pytest.approx(10 + 20 + 10 + 25 + 2.0 * 8)
+
+
 def test_per_task_rows_curves_and_report(tmp_path):
     analysis = analyze(_bench_folder(tmp_path))
     task0 = analysis["tasks"][0]

@@ -120,3 +120,16 @@ def test_runs_at_once_by_hand(tmp_path):
     # short runs only (a smoke sweep): none held a minute, nothing to say of the most at once
     assert module.concurrency([(0.0, 30.0)])["most_at_once"] == 0
     assert module.concurrency([]) == {}
+
+
+def test_a_resumed_pretraining_counts_its_steps_before_the_stop_at_its_last_speed(tmp_path):
+    # resumed at step 600 of 1,000: 40 s for the last 400 steps at 10 steps/s; the first 600
+    # steps count 60 s more, 100 s in all; a run not resumed counts its wall clock as it is
+    runs = tmp_path / "runs" / "fam"
+    _write(runs / "ppo" / "seed1" / "pretrain.json",
+           {"wall_clock_s": 40.0, "sps": 10.0, "steps": 1000, "resumed_at_step": 600})
+    _write(runs / "ppo" / "seed2" / "pretrain.json", {"wall_clock_s": 80.0, "sps": 12.5, "steps": 1000})
+    assert _module().main([str(tmp_path)]) == 0
+    facts = json.loads((tmp_path / "sweep_facts.json").read_text())
+    assert facts["run_time"]["wall_clock_sum_h"] == round(180 / 3600, 2)
+    assert facts["run_time"]["run_time_without_pauses_h"] == round(180 / 3600, 2)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mrft.bench import breakdowns, curves, headline, verdict
+from mrft.bench.eta import whole_run_seconds
 from mrft.bench.exports import exports
 from mrft.bench.family_comparisons import family_comparisons
 from mrft.bench.learning_facts import learning_facts
@@ -100,7 +101,7 @@ def _budget(data: BenchData) -> dict[str, Any]:
 
 
 def _provenance(data: BenchData) -> dict[str, Any]:
-    compute = sum(r["wall_clock_s"] for r in data.pretrain.values())
+    compute = sum(whole_run_seconds(r) for r in data.pretrain.values())
     compute += sum(r["wall_clock_s"] for r in data.adapt.values())
     return {"commands": data.meta.get("commands", []), "seeds": data.seeds,
             "machine": data.meta.get("machine", {}), "commit": data.meta.get("commit", "unknown"),

@@ -1,4 +1,5 @@
-"""The sweep's ETA: how long the runs left should take, from the runs finished so far."""
+"""The sweep's ETA (how long the runs left should take, from the runs finished so far), and
+what a finished run's recorded wall clock covers."""
 
 from __future__ import annotations
 
@@ -19,6 +20,17 @@ def timed_steps(record: dict[str, Any] | None, budget: float) -> float | None:
     if record and record.get("resumed_at_step"):
         steps = float(record.get("steps", budget)) - float(record["resumed_at_step"])
     return None if steps < LEAST_SHARE * budget else steps
+
+
+def whole_run_seconds(record: dict[str, Any]) -> float:
+    """A finished run's wall clock over all its steps. A pre-training resumed at step k records
+    only the time of the part run after the resume, the earlier parts' time being lost with
+    their process; its first k steps count here at the speed of the last part's loop
+    (``sps``), so that a sweep stopped and continued does not read as a faster one."""
+    wall = float(record["wall_clock_s"])
+    resumed = float(record.get("resumed_at_step") or 0)
+    sps = float(record.get("sps") or 0)
+    return wall + resumed / sps if resumed and sps > 0 else wall
 
 
 class EtaModel:
