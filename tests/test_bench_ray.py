@@ -197,6 +197,29 @@ def test_a_chain_reports_each_run_as_it_ends(tiny, tmp_path):
     assert all("sweep ETA" in line for line in lines)
 
 
+def test_runs_a_stopped_chain_finished_are_not_numbered_or_counted_in_the_eta_again(tiny, tmp_path):
+    out = tmp_path / "out"
+    bench = _bench(tiny, out)
+    bench.log = io.StringIO()
+    bench.open()
+    chains = ray_sweep.pending_chains(bench)
+    stopped, other = chains[0], chains[1]
+    # the stopped chain ran all its runs in its scratch folder under OUT; none is saved yet
+    ray_sweep.run_chain(bench.suite, METHODS, stopped, {}, out=str(out))
+    assert not any(result_path(out, u).exists() for u in stopped.units)
+    finished = ray_sweep.finished_in_scratch(out, chains)
+    assert finished == set(stopped.units)
+    total = sum(len(c.units) for c in chains)
+    progress = ray_sweep.RunProgress(bench, total - len(finished), slots=2, finished=finished)
+    assert sum(progress.left.values()) == total - len(stopped.units)
+    queue = _ListQueue()
+    ray_sweep.run_chain(bench.suite, METHODS, other, {}, queue)
+    progress.drain(queue)
+    first = bench.log.getvalue().splitlines()[0]
+    assert first.startswith(f"[1/{total - len(stopped.units)}] ")
+    assert sum(progress.left.values()) == total - len(stopped.units) - len(other.units)
+
+
 def test_a_chain_reports_without_waiting_so_ray_lends_its_cpus_to_no_other_chain():
     class Actor:  # a Ray queue's actor: a call returns a reference at once
         def __init__(self):

@@ -108,6 +108,14 @@ def chain_scratch(out: Path, chain: Chain) -> Path:
     return seed_dir(out / CHAINS, chain.family, chain.source, chain.seed)
 
 
+def finished_in_scratch(out: Path, chains: Iterable[Chain]) -> set[Unit]:
+    """The pending runs that a chain stopped mid-way had already finished in its scratch folder
+    under ``out``: they come back with their chain's files and are not run again, so the
+    progress lines neither number them nor count them in the ETA."""
+    return {unit for chain in chains for unit in chain.units
+            if result_path(chain_scratch(out, chain), unit).exists()}
+
+
 def drop_chain_scratch(out: Path, chain: Chain) -> None:
     """Remove ``chain``'s scratch folder from ``out`` once it is written back, and the folders
     above it that it leaves empty (``OUT/.chains`` itself when no chain is in progress)."""
@@ -266,7 +274,9 @@ def _sweep(ray, bench: Bench, chains: list[Chain], total: int, cpus: float,
         gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
     remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(run_chain)
     suite = bench.suite
-    bench.say(f"bench {bench.suite.name} on Ray: {total} runs in {len(chains)} chains, "
+    finished = finished_in_scratch(bench.out, chains)
+    before_stop = f" ({len(finished)} finished before a stop, saved with their chain)" if finished else ""
+    bench.say(f"bench {bench.suite.name} on Ray: {total} runs{before_stop} in {len(chains)} chains, "
                f"{cpus:g} CPU and {gpus:g} GPU each, cluster {ray.cluster_resources().get('CPU', 0):g} "
                f"CPUs -> {bench.out}")
     progress = progress_queue()
@@ -280,7 +290,7 @@ def _sweep(ray, bench: Bench, chains: list[Chain], total: int, cpus: float,
     crashes: dict[str, int] = {}
     given_up: list[dict[str, Any]] = []
     slots = int(ray.cluster_resources().get("CPU", 1) // cpus) if cpus > 0 else 1
-    runs = RunProgress(bench, total, slots)
+    runs = RunProgress(bench, total - len(finished), slots, finished)
     try:
         while waiting:
             ready, _ = ray.wait(list(waiting), num_returns=1, timeout=1.0)
@@ -336,17 +346,19 @@ class RunProgress:
     """The serial sweep's progress lines for runs that finish on Ray workers: one line per run
     as it ends, numbered in order of arrival, with the sweep's ETA from the runs seen so far
     (the run time left, shared by as many chains as run at once: ``slots``, or fewer when
-    fewer chains are left)."""
+    fewer chains are left). ``total`` and the time left leave out the ``finished`` runs, done
+    before a stop in a chain's scratch folder (:func:`finished_in_scratch`)."""
 
-    def __init__(self, bench: Bench, total: int, slots: int = 1):
+    def __init__(self, bench: Bench, total: int, slots: int = 1, finished: Iterable[Unit] = ()):
         self.bench = bench
         self.total = total
         self.slots = slots
         self.chains_left: int | None = None
         self.finished = 0
         self.left = count_units(bench.suite, bench.methods, bench.seeds)
+        finished = set(finished)  # done in a stopped chain's scratch folder, not yet saved
         for unit in bench.units():
-            if result_path(bench.out, unit).exists():
+            if unit in finished or result_path(bench.out, unit).exists():
                 self.left[unit.kind, unit.method, unit.family] -= 1
         self.eta = EtaModel(bench.suite)
 
